@@ -1,0 +1,327 @@
+//! Station profiles: one TOML file says which role the station plays, where its store lives,
+//! which readers it uses and which servers it talks to. Secrets are never in the file: the
+//! profile names the environment variables that hold them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// The profile used when none is given: local store, simulated card, no server.
+pub const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Issuance,
+    Print,
+    Kiosk,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Issuance => "issuance desk",
+            Role::Print => "print station",
+            Role::Kiosk => "validation kiosk",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub role: Role,
+    /// The SQLite store; a relative path is inside the user's data directory.
+    pub database: PathBuf,
+    #[serde(default)]
+    pub readers: Readers,
+    pub server: Option<Server>,
+    pub usos: Option<Usos>,
+    pub id123: Option<Id123>,
+    #[serde(default)]
+    pub ui: Ui,
+    pub demo: Option<Demo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readers {
+    /// Reader name or a substring of it, for the contact (ELS) chip.
+    pub contact: Option<String>,
+    /// Reader name or a substring of it, for the contactless chip.
+    pub contactless: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    Cardexchange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub kind: ServerKind,
+    pub url: String,
+    pub api_key_env: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usos {
+    pub url: String,
+    pub consumer_key_env: String,
+    pub consumer_secret_env: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Id123 {
+    pub url: String,
+    pub api_key_env: String,
+    pub card_template_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ui {
+    /// Multiplies every size; kiosks with large screens or wrong DPI guesses set it.
+    pub scale: f32,
+    pub language: Language,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Self {
+            scale: 1.0,
+            language: Language::Pl,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Pl,
+    En,
+}
+
+/// The demo puts a simulated card into a vpcd reader so the station can be tried without hardware.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    /// Chip UID of the simulated card, hex.
+    pub simulated_card_uid: String,
+    /// vpcd port of the reader it goes into (35963 = "Virtual PCD 00 00").
+    #[serde(default = "default_vpcd_port")]
+    pub simulated_card_port: u16,
+}
+
+fn default_vpcd_port() -> u16 {
+    crate::sim::vpcd::DEFAULT_PORT
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read profile {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("profile {path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+    #[error("environment variable {0} (named in the profile) is not set")]
+    MissingSecret(String),
+}
+
+impl ConfigError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "check the --profile path",
+            ConfigError::Invalid { .. } => {
+                "fix the profile; the examples in profiles/ show every key"
+            }
+            ConfigError::MissingSecret(_) => "export the variable before starting cardstation",
+        }
+    }
+}
+
+impl Profile {
+    pub fn demo() -> Self {
+        Self::parse(DEMO_PROFILE, "profiles/demo.toml").expect("the built-in demo profile is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a profile. Errors name the key and its line (toml's own message).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            message,
+        };
+        let profile: Profile =
+            toml::from_str(text).map_err(|err| invalid(err.to_string().trim_end().to_owned()))?;
+        if !(0.3..=4.0).contains(&profile.ui.scale) {
+            return Err(invalid(format!(
+                "ui.scale {} is outside 0.3..=4.0",
+                profile.ui.scale
+            )));
+        }
+        let urls = [
+            profile.server.as_ref().map(|s| ("server.url", &s.url)),
+            profile.usos.as_ref().map(|s| ("usos.url", &s.url)),
+            profile.id123.as_ref().map(|s| ("id123.url", &s.url)),
+        ];
+        for (key, url) in urls.into_iter().flatten() {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(format!(
+                    "{key} must start with https:// (got \"{url}\")"
+                )));
+            }
+        }
+        if let Some(demo) = &profile.demo {
+            let uid = hex::decode(&demo.simulated_card_uid)
+                .map_err(|_| invalid("demo.simulated_card_uid must be hex".to_owned()))?;
+            if ![4, 7, 10].contains(&uid.len()) {
+                return Err(invalid(
+                    "demo.simulated_card_uid must be 4, 7 or 10 bytes".to_owned(),
+                ));
+            }
+        }
+        Ok(profile)
+    }
+
+    /// Where the store lives: `--db` wins, then the profile, relative to the data directory.
+    pub fn database_path(&self, override_path: Option<&Path>) -> PathBuf {
+        match override_path {
+            Some(path) => path.to_owned(),
+            None if self.database.is_absolute() => self.database.clone(),
+            None => data_dir().join(&self.database),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/cardstation`, or `~/.local/share/cardstation`.
+pub fn data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("cardstation")
+}
+
+/// A secret read from the environment: zeroized on drop, never printed.
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn from_env(var: &str) -> Result<Self, ConfigError> {
+        match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(Self(Zeroizing::new(value))),
+            _ => Err(ConfigError::MissingSecret(var.to_owned())),
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_profiles_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml")
+                && path.file_stem().is_some_and(|s| s != "layout")
+            {
+                Profile::load(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 4,
+            "demo, issuance-desk, print-station and kiosk ship as examples"
+        );
+        assert_eq!(Profile::demo().role, Role::Issuance);
+        assert!(Profile::demo().server.is_none(), "the demo needs no server");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let text = "role = \"kiosk\"\ndatabase = \"k.sqlite\"\n\n[readers]\ncontact = \"ACS\"\ncontactles = \"x\"\n";
+        let message = Profile::parse(text, "kiosk.toml").unwrap_err().to_string();
+        assert!(message.contains("contactles"), "{message}");
+        assert!(message.contains("line 6"), "{message}");
+        assert!(message.contains("kiosk.toml"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let bad_role = Profile::parse("role = \"cashier\"\ndatabase = \"x\"\n", "p")
+            .unwrap_err()
+            .to_string();
+        assert!(bad_role.contains("cashier"), "{bad_role}");
+        let bad_url = "role = \"issuance\"\ndatabase = \"x\"\n[server]\nkind = \"cardexchange\"\nurl = \"ftp://x\"\napi_key_env = \"K\"\n";
+        assert!(
+            Profile::parse(bad_url, "p")
+                .unwrap_err()
+                .to_string()
+                .contains("server.url")
+        );
+        let bad_scale = "role = \"kiosk\"\ndatabase = \"x\"\n[ui]\nscale = 9.0\n";
+        assert!(
+            Profile::parse(bad_scale, "p")
+                .unwrap_err()
+                .to_string()
+                .contains("ui.scale")
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_never_print() {
+        let var = "CARDSTATION_TEST_SECRET_VALUE";
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::set_var(var, "sk_test_abcdef123") };
+        let secret = Secret::from_env(var).unwrap();
+        assert_eq!(secret.expose(), "sk_test_abcdef123");
+        assert!(!format!("{secret:?}").contains("abcdef"));
+        let missing = Secret::from_env("CARDSTATION_TEST_SECRET_UNSET")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("CARDSTATION_TEST_SECRET_UNSET"));
+    }
+
+    #[test]
+    fn database_paths_resolve() {
+        let profile = Profile::demo();
+        assert_eq!(
+            profile.database_path(Some(Path::new("/tmp/x.sqlite"))),
+            PathBuf::from("/tmp/x.sqlite")
+        );
+        assert!(
+            profile
+                .database_path(None)
+                .ends_with("cardstation/demo.sqlite")
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Cardstation: issuance desk, print station and offline validation kiosk for Polish
+//! electronic student cards (ELS/ELD/ELN) and MIFARE DESFire university applications.
+//!
+//! Layering: `card` speaks APDUs through a `Transport`; only `card::pcsc` knows the pcsc
+//! crate, and only `ui` knows iced. Workflows in `station` take a transport and a store, so
+//! they run the same in tests, in the CLI and behind the window.
+
+pub mod card;
+pub mod config;
+pub mod crypto;
+pub mod remote;
+pub mod render;
+pub mod sim;
+pub mod station;
+pub mod store;
+pub mod sync;
+#[cfg(feature = "gui")]
+pub mod ui;

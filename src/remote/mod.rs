@@ -1,0 +1,1 @@
+//! Typed clients for CardExchange Cloud, USOS and ID123: filled by the replication and connector issues.

@@ -1,0 +1,1 @@
+//! Barcodes and card layouts rendered for printing: filled by the print-station issue.

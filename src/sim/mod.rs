@@ -1,0 +1,118 @@
+//! Simulated cards. The same card model answers APDUs in-process (behind [`Transport`]) for
+//! fast unit tests and through the real pcscd via the vsmartcard `vpcd` driver for
+//! integration tests, the demo and benchmarks.
+
+pub mod els_card;
+pub mod vpcd;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::card::{Transport, TransportError};
+
+pub use els_card::{ElsCard, ElsCardState};
+
+/// A card as seen from the reader: it answers reset and APDUs.
+pub trait VirtualCard: Send {
+    fn atr(&self) -> Vec<u8>;
+    /// Power-on or warm reset: volatile state (selected file, authentication) is lost.
+    fn reset(&mut self);
+    /// Answers one command APDU with response data + SW1 SW2.
+    fn process(&mut self, apdu: &[u8]) -> Vec<u8>;
+}
+
+/// A card shared between the test that inspects it and the reader slot it sits in; taking
+/// it out and putting it back keeps its memory, like a real card.
+pub type SharedCard = Arc<Mutex<dyn VirtualCard>>;
+
+pub fn shared(card: impl VirtualCard + 'static) -> SharedCard {
+    Arc::new(Mutex::new(card))
+}
+
+/// Faults a simulated card can be told to show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Leave the reader instead of answering APDU number N+1: the first N are answered,
+    /// the torn one is not executed.
+    pub tear_after: Option<u64>,
+    /// Time the card takes for each APDU.
+    pub delay: Duration,
+}
+
+/// What happens to the next APDU under the configured faults.
+#[derive(Debug, Default)]
+struct FaultClock {
+    answered: u64,
+}
+
+impl FaultClock {
+    /// True when this APDU is the one the card is torn at.
+    fn tears_now(&mut self, faults: &Faults) -> bool {
+        if faults.tear_after == Some(self.answered) {
+            return true;
+        }
+        if !faults.delay.is_zero() {
+            std::thread::sleep(faults.delay);
+        }
+        self.answered += 1;
+        false
+    }
+}
+
+/// A simulated card used directly, without pcscd: the fast path for unit tests.
+pub struct SimTransport {
+    card: SharedCard,
+    atr: Vec<u8>,
+    faults: Faults,
+    clock: FaultClock,
+    removed: bool,
+}
+
+impl SimTransport {
+    /// Inserts the card (a power-on reset).
+    pub fn insert(card: SharedCard, faults: Faults) -> Self {
+        let atr = {
+            let mut card = lock(&card);
+            card.reset();
+            card.atr()
+        };
+        Self {
+            card,
+            atr,
+            faults,
+            clock: FaultClock::default(),
+            removed: false,
+        }
+    }
+
+    /// APDUs the card answered so far.
+    pub fn answered(&self) -> u64 {
+        self.clock.answered
+    }
+}
+
+/// A poisoned lock only means another test thread panicked mid-APDU; the card memory is
+/// still the best description of the card.
+fn lock(card: &SharedCard) -> std::sync::MutexGuard<'_, dyn VirtualCard + 'static> {
+    card.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Transport for SimTransport {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        if self.removed || self.clock.tears_now(&self.faults) {
+            self.removed = true;
+            return Err(TransportError::CardRemoved);
+        }
+        Ok(lock(&self.card).process(apdu))
+    }
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+    fn reconnect(&mut self) -> Result<(), TransportError> {
+        if self.removed {
+            return Err(TransportError::CardRemoved);
+        }
+        lock(&self.card).reset();
+        Ok(())
+    }
+}

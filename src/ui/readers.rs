@@ -1,0 +1,248 @@
+//! The readers screen: every reader, live from the watcher, with the UID and ATR of the card
+//! in it. Reading a UID runs on a blocking thread; the UI only receives the result.
+
+use std::collections::BTreeMap;
+
+use iced::widget::{Column, column, container, row, text};
+use iced::{Element, Length, Task};
+
+use super::i18n::tr;
+use super::theme;
+use crate::card::ReaderEvent;
+use crate::card::pcsc::{PcscTransport, Sharing};
+use crate::config::Language;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uid {
+    Reading,
+    Read(String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    pub atr: Vec<u8>,
+    pub uid: Uid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Service {
+    #[default]
+    Connecting,
+    Available,
+    Lost,
+}
+
+#[derive(Debug, Default)]
+pub struct Readers {
+    /// Reader name → the card in it.
+    pub readers: BTreeMap<String, Option<CardView>>,
+    pub service: Service,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Reader(ReaderEvent),
+    UidRead {
+        reader: String,
+        atr: Vec<u8>,
+        result: Result<String, String>,
+    },
+}
+
+impl Readers {
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Reader(event) => return self.apply(event),
+            Message::UidRead {
+                reader,
+                atr,
+                result,
+            } => {
+                // Ignore answers about a card that has since been swapped.
+                if let Some(Some(card)) = self.readers.get_mut(&reader)
+                    && card.atr == atr
+                {
+                    card.uid = match result {
+                        Ok(uid) => Uid::Read(uid),
+                        Err(err) => Uid::Failed(err),
+                    };
+                }
+            }
+        }
+        Task::none()
+    }
+
+    fn apply(&mut self, event: ReaderEvent) -> Task<Message> {
+        match event {
+            ReaderEvent::ServiceAvailable => self.service = Service::Available,
+            ReaderEvent::ServiceLost => {
+                self.service = Service::Lost;
+                self.readers.clear();
+            }
+            ReaderEvent::ReaderAdded { reader } => {
+                self.readers.entry(reader).or_insert(None);
+            }
+            ReaderEvent::ReaderRemoved { reader } => {
+                self.readers.remove(&reader);
+            }
+            ReaderEvent::CardRemoved { reader } => {
+                if let Some(card) = self.readers.get_mut(&reader) {
+                    *card = None;
+                }
+            }
+            ReaderEvent::CardInserted { reader, atr } => {
+                self.readers.insert(
+                    reader.clone(),
+                    Some(CardView {
+                        atr: atr.clone(),
+                        uid: Uid::Reading,
+                    }),
+                );
+                return Task::perform(read_uid(reader.clone()), move |result| Message::UidRead {
+                    reader: reader.clone(),
+                    atr: atr.clone(),
+                    result,
+                });
+            }
+        }
+        Task::none()
+    }
+
+    pub fn view(&self, language: Language) -> Element<'_, Message> {
+        let heading = text(tr(language, "Czytniki", "Readers"))
+            .size(theme::HEADING_SIZE)
+            .font(theme::BOLD);
+        let body: Element<'_, Message> = match self.service {
+            Service::Connecting => text(tr(language, "Łączenie z usługą kart…", "Connecting to the smart-card service…")).into(),
+            Service::Lost => column![
+                text(tr(language, "Usługa kart (pcscd) nie działa.", "The smart-card service (pcscd) is not running."))
+                    .color(theme::PROBLEM)
+                    .font(theme::BOLD),
+                text(tr(
+                    language,
+                    "Zainstaluj i uruchom: apt-get install pcscd vsmartcard-vpcd && pcscd. Okno połączy się samo.",
+                    "Install and start it: apt-get install pcscd vsmartcard-vpcd && pcscd. This window reconnects by itself.",
+                )),
+            ]
+            .spacing(6)
+            .into(),
+            Service::Available if self.readers.is_empty() => text(tr(
+                language,
+                "Brak czytników. Podłącz czytnik kart.",
+                "No readers. Connect a card reader.",
+            ))
+            .into(),
+            Service::Available => {
+                Column::with_children(self.readers.iter().map(|(name, card)| reader_row(name, card.as_ref(), language)))
+                    .spacing(10)
+                    .into()
+            }
+        };
+        column![heading, body].spacing(12).into()
+    }
+}
+
+fn reader_row<'a>(
+    name: &'a str,
+    card: Option<&'a CardView>,
+    language: Language,
+) -> Element<'a, Message> {
+    let details: Element<'a, Message> = match card {
+        None => text(tr(language, "Brak karty", "No card"))
+            .color(theme::MUTED)
+            .into(),
+        Some(card) => {
+            let uid = match &card.uid {
+                Uid::Reading => text(tr(language, "UID: odczyt…", "UID: reading…")),
+                Uid::Read(uid) => text(format!("UID {uid}"))
+                    .font(theme::BOLD)
+                    .size(theme::HEADING_SIZE)
+                    .color(theme::OK),
+                Uid::Failed(err) => text(format!(
+                    "{}: {err}",
+                    tr(language, "Nie odczytano UID", "UID not read")
+                ))
+                .color(theme::PROBLEM),
+            };
+            column![
+                uid,
+                text(format!("ATR {}", hex::encode_upper(&card.atr)))
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::MUTED)
+            ]
+            .spacing(4)
+            .into()
+        }
+    };
+    container(
+        row![
+            text(name).font(theme::BOLD).width(Length::FillPortion(2)),
+            container(details).width(Length::FillPortion(3))
+        ]
+        .spacing(16),
+    )
+    .padding(14)
+    .width(Length::Fill)
+    .style(container::bordered_box)
+    .into()
+}
+
+/// Connects to the reader on a blocking thread and reads the UID, so the UI never waits.
+async fn read_uid(reader: String) -> Result<String, String> {
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut card = PcscTransport::connect(&reader, Sharing::Shared)?;
+        crate::card::read_uid(&mut card)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(uid)) => Ok(hex::encode_upper(uid)),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("the reader thread stopped".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_reader_events() {
+        let mut screen = Readers::default();
+        let _ = screen.update(Message::Reader(ReaderEvent::ServiceAvailable));
+        let _ = screen.update(Message::Reader(ReaderEvent::ReaderAdded {
+            reader: "R".into(),
+        }));
+        let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
+            reader: "R".into(),
+            atr: vec![0x3B],
+        }));
+        assert_eq!(screen.readers["R"].as_ref().unwrap().uid, Uid::Reading);
+        let _ = screen.update(Message::UidRead {
+            reader: "R".into(),
+            atr: vec![0x3B],
+            result: Ok("04A1".into()),
+        });
+        assert_eq!(
+            screen.readers["R"].as_ref().unwrap().uid,
+            Uid::Read("04A1".into())
+        );
+        // A late answer about an earlier card does not overwrite the current one.
+        let _ = screen.update(Message::Reader(ReaderEvent::CardRemoved {
+            reader: "R".into(),
+        }));
+        let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
+            reader: "R".into(),
+            atr: vec![0x3C],
+        }));
+        let _ = screen.update(Message::UidRead {
+            reader: "R".into(),
+            atr: vec![0x3B],
+            result: Ok("04A1".into()),
+        });
+        assert_eq!(screen.readers["R"].as_ref().unwrap().uid, Uid::Reading);
+        let _ = screen.update(Message::Reader(ReaderEvent::ServiceLost));
+        assert!(screen.readers.is_empty());
+        assert_eq!(screen.service, Service::Lost);
+    }
+}
