@@ -271,25 +271,37 @@ impl Transport for TransactionTransport<'_, '_> {
 fn transmit_on(card: &Card, apdu: &[u8], reader: &str) -> Result<Vec<u8>, TransportError> {
     let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
     match card.transmit(apdu, &mut buffer) {
-        Ok(response) => Ok(response.to_vec()),
-        Err(err) => {
-            let mapped = map_error(err, reader);
-            // A torn card often surfaces as a communication error; ask the reader whether the
-            // card is still there so the caller gets the typed "removed" error.
-            if matches!(
-                mapped,
-                TransportError::Subsystem(_) | TransportError::Protocol(_)
-            ) && !card_still_present(card)
-            {
-                return Err(TransportError::CardRemoved);
+        // Every card answer ends in SW1 SW2; fewer bytes mean the card stopped talking.
+        Ok(response) if response.len() >= 2 => Ok(response.to_vec()),
+        Ok(_) if card_left(card) => Err(TransportError::CardRemoved),
+        Ok(_) => Err(TransportError::Protocol(format!(
+            "the card in \"{reader}\" gave no answer"
+        ))),
+        Err(err) => match map_error(err, reader) {
+            // A torn card often surfaces as a communication error first.
+            TransportError::Subsystem(_) | TransportError::Protocol(_) if card_left(card) => {
+                Err(TransportError::CardRemoved)
             }
-            Err(mapped)
-        }
+            mapped => Err(mapped),
+        },
     }
 }
 
-fn card_still_present(card: &Card) -> bool {
-    matches!(card.status2_owned(), Ok(status) if status.status().contains(pcsc::Status::PRESENT))
+/// Whether the card has left the reader. pcscd notices a removal on its next poll of the
+/// reader, so a card that just went silent is watched for a moment before being called present.
+fn card_left(card: &Card) -> bool {
+    const NOTICE: Duration = Duration::from_millis(1500);
+    let deadline = Instant::now() + NOTICE;
+    loop {
+        match card.status2_owned() {
+            Ok(status) if status.status().contains(pcsc::Status::PRESENT) => {}
+            _ => return true,
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn map_error(err: pcsc::Error, reader: &str) -> TransportError {

@@ -15,6 +15,24 @@ use super::{FaultClock, Faults, SharedCard, lock};
 /// vpcd's first reader ("Virtual PCD 00 00"); the second is on the next port.
 pub const DEFAULT_PORT: u16 = 35963;
 
+/// The name pcscd gives the vpcd reader on `port` (the default configuration's two readers).
+pub fn reader_name(port: u16) -> String {
+    format!("Virtual PCD 00 {:02}", port.saturating_sub(DEFAULT_PORT))
+}
+
+/// Holds one virtual reader for this process: tests, benchmarks and demos in other
+/// processes wait for it, so two of them never put cards into the same reader. Released on drop.
+pub fn lock_reader(port: u16) -> io::Result<std::fs::File> {
+    let path = std::env::temp_dir().join(format!("cardstation-vpcd-{port}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
 const CTRL_POWER_OFF: u8 = 0;
 const CTRL_POWER_ON: u8 = 1;
 const CTRL_RESET: u8 = 2;

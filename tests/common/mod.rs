@@ -1,0 +1,57 @@
+//! Shared set-up for tests that go through the real pcscd and the vpcd virtual readers.
+//! A missing pcscd or vpcd fails the test with the command that fixes it: these tests never
+//! skip silently.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use cardstation::card::pcsc;
+use cardstation::sim::vpcd;
+
+pub const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+
+/// One vpcd reader held by this test until dropped.
+pub struct Reader {
+    pub port: u16,
+    pub name: String,
+    _lock: File,
+}
+
+/// Takes the vpcd reader on `port` after checking that pcscd really offers it.
+pub fn reader(port: u16) -> Reader {
+    let name = vpcd::reader_name(port);
+    let lock = vpcd::lock_reader(port).expect("lock file in the temp directory");
+    let readers = pcsc::list_readers().unwrap_or_else(|err| {
+        panic!("pcscd is not usable ({err}); run scripts/test.sh, or: apt-get install pcscd vsmartcard-vpcd && pcscd")
+    });
+    assert!(
+        readers.iter().any(|r| r.name == name),
+        "pcscd does not offer the virtual reader \"{name}\" (readers: {readers:?}); install vsmartcard-vpcd and restart pcscd"
+    );
+    // A card left behind by a crashed run would confuse the test.
+    wait_until(Duration::from_secs(5), || !card_present(&name));
+    Reader {
+        port,
+        name,
+        _lock: lock,
+    }
+}
+
+pub fn card_present(reader: &str) -> bool {
+    pcsc::list_readers()
+        .is_ok_and(|readers| readers.iter().any(|r| r.name == reader && r.card_present))
+}
+
+/// Polls `condition` until it holds, failing the test after `timeout`.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
