@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what Cardstation needs on a Debian machine and makes sure pcscd runs with the
+# vsmartcard virtual readers. Safe to run again: it only installs what is missing.
+#   scripts/setup.sh            card stack + build dependencies
+#   scripts/setup.sh --desktop  also what the window needs under Xvfb (demo, screenshots)
+set -euo pipefail
+
+packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools procps openssl)
+if [[ "${1:-}" == "--desktop" ]]; then
+  packages+=(xvfb x11-apps imagemagick libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is not installed; install Rust (rustup or the distribution's cargo) first" >&2
+  exit 1
+fi
+
+# pcscd: the system service where systemd runs it, else started by hand (containers, CI).
+if ! pgrep -x pcscd >/dev/null; then
+  echo "setup: starting pcscd" >&2
+  pcscd
+fi
+for _ in $(seq 50); do
+  pcsc_readers=$(timeout 2 pcsc_scan -r 2>/dev/null || true)
+  [[ "$pcsc_readers" == *"Virtual PCD 00 00"* ]] && exit 0
+  sleep 0.2
+done
+echo "setup: pcscd runs but offers no 'Virtual PCD 00 00' reader; check /etc/reader.conf.d/vpcd and restart pcscd" >&2
+exit 1

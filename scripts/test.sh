@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs what is missing, starts pcscd with
+# the virtual readers, and runs every test (unit, pcscd + vpcd integration, UI simulator).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export ICED_TEST_BACKEND=tiny-skia
+cargo test --locked "$@"

@@ -1,0 +1,106 @@
+//! The window's screens driven headlessly with iced_test (ICED_TEST_BACKEND=tiny-skia).
+
+#![cfg(feature = "gui")]
+
+use cardstation::card::ReaderEvent;
+use cardstation::config::Profile;
+use cardstation::ui::{App, Message, readers, theme};
+use iced_test::core::Settings;
+use iced_test::simulator::Simulator;
+
+fn settings() -> Settings {
+    Settings {
+        fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
+        default_font: theme::REGULAR,
+        ..Settings::default()
+    }
+}
+
+fn reader_event(app: &mut App, event: ReaderEvent) {
+    let _ = app.update(Message::Readers(readers::Message::Reader(event)));
+}
+
+fn english_demo() -> Profile {
+    let mut profile = Profile::demo();
+    profile.ui.language = cardstation::config::Language::En;
+    profile
+}
+
+#[test]
+fn shows_each_reader_with_the_uid_of_its_card() {
+    let (mut app, _) = App::boot(english_demo(), Some("/tmp/ui-test.sqlite".into()));
+    reader_event(&mut app, ReaderEvent::ServiceAvailable);
+    reader_event(
+        &mut app,
+        ReaderEvent::ReaderAdded {
+            reader: "Virtual PCD 00 00".into(),
+        },
+    );
+    reader_event(
+        &mut app,
+        ReaderEvent::ReaderAdded {
+            reader: "Virtual PCD 00 01".into(),
+        },
+    );
+    reader_event(
+        &mut app,
+        ReaderEvent::CardInserted {
+            reader: "Virtual PCD 00 00".into(),
+            atr: vec![0x3B, 0x81],
+        },
+    );
+    {
+        let mut ui = Simulator::with_settings(settings(), app.view());
+        assert!(
+            ui.find("UID: reading…").is_ok(),
+            "the UID is being read while the card sits there"
+        );
+        assert!(ui.find("No card").is_ok(), "the empty reader says so");
+    }
+    let _ = app.update(Message::Readers(readers::Message::UidRead {
+        reader: "Virtual PCD 00 00".into(),
+        atr: vec![0x3B, 0x81],
+        result: Ok("04A1B2C3D4E5F6".into()),
+    }));
+    let mut ui = Simulator::with_settings(settings(), app.view());
+    assert!(ui.find("UID 04A1B2C3D4E5F6").is_ok());
+    assert!(
+        ui.find("UID: reading…").is_err(),
+        "the placeholder is gone once the UID is known"
+    );
+    assert!(ui.find("ATR 3B81").is_ok());
+    assert!(ui.find("Virtual PCD 00 01").is_ok());
+}
+
+#[test]
+fn explains_what_to_install_when_pcscd_is_missing() {
+    let (mut app, _) = App::boot(english_demo(), None);
+    reader_event(&mut app, ReaderEvent::ServiceLost);
+    let _ = app.update(Message::DemoCard(Err(
+        "no virtual reader listens on port 35963".into(),
+    )));
+    let mut ui = Simulator::with_settings(settings(), app.view());
+    assert!(
+        ui.find("The smart-card service (pcscd) is not running.")
+            .is_ok()
+    );
+    assert!(
+        ui.find("Install and start it: apt-get install pcscd vsmartcard-vpcd && pcscd. This window reconnects by itself.")
+            .is_ok()
+    );
+    assert!(
+        ui.find(
+            "Demo mode: the simulated card is not inserted: no virtual reader listens on port 35963"
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn polish_is_the_default_language() {
+    let (mut app, _) = App::boot(Profile::demo(), None);
+    reader_event(&mut app, ReaderEvent::ServiceAvailable);
+    let mut ui = Simulator::with_settings(settings(), app.view());
+    assert!(ui.find("Brak czytników. Podłącz czytnik kart.").is_ok());
+    assert!(ui.find("Stanowisko wydawania").is_ok());
+}
