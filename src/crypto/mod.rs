@@ -1,1 +1,7 @@
-//! Key diversification (AN10922), the signed ELS structure (CMS) and key material handling: filled by the ELS and DESFire issues.
+//! Cryptography for cards: the signed ELS structure (CMS SignedData), PESEL rules, and key
+//! material loading (zeroized, permission-checked). Key diversification (AN10922) joins with
+//! the DESFire work.
+
+pub mod els_sig;
+pub mod keys;
+pub mod pesel;
