@@ -97,8 +97,8 @@ pub const MAX_FRAME_DATA: usize = 59;
 /// A hostile card could answer `91 AF` forever; 8 KB of file data needs fewer frames than this.
 const MAX_RESPONSE_FRAMES: usize = 256;
 
-/// Largest offset or length the 3-byte fields carry.
-const MAX_FILE_OFFSET: u32 = 0x00FF_FFFF;
+/// Largest value of the 3-byte fields (AIDs, file offsets and lengths).
+const MAX_U24: u32 = 0x00FF_FFFF;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DesfireError {
@@ -641,7 +641,7 @@ impl<T: Transport> Desfire<T> {
         }
     }
 
-    pub fn transport(&mut self) -> &mut T {
+    pub fn transport_mut(&mut self) -> &mut T {
         &mut self.transport
     }
 
@@ -824,7 +824,7 @@ impl<T: Transport> Desfire<T> {
         key_count: u8,
         algorithm: KeyAlgorithm,
     ) -> Result<(), DesfireError> {
-        if !(1..=14).contains(&key_count) || aid == Aid::PICC || aid.0 > MAX_FILE_OFFSET {
+        if !(1..=14).contains(&key_count) || aid == Aid::PICC || aid.0 > MAX_U24 {
             return Err(DesfireError::InvalidRequest(
                 "an application has 1 to 14 keys and a nonzero 24-bit AID",
             ));
@@ -868,7 +868,7 @@ impl<T: Transport> Desfire<T> {
         file_no: u8,
         spec: FileSpec,
     ) -> Result<(), DesfireError> {
-        if spec.size > MAX_FILE_OFFSET {
+        if spec.size > MAX_U24 {
             return Err(DesfireError::InvalidRequest("a file holds at most 16 MB"));
         }
         let mut header = vec![file_no, spec.comm.to_byte()];
@@ -920,7 +920,7 @@ impl<T: Transport> Desfire<T> {
         comm: CommMode,
     ) -> Result<(), DesfireError> {
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        if offset > MAX_FILE_OFFSET || len > MAX_FILE_OFFSET || data.is_empty() {
+        if offset > MAX_U24 || len > MAX_U24 || data.is_empty() {
             return Err(DesfireError::InvalidRequest(
                 "write 1 byte to 16 MB within a file",
             ));
@@ -941,7 +941,7 @@ impl<T: Transport> Desfire<T> {
         len: u32,
         comm: CommMode,
     ) -> Result<Vec<u8>, DesfireError> {
-        if offset > MAX_FILE_OFFSET || len > MAX_FILE_OFFSET {
+        if offset > MAX_U24 || len > MAX_U24 {
             return Err(DesfireError::InvalidRequest(
                 "offsets and lengths are 24-bit",
             ));
@@ -1291,7 +1291,7 @@ mod tests {
         card.authenticate(0, &DesfireKey::zero(KeyAlgorithm::Aes128))
             .unwrap();
         assert!(card.is_authenticated());
-        assert!(card.transport().finished());
+        assert!(card.transport_mut().finished());
     }
 
     #[test]
@@ -1339,7 +1339,7 @@ mod tests {
         );
         card.delete_file(5).unwrap();
         assert!(card.is_authenticated());
-        assert!(card.transport().finished());
+        assert!(card.transport_mut().finished());
     }
 
     #[test]
@@ -1364,7 +1364,7 @@ mod tests {
         card.format_picc().unwrap();
         card.create_application(Aid(0x00DE16), 0x0F, 2, KeyAlgorithm::TwoKey3Des)
             .unwrap();
-        assert!(card.transport().finished());
+        assert!(card.transport_mut().finished());
     }
 
     #[test]
@@ -1375,7 +1375,7 @@ mod tests {
         assert_eq!(card.get_key_version(0).unwrap(), 0);
         assert_eq!(card.application_ids().unwrap(), []);
         assert_eq!(card.get_card_uid().unwrap(), h(traces::CARD_UID_UID));
-        assert!(card.transport().finished());
+        assert!(card.transport_mut().finished());
     }
 
     #[test]
@@ -1400,6 +1400,6 @@ mod tests {
         card.change_key(1, &first, Some(&zero)).unwrap();
         assert!(card.is_authenticated());
         card.change_key(1, &second, Some(&first)).unwrap();
-        assert!(card.transport().finished());
+        assert!(card.transport_mut().finished());
     }
 }

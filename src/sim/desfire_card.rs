@@ -283,9 +283,12 @@ impl DesfireCard {
 
     /// Length of the whole WriteData command once all frames are in, when it can be known.
     fn expected_write_len(&self, data: &[u8]) -> Option<usize> {
-        let header = data.get(..7)?;
-        let len = u24(&header[4..7]);
-        let comm = self.write_comm(header).ok()?;
+        let (file_no, offset, len) = self.data_header(data).ok()?;
+        // A write past the end is refused at once, not after all its frames.
+        if offset + len > self.file(file_no).ok()?.data.len() {
+            return None;
+        }
+        let comm = self.write_comm(data).ok()?;
         let protection = match (&self.session, comm) {
             (None, _) | (Some(_), CommMode::Plain) => 0,
             (Some(_), CommMode::Maced) => 8,
@@ -1288,6 +1291,55 @@ mod tests {
             wrong.authenticate(0, &keys[0]).is_ok(),
             "the new master key works"
         );
+    }
+
+    #[test]
+    fn every_key_type_runs_secure_messaging_with_diversified_keys() {
+        let uid = h(UID);
+        for (n, algorithm) in [
+            KeyAlgorithm::Aes128,
+            KeyAlgorithm::TwoKey3Des,
+            KeyAlgorithm::ThreeKey3Des,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let aid = Aid(0x100 + n as u32);
+            let card = shared(DesfireCard::new(DesfireCardState::blank(&uid)));
+            let mut client = Desfire::new(SimTransport::insert(card, Faults::default()));
+            client.create_application(aid, 0x0F, 2, algorithm).unwrap();
+            client.select_application(aid).unwrap();
+            let settings = client.get_key_settings().unwrap();
+            assert_eq!((settings.max_keys, settings.algorithm), (2, algorithm));
+            let zero = DesfireKey::zero(algorithm);
+            client.authenticate(0, &zero).unwrap();
+            let spec = FileSpec {
+                size: 100,
+                ..record_spec()
+            };
+            client.create_std_data_file(RECORD_FILE, spec).unwrap();
+            let master = vec![0x33; algorithm.key_len()];
+            let diversified = diversify(algorithm, &master, &uid, &aid.to_bytes(), b"").unwrap();
+            let read_key = DesfireKey::new(algorithm, &diversified).unwrap();
+            client.change_key(READ_KEY, &read_key, Some(&zero)).unwrap();
+            let record = [n as u8 + 1; 70];
+            client
+                .write_data(RECORD_FILE, 3, &record, CommMode::Enciphered)
+                .unwrap();
+            client.authenticate(READ_KEY, &read_key).unwrap();
+            assert_eq!(
+                client
+                    .read_data(RECORD_FILE, 3, 70, CommMode::Enciphered)
+                    .unwrap(),
+                record,
+                "{algorithm}"
+            );
+            assert_eq!(
+                client.authenticate(READ_KEY, &zero),
+                Err(DesfireError::Authentication),
+                "{algorithm}"
+            );
+        }
     }
 
     #[test]
