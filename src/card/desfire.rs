@@ -1379,6 +1379,33 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_cmac_from_the_card_is_an_integrity_error() {
+        let mut card = client(&traces::AES_FILES);
+        card.authenticate(
+            0,
+            &key(KeyAlgorithm::Aes128, "10182028303840485058606870788088"),
+        )
+        .unwrap();
+        // The recorded answer to CreateStdDataFile with one CMAC bit flipped.
+        let (_, answer) = card.transport_mut().steps.front_mut().unwrap();
+        answer[0] ^= 0x01;
+        let spec = FileSpec {
+            comm: CommMode::Plain,
+            access: AccessRights::from_u16(0x0011),
+            size: 80,
+        };
+        let err = card.create_std_data_file(5, spec).unwrap_err();
+        assert_eq!(err, DesfireError::IntegrityError);
+        assert!(!card.is_authenticated(), "a failed check ends the session");
+        assert!(err.next_step().contains("try again"));
+        let refused = DesfireError::Status(status::PERMISSION_DENIED);
+        assert!(
+            refused.to_string().contains("permission denied"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn replays_change_key_in_both_forms() {
         let zero = DesfireKey::des([0; 8]);
         // Sent as recorded: the parity bits (LSBs) carry the key version, 0x10 for `second`.
