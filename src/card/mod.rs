@@ -2,6 +2,8 @@
 
 pub mod apdu;
 pub mod desfire;
+#[cfg(test)]
+pub(crate) mod desfire_traces;
 pub mod pcsc;
 pub mod transport;
 

@@ -2,6 +2,7 @@
 //! fast unit tests and through the real pcscd via the vsmartcard `vpcd` driver for
 //! integration tests, the demo and benchmarks.
 
+pub mod desfire_card;
 pub mod els_card;
 pub mod vpcd;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use crate::card::{Transport, TransportError};
 
+pub use desfire_card::{DesfireCard, DesfireCardState};
 pub use els_card::{ElsCard, ElsCardState};
 
 /// A card as seen from the reader: it answers reset and APDUs.
