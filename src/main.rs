@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use cardstation::card::pcsc::{self, PcscTransport, Sharing};
-use cardstation::card::{TransportError, read_uid};
 use cardstation::config::Profile;
-use cardstation::sim::{self, ElsCard, ElsCardState, Faults, vpcd};
+use cardstation::sim::{Faults, vpcd};
+
+mod cli;
+use cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -78,30 +79,6 @@ enum SimCard {
     Els,
 }
 
-/// A failed operation: what happened and what to do about it.
-struct Failure {
-    cause: String,
-    next_step: String,
-}
-
-impl From<TransportError> for Failure {
-    fn from(err: TransportError) -> Self {
-        Failure {
-            next_step: err.next_step().to_owned(),
-            cause: err.to_string(),
-        }
-    }
-}
-
-impl From<cardstation::config::ConfigError> for Failure {
-    fn from(err: cardstation::config::ConfigError) -> Self {
-        Failure {
-            next_step: err.next_step().to_owned(),
-            cause: err.to_string(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -135,8 +112,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let profile = load_profile(cli.profile.as_deref())?;
     match cli.command {
         None => run_gui(profile, cli.db),
-        Some(Command::Readers { json }) => readers(json),
-        Some(Command::Uid { reader, wait }) => uid(reader.as_deref(), wait),
+        Some(Command::Readers { json }) => cli::card::readers(json),
+        Some(Command::Uid { reader, wait }) => cli::card::uid(reader.as_deref(), wait),
         Some(Command::Sim {
             card: SimCard::Els,
             uid,
@@ -151,7 +128,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 tear_after,
                 delay: Duration::from_millis(delay_ms),
             };
-            simulate_els(
+            cli::card::simulate_els(
                 &uid,
                 reader_port,
                 state.as_deref(),
@@ -165,114 +142,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 #[cfg(feature = "gui")]
 fn run_gui(profile: Profile, db: Option<PathBuf>) -> Result<(), Failure> {
-    cardstation::ui::run(profile, db).map_err(|err| Failure {
-        cause: format!("the window could not start: {err}"),
-        next_step: "run it in a graphical session (DISPLAY or WAYLAND_DISPLAY set); without a GPU set ICED_BACKEND=tiny-skia".into(),
-    })
+    cardstation::ui::run(profile, db).map_err(|err| Failure::new(format!("the window could not start: {err}"), "run it in a graphical session (DISPLAY or WAYLAND_DISPLAY set); without a GPU set ICED_BACKEND=tiny-skia"))
 }
 
 #[cfg(not(feature = "gui"))]
 fn run_gui(_profile: Profile, _db: Option<PathBuf>) -> Result<(), Failure> {
-    Err(Failure {
-        cause: "this build has no window (built without the `gui` feature)".into(),
-        next_step:
-            "use a subcommand (see `cardstation --help`) or install a build with the gui feature"
-                .into(),
-    })
-}
-
-fn readers(json: bool) -> Result<(), Failure> {
-    let readers = pcsc::list_readers()?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(&readers).expect("reader statuses serialise")
-        );
-        return Ok(());
-    }
-    if readers.is_empty() {
-        println!("no readers");
-    }
-    for reader in readers {
-        match reader.atr {
-            Some(atr) => println!("{}\tcard\t{atr}", reader.name),
-            None => println!("{}\tempty", reader.name),
-        }
-    }
-    Ok(())
-}
-
-fn uid(filter: Option<&str>, wait: Option<f64>) -> Result<(), Failure> {
-    let reader = match wait {
-        Some(secs) if secs.is_finite() && secs >= 0.0 => {
-            pcsc::wait_for_card(filter, Duration::from_secs_f64(secs))?
-        }
-        Some(_) => {
-            return Err(Failure {
-                cause: "--wait takes a number of seconds".into(),
-                next_step: "e.g. --wait 10".into(),
-            });
-        }
-        None => {
-            let reader = pcsc::choose_reader(filter)?;
-            if !reader.card_present {
-                return Err(TransportError::NoCard(reader.name).into());
-            }
-            reader.name
-        }
-    };
-    let mut card = PcscTransport::connect(&reader, Sharing::Shared)?;
-    let uid = read_uid(&mut card)?;
-    println!("{}", hex::encode_upper(uid));
-    Ok(())
-}
-
-fn simulate_els(
-    uid_hex: &str,
-    port: u16,
-    state: Option<&Path>,
-    faults: Faults,
-    max_response: Option<usize>,
-    t0: bool,
-) -> Result<(), Failure> {
-    let uid = hex::decode(uid_hex)
-        .ok()
-        .filter(|uid| [4, 7, 10].contains(&uid.len()))
-        .ok_or_else(|| Failure {
-            cause: format!("--uid {uid_hex} is not a 4, 7 or 10-byte hex UID"),
-            next_step: "e.g. --uid 04A1B2C3D4E5F6".into(),
-        })?;
-    let mut card = match state {
-        Some(path) => ElsCard::with_state_file(path, &uid).map_err(|err| Failure {
-            cause: err.to_string(),
-            next_step: "remove or fix the state file".into(),
-        })?,
-        None => ElsCard::new(ElsCardState::blank(&uid)),
-    };
-    if let Some(max) = max_response {
-        card.state_mut().max_response_len = max.clamp(1, 65_536);
-    }
-    card.state_mut().force_get_response |= t0;
-    let shown_uid = hex::encode_upper(&card.state().uid);
-    let card = sim::shared(card);
-    loop {
-        let inserted = vpcd::insert(card.clone(), port, faults, Duration::from_secs(10)).map_err(|err| Failure {
-            cause: err.to_string(),
-            next_step: "start pcscd (`pcscd`) with vsmartcard-vpcd installed (`apt-get install vsmartcard-vpcd`)".into(),
-        })?;
-        eprintln!("simulated ELS card {shown_uid} is in the vpcd reader on port {port}");
-        match inserted.wait() {
-            Ok(vpcd::Ended::Torn) => {
-                eprintln!("the card was torn out as planned (--tear-after)");
-                return Ok(());
-            }
-            // pcscd restarted: put the card back into the new reader.
-            Ok(vpcd::Ended::ReaderClosed) => {
-                eprintln!("the reader went away; re-inserting the card")
-            }
-            Ok(vpcd::Ended::Removed) => return Ok(()),
-            Err(err) => eprintln!("connection to vpcd failed ({err}); re-inserting the card"),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    Err(Failure::new(
+        "this build has no window (built without the `gui` feature)",
+        "use a subcommand (see `cardstation --help`) or install a build with the gui feature"
+            .into(),
+    ))
 }
