@@ -4,6 +4,7 @@ pub mod apdu;
 pub mod desfire;
 #[cfg(test)]
 pub(crate) mod desfire_traces;
+pub mod els;
 pub mod pcsc;
 pub mod transport;
 

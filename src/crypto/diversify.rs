@@ -36,7 +36,7 @@ impl KeyAlgorithm {
         }
     }
 
-    fn cipher(self, key: &[u8]) -> Result<BlockCipher, KeyLengthError> {
+    pub(crate) fn cipher(self, key: &[u8]) -> Result<BlockCipher, KeyLengthError> {
         match self {
             Self::Aes128 => BlockCipher::aes128(key),
             Self::TwoKey3Des => BlockCipher::tdes_ede2(key),

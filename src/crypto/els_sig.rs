@@ -483,6 +483,10 @@ pub struct VerifiedEls {
 pub enum VerifyError {
     #[error("malformed ELS data object: {0}")]
     Malformed(String),
+    /// Neither EF.CERT nor `SignedData.certificates` holds the signer's certificate: a reader
+    /// that has not read EF.CERT yet reads it and verifies again.
+    #[error("no certificate for the signer (neither given nor embedded)")]
+    MissingCertificate,
     #[error("signature check failed: {0}")]
     Forged(String),
     #[error("cannot check the signature, unsupported algorithm: {0}")]
@@ -499,7 +503,7 @@ impl VerifyError {
     /// Short machine-readable word for JSON output.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Malformed(_) => "malformed",
+            Self::Malformed(_) | Self::MissingCertificate => "malformed",
             Self::Forged(_) => "forged",
             Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",
             Self::UntrustedIssuer(_) => "untrusted_issuer",
@@ -540,6 +544,12 @@ pub fn verify(der: &[u8], opts: &VerifyOptions) -> Result<VerifiedEls, VerifyErr
         data,
         signer_subject,
     })
+}
+
+/// The fields of an ELS structure without checking its signature, trust, chip or expiry:
+/// for showing an operator what a card that failed verification claims. Never a verdict.
+pub fn decode_unverified(der: &[u8]) -> Result<ElsData, VerifyError> {
+    Ok(ParsedEls::parse(der)?.sels.into_els_data())
 }
 
 struct ParsedEls {
@@ -671,7 +681,7 @@ fn find_signer_certificate<'a>(
         // EF.CERT is the card's own statement of the signer; if its sid does
         // not match, the signature check below is what rejects it.
         .or(card_cert)
-        .ok_or_else(|| malformed("no certificate for the signer"))
+        .ok_or(VerifyError::MissingCertificate)
 }
 
 fn identifies(sid: &SignerIdentifier, cert: &Certificate) -> bool {
@@ -970,9 +980,7 @@ impl PublicKey {
 mod tests {
     use std::path::Path;
     use std::process::Command;
-    use std::str::FromStr;
     use std::sync::OnceLock;
-    use std::time::Duration;
 
     use cms::builder::{create_content_type_attribute, create_message_digest_attribute};
     use cms::content_info::CmsVersion;
@@ -986,12 +994,10 @@ mod tests {
     use signature::hazmat::PrehashSigner;
     use signature::{SignatureEncoding, Signer};
     use time::macros::date;
-    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-    use x509_cert::name::Name;
-    use x509_cert::serial_number::SerialNumber;
-    use x509_cert::time::Validity;
+    use x509_cert::builder::Profile;
 
     use super::*;
+    use crate::crypto::test_pki::{issue, issue_leaf, spki_of};
 
     const TODAY: Date = date!(2026 - 01 - 15);
     const CHIP: &str = "04A1B2C3D4E5F6";
@@ -1059,49 +1065,6 @@ mod tests {
                 rsa_cert,
             }
         })
-    }
-
-    fn spki_of(key: impl spki::EncodePublicKey) -> SubjectPublicKeyInfoOwned {
-        SubjectPublicKeyInfoOwned::from_key(key).unwrap()
-    }
-
-    fn issue(
-        profile: Profile,
-        serial: u32,
-        subject: &str,
-        spki: SubjectPublicKeyInfoOwned,
-        issuer_key: &SigningKey,
-    ) -> Certificate {
-        let validity = Validity::from_now(Duration::from_secs(365 * 24 * 3600)).unwrap();
-        CertificateBuilder::new(
-            profile,
-            SerialNumber::from(serial),
-            validity,
-            Name::from_str(subject).unwrap(),
-            spki,
-            issuer_key,
-        )
-        .unwrap()
-        .build::<DerSignature>()
-        .unwrap()
-    }
-
-    fn issue_leaf(
-        issuer_cert: &Certificate,
-        issuer_key: &SigningKey,
-        serial: u32,
-        label: &str,
-        spki: SubjectPublicKeyInfoOwned,
-    ) -> Certificate {
-        let profile = Profile::Leaf {
-            issuer: issuer_cert.tbs_certificate.subject.clone(),
-            enable_key_agreement: false,
-            enable_key_encipherment: false,
-        };
-        let subject = format!(
-            "CN=osoba uprawniona do wystawiania legitymacji studenckiej {label},O=Uniwersytet Testowy,C=PL"
-        );
-        issue(profile, serial, &subject, spki, issuer_key)
     }
 
     fn sample_data() -> ElsData {

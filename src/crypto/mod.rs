@@ -7,6 +7,8 @@ pub mod diversify;
 pub mod els_sig;
 pub mod keys;
 pub mod pesel;
+#[cfg(test)]
+pub(crate) mod test_pki;
 
 /// Where challenges (RndA, RndB) come from. Tests inject fixed bytes to replay recorded traces.
 pub trait RandomSource: Send {

@@ -4,15 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::VirtualCard;
 use crate::card::apdu::{Command, Response, StatusWord};
+use crate::card::els::{CHALLENGE_LEN, EF_CERT_FID, EF_ELS_FID, SELS_AID, WriteKey};
+use crate::crypto::diversify::KeyAlgorithm;
+use crate::crypto::{OsRandom, RandomSource};
 
-pub const SELS_AID: [u8; 7] = [0xD6, 0x16, 0x00, 0x00, 0x30, 0x01, 0x01];
 pub const MF_FID: u16 = 0x3F00;
 pub const SELS_FID: u16 = 0x3150;
-pub const EF_CERT_FID: u16 = 0x0001;
-pub const EF_ELS_FID: u16 = 0x0002;
+
+/// Wrong EXTERNAL AUTHENTICATE cryptograms the card tolerates before it blocks the key.
+pub const AUTH_TRIES: u8 = 5;
 
 /// Room in each EF; real blanks have a few KB, and unused space reads as zeros.
 const DEFAULT_FILE_SIZE: usize = 2048;
@@ -37,6 +41,25 @@ pub struct ElsCardState {
     pub max_response_len: usize,
     /// Answer data-bearing commands T=0 style: `61xx`, then GET RESPONSE fetches the data.
     pub force_get_response: bool,
+    /// The card's own (already diversified) write key. Without one the blank is
+    /// unpersonalised and UPDATE BINARY is open.
+    #[serde(default)]
+    pub write_key: Option<CardWriteKey>,
+    /// Wrong cryptograms left before the write key blocks.
+    #[serde(default = "full_tries")]
+    pub auth_tries_left: u8,
+}
+
+fn full_tries() -> u8 {
+    AUTH_TRIES
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardWriteKey {
+    pub algorithm: KeyAlgorithm,
+    #[serde(with = "hex::serde")]
+    pub key: Vec<u8>,
 }
 
 impl ElsCardState {
@@ -48,6 +71,19 @@ impl ElsCardState {
             ef_els: vec![0; DEFAULT_FILE_SIZE],
             max_response_len: 256,
             force_get_response: false,
+            write_key: None,
+            auth_tries_left: AUTH_TRIES,
+        }
+    }
+
+    /// A blank personalised with its write key, as the card manufacturer delivers it.
+    pub fn personalised(uid: &[u8], key: &WriteKey) -> Self {
+        Self {
+            write_key: Some(CardWriteKey {
+                algorithm: key.algorithm(),
+                key: key.expose().to_vec(),
+            }),
+            ..Self::blank(uid)
         }
     }
 }
@@ -65,6 +101,11 @@ pub struct ElsCard {
     selected: Selected,
     /// Response data waiting for GET RESPONSE.
     pending: Vec<u8>,
+    /// The last GET CHALLENGE answer; EXTERNAL AUTHENTICATE uses it up.
+    challenge: Option<[u8; CHALLENGE_LEN]>,
+    /// EXTERNAL AUTHENTICATE succeeded since the last reset.
+    authenticated: bool,
+    random: Box<dyn RandomSource>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +129,9 @@ impl ElsCard {
             state_file: None,
             selected: Selected::Mf,
             pending: Vec::new(),
+            challenge: None,
+            authenticated: false,
+            random: Box::new(OsRandom),
         }
     }
 
@@ -140,6 +184,8 @@ impl ElsCard {
             (0x00, 0xB0) => self.read_binary(command),
             (0x00, 0xD6) => self.update_binary(command),
             (0x00, 0xC0) => self.get_response(command),
+            (0x00, 0x84) => self.get_challenge(command),
+            (0x00, 0x82) => self.external_authenticate(command),
             (0x00, _) => status(0x6D00),
             _ => status(0x6E00),
         }
@@ -294,7 +340,7 @@ impl ElsCard {
         let Some(fid) = self.current_ef() else {
             return status(0x6986);
         };
-        if let Err(refused) = self.check_write_access(fid) {
+        if let Err(refused) = self.check_write_access() {
             return status(refused.0);
         }
         if command.data.is_empty() {
@@ -322,10 +368,59 @@ impl ElsCard {
         status(0x9000)
     }
 
-    /// Whether UPDATE BINARY may change `fid` now. The ELS issue adds the GET CHALLENGE /
-    /// EXTERNAL AUTHENTICATE protection here; until then a blank card is writable.
-    fn check_write_access(&self, _fid: u16) -> Result<(), StatusWord> {
-        Ok(())
+    /// UPDATE BINARY needs EXTERNAL AUTHENTICATE first on a personalised card.
+    fn check_write_access(&self) -> Result<(), StatusWord> {
+        match self.state.write_key {
+            Some(_) if !self.authenticated => Err(StatusWord(0x6982)),
+            _ => Ok(()),
+        }
+    }
+
+    fn get_challenge(&mut self, command: &Command) -> Response {
+        if command.p1 != 0 || command.p2 != 0 {
+            return status(0x6A86);
+        }
+        if command.le != Some(CHALLENGE_LEN) {
+            return status(0x6700);
+        }
+        let mut challenge = [0u8; CHALLENGE_LEN];
+        self.random.fill(&mut challenge);
+        self.challenge = Some(challenge);
+        data(challenge.to_vec())
+    }
+
+    fn external_authenticate(&mut self, command: &Command) -> Response {
+        // A challenge answers one attempt only, right or wrong.
+        let Some(challenge) = self.challenge.take() else {
+            return status(0x6985);
+        };
+        let Some(stored) = &self.state.write_key else {
+            return status(0x6984);
+        };
+        if self.state.auth_tries_left == 0 {
+            return status(0x6983);
+        }
+        let key =
+            match WriteKey::card_specific(stored.algorithm, Zeroizing::new(stored.key.clone())) {
+                Ok(key) => key,
+                Err(_) => return status(0x6984),
+            };
+        if command.data != key.cryptogram(&challenge) {
+            self.state.auth_tries_left -= 1;
+            // The counter lives in EEPROM: a card pulled now still remembers the failure.
+            let _ = self.save();
+            return status(if self.state.auth_tries_left == 0 {
+                0x6983
+            } else {
+                0x6300
+            });
+        }
+        self.authenticated = true;
+        if self.state.auth_tries_left != AUTH_TRIES {
+            self.state.auth_tries_left = AUTH_TRIES;
+            let _ = self.save();
+        }
+        status(0x9000)
     }
 
     fn get_response(&mut self, command: &Command) -> Response {
@@ -367,6 +462,25 @@ impl VirtualCard for ElsCard {
     fn reset(&mut self) {
         self.selected = Selected::Mf;
         self.pending.clear();
+        self.challenge = None;
+        self.authenticated = false;
+    }
+
+    /// Power is lost in the middle of an UPDATE BINARY: the EEPROM pages written so far (the
+    /// first half of the data) stay written, the rest does not. Any other command is simply lost.
+    fn tear(&mut self, apdu: &[u8]) {
+        let Ok(command) = Command::parse(apdu) else {
+            return;
+        };
+        if (command.cla, command.ins) != (0x00, 0xD6) || command.data.len() < 2 {
+            return;
+        }
+        let half = command.data.len() / 2;
+        let partial = Command {
+            data: command.data[..half].to_vec(),
+            ..command
+        };
+        let _ = self.update_binary(&partial);
     }
 
     fn process(&mut self, apdu: &[u8]) -> Vec<u8> {

@@ -21,6 +21,9 @@ pub trait VirtualCard: Send {
     fn reset(&mut self);
     /// Answers one command APDU with response data + SW1 SW2.
     fn process(&mut self, apdu: &[u8]) -> Vec<u8>;
+    /// The card loses power while executing `apdu`: whatever a real chip would have half-done
+    /// by then. By default nothing happens.
+    fn tear(&mut self, _apdu: &[u8]) {}
 }
 
 /// A card shared between the test that inspects it and the reader slot it sits in; taking
@@ -101,8 +104,12 @@ fn lock(card: &SharedCard) -> std::sync::MutexGuard<'_, dyn VirtualCard + 'stati
 
 impl Transport for SimTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        if self.removed || self.clock.tears_now(&self.faults) {
+        if self.removed {
+            return Err(TransportError::CardRemoved);
+        }
+        if self.clock.tears_now(&self.faults) {
             self.removed = true;
+            lock(&self.card).tear(apdu);
             return Err(TransportError::CardRemoved);
         }
         Ok(lock(&self.card).process(apdu))

@@ -158,6 +158,7 @@ fn serve(
             [_] => {} // Unknown controls are ignored, as vicc does.
             apdu => {
                 if clock.tears_now(&faults) {
+                    lock(card).tear(apdu);
                     let _ = stream.shutdown(Shutdown::Both);
                     return Ok(Ended::Torn);
                 }

@@ -1,1 +1,4 @@
-//! The issuance, prolongation, print and validation workflows as plain logic over a transport and a store: filled by the ELS, print and kiosk issues.
+//! The station's workflows as plain logic over a card transport (and, as it lands, the
+//! store): no UI types, so each one runs the same from the CLI, the window and the tests.
+
+pub mod issue;

@@ -1,0 +1,558 @@
+//! ELS issuance and prolongation as plain logic over a card transport: read the UID, take the
+//! data, sign it (or take the server's signed structure), write, read back and verify. A card
+//! counts as issued only when what is on it verifies against the chip it sits on.
+
+use der::{Decode, Encode};
+use p256::ecdsa::SigningKey;
+use time::Date;
+use x509_cert::Certificate;
+
+use crate::card::els::{self, CardKey, ElsCardError};
+use crate::card::{Transport, TransportError, read_uid};
+use crate::crypto::diversify::DiversifyError;
+use crate::crypto::els_sig::{self, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions};
+
+/// The local signer: the authorised person's (or the university seal's) key and certificate.
+pub struct Signer {
+    pub key: SigningKey,
+    pub certificate: Certificate,
+}
+
+/// What goes onto the card.
+pub enum ElsSource<'a> {
+    /// Sign locally; `chip_serial` is taken from the card (and must match if already set).
+    Sign { data: ElsData, signer: &'a Signer },
+    /// The server's ready-signed structure and certificate (USOS `student_card_data`).
+    Signed {
+        structure: Vec<u8>,
+        certificate: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Card(#[from] ElsCardError),
+    #[error(
+        "this is not the card the data is for: the data names chip {data}, the card is chip {card}"
+    )]
+    WrongCard { card: String, data: String },
+    #[error("the card data cannot be signed: {0}")]
+    Sign(#[from] SignError),
+    #[error("the card's write key cannot be derived: {0}")]
+    Key(#[from] DiversifyError),
+    #[error("the card was written but what it holds does not verify: {0}")]
+    NotVerified(VerifyError),
+    #[error("the card was written but reads back different bytes")]
+    ReadBackMismatch,
+    #[error("the certificate cannot be encoded: {0}")]
+    Certificate(String),
+}
+
+impl IssueError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            IssueError::Card(err) => err.next_step(),
+            IssueError::WrongCard { .. } => "put the right student's card on the reader",
+            IssueError::Sign(_) => "correct the cardholder's data",
+            IssueError::Key(_) => "check the card key in the profile",
+            IssueError::NotVerified(_) | IssueError::ReadBackMismatch => {
+                "write the card again; if it repeats, the card is faulty: issue a duplicate"
+            }
+            IssueError::Certificate(_) => "check the signer certificate",
+        }
+    }
+}
+
+impl From<TransportError> for IssueError {
+    fn from(err: TransportError) -> Self {
+        IssueError::Card(ElsCardError::Transport(err))
+    }
+}
+
+/// An issued (or prolonged) card, verified on the chip.
+#[derive(Debug)]
+pub struct Issued {
+    pub uid: Vec<u8>,
+    pub verified: VerifiedEls,
+}
+
+pub fn chip_serial(uid: &[u8]) -> String {
+    hex::encode_upper(uid)
+}
+
+/// Issues an ELS onto the card: UID, data, sign, write (EF.CERT then EF.ELS), read back, verify.
+pub fn issue<T: Transport + ?Sized>(
+    card: &mut T,
+    source: ElsSource<'_>,
+    card_key: &CardKey,
+    trusted: &[Certificate],
+    today: Date,
+) -> Result<Issued, IssueError> {
+    let uid = read_uid(card)?;
+    let serial = chip_serial(&uid);
+    let (structure, certificate) = match source {
+        ElsSource::Sign { mut data, signer } => {
+            if !data.chip_serial.is_empty() && !data.chip_serial.eq_ignore_ascii_case(&serial) {
+                return Err(IssueError::WrongCard {
+                    card: serial,
+                    data: data.chip_serial,
+                });
+            }
+            data.chip_serial = serial.clone();
+            let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today)?;
+            let certificate = signer
+                .certificate
+                .to_der()
+                .map_err(|e| IssueError::Certificate(e.to_string()))?;
+            (structure, Some(certificate))
+        }
+        ElsSource::Signed {
+            structure,
+            certificate,
+        } => (structure, certificate),
+    };
+    let key = card_key.for_card(&uid)?;
+    els::write(card, Some(&key), &structure, certificate.as_deref())?;
+    let verified = read_back(card, &uid, &structure, trusted, today)?;
+    Ok(Issued { uid, verified })
+}
+
+/// Prolongs a card: reads and verifies what is on it, then rewrites EF.ELS with the same data
+/// and a new expiry date, signed now. The certificate on the card stays.
+pub fn prolong<T: Transport + ?Sized>(
+    card: &mut T,
+    signer: &Signer,
+    card_key: &CardKey,
+    new_expiry: Date,
+    trusted: &[Certificate],
+    today: Date,
+) -> Result<Issued, IssueError> {
+    let reading = read_and_verify(card, trusted, today)?;
+    let current = match reading.verdict {
+        Ok(verified) => verified.data,
+        // An expired card is exactly what prolongation is for; anything else is refused.
+        Err(VerifyError::Expired(_)) => {
+            els_sig::decode_unverified(&reading.structure).map_err(IssueError::NotVerified)?
+        }
+        Err(err) => return Err(IssueError::NotVerified(err)),
+    };
+    let uid = reading.uid;
+    let data = ElsData {
+        expires: new_expiry,
+        ..current
+    };
+    let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today)?;
+    let key = card_key.for_card(&uid)?;
+    els::write(card, Some(&key), &structure, None)?;
+    let verified = read_back(card, &uid, &structure, trusted, today)?;
+    Ok(Issued { uid, verified })
+}
+
+fn read_back<T: Transport + ?Sized>(
+    card: &mut T,
+    uid: &[u8],
+    written: &[u8],
+    trusted: &[Certificate],
+    today: Date,
+) -> Result<VerifiedEls, IssueError> {
+    let reading = read_and_verify(card, trusted, today)?;
+    if reading.uid != uid {
+        return Err(IssueError::WrongCard {
+            card: chip_serial(&reading.uid),
+            data: chip_serial(uid),
+        });
+    }
+    if reading.structure != written {
+        return Err(IssueError::ReadBackMismatch);
+    }
+    reading.verdict.map_err(IssueError::NotVerified)
+}
+
+/// A card's ELS as read, with the verification verdict.
+#[derive(Debug)]
+pub struct Reading {
+    pub uid: Vec<u8>,
+    pub structure: Vec<u8>,
+    pub verdict: Result<VerifiedEls, VerifyError>,
+}
+
+/// Reads EF.ELS and verifies it against the chip it was read from. EF.CERT is read only when
+/// the structure does not carry the signer's certificate itself (ours always does).
+pub fn read_and_verify<T: Transport + ?Sized>(
+    card: &mut T,
+    trusted: &[Certificate],
+    today: Date,
+) -> Result<Reading, ElsCardError> {
+    let uid = read_uid(card)?;
+    let structure = els::read_els(card)?;
+    let mut options = VerifyOptions {
+        card_cert: None,
+        trusted: trusted.to_vec(),
+        chip_serial: Some(chip_serial(&uid)),
+        today,
+    };
+    let mut verdict = els_sig::verify(&structure, &options);
+    if matches!(verdict, Err(VerifyError::MissingCertificate))
+        && let Some(cert) = els::read_cert(card)?
+    {
+        options.card_cert =
+            Some(
+                Certificate::from_der(&cert).map_err(|e| ElsCardError::Malformed {
+                    file: "EF.CERT",
+                    reason: format!("not an X.509 certificate: {e}"),
+                })?,
+            );
+        verdict = els_sig::verify(&structure, &options);
+    }
+    Ok(Reading {
+        uid,
+        structure,
+        verdict,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::diversify::KeyAlgorithm;
+    use crate::crypto::test_pki::els_signer;
+    use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
+    use time::macros::date;
+    use zeroize::Zeroizing;
+
+    const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+    const TODAY: Date = date!(2026 - 11 - 22);
+    const MASTER: [u8; 16] = [0x42; 16];
+
+    struct Fixture {
+        ca: Certificate,
+        signer: Signer,
+    }
+
+    fn fixture() -> Fixture {
+        let (ca, key, certificate) = els_signer();
+        Fixture {
+            ca,
+            signer: Signer { key, certificate },
+        }
+    }
+
+    fn card_key(master: [u8; 16]) -> CardKey {
+        CardKey::Master {
+            algorithm: KeyAlgorithm::Aes128,
+            master: Zeroizing::new(master.to_vec()),
+            system_id: b"ELS".to_vec(),
+        }
+    }
+
+    fn personalised_card() -> SharedCard {
+        let key = card_key(MASTER).for_card(&UID).unwrap();
+        shared(ElsCard::new(ElsCardState::personalised(&UID, &key)))
+    }
+
+    fn student(expires: Date) -> ElsData {
+        ElsData {
+            chip_serial: String::new(),
+            university: "Uniwersytet Łódzki".into(),
+            surnames: vec!["Żółkiewska".into()],
+            given_names: vec!["Anna".into(), "Maria".into()],
+            album_number: "123456".into(),
+            edition: "A".into(),
+            pesel: "02070803628".into(),
+            expires,
+        }
+    }
+
+    fn insert(card: &SharedCard) -> SimTransport {
+        SimTransport::insert(card.clone(), Faults::default())
+    }
+
+    #[test]
+    fn issues_and_reads_back_a_valid_card() {
+        let f = fixture();
+        let card = personalised_card();
+        let mut transport = insert(&card);
+        let source = ElsSource::Sign {
+            data: student(date!(2027 - 03 - 31)),
+            signer: &f.signer,
+        };
+        let issued = issue(
+            &mut transport,
+            source,
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(issued.uid, UID);
+        assert_eq!(issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
+        assert_eq!(issued.verified.data.surnames, ["Żółkiewska"]);
+        let reading = read_and_verify(&mut insert(&card), &[f.ca.clone()], TODAY).unwrap();
+        assert_eq!(reading.verdict.unwrap().data.expires, date!(2027 - 03 - 31));
+    }
+
+    #[test]
+    fn the_wrong_card_key_writes_nothing() {
+        let f = fixture();
+        let card = personalised_card();
+        let source = ElsSource::Sign {
+            data: student(date!(2027 - 03 - 31)),
+            signer: &f.signer,
+        };
+        let err = issue(
+            &mut insert(&card),
+            source,
+            &card_key([0x13; 16]),
+            &[f.ca.clone()],
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, IssueError::Card(ElsCardError::KeyRefused)),
+            "{err}"
+        );
+        assert!(
+            matches!(els::read_els(&mut insert(&card)), Err(ElsCardError::Empty)),
+            "EF.ELS untouched"
+        );
+    }
+
+    #[test]
+    fn data_for_another_chip_is_refused_before_writing() {
+        let f = fixture();
+        let card = personalised_card();
+        let mut data = student(date!(2027 - 03 - 31));
+        data.chip_serial = "04000000000001".into();
+        let err = issue(
+            &mut insert(&card),
+            ElsSource::Sign {
+                data,
+                signer: &f.signer,
+            },
+            &card_key(MASTER),
+            &[f.ca.clone()],
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(matches!(err, IssueError::WrongCard { .. }), "{err}");
+        assert!(matches!(
+            els::read_els(&mut insert(&card)),
+            Err(ElsCardError::Empty)
+        ));
+    }
+
+    #[test]
+    fn too_many_wrong_keys_block_the_card() {
+        let f = fixture();
+        let card = personalised_card();
+        for _ in 0..crate::sim::els_card::AUTH_TRIES - 1 {
+            let source = ElsSource::Sign {
+                data: student(date!(2027 - 03 - 31)),
+                signer: &f.signer,
+            };
+            let err = issue(
+                &mut insert(&card),
+                source,
+                &card_key([0x13; 16]),
+                &[],
+                TODAY,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, IssueError::Card(ElsCardError::KeyRefused)),
+                "{err}"
+            );
+        }
+        let source = ElsSource::Sign {
+            data: student(date!(2027 - 03 - 31)),
+            signer: &f.signer,
+        };
+        let err = issue(
+            &mut insert(&card),
+            source,
+            &card_key([0x13; 16]),
+            &[],
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, IssueError::Card(ElsCardError::KeyBlocked)),
+            "{err}"
+        );
+        let source = ElsSource::Sign {
+            data: student(date!(2027 - 03 - 31)),
+            signer: &f.signer,
+        };
+        let err = issue(&mut insert(&card), source, &card_key(MASTER), &[], TODAY).unwrap_err();
+        assert!(
+            matches!(err, IssueError::Card(ElsCardError::KeyBlocked)),
+            "even the right key is refused now"
+        );
+    }
+
+    /// Tears the card at every APDU of an issuance: a torn card never reads as valid, and
+    /// issuing again on the same card always succeeds.
+    #[test]
+    fn a_tear_at_any_apdu_never_leaves_a_valid_card_and_a_rewrite_succeeds() {
+        let f = fixture();
+        let trusted = [f.ca.clone()];
+        let (complete, write_apdus) = {
+            let card = personalised_card();
+            let mut transport = insert(&card);
+            let source = ElsSource::Sign {
+                data: student(date!(2027 - 03 - 31)),
+                signer: &f.signer,
+            };
+            issue(&mut transport, source, &card_key(MASTER), &trusted, TODAY).unwrap();
+            // The same write alone, measured: the UID read plus els::write's APDUs.
+            let mut again = insert(&card);
+            let structure = els::read_els(&mut again).unwrap();
+            let cert = f.signer.certificate.to_der().unwrap();
+            let mut writer = insert(&card);
+            els::write(
+                &mut writer,
+                Some(&card_key(MASTER).for_card(&UID).unwrap()),
+                &structure,
+                Some(&cert),
+            )
+            .unwrap();
+            (transport.answered(), 1 + writer.answered())
+        };
+        assert!(
+            write_apdus < complete,
+            "issuance = {write_apdus} write APDUs + read-back, {complete} in all"
+        );
+        for tear_at in 0..complete {
+            let card = personalised_card();
+            let mut torn = SimTransport::insert(
+                card.clone(),
+                Faults {
+                    tear_after: Some(tear_at),
+                    ..Faults::default()
+                },
+            );
+            let source = ElsSource::Sign {
+                data: student(date!(2027 - 03 - 31)),
+                signer: &f.signer,
+            };
+            let err = issue(&mut torn, source, &card_key(MASTER), &trusted, TODAY).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    IssueError::Card(ElsCardError::Transport(TransportError::CardRemoved))
+                ),
+                "tear at {tear_at}: {err}"
+            );
+            let after_tear = read_and_verify(&mut insert(&card), &trusted, TODAY);
+            let valid = matches!(&after_tear, Ok(Reading { verdict: Ok(_), .. }));
+            let write_finished = tear_at >= write_apdus;
+            assert!(
+                !valid || write_finished,
+                "tear at APDU {tear_at} of {complete} left a valid card"
+            );
+            let source = ElsSource::Sign {
+                data: student(date!(2027 - 03 - 31)),
+                signer: &f.signer,
+            };
+            issue(
+                &mut insert(&card),
+                source,
+                &card_key(MASTER),
+                &trusted,
+                TODAY,
+            )
+            .unwrap_or_else(|err| panic!("rewrite after a tear at {tear_at} failed: {err}"));
+        }
+    }
+
+    #[test]
+    fn prolongation_rewrites_the_expiry_and_keeps_the_rest() {
+        let f = fixture();
+        let card = personalised_card();
+        let source = ElsSource::Sign {
+            data: student(date!(2026 - 12 - 31)),
+            signer: &f.signer,
+        };
+        issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            &[f.ca.clone()],
+            TODAY,
+        )
+        .unwrap();
+        let later = date!(2027 - 01 - 10);
+        let prolonged = prolong(
+            &mut insert(&card),
+            &f.signer,
+            &card_key(MASTER),
+            date!(2027 - 06 - 30),
+            &[f.ca.clone()],
+            later,
+        )
+        .unwrap();
+        assert_eq!(prolonged.verified.data.expires, date!(2027 - 06 - 30));
+        assert_eq!(prolonged.verified.data.given_names, ["Anna", "Maria"]);
+    }
+
+    #[test]
+    fn small_reads_and_t0_answers_still_read_the_whole_structure() {
+        let f = fixture();
+        let key = card_key(MASTER).for_card(&UID).unwrap();
+        let mut state = ElsCardState::personalised(&UID, &key);
+        state.max_response_len = 64;
+        state.force_get_response = true;
+        let card = shared(ElsCard::new(state));
+        let source = ElsSource::Sign {
+            data: student(date!(2027 - 03 - 31)),
+            signer: &f.signer,
+        };
+        issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            &[f.ca.clone()],
+            TODAY,
+        )
+        .unwrap();
+        assert!(
+            read_and_verify(&mut insert(&card), &[f.ca.clone()], TODAY)
+                .unwrap()
+                .verdict
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_oversized_structure_is_refused_before_anything_is_written() {
+        let f = fixture();
+        let key = card_key(MASTER).for_card(&UID).unwrap();
+        let mut state = ElsCardState::personalised(&UID, &key);
+        state.ef_els = vec![0; 200];
+        let card = shared(ElsCard::new(state));
+        let source = ElsSource::Sign {
+            data: student(date!(2027 - 03 - 31)),
+            signer: &f.signer,
+        };
+        let err = issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            &[f.ca.clone()],
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                IssueError::Card(ElsCardError::TooLarge { file: "EF.ELS", .. })
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            els::read_els(&mut insert(&card)),
+            Err(ElsCardError::Empty)
+        ));
+    }
+}
