@@ -288,7 +288,8 @@ mod tests {
         assert_eq!(issued.uid, UID);
         assert_eq!(issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
         assert_eq!(issued.verified.data.surnames, ["Żółkiewska"]);
-        let reading = read_and_verify(&mut insert(&card), &[f.ca.clone()], TODAY).unwrap();
+        let reading =
+            read_and_verify(&mut insert(&card), std::slice::from_ref(&f.ca), TODAY).unwrap();
         assert_eq!(reading.verdict.unwrap().data.expires, date!(2027 - 03 - 31));
     }
 
@@ -304,7 +305,7 @@ mod tests {
             &mut insert(&card),
             source,
             &card_key([0x13; 16]),
-            &[f.ca.clone()],
+            std::slice::from_ref(&f.ca),
             TODAY,
         )
         .unwrap_err();
@@ -331,7 +332,7 @@ mod tests {
                 signer: &f.signer,
             },
             &card_key(MASTER),
-            &[f.ca.clone()],
+            std::slice::from_ref(&f.ca),
             TODAY,
         )
         .unwrap_err();
@@ -478,7 +479,7 @@ mod tests {
             &mut insert(&card),
             source,
             &card_key(MASTER),
-            &[f.ca.clone()],
+            std::slice::from_ref(&f.ca),
             TODAY,
         )
         .unwrap();
@@ -488,7 +489,7 @@ mod tests {
             &f.signer,
             &card_key(MASTER),
             date!(2027 - 06 - 30),
-            &[f.ca.clone()],
+            std::slice::from_ref(&f.ca),
             later,
         )
         .unwrap();
@@ -512,12 +513,12 @@ mod tests {
             &mut insert(&card),
             source,
             &card_key(MASTER),
-            &[f.ca.clone()],
+            std::slice::from_ref(&f.ca),
             TODAY,
         )
         .unwrap();
         assert!(
-            read_and_verify(&mut insert(&card), &[f.ca.clone()], TODAY)
+            read_and_verify(&mut insert(&card), std::slice::from_ref(&f.ca), TODAY)
                 .unwrap()
                 .verdict
                 .is_ok()
@@ -539,7 +540,7 @@ mod tests {
             &mut insert(&card),
             source,
             &card_key(MASTER),
-            &[f.ca.clone()],
+            std::slice::from_ref(&f.ca),
             TODAY,
         )
         .unwrap_err();
