@@ -71,6 +71,14 @@ enum Command {
         /// Answer T=0 style: 61xx, with the data fetched by GET RESPONSE.
         #[arg(long)]
         t0: bool,
+        /// Personalise the card with a write key diversified from this card_key master.
+        #[command(flatten)]
+        card_key: cli::els::CardKeyArgs,
+    },
+    /// The signed student-card structure (ELS/ELD/ELN): sign, verify, read, write, prolong.
+    Els {
+        #[command(subcommand)]
+        command: cli::els::ElsCommand,
     },
 }
 
@@ -123,6 +131,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             delay_ms,
             max_response,
             t0,
+            card_key,
         }) => {
             let faults = Faults {
                 tear_after,
@@ -135,8 +144,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 faults,
                 max_response,
                 t0,
+                &card_key,
             )
         }
+        Some(Command::Els { command }) => cli::els::run(command),
     }
 }
 

@@ -62,6 +62,7 @@ pub fn simulate_els(
     faults: Faults,
     max_response: Option<usize>,
     t0: bool,
+    card_key: &super::els::CardKeyArgs,
 ) -> Result<(), Failure> {
     let uid = hex::decode(uid_hex)
         .ok()
@@ -77,6 +78,12 @@ pub fn simulate_els(
             .map_err(|err| Failure::new(err.to_string(), "remove or fix the state file"))?,
         None => ElsCard::new(ElsCardState::blank(&uid)),
     };
+    // A card put back from its state file keeps the key it was personalised with.
+    if card.state().write_key.is_none()
+        && let Some(key) = super::els::sim_write_key(card_key, &uid)?
+    {
+        card.state_mut().write_key = ElsCardState::personalised(&uid, &key).write_key;
+    }
     if let Some(max) = max_response {
         card.state_mut().max_response_len = max.clamp(1, 65_536);
     }

@@ -1,0 +1,447 @@
+//! `els sign | verify | read | write | prolong`: the signed student-card structure, offline and
+//! on the card in a reader.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use time::Date;
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+use cardstation::card::els::CardKey;
+use cardstation::card::pcsc::{self, PcscTransport, Sharing};
+use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::crypto::els_sig::{self, ElsData, VerifyError, VerifyOptions};
+use cardstation::crypto::keys;
+use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
+
+use super::Failure;
+
+#[derive(Subcommand)]
+pub enum ElsCommand {
+    /// Sign card data offline into an EF.ELS structure (DER).
+    Sign {
+        /// Card data (JSON: chip_serial, university, surnames, given_names, album_number, edition, pesel, expires).
+        #[arg(long, value_name = "FILE.json")]
+        data: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[arg(long, value_name = "ELS.der")]
+        out: PathBuf,
+    },
+    /// Verify an EF.ELS structure offline; exit 1 names the failed check.
+    Verify {
+        #[arg(value_name = "ELS.der")]
+        file: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// The chip serial the data must be bound to (hex); without it the binding is not checked.
+        #[arg(long, value_name = "HEX")]
+        chip_serial: Option<String>,
+    },
+    /// Read and verify the ELS on the card in the reader.
+    Read {
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+        /// One JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Issue: sign the data for the card in the reader, write it, read back and verify.
+    Write {
+        #[arg(long, value_name = "FILE.json")]
+        data: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[command(flatten)]
+        card_key: CardKeyArgs,
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+    },
+    /// Prolong: rewrite the card's ELS with a new expiry date.
+    Prolong {
+        /// The new expiry date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        expires: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+        #[command(flatten)]
+        card_key: CardKeyArgs,
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct SignerArgs {
+    /// The signer's PKCS#8 PEM private key (ECDSA P-256), readable by its owner only.
+    #[arg(long, value_name = "KEY.pem")]
+    key: PathBuf,
+    /// The signer's X.509 certificate (PEM or DER); it is also written to EF.CERT.
+    #[arg(long, value_name = "CERT.pem")]
+    cert: PathBuf,
+    /// Environment variable holding the passphrase of an encrypted key.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+}
+
+#[derive(Args)]
+pub struct TrustArgs {
+    /// The expected signer or issuer certificate; trusted as given when no --trust is given.
+    #[arg(long, value_name = "CERT.pem")]
+    cert: Option<PathBuf>,
+    /// A directory of trusted issuer certificates (*.pem, *.crt, *.der).
+    #[arg(long, value_name = "DIR")]
+    trust: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CardKeyArgs {
+    /// The card_key master (hex), diversified per card (AN10922). Prefer --card-key-env: a
+    /// command line is visible to other users of the machine.
+    #[arg(long, value_name = "HEX", conflicts_with = "card_key_env")]
+    card_key: Option<String>,
+    /// Environment variable holding the card_key master (hex).
+    #[arg(long, value_name = "VAR")]
+    card_key_env: Option<String>,
+    #[arg(long, value_name = "ALG", default_value = "aes")]
+    key_alg: KeyAlgorithm,
+    /// Diversification system identifier (text).
+    #[arg(long, value_name = "TEXT", default_value = "ELS")]
+    system_id: String,
+}
+
+const READER_WAIT: Duration = Duration::from_secs(5);
+
+pub fn run(command: ElsCommand) -> Result<(), Failure> {
+    match command {
+        ElsCommand::Sign { data, signer, out } => sign(&data, &signer, &out),
+        ElsCommand::Verify {
+            file,
+            trust,
+            chip_serial,
+        } => verify(&file, &trust, chip_serial),
+        ElsCommand::Read {
+            reader,
+            json,
+            trust,
+        } => read(reader.as_deref(), json, &trust),
+        ElsCommand::Write {
+            data,
+            signer,
+            card_key,
+            reader,
+        } => write(&data, &signer, &card_key, reader.as_deref()),
+        ElsCommand::Prolong {
+            expires,
+            signer,
+            card_key,
+            reader,
+        } => prolong(&expires, &signer, &card_key, reader.as_deref()),
+    }
+}
+
+fn today() -> Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+fn load_data(path: &Path) -> Result<ElsData, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        Failure::new(
+            format!("cannot read {}: {err}", path.display()),
+            "check the --data path",
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|err| {
+        Failure::new(
+            format!("{} is not valid card data: {err}", path.display()),
+            "the keys are chip_serial, university, surnames, given_names, album_number, edition, pesel, expires (YYYY-MM-DD)",
+        )
+    })
+}
+
+fn load_signer(args: &SignerArgs) -> Result<Signer, Failure> {
+    let key =
+        keys::load_signing_key(&args.key, args.passphrase_env.as_deref()).map_err(key_failure)?;
+    let certificate = keys::load_certificate(&args.cert).map_err(key_failure)?;
+    Ok(Signer { key, certificate })
+}
+
+fn key_failure(err: keys::KeyError) -> Failure {
+    Failure::new(
+        err.to_string(),
+        "check the key and certificate files (the key must be PKCS#8 PEM, mode 600)",
+    )
+}
+
+fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
+    let mut trusted = Vec::new();
+    if let Some(dir) = &args.trust {
+        let entries = std::fs::read_dir(dir).map_err(|err| {
+            Failure::new(
+                format!("cannot read --trust {}: {err}", dir.display()),
+                "give a directory of certificates",
+            )
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path
+                .extension()
+                .is_some_and(|e| e == "pem" || e == "crt" || e == "der")
+            {
+                trusted.push(keys::load_certificate(&path).map_err(key_failure)?);
+            }
+        }
+    } else if let Some(cert) = &args.cert {
+        trusted.push(keys::load_certificate(cert).map_err(key_failure)?);
+    }
+    Ok(trusted)
+}
+
+fn card_key(args: &CardKeyArgs) -> Result<CardKey, Failure> {
+    let hex_text = match (&args.card_key, &args.card_key_env) {
+        (Some(hex_text), _) => Zeroizing::new(hex_text.clone()),
+        (None, Some(var)) => Zeroizing::new(std::env::var(var).map_err(|_| {
+            Failure::new(
+                format!("environment variable {var} is not set"),
+                "export the card key master there",
+            )
+        })?),
+        (None, None) => {
+            return Err(Failure::new(
+                "no card key given",
+                "pass --card-key-env VAR (or --card-key HEX)",
+            ));
+        }
+    };
+    let master = Zeroizing::new(hex::decode(hex_text.trim()).map_err(|_| {
+        Failure::new(
+            "the card key is not hex",
+            format!("give the {} master key as hex", args.key_alg),
+        )
+    })?);
+    if master.len() != args.key_alg.key_len() {
+        return Err(Failure::new(
+            format!(
+                "the {} card key must be {} bytes, got {}",
+                args.key_alg,
+                args.key_alg.key_len(),
+                master.len()
+            ),
+            "check the card key",
+        ));
+    }
+    Ok(CardKey::Master {
+        algorithm: args.key_alg,
+        master,
+        system_id: args.system_id.as_bytes().to_vec(),
+    })
+}
+
+fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {
+    let reader = pcsc::wait_for_card(filter, READER_WAIT)?;
+    Ok(PcscTransport::connect(&reader, Sharing::Exclusive)?)
+}
+
+fn issue_failure(err: IssueError) -> Failure {
+    Failure::new(err.to_string(), err.next_step())
+}
+
+fn sign(data: &Path, signer: &SignerArgs, out: &Path) -> Result<(), Failure> {
+    let data = load_data(data)?;
+    let signer = load_signer(signer)?;
+    let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today())
+        .map_err(|err| Failure::new(err.to_string(), "correct the card data"))?;
+    std::fs::write(out, &structure).map_err(|err| {
+        Failure::new(
+            format!("cannot write {}: {err}", out.display()),
+            "check the --out path and free space",
+        )
+    })?;
+    eprintln!("signed {} bytes into {}", structure.len(), out.display());
+    Ok(())
+}
+
+fn verify(file: &Path, trust: &TrustArgs, chip_serial: Option<String>) -> Result<(), Failure> {
+    let structure = std::fs::read(file).map_err(|err| {
+        Failure::new(
+            format!("cannot read {}: {err}", file.display()),
+            "check the file path",
+        )
+    })?;
+    let card_cert = trust
+        .cert
+        .as_deref()
+        .map(keys::load_certificate)
+        .transpose()
+        .map_err(key_failure)?;
+    let options = VerifyOptions {
+        card_cert,
+        trusted: load_trust(trust)?,
+        chip_serial,
+        today: today(),
+    };
+    match els_sig::verify(&structure, &options) {
+        Ok(verified) => {
+            println!(
+                "valid: {} {} (album {}), expires {}, signed by {}",
+                verified.data.given_names.join(" "),
+                verified.data.surnames.join(" "),
+                verified.data.album_number,
+                verified.data.expires,
+                verified.signer_subject
+            );
+            Ok(())
+        }
+        Err(err) => Err(verify_failure(&err)),
+    }
+}
+
+fn verify_failure(err: &VerifyError) -> Failure {
+    let next = match err {
+        VerifyError::UntrustedIssuer(_) | VerifyError::MissingCertificate => {
+            "give the issuer certificate with --cert or --trust DIR"
+        }
+        VerifyError::Expired(_) => "prolong the card",
+        VerifyError::WrongChip { .. } => {
+            "the data was copied from another card: treat the card as forged"
+        }
+        _ => "treat the card as not valid",
+    };
+    Failure::new(format!("{} check failed: {err}", err.kind()), next)
+}
+
+fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failure> {
+    let trusted = load_trust(trust)?;
+    let mut card = connect(filter)?;
+    let reading = card
+        .in_transaction(|t| Ok(issue::read_and_verify(t, &trusted, today())))?
+        .map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+    let (valid, reason, data) = match &reading.verdict {
+        Ok(verified) => (true, None, Some(verified.data.clone())),
+        Err(err) => (
+            false,
+            Some(err),
+            els_sig::decode_unverified(&reading.structure).ok(),
+        ),
+    };
+    if json {
+        let object = json!({
+            "valid": valid,
+            "reason": reason.map(VerifyError::kind),
+            "message": reason.map(ToString::to_string),
+            "uid": hex::encode_upper(&reading.uid),
+            "data": data,
+            "signer": reading.verdict.as_ref().ok().map(|v| v.signer_subject.clone()),
+        });
+        println!("{object}");
+    } else {
+        println!("chip      {}", hex::encode_upper(&reading.uid));
+        if let Some(data) = &data {
+            println!(
+                "name      {} {}",
+                data.given_names.join(" "),
+                data.surnames.join(" ")
+            );
+            println!("album     {}  edition {}", data.album_number, data.edition);
+            println!("university {}", data.university);
+            println!("expires   {}", data.expires);
+        }
+        match reason {
+            None => println!("valid"),
+            Some(err) => println!("NOT VALID ({}): {err}", err.kind()),
+        }
+    }
+    Ok(())
+}
+
+fn write(
+    data: &Path,
+    signer: &SignerArgs,
+    key: &CardKeyArgs,
+    filter: Option<&str>,
+) -> Result<(), Failure> {
+    let data = load_data(data)?;
+    let signer = load_signer(signer)?;
+    let card_key = card_key(key)?;
+    let trusted = [signer.certificate.clone()];
+    let mut card = connect(filter)?;
+    let issued = card
+        .in_transaction(|t| {
+            Ok(issue::issue(
+                t,
+                ElsSource::Sign {
+                    data,
+                    signer: &signer,
+                },
+                &card_key,
+                &trusted,
+                today(),
+            ))
+        })?
+        .map_err(issue_failure)?;
+    println!(
+        "issued chip {}: {} {}, expires {}",
+        hex::encode_upper(&issued.uid),
+        issued.verified.data.given_names.join(" "),
+        issued.verified.data.surnames.join(" "),
+        issued.verified.data.expires
+    );
+    Ok(())
+}
+
+fn prolong(
+    expires: &str,
+    signer: &SignerArgs,
+    key: &CardKeyArgs,
+    filter: Option<&str>,
+) -> Result<(), Failure> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let new_expiry = Date::parse(expires, &format).map_err(|_| {
+        Failure::new(
+            format!("--expires {expires} is not a date"),
+            "use YYYY-MM-DD",
+        )
+    })?;
+    let signer = load_signer(signer)?;
+    let card_key = card_key(key)?;
+    let trusted = [signer.certificate.clone()];
+    let mut card = connect(filter)?;
+    let prolonged = card
+        .in_transaction(|t| {
+            Ok(issue::prolong(
+                t,
+                &signer,
+                &card_key,
+                new_expiry,
+                &trusted,
+                today(),
+            ))
+        })?
+        .map_err(issue_failure)?;
+    println!(
+        "prolonged chip {} until {}",
+        hex::encode_upper(&prolonged.uid),
+        prolonged.verified.data.expires
+    );
+    Ok(())
+}
+
+/// The simulated card's write key from `sim --card-key`: the card is personalised with the
+/// master diversified for its own UID, as a card issuer's personalisation would.
+pub fn sim_write_key(
+    key: &CardKeyArgs,
+    uid: &[u8],
+) -> Result<Option<cardstation::card::els::WriteKey>, Failure> {
+    if key.card_key.is_none() && key.card_key_env.is_none() {
+        return Ok(None);
+    }
+    card_key(key)?
+        .for_card(uid)
+        .map(Some)
+        .map_err(|err| Failure::new(err.to_string(), "check --card-key and --system-id"))
+}
