@@ -115,3 +115,39 @@ pub enum ReaderEvent {
     /// pcscd is reachable (again).
     ServiceAvailable,
 }
+
+/// Counts APDUs and bytes going through a transport: benchmarks and reports use it to show
+/// how many round trips a workflow really takes.
+pub struct Counting<T> {
+    pub inner: T,
+    pub apdus: usize,
+    pub bytes_sent: usize,
+    pub bytes_received: usize,
+}
+
+impl<T: Transport> Counting<T> {
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            apdus: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+}
+
+impl<T: Transport> Transport for Counting<T> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let response = self.inner.transmit(apdu)?;
+        self.apdus += 1;
+        self.bytes_sent += apdu.len();
+        self.bytes_received += response.len();
+        Ok(response)
+    }
+    fn atr(&self) -> &[u8] {
+        self.inner.atr()
+    }
+    fn reconnect(&mut self) -> Result<(), TransportError> {
+        self.inner.reconnect()
+    }
+}

@@ -1,0 +1,126 @@
+//! ELS write and read+verify: APDU count, bytes and time, in-process and through pcscd + vpcd.
+//! Goals: a write of cert + data (~1.2 KB) in at most 14 APDUs with 255-byte chunks;
+//! read+verify in at most 6 APDUs when the card gives 255+ byte reads.
+//!
+//!     cargo bench --bench els
+
+use std::time::{Duration, Instant};
+
+use cardstation::card::Transport;
+use cardstation::card::els::{self, CardKey};
+use cardstation::card::pcsc::{self, PcscTransport, Sharing};
+use cardstation::card::transport::Counting;
+use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::crypto::els_sig::{self, ElsData};
+use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SimTransport, vpcd};
+use cardstation::station::issue::{self, Signer};
+use der::Encode;
+use p256::ecdsa::SigningKey;
+use rand::rngs::OsRng;
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+const ROUNDS: usize = 200;
+
+fn main() {
+    let signer = signer();
+    let trusted = [signer.certificate.clone()];
+    let key = CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(vec![0x42; 16]),
+        system_id: b"ELS".to_vec(),
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let data = ElsData {
+        chip_serial: hex::encode_upper(UID),
+        university: "Uniwersytet Łódzki".into(),
+        surnames: vec!["Żółkiewska-Brzęczyszczykiewicz".into()],
+        given_names: vec!["Anna".into(), "Maria".into()],
+        album_number: "123456".into(),
+        edition: "A".into(),
+        pesel: "02070803628".into(),
+        expires: today.replace_year(today.year() + 1).unwrap(),
+    };
+    let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today).unwrap();
+    let cert = signer.certificate.to_der().unwrap();
+    println!(
+        "EF.ELS {} bytes + EF.CERT {} bytes = {} bytes to write",
+        structure.len(),
+        cert.len(),
+        structure.len() + cert.len()
+    );
+    let write_key = key.for_card(&UID).unwrap();
+    let card = sim::shared(ElsCard::new(ElsCardState::personalised(&UID, &write_key)));
+
+    let write =
+        |t: &mut dyn Transport| els::write(t, Some(&write_key), &structure, Some(&cert)).unwrap();
+    let read_verify = |t: &mut dyn Transport| {
+        assert!(
+            issue::read_and_verify(t, &trusted, today)
+                .unwrap()
+                .verdict
+                .is_ok()
+        )
+    };
+
+    let mut in_process = SimTransport::insert(card.clone(), Faults::default());
+    measure("in-process     write", &mut in_process, write);
+    measure("in-process     read+verify", &mut in_process, read_verify);
+
+    let port = 35964;
+    let _lock = vpcd::lock_reader(port).unwrap();
+    let _in_reader = vpcd::insert(
+        card.clone(),
+        port,
+        Faults::default(),
+        Duration::from_secs(10),
+    )
+    .expect("pcscd with vsmartcard-vpcd must be running (scripts/setup.sh)");
+    let reader =
+        pcsc::wait_for_card(Some(&vpcd::reader_name(port)), Duration::from_secs(10)).unwrap();
+    let mut connection = PcscTransport::connect(&reader, Sharing::Exclusive).unwrap();
+    measure("pcscd + vpcd   write", &mut connection, write);
+    measure("pcscd + vpcd   read+verify", &mut connection, read_verify);
+}
+
+fn measure(what: &str, transport: &mut dyn Transport, work: impl Fn(&mut dyn Transport)) {
+    let mut counted = Counting::new(transport);
+    work(&mut counted);
+    let (apdus, sent, received) = (counted.apdus, counted.bytes_sent, counted.bytes_received);
+    let mut samples: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            work(&mut counted.inner);
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    println!(
+        "{what:<28} {apdus:>2} APDUs, {sent:>5} B sent, {received:>5} B received; p50 {:>9.1?} p99 {:>9.1?} (n={ROUNDS})",
+        samples[ROUNDS / 2],
+        samples[ROUNDS * 99 / 100]
+    );
+}
+
+fn signer() -> Signer {
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    let key = SigningKey::random(&mut OsRng);
+    let spki = spki::SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).unwrap();
+    let certificate: Certificate = CertificateBuilder::new(
+        Profile::Root,
+        x509_cert::serial_number::SerialNumber::from(7u32),
+        x509_cert::time::Validity::from_now(Duration::from_secs(3 * 365 * 86_400)).unwrap(),
+        x509_cert::name::Name::from_str(
+            "CN=osoba uprawniona do wystawiania legitymacji studenckiej,O=Uniwersytet Łódzki,C=PL",
+        )
+        .unwrap(),
+        spki,
+        &key,
+    )
+    .unwrap()
+    .build::<p256::ecdsa::DerSignature>()
+    .unwrap();
+    Signer { key, certificate }
+}
