@@ -11,7 +11,7 @@ use std::time::Duration;
 use cardstation::card::els::{self, CardKey};
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::crypto::diversify::KeyAlgorithm;
-use cardstation::crypto::els_sig::ElsData;
+use cardstation::crypto::els_sig::{Certificates, ElsData};
 use cardstation::crypto::keys;
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, vpcd};
 use cardstation::station::issue::{self, ElsSource, Signer};
@@ -397,6 +397,7 @@ fn a_tear_at_every_apdu_of_a_write_through_pcscd() {
             },
             &signer.key,
             &signer.certificate,
+            Certificates::InEfCert,
             today(),
         )
         .unwrap();

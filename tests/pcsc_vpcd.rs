@@ -245,11 +245,21 @@ fn transactions_and_exclusive_access() {
 #[test]
 fn watcher_stops_promptly_when_dropped() {
     let (watcher, events) = ReaderWatcher::spawn();
-    assert_eq!(events.recv_blocking().unwrap(), ReaderEvent::ServiceAvailable);
+    assert_eq!(
+        events.recv_blocking().unwrap(),
+        ReaderEvent::ServiceAvailable
+    );
     let started = std::time::Instant::now();
     drop(watcher);
-    assert!(started.elapsed() < Duration::from_secs(2), "stopping took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopping took {:?}",
+        started.elapsed()
+    );
     // Drain what was sent before the stop; then the channel is closed.
     while events.try_recv().is_ok() {}
-    assert!(events.recv_blocking().is_err(), "the thread is gone and closed its channel");
+    assert!(
+        events.recv_blocking().is_err(),
+        "the thread is gone and closed its channel"
+    );
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::crypto::diversify::KeyAlgorithm;
-use cardstation::crypto::els_sig::{self, ElsData, VerifyError, VerifyOptions};
+use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::crypto::keys;
 use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 
@@ -254,8 +254,14 @@ fn issue_failure(err: IssueError) -> Failure {
 fn sign(data: &Path, signer: &SignerArgs, out: &Path) -> Result<(), Failure> {
     let data = load_data(data)?;
     let signer = load_signer(signer)?;
-    let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today())
-        .map_err(|err| Failure::new(err.to_string(), "correct the card data"))?;
+    let structure = els_sig::sign(
+        &data,
+        &signer.key,
+        &signer.certificate,
+        Certificates::Embed,
+        today(),
+    )
+    .map_err(|err| Failure::new(err.to_string(), "correct the card data"))?;
     std::fs::write(out, &structure).map_err(|err| {
         Failure::new(
             format!("cannot write {}: {err}", out.display()),

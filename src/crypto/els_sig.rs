@@ -394,14 +394,25 @@ pub enum SignError {
     Encoding(String),
 }
 
+/// Whether the signer's certificate goes inside the SignedData.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Certificates {
+    /// Self-contained: an offline file that any CMS tool verifies alone.
+    Embed,
+    /// Left out: on a card, EF.CERT already holds it, and 500-odd bytes fewer in EF.ELS
+    /// save two READ BINARY round trips at every tap.
+    InEfCert,
+}
+
 /// Validates `data` and returns the DER `ContentInfo` to write to EF.ELS:
 /// SignedData with attached SELSInfo, SHA-256 + ECDSA P-256, signed
 /// attributes (content-type, message-digest, signing-time), the signer named
-/// by issuer and serial number and its certificate included.
+/// by issuer and serial number, its certificate included or not.
 pub fn sign(
     data: &ElsData,
     key: &SigningKey,
     cert: &Certificate,
+    certificates: Certificates,
     today: Date,
 ) -> Result<Vec<u8>, SignError> {
     data.validate(today)?;
@@ -433,8 +444,14 @@ pub fn sign(
     let mut signed_data = SignedDataBuilder::new(&encapsulated);
     signed_data
         .add_digest_algorithm(sha256)
-        .and_then(|b| b.add_certificate(CertificateChoices::Certificate(cert.clone())))
-        .and_then(|b| b.add_signer_info::<SigningKey, DerSignature>(signer_info))
+        .map_err(encoding_error)?;
+    if certificates == Certificates::Embed {
+        signed_data
+            .add_certificate(CertificateChoices::Certificate(cert.clone()))
+            .map_err(encoding_error)?;
+    }
+    signed_data
+        .add_signer_info::<SigningKey, DerSignature>(signer_info)
         .map_err(encoding_error)?;
     let content_info = signed_data.build().map_err(encoding_error)?;
     content_info.to_der().map_err(encoding_error)
@@ -521,7 +538,7 @@ fn malformed(reason: impl std::fmt::Display) -> VerifyError {
 /// order: structure, signature, trust in the signer, chip binding, expiry.
 pub fn verify(der: &[u8], opts: &VerifyOptions) -> Result<VerifiedEls, VerifyError> {
     let parsed = ParsedEls::parse(der)?;
-    let signer_cert = find_signer_certificate(&parsed, opts.card_cert.as_ref())?;
+    let signer_cert = find_signer_certificate(&parsed, opts.card_cert.as_ref(), &opts.trusted)?;
     verify_signature(&parsed, signer_cert)?;
     check_trusted(signer_cert, &opts.trusted)?;
     let signer_subject = signer_cert.tbs_certificate.subject.to_string();
@@ -661,9 +678,13 @@ fn raw_signed_attributes(signed_data_value: &[u8]) -> der::Result<Option<Vec<u8>
     Ok(Some(AnyRef::new(Tag::Set, attributes.value())?.to_der()?))
 }
 
+/// The signer's certificate: EF.CERT's, then the embedded ones, then a trusted certificate
+/// that is the signer itself (a kiosk holds its university's signer certificates, so it need
+/// not read EF.CERT at every tap).
 fn find_signer_certificate<'a>(
     parsed: &'a ParsedEls,
     card_cert: Option<&'a Certificate>,
+    trusted: &'a [Certificate],
 ) -> Result<&'a Certificate, VerifyError> {
     let embedded = parsed
         .signed_data
@@ -677,6 +698,7 @@ fn find_signer_certificate<'a>(
     card_cert
         .into_iter()
         .chain(embedded)
+        .chain(trusted)
         .find(|cert| identifies(&parsed.signer.sid, cert))
         // EF.CERT is the card's own statement of the signer; if its sid does
         // not match, the signature check below is what rejects it.
@@ -997,7 +1019,7 @@ mod tests {
     use x509_cert::builder::Profile;
 
     use super::*;
-    use crate::crypto::test_pki::{issue, issue_leaf, spki_of};
+    use crate::crypto::test_pki::{issue, issue_leaf, spki_of, test_ca};
 
     const TODAY: Date = date!(2026 - 01 - 15);
     const CHIP: &str = "04A1B2C3D4E5F6";
@@ -1022,14 +1044,7 @@ mod tests {
     fn pki() -> &'static TestPki {
         static PKI: OnceLock<TestPki> = OnceLock::new();
         PKI.get_or_init(|| {
-            let ca_key = SigningKey::random(&mut OsRng);
-            let ca_cert = issue(
-                Profile::Root,
-                1,
-                "CN=ELS Test CA,O=Cardstation Test,C=PL",
-                spki_of(*ca_key.verifying_key()),
-                &ca_key,
-            );
+            let (ca_key, ca_cert) = test_ca();
             let p256_key = SigningKey::random(&mut OsRng);
             let p256_cert = issue_leaf(
                 &ca_cert,
@@ -1082,7 +1097,50 @@ mod tests {
 
     fn signed_sample() -> Vec<u8> {
         let pki = pki();
-        sign(&sample_data(), &pki.p256_key, &pki.p256_cert, TODAY).unwrap()
+        sign(
+            &sample_data(),
+            &pki.p256_key,
+            &pki.p256_cert,
+            Certificates::Embed,
+            TODAY,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn without_an_embedded_certificate_the_signer_comes_from_trust_or_ef_cert() {
+        let pki = pki();
+        let bare = sign(
+            &sample_data(),
+            &pki.p256_key,
+            &pki.p256_cert,
+            Certificates::InEfCert,
+            TODAY,
+        )
+        .unwrap();
+        let embedded = signed_sample();
+        assert!(
+            bare.len() + 400 < embedded.len(),
+            "{} vs {} bytes",
+            bare.len(),
+            embedded.len()
+        );
+        // Only the CA is trusted: the signer's certificate must come from EF.CERT.
+        assert!(matches!(
+            verify(&bare, &options()),
+            Err(VerifyError::MissingCertificate)
+        ));
+        let with_ef_cert = VerifyOptions {
+            card_cert: Some(pki.p256_cert.clone()),
+            ..options()
+        };
+        assert_eq!(verify(&bare, &with_ef_cert).unwrap().data, sample_data());
+        // The signer itself is trusted (a kiosk's store): no EF.CERT needed.
+        let signer_trusted = VerifyOptions {
+            trusted: vec![pki.p256_cert.clone()],
+            ..options()
+        };
+        assert_eq!(verify(&bare, &signer_trusted).unwrap().data, sample_data());
     }
 
     fn sels_der(data: &ElsData) -> Vec<u8> {
@@ -1311,7 +1369,14 @@ mod tests {
     #[test]
     fn sign_refuses_a_key_that_does_not_match_the_certificate() {
         let other_key = SigningKey::random(&mut OsRng);
-        let err = sign(&sample_data(), &other_key, &pki().p256_cert, TODAY).unwrap_err();
+        let err = sign(
+            &sample_data(),
+            &other_key,
+            &pki().p256_cert,
+            Certificates::Embed,
+            TODAY,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, SignError::KeyDoesNotMatchCertificate(_)),
             "{err:?}"
@@ -1322,7 +1387,14 @@ mod tests {
     fn sign_refuses_invalid_data() {
         let mut data = sample_data();
         data.pesel = "02070803629".into();
-        let err = sign(&data, &pki().p256_key, &pki().p256_cert, TODAY).unwrap_err();
+        let err = sign(
+            &data,
+            &pki().p256_key,
+            &pki().p256_cert,
+            Certificates::Embed,
+            TODAY,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, SignError::Invalid(ValidationError::Pesel(_))),
             "{err:?}"
@@ -2077,7 +2149,14 @@ mod tests {
         data.album_number = "A-12/34 (x)".into();
         data.edition = "2024/25".into();
         assert_eq!(data.validate(TODAY), Ok(()));
-        let der = sign(&data, &pki().p256_key, &pki().p256_cert, TODAY).unwrap();
+        let der = sign(
+            &data,
+            &pki().p256_key,
+            &pki().p256_cert,
+            Certificates::Embed,
+            TODAY,
+        )
+        .unwrap();
         assert_eq!(verify(&der, &options()).unwrap().data, data);
     }
 }

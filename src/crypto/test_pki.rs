@@ -55,23 +55,25 @@ pub fn issue_leaf(
     issue(profile, serial, &subject, spki, issuer_key)
 }
 
-/// A test CA and a P-256 ELS signer it issued: (CA certificate, signer key, signer certificate).
-pub fn els_signer() -> (Certificate, SigningKey, Certificate) {
+/// A test root CA: (its key, its certificate).
+pub fn test_ca() -> (SigningKey, Certificate) {
     let ca_key = SigningKey::random(&mut OsRng);
+    let subject = "CN=ELS Test CA,O=Cardstation Test,C=PL";
     let ca_cert = issue(
         Profile::Root,
         1,
-        "CN=ELS Test CA,O=Cardstation Test,C=PL",
+        subject,
         spki_of(*ca_key.verifying_key()),
         &ca_key,
     );
+    (ca_key, ca_cert)
+}
+
+/// A test CA and a P-256 ELS signer it issued: (CA certificate, signer key, signer certificate).
+pub fn els_signer() -> (Certificate, SigningKey, Certificate) {
+    let (ca_key, ca_cert) = test_ca();
     let signer_key = SigningKey::random(&mut OsRng);
-    let signer_cert = issue_leaf(
-        &ca_cert,
-        &ca_key,
-        2,
-        "P-256",
-        spki_of(*signer_key.verifying_key()),
-    );
+    let signer_spki = spki_of(*signer_key.verifying_key());
+    let signer_cert = issue_leaf(&ca_cert, &ca_key, 2, "P-256", signer_spki);
     (ca_cert, signer_key, signer_cert)
 }

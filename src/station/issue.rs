@@ -10,7 +10,9 @@ use x509_cert::Certificate;
 use crate::card::els::{self, CardKey, ElsCardError};
 use crate::card::{Transport, TransportError, read_uid};
 use crate::crypto::diversify::DiversifyError;
-use crate::crypto::els_sig::{self, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions};
+use crate::crypto::els_sig::{
+    self, Certificates, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions,
+};
 
 /// The local signer: the authorised person's (or the university seal's) key and certificate.
 pub struct Signer {
@@ -100,7 +102,13 @@ pub fn issue<T: Transport + ?Sized>(
                 });
             }
             data.chip_serial = serial.clone();
-            let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today)?;
+            let structure = els_sig::sign(
+                &data,
+                &signer.key,
+                &signer.certificate,
+                Certificates::InEfCert,
+                today,
+            )?;
             let certificate = signer
                 .certificate
                 .to_der()
@@ -142,7 +150,13 @@ pub fn prolong<T: Transport + ?Sized>(
         expires: new_expiry,
         ..current
     };
-    let structure = els_sig::sign(&data, &signer.key, &signer.certificate, today)?;
+    let structure = els_sig::sign(
+        &data,
+        &signer.key,
+        &signer.certificate,
+        Certificates::InEfCert,
+        today,
+    )?;
     let key = card_key.for_card(&uid)?;
     els::write(card, Some(&key), &structure, None)?;
     let verified = read_back(card, &uid, &structure, trusted, today)?;
@@ -264,6 +278,13 @@ mod tests {
         }
     }
 
+    fn signed(f: &Fixture, expires: Date) -> ElsSource<'_> {
+        ElsSource::Sign {
+            data: student(expires),
+            signer: &f.signer,
+        }
+    }
+
     fn insert(card: &SharedCard) -> SimTransport {
         SimTransport::insert(card.clone(), Faults::default())
     }
@@ -273,10 +294,7 @@ mod tests {
         let f = fixture();
         let card = personalised_card();
         let mut transport = insert(&card);
-        let source = ElsSource::Sign {
-            data: student(date!(2027 - 03 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2027 - 03 - 31));
         let issued = issue(
             &mut transport,
             source,
@@ -297,10 +315,7 @@ mod tests {
     fn the_wrong_card_key_writes_nothing() {
         let f = fixture();
         let card = personalised_card();
-        let source = ElsSource::Sign {
-            data: student(date!(2027 - 03 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2027 - 03 - 31));
         let err = issue(
             &mut insert(&card),
             source,
@@ -348,10 +363,7 @@ mod tests {
         let f = fixture();
         let card = personalised_card();
         for _ in 0..crate::sim::els_card::AUTH_TRIES - 1 {
-            let source = ElsSource::Sign {
-                data: student(date!(2027 - 03 - 31)),
-                signer: &f.signer,
-            };
+            let source = signed(&f, date!(2027 - 03 - 31));
             let err = issue(
                 &mut insert(&card),
                 source,
@@ -365,10 +377,7 @@ mod tests {
                 "{err}"
             );
         }
-        let source = ElsSource::Sign {
-            data: student(date!(2027 - 03 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2027 - 03 - 31));
         let err = issue(
             &mut insert(&card),
             source,
@@ -381,10 +390,7 @@ mod tests {
             matches!(err, IssueError::Card(ElsCardError::KeyBlocked)),
             "{err}"
         );
-        let source = ElsSource::Sign {
-            data: student(date!(2027 - 03 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2027 - 03 - 31));
         let err = issue(&mut insert(&card), source, &card_key(MASTER), &[], TODAY).unwrap_err();
         assert!(
             matches!(err, IssueError::Card(ElsCardError::KeyBlocked)),
@@ -401,10 +407,7 @@ mod tests {
         let (complete, write_apdus) = {
             let card = personalised_card();
             let mut transport = insert(&card);
-            let source = ElsSource::Sign {
-                data: student(date!(2027 - 03 - 31)),
-                signer: &f.signer,
-            };
+            let source = signed(&f, date!(2027 - 03 - 31));
             issue(&mut transport, source, &card_key(MASTER), &trusted, TODAY).unwrap();
             // The same write alone, measured: the UID read plus els::write's APDUs.
             let mut again = insert(&card);
@@ -433,10 +436,7 @@ mod tests {
                     ..Faults::default()
                 },
             );
-            let source = ElsSource::Sign {
-                data: student(date!(2027 - 03 - 31)),
-                signer: &f.signer,
-            };
+            let source = signed(&f, date!(2027 - 03 - 31));
             let err = issue(&mut torn, source, &card_key(MASTER), &trusted, TODAY).unwrap_err();
             assert!(
                 matches!(
@@ -452,10 +452,7 @@ mod tests {
                 !valid || write_finished,
                 "tear at APDU {tear_at} of {complete} left a valid card"
             );
-            let source = ElsSource::Sign {
-                data: student(date!(2027 - 03 - 31)),
-                signer: &f.signer,
-            };
+            let source = signed(&f, date!(2027 - 03 - 31));
             issue(
                 &mut insert(&card),
                 source,
@@ -468,13 +465,49 @@ mod tests {
     }
 
     #[test]
+    fn ef_cert_is_read_only_when_the_signer_is_not_already_trusted() {
+        let f = fixture();
+        let card = personalised_card();
+        let trusted_ca = std::slice::from_ref(&f.ca);
+        issue(
+            &mut insert(&card),
+            signed(&f, date!(2027 - 03 - 31)),
+            &card_key(MASTER),
+            trusted_ca,
+            TODAY,
+        )
+        .unwrap();
+        let mut via_ca = insert(&card);
+        assert!(
+            read_and_verify(&mut via_ca, trusted_ca, TODAY)
+                .unwrap()
+                .verdict
+                .is_ok()
+        );
+        let mut via_signer = insert(&card);
+        let trusted_signer = std::slice::from_ref(&f.signer.certificate);
+        assert!(
+            read_and_verify(&mut via_signer, trusted_signer, TODAY)
+                .unwrap()
+                .verdict
+                .is_ok()
+        );
+        assert!(
+            via_signer.answered() + 3 <= via_ca.answered(),
+            "EF.CERT costs a SELECT and its READs"
+        );
+        let apdus = via_signer.answered();
+        assert!(
+            apdus <= 6,
+            "UID, 2 SELECTs and the READ BINARYs took {apdus} APDUs"
+        );
+    }
+
+    #[test]
     fn prolongation_rewrites_the_expiry_and_keeps_the_rest() {
         let f = fixture();
         let card = personalised_card();
-        let source = ElsSource::Sign {
-            data: student(date!(2026 - 12 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2026 - 12 - 31));
         issue(
             &mut insert(&card),
             source,
@@ -505,10 +538,7 @@ mod tests {
         state.max_response_len = 64;
         state.force_get_response = true;
         let card = shared(ElsCard::new(state));
-        let source = ElsSource::Sign {
-            data: student(date!(2027 - 03 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2027 - 03 - 31));
         issue(
             &mut insert(&card),
             source,
@@ -532,10 +562,7 @@ mod tests {
         let mut state = ElsCardState::personalised(&UID, &key);
         state.ef_els = vec![0; 200];
         let card = shared(ElsCard::new(state));
-        let source = ElsSource::Sign {
-            data: student(date!(2027 - 03 - 31)),
-            signer: &f.signer,
-        };
+        let source = signed(&f, date!(2027 - 03 - 31));
         let err = issue(
             &mut insert(&card),
             source,
