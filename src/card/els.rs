@@ -162,13 +162,11 @@ fn select_command(p1: u8, data: Vec<u8>) -> Command {
 /// Selects DF.SELS by its AID.
 pub fn select_application<T: Transport + ?Sized>(card: &mut T) -> Result<(), ElsCardError> {
     let response = exchange(card, &select_command(0x04, SELS_AID.to_vec()))?;
-    match response.sw.0 {
-        0x9000 => Ok(()),
-        0x6A82 | 0x6A86 | 0x6D00 | 0x6E00 => Err(ElsCardError::NotAnElsCard),
-        _ => Err(ElsCardError::Refused {
-            step: "SELECT DF.SELS",
-            sw: response.sw,
-        }),
+    // Whatever a card answers but success (6A82, 6D00, a DESFire 91xx...), it offers no ELS.
+    if response.sw.is_success() {
+        Ok(())
+    } else {
+        Err(ElsCardError::NotAnElsCard)
     }
 }
 

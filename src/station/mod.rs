@@ -2,3 +2,4 @@
 //! store): no UI types, so each one runs the same from the CLI, the window and the tests.
 
 pub mod issue;
+pub mod validate;

@@ -1,0 +1,486 @@
+//! The kiosk's decision on a tapped or inserted card, made offline from what the card proves
+//! and what the local register says: valid, expired, blocked, unknown or forged, with the
+//! reason. Nothing here touches the network.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use time::Date;
+use x509_cert::Certificate;
+
+use super::issue::{self, Reading};
+use crate::card::els::ElsCardError;
+use crate::card::{Transport, TransportError, read_uid};
+use crate::crypto::els_sig::VerifyError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Expired,
+    Blocked,
+    Unknown,
+    Forged,
+}
+
+/// What the verdict rests on: a card proves more than a UID does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// The ELS structure's signature verified against a trusted issuer and this chip.
+    SignedChip,
+    /// Only the chip UID, looked up in the register (UIDs can be cloned: a weaker verdict).
+    UidOnly,
+}
+
+/// A card as the local register knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredCard {
+    pub holder_id: Option<String>,
+    /// `None` while the card may be used; otherwise why not (blocked, lost, withdrawn, ...).
+    pub stopped: Option<String>,
+    pub expires: Option<Date>,
+}
+
+/// The offline knowledge a kiosk decides with. The store implements it; tests use a map.
+pub trait Register {
+    /// The card with this chip UID (contact or contactless, full length).
+    fn card_by_uid(&self, uid: &[u8]) -> Option<RegisteredCard>;
+    /// How old the register's data is (time since the last successful sync), if known.
+    fn age(&self) -> Option<Duration>;
+}
+
+/// What to do when the register is older than the profile allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StalePolicy {
+    /// Decide as usual; the verdict's reason mentions the age.
+    Warn,
+    /// Cards that are not signed (UID only) become unknown: their status may have changed.
+    UidCardsUnknown,
+}
+
+pub struct Policy {
+    pub trusted: Vec<Certificate>,
+    pub today: Date,
+    pub max_register_age: Option<Duration>,
+    pub when_stale: StalePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(serialize_with = "hex_upper")]
+    pub uid: Vec<u8>,
+    pub holder_id: Option<String>,
+    pub evidence: Evidence,
+    /// Time from the first APDU to the verdict.
+    #[serde(rename = "ms", serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+fn hex_upper<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode_upper(bytes))
+}
+
+fn millis<S: serde::Serializer>(elapsed: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((elapsed.as_secs_f64() * 1e5).round() / 1e2)
+}
+
+/// Decides on the card in the reader. `Err` only when the card could not be read at all
+/// (pulled out, mute): a verdict needs a card.
+pub fn validate<T: Transport + ?Sized>(
+    card: &mut T,
+    register: &dyn Register,
+    policy: &Policy,
+) -> Result<Decision, TransportError> {
+    let started = Instant::now();
+    let uid = read_uid(card)?;
+    let registered = register.card_by_uid(&uid);
+    let holder_id = registered.as_ref().and_then(|r| r.holder_id.clone());
+    let (verdict, reason, evidence) =
+        match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
+            Ok(reading) => els_verdict(reading, registered.as_ref()),
+            Err(ElsCardError::NotAnElsCard) => {
+                uid_verdict(registered.as_ref(), register.age(), policy)
+            }
+            Err(ElsCardError::Transport(err)) => return Err(err),
+            Err(ElsCardError::Empty) => (
+                Verdict::Unknown,
+                "the card's chip holds no student-card data".to_owned(),
+                Evidence::UidOnly,
+            ),
+            Err(err) => (
+                Verdict::Forged,
+                format!("the card's data cannot be read as a student card: {err}"),
+                Evidence::SignedChip,
+            ),
+        };
+    let reason = match stale_note(register.age(), policy) {
+        Some(note) => format!("{reason} ({note})"),
+        None => reason,
+    };
+    Ok(Decision {
+        verdict,
+        reason,
+        uid,
+        holder_id,
+        evidence,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn els_verdict(
+    reading: Reading,
+    registered: Option<&RegisteredCard>,
+) -> (Verdict, String, Evidence) {
+    let evidence = Evidence::SignedChip;
+    let verified = match reading.verdict {
+        Ok(verified) => verified,
+        Err(VerifyError::Expired(date)) => {
+            return (Verdict::Expired, format!("valid until {date}"), evidence);
+        }
+        Err(err @ VerifyError::UnsupportedAlgorithm(_)) => {
+            return (Verdict::Unknown, err.to_string(), evidence);
+        }
+        Err(err) => return (Verdict::Forged, format!("{}: {err}", err.kind()), evidence),
+    };
+    // A genuine signature says who the card was issued to; the register says whether it may
+    // still be used (a lost card keeps a perfect signature).
+    if let Some(stopped) = registered.and_then(|r| r.stopped.as_deref()) {
+        return (Verdict::Blocked, format!("card {stopped}"), evidence);
+    }
+    let name = format!(
+        "{} {}",
+        verified.data.given_names.join(" "),
+        verified.data.surnames.join(" ")
+    );
+    let note = if registered.is_some() {
+        ""
+    } else {
+        "; not in this station's register"
+    };
+    (
+        Verdict::Valid,
+        format!(
+            "{name}, album {}, until {}{note}",
+            verified.data.album_number, verified.data.expires
+        ),
+        evidence,
+    )
+}
+
+fn uid_verdict(
+    registered: Option<&RegisteredCard>,
+    age: Option<Duration>,
+    policy: &Policy,
+) -> (Verdict, String, Evidence) {
+    let evidence = Evidence::UidOnly;
+    let Some(card) = registered else {
+        return (
+            Verdict::Unknown,
+            "card not in the register".to_owned(),
+            evidence,
+        );
+    };
+    if is_stale(age, policy) && policy.when_stale == StalePolicy::UidCardsUnknown {
+        return (
+            Verdict::Unknown,
+            "the register is too old to vouch for a card known only by its UID".to_owned(),
+            evidence,
+        );
+    }
+    if let Some(stopped) = &card.stopped {
+        return (Verdict::Blocked, format!("card {stopped}"), evidence);
+    }
+    match card.expires {
+        Some(expires) if expires < policy.today => {
+            (Verdict::Expired, format!("valid until {expires}"), evidence)
+        }
+        _ => (
+            Verdict::Valid,
+            "known by its UID only (weaker than a signed chip)".to_owned(),
+            evidence,
+        ),
+    }
+}
+
+fn is_stale(age: Option<Duration>, policy: &Policy) -> bool {
+    match (age, policy.max_register_age) {
+        (Some(age), Some(max)) => age > max,
+        // Never synced while a limit is set: as stale as it gets.
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
+}
+
+fn stale_note(age: Option<Duration>, policy: &Policy) -> Option<String> {
+    if !is_stale(age, policy) {
+        return None;
+    }
+    Some(match age {
+        Some(age) => format!("register last synced {} h ago", age.as_secs() / 3600),
+        None => "register never synced".to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use time::macros::date;
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::card::els::CardKey;
+    use crate::crypto::diversify::KeyAlgorithm;
+    use crate::crypto::els_sig::ElsData;
+    use crate::crypto::test_pki::els_signer;
+    use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
+    use crate::station::issue::{ElsSource, Signer, issue};
+
+    const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+    const TODAY: Date = date!(2026 - 11 - 22);
+
+    #[derive(Default)]
+    struct MapRegister {
+        cards: HashMap<Vec<u8>, RegisteredCard>,
+        age: Option<Duration>,
+    }
+
+    impl Register for MapRegister {
+        fn card_by_uid(&self, uid: &[u8]) -> Option<RegisteredCard> {
+            self.cards.get(uid).cloned()
+        }
+        fn age(&self) -> Option<Duration> {
+            self.age
+        }
+    }
+
+    fn card_key() -> CardKey {
+        CardKey::Master {
+            algorithm: KeyAlgorithm::Aes128,
+            master: Zeroizing::new(vec![7; 16]),
+            system_id: b"ELS".to_vec(),
+        }
+    }
+
+    struct Kiosk {
+        ca: Certificate,
+        signer: Signer,
+    }
+
+    impl Kiosk {
+        fn new() -> Self {
+            let (ca, key, certificate) = els_signer();
+            Self {
+                ca,
+                signer: Signer { key, certificate },
+            }
+        }
+        fn policy(&self) -> Policy {
+            Policy {
+                trusted: vec![self.ca.clone()],
+                today: TODAY,
+                max_register_age: Some(Duration::from_secs(24 * 3600)),
+                when_stale: StalePolicy::UidCardsUnknown,
+            }
+        }
+        fn issued_card(&self, uid: &[u8], expires: Date) -> SharedCard {
+            let card = shared(ElsCard::new(ElsCardState::personalised(
+                uid,
+                &card_key().for_card(uid).unwrap(),
+            )));
+            let data = ElsData {
+                chip_serial: String::new(),
+                university: "Uniwersytet Łódzki".into(),
+                surnames: vec!["Nowak".into()],
+                given_names: vec!["Jan".into()],
+                album_number: "654321".into(),
+                edition: "B".into(),
+                pesel: "44051401359".into(),
+                expires,
+            };
+            let issued_on = date!(2026 - 10 - 01);
+            issue(
+                &mut SimTransport::insert(card.clone(), Faults::default()),
+                ElsSource::Sign {
+                    data,
+                    signer: &self.signer,
+                },
+                &card_key(),
+                &[self.ca.clone()],
+                issued_on,
+            )
+            .unwrap();
+            card
+        }
+    }
+
+    fn tap(card: &SharedCard, register: &MapRegister, policy: &Policy) -> Decision {
+        validate(
+            &mut SimTransport::insert(card.clone(), Faults::default()),
+            register,
+            policy,
+        )
+        .unwrap()
+    }
+
+    fn active(holder: &str) -> RegisteredCard {
+        RegisteredCard {
+            holder_id: Some(holder.into()),
+            stopped: None,
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn a_genuine_card_in_the_register_is_valid() {
+        let kiosk = Kiosk::new();
+        let card = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
+        let register = MapRegister {
+            cards: HashMap::from([(UID.to_vec(), active("H-1"))]),
+            age: Some(Duration::from_secs(60)),
+        };
+        let decision = tap(&card, &register, &kiosk.policy());
+        assert_eq!(decision.verdict, Verdict::Valid, "{}", decision.reason);
+        assert_eq!(decision.evidence, Evidence::SignedChip);
+        assert_eq!(decision.holder_id.as_deref(), Some("H-1"));
+        assert!(decision.reason.contains("Jan Nowak"), "{}", decision.reason);
+    }
+
+    #[test]
+    fn a_lost_card_with_a_perfect_signature_is_blocked() {
+        let kiosk = Kiosk::new();
+        let card = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
+        let lost = RegisteredCard {
+            stopped: Some("lost".into()),
+            ..active("H-1")
+        };
+        let register = MapRegister {
+            cards: HashMap::from([(UID.to_vec(), lost)]),
+            age: Some(Duration::from_secs(60)),
+        };
+        let decision = tap(&card, &register, &kiosk.policy());
+        assert_eq!(
+            (decision.verdict, decision.reason.as_str()),
+            (Verdict::Blocked, "card lost")
+        );
+    }
+
+    #[test]
+    fn expired_and_copied_cards() {
+        let kiosk = Kiosk::new();
+        let register = MapRegister::default();
+        let old = kiosk.issued_card(&UID, date!(2026 - 10 - 31));
+        assert_eq!(
+            tap(&old, &register, &kiosk.policy()).verdict,
+            Verdict::Expired
+        );
+        // The genuine card's files copied onto another chip.
+        let genuine = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
+        let mut copier = SimTransport::insert(genuine, Faults::default());
+        let structure = crate::card::els::read_els(&mut copier).unwrap();
+        let certificate = crate::card::els::read_cert(&mut copier).unwrap().unwrap();
+        let mut clone = ElsCardState::blank(&[4, 9, 9, 9, 9, 9, 9]);
+        clone.ef_els[..structure.len()].copy_from_slice(&structure);
+        clone.ef_cert[..certificate.len()].copy_from_slice(&certificate);
+        let decision = tap(&shared(ElsCard::new(clone)), &register, &kiosk.policy());
+        assert_eq!(decision.verdict, Verdict::Forged);
+        assert!(
+            decision.reason.starts_with("wrong_chip"),
+            "{}",
+            decision.reason
+        );
+        // Signed by someone the kiosk does not trust.
+        let stranger = Kiosk::new();
+        let foreign = stranger.issued_card(&UID, date!(2027 - 03 - 31));
+        let decision = tap(&foreign, &register, &kiosk.policy());
+        assert_eq!(decision.verdict, Verdict::Forged);
+        assert!(
+            decision.reason.starts_with("untrusted_issuer"),
+            "{}",
+            decision.reason
+        );
+    }
+
+    #[test]
+    fn cards_known_only_by_uid_are_weaker_and_go_unknown_when_the_register_is_stale() {
+        let kiosk = Kiosk::new();
+        let plain = shared(ElsCard::new(ElsCardState::blank(&UID)));
+        let mut register = MapRegister {
+            cards: HashMap::from([(UID.to_vec(), active("H-2"))]),
+            age: Some(Duration::from_secs(3600)),
+        };
+        let decision = tap(&plain, &register, &kiosk.policy());
+        assert_eq!(
+            (decision.verdict, decision.evidence),
+            (Verdict::Unknown, Evidence::UidOnly),
+            "an empty ELS chip proves nothing"
+        );
+
+        let contactless_only = shared(crate::sim::DesfireCard::new(
+            crate::sim::DesfireCardState::blank(&UID),
+        ));
+        let decision = tap(&contactless_only, &register, &kiosk.policy());
+        assert_eq!(
+            (decision.verdict, decision.evidence),
+            (Verdict::Valid, Evidence::UidOnly),
+            "{}",
+            decision.reason
+        );
+        assert!(decision.reason.contains("weaker"));
+
+        register.age = Some(Duration::from_secs(3 * 24 * 3600));
+        let decision = tap(&contactless_only, &register, &kiosk.policy());
+        assert_eq!(decision.verdict, Verdict::Unknown);
+        assert!(
+            decision.reason.contains("register last synced 72 h ago"),
+            "{}",
+            decision.reason
+        );
+
+        let decision = tap(&contactless_only, &MapRegister::default(), &kiosk.policy());
+        assert_eq!(
+            (decision.verdict, decision.reason.as_str()),
+            (
+                Verdict::Unknown,
+                "card not in the register (register never synced)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_card_pulled_before_the_verdict_is_an_error_not_a_verdict() {
+        let kiosk = Kiosk::new();
+        let card = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
+        let mut torn = SimTransport::insert(
+            card,
+            Faults {
+                tear_after: Some(2),
+                ..Faults::default()
+            },
+        );
+        assert_eq!(
+            validate(&mut torn, &MapRegister::default(), &kiosk.policy()),
+            Err(TransportError::CardRemoved)
+        );
+    }
+
+    #[test]
+    fn the_json_line_has_the_fields_scripts_read() {
+        let decision = Decision {
+            verdict: Verdict::Blocked,
+            reason: "card lost".into(),
+            uid: UID.to_vec(),
+            holder_id: Some("H-1".into()),
+            evidence: Evidence::SignedChip,
+            elapsed: Duration::from_micros(12_345),
+        };
+        let json = serde_json::to_value(&decision).unwrap();
+        assert_eq!(json["verdict"], "blocked");
+        assert_eq!(json["uid"], "04A1B2C3D4E5F6");
+        assert_eq!(json["holder_id"], "H-1");
+        assert_eq!(json["ms"], 12.35);
+    }
+}
