@@ -309,7 +309,7 @@ mod tests {
                     signer: &self.signer,
                 },
                 &card_key(),
-                &[self.ca.clone()],
+                std::slice::from_ref(&self.ca),
                 issued_on,
             )
             .unwrap();
