@@ -26,6 +26,9 @@ struct Cli {
     /// SQLite store to use instead of the profile's.
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Write logs (stderr and the log file) as one JSON object per line.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -89,7 +92,7 @@ enum SimCard {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let _log_flush = cardstation::logging::init(cli.log_json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -98,15 +101,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn load_profile(path: Option<&Path>) -> Result<Profile, Failure> {

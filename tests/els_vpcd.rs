@@ -456,3 +456,152 @@ fn a_tear_at_every_apdu_of_a_write_through_pcscd() {
         common::wait_until(WAIT, || !common::card_present(&reader.name));
     }
 }
+
+/// Runs the ELS workflows, successes and failures, with RUST_LOG=trace and checks that no key
+/// material reaches stdout, stderr or the log files: the card key master (any case), the
+/// per-card diversified key, the key passphrase, the private key's PEM body.
+#[test]
+fn no_secret_reaches_any_output_or_log_file() {
+    let pki = Pki::new();
+    let dir = pki.dir.path();
+    let passphrase = "correct horse battery staple 42";
+    let encrypted = Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "key.pem",
+            "-out",
+            "key-enc.pem",
+            "-passout",
+            &format!("pass:{passphrase}"),
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(encrypted.success());
+    std::fs::set_permissions(
+        pki.path("key-enc.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let reader = reader(35963);
+    let _in_reader =
+        vpcd::insert(personalised_card(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    let logs = dir.join("logs");
+    let run = |args: &[&str], card_key: &str, pass: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cardstation"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "trace")
+            .env("CARDSTATION_LOG_DIR", &logs)
+            .env("TEST_CARD_KEY", card_key)
+            .env("TEST_PASS", pass)
+            .output()
+            .unwrap()
+    };
+    let write = [
+        "els",
+        "write",
+        "--data",
+        "data.json",
+        "--key",
+        "key-enc.pem",
+        "--passphrase-env",
+        "TEST_PASS",
+        "--cert",
+        "cert.pem",
+        "--card-key-env",
+        "TEST_CARD_KEY",
+        "--reader",
+        &reader.name,
+    ];
+    let outputs = [
+        run(&write, CARD_KEY, passphrase),
+        run(&write, "FF112233445566778899AABBCCDDEEFF", passphrase), // the card refuses the key
+        run(&write, CARD_KEY, "wrong passphrase"),
+        run(&write, "not hex at all", passphrase),
+        run(
+            &[
+                "--log-json",
+                "els",
+                "read",
+                "--reader",
+                &reader.name,
+                "--cert",
+                "cert.pem",
+                "--json",
+            ],
+            CARD_KEY,
+            passphrase,
+        ),
+        run(
+            &[
+                "els",
+                "sign",
+                "--data",
+                "data.json",
+                "--key",
+                "key-enc.pem",
+                "--passphrase-env",
+                "TEST_PASS",
+                "--cert",
+                "cert.pem",
+                "--out",
+                "out.der",
+            ],
+            CARD_KEY,
+            passphrase,
+        ),
+    ];
+    assert!(
+        outputs[0].status.success(),
+        "{}",
+        String::from_utf8_lossy(&outputs[0].stderr)
+    );
+    assert_eq!(outputs[1].status.code(), Some(1));
+    assert_eq!(outputs[2].status.code(), Some(1));
+    assert_eq!(outputs[3].status.code(), Some(1));
+
+    let diversified = card_key().for_card(&UID).unwrap();
+    let pem_body: String = std::fs::read_to_string(pki.path("key.pem"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let secrets = [
+        CARD_KEY.to_owned(),
+        CARD_KEY.to_lowercase(),
+        "FF112233445566778899AABBCCDDEEFF".to_owned(),
+        hex::encode_upper(diversified.expose()),
+        hex::encode(diversified.expose()),
+        passphrase.to_owned(),
+        pem_body[..40].to_owned(),
+    ];
+    let mut everything = String::new();
+    for output in &outputs {
+        everything.push_str(&String::from_utf8_lossy(&output.stdout));
+        everything.push_str(&String::from_utf8_lossy(&output.stderr));
+    }
+    let log_files: Vec<_> = std::fs::read_dir(&logs)
+        .expect("a log directory was made")
+        .flatten()
+        .collect();
+    assert!(!log_files.is_empty(), "the workflows wrote log files");
+    for file in log_files {
+        everything.push_str(&std::fs::read_to_string(file.path()).unwrap());
+    }
+    assert!(
+        everything.contains("issue: card verified on the chip"),
+        "the log has the workflow summary"
+    );
+    for secret in &secrets {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "a secret leaked: {}…",
+            &secret[..6]
+        );
+    }
+}

@@ -122,7 +122,9 @@ pub fn issue<T: Transport + ?Sized>(
     };
     let key = card_key.for_card(&uid)?;
     els::write(card, Some(&key), &structure, certificate.as_deref())?;
+    tracing::info!(chip = %serial, els_bytes = structure.len(), "issue: ELS written, reading back");
     let verified = read_back(card, &uid, &structure, trusted, today)?;
+    tracing::info!(chip = %serial, expires = %verified.data.expires, "issue: card verified on the chip");
     Ok(Issued { uid, verified })
 }
 
@@ -160,6 +162,7 @@ pub fn prolong<T: Transport + ?Sized>(
     let key = card_key.for_card(&uid)?;
     els::write(card, Some(&key), &structure, None)?;
     let verified = read_back(card, &uid, &structure, trusted, today)?;
+    tracing::info!(chip = %chip_serial(&uid), expires = %new_expiry, "prolong: card verified on the chip");
     Ok(Issued { uid, verified })
 }
 
