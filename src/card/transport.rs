@@ -41,6 +41,40 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
 }
 
+/// A transport that counts the APDUs sent through it, for workflow reports and benchmarks.
+pub struct Counting<T> {
+    inner: T,
+    sent: u64,
+}
+
+impl<T> Counting<T> {
+    pub fn new(inner: T) -> Self {
+        Self { inner, sent: 0 }
+    }
+
+    /// APDUs handed to the inner transport so far, answered or not.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: Transport> Transport for Counting<T> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.sent += 1;
+        self.inner.transmit(apdu)
+    }
+    fn atr(&self) -> &[u8] {
+        self.inner.atr()
+    }
+    fn reconnect(&mut self) -> Result<(), TransportError> {
+        self.inner.reconnect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The card left the reader (pulled out, or torn mid-command). Nothing after the last
