@@ -1,1 +1,5 @@
-//! The issuance, prolongation, print and validation workflows as plain logic over a transport and a store: filled by the ELS, print and kiosk issues.
+//! The station workflows as plain logic over a transport (and later a store), with no UI
+//! types: the DESFire university application so far; ELS issuance, printing and validation
+//! follow in their issues.
+
+pub mod desfire;
