@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cardstation::card::Transport;
-use cardstation::card::desfire::{Aid, CommMode, DesfireKey};
+use cardstation::card::desfire::DesfireKey;
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
-use cardstation::config::DesfireApp;
-use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::config::{DesfireApp, Profile};
 use cardstation::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport, vpcd};
 use cardstation::station::desfire::{self, CardRecord, MasterKeys};
 use time::macros::date;
@@ -22,17 +21,9 @@ const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
 const PORT: u16 = 35964;
 
 fn main() {
-    let app = DesfireApp {
-        aid: Aid(0xF54230),
-        key_type: KeyAlgorithm::Aes128,
-        master_key_env: "UNUSED".into(),
-        system_id: b"UNIV".to_vec(),
-        picc_key_env: None,
-        picc_key_type: KeyAlgorithm::TwoKey3Des,
-        record_file: 1,
-        record_size: 96,
-        comm_mode: CommMode::Enciphered,
-    };
+    let app = Profile::demo()
+        .desfire
+        .expect("the demo profile has [desfire]");
     let keys = MasterKeys::new(&app, &[0x11; 16], DesfireKey::des([0; 8])).expect("key length");
     let record = CardRecord {
         card_number: 1,
@@ -46,8 +37,9 @@ fn main() {
         record: &record,
     };
 
-    bench.run("in-process", |card| {
-        Box::new(SimTransport::insert(card, Faults::default()))
+    bench.run("in-process", |card| Connected {
+        transport: Box::new(SimTransport::insert(card, Faults::default())),
+        _in_reader: None,
     });
 
     let _reader = vpcd::lock_reader(PORT).expect("reader lock");
@@ -59,10 +51,10 @@ fn main() {
         let name =
             pcsc::wait_for_card(Some(&reader), Duration::from_secs(10)).expect("card in pcscd");
         let transport = PcscTransport::connect(&name, Sharing::Exclusive).expect("connect");
-        Box::new(InReader {
-            transport,
-            _inserted: inserted,
-        })
+        Connected {
+            transport: Box::new(transport),
+            _in_reader: Some(inserted),
+        }
     });
 }
 
@@ -80,22 +72,10 @@ fn wait_until_empty(reader: &str) {
     }
 }
 
-/// A card in the vpcd reader for as long as the transport to it lives.
-struct InReader {
-    transport: PcscTransport,
-    _inserted: vpcd::InsertedCard,
-}
-
-impl Transport for InReader {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, cardstation::card::TransportError> {
-        self.transport.transmit(apdu)
-    }
-    fn atr(&self) -> &[u8] {
-        self.transport.atr()
-    }
-    fn reconnect(&mut self) -> Result<(), cardstation::card::TransportError> {
-        self.transport.reconnect()
-    }
+/// A card to talk to, and its place in a vpcd reader (it leaves when this is dropped).
+struct Connected {
+    transport: Box<dyn Transport>,
+    _in_reader: Option<vpcd::InsertedCard>,
 }
 
 struct Bench<'a> {
@@ -105,7 +85,7 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    fn run(&self, path: &str, mut connect: impl FnMut(SharedCard) -> Box<dyn Transport>) {
+    fn run(&self, path: &str, mut connect: impl FnMut(SharedCard) -> Connected) {
         let mut issue_times = Vec::with_capacity(ISSUES);
         let mut issue_apdus = 0;
         let mut issued = None;
@@ -114,13 +94,13 @@ impl Bench<'_> {
             drop(issued.take());
             let card: SharedCard =
                 Arc::new(Mutex::new(DesfireCard::new(DesfireCardState::blank(&UID))));
-            let mut transport = connect(card.clone());
+            let mut connected = connect(card.clone());
             let start = Instant::now();
-            let report = desfire::issue(&mut transport, self.app, self.keys, self.record)
+            let report = desfire::issue(&mut connected.transport, self.app, self.keys, self.record)
                 .expect("issue works");
             issue_times.push(start.elapsed());
             issue_apdus = report.apdus;
-            issued = Some((card, transport));
+            issued = Some((card, connected));
         }
         report(
             &format!("{path}, issue (blank card)"),
@@ -128,12 +108,13 @@ impl Bench<'_> {
             issue_times,
         );
 
-        let (_card, mut transport) = issued.expect("at least one issue");
+        let (_card, mut connected) = issued.expect("at least one issue");
         let mut read_times = Vec::with_capacity(READS);
         let mut read_apdus = 0;
         for _ in 0..READS {
             let start = Instant::now();
-            let verified = desfire::read(&mut transport, self.app, self.keys).expect("read works");
+            let verified =
+                desfire::read(&mut connected.transport, self.app, self.keys).expect("read works");
             read_times.push(start.elapsed());
             read_apdus = verified.apdus;
         }

@@ -7,10 +7,9 @@ use std::process::{Command as Process, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardstation::card::desfire::{Aid, CommMode, DesfireError, DesfireKey};
+use cardstation::card::desfire::{DesfireError, DesfireKey};
 use cardstation::card::{Transport, TransportError};
-use cardstation::config::DesfireApp;
-use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::config::{DesfireApp, Profile};
 use cardstation::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport, vpcd};
 use cardstation::station::desfire::{
     self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys,
@@ -22,20 +21,13 @@ const READER_0: u16 = 35963;
 const READER_1: u16 = 35964;
 const WAIT: Duration = Duration::from_secs(10);
 const MASTER_HEX: &str = "00112233445566778899AABBCCDDEEFF";
-const MASTER_ENV: &str = "CARDSTATION_TEST_DESFIRE_MASTER";
+const MASTER_ENV: &str = "CARDSTATION_DEMO_DESFIRE_KEY";
 
+/// The demo profile's application: what `cardstation` uses without --profile.
 fn app() -> DesfireApp {
-    DesfireApp {
-        aid: Aid(0xF54230),
-        key_type: KeyAlgorithm::Aes128,
-        master_key_env: MASTER_ENV.into(),
-        system_id: b"UNIV".to_vec(),
-        picc_key_env: None,
-        picc_key_type: KeyAlgorithm::TwoKey3Des,
-        record_file: 1,
-        record_size: 96,
-        comm_mode: CommMode::Enciphered,
-    }
+    Profile::demo()
+        .desfire
+        .expect("the demo profile has [desfire]")
 }
 
 fn keys(master: &[u8]) -> MasterKeys {
@@ -206,10 +198,9 @@ fn a_tear_during_the_record_write_keeps_the_old_record_and_a_retry_works() {
     take_out(inserted, &reader.name);
 }
 
-fn cardstation(profile: &std::path::Path, master_hex: &str, args: &[&str]) -> Output {
+/// The binary with the built-in demo profile and its master key in the environment.
+fn cardstation(master_hex: &str, args: &[&str]) -> Output {
     Process::new(env!("CARGO_BIN_EXE_cardstation"))
-        .arg("--profile")
-        .arg(profile)
         .args(args)
         .env(MASTER_ENV, master_hex)
         .output()
@@ -226,14 +217,6 @@ fn last_line_json(out: &Output) -> serde_json::Value {
 fn cli_issue_then_read_json_with_a_simulated_card_process() {
     let reader = reader(READER_0);
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("desk.toml");
-    std::fs::write(
-        &profile,
-        format!(
-            "role = \"issuance\"\ndatabase = \"desk.sqlite\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"{MASTER_ENV}\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 96\ncomm_mode = \"enciphered\"\n"
-        ),
-    )
-    .unwrap();
     let mut sim = Process::new(env!("CARGO_BIN_EXE_cardstation"))
         .args(["sim", "--card", "desfire", "--uid", &hex::encode_upper(UID)])
         .args(["--reader-port", &reader.port.to_string()])
@@ -244,7 +227,6 @@ fn cli_issue_then_read_json_with_a_simulated_card_process() {
         .unwrap();
     let on_reader = ["--reader", reader.name.as_str(), "--wait", "10"];
     let issued = cardstation(
-        &profile,
         MASTER_HEX,
         &[
             &[
@@ -261,12 +243,10 @@ fn cli_issue_then_read_json_with_a_simulated_card_process() {
         .concat(),
     );
     let read = cardstation(
-        &profile,
         MASTER_HEX,
         &[&["desfire", "read", "--json"][..], &on_reader].concat(),
     );
     let wrong_key = cardstation(
-        &profile,
         "FFEEDDCCBBAA99887766554433221100",
         &[&["desfire", "read", "--json"][..], &on_reader].concat(),
     );

@@ -625,23 +625,21 @@ mod tests {
 
     use super::*;
     use crate::card::desfire::CommMode;
+    use crate::config::Profile;
     use crate::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport};
 
     const UID: [u8; 7] = [0x04, 0x63, 0x3F, 0x72, 0x63, 0x34, 0x80];
     const MASTER: [u8; 16] = [0x11; 16];
     const TODAY: Date = date!(2026 - 10 - 01);
 
+    /// The demo profile's application with other keys or communication.
     fn app(key_type: KeyAlgorithm, comm_mode: CommMode) -> DesfireApp {
         DesfireApp {
-            aid: Aid(0xF54230),
             key_type,
-            master_key_env: "UNUSED".into(),
-            system_id: b"UNI".to_vec(),
-            picc_key_env: None,
-            picc_key_type: KeyAlgorithm::TwoKey3Des,
-            record_file: 1,
-            record_size: 96,
             comm_mode,
+            ..Profile::demo()
+                .desfire
+                .expect("the demo profile has [desfire]")
         }
     }
 
@@ -667,6 +665,12 @@ mod tests {
         Arc::new(Mutex::new(DesfireCard::new(DesfireCardState::blank(&UID))))
     }
 
+    /// Another card with the same memory.
+    fn copy_of(card: &Arc<Mutex<DesfireCard>>) -> Arc<Mutex<DesfireCard>> {
+        let state = card.lock().unwrap().state().clone();
+        Arc::new(Mutex::new(DesfireCard::new(state)))
+    }
+
     fn insert(card: &Arc<Mutex<DesfireCard>>, faults: Faults) -> SimTransport {
         let shared: SharedCard = card.clone();
         SimTransport::insert(shared, faults)
@@ -674,6 +678,28 @@ mod tests {
 
     fn plain() -> Faults {
         Faults::default()
+    }
+
+    /// A card issued with `record(card_number)` under the test master key.
+    fn issued(app: &DesfireApp, card_number: u64) -> Arc<Mutex<DesfireCard>> {
+        let card = blank_card();
+        issue(
+            insert(&card, plain()),
+            app,
+            &master_keys(app, 0x11),
+            &record(card_number),
+        )
+        .unwrap();
+        card
+    }
+
+    fn read_card(
+        card: &Arc<Mutex<DesfireCard>>,
+        app: &DesfireApp,
+        keys: &MasterKeys,
+        today: Date,
+    ) -> Result<VerifiedRecord, DesfireReadError> {
+        read_on(insert(card, plain()), app, keys, today)
     }
 
     /// The record as committed on the card, without going through the station.
@@ -742,7 +768,7 @@ mod tests {
                 let report = issue(insert(&card, plain()), &app, &keys, &record(7)).unwrap();
                 assert_eq!(report.uid, UID);
                 assert!(report.created_application && report.changed_keys);
-                let verified = read_on(insert(&card, plain()), &app, &keys, TODAY).unwrap();
+                let verified = read_card(&card, &app, &keys, TODAY).unwrap();
                 assert_eq!(verified.record, record(7), "{key_type} {comm_mode:?}");
                 assert_eq!(verified.uid, UID);
                 assert!(
@@ -757,18 +783,11 @@ mod tests {
     #[test]
     fn card_keys_are_diversified_and_carry_the_issued_version() {
         let aes = aes_app();
-        let card = blank_card();
-        issue(
-            insert(&card, plain()),
-            &aes,
-            &master_keys(&aes, 0x11),
-            &record(1),
-        )
-        .unwrap();
+        let card = issued(&aes, 1);
         let state = card.lock().unwrap().state().clone();
         let application = &state.applications[0];
         assert_eq!(application.keys.len(), usize::from(APP_KEY_COUNT));
-        let mut expected_input = b"UNI".to_vec();
+        let mut expected_input = b"DEMO".to_vec();
         expected_input.push(READ_KEY);
         let read_key = diversify(
             KeyAlgorithm::Aes128,
@@ -784,14 +803,7 @@ mod tests {
         }
         // DES-family keys keep the version in their parity bits.
         let des_app = app(KeyAlgorithm::TwoKey3Des, CommMode::Maced);
-        let card = blank_card();
-        issue(
-            insert(&card, plain()),
-            &des_app,
-            &master_keys(&des_app, 0x11),
-            &record(1),
-        )
-        .unwrap();
+        let card = issued(&des_app, 1);
         for key in &card.lock().unwrap().state().applications[0].keys {
             assert_eq!(key.version(), ISSUED_KEY_VERSION);
         }
@@ -801,32 +813,18 @@ mod tests {
     fn reissue_rewrites_the_record_with_the_diversified_keys() {
         let app = aes_app();
         let keys = master_keys(&app, 0x11);
-        let card = blank_card();
-        issue(insert(&card, plain()), &app, &keys, &record(1)).unwrap();
+        let card = issued(&app, 1);
         let again = issue(insert(&card, plain()), &app, &keys, &record(2)).unwrap();
         assert!(!again.created_application && !again.changed_keys);
-        let verified = read_on(insert(&card, plain()), &app, &keys, TODAY).unwrap();
+        let verified = read_card(&card, &app, &keys, TODAY).unwrap();
         assert_eq!(verified.record, record(2));
     }
 
     #[test]
     fn wrong_master_key_is_an_authentication_refusal() {
         let app = aes_app();
-        let card = blank_card();
-        issue(
-            insert(&card, plain()),
-            &app,
-            &master_keys(&app, 0x11),
-            &record(1),
-        )
-        .unwrap();
-        let err = read_on(
-            insert(&card, plain()),
-            &app,
-            &master_keys(&app, 0x22),
-            TODAY,
-        )
-        .unwrap_err();
+        let card = issued(&app, 1);
+        let err = read_card(&card, &app, &master_keys(&app, 0x22), TODAY).unwrap_err();
         assert!(
             matches!(err, DesfireReadError::AuthenticationRefused { ref uid } if uid == &UID),
             "{err:?}"
@@ -850,14 +848,13 @@ mod tests {
     fn a_changed_record_byte_is_a_forgery() {
         let app = aes_app();
         let keys = master_keys(&app, 0x11);
-        let card = blank_card();
-        issue(insert(&card, plain()), &app, &keys, &record(1)).unwrap();
+        let card = issued(&app, 1);
         {
             let mut card = card.lock().unwrap();
             let file = &mut card.state_mut().applications[0].files[0];
             file.data[CARD_NUMBER_OFFSET + 7] ^= 1;
         }
-        let err = read_on(insert(&card, plain()), &app, &keys, TODAY).unwrap_err();
+        let err = read_card(&card, &app, &keys, TODAY).unwrap_err();
         assert!(matches!(err, DesfireReadError::Forged { .. }), "{err:?}");
         assert_eq!(err.reason(), "forged");
     }
@@ -866,10 +863,9 @@ mod tests {
     fn expired_and_foreign_cards_are_named() {
         let app = aes_app();
         let keys = master_keys(&app, 0x11);
-        let card = blank_card();
-        issue(insert(&card, plain()), &app, &keys, &record(1)).unwrap();
-        assert!(read_on(insert(&card, plain()), &app, &keys, date!(2027 - 09 - 30)).is_ok());
-        let err = read_on(insert(&card, plain()), &app, &keys, date!(2027 - 10 - 01)).unwrap_err();
+        let card = issued(&app, 1);
+        assert!(read_card(&card, &app, &keys, date!(2027 - 09 - 30)).is_ok());
+        let err = read_card(&card, &app, &keys, date!(2027 - 10 - 01)).unwrap_err();
         let DesfireReadError::Expired(verified) = &err else {
             panic!("{err:?}")
         };
@@ -877,7 +873,7 @@ mod tests {
         assert_eq!(err.reason(), "expired");
 
         let blank = blank_card();
-        let err = read_on(insert(&blank, plain()), &app, &keys, TODAY).unwrap_err();
+        let err = read_card(&blank, &app, &keys, TODAY).unwrap_err();
         assert!(
             matches!(err, DesfireReadError::NotOurApplication { .. }),
             "{err:?}"
@@ -890,25 +886,24 @@ mod tests {
         app: &DesfireApp,
         record: &CardRecord,
     ) -> u64 {
-        let copy = Arc::new(Mutex::new(DesfireCard::new(
-            card.lock().unwrap().state().clone(),
-        )));
-        issue(insert(&copy, plain()), app, &master_keys(app, 0x11), record)
-            .unwrap()
-            .apdus
+        issue(
+            insert(&copy_of(card), plain()),
+            app,
+            &master_keys(app, 0x11),
+            record,
+        )
+        .unwrap()
+        .apdus
     }
 
     #[test]
     fn a_reissue_torn_anywhere_leaves_a_whole_record_and_a_retry_works() {
         let app = aes_app();
         let keys = master_keys(&app, 0x11);
-        let issued = blank_card();
-        issue(insert(&issued, plain()), &app, &keys, &record(1)).unwrap();
+        let issued = issued(&app, 1);
         let old = stored_record(&issued, &app);
         for tear_after in 0..apdus_of_issue(&issued, &app, &record(2)) {
-            let card = Arc::new(Mutex::new(DesfireCard::new(
-                issued.lock().unwrap().state().clone(),
-            )));
+            let card = copy_of(&issued);
             let faults = Faults {
                 tear_after: Some(tear_after),
                 ..plain()
@@ -921,7 +916,7 @@ mod tests {
                 ),
                 "{err:?}"
             );
-            let now = read_on(insert(&card, plain()), &app, &keys, TODAY).unwrap();
+            let now = read_card(&card, &app, &keys, TODAY).unwrap();
             assert!(
                 now.record == record(1) || now.record == record(2),
                 "torn after {tear_after}: {now:?}"
@@ -930,7 +925,7 @@ mod tests {
                 assert_eq!(stored_record(&card, &app), old);
             }
             issue(insert(&card, plain()), &app, &keys, &record(2)).unwrap();
-            let retried = read_on(insert(&card, plain()), &app, &keys, TODAY).unwrap();
+            let retried = read_card(&card, &app, &keys, TODAY).unwrap();
             assert_eq!(
                 retried.record,
                 record(2),
@@ -953,7 +948,7 @@ mod tests {
                 issue(insert(&card, faults), &app, &keys, &record(3)).unwrap_err();
                 issue(insert(&card, plain()), &app, &keys, &record(3))
                     .unwrap_or_else(|err| panic!("{key_type}, retry after {tear_after}: {err}"));
-                let verified = read_on(insert(&card, plain()), &app, &keys, TODAY).unwrap();
+                let verified = read_card(&card, &app, &keys, TODAY).unwrap();
                 assert_eq!(verified.record, record(3));
             }
         }
