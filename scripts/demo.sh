@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --desktop
 cargo build --locked
 export ICED_BACKEND="${ICED_BACKEND:-tiny-skia}"
+# The demo profile's DESFire master key: a public demo value, never a real one.
+export CARDSTATION_DEMO_DESFIRE_KEY="${CARDSTATION_DEMO_DESFIRE_KEY:-00112233445566778899AABBCCDDEEFF}"
 if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
   exec target/debug/cardstation "$@"
 fi

@@ -5,8 +5,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
+
+use crate::card::desfire::{Aid, CommMode};
+use crate::crypto::diversify::KeyAlgorithm;
 
 /// The profile used when none is given: local store, simulated card, no server.
 pub const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
@@ -43,6 +46,7 @@ pub struct Profile {
     #[serde(default)]
     pub ui: Ui,
     pub demo: Option<Demo>,
+    pub desfire: Option<DesfireApp>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -119,6 +123,121 @@ pub struct Demo {
     pub simulated_card_port: u16,
 }
 
+/// The university application on MIFARE DESFire cards (`[desfire]`). Every application key is
+/// diversified per card (AN10922) from one master key held in an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesfireApp {
+    /// The 24-bit application ID written as a number, e.g. "F54230" (the card stores it
+    /// least significant byte first: 30 42 F5).
+    #[serde(deserialize_with = "aid_from_hex")]
+    pub aid: Aid,
+    /// Type of the application keys.
+    pub key_type: KeyAlgorithm,
+    /// Environment variable holding the master key (hex) the card keys are derived from.
+    pub master_key_env: String,
+    /// AN10922 system identifier, hex.
+    #[serde(deserialize_with = "bytes_from_hex")]
+    pub system_id: Vec<u8>,
+    /// Environment variable holding the card (PICC) master key, hex; unset: the factory
+    /// DES key of zeros.
+    pub picc_key_env: Option<String>,
+    /// Type of the PICC master key; 2k3des also covers a single DES key.
+    #[serde(default = "default_picc_key_type")]
+    pub picc_key_type: KeyAlgorithm,
+    /// File number of the card record (a backup data file).
+    pub record_file: u8,
+    /// Size of the record file in bytes; the record takes the first bytes of it.
+    pub record_size: u32,
+    pub comm_mode: CommMode,
+}
+
+/// Largest file number of a DESFire EV1 application.
+const MAX_FILE_NO: u8 = 31;
+/// Largest record file the profile may ask for (the record itself is much smaller).
+const MAX_RECORD_SIZE: u32 = 4096;
+/// The real UID of a DESFire card, part of every diversification input.
+const DESFIRE_UID_LEN: usize = 7;
+
+fn default_picc_key_type() -> KeyAlgorithm {
+    KeyAlgorithm::TwoKey3Des
+}
+
+fn bytes_from_hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    hex::decode(&text)
+        .map_err(|_| serde::de::Error::custom(format!("\"{text}\" is not hex (e.g. \"4E585020\")")))
+}
+
+fn aid_from_hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Aid, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match hex::decode(&text) {
+        Ok(bytes) if bytes.len() == 3 && bytes != [0, 0, 0] => {
+            Ok(Aid(u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]])))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "aid \"{text}\" must be 6 hex digits, not 000000 (e.g. \"F54230\")"
+        ))),
+    }
+}
+
+impl DesfireApp {
+    /// Bytes of AN10922 input left for the system identifier: the input is
+    /// `UID ‖ AID ‖ system id ‖ key number` and must fit two cipher blocks minus the constant.
+    pub fn max_system_id_len(key_type: KeyAlgorithm) -> usize {
+        let block = match key_type {
+            KeyAlgorithm::Aes128 => 16,
+            KeyAlgorithm::TwoKey3Des | KeyAlgorithm::ThreeKey3Des => 8,
+        };
+        2 * block - 1 - DESFIRE_UID_LEN - 3 - 1
+    }
+
+    fn check(&self, record_len: usize) -> Result<(), String> {
+        let max_id = Self::max_system_id_len(self.key_type);
+        if !(1..=max_id).contains(&self.system_id.len()) {
+            return Err(format!(
+                "desfire.system_id is {} bytes; with key_type {} it must be 1 to {max_id}",
+                self.system_id.len(),
+                self.key_type
+            ));
+        }
+        if self.record_file > MAX_FILE_NO {
+            return Err(format!(
+                "desfire.record_file {} is not a file number (0 to {MAX_FILE_NO})",
+                self.record_file
+            ));
+        }
+        if !(record_len as u32..=MAX_RECORD_SIZE).contains(&self.record_size) {
+            return Err(format!(
+                "desfire.record_size {} must be {record_len} to {MAX_RECORD_SIZE} bytes (the record takes {record_len})",
+                self.record_size
+            ));
+        }
+        let env_names = [Some(&self.master_key_env), self.picc_key_env.as_ref()];
+        if env_names
+            .into_iter()
+            .flatten()
+            .any(|name| !is_env_name(name))
+        {
+            return Err(
+                "desfire.master_key_env and desfire.picc_key_env name environment variables (A-Z, 0-9, _), not keys"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Also catches a key pasted where the variable's name belongs.
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !hex::decode(name).is_ok_and(|bytes| bytes.len() >= 8)
+}
+
 fn default_vpcd_port() -> u16 {
     crate::sim::vpcd::DEFAULT_PORT
 }
@@ -134,6 +253,8 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
     #[error("environment variable {0} (named in the profile) is not set")]
     MissingSecret(String),
+    #[error("environment variable {var} does not hold {expected}")]
+    BadSecret { var: String, expected: String },
 }
 
 impl ConfigError {
@@ -144,6 +265,7 @@ impl ConfigError {
                 "fix the profile; the examples in profiles/ show every key"
             }
             ConfigError::MissingSecret(_) => "export the variable before starting cardstation",
+            ConfigError::BadSecret { .. } => "export the variable with a value of that form",
         }
     }
 }
@@ -195,6 +317,11 @@ impl Profile {
                     "demo.simulated_card_uid must be 4, 7 or 10 bytes".to_owned(),
                 ));
             }
+        }
+        if let Some(desfire) = &profile.desfire {
+            desfire
+                .check(crate::station::desfire::RECORD_LEN)
+                .map_err(invalid)?;
         }
         Ok(profile)
     }
@@ -295,6 +422,55 @@ mod tests {
                 .to_string()
                 .contains("ui.scale")
         );
+    }
+
+    const DESFIRE: &str = "role = \"kiosk\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 96\ncomm_mode = \"maced\"\n";
+
+    fn desfire_error(from: &str, to: &str) -> String {
+        let text = DESFIRE.replace(from, to);
+        assert_ne!(text, DESFIRE, "{from} is in the sample");
+        Profile::parse(&text, "p").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn desfire_section_parses_and_is_checked() {
+        let app = Profile::parse(DESFIRE, "p").unwrap().desfire.unwrap();
+        assert_eq!(app.aid, Aid(0xF54230));
+        assert_eq!(app.aid.to_bytes(), [0x30, 0x42, 0xF5]);
+        assert_eq!(app.key_type, KeyAlgorithm::Aes128);
+        assert_eq!(app.system_id, b"UNIV");
+        assert_eq!(app.comm_mode, CommMode::Maced);
+        assert_eq!(app.picc_key_type, KeyAlgorithm::TwoKey3Des);
+        assert!(app.picc_key_env.is_none());
+
+        let bad_aid = desfire_error("\"F54230\"", "\"F542\"");
+        assert!(
+            bad_aid.contains("aid \"F542\" must be 6 hex digits"),
+            "{bad_aid}"
+        );
+        assert!(desfire_error("\"F54230\"", "\"000000\"").contains("not 000000"));
+        let long_3des = DESFIRE
+            .replace("\"aes\"", "\"3k3des\"")
+            .replace("554E4956", "554E495601");
+        let message = Profile::parse(&long_3des, "p").unwrap_err().to_string();
+        assert!(
+            message.contains("system_id is 5 bytes; with key_type 3k3des it must be 1 to 4"),
+            "{message}"
+        );
+        assert!(desfire_error("554E4956", &"55".repeat(21)).contains("must be 1 to 20"));
+        assert!(desfire_error("= 96", "= 16").contains("desfire.record_size 16"));
+        assert!(desfire_error("record_file = 1", "record_file = 40").contains("record_file 40"));
+        assert!(desfire_error("\"maced\"", "\"secret\"").contains("secret"));
+        let key_in_file = desfire_error(
+            "master_key_env = \"K\"",
+            "master_key_env = \"00112233445566778899AABBCCDDEEFF\"",
+        );
+        assert!(
+            key_in_file.contains("name environment variables"),
+            "{key_in_file}"
+        );
+        assert!(!key_in_file.contains("0011223344"), "{key_in_file}");
+        assert!(desfire_error("comm_mode", "com_mode").contains("com_mode"));
     }
 
     #[test]

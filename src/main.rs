@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use cardstation::config::Profile;
+use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::sim::{Faults, vpcd};
 
 mod cli;
@@ -68,10 +69,10 @@ enum Command {
         /// Milliseconds the card takes for each APDU.
         #[arg(long, value_name = "MS", default_value_t = 0)]
         delay_ms: u64,
-        /// Largest READ BINARY answer in bytes (smaller values force chunked reads).
+        /// ELS card: largest READ BINARY answer in bytes (smaller values force chunked reads).
         #[arg(long, value_name = "BYTES")]
         max_response: Option<usize>,
-        /// Answer T=0 style: 61xx, with the data fetched by GET RESPONSE.
+        /// ELS card: answer T=0 style, 61xx with the data fetched by GET RESPONSE.
         #[arg(long)]
         t0: bool,
         /// Personalise the card with a write key diversified from this card_key master.
@@ -83,11 +84,73 @@ enum Command {
         #[command(subcommand)]
         command: cli::els::ElsCommand,
     },
+    /// Derive a card's key from a master key (NXP AN10922); prints it in hex.
+    Diversify {
+        #[arg(long, value_name = "aes|2k3des|3k3des")]
+        alg: KeyAlgorithm,
+        /// Master key, hex.
+        #[arg(long, value_name = "HEX")]
+        key: String,
+        /// Card UID, hex.
+        #[arg(long, value_name = "HEX")]
+        uid: String,
+        /// Application ID as stored on the card (3 bytes, least significant first), hex.
+        #[arg(long, value_name = "HEX")]
+        aid: String,
+        /// System identifier, hex.
+        #[arg(long, value_name = "HEX")]
+        sysid: String,
+    },
+    /// The university application on a MIFARE DESFire card ([desfire] in the profile).
+    Desfire {
+        #[command(subcommand)]
+        command: DesfireCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DesfireCommand {
+    /// Create the application (or rewrite its record) on the card and set its keys.
+    Issue {
+        #[arg(long, value_name = "N")]
+        card_number: u64,
+        /// Barcode number printed on the card (up to 24 ASCII characters).
+        #[arg(long, value_name = "B")]
+        barcode: String,
+        /// Cardholder identifier (up to 24 ASCII characters).
+        #[arg(long, value_name = "H")]
+        holder_id: String,
+        /// Last day the card is valid.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        expires: String,
+        #[command(flatten)]
+        card: CardChoice,
+    },
+    /// Read and check the record as the kiosk does: key, MAC, expiry.
+    Read {
+        /// One JSON object on the last line: valid, reason, uid, card_number, barcode, holder_id, expires.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        card: CardChoice,
+    },
+}
+
+/// Which card a command talks to.
+#[derive(clap::Args)]
+struct CardChoice {
+    /// Reader name or part of it; default: the profile's contactless reader.
+    #[arg(long, value_name = "R")]
+    reader: Option<String>,
+    /// Wait up to SECS seconds for a card instead of failing at once.
+    #[arg(long, value_name = "SECS")]
+    wait: Option<f64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SimCard {
     Els,
+    Desfire,
 }
 
 fn main() -> ExitCode {
@@ -117,7 +180,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Readers { json }) => cli::card::readers(json),
         Some(Command::Uid { reader, wait }) => cli::card::uid(reader.as_deref(), wait),
         Some(Command::Sim {
-            card: SimCard::Els,
+            card,
             uid,
             reader_port,
             state,
@@ -131,16 +194,55 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 tear_after,
                 delay: Duration::from_millis(delay_ms),
             };
-            cli::card::simulate_els(
-                &uid,
-                reader_port,
-                state.as_deref(),
-                faults,
-                max_response,
-                t0,
-                &card_key,
-            )
+            match card {
+                SimCard::Els => cli::card::simulate_els(
+                    &uid,
+                    reader_port,
+                    state.as_deref(),
+                    faults,
+                    max_response,
+                    t0,
+                    &card_key,
+                ),
+                SimCard::Desfire if max_response.is_some() || t0 || card_key.is_given() => {
+                    Err(Failure::new(
+                        "--max-response, --t0 and --card-key apply to the ELS card only",
+                        "leave them out with --card desfire",
+                    ))
+                }
+                SimCard::Desfire => {
+                    cli::card::simulate_desfire(&uid, reader_port, state.as_deref(), faults)
+                }
+            }
         }
+        Some(Command::Diversify {
+            alg,
+            key,
+            uid,
+            aid,
+            sysid,
+        }) => cli::desfire::diversify(alg, &key, &uid, &aid, &sysid),
+        Some(Command::Desfire {
+            command:
+                DesfireCommand::Issue {
+                    card_number,
+                    barcode,
+                    holder_id,
+                    expires,
+                    card,
+                },
+        }) => {
+            let input = cli::desfire::RecordInput {
+                card_number,
+                barcode: &barcode,
+                holder_id: &holder_id,
+                expires: &expires,
+            };
+            cli::desfire::issue(&profile, card.reader.as_deref(), card.wait, &input)
+        }
+        Some(Command::Desfire {
+            command: DesfireCommand::Read { json, card },
+        }) => cli::desfire::read(&profile, card.reader.as_deref(), card.wait, json),
         Some(Command::Els { command }) => cli::els::run(command),
     }
 }
@@ -154,7 +256,6 @@ fn run_gui(profile: Profile, db: Option<PathBuf>) -> Result<(), Failure> {
 fn run_gui(_profile: Profile, _db: Option<PathBuf>) -> Result<(), Failure> {
     Err(Failure::new(
         "this build has no window (built without the `gui` feature)",
-        "use a subcommand (see `cardstation --help`) or install a build with the gui feature"
-            .into(),
+        "use a subcommand (see `cardstation --help`) or install a build with the gui feature",
     ))
 }

@@ -9,7 +9,7 @@ use cardstation::card::apdu::{Command, StatusWord, exchange};
 use cardstation::card::pcsc::{self, PcscTransport, ReaderWatcher, Sharing};
 use cardstation::card::{ReaderEvent, Transport, TransportError, read_uid};
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, vpcd};
-use common::{UID, reader, wait_until};
+use common::{UID, connect, reader, wait_until};
 
 const READER_0: u16 = 35963;
 const READER_1: u16 = 35964;
@@ -18,11 +18,6 @@ const WAIT: Duration = Duration::from_secs(10);
 fn insert(port: u16, state: ElsCardState, faults: Faults) -> vpcd::InsertedCard {
     vpcd::insert(sim::shared(ElsCard::new(state)), port, faults, WAIT)
         .expect("vpcd accepts the card")
-}
-
-fn connect(reader: &str) -> PcscTransport {
-    let name = pcsc::wait_for_card(Some(reader), WAIT).expect("the card shows up in pcscd");
-    PcscTransport::connect(&name, Sharing::Shared).expect("connect to the card")
 }
 
 #[test]

@@ -42,6 +42,18 @@ fn pcscd_running() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Starts pcscd again when the test ends, even by a panic between the kill and the restart:
+/// every later test needs it.
+struct PcscdBack;
+
+impl Drop for PcscdBack {
+    fn drop(&mut self) {
+        if !pcscd_running() {
+            let _ = Command::new("pcscd").status();
+        }
+    }
+}
+
 #[test]
 fn watcher_recovers_after_pcscd_restart() {
     let first = reader(35963);
@@ -62,6 +74,7 @@ fn watcher_recovers_after_pcscd_restart() {
     };
     next_matching(&events, &inserted_event, Duration::from_secs(10));
 
+    let _pcscd_back = PcscdBack;
     let killed = Command::new("pkill")
         .args(["-x", "pcscd"])
         .status()

@@ -298,6 +298,21 @@ impl DesfireKey {
         self
     }
 
+    /// Sets the version GetKeyVersion reports: the AES version byte, or for DES keys the
+    /// parity bits of the first 8 bytes, which DES ignores and the card keeps the version in.
+    pub fn with_version(self, version: u8) -> Self {
+        match self.algorithm {
+            KeyAlgorithm::Aes128 => self.with_aes_version(version),
+            _ => {
+                let mut key = self;
+                for (bit, byte) in key.bytes[..8].iter_mut().enumerate() {
+                    *byte = (*byte & 0xFE) | ((version >> (7 - bit)) & 1);
+                }
+                key
+            }
+        }
+    }
+
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
     }

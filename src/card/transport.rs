@@ -120,7 +120,7 @@ pub enum ReaderEvent {
 /// how many round trips a workflow really takes.
 pub struct Counting<T> {
     pub inner: T,
-    pub apdus: usize,
+    pub apdus: u64,
     pub bytes_sent: usize,
     pub bytes_received: usize,
 }
@@ -137,10 +137,11 @@ impl<T: Transport> Counting<T> {
 }
 
 impl<T: Transport> Transport for Counting<T> {
+    /// Counts every APDU handed on, answered or not (a torn one was still sent).
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let response = self.inner.transmit(apdu)?;
         self.apdus += 1;
         self.bytes_sent += apdu.len();
+        let response = self.inner.transmit(apdu)?;
         self.bytes_received += response.len();
         Ok(response)
     }

@@ -115,6 +115,12 @@ pub struct CardKeyArgs {
     system_id: String,
 }
 
+impl CardKeyArgs {
+    pub fn is_given(&self) -> bool {
+        self.card_key.is_some() || self.card_key_env.is_some()
+    }
+}
+
 const READER_WAIT: Duration = Duration::from_secs(5);
 
 pub fn run(command: ElsCommand) -> Result<(), Failure> {

@@ -2,6 +2,7 @@
 //! `Result<(), Failure>`; `main` prints a failure as cause + next step and exits 1.
 
 pub mod card;
+pub mod desfire;
 pub mod els;
 
 use cardstation::card::TransportError;

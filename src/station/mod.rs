@@ -1,5 +1,6 @@
 //! The station's workflows as plain logic over a card transport (and, as it lands, the
 //! store): no UI types, so each one runs the same from the CLI, the window and the tests.
 
+pub mod desfire;
 pub mod issue;
 pub mod validate;

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use cardstation::card::pcsc;
+use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::sim::vpcd;
 
 pub const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
@@ -37,6 +37,13 @@ pub fn reader(port: u16) -> Reader {
         name,
         _lock: lock,
     }
+}
+
+/// Waits for a card in `reader` and connects to it (shared, as the station does).
+pub fn connect(reader: &str) -> PcscTransport {
+    let name = pcsc::wait_for_card(Some(reader), Duration::from_secs(10))
+        .expect("the card shows up in pcscd");
+    PcscTransport::connect(&name, Sharing::Shared).expect("connect to the card")
 }
 
 pub fn card_present(reader: &str) -> bool {

@@ -1,0 +1,186 @@
+//! MIFARE DESFire commands: `diversify`, `desfire issue`, `desfire read`.
+
+use time::Date;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use zeroize::Zeroizing;
+
+use cardstation::config::{DesfireApp, Profile};
+use cardstation::crypto::diversify::{self, KeyAlgorithm};
+use cardstation::station::desfire::{
+    self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys, VerifiedRecord,
+};
+
+use super::Failure;
+use super::card::connect;
+
+/// Prints the AN10922 key for one card: the operator's way to check a key by hand.
+pub fn diversify(
+    alg: KeyAlgorithm,
+    master_hex: &str,
+    uid_hex: &str,
+    aid_hex: &str,
+    system_id_hex: &str,
+) -> Result<(), Failure> {
+    // The master key's text is never echoed back, not even when it is malformed.
+    let master = Zeroizing::new(hex::decode(master_hex.trim()).map_err(|_| {
+        Failure::new(
+            "--key is not hex",
+            format!("give the master key as {} hex digits", 2 * alg.key_len()),
+        )
+    })?);
+    let uid = parse_hex("--uid", uid_hex, "e.g. --uid 04782E21801D80")?;
+    let aid = parse_hex(
+        "--aid",
+        aid_hex,
+        "e.g. --aid 3042F5 (3 bytes as stored on the card)",
+    )?;
+    let system_id = parse_hex("--sysid", system_id_hex, "e.g. --sysid 4E585020416275")?;
+    let key = diversify::diversify(alg, &master, &uid, &aid, &system_id).map_err(|err| {
+        Failure::new(
+            err.to_string(),
+            "check the key length for --alg and shorten --sysid if the input is too long",
+        )
+    })?;
+    println!("{}", Zeroizing::new(hex::encode_upper(&key)).as_str());
+    Ok(())
+}
+
+fn parse_hex(option: &str, text: &str, example: &str) -> Result<Vec<u8>, Failure> {
+    hex::decode(text.trim())
+        .map_err(|_| Failure::new(format!("{option} \"{text}\" is not hex"), example))
+}
+
+/// The `[desfire]` section and its keys, or why they cannot be used.
+fn application(profile: &Profile) -> Result<(&DesfireApp, MasterKeys), Failure> {
+    let app = profile.desfire.as_ref().ok_or_else(|| {
+        Failure::new(
+            "the profile has no [desfire] section",
+            "use a profile with one (see profiles/issuance-desk.toml) via --profile",
+        )
+    })?;
+    Ok((app, MasterKeys::from_env(app)?))
+}
+
+/// The card record as the operator typed it. The local store will build the same
+/// [`CardRecord`] from a cardholder (`--cardholder ID`) once it exists.
+pub struct RecordInput<'a> {
+    pub card_number: u64,
+    pub barcode: &'a str,
+    pub holder_id: &'a str,
+    pub expires: &'a str,
+}
+
+impl RecordInput<'_> {
+    fn to_record(&self) -> Result<CardRecord, Failure> {
+        let expires = Date::parse(self.expires, DATE).map_err(|_| {
+            Failure::new(
+                format!("--expires \"{}\" is not a date", self.expires),
+                "give it as YYYY-MM-DD, e.g. --expires 2027-09-30",
+            )
+        })?;
+        Ok(CardRecord {
+            card_number: self.card_number,
+            barcode: self.barcode.to_owned(),
+            holder_id: self.holder_id.to_owned(),
+            expires,
+        })
+    }
+}
+
+const DATE: &[FormatItem<'_>] = format_description!("[year]-[month]-[day]");
+
+pub fn issue(
+    profile: &Profile,
+    reader: Option<&str>,
+    wait: Option<f64>,
+    input: &RecordInput,
+) -> Result<(), Failure> {
+    let record = input.to_record()?;
+    let (app, keys) = application(profile)?;
+    let reader = reader.or(profile.readers.contactless.as_deref());
+    let mut card = connect(reader, wait)?;
+    let report = desfire::issue(&mut card, app, &keys, &record)?;
+    println!(
+        "issued application {} on card {}: card number {}, expires {} ({}{} APDUs)",
+        app.aid,
+        hex::encode_upper(&report.uid),
+        record.card_number,
+        record.expires,
+        match (report.created_application, report.changed_keys) {
+            (true, _) => "new application, keys set, ",
+            (false, true) => "finished an interrupted issue, keys set, ",
+            (false, false) => "record rewritten, ",
+        },
+        report.apdus,
+    );
+    Ok(())
+}
+
+pub fn read(
+    profile: &Profile,
+    reader: Option<&str>,
+    wait: Option<f64>,
+    json: bool,
+) -> Result<(), Failure> {
+    let (app, keys) = application(profile)?;
+    let reader = reader.or(profile.readers.contactless.as_deref());
+    let mut card = connect(reader, wait)?;
+    let result = desfire::read(&mut card, app, &keys);
+    if json {
+        println!("{}", verdict_json(&result));
+    }
+    let verified = result?;
+    if !json {
+        let record = &verified.record;
+        println!(
+            "valid: card {} number {}, barcode {}, holder {}, expires {}",
+            hex::encode_upper(&verified.uid),
+            record.card_number,
+            record.barcode,
+            record.holder_id,
+            record.expires
+        );
+    }
+    Ok(())
+}
+
+/// One JSON object: the verdict and what the card says (null where the check stopped first).
+fn verdict_json(result: &Result<VerifiedRecord, DesfireReadError>) -> serde_json::Value {
+    let (valid, reason, uid, record) = match result {
+        Ok(verified) => (
+            true,
+            "valid",
+            Some(&verified.uid[..]),
+            Some(&verified.record),
+        ),
+        Err(DesfireReadError::Expired(verified)) => (
+            false,
+            "expired",
+            Some(&verified.uid[..]),
+            Some(&verified.record),
+        ),
+        Err(err) => (false, err.reason(), err.uid(), None),
+    };
+    serde_json::json!({
+        "valid": valid,
+        "reason": reason,
+        "uid": uid.map(hex::encode_upper),
+        "card_number": record.map(|r| r.card_number),
+        "barcode": record.map(|r| &r.barcode),
+        "holder_id": record.map(|r| &r.holder_id),
+        "expires": record.map(|r| r.expires.to_string()),
+    })
+}
+
+impl From<DesfireIssueError> for Failure {
+    fn from(err: DesfireIssueError) -> Self {
+        Failure::new(err.to_string(), err.next_step())
+    }
+}
+
+impl From<DesfireReadError> for Failure {
+    fn from(err: DesfireReadError) -> Self {
+        Failure::new(err.to_string(), err.next_step())
+    }
+}
