@@ -8,9 +8,12 @@ use serde::Serialize;
 use time::Date;
 use x509_cert::Certificate;
 
+use super::desfire::{self, CardRecord, DesfireReadError, MasterKeys};
 use super::issue::{self, Reading};
+use crate::card::desfire::DesfireError;
 use crate::card::els::ElsCardError;
 use crate::card::{Transport, TransportError, read_uid};
+use crate::config::DesfireApp;
 use crate::crypto::els_sig::VerifyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -29,6 +32,8 @@ pub enum Verdict {
 pub enum Evidence {
     /// The ELS structure's signature verified against a trusted issuer and this chip.
     SignedChip,
+    /// The DESFire record read with the card's own diversified key and its MAC checked.
+    MacRecord,
     /// Only the chip UID, looked up in the register (UIDs can be cloned: a weaker verdict).
     UidOnly,
 }
@@ -59,8 +64,15 @@ pub enum StalePolicy {
     UidCardsUnknown,
 }
 
+/// The profile's DESFire university application and the master keys its card keys derive from.
+pub struct DesfireCheck {
+    pub app: DesfireApp,
+    pub keys: MasterKeys,
+}
+
 pub struct Policy {
     pub trusted: Vec<Certificate>,
+    pub desfire: Option<DesfireCheck>,
     pub today: Date,
     pub max_register_age: Option<Duration>,
     pub when_stale: StalePolicy,
@@ -101,9 +113,20 @@ pub fn validate<T: Transport + ?Sized>(
     let (verdict, reason, evidence) =
         match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
             Ok(reading) => els_verdict(reading, registered.as_ref()),
-            Err(ElsCardError::NotAnElsCard) => {
-                uid_verdict(registered.as_ref(), register.age(), policy)
-            }
+            Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
+                Some(check) => {
+                    match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
+                        Ok(verified) => record_verdict(&verified.record, registered.as_ref()),
+                        Err(DesfireReadError::Card(DesfireError::Transport(err))) => {
+                            return Err(err);
+                        }
+                        Err(err) => desfire_failure(err).unwrap_or_else(|| {
+                            uid_verdict(registered.as_ref(), register.age(), policy)
+                        }),
+                    }
+                }
+                None => uid_verdict(registered.as_ref(), register.age(), policy),
+            },
             Err(ElsCardError::Transport(err)) => return Err(err),
             Err(ElsCardError::Empty) => (
                 Verdict::Unknown,
@@ -168,6 +191,53 @@ fn els_verdict(
         ),
         evidence,
     )
+}
+
+fn record_verdict(
+    record: &CardRecord,
+    registered: Option<&RegisteredCard>,
+) -> (Verdict, String, Evidence) {
+    let evidence = Evidence::MacRecord;
+    if let Some(stopped) = registered.and_then(|r| r.stopped.as_deref()) {
+        return (Verdict::Blocked, format!("card {stopped}"), evidence);
+    }
+    let note = if registered.is_some() {
+        ""
+    } else {
+        "; not in this station's register"
+    };
+    (
+        Verdict::Valid,
+        format!(
+            "card {}, holder {}, until {}{note}",
+            record.card_number, record.holder_id, record.expires
+        ),
+        evidence,
+    )
+}
+
+/// The verdict a failed DESFire check gives, or `None` when the card simply has no
+/// university application (then its UID is all there is to go on).
+fn desfire_failure(err: DesfireReadError) -> Option<(Verdict, String, Evidence)> {
+    let evidence = Evidence::MacRecord;
+    match err {
+        DesfireReadError::NotOurApplication { .. }
+        | DesfireReadError::UnsupportedUid(_)
+        | DesfireReadError::Card(_) => None,
+        DesfireReadError::Expired(verified) => Some((
+            Verdict::Expired,
+            format!("valid until {}", verified.record.expires),
+            evidence,
+        )),
+        // Our application with keys that are not this card's, or a record whose MAC fails.
+        err @ (DesfireReadError::AuthenticationRefused { .. }
+        | DesfireReadError::Forged { .. }
+        | DesfireReadError::Unreadable { .. }) => Some((
+            Verdict::Forged,
+            format!("{}: {err}", err.reason()),
+            evidence,
+        )),
+    }
 }
 
 fn uid_verdict(
@@ -281,6 +351,7 @@ mod tests {
         fn policy(&self) -> Policy {
             Policy {
                 trusted: vec![self.ca.clone()],
+                desfire: None,
                 today: TODAY,
                 max_register_age: Some(Duration::from_secs(24 * 3600)),
                 when_stale: StalePolicy::UidCardsUnknown,
@@ -448,6 +519,110 @@ mod tests {
                 "card not in the register (register never synced)"
             )
         );
+    }
+
+    fn desfire_check(master_byte: u8) -> DesfireCheck {
+        let app = crate::config::Profile::demo()
+            .desfire
+            .expect("the demo profile has [desfire]");
+        let master = vec![master_byte; app.key_type.key_len()];
+        let keys =
+            MasterKeys::new(&app, &master, crate::card::desfire::DesfireKey::des([0; 8])).unwrap();
+        DesfireCheck { app, keys }
+    }
+
+    fn desfire_card(check: &DesfireCheck, expires: Date) -> SharedCard {
+        let card = shared(crate::sim::DesfireCard::new(
+            crate::sim::DesfireCardState::blank(&UID),
+        ));
+        let record = CardRecord {
+            card_number: 77,
+            barcode: "2900000000077".into(),
+            holder_id: "USOS-42".into(),
+            expires,
+        };
+        desfire::issue(
+            SimTransport::insert(card.clone(), Faults::default()),
+            &check.app,
+            &check.keys,
+            &record,
+        )
+        .unwrap();
+        card
+    }
+
+    #[test]
+    fn desfire_cards_are_judged_by_their_maced_record() {
+        let kiosk = Kiosk::new();
+        let policy = Policy {
+            desfire: Some(desfire_check(0x11)),
+            ..kiosk.policy()
+        };
+        let check = policy.desfire.as_ref().unwrap();
+        let register = MapRegister {
+            cards: HashMap::from([(UID.to_vec(), active("H-7"))]),
+            age: Some(Duration::from_secs(60)),
+        };
+
+        let decision = tap(
+            &desfire_card(check, date!(2027 - 09 - 30)),
+            &register,
+            &policy,
+        );
+        assert_eq!(
+            (decision.verdict, decision.evidence),
+            (Verdict::Valid, Evidence::MacRecord),
+            "{}",
+            decision.reason
+        );
+        assert!(
+            decision.reason.contains("holder USOS-42"),
+            "{}",
+            decision.reason
+        );
+
+        let expired = tap(
+            &desfire_card(check, date!(2026 - 10 - 31)),
+            &register,
+            &policy,
+        );
+        assert_eq!(expired.verdict, Verdict::Expired);
+
+        let lost = MapRegister {
+            cards: HashMap::from([(
+                UID.to_vec(),
+                RegisteredCard {
+                    stopped: Some("blocked".into()),
+                    ..active("H-7")
+                },
+            )]),
+            ..MapRegister::default()
+        };
+        assert_eq!(
+            tap(&desfire_card(check, date!(2027 - 09 - 30)), &lost, &policy).verdict,
+            Verdict::Blocked
+        );
+
+        // Issued under another master key: our application, but not our keys.
+        let foreign = desfire_card(&desfire_check(0x22), date!(2027 - 09 - 30));
+        let decision = tap(&foreign, &register, &policy);
+        assert_eq!(
+            (decision.verdict, decision.evidence),
+            (Verdict::Forged, Evidence::MacRecord),
+            "{}",
+            decision.reason
+        );
+        assert!(
+            decision.reason.starts_with("authentication_refused"),
+            "{}",
+            decision.reason
+        );
+
+        // A blank DESFire card has no application: only its UID speaks for it.
+        let blank = shared(crate::sim::DesfireCard::new(
+            crate::sim::DesfireCardState::blank(&UID),
+        ));
+        assert_eq!(tap(&blank, &register, &policy).evidence, Evidence::UidOnly);
     }
 
     #[test]
