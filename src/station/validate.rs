@@ -49,8 +49,9 @@ pub struct RegisteredCard {
 
 /// The offline knowledge a kiosk decides with. The store implements it; tests use a map.
 pub trait Register {
-    /// The card with this chip UID (contact or contactless, full length).
-    fn card_by_uid(&self, uid: &[u8]) -> Option<RegisteredCard>;
+    /// The card with this chip UID (contact or contactless, full length). `Err` when the
+    /// register cannot be read: the kiosk then says so instead of calling the card unknown.
+    fn card_by_uid(&self, uid: &[u8]) -> Result<Option<RegisteredCard>, String>;
     /// How old the register's data is (time since the last successful sync), if known.
     fn age(&self) -> Option<Duration>;
 }
@@ -108,7 +109,21 @@ pub fn validate<T: Transport + ?Sized>(
 ) -> Result<Decision, TransportError> {
     let started = Instant::now();
     let uid = read_uid(card)?;
-    let registered = register.card_by_uid(&uid);
+    let registered = match register.card_by_uid(&uid) {
+        Ok(registered) => registered,
+        Err(err) => {
+            let reason = format!("the register cannot be read: {err}");
+            tracing::error!(%reason, "validate: no verdict possible");
+            return Ok(Decision {
+                verdict: Verdict::Unknown,
+                reason,
+                uid,
+                holder_id: None,
+                evidence: Evidence::UidOnly,
+                elapsed: started.elapsed(),
+            });
+        }
+    };
     let holder_id = registered.as_ref().and_then(|r| r.holder_id.clone());
     let (verdict, reason, evidence) =
         match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
@@ -319,8 +334,11 @@ mod tests {
     }
 
     impl Register for MapRegister {
-        fn card_by_uid(&self, uid: &[u8]) -> Option<RegisteredCard> {
-            self.cards.get(uid).cloned()
+        fn card_by_uid(&self, uid: &[u8]) -> Result<Option<RegisteredCard>, String> {
+            match uid {
+                [0xDE, 0xAD, ..] => Err("disk I/O error".into()),
+                _ => Ok(self.cards.get(uid).cloned()),
+            }
         }
         fn age(&self) -> Option<Duration> {
             self.age
@@ -639,6 +657,19 @@ mod tests {
         assert_eq!(
             validate(&mut torn, &MapRegister::default(), &kiosk.policy()),
             Err(TransportError::CardRemoved)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_register_gives_unknown_with_the_cause() {
+        let kiosk = Kiosk::new();
+        let dead_uid = [0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 1];
+        let card = kiosk.issued_card(&dead_uid, date!(2027 - 03 - 31));
+        let decision = tap(&card, &MapRegister::default(), &kiosk.policy());
+        assert_eq!(decision.verdict, Verdict::Unknown);
+        assert_eq!(
+            decision.reason,
+            "the register cannot be read: disk I/O error"
         );
     }
 
