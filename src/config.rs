@@ -47,6 +47,8 @@ pub struct Profile {
     pub ui: Ui,
     pub demo: Option<Demo>,
     pub desfire: Option<DesfireApp>,
+    #[serde(default)]
+    pub kiosk: Kiosk,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -110,6 +112,36 @@ impl Default for Ui {
 pub enum Language {
     Pl,
     En,
+}
+
+/// How an unattended kiosk decides and shows its verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kiosk {
+    /// The register (last sync) may be this old before verdicts say so; none: no limit.
+    pub max_register_age_hours: Option<u32>,
+    /// What a too-old register changes: "warn" (the reason says so) or "uid_cards_unknown"
+    /// (cards known only by UID are no longer vouched for).
+    pub when_stale: WhenStale,
+    /// How long a verdict stays on screen before the idle screen returns.
+    pub show_verdict_seconds: u32,
+}
+
+impl Default for Kiosk {
+    fn default() -> Self {
+        Self {
+            max_register_age_hours: None,
+            when_stale: WhenStale::Warn,
+            show_verdict_seconds: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenStale {
+    Warn,
+    UidCardsUnknown,
 }
 
 /// The demo puts a simulated card into a vpcd reader so the station can be tried without hardware.

@@ -13,7 +13,7 @@ use super::issue::{self, Reading};
 use crate::card::desfire::DesfireError;
 use crate::card::els::ElsCardError;
 use crate::card::{Transport, TransportError, read_uid};
-use crate::config::DesfireApp;
+use crate::config::{DesfireApp, WhenStale};
 use crate::crypto::els_sig::VerifyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,15 +56,6 @@ pub trait Register {
     fn age(&self) -> Option<Duration>;
 }
 
-/// What to do when the register is older than the profile allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StalePolicy {
-    /// Decide as usual; the verdict's reason mentions the age.
-    Warn,
-    /// Cards that are not signed (UID only) become unknown: their status may have changed.
-    UidCardsUnknown,
-}
-
 /// The profile's DESFire university application and the master keys its card keys derive from.
 pub struct DesfireCheck {
     pub app: DesfireApp,
@@ -76,7 +67,7 @@ pub struct Policy {
     pub desfire: Option<DesfireCheck>,
     pub today: Date,
     pub max_register_age: Option<Duration>,
-    pub when_stale: StalePolicy,
+    pub when_stale: WhenStale,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -268,7 +259,7 @@ fn uid_verdict(
             evidence,
         );
     };
-    if is_stale(age, policy) && policy.when_stale == StalePolicy::UidCardsUnknown {
+    if is_stale(age, policy) && policy.when_stale == WhenStale::UidCardsUnknown {
         return (
             Verdict::Unknown,
             "the register is too old to vouch for a card known only by its UID".to_owned(),
@@ -372,7 +363,7 @@ mod tests {
                 desfire: None,
                 today: TODAY,
                 max_register_age: Some(Duration::from_secs(24 * 3600)),
-                when_stale: StalePolicy::UidCardsUnknown,
+                when_stale: WhenStale::UidCardsUnknown,
             }
         }
         fn issued_card(&self, uid: &[u8], expires: Date) -> SharedCard {
