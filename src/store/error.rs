@@ -49,7 +49,9 @@ impl StoreError {
             StoreError::SchemaTooNew { .. } => {
                 "install the newer Cardstation that wrote this store, or use another file with --db"
             }
-            StoreError::DiskFull => "free disk space, then repeat the operation (nothing was saved)",
+            StoreError::DiskFull => {
+                "free disk space, then repeat the operation (nothing was saved)"
+            }
             StoreError::ReadOnly => {
                 "make the store file and its directory writable by this user (nothing was saved)"
             }
@@ -100,9 +102,10 @@ mod tests {
     use crate::store::Store;
 
     fn write_marker(store: &Store) -> Result<(), StoreError> {
-        store
-            .conn
-            .execute("INSERT INTO sync_state (resource) VALUES (hex(randomblob(8)))", [])?;
+        store.conn.execute(
+            "INSERT INTO sync_state (resource) VALUES (hex(randomblob(8)))",
+            [],
+        )?;
         Ok(())
     }
 
@@ -117,7 +120,9 @@ mod tests {
             .conn
             .pragma_update(None, "max_page_count", pages)
             .unwrap();
-        let err = (0..10_000).find_map(|_| write_marker(&store).err()).unwrap();
+        let err = (0..10_000)
+            .find_map(|_| write_marker(&store).err())
+            .unwrap();
         assert!(matches!(err, StoreError::DiskFull), "{err:?}");
         assert!(err.next_step().contains("free disk space"));
     }
@@ -136,10 +141,7 @@ mod tests {
         let path = dir.path().join("store.sqlite");
         let mut holder = Store::open(&path).unwrap();
         let waiter = Store::open(&path).unwrap();
-        waiter
-            .conn
-            .busy_timeout(Duration::from_millis(20))
-            .unwrap();
+        waiter.conn.busy_timeout(Duration::from_millis(20)).unwrap();
         let _lock = holder.conn.transaction().unwrap(); // IMMEDIATE: takes the write lock
         let err = write_marker(&waiter).unwrap_err();
         assert!(matches!(err, StoreError::Locked), "{err:?}");

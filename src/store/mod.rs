@@ -7,7 +7,73 @@
 //! Every local mutation writes its outbox row (and, for card changes, its audit row) in the
 //! same transaction, so a crash can never leave a change the sync does not know about.
 
+/// An enumeration stored as its server spelling (`TEXT` column, JSON string).
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::store::StoreError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err($crate::store::StoreError::Invalid(format!(
+                        "{text:?} is not one of: {}",
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|err| rusqlite::types::FromSqlError::Other(Box::new(err)))
+            }
+        }
+    };
+}
+
+mod audit;
 mod error;
+mod outbox;
 mod schema;
 
 use std::path::Path;
@@ -18,7 +84,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use audit::{AuditEntry, AuditError};
 pub use error::StoreError;
+pub use outbox::{Operation, OutboxEntry, Resource};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -104,7 +172,6 @@ fn now() -> String {
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +194,17 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |row| row.get(0))
             .unwrap();
         assert!(foreign_keys);
+    }
+
+    #[test]
+    fn reopening_keeps_the_data_and_does_not_migrate_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        Store::open(&path)
+            .unwrap()
+            .audit_append("op", "test", "x", &serde_json::json!({}))
+            .unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.audit_verify().unwrap(), 1);
     }
 }
