@@ -74,12 +74,14 @@ macro_rules! text_enum {
 mod audit;
 mod error;
 mod outbox;
+mod people;
 mod schema;
+pub mod search;
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -87,6 +89,10 @@ use time::format_description::well_known::Rfc3339;
 pub use audit::{AuditEntry, AuditError};
 pub use error::StoreError;
 pub use outbox::{Operation, OutboxEntry, Resource};
+pub use people::{
+    Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
+    PersonFields,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -170,6 +176,11 @@ fn now() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}
+
+/// The row, or `NotFound` naming what was looked for.
+fn found<T>(row: rusqlite::Result<T>, what: &'static str, id: i64) -> Result<T> {
+    row.optional()?.ok_or(StoreError::NotFound { what, id })
 }
 
 #[cfg(test)]
