@@ -72,7 +72,9 @@ macro_rules! text_enum {
 }
 
 mod audit;
+mod cards;
 mod error;
+mod kiosk;
 mod outbox;
 mod people;
 mod schema;
@@ -87,7 +89,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use audit::{AuditEntry, AuditError};
+pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
 pub use error::StoreError;
+pub use kiosk::{TrustedIssuer, Verdict};
 pub use outbox::{Operation, OutboxEntry, Resource};
 pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
