@@ -149,7 +149,6 @@ fn run_gui(profile: Profile, db: Option<PathBuf>) -> Result<(), Failure> {
 fn run_gui(_profile: Profile, _db: Option<PathBuf>) -> Result<(), Failure> {
     Err(Failure::new(
         "this build has no window (built without the `gui` feature)",
-        "use a subcommand (see `cardstation --help`) or install a build with the gui feature"
-            .into(),
+        "use a subcommand (see `cardstation --help`) or install a build with the gui feature",
     ))
 }
