@@ -2,6 +2,7 @@
 //! `Result<(), Failure>`; `main` prints a failure as cause + next step and exits 1.
 
 pub mod card;
+pub mod store;
 
 use cardstation::card::TransportError;
 
@@ -22,6 +23,15 @@ impl From<TransportError> for Failure {
 
 impl From<cardstation::config::ConfigError> for Failure {
     fn from(err: cardstation::config::ConfigError) -> Self {
+        Failure {
+            next_step: err.next_step().to_owned(),
+            cause: err.to_string(),
+        }
+    }
+}
+
+impl From<cardstation::store::StoreError> for Failure {
+    fn from(err: cardstation::store::StoreError) -> Self {
         Failure {
             next_step: err.next_step().to_owned(),
             cause: err.to_string(),
