@@ -359,11 +359,13 @@ impl Store {
         let Some(fts_query) = prefix_query(query) else {
             return Ok(Vec::new());
         };
+        // The first `limit` matches in index order, then sorted by name: ranking every
+        // match (thousands for one letter) would cost more than a keystroke may take,
+        // and the operator narrows the list by typing on.
         let sql = format!(
             "SELECT {PERSON_COLUMNS}
-             FROM (SELECT rowid AS hit, rank AS score FROM people_fts
-                   WHERE people_fts MATCH ?1 ORDER BY rank LIMIT ?2)
-             JOIN persons ON persons.id = hit ORDER BY score"
+             FROM (SELECT rowid AS hit FROM people_fts WHERE people_fts MATCH ?1 LIMIT ?2)
+             JOIN persons ON persons.id = hit ORDER BY last_name, first_name, id"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut statement = self.conn.prepare_cached(&sql)?;
