@@ -29,6 +29,17 @@ fn write_csv(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Someone with write access to the file, outside Cardstation.
+fn as_attacker(db: &Path, sql: &str) {
+    Connection::open(db).unwrap().execute_batch(sql).unwrap();
+}
+
+fn verify_fails_naming(db: &Path, expected: &str) {
+    let output = cardstation(db, &["audit", "verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+}
+
 fn import(db: &Path, csv: &Path) -> Output {
     cardstation(db, &["import", "persons", csv.to_str().unwrap()])
 }
@@ -141,45 +152,37 @@ fn an_edited_audit_row_is_named() {
         stdout(&output)
     );
 
-    // An attacker with the file: the trigger refuses, so they drop it first.
-    let attacker = Connection::open(&db).unwrap();
-    assert!(
-        attacker
-            .execute("UPDATE audit_log SET operator = 'eve' WHERE id = 2", [])
-            .is_err()
+    // The trigger refuses the edit, so the attacker drops it first.
+    let refused = Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE audit_log SET operator = 'eve' WHERE id = 2", []);
+    assert!(refused.is_err());
+    as_attacker(
+        &db,
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET details = '{\"imported\":0,\"rejected\":0}' WHERE id = 2;",
     );
-    attacker
-        .execute_batch(
-            "DROP TRIGGER audit_log_no_update;
-             UPDATE audit_log SET details = '{\"imported\":0,\"rejected\":0}' WHERE id = 2;",
-        )
-        .unwrap();
-    drop(attacker);
-
-    let output = cardstation(&db, &["audit", "verify"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("audit row 2: edited"),
-        "{}",
-        stderr(&output)
-    );
+    verify_fails_naming(&db, "audit row 2: edited");
 }
 
 #[test]
 fn a_deleted_audit_row_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let db = store_with_audit_rows(dir.path());
-    let attacker = Connection::open(&db).unwrap();
-    attacker
-        .execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 2;")
-        .unwrap();
-    drop(attacker);
-
-    let output = cardstation(&db, &["audit", "verify"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("audit row 2: deleted"),
-        "{}",
-        stderr(&output)
+    as_attacker(
+        &db,
+        "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 2;",
     );
+    verify_fails_naming(&db, "audit row 2: deleted");
+}
+
+#[test]
+fn a_deleted_last_audit_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with_audit_rows(dir.path());
+    as_attacker(
+        &db,
+        "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 3;",
+    );
+    verify_fails_naming(&db, "audit row 3: deleted");
 }

@@ -2,7 +2,7 @@
 //! content is the row's id and fields, each length-prefixed so no two rows encode alike.
 //! Triggers refuse UPDATE and DELETE; `audit_verify` catches whoever drops them first.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -24,6 +24,18 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// Reads `id, at, operator, action, subject, details`, in that order.
+    fn from_row(row: &Row) -> rusqlite::Result<Self> {
+        Ok(AuditEntry {
+            id: row.get(0)?,
+            at: row.get(1)?,
+            operator: row.get(2)?,
+            action: row.get(3)?,
+            subject: row.get(4)?,
+            details: row.get(5)?,
+        })
+    }
+
     fn chained_hash(&self, prev_hash: &[u8; 32]) -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(prev_hash);
@@ -120,10 +132,7 @@ impl Store {
         subject: &str,
         details: &Value,
     ) -> Result<i64> {
-        let tx = self.conn.transaction()?;
-        let id = append(&tx, operator, action, subject, details)?;
-        tx.commit()?;
-        Ok(id)
+        self.write(|tx| append(tx, operator, action, subject, details))
     }
 
     /// Walks the whole chain; returns how many rows are intact, or the first broken row.
@@ -137,14 +146,7 @@ impl Store {
         let mut last_id = 0;
         let mut checked = 0;
         while let Some(row) = rows.next()? {
-            let entry = AuditEntry {
-                id: row.get(0)?,
-                at: row.get(1)?,
-                operator: row.get(2)?,
-                action: row.get(3)?,
-                subject: row.get(4)?,
-                details: row.get(5)?,
-            };
+            let entry = AuditEntry::from_row(row)?;
             let tampered = |what: String| AuditError::Tampered {
                 row: entry.id,
                 what,
@@ -256,16 +258,7 @@ mod tests {
             .query_row(
                 "SELECT id, at, operator, action, subject, details FROM audit_log WHERE id = 2",
                 [],
-                |row| {
-                    Ok(AuditEntry {
-                        id: row.get(0)?,
-                        at: row.get(1)?,
-                        operator: row.get(2)?,
-                        action: row.get(3)?,
-                        subject: row.get(4)?,
-                        details: row.get(5)?,
-                    })
-                },
+                AuditEntry::from_row,
             )
             .unwrap();
         let prev: String = store

@@ -164,35 +164,35 @@ impl Store {
     /// Records a card bound to its cardholder.
     pub fn insert_card(&mut self, card: &NewCard, operator: &str) -> Result<i64> {
         let card = card.normalised()?;
-        let tx = self.conn.transaction()?;
-        tx.prepare_cached(
-            "INSERT INTO cards (cardholder_id, card_number, barcode, type, contact_uid,
-                contactless_uid, chip_serial_number, status, expires, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute((
-            card.cardholder_id,
-            &card.card_number,
-            &card.barcode,
-            card.card_type,
-            &card.contact_uid,
-            &card.contactless_uid,
-            &card.chip_serial_number,
-            card.status,
-            card.expires,
-            now(),
-        ))?;
-        let id = tx.last_insert_rowid();
-        outbox::enqueue(&tx, Resource::Cards, id, Operation::Create, card.payload())?;
-        let details = json!({
-            "cardholder": card.cardholder_id,
-            "contactUid": card.contact_uid,
-            "contactlessUid": card.contactless_uid,
-            "status": card.status,
-        });
-        audit::append(&tx, operator, "card.bind", &format!("card:{id}"), &details)?;
-        tx.commit()?;
-        Ok(id)
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO cards (cardholder_id, card_number, barcode, type, contact_uid,
+                    contactless_uid, chip_serial_number, status, expires, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute((
+                card.cardholder_id,
+                &card.card_number,
+                &card.barcode,
+                card.card_type,
+                &card.contact_uid,
+                &card.contactless_uid,
+                &card.chip_serial_number,
+                card.status,
+                card.expires,
+                now(),
+            ))?;
+            let id = tx.last_insert_rowid();
+            outbox::enqueue(tx, Resource::Cards, id, Operation::Create, card.payload())?;
+            let details = json!({
+                "cardholder": card.cardholder_id,
+                "contactUid": card.contact_uid,
+                "contactlessUid": card.contactless_uid,
+                "status": card.status,
+            });
+            audit::append(tx, operator, "card.bind", &format!("card:{id}"), &details)?;
+            Ok(id)
+        })
     }
 
     pub fn get_card(&self, id: i64) -> Result<Card> {
@@ -237,27 +237,21 @@ impl Store {
         operator: &str,
         reason: &str,
     ) -> Result<CardStatus> {
-        let tx = self.conn.transaction()?;
-        let previous = card_status(&tx, id)?;
-        tx.prepare_cached("UPDATE cards SET status = ?1, updated_at = ?2 WHERE id = ?3")?
-            .execute((status, now(), id))?;
-        outbox::enqueue(
-            &tx,
-            Resource::Cards,
-            id,
-            Operation::Update,
-            json!({ "status": status }),
-        )?;
-        let details = json!({"from": previous, "to": status, "reason": reason});
-        audit::append(
-            &tx,
-            operator,
-            "card.status",
-            &format!("card:{id}"),
-            &details,
-        )?;
-        tx.commit()?;
-        Ok(previous)
+        self.write(|tx| {
+            let previous = card_status(tx, id)?;
+            tx.prepare_cached("UPDATE cards SET status = ?1, updated_at = ?2 WHERE id = ?3")?
+                .execute((status, now(), id))?;
+            outbox::enqueue(
+                tx,
+                Resource::Cards,
+                id,
+                Operation::Update,
+                json!({ "status": status }),
+            )?;
+            let details = json!({"from": previous, "to": status, "reason": reason});
+            audit::append(tx, operator, "card.status", &format!("card:{id}"), &details)?;
+            Ok(previous)
+        })
     }
 }
 

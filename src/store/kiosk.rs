@@ -36,29 +36,29 @@ impl Store {
             .map_err(|err| StoreError::Invalid(format!("not a DER X.509 certificate: {err}")))?;
         let subject = certificate.tbs_certificate.subject.to_string();
         let fingerprint = hex::encode_upper(Sha256::digest(certificate_der));
-        let tx = self.conn.transaction()?;
-        let added = tx.execute(
-            "INSERT INTO trusted_issuers (sha256, subject, certificate, added_at)
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sha256) DO NOTHING",
-            (&fingerprint, &subject, certificate_der, now()),
-        )?;
-        let id = tx.query_row(
-            "SELECT id FROM trusted_issuers WHERE sha256 = ?1",
-            [&fingerprint],
-            |row| row.get(0),
-        )?;
-        if added > 0 {
-            let details = json!({"subject": subject, "sha256": fingerprint});
-            audit::append(
-                &tx,
-                operator,
-                "issuer.trust",
-                &format!("issuer:{id}"),
-                &details,
+        self.write(|tx| {
+            let added = tx.execute(
+                "INSERT INTO trusted_issuers (sha256, subject, certificate, added_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sha256) DO NOTHING",
+                (&fingerprint, &subject, certificate_der, now()),
             )?;
-        }
-        tx.commit()?;
-        Ok(id)
+            let id = tx.query_row(
+                "SELECT id FROM trusted_issuers WHERE sha256 = ?1",
+                [&fingerprint],
+                |row| row.get(0),
+            )?;
+            if added > 0 {
+                let details = json!({"subject": subject, "sha256": fingerprint});
+                audit::append(
+                    tx,
+                    operator,
+                    "issuer.trust",
+                    &format!("issuer:{id}"),
+                    &details,
+                )?;
+            }
+            Ok(id)
+        })
     }
 
     pub fn trusted_issuers(&self) -> Result<Vec<TrustedIssuer>> {

@@ -83,7 +83,7 @@ pub mod search;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -152,6 +152,15 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn, path)?;
         Ok(Self { conn })
+    }
+
+    /// Runs `change` in one write transaction and commits it: its outbox and audit rows
+    /// land together with it or not at all.
+    fn write<T>(&mut self, change: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let value = change(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     pub fn status(&self) -> Result<StoreStatus> {

@@ -304,17 +304,11 @@ fn create_person_with_cardholder(
 
 impl Store {
     pub fn create_person(&mut self, fields: &PersonFields) -> Result<i64> {
-        let tx = self.conn.transaction()?;
-        let id = save_person(&tx, None, fields)?;
-        tx.commit()?;
-        Ok(id)
+        self.write(|tx| save_person(tx, None, fields))
     }
 
     pub fn update_person(&mut self, id: i64, fields: &PersonFields) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        save_person(&tx, Some(id), fields)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| save_person(tx, Some(id), fields).map(drop))
     }
 
     pub fn get_person(&self, id: i64) -> Result<Person> {
@@ -329,17 +323,11 @@ impl Store {
     }
 
     pub fn create_cardholder(&mut self, fields: &CardholderFields) -> Result<i64> {
-        let tx = self.conn.transaction()?;
-        let id = save_cardholder(&tx, None, fields)?;
-        tx.commit()?;
-        Ok(id)
+        self.write(|tx| save_cardholder(tx, None, fields))
     }
 
     pub fn update_cardholder(&mut self, id: i64, fields: &CardholderFields) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        save_cardholder(&tx, Some(id), fields)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| save_cardholder(tx, Some(id), fields).map(drop))
     }
 
     pub fn get_cardholder(&self, id: i64) -> Result<Cardholder> {
