@@ -106,6 +106,22 @@ enum Command {
         #[command(subcommand)]
         command: DesfireCommand,
     },
+    /// Counts of what the store holds, pending pushes and the last sync.
+    Status {
+        /// One JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load records from a file into the store (pushed by the next sync).
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +163,23 @@ struct CardChoice {
     wait: Option<f64>,
 }
 
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Persons (and their cardholders) from CSV with a header of CardExchange field names:
+    /// firstName,lastName,birthDate required; middleName, personNumber, email, phoneNumber,
+    /// mobileNumber, albumNumber, pesel optional. Bad rows are reported by line and skipped.
+    Persons {
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain: exit 0 with the number of rows, or 1 naming the first bad row.
+    Verify,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum SimCard {
     Els,
@@ -175,6 +208,7 @@ fn load_profile(path: Option<&Path>) -> Result<Profile, Failure> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let profile = load_profile(cli.profile.as_deref())?;
+    let db = profile.database_path(cli.db.as_deref());
     match cli.command {
         None => run_gui(profile, cli.db),
         Some(Command::Readers { json }) => cli::card::readers(json),
@@ -244,6 +278,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             command: DesfireCommand::Read { json, card },
         }) => cli::desfire::read(&profile, card.reader.as_deref(), card.wait, json),
         Some(Command::Els { command }) => cli::els::run(command),
+        Some(Command::Status { json }) => cli::store::status(&db, json),
+        Some(Command::Import {
+            what: ImportCommand::Persons { file },
+        }) => cli::store::import_persons(&db, &file),
+        Some(Command::Audit {
+            action: AuditCommand::Verify,
+        }) => cli::store::audit_verify(&db),
     }
 }
 

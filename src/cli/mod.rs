@@ -4,6 +4,7 @@
 pub mod card;
 pub mod desfire;
 pub mod els;
+pub mod store;
 
 use cardstation::card::TransportError;
 
@@ -24,6 +25,15 @@ impl From<TransportError> for Failure {
 
 impl From<cardstation::config::ConfigError> for Failure {
     fn from(err: cardstation::config::ConfigError) -> Self {
+        Failure {
+            next_step: err.next_step().to_owned(),
+            cause: err.to_string(),
+        }
+    }
+}
+
+impl From<cardstation::store::StoreError> for Failure {
+    fn from(err: cardstation::store::StoreError) -> Self {
         Failure {
             next_step: err.next_step().to_owned(),
             cause: err.to_string(),

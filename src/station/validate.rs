@@ -15,16 +15,10 @@ use crate::card::els::ElsCardError;
 use crate::card::{Transport, TransportError, read_uid};
 use crate::config::{DesfireApp, WhenStale};
 use crate::crypto::els_sig::VerifyError;
+use crate::store::{Store, UidKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Valid,
-    Expired,
-    Blocked,
-    Unknown,
-    Forged,
-}
+/// The five verdicts; the store's type, so the validations log holds exactly these.
+pub use crate::store::Verdict;
 
 /// What the verdict rests on: a card proves more than a UID does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +48,39 @@ pub trait Register {
     fn card_by_uid(&self, uid: &[u8]) -> Result<Option<RegisteredCard>, String>;
     /// How old the register's data is (time since the last successful sync), if known.
     fn age(&self) -> Option<Duration>;
+}
+
+/// The kiosk reads its register straight from the store: one connection on the kiosk's
+/// worker thread, with the UID lookups prepared and cached.
+impl Register for Store {
+    fn card_by_uid(&self, uid: &[u8]) -> Result<Option<RegisteredCard>, String> {
+        let card = match self
+            .find_card_by_uid(UidKind::Contact, uid)
+            .map_err(|e| e.to_string())?
+        {
+            Some(card) => Some(card),
+            None => self
+                .find_card_by_uid(UidKind::Contactless, uid)
+                .map_err(|e| e.to_string())?,
+        };
+        Ok(card.map(|card| RegisteredCard {
+            holder_id: Some(card.fields.cardholder_id.to_string()),
+            stopped: card
+                .fields
+                .status
+                .refuses_entry()
+                .then(|| card.fields.status.to_string()),
+            expires: card.fields.expires,
+        }))
+    }
+
+    fn age(&self) -> Option<Duration> {
+        let last_sync = self.status().ok()?.last_sync?;
+        let synced =
+            time::OffsetDateTime::parse(&last_sync, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        Some(Duration::try_from(time::OffsetDateTime::now_utc() - synced).unwrap_or_default())
+    }
 }
 
 /// The profile's DESFire university application and the master keys its card keys derive from.
@@ -661,6 +688,102 @@ mod tests {
         assert_eq!(
             decision.reason,
             "the register cannot be read: disk I/O error"
+        );
+    }
+
+    /// A store with one person, cardholder and card with this contactless UID.
+    fn store_with_card(uid: &[u8]) -> (Store, i64) {
+        use crate::store::{
+            CardStatus, CardType, CardholderFields, CardholderStatus, NewCard, PersonFields,
+        };
+        let mut store = Store::open_in_memory().unwrap();
+        let person = store
+            .create_person(&PersonFields {
+                person_number: None,
+                first_name: "Jan".into(),
+                middle_name: None,
+                last_name: "Nowak".into(),
+                birth_date: date!(1944 - 05 - 14),
+                phone_number: None,
+                mobile_number: None,
+                album_number: Some("654321".into()),
+                pesel: Some("44051401359".into()),
+            })
+            .unwrap();
+        let holder = store
+            .create_cardholder(&CardholderFields {
+                person_id: Some(person),
+                profile: None,
+                email: None,
+                status: CardholderStatus::Activated,
+                name_on_card: None,
+                start_date: None,
+                end_date: None,
+                note: None,
+            })
+            .unwrap();
+        let card = store
+            .insert_card(
+                &NewCard {
+                    cardholder_id: holder,
+                    card_number: Some("77".into()),
+                    barcode: None,
+                    card_type: CardType::Student,
+                    contact_uid: None,
+                    contactless_uid: Some(hex::encode_upper(uid)),
+                    chip_serial_number: None,
+                    status: CardStatus::Activated,
+                    expires: Some(date!(2027 - 09 - 30)),
+                },
+                "test",
+            )
+            .unwrap();
+        (store, card)
+    }
+
+    #[test]
+    fn the_store_is_a_register() {
+        let (mut store, card) = store_with_card(&UID);
+        let found = store
+            .card_by_uid(&UID)
+            .unwrap()
+            .expect("found by its contactless UID");
+        assert_eq!(
+            (found.stopped, found.expires),
+            (None, Some(date!(2027 - 09 - 30)))
+        );
+        assert_eq!(store.card_by_uid(&[4, 0, 0, 0, 0, 0, 1]).unwrap(), None);
+        assert_eq!(store.age(), None, "never synced");
+        store
+            .set_card_status(
+                card,
+                crate::store::CardStatus::Blocked,
+                "operator",
+                "reported lost",
+            )
+            .unwrap();
+        assert_eq!(
+            store.card_by_uid(&UID).unwrap().unwrap().stopped.as_deref(),
+            Some("blocked")
+        );
+
+        let kiosk = Kiosk::new();
+        let policy = Policy {
+            max_register_age: None,
+            ..kiosk.policy()
+        };
+        let contactless = shared(crate::sim::DesfireCard::new(
+            crate::sim::DesfireCardState::blank(&UID),
+        ));
+        let decision = validate(
+            &mut SimTransport::insert(contactless, Faults::default()),
+            &store,
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(
+            (decision.verdict, decision.reason.as_str()),
+            (Verdict::Blocked, "card blocked")
         );
     }
 

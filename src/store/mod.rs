@@ -1,1 +1,234 @@
-//! The local SQLite store (persons, cardholders, cards, productions, audit log, outbox): filled by the store and replication issue.
+//! The local SQLite store: persons, cardholders, cards, productions, trusted issuers, the
+//! validations log, the hash-chained audit log, the outbox of pending server mutations and
+//! the sync cursors.
+//!
+//! One file, WAL, foreign keys on, migrations run on open. `Store` is plain synchronous
+//! rusqlite: call it from a worker thread or `spawn_blocking`, never from the UI thread.
+//! Every local mutation writes its outbox row (and, for card changes, its audit row) in the
+//! same transaction, so a crash can never leave a change the sync does not know about.
+
+/// An enumeration stored as its server spelling (`TEXT` column, JSON string).
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::store::StoreError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err($crate::store::StoreError::Invalid(format!(
+                        "{text:?} is not one of: {}",
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|err| rusqlite::types::FromSqlError::Other(Box::new(err)))
+            }
+        }
+    };
+}
+
+mod audit;
+mod cards;
+mod error;
+mod kiosk;
+mod outbox;
+mod people;
+mod schema;
+pub mod search;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use audit::{AuditEntry, AuditError};
+pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
+pub use error::StoreError;
+pub use kiosk::{TrustedIssuer, Verdict};
+pub use outbox::{Operation, OutboxEntry, Resource};
+pub use people::{
+    Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
+    PersonFields,
+};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How long a writer waits for another process (the sync, a second window) to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Open connection to the store. `Send`, not `Sync`: one per worker thread.
+pub struct Store {
+    conn: Connection,
+}
+
+/// Counts for `cardstation status` and the status bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStatus {
+    pub persons: i64,
+    pub cardholders: i64,
+    pub cards: i64,
+    pub productions: i64,
+    pub outbox_pending: i64,
+    /// Most recent successful sync of any resource (RFC 3339), `None` if never synced.
+    pub last_sync: Option<String>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CannotOpen {
+                path: path.to_owned(),
+                source: source.into(),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::CannotOpen {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        Self::prepare(conn, path)
+    }
+
+    /// A private store in memory, for tests and demos.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::prepare(Connection::open_in_memory()?, Path::new(":memory:"))
+    }
+
+    fn prepare(mut conn: Connection, path: &Path) -> Result<Self> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Writers take the lock at BEGIN, so two processes never both read the audit chain
+        // head and then fork it, and a busy database waits instead of failing mid-way.
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut conn, path)?;
+        Ok(Self { conn })
+    }
+
+    /// Runs `change` in one write transaction and commits it: its outbox and audit rows
+    /// land together with it or not at all.
+    fn write<T>(&mut self, change: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let value = change(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    pub fn status(&self) -> Result<StoreStatus> {
+        let status = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM persons), (SELECT count(*) FROM cardholders),
+                    (SELECT count(*) FROM cards), (SELECT count(*) FROM productions),
+                    (SELECT count(*) FROM outbox), (SELECT max(last_sync_at) FROM sync_state)",
+            [],
+            |row| {
+                Ok(StoreStatus {
+                    persons: row.get(0)?,
+                    cardholders: row.get(1)?,
+                    cards: row.get(2)?,
+                    productions: row.get(3)?,
+                    outbox_pending: row.get(4)?,
+                    last_sync: row.get(5)?,
+                })
+            },
+        )?;
+        Ok(status)
+    }
+}
+
+/// The current time as stored everywhere in the database: RFC 3339, UTC.
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}
+
+/// The row, or `NotFound` naming what was looked for.
+fn found<T>(row: rusqlite::Result<T>, what: &'static str, id: i64) -> Result<T> {
+    row.optional()?.ok_or(StoreError::NotFound { what, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_store_is_empty_and_uses_wal_with_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sub/store.sqlite")).unwrap();
+        let status = store.status().unwrap();
+        assert_eq!(status.persons, 0);
+        assert_eq!(status.outbox_pending, 0);
+        assert_eq!(status.last_sync, None);
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let foreign_keys: bool = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert!(foreign_keys);
+    }
+
+    #[test]
+    fn reopening_keeps_the_data_and_does_not_migrate_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        Store::open(&path)
+            .unwrap()
+            .audit_append("op", "test", "x", &serde_json::json!({}))
+            .unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.audit_verify().unwrap(), 1);
+    }
+}

@@ -1,0 +1,388 @@
+//! Cards: binding to a cardholder, the kiosk's lookup by chip UID, and status changes,
+//! each with its outbox and audit rows in the same transaction.
+
+use rusqlite::{Connection, Row};
+use serde_json::{Value, json};
+use time::Date;
+
+use super::outbox::{self, Operation, Resource};
+use super::{Result, Store, StoreError, audit, found, now};
+
+text_enum! {
+    /// CardExchange card status.
+    pub enum CardStatus {
+        Initialized = "initialized",
+        InProduction = "in_production",
+        Personalized = "personalized",
+        Withdrawn = "withdrawn",
+        Activated = "activated",
+        Blocked = "blocked",
+        Expired = "expired",
+        Blacklisted = "blacklisted",
+        Issued = "issued",
+        Returned = "returned",
+        Destroyed = "destroyed",
+        BulkBlocked = "bulk_blocked",
+        Linked = "linked",
+        Unlinked = "unlinked",
+    }
+}
+
+impl CardStatus {
+    /// Whether a validation must refuse the card (lost cards are blocked).
+    pub fn refuses_entry(self) -> bool {
+        matches!(
+            self,
+            CardStatus::Withdrawn
+                | CardStatus::Blocked
+                | CardStatus::Blacklisted
+                | CardStatus::Returned
+                | CardStatus::Destroyed
+                | CardStatus::BulkBlocked
+        )
+    }
+}
+
+text_enum! {
+    /// ELS (student), ELD (doctoral) or ELN (staff).
+    pub enum CardType {
+        Student = "student",
+        Phd = "phd",
+        Staff = "staff",
+    }
+}
+
+/// Which chip a UID was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UidKind {
+    Contact,
+    Contactless,
+}
+
+/// A card as the desk records it. UIDs are upper-case hex of the full UID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCard {
+    pub cardholder_id: i64,
+    pub card_number: Option<String>,
+    pub barcode: Option<String>,
+    pub card_type: CardType,
+    pub contact_uid: Option<String>,
+    pub contactless_uid: Option<String>,
+    pub chip_serial_number: Option<String>,
+    pub status: CardStatus,
+    pub expires: Option<Date>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub id: i64,
+    pub remote_id: Option<String>,
+    pub fields: NewCard,
+    pub updated_at: String,
+}
+
+/// The columns `card_from_row` reads, as a literal for `concat!`.
+macro_rules! card_columns {
+    () => {
+        "id, remote_id, cardholder_id, card_number, barcode, type, contact_uid,
+         contactless_uid, chip_serial_number, status, expires, updated_at"
+    };
+}
+
+/// Chip UIDs are 4, 7 or 10 bytes; contact chip serials up to 16.
+const UID_BYTES: std::ops::RangeInclusive<usize> = 4..=16;
+
+/// `uid` as stored: upper-case hex, validated, whatever case it came in.
+fn normalise_uid(uid: &str) -> Result<String> {
+    match hex::decode(uid) {
+        Ok(bytes) if UID_BYTES.contains(&bytes.len()) => Ok(hex::encode_upper(bytes)),
+        _ => Err(StoreError::Invalid(format!(
+            "chip UID {uid:?} is not 4 to 16 bytes of hex"
+        ))),
+    }
+}
+
+impl NewCard {
+    fn normalised(&self) -> Result<NewCard> {
+        Ok(NewCard {
+            contact_uid: self.contact_uid.as_deref().map(normalise_uid).transpose()?,
+            contactless_uid: self
+                .contactless_uid
+                .as_deref()
+                .map(normalise_uid)
+                .transpose()?,
+            ..self.clone()
+        })
+    }
+
+    fn payload(&self) -> Value {
+        json!({
+            "cardholderLocalId": self.cardholder_id,
+            "status": self.status,
+            "chipserialNumber": self.chip_serial_number,
+            "endDate": self.expires.map(|date| date.to_string()),
+            "metadata": {
+                "cardNumber": self.card_number,
+                "barcode": self.barcode,
+                "type": self.card_type,
+                "contactUid": self.contact_uid,
+                "contactlessUid": self.contactless_uid,
+            },
+        })
+    }
+}
+
+fn card_from_row(row: &Row) -> rusqlite::Result<Card> {
+    Ok(Card {
+        id: row.get(0)?,
+        remote_id: row.get(1)?,
+        fields: NewCard {
+            cardholder_id: row.get(2)?,
+            card_number: row.get(3)?,
+            barcode: row.get(4)?,
+            card_type: row.get(5)?,
+            contact_uid: row.get(6)?,
+            contactless_uid: row.get(7)?,
+            chip_serial_number: row.get(8)?,
+            status: row.get(9)?,
+            expires: row.get(10)?,
+        },
+        updated_at: row.get(11)?,
+    })
+}
+
+fn card_status(conn: &Connection, id: i64) -> Result<CardStatus> {
+    found(
+        conn.prepare_cached("SELECT status FROM cards WHERE id = ?1")?
+            .query_row([id], |row| row.get(0)),
+        "card",
+        id,
+    )
+}
+
+impl Store {
+    /// Records a card bound to its cardholder.
+    pub fn insert_card(&mut self, card: &NewCard, operator: &str) -> Result<i64> {
+        let card = card.normalised()?;
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO cards (cardholder_id, card_number, barcode, type, contact_uid,
+                    contactless_uid, chip_serial_number, status, expires, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute((
+                card.cardholder_id,
+                &card.card_number,
+                &card.barcode,
+                card.card_type,
+                &card.contact_uid,
+                &card.contactless_uid,
+                &card.chip_serial_number,
+                card.status,
+                card.expires,
+                now(),
+            ))?;
+            let id = tx.last_insert_rowid();
+            outbox::enqueue(tx, Resource::Cards, id, Operation::Create, card.payload())?;
+            let details = json!({
+                "cardholder": card.cardholder_id,
+                "contactUid": card.contact_uid,
+                "contactlessUid": card.contactless_uid,
+                "status": card.status,
+            });
+            audit::append(tx, operator, "card.bind", &format!("card:{id}"), &details)?;
+            Ok(id)
+        })
+    }
+
+    pub fn get_card(&self, id: i64) -> Result<Card> {
+        let sql = concat!("SELECT ", card_columns!(), " FROM cards WHERE id = ?1");
+        found(
+            self.conn
+                .prepare_cached(sql)?
+                .query_row([id], card_from_row),
+            "card",
+            id,
+        )
+    }
+
+    /// The kiosk's hot path: one indexed lookup through a cached prepared statement.
+    pub fn find_card_by_uid(&self, kind: UidKind, uid: &[u8]) -> Result<Option<Card>> {
+        let sql = match kind {
+            UidKind::Contact => {
+                concat!(
+                    "SELECT ",
+                    card_columns!(),
+                    " FROM cards WHERE contact_uid = ?1"
+                )
+            }
+            UidKind::Contactless => {
+                concat!(
+                    "SELECT ",
+                    card_columns!(),
+                    " FROM cards WHERE contactless_uid = ?1"
+                )
+            }
+        };
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let mut rows = statement.query([hex::encode_upper(uid)])?;
+        Ok(rows.next()?.map(card_from_row).transpose()?)
+    }
+
+    /// Blocks, unblocks or otherwise moves a card; returns the status it had.
+    pub fn set_card_status(
+        &mut self,
+        id: i64,
+        status: CardStatus,
+        operator: &str,
+        reason: &str,
+    ) -> Result<CardStatus> {
+        self.write(|tx| {
+            let previous = card_status(tx, id)?;
+            tx.prepare_cached("UPDATE cards SET status = ?1, updated_at = ?2 WHERE id = ?3")?
+                .execute((status, now(), id))?;
+            outbox::enqueue(
+                tx,
+                Resource::Cards,
+                id,
+                Operation::Update,
+                json!({ "status": status }),
+            )?;
+            let details = json!({"from": previous, "to": status, "reason": reason});
+            audit::append(tx, operator, "card.status", &format!("card:{id}"), &details)?;
+            Ok(previous)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+    use crate::store::people::tests::person;
+    use crate::store::{CardholderFields, CardholderStatus};
+
+    fn store_with_cardholder() -> (Store, i64) {
+        let mut store = Store::open_in_memory().unwrap();
+        let person_id = store.create_person(&person("Anna", "Kowalska")).unwrap();
+        let cardholder = store
+            .create_cardholder(&CardholderFields {
+                person_id: Some(person_id),
+                profile: None,
+                email: None,
+                status: CardholderStatus::Activated,
+                name_on_card: None,
+                start_date: None,
+                end_date: None,
+                note: None,
+            })
+            .unwrap();
+        (store, cardholder)
+    }
+
+    fn card(cardholder_id: i64, contactless: &str) -> NewCard {
+        NewCard {
+            cardholder_id,
+            card_number: None,
+            barcode: Some("1234567890".into()),
+            card_type: CardType::Student,
+            contact_uid: None,
+            contactless_uid: Some(contactless.into()),
+            chip_serial_number: None,
+            status: CardStatus::Activated,
+            expires: Some(date!(2026 - 03 - 31)),
+        }
+    }
+
+    #[test]
+    fn cards_are_found_by_either_uid_in_full_length() {
+        let (mut store, holder) = store_with_cardholder();
+        let mut fields = card(holder, "04a1b2c3d4e5f6");
+        fields.contact_uid = Some("0102030405060708".into());
+        let id = store.insert_card(&fields, "anna").unwrap();
+
+        let by_contactless = store
+            .find_card_by_uid(
+                UidKind::Contactless,
+                &hex::decode("04A1B2C3D4E5F6").unwrap(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_contactless.id, id);
+        assert_eq!(
+            by_contactless.fields.contactless_uid.as_deref(),
+            Some("04A1B2C3D4E5F6")
+        );
+        assert_eq!(by_contactless.fields.expires, Some(date!(2026 - 03 - 31)));
+        let by_contact = store
+            .find_card_by_uid(UidKind::Contact, &[1, 2, 3, 4, 5, 6, 7, 8])
+            .unwrap();
+        assert_eq!(by_contact.map(|card| card.id), Some(id));
+        // A prefix of the UID is another UID, not this card.
+        let prefix = store
+            .find_card_by_uid(UidKind::Contactless, &[0x04, 0xA1, 0xB2, 0xC3])
+            .unwrap();
+        assert_eq!(prefix, None);
+        assert_eq!(store.get_card(id).unwrap(), by_contactless);
+    }
+
+    #[test]
+    fn a_uid_belongs_to_one_card_and_must_be_hex() {
+        let (mut store, holder) = store_with_cardholder();
+        store
+            .insert_card(&card(holder, "04A1B2C3"), "anna")
+            .unwrap();
+        let err = store
+            .insert_card(&card(holder, "04a1b2c3"), "anna")
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Constraint(_)), "{err:?}");
+        for bad in ["04A1B2", "04A1B2CX", ""] {
+            let err = store.insert_card(&card(holder, bad), "anna").unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{bad}: {err:?}");
+        }
+        assert_eq!(store.status().unwrap().cards, 1);
+        assert_eq!(store.audit_verify().unwrap(), 1);
+    }
+
+    #[test]
+    fn blocking_and_unblocking_write_outbox_and_audit_rows() {
+        let (mut store, holder) = store_with_cardholder();
+        let id = store
+            .insert_card(&card(holder, "04A1B2C3"), "anna")
+            .unwrap();
+        let previous = store
+            .set_card_status(id, CardStatus::Blocked, "anna", "reported lost")
+            .unwrap();
+        assert_eq!(previous, CardStatus::Activated);
+        assert!(store.get_card(id).unwrap().fields.status.refuses_entry());
+        store
+            .set_card_status(id, CardStatus::Activated, "ewa", "found")
+            .unwrap();
+
+        let card_updates: Vec<Value> = store
+            .outbox_pending(100)
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.resource == Resource::Cards)
+            .map(|entry| entry.payload)
+            .collect();
+        assert_eq!(card_updates.len(), 3);
+        assert_eq!(card_updates[1], json!({"status": "blocked"}));
+        assert_eq!(card_updates[2], json!({"status": "activated"}));
+        assert_eq!(store.audit_verify().unwrap(), 3);
+        let last_operator: String = store
+            .conn
+            .query_row(
+                "SELECT operator FROM audit_log ORDER BY id DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(last_operator, "ewa");
+        assert!(matches!(
+            store.set_card_status(id + 1, CardStatus::Blocked, "anna", ""),
+            Err(StoreError::NotFound { what: "card", .. })
+        ));
+    }
+}

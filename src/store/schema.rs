@@ -1,0 +1,61 @@
+//! Schema migrations (SQLite `user_version` counts the ones applied). Append new migrations;
+//! never edit one that has shipped.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations, SchemaVersion};
+
+use super::{Result, StoreError};
+
+const MIGRATION_LIST: &[M] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
+
+/// Applies the migrations this binary has not yet applied. A store written by a newer
+/// binary is refused untouched: this one would not know what its extra columns mean.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    if let SchemaVersion::Outside(found) = MIGRATIONS.current_version(conn)? {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: found.get(),
+            known: MIGRATION_LIST.len(),
+        });
+    }
+    MIGRATIONS.to_latest(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn migrations_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn a_store_from_a_newer_binary_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).unwrap());
+        let newer = MIGRATION_LIST.len() + 1;
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", newer as i64)
+            .unwrap();
+
+        let err = Store::open(&path).err().unwrap();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, known, .. } if found == newer && known == MIGRATION_LIST.len())
+        );
+        assert!(err.to_string().contains("newer than this program knows"));
+        assert!(err.next_step().contains("newer Cardstation"));
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, newer as i64);
+    }
+}

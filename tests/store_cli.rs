@@ -1,0 +1,188 @@
+//! The store commands end to end through the binary: import, status, audit verify, and
+//! tampering by someone with write access to the database file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+
+fn cardstation(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_csv(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Someone with write access to the file, outside Cardstation.
+fn as_attacker(db: &Path, sql: &str) {
+    Connection::open(db).unwrap().execute_batch(sql).unwrap();
+}
+
+fn verify_fails_naming(db: &Path, expected: &str) {
+    let output = cardstation(db, &["audit", "verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+}
+
+fn import(db: &Path, csv: &Path) -> Output {
+    cardstation(db, &["import", "persons", csv.to_str().unwrap()])
+}
+
+const MIXED_CSV: &str = "\
+firstName,lastName,birthDate,personNumber,email,mobileNumber
+Anna,Kowalska,2001-02-03,P-1,anna@uni.example,+48600100200
+Jan,Nowak,2001-13-01,P-2,,
+Łucja,Wiśniewska,2000-05-06,P-3,,
+,Pusty,2000-01-01,P-4,,
+Ewa,Duplikat,2000-01-01,P-1,,
+\"Zofia, Maria\",Zielińska,1999-12-31,,zofia@uni.example,
+Too,Many,2000-01-01,P-9,,,extra
+";
+
+/// A store with three audit rows: three imports.
+fn store_with_audit_rows(dir: &Path) -> PathBuf {
+    let db = dir.join("store.sqlite");
+    let csv = write_csv(dir, "mixed.csv", MIXED_CSV);
+    assert!(import(&db, &csv).status.success());
+    for n in 0..2 {
+        let csv = write_csv(
+            dir,
+            &format!("more{n}.csv"),
+            &format!("firstName,lastName,birthDate\nOla{n},Lis,2002-02-02\n"),
+        );
+        assert!(import(&db, &csv).status.success());
+    }
+    db
+}
+
+#[test]
+fn import_reports_bad_lines_and_keeps_good_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let csv = write_csv(dir.path(), "mixed.csv", MIXED_CSV);
+
+    let output = import(&db, &csv);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("line 3: birthDate \"2001-13-01\" is not a date"),
+        "{errors}"
+    );
+    assert!(errors.contains("line 5: firstName is empty"), "{errors}");
+    assert!(
+        errors.contains("line 6: ") && errors.contains("person_number"),
+        "{errors}"
+    );
+    assert!(errors.contains("line 8: unreadable row"), "{errors}");
+    assert!(
+        !errors.contains("line 2:") && !errors.contains("line 4:"),
+        "{errors}"
+    );
+    assert!(!errors.contains("line 7:"), "{errors}");
+    let summary = stdout(&output);
+    assert!(summary.contains("imported 3 persons"), "{summary}");
+    assert!(summary.contains("4 lines rejected"), "{summary}");
+
+    let output = cardstation(&db, &["status", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let status: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(status["persons"], 3);
+    assert_eq!(status["cardholders"], 3);
+    assert_eq!(status["cards"], 0);
+    assert_eq!(status["productions"], 0);
+    assert_eq!(status["outbox_pending"], 6);
+    assert_eq!(status["last_sync"], serde_json::Value::Null);
+
+    let output = cardstation(&db, &["audit", "verify"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("1 rows checked"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn a_file_without_the_required_columns_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let csv = write_csv(dir.path(), "bad.csv", "firstName,lastName\nAnna,Kowalska\n");
+    let output = import(&db, &csv);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no birthDate column"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = import(&db, &dir.path().join("missing.csv"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("next step:"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_edited_audit_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with_audit_rows(dir.path());
+    let output = cardstation(&db, &["audit", "verify"]);
+    assert!(
+        stdout(&output).contains("3 rows checked"),
+        "{}",
+        stdout(&output)
+    );
+
+    // The trigger refuses the edit, so the attacker drops it first.
+    let refused = Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE audit_log SET operator = 'eve' WHERE id = 2", []);
+    assert!(refused.is_err());
+    as_attacker(
+        &db,
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET details = '{\"imported\":0,\"rejected\":0}' WHERE id = 2;",
+    );
+    verify_fails_naming(&db, "audit row 2: edited");
+}
+
+#[test]
+fn a_deleted_audit_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with_audit_rows(dir.path());
+    as_attacker(
+        &db,
+        "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 2;",
+    );
+    verify_fails_naming(&db, "audit row 2: deleted");
+}
+
+#[test]
+fn a_deleted_last_audit_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with_audit_rows(dir.path());
+    as_attacker(
+        &db,
+        "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 3;",
+    );
+    verify_fails_naming(&db, "audit row 3: deleted");
+}
