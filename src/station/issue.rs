@@ -238,3 +238,362 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
         verdict,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::diversify::KeyAlgorithm;
+    use crate::crypto::test_pki::els_signer;
+    use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
+    use time::macros::date;
+    use zeroize::Zeroizing;
+
+    const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+    const TODAY: Date = date!(2026 - 11 - 22);
+    const MASTER: [u8; 16] = [0x42; 16];
+
+    struct Fixture {
+        ca: Certificate,
+        signer: Signer,
+    }
+
+    fn fixture() -> Fixture {
+        let (ca, key, certificate) = els_signer();
+        Fixture {
+            ca,
+            signer: Signer { key, certificate },
+        }
+    }
+
+    fn card_key(master: [u8; 16]) -> CardKey {
+        CardKey::Master {
+            algorithm: KeyAlgorithm::Aes128,
+            master: Zeroizing::new(master.to_vec()),
+            system_id: b"ELS".to_vec(),
+        }
+    }
+
+    fn personalised_card() -> SharedCard {
+        let key = card_key(MASTER).for_card(&UID).unwrap();
+        shared(ElsCard::new(ElsCardState::personalised(&UID, &key)))
+    }
+
+    fn student(expires: Date) -> ElsData {
+        ElsData {
+            chip_serial: String::new(),
+            university: "Uniwersytet Łódzki".into(),
+            surnames: vec!["Żółkiewska".into()],
+            given_names: vec!["Anna".into(), "Maria".into()],
+            album_number: "123456".into(),
+            edition: "A".into(),
+            pesel: "02070803628".into(),
+            expires,
+        }
+    }
+
+    fn signed(f: &Fixture, expires: Date) -> ElsSource<'_> {
+        ElsSource::Sign {
+            data: student(expires),
+            signer: &f.signer,
+        }
+    }
+
+    fn insert(card: &SharedCard) -> SimTransport {
+        SimTransport::insert(card.clone(), Faults::default())
+    }
+
+    #[test]
+    fn issues_and_reads_back_a_valid_card() {
+        let f = fixture();
+        let card = personalised_card();
+        let mut transport = insert(&card);
+        let source = signed(&f, date!(2027 - 03 - 31));
+        let issued = issue(
+            &mut transport,
+            source,
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(issued.uid, UID);
+        assert_eq!(issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
+        assert_eq!(issued.verified.data.surnames, ["Żółkiewska"]);
+        let reading =
+            read_and_verify(&mut insert(&card), std::slice::from_ref(&f.ca), TODAY).unwrap();
+        assert_eq!(reading.verdict.unwrap().data.expires, date!(2027 - 03 - 31));
+    }
+
+    #[test]
+    fn the_wrong_card_key_writes_nothing() {
+        let f = fixture();
+        let card = personalised_card();
+        let source = signed(&f, date!(2027 - 03 - 31));
+        let err = issue(
+            &mut insert(&card),
+            source,
+            &card_key([0x13; 16]),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, IssueError::Card(ElsCardError::KeyRefused)),
+            "{err}"
+        );
+        assert!(
+            matches!(els::read_els(&mut insert(&card)), Err(ElsCardError::Empty)),
+            "EF.ELS untouched"
+        );
+    }
+
+    #[test]
+    fn data_for_another_chip_is_refused_before_writing() {
+        let f = fixture();
+        let card = personalised_card();
+        let mut data = student(date!(2027 - 03 - 31));
+        data.chip_serial = "04000000000001".into();
+        let err = issue(
+            &mut insert(&card),
+            ElsSource::Sign {
+                data,
+                signer: &f.signer,
+            },
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(matches!(err, IssueError::WrongCard { .. }), "{err}");
+        assert!(matches!(
+            els::read_els(&mut insert(&card)),
+            Err(ElsCardError::Empty)
+        ));
+    }
+
+    #[test]
+    fn too_many_wrong_keys_block_the_card() {
+        let f = fixture();
+        let card = personalised_card();
+        for _ in 0..crate::sim::els_card::AUTH_TRIES - 1 {
+            let source = signed(&f, date!(2027 - 03 - 31));
+            let err = issue(
+                &mut insert(&card),
+                source,
+                &card_key([0x13; 16]),
+                &[],
+                TODAY,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, IssueError::Card(ElsCardError::KeyRefused)),
+                "{err}"
+            );
+        }
+        let source = signed(&f, date!(2027 - 03 - 31));
+        let err = issue(
+            &mut insert(&card),
+            source,
+            &card_key([0x13; 16]),
+            &[],
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, IssueError::Card(ElsCardError::KeyBlocked)),
+            "{err}"
+        );
+        let source = signed(&f, date!(2027 - 03 - 31));
+        let err = issue(&mut insert(&card), source, &card_key(MASTER), &[], TODAY).unwrap_err();
+        assert!(
+            matches!(err, IssueError::Card(ElsCardError::KeyBlocked)),
+            "even the right key is refused now"
+        );
+    }
+
+    /// Tears the card at every APDU of an issuance: a torn card never reads as valid, and
+    /// issuing again on the same card always succeeds.
+    #[test]
+    fn a_tear_at_any_apdu_never_leaves_a_valid_card_and_a_rewrite_succeeds() {
+        let f = fixture();
+        let trusted = [f.ca.clone()];
+        let (complete, write_apdus) = {
+            let card = personalised_card();
+            let mut transport = insert(&card);
+            let source = signed(&f, date!(2027 - 03 - 31));
+            issue(&mut transport, source, &card_key(MASTER), &trusted, TODAY).unwrap();
+            // The same write alone, measured: the UID read plus els::write's APDUs.
+            let mut again = insert(&card);
+            let structure = els::read_els(&mut again).unwrap();
+            let cert = f.signer.certificate.to_der().unwrap();
+            let mut writer = insert(&card);
+            els::write(
+                &mut writer,
+                Some(&card_key(MASTER).for_card(&UID).unwrap()),
+                &structure,
+                Some(&cert),
+            )
+            .unwrap();
+            (transport.answered(), 1 + writer.answered())
+        };
+        assert!(
+            write_apdus < complete,
+            "issuance = {write_apdus} write APDUs + read-back, {complete} in all"
+        );
+        for tear_at in 0..complete {
+            let card = personalised_card();
+            let mut torn = SimTransport::insert(
+                card.clone(),
+                Faults {
+                    tear_after: Some(tear_at),
+                    ..Faults::default()
+                },
+            );
+            let source = signed(&f, date!(2027 - 03 - 31));
+            let err = issue(&mut torn, source, &card_key(MASTER), &trusted, TODAY).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    IssueError::Card(ElsCardError::Transport(TransportError::CardRemoved))
+                ),
+                "tear at {tear_at}: {err}"
+            );
+            let after_tear = read_and_verify(&mut insert(&card), &trusted, TODAY);
+            let valid = matches!(&after_tear, Ok(Reading { verdict: Ok(_), .. }));
+            let write_finished = tear_at >= write_apdus;
+            assert!(
+                !valid || write_finished,
+                "tear at APDU {tear_at} of {complete} left a valid card"
+            );
+            let source = signed(&f, date!(2027 - 03 - 31));
+            issue(
+                &mut insert(&card),
+                source,
+                &card_key(MASTER),
+                &trusted,
+                TODAY,
+            )
+            .unwrap_or_else(|err| panic!("rewrite after a tear at {tear_at} failed: {err}"));
+        }
+    }
+
+    #[test]
+    fn ef_cert_is_read_only_when_the_signer_is_not_already_trusted() {
+        let f = fixture();
+        let card = personalised_card();
+        let trusted_ca = std::slice::from_ref(&f.ca);
+        issue(
+            &mut insert(&card),
+            signed(&f, date!(2027 - 03 - 31)),
+            &card_key(MASTER),
+            trusted_ca,
+            TODAY,
+        )
+        .unwrap();
+        let mut via_ca = insert(&card);
+        assert!(
+            read_and_verify(&mut via_ca, trusted_ca, TODAY)
+                .unwrap()
+                .verdict
+                .is_ok()
+        );
+        let mut via_signer = insert(&card);
+        let trusted_signer = std::slice::from_ref(&f.signer.certificate);
+        assert!(
+            read_and_verify(&mut via_signer, trusted_signer, TODAY)
+                .unwrap()
+                .verdict
+                .is_ok()
+        );
+        assert!(
+            via_signer.answered() + 3 <= via_ca.answered(),
+            "EF.CERT costs a SELECT and its READs"
+        );
+        let apdus = via_signer.answered();
+        assert!(
+            apdus <= 6,
+            "UID, 2 SELECTs and the READ BINARYs took {apdus} APDUs"
+        );
+    }
+
+    #[test]
+    fn prolongation_rewrites_the_expiry_and_keeps_the_rest() {
+        let f = fixture();
+        let card = personalised_card();
+        let source = signed(&f, date!(2026 - 12 - 31));
+        issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap();
+        let later = date!(2027 - 01 - 10);
+        let prolonged = prolong(
+            &mut insert(&card),
+            &f.signer,
+            &card_key(MASTER),
+            date!(2027 - 06 - 30),
+            std::slice::from_ref(&f.ca),
+            later,
+        )
+        .unwrap();
+        assert_eq!(prolonged.verified.data.expires, date!(2027 - 06 - 30));
+        assert_eq!(prolonged.verified.data.given_names, ["Anna", "Maria"]);
+    }
+
+    #[test]
+    fn small_reads_and_t0_answers_still_read_the_whole_structure() {
+        let f = fixture();
+        let key = card_key(MASTER).for_card(&UID).unwrap();
+        let mut state = ElsCardState::personalised(&UID, &key);
+        state.max_response_len = 64;
+        state.force_get_response = true;
+        let card = shared(ElsCard::new(state));
+        let source = signed(&f, date!(2027 - 03 - 31));
+        issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap();
+        assert!(
+            read_and_verify(&mut insert(&card), std::slice::from_ref(&f.ca), TODAY)
+                .unwrap()
+                .verdict
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_oversized_structure_is_refused_before_anything_is_written() {
+        let f = fixture();
+        let key = card_key(MASTER).for_card(&UID).unwrap();
+        let mut state = ElsCardState::personalised(&UID, &key);
+        state.ef_els = vec![0; 200];
+        let card = shared(ElsCard::new(state));
+        let source = signed(&f, date!(2027 - 03 - 31));
+        let err = issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                IssueError::Card(ElsCardError::TooLarge { file: "EF.ELS", .. })
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            els::read_els(&mut insert(&card)),
+            Err(ElsCardError::Empty)
+        ));
+    }
+}
