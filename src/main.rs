@@ -122,6 +122,37 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Headless kiosk: wait for taps and print one verdict line per card.
+    Validate {
+        /// Reader name or part of it; default: every reader.
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+        /// One JSON object per line: verdict, reason, uid, holder_id, evidence, ms.
+        #[arg(long)]
+        json: bool,
+        /// Stop after the first verdict.
+        #[arg(long)]
+        once: bool,
+        /// With --once: give up after SECS seconds without a card.
+        #[arg(long, value_name = "SECS", requires = "once")]
+        wait: Option<f64>,
+    },
+    /// Issuer certificates the kiosk and `els read` trust.
+    Trust {
+        #[command(subcommand)]
+        action: TrustCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Trust a signer or issuer certificate (PEM or DER).
+    Add {
+        #[arg(value_name = "CERT.pem")]
+        certificate: PathBuf,
+    },
+    /// List the trusted certificates: SHA-256, when added, subject.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -277,7 +308,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Desfire {
             command: DesfireCommand::Read { json, card },
         }) => cli::desfire::read(&profile, card.reader.as_deref(), card.wait, json),
-        Some(Command::Els { command }) => cli::els::run(command),
+        Some(Command::Els { command }) => cli::els::run(command, &db),
         Some(Command::Status { json }) => cli::store::status(&db, json),
         Some(Command::Import {
             what: ImportCommand::Persons { file },
@@ -285,6 +316,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Audit {
             action: AuditCommand::Verify,
         }) => cli::store::audit_verify(&db),
+        Some(Command::Validate {
+            reader,
+            json,
+            once,
+            wait,
+        }) => cli::kiosk::validate(&profile, &db, reader.as_deref(), json, once, wait),
+        Some(Command::Trust {
+            action: TrustCommand::Add { certificate },
+        }) => cli::kiosk::trust_add(&db, &certificate),
+        Some(Command::Trust {
+            action: TrustCommand::List,
+        }) => cli::kiosk::trust_list(&db),
     }
 }
 

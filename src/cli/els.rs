@@ -16,6 +16,7 @@ use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::crypto::keys;
 use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
+use cardstation::store::Store;
 
 use super::Failure;
 
@@ -52,9 +53,15 @@ pub enum ElsCommand {
         trust: TrustArgs,
     },
     /// Issue: sign the data for the card in the reader, write it, read back and verify.
+    /// With --cardholder the data comes from the store and the verified card is recorded there.
     Write {
-        #[arg(long, value_name = "FILE.json")]
-        data: PathBuf,
+        #[arg(long, value_name = "FILE.json", required_unless_present = "cardholder")]
+        data: Option<PathBuf>,
+        /// The cardholder (store id) the card is for.
+        #[arg(long, value_name = "ID")]
+        cardholder: Option<i64>,
+        #[command(flatten)]
+        issuing_office: IssuingOfficeArgs,
         #[command(flatten)]
         signer: SignerArgs,
         #[command(flatten)]
@@ -87,6 +94,19 @@ pub struct SignerArgs {
     /// Environment variable holding the passphrase of an encrypted key.
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
+}
+
+/// What the issuing office adds to a cardholder's data (used with --cardholder and no --data).
+#[derive(Args)]
+pub struct IssuingOfficeArgs {
+    #[arg(long, value_name = "NAME")]
+    university: Option<String>,
+    /// Series/edition code printed on the card.
+    #[arg(long, value_name = "CODE")]
+    edition: Option<String>,
+    /// Last day the card is valid (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    expires: Option<String>,
 }
 
 #[derive(Args)]
@@ -123,7 +143,7 @@ impl CardKeyArgs {
 
 const READER_WAIT: Duration = Duration::from_secs(5);
 
-pub fn run(command: ElsCommand) -> Result<(), Failure> {
+pub fn run(command: ElsCommand, db: &Path) -> Result<(), Failure> {
     match command {
         ElsCommand::Sign { data, signer, out } => sign(&data, &signer, &out),
         ElsCommand::Verify {
@@ -138,10 +158,20 @@ pub fn run(command: ElsCommand) -> Result<(), Failure> {
         } => read(reader.as_deref(), json, &trust),
         ElsCommand::Write {
             data,
+            cardholder,
+            issuing_office,
             signer,
             card_key,
             reader,
-        } => write(&data, &signer, &card_key, reader.as_deref()),
+        } => write(
+            data.as_deref(),
+            cardholder,
+            &issuing_office,
+            &signer,
+            &card_key,
+            reader.as_deref(),
+            db,
+        ),
         ElsCommand::Prolong {
             expires,
             signer,
@@ -371,13 +401,48 @@ fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failu
     Ok(())
 }
 
+fn parse_date(text: &str, flag: &str) -> Result<Date, Failure> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format)
+        .map_err(|_| Failure::new(format!("{flag} {text} is not a date"), "use YYYY-MM-DD"))
+}
+
 fn write(
-    data: &Path,
+    data: Option<&Path>,
+    cardholder: Option<i64>,
+    office: &IssuingOfficeArgs,
     signer: &SignerArgs,
     key: &CardKeyArgs,
     filter: Option<&str>,
+    db: &Path,
 ) -> Result<(), Failure> {
-    let data = load_data(data)?;
+    let mut store = cardholder.map(|_| Store::open(db)).transpose()?;
+    let data = match (data, cardholder, &store) {
+        (Some(path), _, _) => load_data(path)?,
+        (None, Some(id), Some(store)) => {
+            let (university, edition, expires) = match (
+                &office.university,
+                &office.edition,
+                &office.expires,
+            ) {
+                (Some(u), Some(e), Some(x)) => (u, e, parse_date(x, "--expires")?),
+                _ => {
+                    return Err(Failure::new(
+                        "--cardholder without --data needs --university, --edition and --expires",
+                        "give them, or a --data file",
+                    ));
+                }
+            };
+            issue::els_data_for(store, id, university, edition, expires)
+                .map_err(|err| Failure::new(err.to_string(), err.next_step()))?
+        }
+        _ => {
+            return Err(Failure::new(
+                "nothing to write",
+                "give --data FILE.json or --cardholder ID",
+            ));
+        }
+    };
     let signer = load_signer(signer)?;
     let card_key = card_key(key)?;
     let trusted = [signer.certificate.clone()];
@@ -396,14 +461,31 @@ fn write(
             ))
         })?
         .map_err(issue_failure)?;
-    println!(
-        "issued chip {}: {} {}, expires {}",
-        hex::encode_upper(&issued.uid),
+    let name = format!(
+        "{} {}",
         issued.verified.data.given_names.join(" "),
-        issued.verified.data.surnames.join(" "),
+        issued.verified.data.surnames.join(" ")
+    );
+    println!(
+        "issued chip {}: {name}, expires {}",
+        hex::encode_upper(&issued.uid),
         issued.verified.data.expires
     );
+    if let (Some(store), Some(id)) = (store.as_mut(), cardholder) {
+        let card_id = issue::record_issued(store, id, &issued, &operator()).map_err(|err| {
+            Failure::new(
+                format!("the card is written and verified, but recording it failed: {err}"),
+                err.next_step(),
+            )
+        })?;
+        println!("recorded as card {card_id} of cardholder {id}");
+    }
     Ok(())
+}
+
+/// Who is issuing, for the audit log: the OS user at the command line.
+fn operator() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 
 fn prolong(
@@ -412,13 +494,7 @@ fn prolong(
     key: &CardKeyArgs,
     filter: Option<&str>,
 ) -> Result<(), Failure> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let new_expiry = Date::parse(expires, &format).map_err(|_| {
-        Failure::new(
-            format!("--expires {expires} is not a date"),
-            "use YYYY-MM-DD",
-        )
-    })?;
+    let new_expiry = parse_date(expires, "--expires")?;
     let signer = load_signer(signer)?;
     let card_key = card_key(key)?;
     let trusted = [signer.certificate.clone()];

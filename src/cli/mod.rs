@@ -4,6 +4,7 @@
 pub mod card;
 pub mod desfire;
 pub mod els;
+pub mod kiosk;
 pub mod store;
 
 use cardstation::card::TransportError;

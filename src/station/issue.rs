@@ -13,6 +13,7 @@ use crate::crypto::diversify::DiversifyError;
 use crate::crypto::els_sig::{
     self, Certificates, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions,
 };
+use crate::store::{CardStatus, CardType, NewCard, Store, StoreError, UidKind};
 
 /// The local signer: the authorised person's (or the university seal's) key and certificate.
 pub struct Signer {
@@ -184,6 +185,96 @@ fn read_back<T: Transport + ?Sized>(
         return Err(IssueError::ReadBackMismatch);
     }
     reading.verdict.map_err(IssueError::NotVerified)
+}
+
+/// The ELS data for a cardholder in the store: names, album number and PESEL from the
+/// person, the rest from the issuing office. The chip serial is filled from the card.
+pub fn els_data_for(
+    store: &Store,
+    cardholder_id: i64,
+    university: &str,
+    edition: &str,
+    expires: Date,
+) -> Result<ElsData, RecordError> {
+    let cardholder = store.get_cardholder(cardholder_id)?;
+    let person_id = cardholder.fields.person_id.ok_or(RecordError::Incomplete {
+        cardholder_id,
+        missing: "a person",
+    })?;
+    let person = store.get_person(person_id)?.fields;
+    let given_names = std::iter::once(person.first_name)
+        .chain(person.middle_name)
+        .collect();
+    Ok(ElsData {
+        chip_serial: String::new(),
+        university: university.to_owned(),
+        surnames: vec![person.last_name],
+        given_names,
+        album_number: person.album_number.ok_or(RecordError::Incomplete {
+            cardholder_id,
+            missing: "an album number",
+        })?,
+        edition: edition.to_owned(),
+        pesel: person.pesel.ok_or(RecordError::Incomplete {
+            cardholder_id,
+            missing: "a PESEL",
+        })?,
+        expires,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cardholder {cardholder_id} has no {missing}: the card cannot carry it")]
+    Incomplete {
+        cardholder_id: i64,
+        missing: &'static str,
+    },
+}
+
+impl RecordError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            RecordError::Store(err) => err.next_step(),
+            RecordError::Incomplete { .. } => "complete the cardholder's record first",
+        }
+    }
+}
+
+/// Records a card verified on its chip: a new chip becomes a personalised card of the
+/// cardholder (with its audit and outbox rows, in one transaction); a rewritten chip that is
+/// already known keeps its row. Called only after [`issue`] or [`prolong`] succeeded, so a
+/// torn card is never recorded as issued.
+pub fn record_issued(
+    store: &mut Store,
+    cardholder_id: i64,
+    issued: &Issued,
+    operator: &str,
+) -> Result<i64, RecordError> {
+    if let Some(known) = store.find_card_by_uid(UidKind::Contact, &issued.uid)? {
+        if known.fields.cardholder_id != cardholder_id {
+            return Err(RecordError::Store(StoreError::Invalid(format!(
+                "chip {} belongs to cardholder {}, not {cardholder_id}",
+                chip_serial(&issued.uid),
+                known.fields.cardholder_id
+            ))));
+        }
+        return Ok(known.id);
+    }
+    let card = NewCard {
+        cardholder_id,
+        card_number: None,
+        barcode: None,
+        card_type: CardType::Student,
+        contact_uid: Some(chip_serial(&issued.uid)),
+        contactless_uid: None,
+        chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
+        status: CardStatus::Personalized,
+        expires: Some(issued.verified.data.expires),
+    };
+    Ok(store.insert_card(&card, operator)?)
 }
 
 /// A card's ELS as read, with the verification verdict.
@@ -513,6 +604,85 @@ mod tests {
         assert!(
             apdus <= 6,
             "UID, 2 SELECTs and the READ BINARYs took {apdus} APDUs"
+        );
+    }
+
+    #[test]
+    fn an_issued_card_is_recorded_once_for_its_cardholder() {
+        use crate::store::{CardholderFields, CardholderStatus, PersonFields};
+        let f = fixture();
+        let mut store = Store::open_in_memory().unwrap();
+        let person = PersonFields {
+            person_number: None,
+            first_name: "Anna".into(),
+            middle_name: Some("Maria".into()),
+            last_name: "Żółkiewska".into(),
+            birth_date: date!(2002 - 07 - 08),
+            phone_number: None,
+            mobile_number: None,
+            album_number: Some("123456".into()),
+            pesel: Some("02070803628".into()),
+        };
+        let person_id = store.create_person(&person).unwrap();
+        let holder = CardholderFields {
+            person_id: Some(person_id),
+            profile: None,
+            email: None,
+            status: CardholderStatus::Activated,
+            name_on_card: None,
+            start_date: None,
+            end_date: None,
+            note: None,
+        };
+        let holder_id = store.create_cardholder(&holder).unwrap();
+        let data = els_data_for(
+            &store,
+            holder_id,
+            "Uniwersytet Łódzki",
+            "A",
+            date!(2027 - 03 - 31),
+        )
+        .unwrap();
+        assert_eq!(data.given_names, ["Anna", "Maria"]);
+        let card = personalised_card();
+        let source = ElsSource::Sign {
+            data,
+            signer: &f.signer,
+        };
+        let issued = issue(
+            &mut insert(&card),
+            source,
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap();
+        let audit_before = store.audit_verify().unwrap();
+        let card_id = record_issued(&mut store, holder_id, &issued, "anna.operator").unwrap();
+        assert_eq!(
+            record_issued(&mut store, holder_id, &issued, "anna.operator").unwrap(),
+            card_id,
+            "a rewrite keeps the row"
+        );
+        let recorded = store
+            .find_card_by_uid(UidKind::Contact, &UID)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (recorded.fields.status, recorded.fields.expires),
+            (CardStatus::Personalized, Some(date!(2027 - 03 - 31)))
+        );
+        assert!(
+            matches!(
+                record_issued(&mut store, holder_id + 1, &issued, "x"),
+                Err(RecordError::Store(_))
+            ),
+            "another holder's chip"
+        );
+        assert_eq!(
+            store.audit_verify().unwrap(),
+            audit_before + 1,
+            "the new card is one audit entry"
         );
     }
 
