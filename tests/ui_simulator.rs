@@ -104,3 +104,46 @@ fn polish_is_the_default_language() {
     assert!(ui.find("Brak czytników. Podłącz czytnik kart.").is_ok());
     assert!(ui.find("Stanowisko wydawania").is_ok());
 }
+
+#[test]
+fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
+    use cardstation::station::validate::{Decision, Evidence, Verdict};
+    use cardstation::ui::kiosk::Phase;
+    let mut profile = Profile::demo();
+    profile.role = cardstation::config::Role::Kiosk;
+    let (mut app, _) = App::boot(profile, Some("/tmp/ui-kiosk-test.sqlite".into()));
+    let kiosk = app
+        .kiosk
+        .as_mut()
+        .expect("the kiosk role has the kiosk screen");
+    kiosk.phase = Phase::Idle;
+    {
+        let mut ui = Simulator::with_settings(settings(), app.view());
+        assert!(ui.find("Przyłóż legitymację do czytnika").is_ok());
+        assert!(
+            ui.find("Czytniki").is_err(),
+            "the kiosk shows no operator screens"
+        );
+    }
+    for (verdict, title) in [
+        (Verdict::Valid, "Legitymacja ważna"),
+        (Verdict::Expired, "Legitymacja nieważna (termin minął)"),
+        (Verdict::Blocked, "Karta zablokowana"),
+        (Verdict::Unknown, "Karta nieznana"),
+        (Verdict::Forged, "Karta podrobiona"),
+    ] {
+        app.kiosk.as_mut().unwrap().phase = Phase::Verdict(Decision {
+            verdict,
+            reason: "Jan Nowak, album 654321".into(),
+            uid: vec![0x04, 0xA1, 0xB2],
+            holder_id: None,
+            holder_name: Some("Jan Nowak".into()),
+            valid_until: None,
+            evidence: Evidence::SignedChip,
+            elapsed: std::time::Duration::from_millis(4),
+        });
+        let mut ui = Simulator::with_settings(settings(), app.view());
+        assert!(ui.find(title).is_ok(), "{verdict:?} shows {title}");
+        assert!(ui.find("Jan Nowak, album 654321").is_ok());
+    }
+}

@@ -4,51 +4,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use der::Decode;
-use x509_cert::Certificate;
-
 use cardstation::card::ReaderEvent;
 use cardstation::card::pcsc::{PcscTransport, ReaderWatcher, Sharing};
 use cardstation::config::Profile;
 use cardstation::crypto::keys;
-use cardstation::station::desfire::MasterKeys;
-use cardstation::station::validate::{self, Decision, DesfireCheck, Policy};
+use cardstation::station::validate::{self, Decision, Policy};
 use cardstation::store::Store;
 
 use super::Failure;
-
-/// The kiosk's policy from the profile and the store: trusted issuers, the DESFire check
-/// when `[desfire]` is configured, and the register-age rule.
-fn policy(profile: &Profile, store: &Store) -> Result<Policy, Failure> {
-    let trusted = store
-        .trusted_issuers()?
-        .into_iter()
-        .map(|issuer| Certificate::from_der(&issuer.certificate_der))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| {
-            Failure::new(
-                format!("a trusted issuer certificate in the store is damaged: {err}"),
-                "remove it and add it again with `cardstation trust add`",
-            )
-        })?;
-    let desfire = match &profile.desfire {
-        Some(app) => Some(DesfireCheck {
-            app: app.clone(),
-            keys: MasterKeys::from_env(app)?,
-        }),
-        None => None,
-    };
-    Ok(Policy {
-        trusted,
-        desfire,
-        today: time::OffsetDateTime::now_utc().date(),
-        max_register_age: profile
-            .kiosk
-            .max_register_age_hours
-            .map(|h| Duration::from_secs(u64::from(h) * 3600)),
-        when_stale: profile.kiosk.when_stale,
-    })
-}
 
 /// Waits for taps and prints one line per verdict, logging each in the store. With `once`,
 /// returns after the first verdict (or fails after `wait` without one).
@@ -61,7 +24,8 @@ pub fn validate(
     wait: Option<f64>,
 ) -> Result<(), Failure> {
     let store = Store::open(db)?;
-    let mut policy = policy(profile, &store)?;
+    let mut policy = Policy::for_station(profile, &store)
+        .map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
     if policy.trusted.is_empty() && policy.desfire.is_none() {
         eprintln!(
             "warning: no trusted issuer in the store and no [desfire] in the profile: only UIDs can be checked (`cardstation trust add CERT.pem`)"

@@ -97,6 +97,63 @@ pub struct Policy {
     pub when_stale: WhenStale,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("a trusted issuer certificate in the store is damaged: {0}")]
+    DamagedIssuer(der::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+impl PolicyError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            PolicyError::Store(err) => err.next_step(),
+            PolicyError::DamagedIssuer(_) => {
+                "remove it and add it again with `cardstation trust add`"
+            }
+            PolicyError::Config(err) => err.next_step(),
+        }
+    }
+}
+
+impl Policy {
+    /// The station's policy: trusted issuers from the store, the DESFire check when the
+    /// profile has `[desfire]` (its keys from their environment variables), the register-age
+    /// rule from `[kiosk]`, and today's date.
+    pub fn for_station(
+        profile: &crate::config::Profile,
+        store: &Store,
+    ) -> Result<Self, PolicyError> {
+        use der::Decode;
+        let trusted = store
+            .trusted_issuers()?
+            .into_iter()
+            .map(|issuer| Certificate::from_der(&issuer.certificate_der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(PolicyError::DamagedIssuer)?;
+        let desfire = match &profile.desfire {
+            Some(app) => Some(DesfireCheck {
+                app: app.clone(),
+                keys: MasterKeys::from_env(app)?,
+            }),
+            None => None,
+        };
+        Ok(Policy {
+            trusted,
+            desfire,
+            today: time::OffsetDateTime::now_utc().date(),
+            max_register_age: profile
+                .kiosk
+                .max_register_age_hours
+                .map(|h| Duration::from_secs(u64::from(h) * 3600)),
+            when_stale: profile.kiosk.when_stale,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub verdict: Verdict,
@@ -104,6 +161,10 @@ pub struct Decision {
     #[serde(serialize_with = "hex_upper")]
     pub uid: Vec<u8>,
     pub holder_id: Option<String>,
+    /// The name the card proves (from a verified ELS), for the kiosk screen.
+    pub holder_name: Option<String>,
+    /// The last day the card is valid, when the card or the register says.
+    pub valid_until: Option<Date>,
     pub evidence: Evidence,
     /// Time from the first APDU to the verdict.
     #[serde(rename = "ms", serialize_with = "millis")]
@@ -132,140 +193,173 @@ pub fn validate<T: Transport + ?Sized>(
         Err(err) => {
             let reason = format!("the register cannot be read: {err}");
             tracing::error!(%reason, "validate: no verdict possible");
-            return Ok(Decision {
-                verdict: Verdict::Unknown,
-                reason,
-                uid,
-                holder_id: None,
-                evidence: Evidence::UidOnly,
-                elapsed: started.elapsed(),
-            });
+            let finding = Finding::new(Verdict::Unknown, reason, Evidence::UidOnly);
+            return Ok(finding.decision(uid, None, started));
         }
     };
-    let holder_id = registered.as_ref().and_then(|r| r.holder_id.clone());
-    let (verdict, reason, evidence) =
-        match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
-            Ok(reading) => els_verdict(reading, registered.as_ref()),
-            Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
-                Some(check) => {
-                    match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
-                        Ok(verified) => record_verdict(&verified.record, registered.as_ref()),
-                        Err(DesfireReadError::Card(DesfireError::Transport(err))) => {
-                            return Err(err);
-                        }
-                        Err(err) => desfire_failure(err).unwrap_or_else(|| {
-                            uid_verdict(registered.as_ref(), register.age(), policy)
-                        }),
-                    }
+    let registered = registered.as_ref();
+    let finding = match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
+        Ok(reading) => els_finding(reading, registered),
+        Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
+            Some(check) => {
+                match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
+                    Ok(verified) => record_finding(&verified.record, registered),
+                    Err(DesfireReadError::Card(DesfireError::Transport(err))) => return Err(err),
+                    Err(err) => desfire_failure(err)
+                        .unwrap_or_else(|| uid_finding(registered, register.age(), policy)),
                 }
-                None => uid_verdict(registered.as_ref(), register.age(), policy),
-            },
-            Err(ElsCardError::Transport(err)) => return Err(err),
-            Err(ElsCardError::Empty) => (
-                Verdict::Unknown,
-                "the card's chip holds no student-card data".to_owned(),
-                Evidence::UidOnly,
-            ),
-            Err(err) => (
-                Verdict::Forged,
-                format!("the card's data cannot be read as a student card: {err}"),
-                Evidence::SignedChip,
-            ),
-        };
-    let reason = match stale_note(register.age(), policy) {
-        Some(note) => format!("{reason} ({note})"),
-        None => reason,
+            }
+            None => uid_finding(registered, register.age(), policy),
+        },
+        Err(ElsCardError::Transport(err)) => return Err(err),
+        Err(ElsCardError::Empty) => Finding::new(
+            Verdict::Unknown,
+            "the card's chip holds no student-card data",
+            Evidence::UidOnly,
+        ),
+        Err(err) => Finding::new(
+            Verdict::Forged,
+            format!("the card's data cannot be read as a student card: {err}"),
+            Evidence::SignedChip,
+        ),
     };
-    Ok(Decision {
-        verdict,
-        reason,
-        uid,
-        holder_id,
-        evidence,
-        elapsed: started.elapsed(),
-    })
+    let finding = match stale_note(register.age(), policy) {
+        Some(note) => Finding {
+            reason: format!("{} ({note})", finding.reason),
+            ..finding
+        },
+        None => finding,
+    };
+    let decision = finding.decision(uid, registered.and_then(|r| r.holder_id.clone()), started);
+    tracing::info!(verdict = ?decision.verdict, evidence = ?decision.evidence, reason = %decision.reason,
+        micros = decision.elapsed.as_micros() as u64, "validate: verdict");
+    Ok(decision)
 }
 
-fn els_verdict(
-    reading: Reading,
-    registered: Option<&RegisteredCard>,
-) -> (Verdict, String, Evidence) {
+/// What the checks found, before it becomes a [`Decision`].
+struct Finding {
+    verdict: Verdict,
+    reason: String,
+    evidence: Evidence,
+    holder_name: Option<String>,
+    valid_until: Option<Date>,
+}
+
+impl Finding {
+    fn new(verdict: Verdict, reason: impl Into<String>, evidence: Evidence) -> Self {
+        Self {
+            verdict,
+            reason: reason.into(),
+            evidence,
+            holder_name: None,
+            valid_until: None,
+        }
+    }
+
+    fn until(self, valid_until: Option<Date>) -> Self {
+        Self {
+            valid_until,
+            ..self
+        }
+    }
+
+    fn decision(self, uid: Vec<u8>, holder_id: Option<String>, started: Instant) -> Decision {
+        Decision {
+            verdict: self.verdict,
+            reason: self.reason,
+            uid,
+            holder_id,
+            holder_name: self.holder_name,
+            valid_until: self.valid_until,
+            evidence: self.evidence,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding {
     let evidence = Evidence::SignedChip;
     let verified = match reading.verdict {
         Ok(verified) => verified,
         Err(VerifyError::Expired(date)) => {
-            return (Verdict::Expired, format!("valid until {date}"), evidence);
+            return Finding::new(Verdict::Expired, format!("valid until {date}"), evidence)
+                .until(Some(date));
         }
         Err(err @ VerifyError::UnsupportedAlgorithm(_)) => {
-            return (Verdict::Unknown, err.to_string(), evidence);
+            return Finding::new(Verdict::Unknown, err.to_string(), evidence);
         }
-        Err(err) => return (Verdict::Forged, format!("{}: {err}", err.kind()), evidence),
+        Err(err) => {
+            return Finding::new(Verdict::Forged, format!("{}: {err}", err.kind()), evidence);
+        }
     };
-    // A genuine signature says who the card was issued to; the register says whether it may
-    // still be used (a lost card keeps a perfect signature).
-    if let Some(stopped) = registered.and_then(|r| r.stopped.as_deref()) {
-        return (Verdict::Blocked, format!("card {stopped}"), evidence);
-    }
     let name = format!(
         "{} {}",
         verified.data.given_names.join(" "),
         verified.data.surnames.join(" ")
     );
-    let note = if registered.is_some() {
-        ""
-    } else {
-        "; not in this station's register"
+    let expires = Some(verified.data.expires);
+    // A genuine signature says who the card was issued to; the register says whether it may
+    // still be used (a lost card keeps a perfect signature).
+    let finding = match registered.and_then(|r| r.stopped.as_deref()) {
+        Some(stopped) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
+        None => {
+            let note = if registered.is_some() {
+                ""
+            } else {
+                "; not in this station's register"
+            };
+            let reason = format!(
+                "{name}, album {}, until {}{note}",
+                verified.data.album_number, verified.data.expires
+            );
+            Finding::new(Verdict::Valid, reason, evidence)
+        }
     };
-    (
-        Verdict::Valid,
-        format!(
-            "{name}, album {}, until {}{note}",
-            verified.data.album_number, verified.data.expires
-        ),
-        evidence,
-    )
-}
-
-fn record_verdict(
-    record: &CardRecord,
-    registered: Option<&RegisteredCard>,
-) -> (Verdict, String, Evidence) {
-    let evidence = Evidence::MacRecord;
-    if let Some(stopped) = registered.and_then(|r| r.stopped.as_deref()) {
-        return (Verdict::Blocked, format!("card {stopped}"), evidence);
+    Finding {
+        holder_name: Some(name),
+        ..finding.until(expires)
     }
-    let note = if registered.is_some() {
-        ""
-    } else {
-        "; not in this station's register"
-    };
-    (
-        Verdict::Valid,
-        format!(
-            "card {}, holder {}, until {}{note}",
-            record.card_number, record.holder_id, record.expires
-        ),
-        evidence,
-    )
 }
 
-/// The verdict a failed DESFire check gives, or `None` when the card simply has no
-/// university application (then its UID is all there is to go on).
-fn desfire_failure(err: DesfireReadError) -> Option<(Verdict, String, Evidence)> {
+fn record_finding(record: &CardRecord, registered: Option<&RegisteredCard>) -> Finding {
+    let evidence = Evidence::MacRecord;
+    let finding = match registered.and_then(|r| r.stopped.as_deref()) {
+        Some(stopped) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
+        None => {
+            let note = if registered.is_some() {
+                ""
+            } else {
+                "; not in this station's register"
+            };
+            let reason = format!(
+                "card {}, holder {}, until {}{note}",
+                record.card_number, record.holder_id, record.expires
+            );
+            Finding::new(Verdict::Valid, reason, evidence)
+        }
+    };
+    finding.until(Some(record.expires))
+}
+
+/// The finding of a failed DESFire check, or `None` when the card simply has no university
+/// application (then its UID is all there is to go on).
+fn desfire_failure(err: DesfireReadError) -> Option<Finding> {
     let evidence = Evidence::MacRecord;
     match err {
         DesfireReadError::NotOurApplication { .. }
         | DesfireReadError::UnsupportedUid(_)
         | DesfireReadError::Card(_) => None,
-        DesfireReadError::Expired(verified) => Some((
-            Verdict::Expired,
-            format!("valid until {}", verified.record.expires),
-            evidence,
-        )),
+        DesfireReadError::Expired(verified) => {
+            let expires = verified.record.expires;
+            Some(
+                Finding::new(Verdict::Expired, format!("valid until {expires}"), evidence)
+                    .until(Some(expires)),
+            )
+        }
         // Our application with keys that are not this card's, or a record whose MAC fails.
         err @ (DesfireReadError::AuthenticationRefused { .. }
         | DesfireReadError::Forged { .. }
-        | DesfireReadError::Unreadable { .. }) => Some((
+        | DesfireReadError::Unreadable { .. }) => Some(Finding::new(
             Verdict::Forged,
             format!("{}: {err}", err.reason()),
             evidence,
@@ -273,39 +367,34 @@ fn desfire_failure(err: DesfireReadError) -> Option<(Verdict, String, Evidence)>
     }
 }
 
-fn uid_verdict(
+fn uid_finding(
     registered: Option<&RegisteredCard>,
     age: Option<Duration>,
     policy: &Policy,
-) -> (Verdict, String, Evidence) {
+) -> Finding {
     let evidence = Evidence::UidOnly;
     let Some(card) = registered else {
-        return (
-            Verdict::Unknown,
-            "card not in the register".to_owned(),
-            evidence,
-        );
+        return Finding::new(Verdict::Unknown, "card not in the register", evidence);
     };
     if is_stale(age, policy) && policy.when_stale == WhenStale::UidCardsUnknown {
-        return (
+        return Finding::new(
             Verdict::Unknown,
-            "the register is too old to vouch for a card known only by its UID".to_owned(),
+            "the register is too old to vouch for a card known only by its UID",
             evidence,
         );
     }
-    if let Some(stopped) = &card.stopped {
-        return (Verdict::Blocked, format!("card {stopped}"), evidence);
-    }
-    match card.expires {
-        Some(expires) if expires < policy.today => {
-            (Verdict::Expired, format!("valid until {expires}"), evidence)
+    let finding = match (&card.stopped, card.expires) {
+        (Some(stopped), _) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
+        (None, Some(expires)) if expires < policy.today => {
+            Finding::new(Verdict::Expired, format!("valid until {expires}"), evidence)
         }
-        _ => (
+        (None, _) => Finding::new(
             Verdict::Valid,
-            "known by its UID only (weaker than a signed chip)".to_owned(),
+            "known by its UID only (weaker than a signed chip)",
             evidence,
         ),
-    }
+    };
+    finding.until(card.expires)
 }
 
 fn is_stale(age: Option<Duration>, policy: &Policy) -> bool {
@@ -794,6 +883,8 @@ mod tests {
             reason: "card lost".into(),
             uid: UID.to_vec(),
             holder_id: Some("H-1".into()),
+            holder_name: None,
+            valid_until: None,
             evidence: Evidence::SignedChip,
             elapsed: Duration::from_micros(12_345),
         };

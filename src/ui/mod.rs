@@ -2,6 +2,7 @@
 //! messages, runs blocking work as Tasks and listens to the reader watcher as a Subscription.
 
 pub mod i18n;
+pub mod kiosk;
 pub mod readers;
 pub mod theme;
 
@@ -16,7 +17,7 @@ use iced::{Element, Length, Subscription, Task};
 
 use crate::card::ReaderEvent;
 use crate::card::pcsc::ReaderWatcher;
-use crate::config::{Language, Profile};
+use crate::config::{Language, Profile, Role};
 use crate::sim::vpcd::{self, InsertedCard};
 use crate::sim::{self, ElsCard, ElsCardState, Faults};
 use i18n::tr;
@@ -69,6 +70,8 @@ pub struct App {
     pub profile: Profile,
     pub database: PathBuf,
     pub readers: readers::Readers,
+    /// The kiosk screen, in the kiosk role.
+    pub kiosk: Option<kiosk::Kiosk>,
     pub demo: Demo,
     demo_card: Option<DemoCard>,
 }
@@ -76,6 +79,7 @@ pub struct App {
 #[derive(Debug, Clone)]
 pub enum Message {
     Readers(readers::Message),
+    Kiosk(kiosk::Message),
     DemoCard(Result<DemoCard, String>),
 }
 
@@ -93,16 +97,22 @@ impl App {
                 )
             }
         };
-        (
-            Self {
-                profile,
-                database,
-                readers: readers::Readers::default(),
-                demo,
-                demo_card: None,
-            },
-            task,
-        )
+        let (kiosk, kiosk_task) = match profile.role {
+            Role::Kiosk => {
+                let (kiosk, task) = kiosk::Kiosk::boot(&profile, database.clone());
+                (Some(kiosk), task.map(Message::Kiosk))
+            }
+            _ => (None, Task::none()),
+        };
+        let app = Self {
+            profile,
+            database,
+            readers: readers::Readers::default(),
+            kiosk,
+            demo,
+            demo_card: None,
+        };
+        (app, Task::batch([task, kiosk_task]))
     }
 
     pub fn title(&self) -> String {
@@ -111,7 +121,23 @@ impl App {
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
-            Message::Readers(message) => self.readers.update(message).map(Message::Readers),
+            Message::Readers(message) => {
+                // The kiosk reacts to the same reader events the reader list shows.
+                let for_kiosk = match (&mut self.kiosk, &message) {
+                    (Some(kiosk), readers::Message::Reader(event)) => kiosk
+                        .update(kiosk::Message::Reader(event.clone()))
+                        .map(Message::Kiosk),
+                    _ => Task::none(),
+                };
+                Task::batch([
+                    self.readers.update(message).map(Message::Readers),
+                    for_kiosk,
+                ])
+            }
+            Message::Kiosk(message) => match &mut self.kiosk {
+                Some(kiosk) => kiosk.update(message).map(Message::Kiosk),
+                None => Task::none(),
+            },
             Message::DemoCard(Ok(card)) => {
                 let uid = self
                     .profile
@@ -132,6 +158,9 @@ impl App {
 
     pub fn view(&self) -> Element<'_, Message> {
         let language = self.profile.ui.language;
+        if let Some(kiosk) = &self.kiosk {
+            return kiosk.view(language).map(Message::Kiosk);
+        }
         let header = row![
             text("Cardstation")
                 .size(theme::TITLE_SIZE)
@@ -211,7 +240,6 @@ impl App {
 }
 
 fn role_name(profile: &Profile, language: Language) -> &'static str {
-    use crate::config::Role;
     match profile.role {
         Role::Issuance => tr(language, "Stanowisko wydawania", "Issuance desk"),
         Role::Print => tr(language, "Stanowisko druku", "Print station"),

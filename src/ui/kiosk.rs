@@ -1,0 +1,406 @@
+//! The validation kiosk's screen: an idle screen that says what to do, then a large verdict
+//! for a few seconds. The decision runs on a blocking thread against the kiosk's own store
+//! connection; the UI only shows what comes back.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use iced::widget::{column, container, text};
+use iced::{Alignment, Background, Color, Element, Length, Task};
+
+use super::i18n::tr;
+use super::theme;
+use crate::card::ReaderEvent;
+use crate::card::pcsc::{PcscTransport, Sharing};
+use crate::config::{Language, Profile};
+use crate::station::validate::{self, Decision, Policy, Verdict};
+use crate::store::Store;
+
+/// The store connection and policy the kiosk decides with, opened once at start.
+#[derive(Clone)]
+pub struct Ready {
+    store: Arc<Mutex<Store>>,
+    policy: Arc<Mutex<Policy>>,
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ready")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    Starting,
+    /// The kiosk cannot decide at all (no store, bad profile): says why, all the time.
+    Broken(String),
+    Idle,
+    Checking,
+    Verdict(Decision),
+    /// The card left before a verdict: ask for it again.
+    NoVerdict(String),
+}
+
+pub struct Kiosk {
+    pub phase: Phase,
+    ready: Option<Ready>,
+    show_for: Duration,
+    /// Bumped by every tap, so the timer of an earlier verdict does not clear a newer one.
+    generation: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Opened(Result<Ready, String>),
+    Reader(ReaderEvent),
+    Decided {
+        generation: u64,
+        result: Result<Decision, String>,
+    },
+    BackToIdle {
+        generation: u64,
+    },
+}
+
+impl Kiosk {
+    pub fn boot(profile: &Profile, database: std::path::PathBuf) -> (Self, Task<Message>) {
+        let profile = profile.clone();
+        let show_for = Duration::from_secs(u64::from(profile.kiosk.show_verdict_seconds.max(1)));
+        let open = Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let store = Store::open(&database)
+                        .map_err(|err| format!("{err} ({})", err.next_step()))?;
+                    let policy = Policy::for_station(&profile, &store)
+                        .map_err(|err| format!("{err} ({})", err.next_step()))?;
+                    Ok(Ready {
+                        store: Arc::new(Mutex::new(store)),
+                        policy: Arc::new(Mutex::new(policy)),
+                    })
+                })
+                .await
+                .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+            },
+            Message::Opened,
+        );
+        (
+            Self {
+                phase: Phase::Starting,
+                ready: None,
+                show_for,
+                generation: 0,
+            },
+            open,
+        )
+    }
+
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Opened(Ok(ready)) => {
+                self.ready = Some(ready);
+                self.phase = Phase::Idle;
+            }
+            Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason),
+            Message::Reader(ReaderEvent::CardInserted { reader, .. }) => {
+                let Some(ready) = self.ready.clone() else {
+                    return Task::none();
+                };
+                self.generation += 1;
+                self.phase = Phase::Checking;
+                let generation = self.generation;
+                return Task::perform(decide(reader, ready), move |result| Message::Decided {
+                    generation,
+                    result,
+                });
+            }
+            Message::Reader(_) => {}
+            Message::Decided { generation, result } if generation == self.generation => {
+                self.phase = match result {
+                    Ok(decision) => Phase::Verdict(decision),
+                    Err(reason) => Phase::NoVerdict(reason),
+                };
+                let show_for = self.show_for;
+                // The timer is made inside the future: it needs the runtime, and update() may
+                // not run inside it.
+                return Task::perform(
+                    // Made inside the future: a timer needs the runtime, which update() may not run in.
+                    async move { tokio::time::sleep(show_for).await },
+                    move |()| Message::BackToIdle { generation },
+                );
+            }
+            Message::Decided { .. } => {}
+            Message::BackToIdle { generation }
+                if generation == self.generation && self.ready.is_some() =>
+            {
+                self.phase = Phase::Idle;
+            }
+            Message::BackToIdle { .. } => {}
+        }
+        Task::none()
+    }
+
+    pub fn view(&self, language: Language) -> Element<'_, Message> {
+        let white = Color::WHITE;
+        let faded = Color {
+            a: 0.8,
+            ..Color::WHITE
+        };
+        let (title, lines, background): (&str, Vec<(String, f32)>, Color) = match &self.phase {
+            Phase::Starting => (tr(language, "Uruchamianie…", "Starting…"), vec![], IDLE),
+            Phase::Broken(reason) => (
+                tr(language, "Kiosk nieczynny", "Kiosk out of service"),
+                vec![(reason.clone(), 24.0)],
+                UNKNOWN,
+            ),
+            Phase::Idle => (
+                tr(
+                    language,
+                    "Przyłóż legitymację do czytnika",
+                    "Tap or insert your card",
+                ),
+                vec![(
+                    tr(
+                        language,
+                        "Tap or insert your card",
+                        "Przyłóż legitymację do czytnika",
+                    )
+                    .to_owned(),
+                    28.0,
+                )],
+                IDLE,
+            ),
+            Phase::Checking => (tr(language, "Sprawdzanie…", "Checking…"), vec![], IDLE),
+            Phase::NoVerdict(reason) => (
+                tr(
+                    language,
+                    "Przyłóż kartę ponownie",
+                    "Please tap the card again",
+                ),
+                vec![
+                    (
+                        tr(
+                            language,
+                            "Karta została zabrana za wcześnie.",
+                            "The card was taken away too soon.",
+                        )
+                        .to_owned(),
+                        28.0,
+                    ),
+                    (reason.clone(), 18.0),
+                ],
+                UNKNOWN,
+            ),
+            Phase::Verdict(decision) => (
+                verdict_title(decision.verdict, language),
+                verdict_lines(decision, language),
+                verdict_colour(decision.verdict),
+            ),
+        };
+        let mut page = column![text(title).size(64).font(theme::BOLD).color(white)]
+            .spacing(20)
+            .align_x(Alignment::Center);
+        for (line, size) in lines {
+            page = page.push(
+                text(line)
+                    .size(size)
+                    .color(if size >= 28.0 { white } else { faded }),
+            );
+        }
+        container(page)
+            .center(Length::Fill)
+            .padding(48)
+            .style(move |_| container::Style {
+                background: Some(Background::Color(background)),
+                ..container::Style::default()
+            })
+            .into()
+    }
+}
+
+/// Under the title: who (when the card proves it), until when, what to do, and the checks'
+/// own words small for staff.
+fn verdict_lines(decision: &Decision, language: Language) -> Vec<(String, f32)> {
+    let mut lines = Vec::new();
+    if let Some(name) = &decision.holder_name {
+        lines.push((name.clone(), 40.0));
+    }
+    let until = decision.valid_until.map(|date| date.to_string());
+    let advice = match (decision.verdict, until) {
+        (Verdict::Valid, Some(date)) => {
+            format!("{} {date}", tr(language, "Ważna do", "Valid until"))
+        }
+        (Verdict::Valid, None) => String::new(),
+        (Verdict::Expired, Some(date)) => format!(
+            "{} {date}. {}",
+            tr(language, "Termin ważności minął", "Expired on"),
+            tr(
+                language,
+                "Przedłuż legitymację w dziekanacie.",
+                "Have it prolonged at the dean's office."
+            )
+        ),
+        (Verdict::Expired, None) => tr(
+            language,
+            "Przedłuż legitymację w dziekanacie.",
+            "Have it prolonged at the dean's office.",
+        )
+        .to_owned(),
+        (Verdict::Blocked, _) => tr(
+            language,
+            "Zgłoś się do biura legitymacji.",
+            "Please contact the ID office.",
+        )
+        .to_owned(),
+        (Verdict::Unknown, _) => tr(
+            language,
+            "Ta karta nie jest znana temu stanowisku.",
+            "This station does not know the card.",
+        )
+        .to_owned(),
+        (Verdict::Forged, _) => tr(
+            language,
+            "Karta nie przeszła weryfikacji. Zgłoś się do obsługi.",
+            "The card failed verification. Please ask the staff.",
+        )
+        .to_owned(),
+    };
+    if !advice.is_empty() {
+        lines.push((advice, 28.0));
+    }
+    lines.push((decision.reason.clone(), 18.0));
+    lines.push((
+        format!(
+            "UID {} · {:.0} ms",
+            hex::encode_upper(&decision.uid),
+            decision.elapsed.as_secs_f64() * 1e3
+        ),
+        theme::SMALL_SIZE,
+    ));
+    lines
+}
+
+const IDLE: Color = Color::from_rgb(0.13, 0.27, 0.47);
+const VALID: Color = Color::from_rgb(0.09, 0.50, 0.24);
+const EXPIRED: Color = Color::from_rgb(0.80, 0.47, 0.05);
+const BLOCKED: Color = Color::from_rgb(0.72, 0.11, 0.11);
+const UNKNOWN: Color = Color::from_rgb(0.35, 0.37, 0.40);
+
+fn verdict_colour(verdict: Verdict) -> Color {
+    match verdict {
+        Verdict::Valid => VALID,
+        Verdict::Expired => EXPIRED,
+        Verdict::Blocked | Verdict::Forged => BLOCKED,
+        Verdict::Unknown => UNKNOWN,
+    }
+}
+
+fn verdict_title(verdict: Verdict, language: Language) -> &'static str {
+    match verdict {
+        Verdict::Valid => tr(language, "Legitymacja ważna", "Card valid"),
+        Verdict::Expired => tr(
+            language,
+            "Legitymacja nieważna (termin minął)",
+            "Card expired",
+        ),
+        Verdict::Blocked => tr(language, "Karta zablokowana", "Card blocked"),
+        Verdict::Unknown => tr(language, "Karta nieznana", "Card not known"),
+        Verdict::Forged => tr(language, "Karta podrobiona", "Card forged"),
+    }
+}
+
+fn unusable<T>(_poisoned: T) -> String {
+    "the kiosk's store connection is unusable; restart the kiosk".to_owned()
+}
+
+/// Connects to the card and decides, on a blocking thread; logs the tap in the store.
+async fn decide(reader: String, ready: Ready) -> Result<Decision, String> {
+    tokio::task::spawn_blocking(move || {
+        let store = ready.store.lock().map_err(unusable)?;
+        let mut policy = ready.policy.lock().map_err(unusable)?;
+        // A kiosk runs for days: expiry is judged against today, not the start day.
+        policy.today = time::OffsetDateTime::now_utc().date();
+        let mut card =
+            PcscTransport::connect(&reader, Sharing::Shared).map_err(|err| err.to_string())?;
+        let decision = card
+            .in_transaction(|t| validate::validate(t, &*store, &policy))
+            .map_err(|err| err.to_string())?;
+        let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
+        if let Err(err) =
+            store.record_validation(&decision.uid, decision.verdict, &decision.reason, holder)
+        {
+            tracing::error!(%err, "the validation could not be logged");
+        }
+        Ok(decision)
+    })
+    .await
+    .unwrap_or_else(|_| Err("the card thread stopped".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::station::validate::Evidence;
+
+    fn kiosk() -> Kiosk {
+        Kiosk {
+            phase: Phase::Idle,
+            ready: None,
+            show_for: Duration::from_secs(4),
+            generation: 0,
+        }
+    }
+
+    fn decision(verdict: Verdict) -> Decision {
+        Decision {
+            verdict,
+            reason: "Jan Nowak, album 654321, until 2027-03-31".into(),
+            uid: vec![0x04, 0xA1],
+            holder_id: None,
+            holder_name: Some("Jan Nowak".into()),
+            valid_until: None,
+            evidence: Evidence::SignedChip,
+            elapsed: Duration::from_millis(3),
+        }
+    }
+
+    #[test]
+    fn a_late_timer_does_not_clear_a_newer_verdict() {
+        let mut screen = kiosk();
+        screen.generation = 2;
+        let _ = screen.update(Message::Decided {
+            generation: 1,
+            result: Ok(decision(Verdict::Forged)),
+        });
+        assert_eq!(
+            screen.phase,
+            Phase::Idle,
+            "an answer for an earlier tap is dropped"
+        );
+        let _ = screen.update(Message::Decided {
+            generation: 2,
+            result: Ok(decision(Verdict::Valid)),
+        });
+        assert_eq!(screen.phase, Phase::Verdict(decision(Verdict::Valid)));
+        let _ = screen.update(Message::BackToIdle { generation: 1 });
+        assert!(
+            matches!(screen.phase, Phase::Verdict(_)),
+            "the first tap's timer must not clear the second verdict"
+        );
+    }
+
+    #[test]
+    fn a_broken_kiosk_says_why_and_stays_broken() {
+        let mut screen = kiosk();
+        let _ = screen.update(Message::Opened(Err("cannot open the store".into())));
+        let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
+            reader: "R".into(),
+            atr: vec![],
+        }));
+        assert_eq!(
+            screen.phase,
+            Phase::Broken("cannot open the store".into()),
+            "no store, no verdicts"
+        );
+    }
+}
