@@ -13,12 +13,12 @@ use cardstation::card::transport::Counting;
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData};
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SimTransport, vpcd};
-use cardstation::station::issue::{self, Signer};
+use cardstation::station::issue;
+use common::signer;
 use der::Encode;
-use p256::ecdsa::SigningKey;
-use rand::rngs::OsRng;
-use x509_cert::Certificate;
 use zeroize::Zeroizing;
+
+mod common;
 
 const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
 const ROUNDS: usize = 200;
@@ -108,26 +108,4 @@ fn measure(what: &str, transport: &mut dyn Transport, work: impl Fn(&mut dyn Tra
         samples[ROUNDS / 2],
         samples[ROUNDS * 99 / 100]
     );
-}
-
-fn signer() -> Signer {
-    use std::str::FromStr;
-    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-    let key = SigningKey::random(&mut OsRng);
-    let spki = spki::SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).unwrap();
-    let certificate: Certificate = CertificateBuilder::new(
-        Profile::Root,
-        x509_cert::serial_number::SerialNumber::from(7u32),
-        x509_cert::time::Validity::from_now(Duration::from_secs(3 * 365 * 86_400)).unwrap(),
-        x509_cert::name::Name::from_str(
-            "CN=osoba uprawniona do wystawiania legitymacji studenckiej,O=Uniwersytet Łódzki,C=PL",
-        )
-        .unwrap(),
-        spki,
-        &key,
-    )
-    .unwrap()
-    .build::<p256::ecdsa::DerSignature>()
-    .unwrap();
-    Signer { key, certificate }
 }
