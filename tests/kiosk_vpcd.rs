@@ -228,3 +228,184 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+/// The other verdicts through pcscd: an expired ELS card, a card the register does not know,
+/// and a DESFire card whose record was altered by one byte.
+#[test]
+fn expired_unknown_and_tampered_desfire_through_pcscd() {
+    use cardstation::card::desfire::DesfireKey;
+    use cardstation::config::Profile;
+    use cardstation::station::desfire::{self, CardRecord, MasterKeys};
+    use cardstation::station::issue::{self, ElsSource, Signer};
+    use std::sync::{Arc, Mutex};
+    use time::macros::date;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "key.pem",
+        ],
+    );
+    std::fs::set_permissions(
+        dir.join("key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "key.pem",
+            "-subj",
+            "/CN=signer/O=Uniwersytet Testowy/C=PL",
+            "-days",
+            "3650",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    assert!(
+        cardstation(dir, &["trust", "add", "cert.pem"])
+            .status
+            .success()
+    );
+    let reader = reader(35964);
+    let tap = || {
+        last_json(&cardstation(
+            dir,
+            &[
+                "validate",
+                "--once",
+                "--wait",
+                "10",
+                "--json",
+                "--reader",
+                &reader.name,
+            ],
+        ))
+    };
+
+    // Issued in 2020, valid until the end of 2021.
+    let signer = Signer {
+        key: cardstation::crypto::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
+        certificate: cardstation::crypto::keys::load_certificate(&dir.join("cert.pem")).unwrap(),
+    };
+    let old = sim::shared(ElsCard::new(personalised(&UID)));
+    let data = cardstation::crypto::els_sig::ElsData {
+        chip_serial: String::new(),
+        university: "Uniwersytet Testowy".into(),
+        surnames: vec!["Nowak".into()],
+        given_names: vec!["Jan".into()],
+        album_number: "1".into(),
+        edition: "A".into(),
+        pesel: "44051401359".into(),
+        expires: date!(2021 - 12 - 31),
+    };
+    let key = CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    };
+    let mut transport = sim::SimTransport::insert(old.clone(), Faults::default());
+    issue::issue(
+        &mut transport,
+        ElsSource::Sign {
+            data,
+            signer: &signer,
+        },
+        &key,
+        std::slice::from_ref(&signer.certificate),
+        date!(2020 - 10 - 01),
+    )
+    .unwrap();
+    let in_reader = vpcd::insert(old, reader.port, Faults::default(), WAIT).unwrap();
+    let expired = tap();
+    assert_eq!(expired["verdict"], "expired", "{expired}");
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // A DESFire card issued with the demo profile's application and key.
+    let app = Profile::demo().desfire.unwrap();
+    let master = hex::decode("00112233445566778899AABBCCDDEEFF").unwrap();
+    let keys = MasterKeys::new(&app, &master, DesfireKey::des([0; 8])).unwrap();
+    let desfire_uid = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66];
+    let card = Arc::new(Mutex::new(sim::DesfireCard::new(
+        sim::DesfireCardState::blank(&desfire_uid),
+    )));
+    let record = CardRecord {
+        card_number: 7,
+        barcode: "2900000000007".into(),
+        holder_id: "USOS-7".into(),
+        expires: date!(2031 - 09 - 30),
+    };
+    desfire::issue(
+        sim::SimTransport::insert(card.clone(), Faults::default()),
+        &app,
+        &keys,
+        &record,
+    )
+    .unwrap();
+    let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    let genuine = tap();
+    assert_eq!(
+        (genuine["verdict"].as_str(), genuine["evidence"].as_str()),
+        (Some("valid"), Some("mac_record")),
+        "{genuine}"
+    );
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // The same card with one byte of its record changed (the holder id).
+    {
+        let mut card = card.lock().unwrap();
+        let state = card.state_mut();
+        let application = state
+            .applications
+            .iter_mut()
+            .find(|a| a.aid == app.aid)
+            .unwrap();
+        let file = application
+            .files
+            .iter_mut()
+            .find(|f| f.file_no == app.record_file)
+            .unwrap();
+        let holder_at = file.data.windows(6).position(|w| w == b"USOS-7").unwrap();
+        file.data[holder_at + 5] = b'8';
+    }
+    let _tampered = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
+    let forged = tap();
+    assert_eq!(forged["verdict"], "forged", "{forged}");
+    assert!(
+        forged["reason"].as_str().unwrap().starts_with("forged"),
+        "{forged}"
+    );
+
+    // A blank card of another kind: only its UID, which nobody registered.
+    drop(_tampered);
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let _blank = vpcd::insert(
+        sim::shared(sim::DesfireCard::new(sim::DesfireCardState::blank(&[
+            4, 9, 9, 9, 9, 9, 9,
+        ]))),
+        reader.port,
+        Faults::default(),
+        WAIT,
+    )
+    .unwrap();
+    let unknown = tap();
+    assert_eq!(
+        (unknown["verdict"].as_str(), unknown["reason"].as_str()),
+        (Some("unknown"), Some("card not in the register"))
+    );
+}
