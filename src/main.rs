@@ -164,9 +164,13 @@ enum DesfireCommand {
         /// Barcode number printed on the card (up to 24 ASCII characters).
         #[arg(long, value_name = "B")]
         barcode: String,
-        /// Cardholder identifier (up to 24 ASCII characters).
-        #[arg(long, value_name = "H")]
-        holder_id: String,
+        /// Cardholder identifier written on the card (up to 24 ASCII characters); with
+        /// --cardholder it defaults to the person number or the cardholder's id.
+        #[arg(long, value_name = "H", required_unless_present = "cardholder")]
+        holder_id: Option<String>,
+        /// The store cardholder the card is for: the card and its contactless UID are recorded.
+        #[arg(long, value_name = "ID")]
+        cardholder: Option<i64>,
         /// Last day the card is valid.
         #[arg(long, value_name = "YYYY-MM-DD")]
         expires: String,
@@ -293,6 +297,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     card_number,
                     barcode,
                     holder_id,
+                    cardholder,
                     expires,
                     card,
                 },
@@ -300,10 +305,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let input = cli::desfire::RecordInput {
                 card_number,
                 barcode: &barcode,
-                holder_id: &holder_id,
+                holder_id: holder_id.as_deref(),
                 expires: &expires,
             };
-            cli::desfire::issue(&profile, card.reader.as_deref(), card.wait, &input)
+            cli::desfire::issue(
+                &profile,
+                card.reader.as_deref(),
+                card.wait,
+                &input,
+                cardholder,
+                &db,
+            )
         }
         Some(Command::Desfire {
             command: DesfireCommand::Read { json, card },

@@ -409,3 +409,84 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
         (Some("unknown"), Some("card not in the register"))
     );
 }
+
+/// `desfire issue --cardholder` records the card's contactless UID in the store, so the
+/// kiosk finds the card registered to that holder.
+#[test]
+fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("people.csv"),
+        "firstName,lastName,birthDate,personNumber\nEwa,Lis,1999-02-03,P-0042\n",
+    )
+    .unwrap();
+    assert!(
+        cardstation(dir, &["import", "persons", "people.csv"])
+            .status
+            .success()
+    );
+    let reader = reader(35963);
+    let uid = [0x04, 0x21, 0x32, 0x43, 0x54, 0x65, 0x76];
+    let _in_reader = vpcd::insert(
+        sim::shared(sim::DesfireCard::new(sim::DesfireCardState::blank(&uid))),
+        reader.port,
+        Faults::default(),
+        WAIT,
+    )
+    .unwrap();
+    let issue = cardstation(
+        dir,
+        &[
+            "desfire",
+            "issue",
+            "--cardholder",
+            "1",
+            "--card-number",
+            "42",
+            "--barcode",
+            "2900000000042",
+            "--expires",
+            "2031-09-30",
+            "--reader",
+            &reader.name,
+            "--wait",
+            "10",
+        ],
+    );
+    assert!(
+        issue.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issue.stderr)
+    );
+    assert!(String::from_utf8_lossy(&issue.stdout).contains("recorded as card 1 of cardholder 1"));
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    let card = store
+        .find_card_by_uid(UidKind::Contactless, &uid)
+        .unwrap()
+        .expect("the contactless UID is recorded");
+    assert_eq!(card.fields.card_number.as_deref(), Some("42"));
+
+    let tap = last_json(&cardstation(
+        dir,
+        &[
+            "validate",
+            "--once",
+            "--wait",
+            "10",
+            "--json",
+            "--reader",
+            &reader.name,
+        ],
+    ));
+    assert_eq!(
+        (tap["verdict"].as_str(), tap["evidence"].as_str()),
+        (Some("valid"), Some("mac_record")),
+        "{tap}"
+    );
+    assert_eq!(tap["holder_id"], "1");
+    assert!(
+        tap["reason"].as_str().unwrap().contains("holder P-0042"),
+        "the record names the person number: {tap}"
+    );
+}

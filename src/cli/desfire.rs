@@ -1,5 +1,7 @@
 //! MIFARE DESFire commands: `diversify`, `desfire issue`, `desfire read`.
 
+use std::path::Path;
+
 use time::Date;
 use time::format_description::FormatItem;
 use time::macros::format_description;
@@ -10,6 +12,9 @@ use cardstation::crypto::diversify::{self, KeyAlgorithm};
 use cardstation::station::desfire::{
     self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys, VerifiedRecord,
 };
+
+use cardstation::station::issue::record_card;
+use cardstation::store::{CardStatus, CardType, NewCard, Store, UidKind};
 
 use super::Failure;
 use super::card::connect;
@@ -67,12 +72,17 @@ fn application(profile: &Profile) -> Result<(&DesfireApp, MasterKeys), Failure> 
 pub struct RecordInput<'a> {
     pub card_number: u64,
     pub barcode: &'a str,
-    pub holder_id: &'a str,
+    /// `None`: taken from the store cardholder.
+    pub holder_id: Option<&'a str>,
     pub expires: &'a str,
 }
 
 impl RecordInput<'_> {
-    fn to_record(&self) -> Result<CardRecord, Failure> {
+    fn to_record(&self, holder_from_store: Option<&str>) -> Result<CardRecord, Failure> {
+        let holder_id = self
+            .holder_id
+            .or(holder_from_store)
+            .ok_or_else(|| Failure::new("no holder id", "give --holder-id or --cardholder"))?;
         let expires = Date::parse(self.expires, DATE).map_err(|_| {
             Failure::new(
                 format!("--expires \"{}\" is not a date", self.expires),
@@ -82,7 +92,7 @@ impl RecordInput<'_> {
         Ok(CardRecord {
             card_number: self.card_number,
             barcode: self.barcode.to_owned(),
-            holder_id: self.holder_id.to_owned(),
+            holder_id: holder_id.to_owned(),
             expires,
         })
     }
@@ -95,8 +105,15 @@ pub fn issue(
     reader: Option<&str>,
     wait: Option<f64>,
     input: &RecordInput,
+    cardholder: Option<i64>,
+    db: &Path,
 ) -> Result<(), Failure> {
-    let record = input.to_record()?;
+    let mut store = cardholder.map(|_| Store::open(db)).transpose()?;
+    let holder_from_store = match (&store, cardholder) {
+        (Some(store), Some(id)) => Some(holder_id_in_store(store, id)?),
+        _ => None,
+    };
+    let record = input.to_record(holder_from_store.as_deref())?;
     let (app, keys) = application(profile)?;
     let reader = reader.or(profile.readers.contactless.as_deref());
     let mut card = connect(reader, wait)?;
@@ -114,7 +131,39 @@ pub fn issue(
         },
         report.apdus,
     );
+    if let (Some(store), Some(cardholder_id)) = (store.as_mut(), cardholder) {
+        let card = NewCard {
+            cardholder_id,
+            card_number: Some(record.card_number.to_string()),
+            barcode: Some(record.barcode.clone()),
+            card_type: CardType::Student,
+            contact_uid: None,
+            contactless_uid: Some(hex::encode_upper(&report.uid)),
+            chip_serial_number: None,
+            status: CardStatus::Personalized,
+            expires: Some(record.expires),
+        };
+        let operator = std::env::var("USER").unwrap_or_else(|_| "cli".to_owned());
+        let card_id = record_card(store, UidKind::Contactless, &report.uid, card, &operator)
+            .map_err(|err| {
+                Failure::new(
+                    format!("the card is issued, but recording it failed: {err}"),
+                    err.next_step(),
+                )
+            })?;
+        println!("recorded as card {card_id} of cardholder {cardholder_id}");
+    }
     Ok(())
+}
+
+/// What a card's record names its holder by: the person number, else the cardholder's id.
+fn holder_id_in_store(store: &Store, cardholder_id: i64) -> Result<String, Failure> {
+    let cardholder = store.get_cardholder(cardholder_id)?;
+    let person_number = match cardholder.fields.person_id {
+        Some(person) => store.get_person(person)?.fields.person_number,
+        None => None,
+    };
+    Ok(person_number.unwrap_or_else(|| format!("CH-{cardholder_id}")))
 }
 
 pub fn read(

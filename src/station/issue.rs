@@ -253,16 +253,6 @@ pub fn record_issued(
     issued: &Issued,
     operator: &str,
 ) -> Result<i64, RecordError> {
-    if let Some(known) = store.find_card_by_uid(UidKind::Contact, &issued.uid)? {
-        if known.fields.cardholder_id != cardholder_id {
-            return Err(RecordError::Store(StoreError::Invalid(format!(
-                "chip {} belongs to cardholder {}, not {cardholder_id}",
-                chip_serial(&issued.uid),
-                known.fields.cardholder_id
-            ))));
-        }
-        return Ok(known.id);
-    }
     let card = NewCard {
         cardholder_id,
         card_number: None,
@@ -274,6 +264,29 @@ pub fn record_issued(
         status: CardStatus::Personalized,
         expires: Some(issued.verified.data.expires),
     };
+    record_card(store, UidKind::Contact, &issued.uid, card, operator)
+}
+
+/// Records a card whose chip `uid` (of `kind`) was just written and verified, unless that
+/// chip is already known for the same cardholder. A chip known for someone else is refused.
+pub fn record_card(
+    store: &mut Store,
+    kind: UidKind,
+    uid: &[u8],
+    card: NewCard,
+    operator: &str,
+) -> Result<i64, RecordError> {
+    if let Some(known) = store.find_card_by_uid(kind, uid)? {
+        if known.fields.cardholder_id != card.cardholder_id {
+            return Err(RecordError::Store(StoreError::Invalid(format!(
+                "chip {} belongs to cardholder {}, not {}",
+                chip_serial(uid),
+                known.fields.cardholder_id,
+                card.cardholder_id
+            ))));
+        }
+        return Ok(known.id);
+    }
     Ok(store.insert_card(&card, operator)?)
 }
 
