@@ -49,6 +49,7 @@ pub struct Profile {
     pub desfire: Option<DesfireApp>,
     #[serde(default)]
     pub kiosk: Kiosk,
+    pub els: Option<Els>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -112,6 +113,37 @@ impl Default for Ui {
 pub enum Language {
     Pl,
     En,
+}
+
+/// How the issuance desk signs and writes ELS cards. Paths and variable names only: the key
+/// material stays in its files (mode 600) and environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Els {
+    /// The signer's PKCS#8 PEM private key (ECDSA P-256).
+    pub signer_key: Option<PathBuf>,
+    /// The signer's certificate (PEM or DER), also written to EF.CERT.
+    pub signer_cert: Option<PathBuf>,
+    /// Environment variable with the passphrase of an encrypted signer key.
+    pub signer_passphrase_env: Option<String>,
+    /// Environment variable with the card_key master (hex) the per-card write keys derive from.
+    pub card_key_env: Option<String>,
+    #[serde(default = "default_card_key_type")]
+    pub card_key_type: crate::crypto::diversify::KeyAlgorithm,
+    /// AN10922 system identifier (text) for the write keys.
+    #[serde(default = "default_els_system_id")]
+    pub system_id: String,
+    pub university: Option<String>,
+    /// Series/edition code printed on the card.
+    pub edition: Option<String>,
+}
+
+fn default_card_key_type() -> crate::crypto::diversify::KeyAlgorithm {
+    crate::crypto::diversify::KeyAlgorithm::Aes128
+}
+
+fn default_els_system_id() -> String {
+    "ELS".to_owned()
 }
 
 /// How an unattended kiosk decides and shows its verdicts.

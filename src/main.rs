@@ -320,7 +320,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Desfire {
             command: DesfireCommand::Read { json, card },
         }) => cli::desfire::read(&profile, card.reader.as_deref(), card.wait, json),
-        Some(Command::Els { command }) => cli::els::run(command, &db),
+        Some(Command::Els { command }) => cli::els::run(command, &profile, &db),
         Some(Command::Status { json }) => cli::store::status(&db, json),
         Some(Command::Import {
             what: ImportCommand::Persons { file },

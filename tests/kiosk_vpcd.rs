@@ -120,29 +120,36 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
     let card = sim::shared(ElsCard::new(personalised(&UID)));
     let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
-    let write = cardstation(
-        dir,
-        &[
+    // The desk's profile names the signer files and the card key's variable.
+    std::fs::write(
+        dir.join("desk.toml"),
+        format!(
+            "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[els]\nsigner_key = \"{}\"\nsigner_cert = \"{}\"\ncard_key_env = \"TEST_ELS_CARD_KEY\"\nuniversity = \"Uniwersytet Łódzki\"\nedition = \"B\"\n",
+            dir.join("key.pem").display(),
+            dir.join("cert.pem").display()
+        ),
+    )
+    .unwrap();
+    let write = Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .args([
+            "--db",
+            "station.sqlite",
+            "--profile",
+            "desk.toml",
             "els",
             "write",
             "--cardholder",
             "1",
-            "--university",
-            "Uniwersytet Łódzki",
-            "--edition",
-            "B",
             "--expires",
             "2031-06-30",
-            "--key",
-            "key.pem",
-            "--cert",
-            "cert.pem",
-            "--card-key",
-            CARD_KEY,
             "--reader",
             &reader.name,
-        ],
-    );
+        ])
+        .current_dir(dir)
+        .env("CARDSTATION_LOG_DIR", dir.join("logs"))
+        .env("TEST_ELS_CARD_KEY", CARD_KEY)
+        .output()
+        .unwrap();
     assert!(
         write.status.success(),
         "{}",

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
+use cardstation::config::{Els, Profile};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::crypto::keys;
@@ -55,13 +56,8 @@ pub enum ElsCommand {
     /// Issue: sign the data for the card in the reader, write it, read back and verify.
     /// With --cardholder the data comes from the store and the verified card is recorded there.
     Write {
-        #[arg(long, value_name = "FILE.json", required_unless_present = "cardholder")]
-        data: Option<PathBuf>,
-        /// The cardholder (store id) the card is for.
-        #[arg(long, value_name = "ID")]
-        cardholder: Option<i64>,
         #[command(flatten)]
-        issuing_office: IssuingOfficeArgs,
+        content: ContentArgs,
         #[command(flatten)]
         signer: SignerArgs,
         #[command(flatten)]
@@ -85,20 +81,28 @@ pub enum ElsCommand {
 
 #[derive(Args)]
 pub struct SignerArgs {
-    /// The signer's PKCS#8 PEM private key (ECDSA P-256), readable by its owner only.
+    /// The signer's PKCS#8 PEM private key (ECDSA P-256), readable by its owner only
+    /// (default: the profile's [els] signer_key).
     #[arg(long, value_name = "KEY.pem")]
-    key: PathBuf,
-    /// The signer's X.509 certificate (PEM or DER); it is also written to EF.CERT.
+    key: Option<PathBuf>,
+    /// The signer's X.509 certificate (PEM or DER); it is also written to EF.CERT
+    /// (default: the profile's [els] signer_cert).
     #[arg(long, value_name = "CERT.pem")]
-    cert: PathBuf,
+    cert: Option<PathBuf>,
     /// Environment variable holding the passphrase of an encrypted key.
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
 }
 
-/// What the issuing office adds to a cardholder's data (used with --cardholder and no --data).
+/// What goes on the card: a data file, or a store cardholder's data completed by the issuing
+/// office (university and edition default to the profile's [els]).
 #[derive(Args)]
-pub struct IssuingOfficeArgs {
+pub struct ContentArgs {
+    #[arg(long, value_name = "FILE.json", required_unless_present = "cardholder")]
+    data: Option<PathBuf>,
+    /// The cardholder (store id) the card is for; the verified card is recorded there.
+    #[arg(long, value_name = "ID")]
+    cardholder: Option<i64>,
     #[arg(long, value_name = "NAME")]
     university: Option<String>,
     /// Series/edition code printed on the card.
@@ -128,11 +132,12 @@ pub struct CardKeyArgs {
     /// Environment variable holding the card_key master (hex).
     #[arg(long, value_name = "VAR")]
     card_key_env: Option<String>,
-    #[arg(long, value_name = "ALG", default_value = "aes")]
-    key_alg: KeyAlgorithm,
-    /// Diversification system identifier (text).
-    #[arg(long, value_name = "TEXT", default_value = "ELS")]
-    system_id: String,
+    /// Key type (default: the profile's [els] card_key_type, else aes).
+    #[arg(long, value_name = "ALG")]
+    key_alg: Option<KeyAlgorithm>,
+    /// Diversification system identifier, text (default: the profile's, else ELS).
+    #[arg(long, value_name = "TEXT")]
+    system_id: Option<String>,
 }
 
 impl CardKeyArgs {
@@ -143,9 +148,10 @@ impl CardKeyArgs {
 
 const READER_WAIT: Duration = Duration::from_secs(5);
 
-pub fn run(command: ElsCommand, db: &Path) -> Result<(), Failure> {
+pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Failure> {
+    let els = profile.els.as_ref();
     match command {
-        ElsCommand::Sign { data, signer, out } => sign(&data, &signer, &out),
+        ElsCommand::Sign { data, signer, out } => sign(&data, &signer, els, &out),
         ElsCommand::Verify {
             file,
             trust,
@@ -157,27 +163,17 @@ pub fn run(command: ElsCommand, db: &Path) -> Result<(), Failure> {
             trust,
         } => read(reader.as_deref(), json, &trust),
         ElsCommand::Write {
-            data,
-            cardholder,
-            issuing_office,
+            content,
             signer,
             card_key,
             reader,
-        } => write(
-            data.as_deref(),
-            cardholder,
-            &issuing_office,
-            &signer,
-            &card_key,
-            reader.as_deref(),
-            db,
-        ),
+        } => write(&content, &signer, &card_key, reader.as_deref(), db, els),
         ElsCommand::Prolong {
             expires,
             signer,
             card_key,
             reader,
-        } => prolong(&expires, &signer, &card_key, reader.as_deref()),
+        } => prolong(&expires, &signer, &card_key, reader.as_deref(), els),
     }
 }
 
@@ -200,10 +196,30 @@ fn load_data(path: &Path) -> Result<ElsData, Failure> {
     })
 }
 
-fn load_signer(args: &SignerArgs) -> Result<Signer, Failure> {
-    let key =
-        keys::load_signing_key(&args.key, args.passphrase_env.as_deref()).map_err(key_failure)?;
-    let certificate = keys::load_certificate(&args.cert).map_err(key_failure)?;
+/// The signer from the command line, else from the profile's [els] section.
+fn load_signer(args: &SignerArgs, els: Option<&Els>) -> Result<Signer, Failure> {
+    let missing = || {
+        Failure::new(
+            "no signer key and certificate given",
+            "pass --key and --cert, or set signer_key and signer_cert in the profile's [els]",
+        )
+    };
+    let key_path = args
+        .key
+        .as_deref()
+        .or(els.and_then(|e| e.signer_key.as_deref()))
+        .ok_or_else(missing)?;
+    let cert_path = args
+        .cert
+        .as_deref()
+        .or(els.and_then(|e| e.signer_cert.as_deref()))
+        .ok_or_else(missing)?;
+    let passphrase_env = args
+        .passphrase_env
+        .as_deref()
+        .or(els.and_then(|e| e.signer_passphrase_env.as_deref()));
+    let key = keys::load_signing_key(key_path, passphrase_env).map_err(key_failure)?;
+    let certificate = keys::load_certificate(cert_path).map_err(key_failure)?;
     Ok(Signer { key, certificate })
 }
 
@@ -238,8 +254,13 @@ fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
     Ok(trusted)
 }
 
-fn card_key(args: &CardKeyArgs) -> Result<CardKey, Failure> {
-    let hex_text = match (&args.card_key, &args.card_key_env) {
+/// The card_key master from the command line, else from the profile's [els] variable.
+fn card_key(args: &CardKeyArgs, els: Option<&Els>) -> Result<CardKey, Failure> {
+    let variable = args
+        .card_key_env
+        .as_deref()
+        .or(els.and_then(|e| e.card_key_env.as_deref()));
+    let hex_text = match (&args.card_key, variable) {
         (Some(hex_text), _) => Zeroizing::new(hex_text.clone()),
         (None, Some(var)) => Zeroizing::new(std::env::var(var).map_err(|_| {
             Failure::new(
@@ -250,31 +271,39 @@ fn card_key(args: &CardKeyArgs) -> Result<CardKey, Failure> {
         (None, None) => {
             return Err(Failure::new(
                 "no card key given",
-                "pass --card-key-env VAR (or --card-key HEX)",
+                "pass --card-key-env VAR, or set card_key_env in the profile's [els]",
             ));
         }
     };
+    let algorithm = args
+        .key_alg
+        .or(els.map(|e| e.card_key_type))
+        .unwrap_or(KeyAlgorithm::Aes128);
+    let system_id = args
+        .system_id
+        .clone()
+        .or(els.map(|e| e.system_id.clone()))
+        .unwrap_or_else(|| "ELS".to_owned());
     let master = Zeroizing::new(hex::decode(hex_text.trim()).map_err(|_| {
         Failure::new(
             "the card key is not hex",
-            format!("give the {} master key as hex", args.key_alg),
+            format!("give the {algorithm} master key as hex"),
         )
     })?);
-    if master.len() != args.key_alg.key_len() {
+    if master.len() != algorithm.key_len() {
         return Err(Failure::new(
             format!(
-                "the {} card key must be {} bytes, got {}",
-                args.key_alg,
-                args.key_alg.key_len(),
+                "the {algorithm} card key must be {} bytes, got {}",
+                algorithm.key_len(),
                 master.len()
             ),
             "check the card key",
         ));
     }
     Ok(CardKey::Master {
-        algorithm: args.key_alg,
+        algorithm,
         master,
-        system_id: args.system_id.as_bytes().to_vec(),
+        system_id: system_id.into_bytes(),
     })
 }
 
@@ -287,9 +316,9 @@ fn issue_failure(err: IssueError) -> Failure {
     Failure::new(err.to_string(), err.next_step())
 }
 
-fn sign(data: &Path, signer: &SignerArgs, out: &Path) -> Result<(), Failure> {
+fn sign(data: &Path, signer: &SignerArgs, els: Option<&Els>, out: &Path) -> Result<(), Failure> {
     let data = load_data(data)?;
-    let signer = load_signer(signer)?;
+    let signer = load_signer(signer, els)?;
     let structure = els_sig::sign(
         &data,
         &signer.key,
@@ -408,31 +437,35 @@ fn parse_date(text: &str, flag: &str) -> Result<Date, Failure> {
 }
 
 fn write(
-    data: Option<&Path>,
-    cardholder: Option<i64>,
-    office: &IssuingOfficeArgs,
+    content: &ContentArgs,
     signer: &SignerArgs,
     key: &CardKeyArgs,
     filter: Option<&str>,
     db: &Path,
+    els: Option<&Els>,
 ) -> Result<(), Failure> {
+    let cardholder = content.cardholder;
     let mut store = cardholder.map(|_| Store::open(db)).transpose()?;
-    let data = match (data, cardholder, &store) {
+    let data = match (&content.data, cardholder, &store) {
         (Some(path), _, _) => load_data(path)?,
         (None, Some(id), Some(store)) => {
-            let (university, edition, expires) = match (
-                &office.university,
-                &office.edition,
-                &office.expires,
-            ) {
-                (Some(u), Some(e), Some(x)) => (u, e, parse_date(x, "--expires")?),
-                _ => {
-                    return Err(Failure::new(
-                        "--cardholder without --data needs --university, --edition and --expires",
-                        "give them, or a --data file",
-                    ));
-                }
+            let university = content
+                .university
+                .as_ref()
+                .or(els.and_then(|e| e.university.as_ref()));
+            let edition = content
+                .edition
+                .as_ref()
+                .or(els.and_then(|e| e.edition.as_ref()));
+            let (Some(university), Some(edition), Some(expires)) =
+                (university, edition, &content.expires)
+            else {
+                return Err(Failure::new(
+                    "--cardholder without --data needs the university, edition and --expires",
+                    "give --university/--edition (or set them in the profile's [els]) and --expires",
+                ));
             };
+            let expires = parse_date(expires, "--expires")?;
             issue::els_data_for(store, id, university, edition, expires)
                 .map_err(|err| Failure::new(err.to_string(), err.next_step()))?
         }
@@ -443,8 +476,8 @@ fn write(
             ));
         }
     };
-    let signer = load_signer(signer)?;
-    let card_key = card_key(key)?;
+    let signer = load_signer(signer, els)?;
+    let card_key = card_key(key, els)?;
     let trusted = [signer.certificate.clone()];
     let mut card = connect(filter)?;
     let issued = card
@@ -493,10 +526,11 @@ fn prolong(
     signer: &SignerArgs,
     key: &CardKeyArgs,
     filter: Option<&str>,
+    els: Option<&Els>,
 ) -> Result<(), Failure> {
     let new_expiry = parse_date(expires, "--expires")?;
-    let signer = load_signer(signer)?;
-    let card_key = card_key(key)?;
+    let signer = load_signer(signer, els)?;
+    let card_key = card_key(key, els)?;
     let trusted = [signer.certificate.clone()];
     let mut card = connect(filter)?;
     let prolonged = card
@@ -528,7 +562,7 @@ pub fn sim_write_key(
     if key.card_key.is_none() && key.card_key_env.is_none() {
         return Ok(None);
     }
-    card_key(key)?
+    card_key(key, None)?
         .for_card(uid)
         .map(Some)
         .map_err(|err| Failure::new(err.to_string(), "check --card-key and --system-id"))
