@@ -80,6 +80,10 @@ enum Command {
         #[command(subcommand)]
         command: cli::els::ElsCommand,
     },
+    /// Draw a barcode to PNG (300 dpi) or SVG.
+    Barcode(cli::render::BarcodeArgs),
+    /// Draw one side of a card from a layout and card data to PNG (300 dpi) or PDF.
+    Render(cli::render::RenderArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -148,6 +152,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             )
         }
         Some(Command::Els { command }) => cli::els::run(command),
+        Some(Command::Barcode(args)) => cli::render::barcode(&args),
+        Some(Command::Render(args)) => cli::render::render(&args),
     }
 }
 
@@ -160,7 +166,6 @@ fn run_gui(profile: Profile, db: Option<PathBuf>) -> Result<(), Failure> {
 fn run_gui(_profile: Profile, _db: Option<PathBuf>) -> Result<(), Failure> {
     Err(Failure::new(
         "this build has no window (built without the `gui` feature)",
-        "use a subcommand (see `cardstation --help`) or install a build with the gui feature"
-            .into(),
+        "use a subcommand (see `cardstation --help`) or install a build with the gui feature",
     ))
 }

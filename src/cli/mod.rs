@@ -3,6 +3,7 @@
 
 pub mod card;
 pub mod els;
+pub mod render;
 
 use cardstation::card::TransportError;
 

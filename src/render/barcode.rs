@@ -461,9 +461,10 @@ fn encode_itf(data: &str) -> Result<(String, Vec<u8>), BarcodeError> {
     // ITF encodes digit pairs: barcoders appends a mod-10 check digit to odd-length data.
     let code = TF::interleaved(data).map_err(|_| library_refused(Symbology::Itf, data))?;
     let text = match &code {
-        TF::Interleaved(digits) | TF::Standard(digits) => {
-            digits.iter().map(|&digit| char::from(b'0' + digit)).collect()
-        }
+        TF::Interleaved(digits) | TF::Standard(digits) => digits
+            .iter()
+            .map(|&digit| char::from(b'0' + digit))
+            .collect(),
     };
     Ok((text, code.encode()))
 }
@@ -497,7 +498,11 @@ fn encode_qr(data: &str) -> Result<Barcode, BarcodeError> {
     let colors = code.to_colors();
     let rows = colors
         .chunks(width)
-        .map(|row| row.iter().map(|&color| color == qrcode::Color::Dark).collect())
+        .map(|row| {
+            row.iter()
+                .map(|&color| color == qrcode::Color::Dark)
+                .collect()
+        })
         .collect();
     Ok(Barcode {
         symbology: Symbology::Qr,
@@ -595,7 +600,10 @@ mod tests {
         assert_eq!(barcode.text(), "12345670");
         // Start (4) + 4 pairs of 18 modules (2 wide + 3 narrow bars and spaces) + stop (4).
         assert_eq!(barcode.columns, 4 + 4 * 18 + 4);
-        assert_eq!(Barcode::encode(Symbology::Itf, "1234").unwrap().text(), "1234");
+        assert_eq!(
+            Barcode::encode(Symbology::Itf, "1234").unwrap().text(),
+            "1234"
+        );
     }
 
     #[test]
@@ -605,7 +613,9 @@ mod tests {
             "A40156A"
         );
         assert_eq!(
-            Barcode::encode(Symbology::Codabar, "B40156D").unwrap().text(),
+            Barcode::encode(Symbology::Codabar, "B40156D")
+                .unwrap()
+                .text(),
             "B40156D"
         );
         let err = Barcode::encode(Symbology::Codabar, "40A56").unwrap_err();

@@ -2,6 +2,9 @@
 //! templates (`layout`), rendered to PNG at the printers' 300 dpi and to PDF at card size.
 
 pub mod barcode;
+pub mod card;
+pub mod face;
+pub mod layout;
 
 /// Card printers (Evolis, Zebra, Fargo) print at 300 dpi; every raster we make uses it.
 pub const DPI: f64 = 300.0;
