@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use cardstation::render::barcode::{Barcode, BarcodeSize, Symbology};
-use cardstation::render::card::{CardRenderer, RenderError};
+use cardstation::render::card::{CardFormat, CardRenderer, RenderError};
 use cardstation::render::face::CardFace;
 use cardstation::render::layout::{Layout, SideName};
 
@@ -77,10 +77,11 @@ pub fn barcode(args: &BarcodeArgs) -> Result<(), Failure> {
 }
 
 pub fn render(args: &RenderArgs) -> Result<(), Failure> {
-    let format = extension(&args.out);
-    if !matches!(format.as_deref(), Some("png" | "pdf")) {
-        return Err(wrong_extension(&args.out, ".png or .pdf"));
-    }
+    let format = match extension(&args.out).as_deref() {
+        Some("png") => CardFormat::Png,
+        Some("pdf") => CardFormat::Pdf,
+        _ => return Err(wrong_extension(&args.out, ".png or .pdf")),
+    };
     let layout =
         Layout::load(&args.layout).map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
     let face = CardFace::load(&args.data).map_err(|cause| {
@@ -96,12 +97,9 @@ pub fn render(args: &RenderArgs) -> Result<(), Failure> {
     };
     let render_failure = |err: RenderError| Failure::new(err.to_string(), err.next_step());
     let renderer = CardRenderer::new().map_err(render_failure)?;
-    let bytes = if format.as_deref() == Some("pdf") {
-        renderer.pdf(&layout, &face, side)
-    } else {
-        renderer.png(&layout, &face, side)
-    }
-    .map_err(render_failure)?;
+    let bytes = renderer
+        .render(&layout, &face, side, format)
+        .map_err(render_failure)?;
     write_output(&args.out, &bytes)?;
     println!("{} {side} -> {}", layout.name, args.out.display());
     Ok(())

@@ -393,7 +393,7 @@ fn encode_code128(data: &str) -> Result<(String, Vec<u8>), BarcodeError> {
     )?;
     // barcoders wants the start code set spelled out: C packs digit pairs (shorter bars for
     // card and album numbers), B covers all printable ASCII.
-    let all_digit_pairs = data.len() >= 4 && data.len() % 2 == 0;
+    let all_digit_pairs = data.len() >= 4 && data.len().is_multiple_of(2);
     let start = if all_digit_pairs && data.bytes().all(|byte| byte.is_ascii_digit()) {
         'Ć'
     } else {

@@ -140,46 +140,25 @@ impl CardRenderer {
         Ok(tree)
     }
 
-    /// 1012 × 638 RGB PNG tagged 300 dpi.
-    pub fn png(
+    /// The side as a 1012 × 638 RGB PNG tagged 300 dpi, or as a one-page PDF of exactly
+    /// 85.60 × 53.98 mm with vector text and the fonts embedded.
+    pub fn render(
         &self,
         layout: &Layout,
         face: &CardFace,
         side: SideName,
+        format: CardFormat,
     ) -> Result<Vec<u8>, RenderError> {
         let tree = self.tree(layout, face, side)?;
-        let mut pixmap = tiny_skia::Pixmap::new(PNG_WIDTH, PNG_HEIGHT)
-            .ok_or_else(|| RenderError::Draw("no memory for the card image".into()))?;
-        let size = tree.size();
-        let scale = tiny_skia::Transform::from_scale(
-            PNG_WIDTH as f32 / size.width(),
-            PNG_HEIGHT as f32 / size.height(),
-        );
-        resvg::render(&tree, scale, &mut pixmap.as_mut());
-        // The background covers the card, so every pixel is opaque and alpha can go.
-        let rgb: Vec<u8> = pixmap
-            .data()
-            .chunks_exact(4)
-            .flat_map(|pixel| [pixel[0], pixel[1], pixel[2]])
-            .collect();
-        encode_png(PNG_WIDTH, PNG_HEIGHT, png::ColorType::Rgb, &rgb)
-            .map_err(|err| RenderError::Draw(format!("PNG encoding: {err}")))
-    }
-
-    /// One page of exactly 85.60 × 53.98 mm, vector text with the fonts embedded.
-    pub fn pdf(
-        &self,
-        layout: &Layout,
-        face: &CardFace,
-        side: SideName,
-    ) -> Result<Vec<u8>, RenderError> {
-        let tree = self.tree(layout, face, side)?;
-        svg2pdf::to_pdf(
-            &tree,
-            svg2pdf::ConversionOptions::default(),
-            svg2pdf::PageOptions { dpi: USVG_DPI },
-        )
-        .map_err(|err| RenderError::Draw(format!("PDF conversion: {err}")))
+        match format {
+            CardFormat::Png => png_of(&tree),
+            CardFormat::Pdf => svg2pdf::to_pdf(
+                &tree,
+                svg2pdf::ConversionOptions::default(),
+                svg2pdf::PageOptions { dpi: USVG_DPI },
+            )
+            .map_err(|err| RenderError::Draw(format!("PDF conversion: {err}"))),
+        }
     }
 
     fn element_svg(
@@ -301,6 +280,30 @@ impl CardRenderer {
             baseline_mm,
         })
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardFormat {
+    Png,
+    Pdf,
+}
+
+fn png_of(tree: &usvg::Tree) -> Result<Vec<u8>, RenderError> {
+    let mut pixmap = tiny_skia::Pixmap::new(PNG_WIDTH, PNG_HEIGHT)
+        .ok_or_else(|| RenderError::Draw("no memory for the card image".into()))?;
+    let size = tree.size();
+    let scale = tiny_skia::Transform::from_scale(
+        PNG_WIDTH as f32 / size.width(),
+        PNG_HEIGHT as f32 / size.height(),
+    );
+    resvg::render(tree, scale, &mut pixmap.as_mut());
+    // The background covers the card, so every pixel is opaque and alpha can go.
+    let mut rgb = Vec::with_capacity(pixmap.data().len() / 4 * 3);
+    for pixel in pixmap.data().chunks_exact(4) {
+        rgb.extend_from_slice(&pixel[..3]);
+    }
+    encode_png(PNG_WIDTH, PNG_HEIGHT, png::ColorType::Rgb, &rgb)
+        .map_err(|err| RenderError::Draw(format!("PNG encoding: {err}")))
 }
 
 struct FittedText {
@@ -471,7 +474,9 @@ mod tests {
             let layout = layout(layout_name);
             let face = face(face_name);
             for side in [SideName::Front, SideName::Back] {
-                let png_bytes = renderer.png(&layout, &face, side).unwrap();
+                let png_bytes = renderer
+                    .render(&layout, &face, side, CardFormat::Png)
+                    .unwrap();
                 let (width, height, _) = decode(&png_bytes);
                 assert_eq!(
                     (width, height),
@@ -488,7 +493,7 @@ mod tests {
         let layout = layout("els-student");
         let (_, _, pixels) = decode(
             &renderer
-                .png(&layout, &face("student"), SideName::Front)
+                .render(&layout, &face("student"), SideName::Front, CardFormat::Png)
                 .unwrap(),
         );
         let photo = pixels_in(&pixels, &frame_of(&layout, SideName::Front, "photo", 0));
@@ -568,27 +573,55 @@ mod tests {
         );
     }
 
+    /// Why the front of `layout_name` cannot be drawn for `face`.
+    fn front_error(layout_name: &str, face: &CardFace) -> String {
+        CardRenderer::new()
+            .unwrap()
+            .render(&layout(layout_name), face, SideName::Front, CardFormat::Png)
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
-    fn text_that_cannot_fit_names_the_element() {
-        let renderer = CardRenderer::new().unwrap();
-        let layout = layout("els-student");
-        let face = CardFace {
+    fn render_errors_name_the_element_and_the_cause() {
+        let long_name = CardFace {
             last_name: "Ż".repeat(200),
             ..face("student")
         };
-        let err = renderer
-            .png(&layout, &face, SideName::Front)
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("front element 8 (text):"), "{err}");
-        assert!(err.contains("does not fit"), "{err}");
+        let bad_barcode = CardFace {
+            card_number: "P-0045ł".into(),
+            ..face("staff")
+        };
+        for (layout_name, face, element, cause) in [
+            (
+                "els-student",
+                long_name,
+                "front element 8 (text):",
+                "does not fit",
+            ),
+            (
+                "staff-badge",
+                bad_barcode,
+                "front element 10 (barcode): Code 39",
+                "'ł' at position 7",
+            ),
+        ] {
+            let err = front_error(layout_name, &face);
+            assert!(err.starts_with(element), "{err}");
+            assert!(err.contains(cause), "{err}");
+        }
     }
 
     #[test]
     fn pdf_page_is_the_card_size_in_points() {
         let renderer = CardRenderer::new().unwrap();
         let pdf = renderer
-            .pdf(&layout("staff-badge"), &face("staff"), SideName::Front)
+            .render(
+                &layout("staff-badge"),
+                &face("staff"),
+                SideName::Front,
+                CardFormat::Pdf,
+            )
             .unwrap();
         assert!(pdf.starts_with(b"%PDF"));
         let text = String::from_utf8_lossy(&pdf);
@@ -606,16 +639,12 @@ mod tests {
 
     #[test]
     fn missing_or_broken_photos_are_explained() {
-        let renderer = CardRenderer::new().unwrap();
-        let layout = layout("els-student");
         let no_photo = CardFace {
             photo: None,
             ..face("student")
         };
-        let err = renderer
-            .png(&layout, &no_photo, SideName::Front)
-            .unwrap_err();
-        assert!(err.to_string().contains("has no photo"), "{err}");
+        let err = front_error("els-student", &no_photo);
+        assert!(err.contains("has no photo"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();
         let broken = dir.path().join("broken.png");
@@ -624,28 +653,8 @@ mod tests {
             photo: Some(broken),
             ..face("student")
         };
-        let err = renderer
-            .png(&layout, &broken_photo, SideName::Front)
-            .unwrap_err();
-        assert!(err.to_string().contains("could not be decoded"), "{err}");
-    }
-
-    #[test]
-    fn bad_barcode_data_names_the_element_and_character() {
-        let renderer = CardRenderer::new().unwrap();
-        let face = CardFace {
-            card_number: "P-0045ł".into(),
-            ..face("staff")
-        };
-        let err = renderer
-            .svg(&layout("staff-badge"), &face, SideName::Front)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("front element 10 (barcode): Code 39"),
-            "{err}"
-        );
-        assert!(err.contains("'ł' at position 7"), "{err}");
+        let err = front_error("els-student", &broken_photo);
+        assert!(err.contains("could not be decoded"), "{err}");
     }
 
     #[test]
