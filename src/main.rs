@@ -84,6 +84,10 @@ enum Command {
         #[command(subcommand)]
         command: cli::els::ElsCommand,
     },
+    /// Draw a barcode to PNG (300 dpi) or SVG.
+    Barcode(cli::render::BarcodeArgs),
+    /// Draw one side of a card from a layout and card data to PNG (300 dpi) or PDF.
+    Render(cli::render::RenderArgs),
     /// Derive a card's key from a master key (NXP AN10922); prints it in hex.
     Diversify {
         #[arg(long, value_name = "aes|2k3des|3k3des")]
@@ -340,6 +344,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Trust {
             action: TrustCommand::List,
         }) => cli::kiosk::trust_list(&db),
+        Some(Command::Barcode(args)) => cli::render::barcode(&args),
+        Some(Command::Render(args)) => cli::render::render(&args),
     }
 }
 

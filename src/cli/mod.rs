@@ -5,6 +5,7 @@ pub mod card;
 pub mod desfire;
 pub mod els;
 pub mod kiosk;
+pub mod render;
 pub mod store;
 
 use cardstation::card::TransportError;
