@@ -75,7 +75,7 @@ impl Register for Store {
     }
 
     fn age(&self) -> Option<Duration> {
-        let last_sync = self.status().ok()?.last_sync?;
+        let last_sync = self.last_sync().ok()??;
         let synced =
             time::OffsetDateTime::parse(&last_sync, &time::format_description::well_known::Rfc3339)
                 .ok()?;
@@ -198,6 +198,7 @@ pub fn validate<T: Transport + ?Sized>(
         }
     };
     let registered = registered.as_ref();
+    let age = register.age();
     let finding = match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
         Ok(reading) => els_finding(reading, registered),
         Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
@@ -205,11 +206,12 @@ pub fn validate<T: Transport + ?Sized>(
                 match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
                     Ok(verified) => record_finding(&verified.record, registered),
                     Err(DesfireReadError::Card(DesfireError::Transport(err))) => return Err(err),
-                    Err(err) => desfire_failure(err)
-                        .unwrap_or_else(|| uid_finding(registered, register.age(), policy)),
+                    Err(err) => {
+                        desfire_failure(err).unwrap_or_else(|| uid_finding(registered, age, policy))
+                    }
                 }
             }
-            None => uid_finding(registered, register.age(), policy),
+            None => uid_finding(registered, age, policy),
         },
         Err(ElsCardError::Transport(err)) => return Err(err),
         Err(ElsCardError::Empty) => Finding::new(
@@ -223,7 +225,7 @@ pub fn validate<T: Transport + ?Sized>(
             Evidence::SignedChip,
         ),
     };
-    let finding = match stale_note(register.age(), policy) {
+    let finding = match stale_note(age, policy) {
         Some(note) => Finding {
             reason: format!("{} ({note})", finding.reason),
             ..finding

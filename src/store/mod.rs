@@ -163,6 +163,16 @@ impl Store {
         Ok(value)
     }
 
+    /// When the last successful sync of any resource finished (RFC 3339), `None` if never:
+    /// one indexed row read, cheap enough for the kiosk's every tap (unlike `status`, which
+    /// counts whole tables).
+    pub fn last_sync(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT max(last_sync_at) FROM sync_state")?
+            .query_row([], |row| row.get(0))?)
+    }
+
     pub fn status(&self) -> Result<StoreStatus> {
         let status = self.conn.query_row(
             "SELECT (SELECT count(*) FROM persons), (SELECT count(*) FROM cardholders),
