@@ -77,6 +77,7 @@ mod error;
 mod kiosk;
 mod outbox;
 mod people;
+mod replica;
 mod schema;
 pub mod search;
 
@@ -93,6 +94,7 @@ pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
 pub use error::StoreError;
 pub use kiosk::{TrustedIssuer, Verdict};
 pub use outbox::{Operation, OutboxEntry, Resource};
+pub use replica::Upserted;
 pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,
