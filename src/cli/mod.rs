@@ -5,6 +5,7 @@ pub mod card;
 pub mod desfire;
 pub mod els;
 pub mod store;
+pub mod sync;
 
 use cardstation::card::TransportError;
 
