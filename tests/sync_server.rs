@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
 use cardstation::remote::server::{Faults, ReferenceServer};
 use cardstation::store::{ImportedPerson, PersonFields, Store};
-use cardstation::sync::{self, Cancel, SyncError, SyncOptions, SyncReport};
+use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
 use rand::Rng;
 use serde_json::Value;
 use time::macros::date;
@@ -44,18 +44,22 @@ fn run_sync(
     client: &Client,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
+    run_sync_with(store, client, options, &|_| {}, &Cancel::default())
+}
+
+fn run_sync_with(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+    cancel: &Cancel,
+) -> Result<SyncReport, SyncError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(sync::sync(
-        store,
-        client,
-        options,
-        &|_| {},
-        &Cancel::default(),
-    ))
+    runtime.block_on(sync::sync(store, client, options, progress, cancel))
 }
 
 fn faults(spec: &str) -> Faults {
@@ -110,7 +114,23 @@ fn pull_converges_with_5xx_429_and_truncated_bodies() {
     .unwrap();
     server.seed_people(240).unwrap();
     let mut store = Store::open_in_memory().unwrap();
-    let report = run_sync(&mut store, &client(&server.url()), &options(8, 20)).unwrap();
+    let events = std::sync::Mutex::new(Vec::new());
+    let record = |event: ProgressEvent| events.lock().unwrap().push(event);
+    let report = run_sync_with(
+        &mut store,
+        &client(&server.url()),
+        &options(8, 20),
+        &record,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let events = events.into_inner().unwrap();
+    let persons_done = events
+        .iter()
+        .filter(|event| event.phase == Phase::Pull && event.resource.as_str() == "persons")
+        .map(|event| (event.done, event.total))
+        .max();
+    assert_eq!(persons_done, Some((240, 240)));
 
     let status = store.status().unwrap();
     assert_eq!(
@@ -274,7 +294,11 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let mut killed_while_running = 0;
     for run in 0..RUNS {
         // New imports before every run, so pushes are interrupted as well as pulls.
-        import_people(&mut Store::open(&db).unwrap(), LATE_IMPORTS, &format!("Late{run}x"));
+        import_people(
+            &mut Store::open(&db).unwrap(),
+            LATE_IMPORTS,
+            &format!("Late{run}x"),
+        );
         let mut child = cardstation_sync(&profile, &db).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(rng.gen_range(5..400)));
         if child.try_wait().unwrap().is_none() {
@@ -285,9 +309,15 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         assert_consistent(&db);
         assert_no_duplicates(&server, "persons");
         assert_no_duplicates(&server, "cardholders");
-        assert!(started.elapsed() < Duration::from_secs(120), "the crash runs take too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the crash runs take too long"
+        );
     }
-    assert!(killed_while_running >= RUNS / 2, "only {killed_while_running} runs were killed mid-sync");
+    assert!(
+        killed_while_running >= RUNS / 2,
+        "only {killed_while_running} runs were killed mid-sync"
+    );
 
     let output = cardstation_sync(&profile, &db).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -331,4 +361,25 @@ fn status_json_reports_the_last_sync() {
     let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["persons"], 2);
     assert!(last["last_sync"].is_string(), "{stdout}");
+}
+
+#[test]
+fn a_cancelled_sync_stops_and_keeps_the_outbox() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(30).unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    import_people(&mut store, 2, "Cancel");
+    let cancel = Cancel::default();
+    cancel.cancel();
+    let err = run_sync_with(
+        &mut store,
+        &client(&server.url()),
+        &options(8, 10),
+        &|_| {},
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, SyncError::Cancelled), "{err:?}");
+    assert_eq!(store.status().unwrap().outbox_pending, 4);
+    assert!(server.objects("persons").len() == 30);
 }

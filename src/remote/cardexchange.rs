@@ -295,7 +295,11 @@ impl Client {
             })?;
         Ok(Self {
             http,
-            base: base_url.trim_end_matches('/').to_owned(),
+            // Profiles may name the server root or its API root.
+            base: base_url
+                .trim_end_matches('/')
+                .trim_end_matches("/api/v1")
+                .to_owned(),
             key,
             auth: AuthScheme::default(),
             retry,
@@ -608,6 +612,19 @@ mod tests {
         let printed = format!("{client:?}");
         assert!(!printed.contains("secret123"), "{printed}");
         assert!(printed.contains("live"), "{printed}");
+    }
+
+    #[test]
+    fn the_base_url_may_name_the_api_root() {
+        for url in [
+            "http://127.0.0.1:9/api/v1/",
+            "http://127.0.0.1:9/",
+            "http://127.0.0.1:9",
+        ] {
+            let client =
+                Client::new(url, ApiKey::new("sk_test_x"), RetryPolicy::default()).unwrap();
+            assert_eq!(client.base_url(), "http://127.0.0.1:9");
+        }
     }
 
     #[test]

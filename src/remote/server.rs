@@ -64,7 +64,9 @@ impl FromStr for Faults {
                 "error_rate" => faults.error_rate = value.parse().map_err(|_| bad())?,
                 "truncate_rate" => faults.truncate_rate = value.parse().map_err(|_| bad())?,
                 "429_every" => faults.too_many_every = Some(value.parse().map_err(|_| bad())?),
-                "delay_ms" => faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?),
+                "delay_ms" => {
+                    faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
+                }
                 "seed" => faults.seed = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
@@ -608,10 +610,11 @@ async fn list(
         }
     }
     let conn = state.db();
-    let total: u64 = u64::try_from(conn
-        .prepare_cached(&format!("SELECT count(*) FROM objects WHERE {filter}"))?
-        .query_row(params_from_iter(&values), |row| row.get::<_, i64>(0))?)
-        .unwrap_or(0);
+    let total: u64 = u64::try_from(
+        conn.prepare_cached(&format!("SELECT count(*) FROM objects WHERE {filter}"))?
+            .query_row(params_from_iter(&values), |row| row.get::<_, i64>(0))?,
+    )
+    .unwrap_or(0);
     let offset = u64::from(page - 1) * u64::from(per_page);
     let sql = format!(
         "SELECT body FROM objects WHERE {filter} ORDER BY seq LIMIT {per_page} OFFSET {offset}"

@@ -94,11 +94,11 @@ pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
 pub use error::StoreError;
 pub use kiosk::{TrustedIssuer, Verdict};
 pub use outbox::{Operation, OutboxEntry, Resource};
-pub use replica::Upserted;
 pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,
 };
+pub use replica::Upserted;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
