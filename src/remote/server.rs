@@ -270,7 +270,10 @@ fn open_db(path: Option<&Path>) -> rusqlite::Result<Connection> {
              id       TEXT NOT NULL UNIQUE,
              body     TEXT NOT NULL CHECK (json_valid(body))
          );
-         CREATE INDEX IF NOT EXISTS objects_resource ON objects (resource, seq);",
+         CREATE INDEX IF NOT EXISTS objects_resource ON objects (resource, seq);
+         -- A card's production is looked up on every card change.
+         CREATE INDEX IF NOT EXISTS objects_production_card ON objects (json_extract(body, '$.card'))
+             WHERE resource = 'productions';",
     )?;
     Ok(conn)
 }

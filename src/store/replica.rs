@@ -152,8 +152,8 @@ fn date(value: Option<&str>) -> Option<Date> {
     .ok()
 }
 
-/// Runs `statement`; a constraint the server's data breaks (a duplicate UID or person
-/// number) skips that object instead of failing the batch.
+/// Whether a write went through; a constraint the server's data breaks (a duplicate UID or person
+/// number) is logged and skips that object instead of failing the batch.
 fn tolerate_constraint(
     resource: Resource,
     remote_id: &str,
@@ -167,6 +167,24 @@ fn tolerate_constraint(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Counts an upsert by what `done` reports; a constraint the server's data breaks skips it.
+fn count_upsert(
+    counts: &mut Upserted,
+    resource: Resource,
+    remote_id: &str,
+    existed: bool,
+    done: rusqlite::Result<usize>,
+) -> Result<()> {
+    if !tolerate_constraint(resource, remote_id, done)? {
+        counts.skipped += 1;
+    } else if existed {
+        counts.updated += 1;
+    } else {
+        counts.inserted += 1;
+    }
+    Ok(())
 }
 
 fn skip(resource: Resource, remote_id: &str, why: &str, counts: &mut Upserted) {
@@ -318,16 +336,7 @@ fn upsert_cardholder(
             &holder.note,
             now(),
         ));
-    if tolerate_constraint(resource, &holder.id, done)? {
-        if local.is_some() {
-            counts.updated += 1;
-        } else {
-            counts.inserted += 1;
-        }
-    } else {
-        counts.skipped += 1;
-    }
-    Ok(())
+    count_upsert(counts, resource, &holder.id, local.is_some(), done)
 }
 
 fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) -> Result<()> {
@@ -400,16 +409,7 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
             date(card.end_date.as_deref()),
             now(),
         ));
-    if tolerate_constraint(resource, &card.id, done)? {
-        if local.is_some() {
-            counts.updated += 1;
-        } else {
-            counts.inserted += 1;
-        }
-    } else {
-        counts.skipped += 1;
-    }
-    Ok(())
+    count_upsert(counts, resource, &card.id, local.is_some(), done)
 }
 
 fn upsert_production(
@@ -456,63 +456,45 @@ fn upsert_production(
             production.number_of_tries.unwrap_or(0).max(0),
             now(),
         ));
-    if tolerate_constraint(resource, &production.id, done)? {
-        if existed {
-            counts.updated += 1;
-        } else {
-            counts.inserted += 1;
-        }
-    } else {
-        counts.skipped += 1;
-    }
-    Ok(())
+    count_upsert(counts, resource, &production.id, existed, done)
 }
 
 impl Store {
-    pub fn upsert_remote_persons(&mut self, persons: &[remote::Person]) -> Result<Upserted> {
+    /// Upserts one page of server objects in one transaction.
+    fn upsert_batch<T>(
+        &mut self,
+        items: &[T],
+        upsert_one: fn(&Connection, &T, &mut Upserted) -> Result<()>,
+    ) -> Result<Upserted> {
         self.write(|tx| {
             let mut counts = Upserted::default();
-            for person in persons {
-                upsert_person(tx, person, &mut counts)?;
+            for item in items {
+                upsert_one(tx, item, &mut counts)?;
             }
             Ok(counts)
         })
+    }
+
+    pub fn upsert_remote_persons(&mut self, persons: &[remote::Person]) -> Result<Upserted> {
+        self.upsert_batch(persons, upsert_person)
     }
 
     pub fn upsert_remote_cardholders(
         &mut self,
         holders: &[remote::Cardholder],
     ) -> Result<Upserted> {
-        self.write(|tx| {
-            let mut counts = Upserted::default();
-            for holder in holders {
-                upsert_cardholder(tx, holder, &mut counts)?;
-            }
-            Ok(counts)
-        })
+        self.upsert_batch(holders, upsert_cardholder)
     }
 
     pub fn upsert_remote_cards(&mut self, cards: &[remote::Card]) -> Result<Upserted> {
-        self.write(|tx| {
-            let mut counts = Upserted::default();
-            for card in cards {
-                upsert_card(tx, card, &mut counts)?;
-            }
-            Ok(counts)
-        })
+        self.upsert_batch(cards, upsert_card)
     }
 
     pub fn upsert_remote_productions(
         &mut self,
         productions: &[remote::Production],
     ) -> Result<Upserted> {
-        self.write(|tx| {
-            let mut counts = Upserted::default();
-            for production in productions {
-                upsert_production(tx, production, &mut counts)?;
-            }
-            Ok(counts)
-        })
+        self.upsert_batch(productions, upsert_production)
     }
 
     /// The server id of a local object, `None` until its create was pushed.

@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::remote::cardexchange::{self as remote, Client, MAX_PER_PAGE, Page, RemoteError};
+use crate::remote::cardexchange::{Client, MAX_PER_PAGE, Page, RemoteError};
 use crate::store::{Operation, OutboxEntry, Resource, Store, StoreError, Upserted};
 
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -364,6 +364,14 @@ async fn push(
     }
 }
 
+/// What every resource's pull shares.
+struct Puller<'a> {
+    client: &'a Client,
+    options: &'a SyncOptions,
+    progress: &'a (dyn Fn(ProgressEvent) + Sync),
+    cancel: &'a Cancel,
+}
+
 async fn pull(
     store: &mut Store,
     client: &Client,
@@ -372,121 +380,112 @@ async fn pull(
     cancel: &Cancel,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    let puller = Puller {
+        client,
+        options,
+        progress,
+        cancel,
+    };
     // Parents before children: an object's references resolve to rows already stored.
-    let pulled = pull_resource(
-        store,
-        client,
-        Resource::Persons,
-        options,
-        progress,
-        cancel,
-        |store, items: &[remote::Person]| store.upsert_remote_persons(items),
-    )
-    .await?;
+    let pulled = puller
+        .pull(store, Resource::Persons, Store::upsert_remote_persons)
+        .await?;
     report.entry(Resource::Persons).absorb_pull(pulled);
-    let pulled = pull_resource(
-        store,
-        client,
-        Resource::Cardholders,
-        options,
-        progress,
-        cancel,
-        |store, items: &[remote::Cardholder]| store.upsert_remote_cardholders(items),
-    )
-    .await?;
+    let pulled = puller
+        .pull(
+            store,
+            Resource::Cardholders,
+            Store::upsert_remote_cardholders,
+        )
+        .await?;
     report.entry(Resource::Cardholders).absorb_pull(pulled);
-    let pulled = pull_resource(
-        store,
-        client,
-        Resource::Cards,
-        options,
-        progress,
-        cancel,
-        |store, items: &[remote::Card]| store.upsert_remote_cards(items),
-    )
-    .await?;
+    let pulled = puller
+        .pull(store, Resource::Cards, Store::upsert_remote_cards)
+        .await?;
     report.entry(Resource::Cards).absorb_pull(pulled);
-    let pulled = pull_resource(
-        store,
-        client,
-        Resource::Productions,
-        options,
-        progress,
-        cancel,
-        |store, items: &[remote::Production]| store.upsert_remote_productions(items),
-    )
-    .await?;
+    let pulled = puller
+        .pull(
+            store,
+            Resource::Productions,
+            Store::upsert_remote_productions,
+        )
+        .await?;
     report.entry(Resource::Productions).absorb_pull(pulled);
     Ok(())
 }
 
-/// Lists every page of `resource` (page 1 first for the total, the rest by `concurrency`
-/// workers) and upserts each page in one transaction as it arrives.
-async fn pull_resource<T>(
-    store: &mut Store,
-    client: &Client,
-    resource: Resource,
-    options: &SyncOptions,
-    progress: &(dyn Fn(ProgressEvent) + Sync),
-    cancel: &Cancel,
-    upsert: impl Fn(&mut Store, &[T]) -> Result<Upserted, StoreError>,
-) -> Result<Moved, SyncError>
-where
-    T: DeserializeOwned + Send + 'static,
-{
-    let per_page = options.per_page.clamp(1, MAX_PER_PAGE);
-    let first: Page<T> = client.list(path(resource), 1, per_page, &[]).await?;
-    let total = first.total;
-    let last_page = first.last_page;
-    let mut moved = Moved::default();
-    let store_page =
-        |store: &mut Store, page: Page<T>, moved: &mut Moved| -> Result<(), SyncError> {
-            moved.pulled += page.items.len();
-            moved.skipped += page.unreadable;
-            moved.add_upserted(upsert(store, &page.items)?);
-            progress(ProgressEvent {
-                phase: Phase::Pull,
-                resource,
-                done: moved.pulled as u64,
-                total,
-            });
-            Ok(())
-        };
-    store_page(store, first, &mut moved)?;
+impl Puller<'_> {
+    /// Lists every page of `resource` (page 1 first for the total, the rest by `concurrency`
+    /// workers) and upserts each page in one transaction as it arrives.
+    async fn pull<T>(
+        &self,
+        store: &mut Store,
+        resource: Resource,
+        upsert: impl Fn(&mut Store, &[T]) -> Result<Upserted, StoreError>,
+    ) -> Result<Moved, SyncError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let Puller {
+            client,
+            options,
+            progress,
+            cancel,
+        } = *self;
+        let per_page = options.per_page.clamp(1, MAX_PER_PAGE);
+        let first: Page<T> = client.list(path(resource), 1, per_page, &[]).await?;
+        let total = first.total;
+        let last_page = first.last_page;
+        let mut moved = Moved::default();
+        let store_page =
+            |store: &mut Store, page: Page<T>, moved: &mut Moved| -> Result<(), SyncError> {
+                moved.pulled += page.items.len();
+                moved.skipped += page.unreadable;
+                moved.add_upserted(upsert(store, &page.items)?);
+                progress(ProgressEvent {
+                    phase: Phase::Pull,
+                    resource,
+                    done: moved.pulled as u64,
+                    total,
+                });
+                Ok(())
+            };
+        store_page(store, first, &mut moved)?;
 
-    let workers = options.concurrency.max(1);
-    let (sender, mut pages) = mpsc::channel::<Result<Page<T>, RemoteError>>(workers);
-    let next_page = Arc::new(AtomicU32::new(2));
-    let mut fetchers = JoinSet::new();
-    for _ in 0..workers.min(last_page.saturating_sub(1) as usize) {
-        let (client, sender, next_page, cancel) = (
-            client.clone(),
-            sender.clone(),
-            next_page.clone(),
-            cancel.clone(),
-        );
-        fetchers.spawn(async move {
-            loop {
-                let page = next_page.fetch_add(1, Ordering::Relaxed);
-                if page > last_page || cancel.is_cancelled() {
-                    return;
+        let workers = options.concurrency.max(1);
+        let (sender, mut pages) = mpsc::channel::<Result<Page<T>, RemoteError>>(workers);
+        let next_page = Arc::new(AtomicU32::new(2));
+        let mut fetchers = JoinSet::new();
+        for _ in 0..workers.min(last_page.saturating_sub(1) as usize) {
+            let (client, sender, next_page, cancel) = (
+                client.clone(),
+                sender.clone(),
+                next_page.clone(),
+                cancel.clone(),
+            );
+            fetchers.spawn(async move {
+                loop {
+                    let page = next_page.fetch_add(1, Ordering::Relaxed);
+                    if page > last_page || cancel.is_cancelled() {
+                        return;
+                    }
+                    let fetched = client.list(path(resource), page, per_page, &[]).await;
+                    if sender.send(fetched).await.is_err() {
+                        return;
+                    }
                 }
-                let fetched = client.list(path(resource), page, per_page, &[]).await;
-                if sender.send(fetched).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    drop(sender);
-    // Dropping `fetchers` on any early return aborts the workers.
-    while let Some(fetched) = pages.recv().await {
+            });
+        }
+        drop(sender);
+        // Dropping `fetchers` on any early return aborts the workers.
+        while let Some(fetched) = pages.recv().await {
+            cancel.check()?;
+            store_page(store, fetched?, &mut moved)?;
+        }
         cancel.check()?;
-        store_page(store, fetched?, &mut moved)?;
+        store.record_sync(resource)?;
+        Ok(moved)
     }
-    cancel.check()?;
-    store.record_sync(resource)?;
-    Ok(moved)
 }
 
 #[cfg(test)]
