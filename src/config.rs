@@ -73,6 +73,9 @@ pub struct Server {
     pub kind: ServerKind,
     pub url: String,
     pub api_key_env: String,
+    /// The server's cardholder profile id given to cardholders this station creates.
+    #[serde(default)]
+    pub cardholder_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -126,6 +126,32 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Replicate with the profile's CardExchange server: push local changes, pull the rest.
+    Sync {
+        /// Sync once and exit (default: again every minute until interrupted).
+        #[arg(long)]
+        once: bool,
+        /// Pages fetched at once while pulling.
+        #[arg(long, value_name = "N", default_value_t = cardstation::sync::DEFAULT_CONCURRENCY as u16,
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// One JSON object per sync on the last line: per-resource counts, outbox_pending, last_sync.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The reference CardExchange server on 127.0.0.1 (tests and demo only); its data
+    /// lives in --db FILE (default: in memory).
+    Serve {
+        /// 0 picks a free port; the address is printed on the first line.
+        #[arg(long, value_name = "P", default_value_t = 8080)]
+        port: u16,
+        /// Faults to inject, e.g. error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=1
+        #[arg(long, value_name = "SPEC")]
+        faults: Option<String>,
+        /// Seed N persons, each with a cardholder, a card in production and its production.
+        #[arg(long, value_name = "N")]
+        seed_people: Option<usize>,
+    },
     /// Headless kiosk: wait for taps and print one verdict line per card.
     Validate {
         /// Reader name or part of it; default: every reader.
@@ -346,6 +372,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }) => cli::kiosk::trust_list(&db),
         Some(Command::Barcode(args)) => cli::render::barcode(&args),
         Some(Command::Render(args)) => cli::render::render(&args),
+        Some(Command::Sync {
+            once,
+            concurrency,
+            json,
+        }) => cli::sync::sync(&profile, &db, once, usize::from(concurrency), json),
+        Some(Command::Serve {
+            port,
+            faults,
+            seed_people,
+        }) => cli::sync::serve(port, cli.db.as_deref(), faults.as_deref(), seed_people),
     }
 }
 

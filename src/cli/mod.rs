@@ -7,6 +7,7 @@ pub mod els;
 pub mod kiosk;
 pub mod render;
 pub mod store;
+pub mod sync;
 
 use cardstation::card::TransportError;
 

@@ -93,7 +93,7 @@ macro_rules! card_columns {
 const UID_BYTES: std::ops::RangeInclusive<usize> = 4..=16;
 
 /// `uid` as stored: upper-case hex, validated, whatever case it came in.
-fn normalise_uid(uid: &str) -> Result<String> {
+pub(super) fn normalise_uid(uid: &str) -> Result<String> {
     match hex::decode(uid) {
         Ok(bytes) if UID_BYTES.contains(&bytes.len()) => Ok(hex::encode_upper(bytes)),
         _ => Err(StoreError::Invalid(format!(

@@ -77,6 +77,7 @@ mod error;
 mod kiosk;
 mod outbox;
 mod people;
+mod replica;
 mod schema;
 pub mod search;
 
@@ -97,6 +98,7 @@ pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,
 };
+pub use replica::Upserted;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

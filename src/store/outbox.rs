@@ -77,12 +77,19 @@ pub(super) fn enqueue(
 impl Store {
     /// The oldest `limit` pending mutations, in push order.
     pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        self.outbox_pending_after(0, limit)
+    }
+
+    /// The next `limit` pending mutations after outbox row `after_id`, in push order: the
+    /// push walks past rows the server refused, which stay queued.
+    pub fn outbox_pending_after(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
         let mut statement = self.conn.prepare_cached(
             "SELECT id, resource, local_id, operation, payload, operation_id, created_at,
                     attempts, last_error
-             FROM outbox ORDER BY id LIMIT ?1",
+             FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
-        let rows = statement.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = statement.query_map([after_id, limit], |row| {
             let payload: String = row.get(4)?;
             Ok(OutboxEntry {
                 id: row.get(0)?,

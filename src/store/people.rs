@@ -119,7 +119,7 @@ impl PersonFields {
     }
 
     /// What the search index holds: every searchable field, Polish letters folded.
-    fn search_text(&self) -> String {
+    pub(super) fn search_text(&self) -> String {
         let parts = [
             Some(&self.first_name),
             self.middle_name.as_ref(),

@@ -1,1 +1,507 @@
-//! The replication engine (pull, outbox push, conflict rules): filled by the store and replication issue.
+//! The replication engine: push the outbox, then pull every resource.
+//!
+//! Push walks the outbox in order (so one object's changes keep their order). A create
+//! carries its operation id in `metadata`; one that may have reached the server before (a
+//! lost answer, a crash) is looked up by that id before it is sent again. An outbox row is
+//! retired only in the transaction that records the remote id. A change the server refuses
+//! stays queued with its error and holds back that object's later changes.
+//!
+//! Pull lists each resource with pages fetched concurrently (bounded), handed through a
+//! bounded channel to the one store writer, one transaction per page, so memory stays flat.
+//! Conflicts follow the rule in `store::replica`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::remote::cardexchange::{Client, MAX_PER_PAGE, Page, RemoteError};
+use crate::store::{Operation, OutboxEntry, Resource, Store, StoreError, Upserted};
+
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Outbox rows read per store query during a push.
+const PUSH_BATCH: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Pages fetched at once during a pull.
+    pub concurrency: usize,
+    pub per_page: u32,
+    /// Given to cardholders created here that have none (the server requires one).
+    pub cardholder_profile: Option<String>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            per_page: MAX_PER_PAGE,
+            cardholder_profile: None,
+        }
+    }
+}
+
+/// Set from another thread (the UI's Cancel button, Ctrl-C) to stop a sync between pages
+/// and between outbox rows; what was done stays done.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn check(&self) -> Result<(), SyncError> {
+        if self.is_cancelled() {
+            Err(SyncError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Push,
+    Pull,
+}
+
+/// How far a sync is: `done` of `total` objects of `resource` in `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProgressEvent {
+    pub phase: Phase,
+    pub resource: Resource,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What moved for one resource.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    /// Local changes the server accepted.
+    pub pushed: usize,
+    /// Local changes the server refused (kept in the outbox with the reason).
+    pub refused: usize,
+    /// Server objects read.
+    pub pulled: usize,
+    pub inserted: usize,
+    pub updated: usize,
+    pub skipped: usize,
+    pub conflicts: usize,
+}
+
+impl Moved {
+    /// Takes the pull counts of `pulled`, keeping this entry's push counts.
+    fn absorb_pull(&mut self, pulled: Moved) {
+        *self = Moved {
+            pushed: self.pushed,
+            refused: self.refused,
+            ..pulled
+        };
+    }
+
+    fn add_upserted(&mut self, upserted: Upserted) {
+        self.inserted += upserted.inserted;
+        self.updated += upserted.updated;
+        self.skipped += upserted.skipped;
+        self.conflicts += upserted.conflicts;
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// By resource name.
+    pub resources: BTreeMap<&'static str, Moved>,
+}
+
+impl SyncReport {
+    fn entry(&mut self, resource: Resource) -> &mut Moved {
+        self.resources.entry(resource.as_str()).or_default()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sync was cancelled; what was done is kept")]
+    Cancelled,
+}
+
+impl SyncError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            SyncError::Remote(err) => err.next_step(),
+            SyncError::Store(err) => err.next_step(),
+            SyncError::Cancelled => "run the sync again to finish it",
+        }
+    }
+}
+
+/// The URL segment of a resource.
+fn path(resource: Resource) -> &'static str {
+    match resource {
+        Resource::AnonymousSets => "anonymous-sets",
+        other => other.as_str(),
+    }
+}
+
+/// Pushes the outbox, then pulls persons, cardholders, cards and productions.
+pub async fn sync(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+    cancel: &Cancel,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    push(store, client, options, progress, cancel, &mut report).await?;
+    pull(store, client, options, progress, cancel, &mut report).await?;
+    Ok(report)
+}
+
+/// Why an outbox row cannot be sent yet.
+enum NotReady {
+    Refused(String),
+}
+
+/// The payload as the server wants it: `<field>LocalId` references become `<field>` remote
+/// ids, and a cardholder without a profile gets the configured one.
+fn server_fields(
+    store: &Store,
+    entry: &OutboxEntry,
+    options: &SyncOptions,
+) -> Result<Value, SyncError> {
+    let Value::Object(fields) = &entry.payload else {
+        return Ok(entry.payload.clone());
+    };
+    let mut out = serde_json::Map::new();
+    for (name, value) in fields {
+        let Some(field) = name.strip_suffix("LocalId") else {
+            out.insert(name.clone(), value.clone());
+            continue;
+        };
+        let target = match field {
+            "person" => Resource::Persons,
+            "cardholder" => Resource::Cardholders,
+            "card" => Resource::Cards,
+            _ => continue,
+        };
+        let remote_id = match value.as_i64() {
+            Some(local_id) => store.remote_id(target, local_id)?.map(Value::String),
+            None => Some(Value::Null),
+        };
+        // A parent not yet on the server leaves the field out; the server then refuses
+        // the object if the parent is required, and the row waits for the next sync.
+        if let Some(remote_id) = remote_id {
+            out.insert(field.to_owned(), remote_id);
+        }
+    }
+    if entry.resource == Resource::Cardholders
+        && out.get("profile").is_none_or(Value::is_null)
+        && let Some(profile) = &options.cardholder_profile
+    {
+        out.insert("profile".into(), profile.clone().into());
+    }
+    Ok(Value::Object(out))
+}
+
+/// Sends one outbox row; `Ok(Err(NotReady))` when the server refused it.
+async fn push_entry(
+    store: &mut Store,
+    client: &Client,
+    entry: &OutboxEntry,
+    fields: Value,
+) -> Result<Result<(), NotReady>, SyncError> {
+    let resource = path(entry.resource);
+    let remote_id = store.remote_id(entry.resource, entry.local_id)?;
+    let outcome = match (entry.operation, remote_id) {
+        (Operation::Create, Some(remote_id)) => {
+            // Recorded by a pull that recognised the operation id: already done.
+            store.complete_push(entry, Some(&remote_id))?;
+            return Ok(Ok(()));
+        }
+        (Operation::Create, None) => {
+            let maybe_sent_before = entry.attempts > 0;
+            store.begin_push_attempt(entry.id)?;
+            let (create_fields, then_update) = split_card_create(resource, fields);
+            let created = client
+                .create_once(
+                    resource,
+                    &create_fields,
+                    &entry.operation_id,
+                    maybe_sent_before,
+                )
+                .await;
+            match created {
+                Ok(object) => match object.get("id").and_then(Value::as_str) {
+                    Some(remote_id) => {
+                        if let Some(update) = then_update {
+                            client.update(resource, remote_id, &update).await?;
+                        }
+                        store.complete_push(entry, Some(remote_id))?;
+                        Ok(())
+                    }
+                    None => Err(RemoteError::BadResponse {
+                        what: format!("creating {resource}"),
+                        cause: "the answer has no id".into(),
+                    }),
+                },
+                Err(err) => Err(err),
+            }
+        }
+        (Operation::Update | Operation::Delete, None) => {
+            return Ok(Err(NotReady::Refused(
+                "the object is not on the server yet (its create is still queued)".into(),
+            )));
+        }
+        (Operation::Update, Some(remote_id)) => {
+            client.update(resource, &remote_id, &fields).await.map(drop)
+        }
+        (Operation::Delete, Some(remote_id)) => client.delete(resource, &remote_id).await,
+    };
+    match outcome {
+        Ok(()) => {
+            if entry.operation != Operation::Create {
+                store.complete_push(entry, None)?;
+            }
+            Ok(Ok(()))
+        }
+        Err(err) if err.is_not_found() && entry.operation != Operation::Create => {
+            tracing::warn!(
+                resource, local_id = entry.local_id, payload = %entry.payload,
+                "the server no longer has this object; the local change is dropped"
+            );
+            store.complete_push(entry, None)?;
+            Ok(Ok(()))
+        }
+        Err(err) if err.is_transient() || matches!(err, RemoteError::Unauthorized { .. }) => {
+            store.record_push_error(entry.id, &err.to_string())?;
+            Err(err.into())
+        }
+        Err(err) => Ok(Err(NotReady::Refused(err.to_string()))),
+    }
+}
+
+/// A card is created with its cardholder and metadata only (the documented arguments);
+/// its status and other fields follow in an update.
+fn split_card_create(resource: &str, fields: Value) -> (Value, Option<Value>) {
+    let Value::Object(mut fields) = fields else {
+        return (fields, None);
+    };
+    if resource != "cards" {
+        return (Value::Object(fields), None);
+    }
+    let mut create = serde_json::Map::new();
+    for name in ["cardholder", "metadata"] {
+        if let Some(value) = fields.remove(name) {
+            create.insert(name.into(), value);
+        }
+    }
+    fields.retain(|_, value| !value.is_null());
+    let update = (!fields.is_empty()).then_some(Value::Object(fields));
+    (Value::Object(create), update)
+}
+
+async fn push(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+    cancel: &Cancel,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let total = u64::try_from(store.status()?.outbox_pending).unwrap_or(0);
+    let mut held_back: HashSet<(Resource, i64)> = HashSet::new();
+    let mut after_id = 0;
+    let mut done = 0;
+    loop {
+        let batch = store.outbox_pending_after(after_id, PUSH_BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for entry in batch {
+            cancel.check()?;
+            after_id = entry.id;
+            done += 1;
+            let object = (entry.resource, entry.local_id);
+            if held_back.contains(&object) {
+                continue;
+            }
+            let fields = server_fields(store, &entry, options)?;
+            match push_entry(store, client, &entry, fields).await? {
+                Ok(()) => report.entry(entry.resource).pushed += 1,
+                Err(NotReady::Refused(reason)) => {
+                    tracing::warn!(
+                        resource = %entry.resource, local_id = entry.local_id,
+                        "the server refused a local change; it stays queued: {reason}"
+                    );
+                    store.record_push_error(entry.id, &reason)?;
+                    held_back.insert(object);
+                    report.entry(entry.resource).refused += 1;
+                }
+            }
+            progress(ProgressEvent {
+                phase: Phase::Push,
+                resource: entry.resource,
+                done,
+                total,
+            });
+        }
+    }
+}
+
+/// What every resource's pull shares.
+struct Puller<'a> {
+    client: &'a Client,
+    options: &'a SyncOptions,
+    progress: &'a (dyn Fn(ProgressEvent) + Sync),
+    cancel: &'a Cancel,
+}
+
+async fn pull(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+    cancel: &Cancel,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let puller = Puller {
+        client,
+        options,
+        progress,
+        cancel,
+    };
+    // Parents before children: an object's references resolve to rows already stored.
+    let pulled = puller
+        .pull(store, Resource::Persons, Store::upsert_remote_persons)
+        .await?;
+    report.entry(Resource::Persons).absorb_pull(pulled);
+    let pulled = puller
+        .pull(
+            store,
+            Resource::Cardholders,
+            Store::upsert_remote_cardholders,
+        )
+        .await?;
+    report.entry(Resource::Cardholders).absorb_pull(pulled);
+    let pulled = puller
+        .pull(store, Resource::Cards, Store::upsert_remote_cards)
+        .await?;
+    report.entry(Resource::Cards).absorb_pull(pulled);
+    let pulled = puller
+        .pull(
+            store,
+            Resource::Productions,
+            Store::upsert_remote_productions,
+        )
+        .await?;
+    report.entry(Resource::Productions).absorb_pull(pulled);
+    Ok(())
+}
+
+impl Puller<'_> {
+    /// Lists every page of `resource` (page 1 first for the total, the rest by `concurrency`
+    /// workers) and upserts each page in one transaction as it arrives.
+    async fn pull<T>(
+        &self,
+        store: &mut Store,
+        resource: Resource,
+        upsert: impl Fn(&mut Store, &[T]) -> Result<Upserted, StoreError>,
+    ) -> Result<Moved, SyncError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let Puller {
+            client,
+            options,
+            progress,
+            cancel,
+        } = *self;
+        let per_page = options.per_page.clamp(1, MAX_PER_PAGE);
+        let first: Page<T> = client.list(path(resource), 1, per_page, &[]).await?;
+        let total = first.total;
+        let last_page = first.last_page;
+        let mut moved = Moved::default();
+        let store_page =
+            |store: &mut Store, page: Page<T>, moved: &mut Moved| -> Result<(), SyncError> {
+                moved.pulled += page.items.len();
+                moved.skipped += page.unreadable;
+                moved.add_upserted(upsert(store, &page.items)?);
+                progress(ProgressEvent {
+                    phase: Phase::Pull,
+                    resource,
+                    done: moved.pulled as u64,
+                    total,
+                });
+                Ok(())
+            };
+        store_page(store, first, &mut moved)?;
+
+        let workers = options.concurrency.max(1);
+        let (sender, mut pages) = mpsc::channel::<Result<Page<T>, RemoteError>>(workers);
+        let next_page = Arc::new(AtomicU32::new(2));
+        let mut fetchers = JoinSet::new();
+        for _ in 0..workers.min(last_page.saturating_sub(1) as usize) {
+            let (client, sender, next_page, cancel) = (
+                client.clone(),
+                sender.clone(),
+                next_page.clone(),
+                cancel.clone(),
+            );
+            fetchers.spawn(async move {
+                loop {
+                    let page = next_page.fetch_add(1, Ordering::Relaxed);
+                    if page > last_page || cancel.is_cancelled() {
+                        return;
+                    }
+                    let fetched = client.list(path(resource), page, per_page, &[]).await;
+                    if sender.send(fetched).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        // Dropping `fetchers` on any early return aborts the workers.
+        while let Some(fetched) = pages.recv().await {
+            cancel.check()?;
+            store_page(store, fetched?, &mut moved)?;
+        }
+        cancel.check()?;
+        store.record_sync(resource)?;
+        Ok(moved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_card_is_created_bare_and_its_status_follows() {
+        let fields = json!({"cardholder": "h1", "status": "personalized", "metadata": {"a": 1},
+                            "endDate": null});
+        let (create, update) = split_card_create("cards", fields);
+        assert_eq!(create, json!({"cardholder": "h1", "metadata": {"a": 1}}));
+        assert_eq!(update, Some(json!({"status": "personalized"})));
+        let (create, update) = split_card_create("persons", json!({"firstName": "A"}));
+        assert_eq!((create, update), (json!({"firstName": "A"}), None));
+    }
+}

@@ -1,0 +1,153 @@
+//! `sync` and `serve`: replication with the profile's CardExchange server, and the
+//! reference server tests and the demo run against.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cardstation::config::{Profile, Secret};
+use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
+use cardstation::remote::server::{Faults, ReferenceServer};
+use cardstation::store::Store;
+use cardstation::sync::{self, Cancel, ProgressEvent, SyncError, SyncOptions, SyncReport};
+
+use super::Failure;
+
+/// Between two syncs when running without `--once`.
+const SYNC_INTERVAL: Duration = Duration::from_secs(60);
+
+impl From<SyncError> for Failure {
+    fn from(err: SyncError) -> Self {
+        Failure::new(err.to_string(), err.next_step())
+    }
+}
+
+impl From<RemoteError> for Failure {
+    fn from(err: RemoteError) -> Self {
+        Failure::new(err.to_string(), err.next_step())
+    }
+}
+
+pub fn sync(
+    profile: &Profile,
+    db: &Path,
+    once: bool,
+    concurrency: usize,
+    json: bool,
+) -> Result<(), Failure> {
+    let Some(server) = &profile.server else {
+        return Err(Failure::new(
+            "the profile has no [server] to sync with",
+            "pass --profile with a [server] section (kind, url, api_key_env)",
+        ));
+    };
+    let key = Secret::from_env(&server.api_key_env)?;
+    let client = Client::new(
+        &server.url,
+        ApiKey::new(key.expose()),
+        RetryPolicy::default(),
+    )?;
+    if client.is_live() {
+        eprintln!(
+            "note: LIVE key: this sync changes real card data on {}",
+            server.url
+        );
+    }
+    let options = SyncOptions {
+        concurrency,
+        cardholder_profile: server.cardholder_profile.clone(),
+        ..SyncOptions::default()
+    };
+    let mut store = Store::open(db)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::new(format!("cannot start the sync: {err}"), "report it"))?;
+    let cancel = Cancel::default();
+    let on_interrupt = cancel.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
+    let progress = |event: ProgressEvent| {
+        tracing::info!(phase = ?event.phase, resource = %event.resource, event.done, event.total, "sync progress");
+    };
+    loop {
+        let report = runtime.block_on(sync::sync(
+            &mut store, &client, &options, &progress, &cancel,
+        ))?;
+        print_report(&report, &store, json)?;
+        if once {
+            return Ok(());
+        }
+        let waited = runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(SYNC_INTERVAL) => true,
+                _ = tokio::signal::ctrl_c() => false,
+            }
+        });
+        if !waited || cancel.is_cancelled() {
+            return Ok(());
+        }
+    }
+}
+
+fn print_report(report: &SyncReport, store: &Store, json: bool) -> Result<(), Failure> {
+    let status = store.status()?;
+    if json {
+        let line = serde_json::json!({
+            "resources": report.resources,
+            "outbox_pending": status.outbox_pending,
+            "last_sync": status.last_sync,
+        });
+        println!("{line}");
+        return Ok(());
+    }
+    for (resource, moved) in &report.resources {
+        println!(
+            "{resource}\tpushed {} (refused {})\tpulled {} (new {}, updated {}, skipped {})\tconflicts {}",
+            moved.pushed,
+            moved.refused,
+            moved.pulled,
+            moved.inserted,
+            moved.updated,
+            moved.skipped,
+            moved.conflicts
+        );
+    }
+    println!("outbox pending\t{}", status.outbox_pending);
+    Ok(())
+}
+
+pub fn serve(
+    port: u16,
+    db: Option<&Path>,
+    faults: Option<&str>,
+    seed_people: Option<usize>,
+) -> Result<(), Failure> {
+    let faults: Faults = faults.unwrap_or_default().parse().map_err(|err| {
+        Failure::new(
+            format!("bad --faults: {err}"),
+            "use e.g. error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=1",
+        )
+    })?;
+    let server = ReferenceServer::start(port, db, faults).map_err(|err| {
+        Failure::new(
+            format!("cannot start the reference server on 127.0.0.1:{port}: {err}"),
+            "pick another --port (0 = any free one)",
+        )
+    })?;
+    if let Some(count) = seed_people {
+        server.seed_people(count).map_err(|err| {
+            Failure::new(
+                format!("cannot seed the server: {err}"),
+                "check the --db file",
+            )
+        })?;
+    }
+    // Scripts read the address from this line.
+    println!("listening on {}", server.url());
+    server.wait();
+    Ok(())
+}

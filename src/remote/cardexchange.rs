@@ -1,0 +1,672 @@
+//! CardExchange Cloud v1 client: typed models, create / retrieve / update / delete / list,
+//! pagination, problem errors as messages, and retries (backoff with jitter on 5xx,
+//! timeouts and truncated bodies; `Retry-After` on 429). The API key never leaves this
+//! module except in the `Authorization` header.
+
+use std::fmt;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Largest page the API serves.
+pub const MAX_PER_PAGE: u32 = 100;
+/// Longest `Retry-After` honoured; a server asking for more is treated as down.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A CardExchange secret key. Printed as its mode only.
+#[derive(Clone)]
+pub struct ApiKey(Zeroizing<String>);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(Zeroizing::new(key.into()))
+    }
+
+    /// Live keys touch real card data: the UI shows it so nobody works on live by mistake.
+    pub fn is_live(&self) -> bool {
+        self.0.starts_with("sk_live_")
+    }
+
+    pub fn is_test(&self) -> bool {
+        self.0.starts_with("sk_test_")
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match (self.is_live(), self.is_test()) {
+            (true, _) => "live",
+            (_, true) => "test",
+            _ => "unknown",
+        };
+        write!(f, "ApiKey({mode}, ***)")
+    }
+}
+
+/// How the key is sent: Basic with the key as user name (the default) or Bearer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthScheme {
+    #[default]
+    Basic,
+    Bearer,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random wait up to the exponential bound, so clients do not retry in step.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let bound = self
+            .base_delay
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay);
+        bound.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum RemoteError {
+    #[error("cannot reach the CardExchange server at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("the CardExchange server refused the API key: {detail}")]
+    Unauthorized { detail: String },
+    /// A problem+json answer (or any 4xx/5xx), as the server explained it.
+    #[error("{title} ({status}): {detail}{}", field_errors(.errors))]
+    Problem {
+        status: u16,
+        title: String,
+        detail: String,
+        errors: Map<String, Value>,
+    },
+    #[error("the CardExchange server sent an unreadable answer to {what}: {cause}")]
+    BadResponse { what: String, cause: String },
+}
+
+fn field_errors(errors: &Map<String, Value>) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let fields: Vec<String> = errors
+        .iter()
+        .map(|(field, message)| match message {
+            Value::Array(messages) => format!(
+                "{field}: {}",
+                messages
+                    .iter()
+                    .map(|message| message.as_str().unwrap_or("invalid"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => format!("{field}: {other}"),
+        })
+        .collect();
+    format!(" [{}]", fields.join(", "))
+}
+
+impl RemoteError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            RemoteError::Unreachable { .. } => {
+                "check the network and [server] url in the profile; local changes stay queued"
+            }
+            RemoteError::Unauthorized { .. } => {
+                "check the API key in the variable named by [server] api_key_env"
+            }
+            RemoteError::Problem { status, .. } if *status >= 500 => {
+                "the server is failing: try again later; local changes stay queued"
+            }
+            RemoteError::Problem { .. } => "correct the record named above, then sync again",
+            RemoteError::BadResponse { .. } => "try again later; if it persists, report it",
+        }
+    }
+
+    /// Whether the same request may succeed later (server or network trouble).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RemoteError::Unreachable { .. } | RemoteError::BadResponse { .. } => true,
+            RemoteError::Problem { status, .. } => *status >= 500 || *status == 429,
+            RemoteError::Unauthorized { .. } => false,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RemoteError::Problem { status: 404, .. })
+    }
+}
+
+/// A problem+json body; every field optional so a bare error still reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ProblemBody {
+    title: Option<String>,
+    detail: Option<String>,
+    errors: Option<Map<String, Value>>,
+}
+
+fn problem(status: StatusCode, body: &[u8]) -> RemoteError {
+    let parsed: ProblemBody = serde_json::from_slice(body).unwrap_or_default();
+    let title = parsed
+        .title
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let detail = parsed
+        .detail
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return RemoteError::Unauthorized { detail };
+    }
+    RemoteError::Problem {
+        status: status.as_u16(),
+        title,
+        detail,
+        errors: parsed.errors.unwrap_or_default(),
+    }
+}
+
+/// A person as the server returns it. Unknown fields are ignored, missing ones are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Person {
+    pub id: String,
+    pub person_number: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub phone_number: Option<String>,
+    pub mobile_number: Option<String>,
+    pub status: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Cardholder {
+    pub id: String,
+    pub person: Option<String>,
+    /// An object on the vendor's server, an id on the reference server.
+    pub profile: Option<Value>,
+    pub profile_number: Option<String>,
+    pub email: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub status: Option<String>,
+    pub name_on_card: Option<String>,
+    pub note: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Card {
+    pub id: String,
+    pub cardholder: Option<String>,
+    pub card_number: Option<String>,
+    pub chipserial_number: Option<String>,
+    pub status: Option<String>,
+    pub end_date: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Production {
+    pub id: String,
+    pub person: Option<String>,
+    pub cardholder: Option<String>,
+    pub card: Option<String>,
+    pub name_on_card: Option<String>,
+    pub chipserial_number: Option<String>,
+    pub user_name: Option<String>,
+    pub exported: Option<bool>,
+    pub printed_on: Option<String>,
+    pub number_of_tries: Option<i64>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Objects the server had that did not fit the model (logged, not stored).
+    pub unreadable: usize,
+    /// `X-Total-Count`.
+    pub total: u64,
+    /// The last page number, from `Link` `rel="last"` or the total.
+    pub last_page: u32,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: ApiKey,
+    auth: AuthScheme,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Client {
+    pub fn new(base_url: &str, key: ApiKey, retry: RetryPolicy) -> Result<Self, RemoteError> {
+        let http = reqwest::Client::builder()
+            .timeout(retry.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|err| RemoteError::Unreachable {
+                url: base_url.into(),
+                cause: err.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            // Profiles may name the server root or its API root.
+            base: base_url
+                .trim_end_matches('/')
+                .trim_end_matches("/api/v1")
+                .to_owned(),
+            key,
+            auth: AuthScheme::default(),
+            retry,
+        })
+    }
+
+    pub fn with_auth(mut self, auth: AuthScheme) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.key.is_live()
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one request with retries; returns headers and the body parsed as JSON
+    /// (`Value::Null` for an empty body). A body that does not parse is a truncated
+    /// answer and is retried like a 5xx.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(HeaderMap, Value), RemoteError> {
+        let url = format!("{}/api/v1/{path}", self.base);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(&method, &url, query, body).await {
+                Ok(answer) => return Ok(answer),
+                Err(Attempt::Final(error)) => return Err(error),
+                Err(other) if attempt >= self.retry.max_attempts => return Err(other.into_error()),
+                Err(Attempt::RetryAfter(_, wait)) => tokio::time::sleep(wait).await,
+                Err(Attempt::Retry(error)) => {
+                    tracing::debug!(%url, attempt, "retrying: {error}");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(HeaderMap, Value), Attempt> {
+        let mut request = match method {
+            Method::Get => self.http.get(url),
+            Method::Post => self.http.post(url),
+            Method::Delete => self.http.delete(url),
+        };
+        request = match self.auth {
+            AuthScheme::Basic => request.basic_auth(self.key.0.as_str(), None::<&str>),
+            AuthScheme::Bearer => request.bearer_auth(self.key.0.as_str()),
+        };
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let unreachable = |err: reqwest::Error| {
+            Attempt::Retry(RemoteError::Unreachable {
+                url: url.to_owned(),
+                // without_url: the URL is in the message already and never holds the key.
+                cause: err.without_url().to_string(),
+            })
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = retry_after(&headers).unwrap_or(self.retry.base_delay);
+            let error = problem(status, &bytes);
+            return Err(if wait <= MAX_RETRY_AFTER {
+                Attempt::RetryAfter(error, wait)
+            } else {
+                Attempt::Final(error)
+            });
+        }
+        if status.is_server_error() {
+            return Err(Attempt::Retry(problem(status, &bytes)));
+        }
+        if !status.is_success() {
+            return Err(Attempt::Final(problem(status, &bytes)));
+        }
+        if bytes.is_empty() {
+            return Ok((headers, Value::Null));
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok((headers, value)),
+            Err(err) => Err(Attempt::Retry(RemoteError::BadResponse {
+                what: url.to_owned(),
+                cause: err.to_string(),
+            })),
+        }
+    }
+
+    pub async fn create(&self, resource: &str, fields: &Value) -> Result<Value, RemoteError> {
+        self.send(Method::Post, resource, &[], Some(fields))
+            .await
+            .map(|(_, body)| body)
+    }
+
+    pub async fn retrieve(&self, resource: &str, id: &str) -> Result<Value, RemoteError> {
+        self.send(Method::Get, &format!("{resource}/{id}"), &[], None)
+            .await
+            .map(|(_, body)| body)
+    }
+
+    pub async fn update(
+        &self,
+        resource: &str,
+        id: &str,
+        fields: &Value,
+    ) -> Result<Value, RemoteError> {
+        self.send(Method::Post, &format!("{resource}/{id}"), &[], Some(fields))
+            .await
+            .map(|(_, body)| body)
+    }
+
+    pub async fn delete(&self, resource: &str, id: &str) -> Result<(), RemoteError> {
+        self.send(Method::Delete, &format!("{resource}/{id}"), &[], None)
+            .await
+            .map(drop)
+    }
+
+    /// One page of `resource`, filtered by `filters` (`q`, `person`, ...).
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        page: u32,
+        per_page: u32,
+        filters: &[(&str, String)],
+    ) -> Result<Page<T>, RemoteError> {
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let mut query = vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+        ];
+        query.extend(filters.iter().cloned());
+        let (headers, body) = self.send(Method::Get, resource, &query, None).await?;
+        let Value::Array(values) = body else {
+            return Err(RemoteError::BadResponse {
+                what: format!("the {resource} list"),
+                cause: "not a JSON array".into(),
+            });
+        };
+        let count = values.len();
+        let items: Vec<T> = values
+            .into_iter()
+            .filter_map(|value| serde_json::from_value(value).ok())
+            .collect();
+        let unreadable = count - items.len();
+        if unreadable > 0 {
+            tracing::warn!(
+                resource,
+                page,
+                unreadable,
+                "objects that do not fit the model were skipped"
+            );
+        }
+        let total = headers
+            .get("x-total-count")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(count as u64);
+        let last_page = headers
+            .get(reqwest::header::LINK)
+            .and_then(|value| value.to_str().ok())
+            .and_then(last_page_from_link)
+            .unwrap_or_else(|| {
+                u32::try_from(total.div_ceil(u64::from(per_page)).max(1)).unwrap_or(u32::MAX)
+            });
+        Ok(Page {
+            items,
+            unreadable,
+            total,
+            last_page,
+        })
+    }
+
+    /// Objects of `resource` whose data mentions `operation_id`: how a create retried after
+    /// a crash finds what the first attempt made.
+    pub async fn find_by_operation_id(
+        &self,
+        resource: &str,
+        operation_id: &str,
+    ) -> Result<Option<Value>, RemoteError> {
+        let page: Page<Value> = self
+            .list(resource, 1, 10, &[("q", operation_id.to_owned())])
+            .await?;
+        Ok(page.items.into_iter().find(|object| {
+            object
+                .get("metadata")
+                .and_then(|metadata| metadata.get("operationId"))
+                .and_then(Value::as_str)
+                == Some(operation_id)
+        }))
+    }
+
+    /// Creates an object carrying `metadata.operationId`; a retry (after a lost answer)
+    /// first looks the operation id up, so the object is never made twice.
+    pub async fn create_once(
+        &self,
+        resource: &str,
+        fields: &Value,
+        operation_id: &str,
+        maybe_sent_before: bool,
+    ) -> Result<Value, RemoteError> {
+        let mut maybe_sent = maybe_sent_before;
+        let mut attempt = 0;
+        loop {
+            if maybe_sent
+                && let Some(existing) = self.find_by_operation_id(resource, operation_id).await?
+            {
+                return Ok(existing);
+            }
+            attempt += 1;
+            match self
+                .send_once(
+                    &Method::Post,
+                    &format!("{}/api/v1/{resource}", self.base),
+                    &[],
+                    Some(fields),
+                )
+                .await
+            {
+                Ok((_, body)) => return Ok(body),
+                Err(Attempt::Final(error)) => return Err(error),
+                Err(other) if attempt >= self.retry.max_attempts => return Err(other.into_error()),
+                Err(Attempt::RetryAfter(_, wait)) => tokio::time::sleep(wait).await,
+                Err(Attempt::Retry(error)) => {
+                    tracing::debug!(
+                        resource,
+                        attempt,
+                        "create failed, looking it up before retrying: {error}"
+                    );
+                    maybe_sent = true;
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of one failed try.
+enum Attempt {
+    Retry(RemoteError),
+    RetryAfter(RemoteError, Duration),
+    Final(RemoteError),
+}
+
+impl Attempt {
+    fn into_error(self) -> RemoteError {
+        match self {
+            Attempt::Retry(error) | Attempt::RetryAfter(error, _) | Attempt::Final(error) => error,
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and falls back to backoff).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// The `page` of the `rel="last"` link.
+fn last_page_from_link(link: &str) -> Option<u32> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        if !params.contains("rel=\"last\"") && !params.contains("rel=last") {
+            return None;
+        }
+        let target = target.trim().trim_start_matches('<').trim_end_matches('>');
+        let query = target.split_once('?')?.1;
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("page="))
+            .and_then(|page| page.parse().ok())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_never_printed_and_its_mode_is_known() {
+        let live = ApiKey::new("sk_live_secret123");
+        assert!(live.is_live());
+        assert!(!ApiKey::new("sk_test_secret123").is_live());
+        let client = Client::new("http://127.0.0.1:1", live, RetryPolicy::default()).unwrap();
+        let printed = format!("{client:?}");
+        assert!(!printed.contains("secret123"), "{printed}");
+        assert!(printed.contains("live"), "{printed}");
+    }
+
+    #[test]
+    fn the_base_url_may_name_the_api_root() {
+        for url in [
+            "http://127.0.0.1:9/api/v1/",
+            "http://127.0.0.1:9/",
+            "http://127.0.0.1:9",
+        ] {
+            let client =
+                Client::new(url, ApiKey::new("sk_test_x"), RetryPolicy::default()).unwrap();
+            assert_eq!(client.base_url(), "http://127.0.0.1:9");
+        }
+    }
+
+    #[test]
+    fn the_last_page_comes_from_the_link_header() {
+        let link = "</api/v1/persons?page=1&per_page=100>; rel=\"first\", \
+                    </api/v1/persons?page=42&per_page=100>; rel=\"last\"";
+        assert_eq!(last_page_from_link(link), Some(42));
+        assert_eq!(last_page_from_link("garbage"), None);
+        assert_eq!(last_page_from_link("<x?page=zz>; rel=\"last\""), None);
+    }
+
+    #[test]
+    fn problems_become_messages_naming_the_fields() {
+        let body = br#"{"title":"Bad Request","status":400,"detail":"birthDate is required","errors":{"birthDate":["is required"]}}"#;
+        let error = problem(StatusCode::BAD_REQUEST, body);
+        assert_eq!(
+            error.to_string(),
+            "Bad Request (400): birthDate is required [birthDate: is required]"
+        );
+        assert!(!error.is_transient());
+        for hostile in [&b"{"[..], b"[]", b"null", b"{\"errors\": 5}", b"\xff\xfe"] {
+            let error = problem(StatusCode::BAD_GATEWAY, hostile);
+            assert!(error.is_transient(), "{error}");
+        }
+    }
+
+    #[test]
+    fn hostile_objects_never_panic_and_fit_or_are_skipped() {
+        for hostile in [
+            "{}",
+            r#"{"id": 5}"#,
+            r#"{"id": "x", "metadata": []}"#,
+            r#"{"id": "x", "firstName": {"a": 1}, "unknownField": [1, 2]}"#,
+            "[]",
+            "\"text\"",
+        ] {
+            let value: Value = serde_json::from_str(hostile).unwrap();
+            let _ = serde_json::from_value::<Person>(value.clone());
+            let _ = serde_json::from_value::<Card>(value);
+        }
+        let person: Person =
+            serde_json::from_str(r#"{"id": "p1", "firstName": "Anna", "extra": true}"#).unwrap();
+        assert_eq!(person.first_name.as_deref(), Some("Anna"));
+    }
+}

@@ -1,0 +1,946 @@
+//! The reference CardExchange Cloud v1 server (`cardstation serve`): the documented subset for
+//! persons, addresses, cardholders, cards and productions over its own SQLite file, with
+//! `sk_test_` keys, page/per_page lists with `X-Total-Count` and `Link`, `q=` search,
+//! problem+json errors and seeded fault injection. For tests and the demo only.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+const MAX_PER_PAGE: u32 = 100;
+const DEFAULT_PER_PAGE: u32 = 15;
+/// Largest body the truncation fault reads back before cutting it.
+const MAX_BODY: usize = 64 << 20;
+
+/// Faults injected into authenticated requests, drawn from a seeded RNG so runs repeat.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Share of requests answered 503 before they are handled.
+    pub error_rate: f64,
+    /// Every Nth request is answered 429 with `Retry-After: 1`.
+    pub too_many_every: Option<u64>,
+    /// Added to every request.
+    pub delay: Duration,
+    /// Share of responses whose body is cut in half after the request was handled.
+    pub truncate_rate: f64,
+    pub seed: u64,
+}
+
+impl FromStr for Faults {
+    type Err = String;
+
+    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=3`; all optional.
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let mut faults = Faults::default();
+        for item in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not name=value"))?;
+            let bad = || format!("{name}: {value:?} is not a number");
+            match name {
+                "error_rate" => faults.error_rate = value.parse().map_err(|_| bad())?,
+                "truncate_rate" => faults.truncate_rate = value.parse().map_err(|_| bad())?,
+                "429_every" => faults.too_many_every = Some(value.parse().map_err(|_| bad())?),
+                "delay_ms" => {
+                    faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
+                }
+                "seed" => faults.seed = value.parse().map_err(|_| bad())?,
+                _ => {
+                    return Err(format!(
+                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, seed)"
+                    ));
+                }
+            }
+        }
+        for (name, rate) in [
+            ("error_rate", faults.error_rate),
+            ("truncate_rate", faults.truncate_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        if faults.too_many_every == Some(0) {
+            return Err("429_every must be at least 1".into());
+        }
+        Ok(faults)
+    }
+}
+
+/// The resources this server knows, by URL segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Persons,
+    Addresses,
+    Cardholders,
+    Cards,
+    Productions,
+}
+
+impl Kind {
+    fn parse(segment: &str) -> Option<Kind> {
+        Some(match segment {
+            "persons" => Kind::Persons,
+            "addresses" => Kind::Addresses,
+            "cardholders" => Kind::Cardholders,
+            "cards" => Kind::Cards,
+            "productions" => Kind::Productions,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Persons => "persons",
+            Kind::Addresses => "addresses",
+            Kind::Cardholders => "cardholders",
+            Kind::Cards => "cards",
+            Kind::Productions => "productions",
+        }
+    }
+
+    fn required_on_create(self) -> &'static [&'static str] {
+        match self {
+            Kind::Persons => &["firstName", "lastName", "birthDate"],
+            Kind::Addresses => &[
+                "person",
+                "type",
+                "streetAddress",
+                "locality",
+                "region",
+                "postalCode",
+                "country",
+            ],
+            Kind::Cardholders => &["profile"],
+            Kind::Cards => &["cardholder"],
+            Kind::Productions => &[],
+        }
+    }
+}
+
+const CARD_STATUSES: &[&str] = &[
+    "initialized",
+    "in_production",
+    "personalized",
+    "withdrawn",
+    "activated",
+    "blocked",
+    "expired",
+    "blacklisted",
+    "issued",
+    "returned",
+    "destroyed",
+    "bulk_blocked",
+    "linked",
+    "unlinked",
+];
+const HOLDER_STATUSES: &[&str] = &[
+    "activated",
+    "blocked",
+    "expired",
+    "blacklisted",
+    "linked",
+    "unlinked",
+];
+const PERSON_STATUSES: &[&str] = &[
+    "none",
+    "activated",
+    "blocked",
+    "expired",
+    "blacklisted",
+    "linked",
+    "unlinked",
+];
+
+/// An error answered as `application/problem+json`.
+#[derive(Debug)]
+struct Problem {
+    status: StatusCode,
+    detail: String,
+    errors: Map<String, Value>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            errors: Map::new(),
+        }
+    }
+
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut problem = Self::new(StatusCode::BAD_REQUEST, message.clone());
+        problem.errors.insert(field.into(), json!([message]));
+        problem
+    }
+
+    fn not_found(kind: Kind, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            format!("no {} with id {id}", kind.name()),
+        )
+    }
+}
+
+impl From<rusqlite::Error> for Problem {
+    fn from(err: rusqlite::Error) -> Self {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {err}"))
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "errors": self.errors,
+        });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+struct ServerState {
+    db: Mutex<Connection>,
+    faults: Faults,
+    rng: Mutex<StdRng>,
+    requests: AtomicU64,
+}
+
+impl ServerState {
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        // A handler that panicked left no half-written transaction (rusqlite rolls back on
+        // drop), so the connection is still usable.
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn roll(&self, rate: f64) -> bool {
+        rate > 0.0
+            && self
+                .rng
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .gen_bool(rate)
+    }
+}
+
+/// The server's data: one table of JSON documents, in creation order.
+fn open_db(path: Option<&Path>) -> rusqlite::Result<Connection> {
+    let conn = match path {
+        Some(path) => Connection::open(path)?,
+        None => Connection::open_in_memory()?,
+    };
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS objects (
+             seq      INTEGER PRIMARY KEY,
+             resource TEXT NOT NULL,
+             id       TEXT NOT NULL UNIQUE,
+             body     TEXT NOT NULL CHECK (json_valid(body))
+         );
+         CREATE INDEX IF NOT EXISTS objects_resource ON objects (resource, seq);
+         -- A card's production is looked up on every card change.
+         CREATE INDEX IF NOT EXISTS objects_production_card ON objects (json_extract(body, '$.card'))
+             WHERE resource = 'productions';",
+    )?;
+    Ok(conn)
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+fn load(conn: &Connection, kind: Kind, id: &str) -> Result<Option<Map<String, Value>>, Problem> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM objects WHERE resource = ?1 AND id = ?2")?
+        .query_row((kind.name(), id), |row| row.get(0))
+        .optional()?;
+    Ok(body.and_then(|body| match serde_json::from_str(&body) {
+        Ok(Value::Object(object)) => Some(object),
+        _ => None,
+    }))
+}
+
+fn insert(conn: &Connection, kind: Kind, object: &Map<String, Value>) -> Result<(), Problem> {
+    let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
+    conn.prepare_cached("INSERT INTO objects (resource, id, body) VALUES (?1, ?2, ?3)")?
+        .execute((kind.name(), id, Value::Object(object.clone()).to_string()))?;
+    Ok(())
+}
+
+fn store(conn: &Connection, kind: Kind, object: &Map<String, Value>) -> Result<(), Problem> {
+    let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
+    conn.prepare_cached("UPDATE objects SET body = ?3 WHERE resource = ?1 AND id = ?2")?
+        .execute((kind.name(), id, Value::Object(object.clone()).to_string()))?;
+    Ok(())
+}
+
+/// Checks field types and references of a create or update body.
+fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Result<(), Problem> {
+    if let Some(metadata) = fields.get("metadata")
+        && !metadata.is_object()
+    {
+        return Err(Problem::field("metadata", "metadata must be an object"));
+    }
+    let statuses = match kind {
+        Kind::Cards => CARD_STATUSES,
+        Kind::Cardholders => HOLDER_STATUSES,
+        Kind::Persons => PERSON_STATUSES,
+        _ => &[],
+    };
+    if let Some(status) = fields.get("status").filter(|status| !status.is_null()) {
+        let known = status.as_str().is_some_and(|text| statuses.contains(&text));
+        if !known {
+            return Err(Problem::field(
+                "status",
+                format!("status must be one of: {}", statuses.join(", ")),
+            ));
+        }
+    }
+    if let Some(birth_date) = fields.get("birthDate") {
+        let valid = birth_date.as_str().is_some_and(|text| {
+            time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .is_ok()
+        });
+        if !valid {
+            return Err(Problem::field("birthDate", "birthDate must be YYYY-MM-DD"));
+        }
+    }
+    for (field, target) in [("person", Kind::Persons), ("cardholder", Kind::Cardholders)] {
+        if let Some(reference) = fields.get(field).filter(|value| !value.is_null()) {
+            let exists = match reference.as_str() {
+                Some(id) => load(conn, target, id)?.is_some(),
+                None => false,
+            };
+            if !exists {
+                return Err(Problem::field(
+                    field,
+                    format!("no {} {reference}", target.name()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn json_body(body: &str) -> Result<Map<String, Value>, Problem> {
+    match serde_json::from_str(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object",
+        )),
+        Err(err) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {err}"),
+        )),
+    }
+}
+
+fn kind_of(segment: &str) -> Result<Kind, Problem> {
+    Kind::parse(segment)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no resource {segment:?}")))
+}
+
+fn ok_json(object: Map<String, Value>) -> Response {
+    (StatusCode::OK, axum::Json(Value::Object(object))).into_response()
+}
+
+/// Creates a production when a card enters `in_production`, removes it when it leaves.
+fn follow_production(conn: &Connection, card: &Map<String, Value>) -> Result<(), Problem> {
+    let card_id = card.get("id").and_then(Value::as_str).unwrap_or_default();
+    let existing: Option<String> = conn
+        .prepare_cached(
+            "SELECT id FROM objects WHERE resource = 'productions'
+             AND json_extract(body, '$.card') = ?1",
+        )?
+        .query_row([card_id], |row| row.get(0))
+        .optional()?;
+    let in_production = card.get("status").and_then(Value::as_str) == Some("in_production");
+    match (in_production, existing) {
+        (true, None) => {
+            let holder = card
+                .get("cardholder")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let person = load(conn, Kind::Cardholders, holder)?
+                .and_then(|holder| holder.get("person").cloned())
+                .unwrap_or(Value::Null);
+            let production = json!({
+                "id": Uuid::new_v4().to_string(),
+                "person": person,
+                "cardholder": holder,
+                "card": card_id,
+                "nameOnCard": null,
+                "chipserialNumber": card.get("chipserialNumber"),
+                "userName": null,
+                "exported": false,
+                "printedOn": null,
+                "numberOfTries": 0,
+            });
+            if let Value::Object(production) = production {
+                insert(conn, Kind::Productions, &production)?;
+            }
+        }
+        (false, Some(id)) => {
+            conn.prepare_cached("DELETE FROM objects WHERE resource = 'productions' AND id = ?1")?
+                .execute([id])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn create_object(
+    conn: &Connection,
+    kind: Kind,
+    fields: Map<String, Value>,
+) -> Result<Map<String, Value>, Problem> {
+    if kind == Kind::Productions {
+        return Err(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "productions are created when a card enters in_production",
+        ));
+    }
+    for field in kind.required_on_create() {
+        if fields
+            .get(*field)
+            .is_none_or(|value| value.is_null() || value.as_str() == Some(""))
+        {
+            return Err(Problem::field(field, format!("{field} is required")));
+        }
+    }
+    validate(conn, kind, &fields)?;
+    let mut object = fields;
+    let id = Uuid::new_v4().to_string();
+    object.insert("id".into(), id.clone().into());
+    object.insert("created".into(), now().into());
+    object.entry("metadata").or_insert_with(|| json!({}));
+    let seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM objects", [], |row| {
+        row.get(0)
+    })?;
+    match kind {
+        Kind::Persons => {
+            object
+                .entry("personNumber")
+                .or_insert_with(|| format!("CX{seq:08}").into());
+            object.entry("status").or_insert_with(|| "none".into());
+        }
+        Kind::Cardholders => {
+            object
+                .entry("profileNumber")
+                .or_insert_with(|| format!("H{seq:08}").into());
+            object.entry("status").or_insert_with(|| "activated".into());
+        }
+        Kind::Cards => {
+            object
+                .entry("cardNumber")
+                .or_insert_with(|| format!("C{seq:08}").into());
+            object
+                .entry("status")
+                .or_insert_with(|| "initialized".into());
+        }
+        Kind::Addresses | Kind::Productions => {}
+    }
+    insert(conn, kind, &object)?;
+    if kind == Kind::Cards {
+        follow_production(conn, &object)?;
+    }
+    Ok(object)
+}
+
+async fn create(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(resource): UrlPath<String>,
+    body: String,
+) -> Result<Response, Problem> {
+    let kind = kind_of(&resource)?;
+    let fields = json_body(&body)?;
+    let mut conn = state.db();
+    let tx = conn.transaction()?;
+    let object = create_object(&tx, kind, fields)?;
+    tx.commit()?;
+    Ok(ok_json(object))
+}
+
+async fn retrieve(
+    State(state): State<Arc<ServerState>>,
+    UrlPath((resource, id)): UrlPath<(String, String)>,
+) -> Result<Response, Problem> {
+    let kind = kind_of(&resource)?;
+    let object = load(&state.db(), kind, &id)?.ok_or_else(|| Problem::not_found(kind, &id))?;
+    Ok(ok_json(object))
+}
+
+async fn update(
+    State(state): State<Arc<ServerState>>,
+    UrlPath((resource, id)): UrlPath<(String, String)>,
+    body: String,
+) -> Result<Response, Problem> {
+    let kind = kind_of(&resource)?;
+    let fields = json_body(&body)?;
+    let mut conn = state.db();
+    let tx = conn.transaction()?;
+    let mut object = load(&tx, kind, &id)?.ok_or_else(|| Problem::not_found(kind, &id))?;
+    validate(&tx, kind, &fields)?;
+    for (field, value) in fields {
+        if field != "id" && field != "created" {
+            object.insert(field, value);
+        }
+    }
+    store(&tx, kind, &object)?;
+    if kind == Kind::Cards {
+        follow_production(&tx, &object)?;
+    }
+    tx.commit()?;
+    Ok(ok_json(object))
+}
+
+async fn delete(
+    State(state): State<Arc<ServerState>>,
+    UrlPath((resource, id)): UrlPath<(String, String)>,
+) -> Result<Response, Problem> {
+    let kind = kind_of(&resource)?;
+    if matches!(kind, Kind::Cards | Kind::Productions) {
+        return Err(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} cannot be deleted", kind.name()),
+        ));
+    }
+    let deleted = state
+        .db()
+        .prepare_cached("DELETE FROM objects WHERE resource = ?1 AND id = ?2")?
+        .execute((kind.name(), &id))?;
+    if deleted == 0 {
+        return Err(Problem::not_found(kind, &id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `per_page` filter names to JSON field names: `address_preference` → `addressPreference`.
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn page_number(query: &[(String, String)], name: &str, default: u32) -> Result<u32, Problem> {
+    match query.iter().find(|(key, _)| key == name) {
+        None => Ok(default),
+        Some((_, value)) => value
+            .parse()
+            .ok()
+            .filter(|number| *number >= 1)
+            .ok_or_else(|| Problem::field(name, format!("{name} must be a positive integer"))),
+    }
+}
+
+async fn list(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(resource): UrlPath<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, Problem> {
+    let kind = kind_of(&resource)?;
+    let page = page_number(&query, "page", 1)?;
+    let per_page = page_number(&query, "per_page", DEFAULT_PER_PAGE)?;
+    if per_page > MAX_PER_PAGE {
+        return Err(Problem::field(
+            "per_page",
+            "per_page must be between 1 and 100",
+        ));
+    }
+    let mut filter = String::from("resource = ?");
+    let mut values: Vec<String> = vec![kind.name().into()];
+    for (name, value) in &query {
+        match name.as_str() {
+            "page" | "per_page" => {}
+            "q" => {
+                filter.push_str(" AND instr(body, ?) > 0");
+                values.push(value.clone());
+            }
+            _ => {
+                filter.push_str(" AND json_extract(body, '$.' || ?) = ?");
+                values.push(camel_case(name));
+                values.push(value.clone());
+            }
+        }
+    }
+    let conn = state.db();
+    let total: u64 = u64::try_from(
+        conn.prepare_cached(&format!("SELECT count(*) FROM objects WHERE {filter}"))?
+            .query_row(params_from_iter(&values), |row| row.get::<_, i64>(0))?,
+    )
+    .unwrap_or(0);
+    let offset = u64::from(page - 1) * u64::from(per_page);
+    let sql = format!(
+        "SELECT body FROM objects WHERE {filter} ORDER BY seq LIMIT {per_page} OFFSET {offset}"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let bodies = statement
+        .query_map(params_from_iter(&values), |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    drop(statement);
+    drop(conn);
+    let items: Vec<Value> = bodies
+        .iter()
+        .filter_map(|body| serde_json::from_str(body).ok())
+        .collect();
+
+    let last = total.div_ceil(u64::from(per_page)).max(1);
+    let link_to = |page: u64, rel: &str| {
+        let mut url = format!("</api/v1/{}?page={page}&per_page={per_page}", kind.name());
+        for (name, value) in query
+            .iter()
+            .filter(|(name, _)| name != "page" && name != "per_page")
+        {
+            url.push_str(&format!("&{name}={}", urlencode(value)));
+        }
+        format!("{url}>; rel=\"{rel}\"")
+    };
+    let page = u64::from(page);
+    let mut links = vec![link_to(1, "first"), link_to(last, "last")];
+    if page < last {
+        links.push(link_to(page + 1, "next"));
+    }
+    if page > 1 {
+        links.push(link_to((page - 1).min(last), "prev"));
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Ok(link) = HeaderValue::from_str(&links.join(", ")) {
+        headers.insert(header::LINK, link);
+    }
+    Ok((headers, axum::Json(Value::Array(items))).into_response())
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The key from `Authorization: Basic base64(key:)` or `Bearer key`.
+fn api_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.trim().to_owned());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64_decode(encoded.trim())?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(
+        text.split_once(':')
+            .map_or(text.clone(), |(user, _)| user.to_owned()),
+    )
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes().filter(|byte| *byte != b'=') {
+        let value = ALPHABET.iter().position(|c| *c == byte)? as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Authentication first, then the configured faults around the handler.
+async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Next) -> Response {
+    match api_key(request.headers()) {
+        Some(key) if key.starts_with("sk_test_") && key.len() > "sk_test_".len() => {}
+        Some(key) if key.starts_with("sk_live_") => {
+            return Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "this reference server accepts test keys (sk_test_...) only",
+            )
+            .into_response();
+        }
+        _ => {
+            return Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "send an API key as the Basic auth user name (or as a Bearer token)",
+            )
+            .into_response();
+        }
+    }
+    let faults = &state.faults;
+    if !faults.delay.is_zero() {
+        tokio::time::sleep(faults.delay).await;
+    }
+    let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if faults
+        .too_many_every
+        .is_some_and(|every| number % every == 0)
+    {
+        let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
+    if state.roll(faults.error_rate) {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response();
+    }
+    let response = next.run(request).await;
+    if !state.roll(faults.truncate_rate) {
+        return response;
+    }
+    // The request was handled (a create did happen): only the answer is lost.
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let cut = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(cut))
+}
+
+fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/api/v1/{resource}", get(list).post(create))
+        .route(
+            "/api/v1/{resource}/{id}",
+            get(retrieve).post(update).delete(delete),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// A reference server running on its own threads; stops when dropped.
+pub struct ReferenceServer {
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReferenceServer {
+    /// Starts on 127.0.0.1:`port` (0 = any free port) over `db` (None = in memory).
+    pub fn start(port: u16, db: Option<&Path>, faults: Faults) -> std::io::Result<Self> {
+        let conn = open_db(db).map_err(std::io::Error::other)?;
+        let state = Arc::new(ServerState {
+            db: Mutex::new(conn),
+            rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
+            faults,
+            requests: AtomicU64::new(0),
+        });
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = router(state.clone());
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+                if let Err(err) = server.await {
+                    tracing::error!("reference server stopped: {err}");
+                }
+            });
+        });
+        Ok(Self {
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Blocks until the server stops (it never does on its own: for `cardstation serve`).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Every object of `resource` (URL segment), in creation order: for tests.
+    pub fn objects(&self, resource: &str) -> Vec<Value> {
+        let conn = self.state.db();
+        let Ok(mut statement) =
+            conn.prepare("SELECT body FROM objects WHERE resource = ?1 ORDER BY seq")
+        else {
+            return Vec::new();
+        };
+        statement
+            .query_map([resource], |row| row.get::<_, String>(0))
+            .map(|rows| {
+                rows.flatten()
+                    .filter_map(|body| serde_json::from_str(&body).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Adds `count` persons, each with a cardholder, a card in production and its
+    /// production, in one transaction: for tests, benches and the demo.
+    pub fn seed_people(&self, count: usize) -> Result<(), String> {
+        let mut conn = self.state.db();
+        let tx = conn.transaction().map_err(|err| err.to_string())?;
+        let seed = |kind: Kind, body: Value| -> Result<String, String> {
+            let fields = match body {
+                Value::Object(fields) => fields,
+                _ => Map::new(),
+            };
+            create_object(&tx, kind, fields)
+                .map(|object| object["id"].as_str().unwrap_or_default().to_owned())
+                .map_err(|problem| problem.detail)
+        };
+        for number in 0..count {
+            let person = seed(
+                Kind::Persons,
+                json!({"firstName": format!("Anna{number}"), "lastName": "Kowalska",
+                       "birthDate": "2001-02-03"}),
+            )?;
+            let holder = seed(
+                Kind::Cardholders,
+                json!({"person": person, "profile": "students",
+                       "email": format!("s{number}@uni.example")}),
+            )?;
+            seed(
+                Kind::Cards,
+                json!({"cardholder": holder, "status": "in_production",
+                       "metadata": {"type": "student"}}),
+            )?;
+        }
+        tx.commit().map_err(|err| err.to_string())
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_and_bad_ones_are_refused() {
+        let faults: Faults = "error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=3"
+            .parse()
+            .unwrap();
+        assert_eq!(faults.too_many_every, Some(7));
+        assert_eq!(faults.delay, Duration::from_millis(20));
+        assert_eq!(faults.seed, 3);
+        assert_eq!("".parse::<Faults>().unwrap(), Faults::default());
+        for bad in [
+            "error_rate=2",
+            "429_every=0",
+            "x=1",
+            "delay_ms",
+            "delay_ms=soon",
+        ] {
+            assert!(bad.parse::<Faults>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn basic_and_bearer_keys_are_read() {
+        let mut headers = HeaderMap::new();
+        // base64("sk_test_abc:")
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6"),
+        );
+        assert_eq!(api_key(&headers).as_deref(), Some("sk_test_abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk_test_x"),
+        );
+        assert_eq!(api_key(&headers).as_deref(), Some("sk_test_x"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert_eq!(api_key(&headers), None);
+    }
+
+    #[test]
+    fn seeded_people_come_with_cardholders_cards_and_productions() {
+        let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+        server.seed_people(3).unwrap();
+        for resource in ["persons", "cardholders", "cards", "productions"] {
+            assert_eq!(server.objects(resource).len(), 3, "{resource}");
+        }
+    }
+}

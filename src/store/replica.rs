@@ -1,0 +1,680 @@
+//! What the sync writes: server objects upserted by remote id (one transaction per batch),
+//! pushed outbox rows retired in the same transaction that records the remote id, and the
+//! sync cursors.
+//!
+//! Conflict rule (DESIGN.md 4): the sync pushes before it pulls, so a local change still
+//! pending when its object comes back from the server was refused or made during the sync.
+//! The server wins and the dropped change is logged, except a card status the station
+//! produced (personalized, blocked...), which is kept and pushed again.
+
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{Map, Value};
+use time::Date;
+use time::macros::format_description;
+
+use super::cards::normalise_uid;
+use super::outbox::{Operation, OutboxEntry, Resource};
+use super::people::PersonFields;
+use super::{CardStatus, CardType, CardholderStatus, Result, Store, now};
+use crate::remote::cardexchange as remote;
+
+/// What one batch did to the local copy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Upserted {
+    pub inserted: usize,
+    pub updated: usize,
+    /// Objects the store cannot hold (missing required fields, unknown parent...), logged.
+    pub skipped: usize,
+    /// Pending local changes the server's copy overrode (or a station card status kept).
+    pub conflicts: usize,
+}
+
+impl Upserted {
+    pub fn add(&mut self, other: Upserted) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.skipped += other.skipped;
+        self.conflicts += other.conflicts;
+    }
+}
+
+fn table(resource: Resource) -> &'static str {
+    match resource {
+        Resource::Persons => "persons",
+        Resource::Addresses => "addresses",
+        Resource::Cardholders => "cardholders",
+        Resource::Cards => "cards",
+        Resource::Productions => "productions",
+        Resource::AnonymousSets => "anonymous_sets",
+    }
+}
+
+fn local_id_of(conn: &Connection, resource: Resource, remote_id: &str) -> Result<Option<i64>> {
+    let sql = format!("SELECT id FROM {} WHERE remote_id = ?1", table(resource));
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([remote_id], |row| row.get(0))
+        .optional()?)
+}
+
+/// The local row of a server object: by remote id, or, for an object this station created
+/// whose answer was lost (crash, truncated body), by the operation id in its metadata, in
+/// which case the create is recorded as done.
+fn find_local(
+    conn: &Connection,
+    resource: Resource,
+    remote_id: &str,
+    metadata: Option<&Map<String, Value>>,
+) -> Result<Option<i64>> {
+    if let Some(id) = local_id_of(conn, resource, remote_id)? {
+        return Ok(Some(id));
+    }
+    let Some(operation_id) = metadata
+        .and_then(|metadata| metadata.get("operationId"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(None);
+    };
+    let created: Option<i64> = conn
+        .prepare_cached(
+            "SELECT local_id FROM outbox
+             WHERE operation_id = ?1 AND resource = ?2 AND operation = 'create'",
+        )?
+        .query_row((operation_id, resource), |row| row.get(0))
+        .optional()?;
+    if let Some(local_id) = created {
+        set_remote_id(conn, resource, local_id, remote_id)?;
+        conn.prepare_cached("DELETE FROM outbox WHERE operation_id = ?1")?
+            .execute([operation_id])?;
+    }
+    Ok(created)
+}
+
+fn set_remote_id(
+    conn: &Connection,
+    resource: Resource,
+    local_id: i64,
+    remote_id: &str,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE {} SET remote_id = ?1 WHERE id = ?2",
+        table(resource)
+    );
+    conn.prepare_cached(&sql)?.execute((remote_id, local_id))?;
+    Ok(())
+}
+
+/// Local updates of one object still waiting to be pushed.
+fn pending_updates(
+    conn: &Connection,
+    resource: Resource,
+    local_id: i64,
+) -> Result<Vec<(i64, Value)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, payload FROM outbox
+         WHERE resource = ?1 AND local_id = ?2 AND operation = 'update' ORDER BY id",
+    )?;
+    let rows = statement.query_map((resource, local_id), |row| {
+        let payload: String = row.get(1)?;
+        Ok((
+            row.get(0)?,
+            serde_json::from_str(&payload).unwrap_or(Value::Null),
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Server wins: drops the object's pending updates, logging each so nothing goes silently.
+fn server_wins(conn: &Connection, resource: Resource, local_id: i64) -> Result<usize> {
+    let pending = pending_updates(conn, resource, local_id)?;
+    for (outbox_id, payload) in &pending {
+        tracing::warn!(
+            %resource, local_id, outbox_id, %payload,
+            "conflict: the server's copy changed too; the server wins and this local change is dropped"
+        );
+        conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+            .execute([outbox_id])?;
+    }
+    Ok(pending.len())
+}
+
+fn text<'a>(metadata: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str> {
+    metadata?.get(key)?.as_str()
+}
+
+/// A date from `YYYY-MM-DD` or the date part of a date-time.
+fn date(value: Option<&str>) -> Option<Date> {
+    let value = value?;
+    Date::parse(
+        value.get(..10)?,
+        format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+/// Whether a write went through; a constraint the server's data breaks (a duplicate UID or person
+/// number) is logged and skips that object instead of failing the batch.
+fn tolerate_constraint(
+    resource: Resource,
+    remote_id: &str,
+    done: rusqlite::Result<usize>,
+) -> Result<bool> {
+    match done {
+        Ok(_) => Ok(true),
+        Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            tracing::warn!(%resource, remote_id, "server object not stored: {err}");
+            Ok(false)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Counts an upsert by what `done` reports; a constraint the server's data breaks skips it.
+fn count_upsert(
+    counts: &mut Upserted,
+    resource: Resource,
+    remote_id: &str,
+    existed: bool,
+    done: rusqlite::Result<usize>,
+) -> Result<()> {
+    if !tolerate_constraint(resource, remote_id, done)? {
+        counts.skipped += 1;
+    } else if existed {
+        counts.updated += 1;
+    } else {
+        counts.inserted += 1;
+    }
+    Ok(())
+}
+
+fn skip(resource: Resource, remote_id: &str, why: &str, counts: &mut Upserted) {
+    tracing::warn!(%resource, remote_id, "server object not stored: {why}");
+    counts.skipped += 1;
+}
+
+fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upserted) -> Result<()> {
+    let resource = Resource::Persons;
+    let metadata = person.metadata.as_ref();
+    let (Some(first_name), Some(last_name), Some(birth_date)) = (
+        person.first_name.clone(),
+        person.last_name.clone(),
+        date(person.birth_date.as_deref()),
+    ) else {
+        skip(
+            resource,
+            &person.id,
+            "firstName, lastName or birthDate missing",
+            counts,
+        );
+        return Ok(());
+    };
+    let fields = PersonFields {
+        person_number: person.person_number.clone(),
+        first_name,
+        middle_name: person.middle_name.clone(),
+        last_name,
+        birth_date,
+        phone_number: person.phone_number.clone(),
+        mobile_number: person.mobile_number.clone(),
+        album_number: text(metadata, "albumNumber").map(str::to_owned),
+        pesel: text(metadata, "pesel").map(str::to_owned),
+    };
+    let local = find_local(conn, resource, &person.id, metadata)?;
+    let values = (
+        &fields.person_number,
+        &fields.first_name,
+        &fields.middle_name,
+        &fields.last_name,
+        fields.birth_date,
+        &fields.phone_number,
+        &fields.mobile_number,
+        &fields.album_number,
+        &fields.pesel,
+        now(),
+        &person.id,
+    );
+    let id = match local {
+        Some(id) => {
+            counts.conflicts += server_wins(conn, resource, id)?;
+            let done = conn
+                .prepare_cached(
+                    "UPDATE persons SET person_number = ?1, first_name = ?2, middle_name = ?3,
+                        last_name = ?4, birth_date = ?5, phone_number = ?6, mobile_number = ?7,
+                        album_number = ?8, pesel = ?9, updated_at = ?10
+                     WHERE remote_id = ?11",
+                )?
+                .execute(values);
+            if !tolerate_constraint(resource, &person.id, done)? {
+                counts.skipped += 1;
+                return Ok(());
+            }
+            conn.prepare_cached("DELETE FROM people_fts WHERE rowid = ?1")?
+                .execute([id])?;
+            counts.updated += 1;
+            id
+        }
+        None => {
+            let done = conn
+                .prepare_cached(
+                    "INSERT INTO persons (person_number, first_name, middle_name, last_name,
+                        birth_date, phone_number, mobile_number, album_number, pesel,
+                        updated_at, remote_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(values);
+            if !tolerate_constraint(resource, &person.id, done)? {
+                counts.skipped += 1;
+                return Ok(());
+            }
+            counts.inserted += 1;
+            conn.last_insert_rowid()
+        }
+    };
+    conn.prepare_cached("INSERT INTO people_fts (rowid, text) VALUES (?1, ?2)")?
+        .execute((id, fields.search_text()))?;
+    Ok(())
+}
+
+fn upsert_cardholder(
+    conn: &Connection,
+    holder: &remote::Cardholder,
+    counts: &mut Upserted,
+) -> Result<()> {
+    let resource = Resource::Cardholders;
+    let person_id = match &holder.person {
+        Some(person) => match local_id_of(conn, Resource::Persons, person)? {
+            Some(id) => Some(id),
+            None => {
+                skip(
+                    resource,
+                    &holder.id,
+                    "its person is not in the store",
+                    counts,
+                );
+                return Ok(());
+            }
+        },
+        None => None,
+    };
+    let status: CardholderStatus = match holder.status.as_deref().unwrap_or("activated").parse() {
+        Ok(status) => status,
+        Err(err) => {
+            skip(resource, &holder.id, &err.to_string(), counts);
+            return Ok(());
+        }
+    };
+    let profile = match &holder.profile {
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(Value::Object(profile)) => {
+            profile.get("id").and_then(Value::as_str).map(str::to_owned)
+        }
+        _ => None,
+    };
+    let local = find_local(conn, resource, &holder.id, holder.metadata.as_ref())?;
+    if let Some(id) = local {
+        counts.conflicts += server_wins(conn, resource, id)?;
+    }
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO cardholders (remote_id, person_id, profile, profile_number, email, status,
+                name_on_card, start_date, end_date, note, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, profile = ?3,
+                profile_number = ?4, email = ?5, status = ?6, name_on_card = ?7,
+                start_date = ?8, end_date = ?9, note = ?10, updated_at = ?11",
+        )?
+        .execute((
+            &holder.id,
+            person_id,
+            profile,
+            &holder.profile_number,
+            &holder.email,
+            status,
+            &holder.name_on_card,
+            date(holder.start_date.as_deref()),
+            date(holder.end_date.as_deref()),
+            &holder.note,
+            now(),
+        ));
+    count_upsert(counts, resource, &holder.id, local.is_some(), done)
+}
+
+fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) -> Result<()> {
+    let resource = Resource::Cards;
+    let metadata = card.metadata.as_ref();
+    let Some(cardholder_id) = card
+        .cardholder
+        .as_deref()
+        .map(|holder| local_id_of(conn, Resource::Cardholders, holder))
+        .transpose()?
+        .flatten()
+    else {
+        skip(
+            resource,
+            &card.id,
+            "its cardholder is not in the store",
+            counts,
+        );
+        return Ok(());
+    };
+    let mut status: CardStatus = match card.status.as_deref().unwrap_or("initialized").parse() {
+        Ok(status) => status,
+        Err(err) => {
+            skip(resource, &card.id, &err.to_string(), counts);
+            return Ok(());
+        }
+    };
+    let card_type: CardType = text(metadata, "type")
+        .and_then(|kind| kind.parse().ok())
+        .unwrap_or(CardType::Student);
+    let uid = |key| text(metadata, key).and_then(|uid| normalise_uid(uid).ok());
+    let local = find_local(conn, resource, &card.id, metadata)?;
+    if let Some(id) = local {
+        let station_status = pending_updates(conn, resource, id)?
+            .iter()
+            .rev()
+            .find_map(|(_, payload)| payload.get("status")?.as_str()?.parse::<CardStatus>().ok());
+        match station_status {
+            Some(kept) => {
+                if kept != status {
+                    tracing::warn!(
+                        local_id = id, server = %status, station = %kept,
+                        "conflict: card status changed on both sides; the station's status is kept and pushed again"
+                    );
+                    counts.conflicts += 1;
+                }
+                status = kept;
+            }
+            None => counts.conflicts += server_wins(conn, resource, id)?,
+        }
+    }
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO cards (remote_id, cardholder_id, card_number, type, contact_uid,
+                contactless_uid, chip_serial_number, status, expires, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (remote_id) DO UPDATE SET cardholder_id = ?2, card_number = ?3,
+                type = ?4, contact_uid = ?5, contactless_uid = ?6, chip_serial_number = ?7,
+                status = ?8, expires = ?9, updated_at = ?10",
+        )?
+        .execute((
+            &card.id,
+            cardholder_id,
+            &card.card_number,
+            card_type,
+            uid("contactUid"),
+            uid("contactlessUid"),
+            &card.chipserial_number,
+            status,
+            date(card.end_date.as_deref()),
+            now(),
+        ));
+    count_upsert(counts, resource, &card.id, local.is_some(), done)
+}
+
+fn upsert_production(
+    conn: &Connection,
+    production: &remote::Production,
+    counts: &mut Upserted,
+) -> Result<()> {
+    let resource = Resource::Productions;
+    let lookup = |resource, remote_id: &Option<String>| -> Result<Option<i64>> {
+        match remote_id {
+            Some(remote_id) => local_id_of(conn, resource, remote_id),
+            None => Ok(None),
+        }
+    };
+    let Some(card_id) = lookup(Resource::Cards, &production.card)? else {
+        skip(
+            resource,
+            &production.id,
+            "its card is not in the store",
+            counts,
+        );
+        return Ok(());
+    };
+    let existed = local_id_of(conn, resource, &production.id)?.is_some();
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO productions (remote_id, person_id, cardholder_id, card_id, name_on_card,
+                chip_serial_number, user_name, exported, printed_on, number_of_tries, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, cardholder_id = ?3,
+                card_id = ?4, name_on_card = ?5, chip_serial_number = ?6, user_name = ?7,
+                exported = ?8, printed_on = ?9, number_of_tries = ?10, updated_at = ?11",
+        )?
+        .execute((
+            &production.id,
+            lookup(Resource::Persons, &production.person)?,
+            lookup(Resource::Cardholders, &production.cardholder)?,
+            card_id,
+            &production.name_on_card,
+            &production.chipserial_number,
+            &production.user_name,
+            production.exported.unwrap_or(false),
+            &production.printed_on,
+            production.number_of_tries.unwrap_or(0).max(0),
+            now(),
+        ));
+    count_upsert(counts, resource, &production.id, existed, done)
+}
+
+impl Store {
+    /// Upserts one page of server objects in one transaction.
+    fn upsert_batch<T>(
+        &mut self,
+        items: &[T],
+        upsert_one: fn(&Connection, &T, &mut Upserted) -> Result<()>,
+    ) -> Result<Upserted> {
+        self.write(|tx| {
+            let mut counts = Upserted::default();
+            for item in items {
+                upsert_one(tx, item, &mut counts)?;
+            }
+            Ok(counts)
+        })
+    }
+
+    pub fn upsert_remote_persons(&mut self, persons: &[remote::Person]) -> Result<Upserted> {
+        self.upsert_batch(persons, upsert_person)
+    }
+
+    pub fn upsert_remote_cardholders(
+        &mut self,
+        holders: &[remote::Cardholder],
+    ) -> Result<Upserted> {
+        self.upsert_batch(holders, upsert_cardholder)
+    }
+
+    pub fn upsert_remote_cards(&mut self, cards: &[remote::Card]) -> Result<Upserted> {
+        self.upsert_batch(cards, upsert_card)
+    }
+
+    pub fn upsert_remote_productions(
+        &mut self,
+        productions: &[remote::Production],
+    ) -> Result<Upserted> {
+        self.upsert_batch(productions, upsert_production)
+    }
+
+    /// The server id of a local object, `None` until its create was pushed.
+    pub fn remote_id(&self, resource: Resource, local_id: i64) -> Result<Option<String>> {
+        let sql = format!("SELECT remote_id FROM {} WHERE id = ?1", table(resource));
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([local_id], |row| row.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Counts a push attempt before the request goes out: a later run that finds a create
+    /// with attempts looks its operation id up on the server before creating again.
+    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
+                .execute([outbox_id])?;
+            Ok(())
+        })
+    }
+
+    pub fn record_push_error(&mut self, outbox_id: i64, error: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE outbox SET last_error = ?1 WHERE id = ?2")?
+                .execute((error, outbox_id))?;
+            Ok(())
+        })
+    }
+
+    /// The server has the change: records the remote id of a create and retires the
+    /// outbox row, in one transaction, so a crash leaves either both or neither.
+    pub fn complete_push(&mut self, entry: &OutboxEntry, remote_id: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            if let (Operation::Create, Some(remote_id)) = (entry.operation, remote_id) {
+                set_remote_id(tx, entry.resource, entry.local_id, remote_id)?;
+            }
+            tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                .execute([entry.id])?;
+            Ok(())
+        })
+    }
+
+    /// Notes a completed pull of `resource` (what `status` reports as `last_sync`).
+    pub fn record_sync(&mut self, resource: Resource) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO sync_state (resource, last_sync_at) VALUES (?1, ?2)
+                 ON CONFLICT (resource) DO UPDATE SET last_sync_at = ?2",
+            )?
+            .execute((resource, now()))?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::people::tests::person;
+
+    fn remote_person(id: &str, first: &str, metadata: Value) -> remote::Person {
+        serde_json::from_value(json!({
+            "id": id, "firstName": first, "lastName": "Kowalska", "birthDate": "2001-02-03",
+            "metadata": metadata,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn upserts_insert_then_update_by_remote_id_and_keep_search_in_step() {
+        let mut store = Store::open_in_memory().unwrap();
+        let counts = store
+            .upsert_remote_persons(&[remote_person("r1", "Anna", json!({}))])
+            .unwrap();
+        assert_eq!(counts.inserted, 1);
+        let counts = store
+            .upsert_remote_persons(&[remote_person("r1", "Ewa", json!({}))])
+            .unwrap();
+        assert_eq!(counts.updated, 1);
+        assert_eq!(store.status().unwrap().persons, 1);
+        assert!(store.search_people("anna", 10).unwrap().is_empty());
+        assert_eq!(store.search_people("ewa", 10).unwrap().len(), 1);
+        assert_eq!(store.status().unwrap().outbox_pending, 0);
+    }
+
+    #[test]
+    fn a_lost_create_answer_is_linked_by_operation_id_not_duplicated() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = store.create_person(&person("Anna", "Kowalska")).unwrap();
+        let operation_id = store.outbox_pending(1).unwrap()[0].operation_id.clone();
+        let counts = store
+            .upsert_remote_persons(&[remote_person(
+                "r9",
+                "Anna",
+                json!({"operationId": operation_id}),
+            )])
+            .unwrap();
+        assert_eq!((counts.inserted, counts.updated), (0, 1));
+        assert_eq!(
+            store.remote_id(Resource::Persons, id).unwrap().as_deref(),
+            Some("r9")
+        );
+        let status = store.status().unwrap();
+        assert_eq!((status.persons, status.outbox_pending), (1, 0));
+    }
+
+    #[test]
+    fn hostile_objects_are_skipped_not_stored() {
+        let mut store = Store::open_in_memory().unwrap();
+        let no_birth_date: remote::Person =
+            serde_json::from_value(json!({"id": "x", "firstName": "A", "lastName": "B"})).unwrap();
+        let orphan_card: remote::Card =
+            serde_json::from_value(json!({"id": "c", "cardholder": "nobody"})).unwrap();
+        assert_eq!(
+            store
+                .upsert_remote_persons(&[no_birth_date])
+                .unwrap()
+                .skipped,
+            1
+        );
+        assert_eq!(
+            store.upsert_remote_cards(&[orphan_card]).unwrap().skipped,
+            1
+        );
+        assert_eq!(store.status().unwrap().persons, 0);
+    }
+
+    #[test]
+    fn the_server_wins_except_for_a_card_status_the_station_set() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
+            .unwrap();
+        let holder: remote::Cardholder =
+            serde_json::from_value(json!({"id": "h", "person": "p"})).unwrap();
+        store.upsert_remote_cardholders(&[holder]).unwrap();
+        let card = |status: &str| -> remote::Card {
+            serde_json::from_value(json!({"id": "c", "cardholder": "h", "status": status})).unwrap()
+        };
+        store.upsert_remote_cards(&[card("activated")]).unwrap();
+        let card_id = store.find_local_card("c");
+        store
+            .set_card_status(card_id, CardStatus::Blocked, "test", "lost")
+            .unwrap();
+        let counts = store.upsert_remote_cards(&[card("issued")]).unwrap();
+        assert_eq!(counts.conflicts, 1);
+        assert_eq!(
+            store.get_card(card_id).unwrap().fields.status,
+            CardStatus::Blocked
+        );
+        assert_eq!(
+            store.status().unwrap().outbox_pending,
+            1,
+            "the block is pushed again"
+        );
+
+        let person_id = store.search_people("anna", 1).unwrap()[0].id;
+        let mut fields = store.get_person(person_id).unwrap().fields;
+        fields.first_name = "Local".into();
+        store.update_person(person_id, &fields).unwrap();
+        let counts = store
+            .upsert_remote_persons(&[remote_person("p", "Server", json!({}))])
+            .unwrap();
+        assert_eq!(counts.conflicts, 1);
+        assert_eq!(
+            store.get_person(person_id).unwrap().fields.first_name,
+            "Server"
+        );
+        assert_eq!(store.status().unwrap().outbox_pending, 1);
+    }
+
+    impl Store {
+        fn find_local_card(&self, remote_id: &str) -> i64 {
+            local_id_of(&self.conn, Resource::Cards, remote_id)
+                .unwrap()
+                .unwrap()
+        }
+    }
+}

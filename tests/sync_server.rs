@@ -1,0 +1,385 @@
+//! Replication against the reference server over HTTP on 127.0.0.1: pull under injected
+//! faults, push without duplicates, the server down, and `cardstation sync` killed with
+//! SIGKILL at random moments.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
+use cardstation::remote::server::{Faults, ReferenceServer};
+use cardstation::store::{ImportedPerson, PersonFields, Store};
+use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
+use rand::Rng;
+use serde_json::Value;
+use time::macros::date;
+
+const KEY: &str = "sk_test_replication";
+const PROFILE_ID: &str = "students";
+
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 10,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+fn client(url: &str) -> Client {
+    Client::new(url, ApiKey::new(KEY), quick_retries()).unwrap()
+}
+
+fn options(concurrency: usize, per_page: u32) -> SyncOptions {
+    SyncOptions {
+        concurrency,
+        per_page,
+        cardholder_profile: Some(PROFILE_ID.into()),
+    }
+}
+
+fn run_sync(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    run_sync_with(store, client, options, &|_| {}, &Cancel::default())
+}
+
+fn run_sync_with(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+    cancel: &Cancel,
+) -> Result<SyncReport, SyncError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(sync::sync(store, client, options, progress, cancel))
+}
+
+fn faults(spec: &str) -> Faults {
+    spec.parse().unwrap()
+}
+
+fn import_people(store: &mut Store, count: usize, prefix: &str) {
+    let rows: Vec<ImportedPerson> = (0..count)
+        .map(|number| ImportedPerson {
+            line: number as u64 + 2,
+            person: PersonFields {
+                person_number: None,
+                first_name: format!("{prefix}{number}"),
+                middle_name: None,
+                last_name: "Importowana".into(),
+                birth_date: date!(2002 - 03 - 04),
+                phone_number: None,
+                mobile_number: None,
+                album_number: Some(format!("{prefix}-{number}")),
+                pesel: None,
+            },
+            email: Some(format!("{prefix}{number}@uni.example")),
+        })
+        .collect();
+    let report = store
+        .import_persons("test.csv", "test", &rows, Vec::new())
+        .unwrap();
+    assert_eq!(report.imported, count);
+}
+
+/// Every operation id on the server at most once: no create was made twice.
+fn assert_no_duplicates(server: &ReferenceServer, resource: &str) -> usize {
+    let mut seen = HashSet::new();
+    for object in server.objects(resource) {
+        if let Some(operation_id) = object["metadata"]["operationId"].as_str() {
+            assert!(
+                seen.insert(operation_id.to_owned()),
+                "{resource} {operation_id} created twice"
+            );
+        }
+    }
+    seen.len()
+}
+
+#[test]
+fn pull_converges_with_5xx_429_and_truncated_bodies() {
+    let server = ReferenceServer::start(
+        0,
+        None,
+        faults("error_rate=0.1,429_every=7,truncate_rate=0.05,seed=11"),
+    )
+    .unwrap();
+    server.seed_people(240).unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    let events = std::sync::Mutex::new(Vec::new());
+    let record = |event: ProgressEvent| events.lock().unwrap().push(event);
+    let report = run_sync_with(
+        &mut store,
+        &client(&server.url()),
+        &options(8, 20),
+        &record,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let events = events.into_inner().unwrap();
+    let persons_done = events
+        .iter()
+        .filter(|event| event.phase == Phase::Pull && event.resource.as_str() == "persons")
+        .map(|event| (event.done, event.total))
+        .max();
+    assert_eq!(persons_done, Some((240, 240)));
+
+    let status = store.status().unwrap();
+    assert_eq!(
+        (
+            status.persons,
+            status.cardholders,
+            status.cards,
+            status.productions
+        ),
+        (240, 240, 240, 240),
+        "{report:?}"
+    );
+    assert!(status.last_sync.is_some());
+    assert_eq!(report.resources["persons"].inserted, 240);
+
+    let again = run_sync(&mut store, &client(&server.url()), &options(8, 20)).unwrap();
+    assert_eq!(again.resources["cards"].inserted, 0);
+    assert_eq!(again.resources["cards"].updated, 240);
+    assert_eq!(store.status().unwrap().persons, 240);
+}
+
+#[test]
+fn imported_persons_are_pushed_once_even_when_answers_are_lost() {
+    let server =
+        ReferenceServer::start(0, None, faults("error_rate=0.1,truncate_rate=0.2,seed=5")).unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    import_people(&mut store, 40, "Push");
+    let report = run_sync(&mut store, &client(&server.url()), &options(8, 100)).unwrap();
+
+    assert_eq!(report.resources["persons"].pushed, 40, "{report:?}");
+    assert_eq!(assert_no_duplicates(&server, "persons"), 40);
+    assert_eq!(assert_no_duplicates(&server, "cardholders"), 40);
+    assert_eq!(server.objects("persons").len(), 40);
+    assert_eq!(server.objects("cardholders").len(), 40);
+    for holder in server.objects("cardholders") {
+        assert_eq!(holder["profile"], PROFILE_ID);
+        assert!(holder["person"].is_string());
+    }
+    let status = store.status().unwrap();
+    assert_eq!(
+        (status.persons, status.cardholders, status.outbox_pending),
+        (40, 40, 0)
+    );
+}
+
+#[test]
+fn a_server_that_is_down_gives_a_clear_error_and_loses_nothing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut store = Store::open_in_memory().unwrap();
+    import_people(&mut store, 3, "Down");
+    let client = Client::new(
+        &format!("http://127.0.0.1:{port}"),
+        ApiKey::new(KEY),
+        RetryPolicy {
+            max_attempts: 3,
+            ..quick_retries()
+        },
+    )
+    .unwrap();
+    let err = run_sync(&mut store, &client, &options(8, 100)).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Remote(RemoteError::Unreachable { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("cannot reach"), "{err}");
+    assert!(!err.to_string().contains(KEY));
+    assert!(err.next_step().contains("stay queued"));
+    assert_eq!(store.status().unwrap().outbox_pending, 6);
+}
+
+#[test]
+fn a_live_key_is_refused_by_the_reference_server_without_echoing_it() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let client = Client::new(
+        &server.url(),
+        ApiKey::new("sk_live_secret42"),
+        quick_retries(),
+    )
+    .unwrap();
+    assert!(client.is_live());
+    let mut store = Store::open_in_memory().unwrap();
+    let err = run_sync(&mut store, &client, &options(1, 100)).unwrap_err();
+    assert!(err.to_string().contains("test keys"), "{err}");
+    assert!(!err.to_string().contains("secret42"));
+}
+
+fn write_profile(dir: &Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("profile.toml");
+    let text = format!(
+        "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[server]\nkind = \"cardexchange\"\n\
+         url = \"{url}\"\napi_key_env = \"CARDSTATION_TEST_CX_KEY\"\ncardholder_profile = \"{PROFILE_ID}\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn cardstation_sync(profile: &Path, db: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cardstation"));
+    command
+        .arg("--profile")
+        .arg(profile)
+        .arg("--db")
+        .arg(db)
+        .args(["sync", "--once", "--json"])
+        .env("CARDSTATION_TEST_CX_KEY", KEY)
+        .env("CARDSTATION_LOG_DIR", db.parent().unwrap().join("logs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The store after a crash: intact, every local object either on the server (remote id)
+/// or with its create still queued.
+fn assert_consistent(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let dangling: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(dangling, 0);
+    for table in ["persons", "cardholders"] {
+        let lost: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {table} WHERE remote_id IS NULL AND id NOT IN
+                     (SELECT local_id FROM outbox WHERE resource = '{table}' AND operation = 'create')"
+                ),
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(lost, 0, "{table} neither on the server nor queued");
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
+    const RUNS: usize = 24;
+    const LATE_IMPORTS: usize = 8;
+    let server =
+        ReferenceServer::start(0, None, faults("delay_ms=3,error_rate=0.05,seed=9")).unwrap();
+    server.seed_people(150).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    let mut store = Store::open(&db).unwrap();
+    import_people(&mut store, 60, "Crash");
+    drop(store);
+    let profile = write_profile(dir.path(), &server.url());
+
+    let started = Instant::now();
+    let mut rng = rand::thread_rng();
+    let mut killed_while_running = 0;
+    for run in 0..RUNS {
+        // New imports before every run, so pushes are interrupted as well as pulls.
+        import_people(
+            &mut Store::open(&db).unwrap(),
+            LATE_IMPORTS,
+            &format!("Late{run}x"),
+        );
+        let mut child = cardstation_sync(&profile, &db).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(5..400)));
+        if child.try_wait().unwrap().is_none() {
+            killed_while_running += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        assert_consistent(&db);
+        assert_no_duplicates(&server, "persons");
+        assert_no_duplicates(&server, "cardholders");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the crash runs take too long"
+        );
+    }
+    assert!(
+        killed_while_running >= RUNS / 2,
+        "only {killed_while_running} runs were killed mid-sync"
+    );
+
+    let output = cardstation_sync(&profile, &db).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["outbox_pending"], 0, "{stdout}");
+    assert!(last["last_sync"].is_string());
+
+    let local = 60 + LATE_IMPORTS * RUNS;
+    assert_eq!(assert_no_duplicates(&server, "persons"), local);
+    assert_eq!(server.objects("persons").len(), 150 + local);
+    assert_eq!(server.objects("cardholders").len(), 150 + local);
+    let status = Store::open(&db).unwrap().status().unwrap();
+    assert_eq!(status.persons as usize, 150 + local);
+    assert_eq!(status.cardholders as usize, 150 + local);
+    assert_eq!(status.cards, 150);
+    assert_eq!(status.productions, 150);
+}
+
+#[test]
+fn status_json_reports_the_last_sync() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    let profile = write_profile(dir.path(), &server.url());
+    let output = cardstation_sync(&profile, &db).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .arg("--db")
+        .arg(&db)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["persons"], 2);
+    assert!(last["last_sync"].is_string(), "{stdout}");
+}
+
+#[test]
+fn a_cancelled_sync_stops_and_keeps_the_outbox() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(30).unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    import_people(&mut store, 2, "Cancel");
+    let cancel = Cancel::default();
+    cancel.cancel();
+    let err = run_sync_with(
+        &mut store,
+        &client(&server.url()),
+        &options(8, 10),
+        &|_| {},
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, SyncError::Cancelled), "{err:?}");
+    assert_eq!(store.status().unwrap().outbox_pending, 4);
+    assert!(server.objects("persons").len() == 30);
+}
