@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,46 +28,10 @@ struct Pki {
 impl Pki {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let status = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .stderr(Stdio::null())
-                .status();
-            assert!(
-                status
-                    .expect("openssl is installed (scripts/setup.sh)")
-                    .success(),
-                "openssl {args:?}"
-            );
-        };
-        run(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "key.pem",
-        ]);
-        std::fs::set_permissions(
-            dir.path().join("key.pem"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        run(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "key.pem",
-            "-subj",
+        common::make_signer_files(
+            dir.path(),
             "/CN=osoba uprawniona do wystawiania legitymacji/O=Uniwersytet Testowy/C=PL",
-            "-days",
-            "3650",
-            "-out",
-            "cert.pem",
-        ]);
+        );
         std::fs::write(
             dir.path().join("data.json"),
             r#"{"chip_serial":"04A1B2C3D4E5F6","university":"Uniwersytet Łódzki","surnames":["Żółkiewska"],"given_names":["Anna","Maria"],"album_number":"123456","edition":"A","pesel":"02070803628","expires":"2031-03-31"}"#,

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use cardstation::card::els::CardKey;
@@ -44,20 +44,6 @@ fn last_json(output: &Output) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        status
-            .expect("openssl is installed (scripts/setup.sh)")
-            .success(),
-        "openssl {args:?}"
-    );
-}
-
 fn personalised(uid: &[u8]) -> ElsCardState {
     let key = CardKey::Master {
         algorithm: KeyAlgorithm::Aes128,
@@ -71,38 +57,9 @@ fn personalised(uid: &[u8]) -> ElsCardState {
 fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    openssl(
+    common::make_signer_files(
         dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "key.pem",
-        ],
-    );
-    std::fs::set_permissions(
-        dir.join("key.pem"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "key.pem",
-            "-subj",
-            "/CN=osoba uprawniona do wystawiania legitymacji/O=Uniwersytet Testowy/C=PL",
-            "-days",
-            "3650",
-            "-out",
-            "cert.pem",
-        ],
+        "/CN=osoba uprawniona do wystawiania legitymacji/O=Uniwersytet Testowy/C=PL",
     );
     std::fs::write(
         dir.join("people.csv"),
@@ -249,39 +206,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
 
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "key.pem",
-        ],
-    );
-    std::fs::set_permissions(
-        dir.join("key.pem"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "key.pem",
-            "-subj",
-            "/CN=signer/O=Uniwersytet Testowy/C=PL",
-            "-days",
-            "3650",
-            "-out",
-            "cert.pem",
-        ],
-    );
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
     assert!(
         cardstation(dir, &["trust", "add", "cert.pem"])
             .status

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::StateFileError;
 use super::VirtualCard;
-use super::els_card::StateFileError;
 use crate::card::apdu::{Command, Response, StatusWord};
 use crate::card::desfire::{
     AccessRights, Aid, CommMode, DesfireKey, MAX_FRAME_DATA, Session, crc32, ins, rotate_left,
@@ -169,21 +169,7 @@ impl DesfireCard {
     /// A card whose memory lives in `path`: loaded if the file exists (the same card put back),
     /// otherwise created blank with `uid`. Every change is saved before it is acknowledged.
     pub fn with_state_file(path: &Path, uid: &[u8]) -> Result<Self, StateFileError> {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| StateFileError::Parse {
-                    path: path.to_owned(),
-                    source,
-                })?
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => DesfireCardState::blank(uid),
-            Err(source) => {
-                return Err(StateFileError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
+        let state = super::load_state(path, || DesfireCardState::blank(uid))?;
         let mut card = Self::new(state);
         card.state_file = Some(path.to_owned());
         Ok(card)
@@ -201,15 +187,8 @@ impl DesfireCard {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
-        let write = || -> std::io::Result<()> {
-            let json = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
-            // Write-then-rename, so a crash never leaves half a card behind.
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, json)?;
-            std::fs::rename(tmp, path)
-        };
         // The simulated EEPROM is the state file.
-        write().map_err(|_| status::EEPROM_ERROR)
+        super::save_state(path, &self.state).map_err(|_| status::EEPROM_ERROR)
     }
 
     fn application(&self) -> &Application {

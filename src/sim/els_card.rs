@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::VirtualCard;
+use super::{StateFileError, VirtualCard};
 use crate::card::apdu::{Command, Response, StatusWord};
 use crate::card::els::{CHALLENGE_LEN, EF_CERT_FID, EF_ELS_FID, SELS_AID, WriteKey};
 use crate::crypto::diversify::KeyAlgorithm;
@@ -108,20 +108,6 @@ pub struct ElsCard {
     random: Box<dyn RandomSource>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StateFileError {
-    #[error("cannot read card state {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("card state {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-}
-
 impl ElsCard {
     pub fn new(state: ElsCardState) -> Self {
         Self {
@@ -138,21 +124,7 @@ impl ElsCard {
     /// A card whose memory lives in `path`: loaded if the file exists (the same card put back),
     /// otherwise created blank with `uid`. Every write is saved before it is acknowledged.
     pub fn with_state_file(path: &Path, uid: &[u8]) -> Result<Self, StateFileError> {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| StateFileError::Parse {
-                    path: path.to_owned(),
-                    source,
-                })?
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => ElsCardState::blank(uid),
-            Err(source) => {
-                return Err(StateFileError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
+        let state = super::load_state(path, || ElsCardState::blank(uid))?;
         let mut card = Self::new(state);
         card.state_file = Some(path.to_owned());
         Ok(card)
@@ -167,14 +139,10 @@ impl ElsCard {
     }
 
     fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.state_file else {
-            return Ok(());
-        };
-        let json = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
-        // Write-then-rename, so a crash never leaves half a card behind.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(tmp, path)
+        match &self.state_file {
+            Some(path) => super::save_state(path, &self.state),
+            None => Ok(()),
+        }
     }
 
     fn answer(&mut self, command: &Command) -> Response {

@@ -6,6 +6,7 @@ pub mod desfire_card;
 pub mod els_card;
 pub mod vpcd;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +14,46 @@ use crate::card::{Transport, TransportError};
 
 pub use desfire_card::{DesfireCard, DesfireCardState};
 pub use els_card::{ElsCard, ElsCardState};
+
+/// Loads a card's memory from its state file, or makes a new card when there is none.
+fn load_state<S: serde::de::DeserializeOwned>(
+    path: &Path,
+    new_card: impl FnOnce() -> S,
+) -> Result<S, StateFileError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateFileError::Parse {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(new_card()),
+        Err(source) => Err(StateFileError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Saves a card's memory; write-then-rename, so a crash never leaves half a card behind.
+fn save_state<S: serde::Serialize>(path: &Path, state: &S) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(tmp, path)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot read card state {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("card state {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
 
 /// A card as seen from the reader: it answers reset and APDUs.
 pub trait VirtualCard: Send {

@@ -62,3 +62,39 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A P-256 signer key (`key.pem`, mode 600) and a self-signed certificate (`cert.pem`) with
+/// `subject`, made in `dir` by openssl, as an issuing office would.
+pub fn make_signer_files(dir: &std::path::Path, subject: &str) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status();
+        assert!(
+            status
+                .expect("openssl is installed (scripts/setup.sh)")
+                .success(),
+            "openssl {args:?}"
+        );
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        "key.pem",
+    ]);
+    std::fs::set_permissions(
+        dir.join("key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    run(&[
+        "req", "-x509", "-new", "-key", "key.pem", "-subj", subject, "-days", "3650", "-out",
+        "cert.pem",
+    ]);
+}
