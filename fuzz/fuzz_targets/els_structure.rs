@@ -7,11 +7,11 @@ use std::sync::LazyLock;
 use cardstation::crypto::els_sig::{VerifyOptions, decode_unverified, verify};
 use libfuzzer_sys::fuzz_target;
 
-static OPTIONS: LazyLock<VerifyOptions> = LazyLock::new(|| {
+static OPTIONS: LazyLock<VerifyOptions<'static>> = LazyLock::new(|| {
     let now = time::OffsetDateTime::now_utc();
     VerifyOptions {
         card_cert: None,
-        trusted: Vec::new(),
+        trusted: &[],
         chip_serial: Some("04A1B2C3D4E5F6".into()),
         today: now.date(),
     }

@@ -350,9 +350,10 @@ fn verify(file: &Path, trust: &TrustArgs, chip_serial: Option<String>) -> Result
         .map(keys::load_certificate)
         .transpose()
         .map_err(key_failure)?;
+    let trusted = load_trust(trust)?;
     let options = VerifyOptions {
         card_cert,
-        trusted: load_trust(trust)?,
+        trusted: &trusted,
         chip_serial,
         today: today(),
     };

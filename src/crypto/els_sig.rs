@@ -477,13 +477,14 @@ fn ensure_key_matches_certificate(key: &SigningKey, cert: &Certificate) -> Resul
 
 /// What to check a card's EF.ELS against.
 #[derive(Debug, Clone)]
-pub struct VerifyOptions {
+pub struct VerifyOptions<'a> {
     /// The certificate read from EF.CERT, if any; otherwise the signer
     /// certificate is taken from `SignedData.certificates`.
     pub card_cert: Option<Certificate>,
     /// Trust anchors: the signer certificate must be one of these or be
-    /// issued (and signed) directly by one of them.
-    pub trusted: Vec<Certificate>,
+    /// issued (and signed) directly by one of them. Borrowed: a kiosk checks every tap against
+    /// the same list.
+    pub trusted: &'a [Certificate],
     /// The chip serial read from the card; `None` skips the binding check.
     pub chip_serial: Option<String>,
     pub today: Date,
@@ -536,11 +537,11 @@ fn malformed(reason: impl std::fmt::Display) -> VerifyError {
 
 /// Verifies the EF.ELS contents (trailing zero padding allowed), in this
 /// order: structure, signature, trust in the signer, chip binding, expiry.
-pub fn verify(der: &[u8], opts: &VerifyOptions) -> Result<VerifiedEls, VerifyError> {
+pub fn verify(der: &[u8], opts: &VerifyOptions<'_>) -> Result<VerifiedEls, VerifyError> {
     let parsed = ParsedEls::parse(der)?;
-    let signer_cert = find_signer_certificate(&parsed, opts.card_cert.as_ref(), &opts.trusted)?;
+    let signer_cert = find_signer_certificate(&parsed, opts.card_cert.as_ref(), opts.trusted)?;
     verify_signature(&parsed, signer_cert)?;
-    check_trusted(signer_cert, &opts.trusted)?;
+    check_trusted(signer_cert, opts.trusted)?;
     let signer_subject = signer_cert.tbs_certificate.subject.to_string();
 
     let data = parsed.sels.into_els_data();
@@ -1086,10 +1087,10 @@ mod tests {
         serde_json::from_str(SAMPLE_JSON).unwrap()
     }
 
-    fn options() -> VerifyOptions {
+    fn options() -> VerifyOptions<'static> {
         VerifyOptions {
             card_cert: None,
-            trusted: vec![pki().ca_cert.clone()],
+            trusted: std::slice::from_ref(&pki().ca_cert),
             chip_serial: Some(CHIP.to_owned()),
             today: TODAY,
         }
@@ -1137,7 +1138,7 @@ mod tests {
         assert_eq!(verify(&bare, &with_ef_cert).unwrap().data, sample_data());
         // The signer itself is trusted (a kiosk's store): no EF.CERT needed.
         let signer_trusted = VerifyOptions {
-            trusted: vec![pki.p256_cert.clone()],
+            trusted: std::slice::from_ref(&pki.p256_cert),
             ..options()
         };
         assert_eq!(verify(&bare, &signer_trusted).unwrap().data, sample_data());
@@ -1872,7 +1873,7 @@ mod tests {
 
     #[test]
     fn untrusted_issuer_when_no_trusted_certificate_vouches_for_the_signer() {
-        let expect_untrusted = |trusted: Vec<Certificate>| {
+        let expect_untrusted = |trusted: &[Certificate]| {
             let opts = VerifyOptions {
                 trusted,
                 ..options()
@@ -1884,7 +1885,7 @@ mod tests {
                 VerifyError::UntrustedIssuer(pki().p256_cert.tbs_certificate.subject.to_string())
             );
         };
-        expect_untrusted(vec![]);
+        expect_untrusted(&[]);
 
         // A different CA.
         let other_ca_key = SigningKey::random(&mut OsRng);
@@ -1895,7 +1896,7 @@ mod tests {
             spki_of(*other_ca_key.verifying_key()),
             &other_ca_key,
         );
-        expect_untrusted(vec![other_ca]);
+        expect_untrusted(std::slice::from_ref(&other_ca));
 
         // Same name as the real CA, different key: the name alone is not enough.
         let impostor = issue(
@@ -1905,7 +1906,7 @@ mod tests {
             spki_of(*other_ca_key.verifying_key()),
             &other_ca_key,
         );
-        expect_untrusted(vec![impostor]);
+        expect_untrusted(std::slice::from_ref(&impostor));
 
         // A trusted end-entity certificate cannot issue others.
         let leaf_key = SigningKey::random(&mut OsRng);
@@ -1930,7 +1931,7 @@ mod tests {
         }
         .build();
         let opts = VerifyOptions {
-            trusted: vec![trusted_leaf],
+            trusted: std::slice::from_ref(&trusted_leaf),
             ..options()
         };
         assert_eq!(verify(&der, &opts).unwrap_err().kind(), "untrusted_issuer");
@@ -1939,7 +1940,7 @@ mod tests {
     #[test]
     fn signer_certificate_itself_may_be_the_trust_anchor() {
         let opts = VerifyOptions {
-            trusted: vec![pki().p256_cert.clone()],
+            trusted: std::slice::from_ref(&pki().p256_cert),
             ..options()
         };
         assert!(verify(&signed_sample(), &opts).is_ok());

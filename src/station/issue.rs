@@ -319,7 +319,7 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
     let structure = els::read_els(card)?;
     let mut options = VerifyOptions {
         card_cert: None,
-        trusted: trusted.to_vec(),
+        trusted,
         chip_serial: Some(chip_serial(uid)),
         today,
     };
