@@ -302,21 +302,11 @@ fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding
     let expires = Some(verified.data.expires);
     // A genuine signature says who the card was issued to; the register says whether it may
     // still be used (a lost card keeps a perfect signature).
-    let finding = match registered.and_then(|r| r.stopped.as_deref()) {
-        Some(stopped) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
-        None => {
-            let note = if registered.is_some() {
-                ""
-            } else {
-                "; not in this station's register"
-            };
-            let reason = format!(
-                "{name}, album {}, until {}{note}",
-                verified.data.album_number, verified.data.expires
-            );
-            Finding::new(Verdict::Valid, reason, evidence)
-        }
-    };
+    let valid = format!(
+        "{name}, album {}, until {}",
+        verified.data.album_number, verified.data.expires
+    );
+    let finding = proven_finding(registered, evidence, valid);
     Finding {
         holder_name: Some(name),
         ..finding.until(expires)
@@ -324,23 +314,33 @@ fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding
 }
 
 fn record_finding(record: &CardRecord, registered: Option<&RegisteredCard>) -> Finding {
-    let evidence = Evidence::MacRecord;
-    let finding = match registered.and_then(|r| r.stopped.as_deref()) {
-        Some(stopped) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
-        None => {
-            let note = if registered.is_some() {
-                ""
-            } else {
-                "; not in this station's register"
-            };
-            let reason = format!(
-                "card {}, holder {}, until {}{note}",
-                record.card_number, record.holder_id, record.expires
-            );
-            Finding::new(Verdict::Valid, reason, evidence)
-        }
-    };
+    let valid = format!(
+        "card {}, holder {}, until {}",
+        record.card_number, record.holder_id, record.expires
+    );
+    let finding = proven_finding(registered, Evidence::MacRecord, valid);
     finding.until(Some(record.expires))
+}
+
+/// The verdict for a card whose data proved genuine: blocked if the register stopped it,
+/// otherwise valid, saying so when the register does not know the card.
+fn proven_finding(
+    registered: Option<&RegisteredCard>,
+    evidence: Evidence,
+    valid: String,
+) -> Finding {
+    match registered {
+        Some(RegisteredCard {
+            stopped: Some(stopped),
+            ..
+        }) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
+        Some(_) => Finding::new(Verdict::Valid, valid, evidence),
+        None => Finding::new(
+            Verdict::Valid,
+            format!("{valid}; not in this station's register"),
+            evidence,
+        ),
+    }
 }
 
 /// The finding of a failed DESFire check, or `None` when the card simply has no university
