@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use cardstation::card::Transport;
-use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SimTransport, vpcd};
+
+mod common;
 
 const ROUNDS: usize = 1000;
 const WARM_UP: usize = 50;
@@ -33,11 +34,7 @@ fn main() {
     let port = 35964;
     let _reader = vpcd::lock_reader(port).expect("reader lock");
     let card = sim::shared(ElsCard::new(ElsCardState::blank(&UID)));
-    let _inserted = vpcd::insert(card, port, Faults::default(), Duration::from_secs(10))
-        .expect("pcscd with vsmartcard-vpcd must be running (scripts/setup.sh)");
-    let reader = pcsc::wait_for_card(Some(&vpcd::reader_name(port)), Duration::from_secs(10))
-        .expect("card in pcscd");
-    let mut through_pcscd = PcscTransport::connect(&reader, Sharing::Exclusive).expect("connect");
+    let (_inserted, mut through_pcscd) = common::through_pcscd(card, port);
     report(
         "pcscd + vpcd, FF CA (UID, 7 B)",
         &measure(&mut through_pcscd, &[0xFF, 0xCA, 0, 0, 0]),

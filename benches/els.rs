@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use cardstation::card::Transport;
 use cardstation::card::els::{self, CardKey};
-use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::card::transport::Counting;
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData};
@@ -77,16 +76,7 @@ fn main() {
 
     let port = 35964;
     let _lock = vpcd::lock_reader(port).unwrap();
-    let _in_reader = vpcd::insert(
-        card.clone(),
-        port,
-        Faults::default(),
-        Duration::from_secs(10),
-    )
-    .expect("pcscd with vsmartcard-vpcd must be running (scripts/setup.sh)");
-    let reader =
-        pcsc::wait_for_card(Some(&vpcd::reader_name(port)), Duration::from_secs(10)).unwrap();
-    let mut connection = PcscTransport::connect(&reader, Sharing::Exclusive).unwrap();
+    let (_in_reader, mut connection) = common::through_pcscd(card.clone(), port);
     measure("pcscd + vpcd   write", &mut connection, write);
     measure("pcscd + vpcd   read+verify", &mut connection, read_verify);
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use cardstation::card::Transport;
 use cardstation::card::desfire::DesfireKey;
 use cardstation::card::els::CardKey;
-use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::config::{Profile, WhenStale};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::ElsData;
@@ -73,16 +72,7 @@ fn main() {
         ("ELS (signed chip)", &els_card, Verdict::Valid),
         ("DESFire (MACed record)", &desfire_card, Verdict::Valid),
     ] {
-        let _in_reader = vpcd::insert(
-            card.clone(),
-            port,
-            Faults::default(),
-            Duration::from_secs(10),
-        )
-        .expect("pcscd with vsmartcard-vpcd must be running (scripts/setup.sh)");
-        let reader =
-            pcsc::wait_for_card(Some(&vpcd::reader_name(port)), Duration::from_secs(10)).unwrap();
-        let mut connection = PcscTransport::connect(&reader, Sharing::Exclusive).unwrap();
+        let (_in_reader, mut connection) = common::through_pcscd(card.clone(), port);
         measure(
             &format!("pcscd + vpcd  {label}"),
             &mut connection,

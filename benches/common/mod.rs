@@ -1,8 +1,13 @@
-//! What the benchmark binaries share: a self-signed ELS signer made at run time.
+//! What the benchmark binaries share: a self-signed ELS signer made at run time, and a
+//! simulated card in a vpcd reader connected through pcscd.
+
+#![allow(dead_code)] // Each bench binary uses a different part of this module.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use cardstation::card::pcsc::{self, PcscTransport, Sharing};
+use cardstation::sim::{Faults, SharedCard, vpcd};
 use cardstation::station::issue::Signer;
 use p256::ecdsa::SigningKey;
 use rand::rngs::OsRng;
@@ -26,4 +31,17 @@ pub fn signer() -> Signer {
     .build::<p256::ecdsa::DerSignature>()
     .unwrap();
     Signer { key, certificate }
+}
+
+/// `card` in the vpcd reader on `port`, connected exclusively through pcscd. The card stays in
+/// the reader as long as the returned handle lives.
+pub fn through_pcscd(card: SharedCard, port: u16) -> (vpcd::InsertedCard, PcscTransport) {
+    let wait = Duration::from_secs(10);
+    let inserted = vpcd::insert(card, port, Faults::default(), wait)
+        .expect("pcscd with vsmartcard-vpcd must be running (scripts/setup.sh)");
+    let reader = pcsc::wait_for_card(Some(&vpcd::reader_name(port)), wait)
+        .expect("the card shows up in pcscd");
+    let connection =
+        PcscTransport::connect(&reader, Sharing::Exclusive).expect("connect to the card");
+    (inserted, connection)
 }
