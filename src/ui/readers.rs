@@ -197,7 +197,7 @@ async fn read_uid(reader: String) -> Result<String, String> {
     .await;
     match outcome {
         Ok(Ok(uid)) => Ok(hex::encode_upper(uid)),
-        Ok(Err(err)) => Err(err.to_string()),
+        Ok(Err(err)) => Err(format!("{err}; {}", err.next_step())),
         Err(_) => Err("the reader thread stopped".to_owned()),
     }
 }
