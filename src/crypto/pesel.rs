@@ -50,6 +50,16 @@ pub fn validate(pesel: &str) -> Result<(), PeselError> {
     Ok(())
 }
 
+/// A whole PESEL from its first ten digits (birth date, serial, sex), for made-up people in
+/// the demo and in tests. `None` unless given exactly ten digits.
+pub fn with_check_digit(first_ten: &str) -> Option<String> {
+    if first_ten.len() != 10 || !first_ten.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: Vec<u8> = first_ten.bytes().map(|b| b - b'0').collect();
+    Some(format!("{first_ten}{}", check_digit(&digits)))
+}
+
 /// `(10 - weighted_sum % 10) % 10` over the first ten digits.
 fn check_digit(first_ten: &[u8]) -> u8 {
     let sum: u32 = first_ten

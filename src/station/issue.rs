@@ -84,6 +84,28 @@ pub fn chip_serial(uid: &[u8]) -> String {
     hex::encode_upper(uid)
 }
 
+/// The steps of an issuance, in order, as the desk shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    ReadUid,
+    TakeData,
+    Sign,
+    Write,
+    Verify,
+    Record,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::ReadUid,
+        Step::TakeData,
+        Step::Sign,
+        Step::Write,
+        Step::Verify,
+        Step::Record,
+    ];
+}
+
 /// Issues an ELS onto the card: UID, data, sign, write (EF.CERT then EF.ELS), read back, verify.
 pub fn issue<T: Transport + ?Sized>(
     card: &mut T,
@@ -91,6 +113,18 @@ pub fn issue<T: Transport + ?Sized>(
     card_key: &CardKey,
     trusted: &[Certificate],
     today: Date,
+) -> Result<Issued, IssueError> {
+    issue_with_progress(card, source, card_key, trusted, today, &mut |_| {})
+}
+
+/// [`issue`], telling `progress` as each step starts (sign, write, verify).
+pub fn issue_with_progress<T: Transport + ?Sized>(
+    card: &mut T,
+    source: ElsSource<'_>,
+    card_key: &CardKey,
+    trusted: &[Certificate],
+    today: Date,
+    progress: &mut dyn FnMut(Step),
 ) -> Result<Issued, IssueError> {
     let uid = read_uid(card)?;
     let serial = chip_serial(&uid);
@@ -103,6 +137,7 @@ pub fn issue<T: Transport + ?Sized>(
                 });
             }
             data.chip_serial = serial.clone();
+            progress(Step::Sign);
             let structure = els_sig::sign(
                 &data,
                 &signer.key,
@@ -122,8 +157,10 @@ pub fn issue<T: Transport + ?Sized>(
         } => (structure, certificate),
     };
     let key = card_key.for_card(&uid)?;
+    progress(Step::Write);
     els::write(card, Some(&key), &structure, certificate.as_deref())?;
     tracing::info!(chip = %serial, els_bytes = structure.len(), "issue: ELS written, reading back");
+    progress(Step::Verify);
     let verified = read_back(card, &uid, &structure, trusted, today)?;
     tracing::info!(chip = %serial, expires = %verified.data.expires, "issue: card verified on the chip");
     Ok(Issued { uid, verified })

@@ -206,6 +206,18 @@ impl Store {
         )
     }
 
+    /// A cardholder's cards, newest first.
+    pub fn cards_of_cardholder(&self, cardholder_id: i64) -> Result<Vec<Card>> {
+        let sql = concat!(
+            "SELECT ",
+            card_columns!(),
+            " FROM cards WHERE cardholder_id = ?1 ORDER BY id DESC"
+        );
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let rows = statement.query_map([cardholder_id], card_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The kiosk's hot path: one indexed lookup through a cached prepared statement.
     pub fn find_card_by_uid(&self, kind: UidKind, uid: &[u8]) -> Result<Option<Card>> {
         let sql = match kind {
@@ -227,6 +239,34 @@ impl Store {
         let mut statement = self.conn.prepare_cached(sql)?;
         let mut rows = statement.query([hex::encode_upper(uid)])?;
         Ok(rows.next()?.map(card_from_row).transpose()?)
+    }
+
+    /// Records a prolongation: the card's new expiry date.
+    pub fn set_card_expiry(&mut self, id: i64, expires: Date, operator: &str) -> Result<()> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE cards SET expires = ?1, updated_at = ?2 WHERE id = ?3")?
+                .execute((expires, now(), id))?;
+            if changed == 0 {
+                return Err(StoreError::NotFound { what: "card", id });
+            }
+            outbox::enqueue(
+                tx,
+                Resource::Cards,
+                id,
+                Operation::Update,
+                json!({ "endDate": expires.to_string() }),
+            )?;
+            let details = json!({ "expires": expires.to_string() });
+            audit::append(
+                tx,
+                operator,
+                "card.prolong",
+                &format!("card:{id}"),
+                &details,
+            )?;
+            Ok(())
+        })
     }
 
     /// Blocks, unblocks or otherwise moves a card; returns the status it had.

@@ -341,6 +341,16 @@ impl Store {
         )
     }
 
+    /// A person's cardholders (one per role or period), newest first.
+    pub fn cardholders_of_person(&self, person_id: i64) -> Result<Vec<Cardholder>> {
+        let sql = format!(
+            "SELECT {CARDHOLDER_COLUMNS} FROM cardholders WHERE person_id = ?1 ORDER BY id DESC"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map([person_id], cardholder_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Search-as-you-type: persons with a word starting with each typed term, in any of
     /// names (with or without Polish letters), person number, album number or PESEL.
     pub fn search_people(&self, query: &str, limit: usize) -> Result<Vec<Person>> {

@@ -1,0 +1,593 @@
+//! The issuance desk's workflows: issue an ELS to a cardholder (with each step reported),
+//! prolong, block and unblock. Each checks the session first, takes a card transport and the
+//! store, and runs the same from the window, the CLI and the tests.
+
+use std::path::Path;
+
+use serde_json::json;
+use time::{Date, Month};
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+use super::auth::{Action, Denied, Session};
+use super::issue::{
+    self, ElsSource, IssueError, RecordError, Signer, Step, chip_serial, els_data_for,
+};
+use crate::card::els::{CardKey, ElsCardError};
+use crate::card::{Transport, TransportError, read_uid};
+use crate::config::Profile;
+use crate::crypto::keys::{self, KeyError};
+use crate::store::{CardStatus, Store, StoreError};
+
+/// What the desk signs and writes with, loaded once when the desk opens.
+pub struct DeskSetup {
+    pub signer: Signer,
+    pub card_key: CardKey,
+    /// Issuers a read-back card is verified against: the signer's own certificate.
+    pub trusted: Vec<Certificate>,
+    pub university: String,
+    pub edition: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the profile's [els] section names no signer key and certificate")]
+    NoSigner,
+    #[error("the profile's [els] section names no card key variable")]
+    NoCardKey,
+    #[error("environment variable {0} (the card key master) is not set")]
+    CardKeyUnset(String),
+    #[error("the card key in {0} is not {1} bytes of hex")]
+    CardKeyInvalid(String, usize),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl SetupError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            SetupError::NoSigner | SetupError::NoCardKey => {
+                "set signer_key, signer_cert and card_key_env in the profile's [els] section"
+            }
+            SetupError::CardKeyUnset(_) | SetupError::CardKeyInvalid(..) => {
+                "export the card key master (hex) in that variable before starting the station"
+            }
+            SetupError::Key(_) => {
+                "check the signer key and certificate files (PKCS#8 PEM key, mode 600)"
+            }
+        }
+    }
+}
+
+impl DeskSetup {
+    /// The signer, card key and office fields from the profile's `[els]`. The demo profile
+    /// makes a demo signer in `data_dir` on first use.
+    pub fn from_profile(profile: &Profile, data_dir: &Path) -> Result<Self, SetupError> {
+        let els = profile.els.clone().ok_or(SetupError::NoCardKey)?;
+        let (key_path, cert_path) = match (&els.signer_key, &els.signer_cert) {
+            (Some(key), Some(cert)) => (key.clone(), cert.clone()),
+            _ if profile.demo.is_some() => super::demo::ensure_signer(data_dir)?,
+            _ => return Err(SetupError::NoSigner),
+        };
+        let key = keys::load_signing_key(&key_path, els.signer_passphrase_env.as_deref())?;
+        let certificate = keys::load_certificate(&cert_path)?;
+        let variable = els.card_key_env.clone().ok_or(SetupError::NoCardKey)?;
+        let hex_text = Zeroizing::new(
+            std::env::var(&variable).map_err(|_| SetupError::CardKeyUnset(variable.clone()))?,
+        );
+        let length = els.card_key_type.key_len();
+        let master = Zeroizing::new(
+            hex::decode(hex_text.trim())
+                .ok()
+                .filter(|bytes| bytes.len() == length)
+                .ok_or_else(|| SetupError::CardKeyInvalid(variable.clone(), length))?,
+        );
+        Ok(Self {
+            trusted: vec![certificate.clone()],
+            signer: Signer { key, certificate },
+            card_key: CardKey::Master {
+                algorithm: els.card_key_type,
+                master,
+                system_id: els.system_id.into_bytes(),
+            },
+            university: els
+                .university
+                .unwrap_or_else(|| "UNIWERSYTET DEMONSTRACYJNY".to_owned()),
+            edition: els.edition.unwrap_or_else(|| "A".to_owned()),
+        })
+    }
+}
+
+/// Student cards run to the end of a semester: 31 March or 31 October, whichever comes
+/// next (and not within a week, so a card issued on 28 March does not expire at once).
+pub fn default_expiry(today: Date) -> Date {
+    let soon = today + time::Duration::days(7);
+    let year = soon.year();
+    [
+        (year, Month::March),
+        (year, Month::October),
+        (year + 1, Month::March),
+    ]
+    .into_iter()
+    .map(|(year, month)| Date::from_calendar_date(year, month, 31).expect("a real date"))
+    .find(|end| *end >= soon)
+    .expect("31 March next year is always later")
+}
+
+/// Why a new card replaces the cardholder's current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateReason {
+    /// Lost or stolen: the old card is blocked so no one else can use it.
+    Lost,
+    /// Damaged or the data changed: the old card is withdrawn.
+    Damaged,
+}
+
+impl DuplicateReason {
+    fn status_of_old_card(self) -> CardStatus {
+        match self {
+            DuplicateReason::Lost => CardStatus::Blocked,
+            DuplicateReason::Damaged => CardStatus::Withdrawn,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            DuplicateReason::Lost => "duplicate: the card was lost",
+            DuplicateReason::Damaged => "duplicate: the card was damaged",
+        }
+    }
+}
+
+pub struct IssueRequest {
+    pub cardholder_id: i64,
+    pub expires: Date,
+    /// The chip this issuance started on: a resumed issuance refuses any other card.
+    pub expected_uid: Option<Vec<u8>>,
+    /// Required when the cardholder already has a card in use.
+    pub duplicate: Option<DuplicateReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCard {
+    pub card_id: i64,
+    pub uid: Vec<u8>,
+    pub expires: Date,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("the cardholder already has card {card_id} in use")]
+    NeedsDuplicateReason { card_id: i64 },
+}
+
+impl DeskError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            DeskError::Denied(err) => err.next_step(),
+            DeskError::Issue(err) => err.next_step(),
+            DeskError::Record(err) => err.next_step(),
+            DeskError::NeedsDuplicateReason { .. } => {
+                "issue a duplicate and say why (lost or damaged), or block the old card first"
+            }
+        }
+    }
+
+    /// The card left the reader mid-way: putting it back resumes the issuance.
+    pub fn card_removed(&self) -> bool {
+        matches!(
+            self,
+            DeskError::Issue(IssueError::Card(ElsCardError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset
+            )))
+        )
+    }
+}
+
+impl From<StoreError> for DeskError {
+    fn from(err: StoreError) -> Self {
+        DeskError::Record(RecordError::Store(err))
+    }
+}
+
+/// Issues an ELS to a cardholder: UID, their data, sign, write, verify, record. The card
+/// is recorded only once it verifies on the chip; a duplicate also retires the old card.
+pub fn issue_card<T: Transport + ?Sized>(
+    session: &Session,
+    card: &mut T,
+    store: &mut Store,
+    setup: &DeskSetup,
+    request: &IssueRequest,
+    today: Date,
+    progress: &mut dyn FnMut(Step),
+) -> Result<IssuedCard, DeskError> {
+    session.require(Action::IssueCard)?;
+    progress(Step::ReadUid);
+    let uid = read_uid(card).map_err(IssueError::from)?;
+    if let Some(expected) = request.expected_uid.as_ref().filter(|e| **e != uid) {
+        return Err(IssueError::WrongCard {
+            card: chip_serial(&uid),
+            data: chip_serial(expected),
+        }
+        .into());
+    }
+    progress(Step::TakeData);
+    let serial = chip_serial(&uid);
+    let cards_in_use: Vec<i64> = store
+        .cards_of_cardholder(request.cardholder_id)?
+        .into_iter()
+        .filter(|known| {
+            !known.fields.status.refuses_entry()
+                && known.fields.contact_uid.as_deref() != Some(serial.as_str())
+        })
+        .map(|known| known.id)
+        .collect();
+    if let (Some(&card_id), None) = (cards_in_use.first(), request.duplicate) {
+        return Err(DeskError::NeedsDuplicateReason { card_id });
+    }
+    let mut data = els_data_for(
+        store,
+        request.cardholder_id,
+        &setup.university,
+        &setup.edition,
+        request.expires,
+    )?;
+    data.chip_serial = serial.clone();
+    let issued = issue::issue_with_progress(
+        card,
+        ElsSource::Sign {
+            data,
+            signer: &setup.signer,
+        },
+        &setup.card_key,
+        &setup.trusted,
+        today,
+        progress,
+    )?;
+    progress(Step::Record);
+    let card_id = issue::record_issued(store, request.cardholder_id, &issued, &session.operator)?;
+    if let Some(reason) = request.duplicate {
+        for old in cards_in_use {
+            store.set_card_status(
+                old,
+                reason.status_of_old_card(),
+                &session.operator,
+                reason.as_str(),
+            )?;
+        }
+    }
+    store.audit_append(
+        &session.operator,
+        "card.els_write",
+        &format!("card:{card_id}"),
+        &json!({ "chip": serial, "expires": issued.verified.data.expires.to_string() }),
+    )?;
+    tracing::info!(card = card_id, chip = %serial, operator = %session.operator, "desk: card issued and recorded");
+    Ok(IssuedCard {
+        card_id,
+        uid: issued.uid,
+        expires: issued.verified.data.expires,
+    })
+}
+
+/// Prolongs the card on the reader to `new_expiry` and records it.
+pub fn prolong_card<T: Transport + ?Sized>(
+    session: &Session,
+    card: &mut T,
+    store: &mut Store,
+    setup: &DeskSetup,
+    new_expiry: Date,
+    today: Date,
+) -> Result<IssuedCard, DeskError> {
+    session.require(Action::ProlongCard)?;
+    let prolonged = issue::prolong(
+        card,
+        &setup.signer,
+        &setup.card_key,
+        new_expiry,
+        &setup.trusted,
+        today,
+    )?;
+    let known = store
+        .find_card_by_uid(crate::store::UidKind::Contact, &prolonged.uid)?
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "chip {} is not in the register: issue it at this desk first",
+                chip_serial(&prolonged.uid)
+            ))
+        })?;
+    store.set_card_expiry(known.id, new_expiry, &session.operator)?;
+    Ok(IssuedCard {
+        card_id: known.id,
+        uid: prolonged.uid,
+        expires: new_expiry,
+    })
+}
+
+/// Blocks (lost, stolen) or unblocks a card in the register; the kiosks refuse a blocked
+/// card from their next sync, or at once at this station.
+pub fn set_blocked(
+    session: &Session,
+    store: &mut Store,
+    card_id: i64,
+    blocked: bool,
+    reason: &str,
+) -> Result<CardStatus, DeskError> {
+    let (action, status) = if blocked {
+        (Action::BlockCard, CardStatus::Blocked)
+    } else {
+        (Action::UnblockCard, CardStatus::Activated)
+    };
+    session.require(action)?;
+    Ok(store.set_card_status(card_id, status, &session.operator, reason)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+    use crate::config::Role;
+    use crate::crypto::diversify::KeyAlgorithm;
+    use crate::crypto::test_pki::els_signer;
+    use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
+    use crate::store::OperatorRole;
+
+    const TODAY: Date = date!(2026 - 11 - 22);
+
+    fn setup() -> DeskSetup {
+        let (_, key, certificate) = els_signer();
+        DeskSetup {
+            trusted: vec![certificate.clone()],
+            signer: Signer { key, certificate },
+            card_key: CardKey::Master {
+                algorithm: KeyAlgorithm::Aes128,
+                master: Zeroizing::new(vec![0x42; 16]),
+                system_id: b"ELS".to_vec(),
+            },
+            university: "UNIWERSYTET TESTOWY".to_owned(),
+            edition: "A".to_owned(),
+        }
+    }
+
+    fn session(role: OperatorRole) -> Session {
+        Session {
+            operator: "anna".to_owned(),
+            role,
+            station: crate::config::Role::Issuance,
+        }
+    }
+
+    /// A card as the manufacturer delivers it: empty, with its write key from the master.
+    fn blank_card(uid: &[u8]) -> SharedCard {
+        let key = setup().card_key.for_card(uid).unwrap();
+        shared(ElsCard::new(ElsCardState::personalised(uid, &key)))
+    }
+
+    fn is_empty(card: &SharedCard) -> bool {
+        matches!(
+            crate::card::els::read_els(&mut SimTransport::insert(card.clone(), Faults::default())),
+            Err(ElsCardError::Empty)
+        )
+    }
+
+    /// A store with the demo students; returns it and Zofia Wiśniewska's cardholder id.
+    fn store() -> (Store, i64) {
+        let mut store = Store::open_in_memory().unwrap();
+        super::super::demo::seed(&mut store).unwrap();
+        let person = &store.search_people("wisniewska", 1).unwrap()[0];
+        let cardholder = store.cardholders_of_person(person.id).unwrap()[0].id;
+        (store, cardholder)
+    }
+
+    fn request(cardholder_id: i64) -> IssueRequest {
+        IssueRequest {
+            cardholder_id,
+            expires: date!(2027 - 03 - 31),
+            expected_uid: None,
+            duplicate: None,
+        }
+    }
+
+    #[test]
+    fn cards_run_to_the_end_of_the_semester() {
+        assert_eq!(default_expiry(date!(2026 - 11 - 22)), date!(2027 - 03 - 31));
+        assert_eq!(default_expiry(date!(2026 - 01 - 10)), date!(2026 - 03 - 31));
+        assert_eq!(default_expiry(date!(2026 - 03 - 28)), date!(2026 - 10 - 31));
+        assert_eq!(default_expiry(date!(2026 - 10 - 30)), date!(2027 - 03 - 31));
+    }
+
+    #[test]
+    fn an_issuance_reports_every_step_and_records_a_card_that_verifies() {
+        let (mut store, cardholder) = store();
+        let setup = setup();
+        let card = blank_card(&[0x04, 1, 2, 3, 4, 5, 6]);
+        let mut steps = Vec::new();
+        let issued = issue_card(
+            &session(OperatorRole::Operator),
+            &mut SimTransport::insert(card.clone(), Faults::default()),
+            &mut store,
+            &setup,
+            &request(cardholder),
+            TODAY,
+            &mut |step| steps.push(step),
+        )
+        .unwrap();
+        assert_eq!(steps, Step::ALL);
+        let recorded = store.get_card(issued.card_id).unwrap();
+        assert_eq!(recorded.fields.cardholder_id, cardholder);
+        assert_eq!(
+            recorded.fields.contact_uid.as_deref(),
+            Some("04010203040506")
+        );
+        let reading = issue::read_and_verify(
+            &mut SimTransport::insert(card, Faults::default()),
+            &setup.trusted,
+            TODAY,
+        )
+        .unwrap();
+        let verified = reading.verdict.unwrap();
+        assert_eq!(verified.data.surnames, ["Wiśniewska"]);
+        assert_eq!(verified.data.album_number, "100233");
+    }
+
+    #[test]
+    fn a_printer_cannot_issue_and_nothing_is_written() {
+        let (mut store, cardholder) = store();
+        let card = blank_card(&[0x04, 1, 2, 3, 4, 5, 6]);
+        let err = issue_card(
+            &session(OperatorRole::Printer),
+            &mut SimTransport::insert(card.clone(), Faults::default()),
+            &mut store,
+            &setup(),
+            &request(cardholder),
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, DeskError::Denied(_)), "{err}");
+        assert!(is_empty(&card));
+        assert_eq!(store.status().unwrap().cards, 0);
+    }
+
+    #[test]
+    fn a_kiosk_session_cannot_block_and_a_desk_operator_can() {
+        let (mut store, cardholder) = store();
+        let setup = setup();
+        let issued = issue_card(
+            &session(OperatorRole::Operator),
+            &mut SimTransport::insert(blank_card(&[4, 9, 9, 9, 9, 9, 9]), Faults::default()),
+            &mut store,
+            &setup,
+            &request(cardholder),
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap();
+        let kiosk = Session {
+            station: Role::Kiosk,
+            ..session(OperatorRole::Admin)
+        };
+        assert!(set_blocked(&kiosk, &mut store, issued.card_id, true, "lost").is_err());
+        let printer = session(OperatorRole::Printer);
+        assert!(set_blocked(&printer, &mut store, issued.card_id, true, "lost").is_err());
+        let operator = session(OperatorRole::Operator);
+        set_blocked(&operator, &mut store, issued.card_id, true, "lost").unwrap();
+        assert_eq!(
+            store.get_card(issued.card_id).unwrap().fields.status,
+            CardStatus::Blocked
+        );
+    }
+
+    #[test]
+    fn a_second_card_needs_a_reason_and_a_lost_one_is_blocked() {
+        let (mut store, cardholder) = store();
+        let setup = setup();
+        let operator = session(OperatorRole::Operator);
+        let first = issue_card(
+            &operator,
+            &mut SimTransport::insert(blank_card(&[4, 1, 1, 1, 1, 1, 1]), Faults::default()),
+            &mut store,
+            &setup,
+            &request(cardholder),
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap();
+        let second_card = blank_card(&[4, 2, 2, 2, 2, 2, 2]);
+        let err = issue_card(
+            &operator,
+            &mut SimTransport::insert(second_card.clone(), Faults::default()),
+            &mut store,
+            &setup,
+            &request(cardholder),
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, DeskError::NeedsDuplicateReason { card_id } if card_id == first.card_id),
+            "{err}"
+        );
+        assert!(is_empty(&second_card));
+        let duplicate = IssueRequest {
+            duplicate: Some(DuplicateReason::Lost),
+            ..request(cardholder)
+        };
+        issue_card(
+            &operator,
+            &mut SimTransport::insert(second_card, Faults::default()),
+            &mut store,
+            &setup,
+            &duplicate,
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            store.get_card(first.card_id).unwrap().fields.status,
+            CardStatus::Blocked
+        );
+    }
+
+    #[test]
+    fn a_card_pulled_mid_write_is_reported_for_resuming_and_a_different_card_is_refused() {
+        let (mut store, cardholder) = store();
+        let setup = setup();
+        let operator = session(OperatorRole::Operator);
+        let uid = [4, 3, 3, 3, 3, 3, 3];
+        let card = blank_card(&uid);
+        let torn = Faults {
+            tear_after: Some(4),
+            ..Faults::default()
+        };
+        let err = issue_card(
+            &operator,
+            &mut SimTransport::insert(card.clone(), torn),
+            &mut store,
+            &setup,
+            &request(cardholder),
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.card_removed(), "{err}");
+        assert_eq!(store.status().unwrap().cards, 0, "nothing recorded");
+        let resume = IssueRequest {
+            expected_uid: Some(uid.to_vec()),
+            ..request(cardholder)
+        };
+        let other = blank_card(&[4, 7, 7, 7, 7, 7, 7]);
+        let err = issue_card(
+            &operator,
+            &mut SimTransport::insert(other, Faults::default()),
+            &mut store,
+            &setup,
+            &resume,
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, DeskError::Issue(IssueError::WrongCard { .. })),
+            "{err}"
+        );
+        issue_card(
+            &operator,
+            &mut SimTransport::insert(card, Faults::default()),
+            &mut store,
+            &setup,
+            &resume,
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(store.status().unwrap().cards, 1);
+    }
+}
