@@ -99,14 +99,15 @@ pub struct Id123 {
 pub struct Ui {
     /// Multiplies every size; kiosks with large screens or wrong DPI guesses set it.
     pub scale: f32,
-    pub language: Language,
+    /// None: the system locale's (Polish for `pl_*`, else English).
+    pub language: Option<Language>,
 }
 
 impl Default for Ui {
     fn default() -> Self {
         Self {
             scale: 1.0,
-            language: Language::Pl,
+            language: None,
         }
     }
 }

@@ -3,8 +3,8 @@
 #![cfg(feature = "gui")]
 
 use cardstation::card::ReaderEvent;
-use cardstation::config::Profile;
-use cardstation::ui::{App, Message, readers, theme};
+use cardstation::config::{Language, Profile};
+use cardstation::ui::{App, Message, Tab, readers, theme};
 use iced_test::core::Settings;
 use iced_test::simulator::Simulator;
 
@@ -22,13 +22,14 @@ fn reader_event(app: &mut App, event: ReaderEvent) {
 
 fn english_demo() -> Profile {
     let mut profile = Profile::demo();
-    profile.ui.language = cardstation::config::Language::En;
+    profile.ui.language = Some(Language::En);
     profile
 }
 
 #[test]
 fn shows_each_reader_with_the_uid_of_its_card() {
     let (mut app, _) = App::boot(english_demo(), Some("/tmp/ui-test.sqlite".into()));
+    let _ = app.update(Message::Tab(Tab::Readers));
     reader_event(&mut app, ReaderEvent::ServiceAvailable);
     reader_event(
         &mut app,
@@ -75,6 +76,7 @@ fn shows_each_reader_with_the_uid_of_its_card() {
 #[test]
 fn explains_what_to_install_when_pcscd_is_missing() {
     let (mut app, _) = App::boot(english_demo(), None);
+    let _ = app.update(Message::Tab(Tab::Readers));
     reader_event(&mut app, ReaderEvent::ServiceLost);
     let _ = app.update(Message::DemoCard(Err(
         "no virtual reader listens on port 35963".into(),
@@ -97,12 +99,24 @@ fn explains_what_to_install_when_pcscd_is_missing() {
 }
 
 #[test]
-fn polish_is_the_default_language() {
-    let (mut app, _) = App::boot(Profile::demo(), None);
+fn the_profiles_language_is_used_and_the_header_switches_it() {
+    let mut profile = Profile::demo();
+    profile.ui.language = Some(Language::Pl);
+    let (mut app, _) = App::boot(profile, None);
+    let _ = app.update(Message::Tab(Tab::Readers));
     reader_event(&mut app, ReaderEvent::ServiceAvailable);
+    {
+        let mut ui = Simulator::with_settings(settings(), app.view());
+        assert!(ui.find("Brak czytników. Podłącz czytnik kart.").is_ok());
+        assert!(ui.find("Stanowisko wydawania").is_ok());
+    }
+    let _ = app.update(Message::ToggleLanguage);
     let mut ui = Simulator::with_settings(settings(), app.view());
-    assert!(ui.find("Brak czytników. Podłącz czytnik kart.").is_ok());
-    assert!(ui.find("Stanowisko wydawania").is_ok());
+    assert!(ui.find("Issuance desk").is_ok());
+    assert!(
+        ui.find("Polski").is_ok(),
+        "the switch offers the other language"
+    );
 }
 
 #[test]
@@ -111,6 +125,7 @@ fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
     use cardstation::ui::kiosk::Phase;
     let mut profile = Profile::demo();
     profile.role = cardstation::config::Role::Kiosk;
+    profile.ui.language = Some(Language::Pl);
     let (mut app, _) = App::boot(profile, Some("/tmp/ui-kiosk-test.sqlite".into()));
     let kiosk = app
         .kiosk

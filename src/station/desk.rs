@@ -71,6 +71,24 @@ impl DeskSetup {
         };
         let key = keys::load_signing_key(&key_path, els.signer_passphrase_env.as_deref())?;
         let certificate = keys::load_certificate(&cert_path)?;
+        let card_key = Self::card_key_from_profile(profile)?;
+        Ok(Self {
+            trusted: vec![certificate.clone()],
+            signer: Signer { key, certificate },
+            card_key,
+            university: els
+                .university
+                .unwrap_or_else(|| "UNIWERSYTET DEMONSTRACYJNY".to_owned()),
+            edition: els.edition.unwrap_or_else(|| "A".to_owned()),
+        })
+    }
+}
+
+impl DeskSetup {
+    /// The card key master named by the profile's `[els] card_key_env`, read from the
+    /// environment (never from the profile itself).
+    pub fn card_key_from_profile(profile: &Profile) -> Result<CardKey, SetupError> {
+        let els = profile.els.as_ref().ok_or(SetupError::NoCardKey)?;
         let variable = els.card_key_env.clone().ok_or(SetupError::NoCardKey)?;
         let hex_text = Zeroizing::new(
             std::env::var(&variable).map_err(|_| SetupError::CardKeyUnset(variable.clone()))?,
@@ -82,18 +100,10 @@ impl DeskSetup {
                 .filter(|bytes| bytes.len() == length)
                 .ok_or_else(|| SetupError::CardKeyInvalid(variable.clone(), length))?,
         );
-        Ok(Self {
-            trusted: vec![certificate.clone()],
-            signer: Signer { key, certificate },
-            card_key: CardKey::Master {
-                algorithm: els.card_key_type,
-                master,
-                system_id: els.system_id.into_bytes(),
-            },
-            university: els
-                .university
-                .unwrap_or_else(|| "UNIWERSYTET DEMONSTRACYJNY".to_owned()),
-            edition: els.edition.unwrap_or_else(|| "A".to_owned()),
+        Ok(CardKey::Master {
+            algorithm: els.card_key_type,
+            master,
+            system_id: els.system_id.clone().into_bytes(),
         })
     }
 }

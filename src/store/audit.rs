@@ -135,6 +135,28 @@ impl Store {
         self.write(|tx| append(tx, operator, action, subject, details))
     }
 
+    /// The newest `limit` entries whose operator, action or subject contains `filter`
+    /// (case-insensitive; empty: all), newest first.
+    pub fn audit_entries(&self, filter: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+        let pattern = format!(
+            "%{}%",
+            filter
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, at, operator, action, subject, details FROM audit_log
+             WHERE operator LIKE ?1 ESCAPE '\\' OR action LIKE ?1 ESCAPE '\\'
+                OR subject LIKE ?1 ESCAPE '\\'
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = statement.query_map((pattern, limit), AuditEntry::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Walks the whole chain; returns how many rows are intact, or the first broken row.
     pub fn audit_verify(&self) -> Result<usize, AuditError> {
         let mut statement = self.conn.prepare(
@@ -298,5 +320,35 @@ mod tests {
             .execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 4;")
             .unwrap();
         assert_eq!(tampered_row(&store), 4);
+    }
+
+    #[test]
+    fn the_viewer_filters_by_operator_action_or_subject_newest_first() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .audit_append("anna", "card.block", "card:1", &json!({}))
+            .unwrap();
+        store
+            .audit_append("piotr", "print", "production:7", &json!({}))
+            .unwrap();
+        store
+            .audit_append("anna", "card.els_write", "card:2", &json!({}))
+            .unwrap();
+        let anna: Vec<i64> = store
+            .audit_entries("ANNA", 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(anna, [3, 1]);
+        assert_eq!(
+            store.audit_entries("production", 10).unwrap()[0].operator,
+            "piotr"
+        );
+        assert_eq!(store.audit_entries("", 2).unwrap().len(), 2);
+        assert!(
+            store.audit_entries("%", 10).unwrap().is_empty(),
+            "% is a literal"
+        );
     }
 }

@@ -1,4 +1,6 @@
-//! UI text in Polish and English, chosen by the profile.
+//! UI text in Polish and English. New screens take their strings from the [`Text`]
+//! catalogue: one entry per string, both languages side by side, and the compiler refuses a
+//! key without both. (The first screens still pass pairs to [`tr`].)
 
 use crate::config::Language;
 
@@ -7,5 +9,125 @@ pub fn tr(language: Language, pl: &'static str, en: &'static str) -> &'static st
     match language {
         Language::Pl => pl,
         Language::En => en,
+    }
+}
+
+/// The language of the system locale (`LC_ALL`, `LC_MESSAGES`, `LANG`): Polish for `pl*`,
+/// English otherwise.
+pub fn system_language() -> Language {
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|value| !value.is_empty())
+        .unwrap_or_default();
+    if locale.to_lowercase().starts_with("pl") {
+        Language::Pl
+    } else {
+        Language::En
+    }
+}
+
+macro_rules! catalogue {
+    ($($key:ident => $pl:literal, $en:literal;)+) => {
+        /// Every string of the newer screens.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Text { $($key,)+ }
+
+        impl Text {
+            pub const ALL: &[Text] = &[$(Text::$key,)+];
+        }
+
+        /// The string for `key` in `language`.
+        pub fn t(language: Language, key: Text) -> &'static str {
+            match (key, language) {
+                $((Text::$key, Language::Pl) => $pl, (Text::$key, Language::En) => $en,)+
+            }
+        }
+    };
+}
+
+catalogue! {
+    SignInTitle => "Zaloguj się", "Sign in";
+    OperatorName => "Operator", "Operator";
+    Pin => "PIN", "PIN";
+    SignIn => "Zaloguj", "Sign in";
+    SignOut => "Wyloguj", "Sign out";
+    SigningIn => "Sprawdzanie…", "Checking…";
+    DemoOperators => "Demo: anna / 1111 (wydawanie), piotr / 2222 (druk), admin / 0000", "Demo: anna / 1111 (desk), piotr / 2222 (printing), admin / 0000";
+    OpeningStore => "Otwieranie bazy…", "Opening the store…";
+    StoreProblem => "Nie można otworzyć bazy:", "The store cannot be opened:";
+    SearchPlaceholder => "Nazwisko, imię, nr albumu lub PESEL", "Surname, name, album number or PESEL";
+    SearchHint => "Zacznij pisać, aby wyszukać; ↑ ↓ wybór, Enter otwiera", "Start typing to search; ↑ ↓ to choose, Enter opens";
+    NoMatches => "Brak wyników", "No matches";
+    PickSomeone => "Wyszukaj osobę, aby zobaczyć jej dane i karty", "Search for someone to see their data and cards";
+    Album => "Album", "Album";
+    Born => "ur.", "born";
+    Cardholder => "Posiadacz karty", "Cardholder";
+    NoCardholder => "Brak rekordu posiadacza karty", "No cardholder record";
+    Cards => "Karty", "Cards";
+    NoCards => "Brak kart", "No cards yet";
+    ValidUntil => "ważna do", "valid until";
+    Block => "Zablokuj", "Block";
+    Unblock => "Odblokuj", "Unblock";
+    Saved => "Zapisano:", "Saved:";
+    MayNotIssue => "Twoja rola nie pozwala wydawać kart na tym stanowisku.", "Your role may not issue cards at this station.";
+    LoadingSigner => "Wczytywanie klucza podpisu…", "Loading the signing key…";
+    CannotIssue => "Wydawanie niedostępne:", "Issuance unavailable:";
+    IssueCard => "Wydaj legitymację", "Issue card";
+    PutCardOnReader => "Połóż kartę na czytniku", "Put the card on the reader";
+    PutBackToResume => "Karta zabrana w trakcie zapisu: połóż ją z powrotem, aby dokończyć", "The card left mid-write: put it back to resume";
+    Issued => "Wydano kartę", "Card issued";
+    DuplicateLost => "Duplikat: zgubiona", "Duplicate: lost";
+    DuplicateDamaged => "Duplikat: zniszczona", "Duplicate: damaged";
+    DuplicateLostChosen => "Duplikat: stara karta zostanie zablokowana (zgubiona). Kliknij „Wydaj legitymację”.", "Duplicate: the old card will be blocked (lost). Press \"Issue card\".";
+    DuplicateDamagedChosen => "Duplikat: stara karta zostanie wycofana (zniszczona). Kliknij „Wydaj legitymację”.", "Duplicate: the old card will be withdrawn (damaged). Press \"Issue card\".";
+    StepUid => "UID", "UID";
+    StepData => "Dane", "Data";
+    StepSign => "Podpis", "Sign";
+    StepWrite => "Zapis", "Write";
+    StepVerify => "Weryfikacja", "Verify";
+    StepRecord => "Rejestr", "Record";
+    TabWork => "Praca", "Work";
+    TabReaders => "Czytniki", "Readers";
+    TabSettings => "Ustawienia", "Settings";
+    Readers => "Czytniki", "Readers";
+    NoReader => "brak czytnika", "no reader";
+    CardIn => "karta", "card";
+    LastSync => "Synchronizacja", "Last sync";
+    Never => "nigdy", "never";
+    Pending => "do wysłania", "pending";
+    NoServer => "bez serwera", "no server";
+    TestMode => "TRYB TESTOWY", "TEST MODE";
+    LiveMode => "DANE PRODUKCYJNE", "LIVE DATA";
+    Language => "English", "Polski";
+    Profile => "Profil", "Profile";
+    Role => "Rola", "Role";
+    Database => "Baza danych", "Database";
+    TrustedIssuers => "Zaufani wystawcy", "Trusted issuers";
+    NoTrustedIssuers => "Brak – karty weryfikowane certyfikatem z karty", "None – cards are checked with the certificate on the card";
+    AuditLog => "Dziennik audytu", "Audit log";
+    AuditFilter => "Filtr: operator, czynność lub obiekt", "Filter: operator, action or subject";
+    AuditIntact => "Łańcuch skrótów nienaruszony", "Hash chain intact";
+    AuditBroken => "Łańcuch skrótów NARUSZONY:", "Hash chain BROKEN:";
+    PrintQueue => "Kolejka druku", "Print queue";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogue_entry_has_text_in_both_languages() {
+        for &key in Text::ALL {
+            for language in [Language::Pl, Language::En] {
+                let text = t(language, key);
+                assert!(
+                    !text.trim().is_empty() && text.trim() == text,
+                    "{key:?} {language:?}"
+                );
+            }
+        }
+        assert_eq!(t(Language::Pl, Text::IssueCard), "Wydaj legitymację");
+        assert_eq!(t(Language::En, Text::IssueCard), "Issue card");
     }
 }

@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use iced::widget::{column, container, text};
+use iced::widget::{button, column, container, row, text, text_input};
 use iced::{Alignment, Background, Color, Element, Length, Task};
+use zeroize::Zeroizing;
 
 use super::i18n::tr;
 use super::theme;
@@ -15,7 +16,7 @@ use crate::card::ReaderEvent;
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::config::{Language, Profile};
 use crate::station::validate::{self, Decision, Policy, Verdict};
-use crate::store::Store;
+use crate::store::{OperatorRole, Store};
 
 /// The store connection and policy the kiosk decides with, opened once at start.
 #[derive(Clone)]
@@ -42,8 +43,17 @@ pub enum Phase {
     NoVerdict(String),
 }
 
+/// The administrator's way out of the fullscreen kiosk: Escape opens it, an admin PIN ends.
+#[derive(Default)]
+pub struct ExitPrompt {
+    pub name: String,
+    pin: Zeroizing<String>,
+    pub error: Option<String>,
+}
+
 pub struct Kiosk {
     pub phase: Phase,
+    pub exit: Option<ExitPrompt>,
     ready: Option<Ready>,
     show_for: Duration,
     /// Bumped by every tap, so the timer of an earlier verdict does not clear a newer one.
@@ -61,6 +71,12 @@ pub enum Message {
     BackToIdle {
         generation: u64,
     },
+    AskExit,
+    ExitName(String),
+    ExitPin(String),
+    ExitSubmit,
+    ExitCancel,
+    ExitChecked(Result<(), String>),
 }
 
 impl Kiosk {
@@ -87,6 +103,7 @@ impl Kiosk {
         (
             Self {
                 phase: Phase::Starting,
+                exit: None,
                 ready: None,
                 show_for,
                 generation: 0,
@@ -121,8 +138,6 @@ impl Kiosk {
                     Err(reason) => Phase::NoVerdict(reason),
                 };
                 let show_for = self.show_for;
-                // The timer is made inside the future: it needs the runtime, and update() may
-                // not run inside it.
                 return Task::perform(
                     // Made inside the future: a timer needs the runtime, which update() may not run in.
                     async move { tokio::time::sleep(show_for).await },
@@ -136,11 +151,60 @@ impl Kiosk {
                 self.phase = Phase::Idle;
             }
             Message::BackToIdle { .. } => {}
+            Message::AskExit => self.exit = Some(ExitPrompt::default()),
+            Message::ExitCancel => self.exit = None,
+            Message::ExitName(name) => {
+                if let Some(exit) = &mut self.exit {
+                    exit.name = name;
+                }
+            }
+            Message::ExitPin(pin) => {
+                if let Some(exit) = &mut self.exit {
+                    exit.pin =
+                        Zeroizing::new(pin.chars().filter(char::is_ascii_digit).take(12).collect());
+                }
+            }
+            Message::ExitSubmit => {
+                let (Some(exit), Some(ready)) = (&mut self.exit, &self.ready) else {
+                    return Task::none();
+                };
+                let name = exit.name.clone();
+                let pin = std::mem::take(&mut exit.pin);
+                let store = ready.store.clone();
+                return Task::perform(
+                    async move {
+                        tokio::task::spawn_blocking(move || admin_may_exit(&store, &name, &pin))
+                            .await
+                            .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+                    },
+                    Message::ExitChecked,
+                );
+            }
+            Message::ExitChecked(Ok(())) => return iced::exit(),
+            Message::ExitChecked(Err(err)) => {
+                if let Some(exit) = &mut self.exit {
+                    exit.error = Some(err);
+                }
+            }
         }
         Task::none()
     }
 
+    /// Escape asks for an administrator's PIN; nothing else leaves the kiosk.
+    pub fn subscription(&self) -> iced::Subscription<Message> {
+        iced::keyboard::listen().filter_map(|event| match event {
+            iced::keyboard::Event::KeyPressed {
+                key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+                ..
+            } => Some(Message::AskExit),
+            _ => None,
+        })
+    }
+
     pub fn view(&self, language: Language) -> Element<'_, Message> {
+        if let Some(exit) = &self.exit {
+            return exit_view(exit, language);
+        }
         let white = Color::WHITE;
         let faded = Color {
             a: 0.8,
@@ -215,6 +279,51 @@ impl Kiosk {
                 ..container::Style::default()
             })
             .into()
+    }
+}
+
+fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
+    let mut form = column![
+        text(tr(language, "Zamknięcie kiosku", "Close the kiosk"))
+            .size(theme::TITLE_SIZE)
+            .font(theme::BOLD),
+        text_input(tr(language, "Administrator", "Administrator"), &exit.name)
+            .on_input(Message::ExitName)
+            .padding(10),
+        text_input("PIN", &exit.pin)
+            .secure(true)
+            .on_input(Message::ExitPin)
+            .on_submit(Message::ExitSubmit)
+            .padding(10),
+        row![
+            button(text(tr(language, "Zamknij kiosk", "Close the kiosk")))
+                .on_press(Message::ExitSubmit),
+            button(text(tr(language, "Anuluj", "Cancel")))
+                .style(button::secondary)
+                .on_press(Message::ExitCancel),
+        ]
+        .spacing(10),
+    ]
+    .spacing(14)
+    .width(360);
+    if let Some(error) = &exit.error {
+        form = form.push(text(error.clone()).color(theme::PROBLEM));
+    }
+    container(form).center(Length::Fill).into()
+}
+
+/// Only an administrator's name and PIN close the kiosk (failures count towards lock-out).
+fn admin_may_exit(store: &Mutex<Store>, name: &str, pin: &str) -> Result<(), String> {
+    let mut store = store
+        .lock()
+        .map_err(|_| "the store is unavailable".to_owned())?;
+    let operator = store
+        .sign_in(name, pin, time::OffsetDateTime::now_utc())
+        .map_err(|err| err.to_string())?;
+    if operator.role == OperatorRole::Admin {
+        Ok(())
+    } else {
+        Err(format!("{} is not an administrator", operator.name))
     }
 }
 
@@ -344,6 +453,7 @@ mod tests {
 
     fn kiosk() -> Kiosk {
         Kiosk {
+            exit: None,
             phase: Phase::Idle,
             ready: None,
             show_for: Duration::from_secs(4),
@@ -402,5 +512,32 @@ mod tests {
             Phase::Broken("cannot open the store".into()),
             "no store, no verdicts"
         );
+    }
+
+    #[test]
+    fn only_an_administrators_pin_closes_the_kiosk() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .set_operator("admin", OperatorRole::Admin, "0000", "test")
+            .unwrap();
+        store
+            .set_operator("anna", OperatorRole::Operator, "1111", "test")
+            .unwrap();
+        let store = Mutex::new(store);
+        assert!(admin_may_exit(&store, "admin", "0000").is_ok());
+        assert_eq!(
+            admin_may_exit(&store, "anna", "1111"),
+            Err("anna is not an administrator".to_owned())
+        );
+        assert!(admin_may_exit(&store, "admin", "1234").is_err());
+    }
+
+    #[test]
+    fn escape_opens_the_exit_prompt_and_cancel_closes_it() {
+        let mut kiosk = kiosk();
+        let _ = kiosk.update(Message::AskExit);
+        assert!(kiosk.exit.is_some());
+        let _ = kiosk.update(Message::ExitCancel);
+        assert!(kiosk.exit.is_none());
     }
 }

@@ -1,26 +1,34 @@
 //! The iced window. Screens own their State / Message / update / view; the root routes
-//! messages, runs blocking work as Tasks and listens to the reader watcher as a Subscription.
+//! messages, runs store and card work as Tasks on blocking threads, and listens to the reader
+//! watcher, the keyboard and a status timer as Subscriptions.
 
+pub mod desk;
 pub mod i18n;
 pub mod kiosk;
 pub mod readers;
+pub mod settings;
+pub mod sign_in;
+pub mod status;
 pub mod theme;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use iced::futures::SinkExt;
-use iced::widget::{column, container, row, text};
+use iced::widget::{button, column, container, row, space, text};
 use iced::{Element, Length, Subscription, Task};
 
-use crate::card::ReaderEvent;
-use crate::card::pcsc::ReaderWatcher;
+use crate::card::pcsc::{self, PcscTransport, ReaderWatcher, Sharing};
+use crate::card::{ReaderEvent, Transport, TransportError};
 use crate::config::{Language, Profile, Role};
 use crate::sim::vpcd::{self, InsertedCard};
-use crate::sim::{self, ElsCard, ElsCardState, Faults};
-use i18n::tr;
+use crate::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, SimTransport};
+use crate::station::auth::Session;
+use crate::station::desk::DeskSetup;
+use crate::store::Store;
+use i18n::{Text, t, tr};
 
 /// Starts the window in the profile's role.
 pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
@@ -66,14 +74,122 @@ pub enum Demo {
     },
 }
 
+/// The store connection the window's tasks share. Every use runs on a blocking thread.
+#[derive(Clone)]
+pub struct Db(Arc<Mutex<Store>>);
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl Db {
+    pub fn new(store: Store) -> Self {
+        Self(Arc::new(Mutex::new(store)))
+    }
+
+    /// Waits for the connection; called on blocking threads only.
+    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, String> {
+        self.0
+            .lock()
+            .map_err(|_| "an earlier store task failed; restart the station".to_owned())
+    }
+
+    /// Runs `work` with the store on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.lock().map(|mut store| work(&mut store)))
+            .await
+            .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+    }
+}
+
+/// Where the desk finds the card it writes: the profile's contact reader through pcscd, or
+/// (in tests) a simulated card in-process.
+#[derive(Clone)]
+pub enum CardAccess {
+    Reader { contact: Option<String> },
+    Simulated(SharedCard),
+}
+
+impl fmt::Debug for CardAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CardAccess::Reader { contact } => write!(f, "Reader({contact:?})"),
+            CardAccess::Simulated(_) => f.write_str("Simulated"),
+        }
+    }
+}
+
+impl CardAccess {
+    /// Connects to the card, exclusively: nothing else may talk to it mid-write. The reader
+    /// list reads UIDs when a card arrives, so a busy reader is asked again briefly.
+    pub fn connect(&self) -> Result<Box<dyn Transport>, TransportError> {
+        match self {
+            CardAccess::Simulated(card) => Ok(Box::new(SimTransport::insert(
+                card.clone(),
+                Faults::default(),
+            ))),
+            CardAccess::Reader { contact } => {
+                let reader = pcsc::choose_reader(contact.as_deref())?;
+                if !reader.card_present {
+                    return Err(TransportError::NoCard(reader.name));
+                }
+                let mut attempt = 0;
+                loop {
+                    match PcscTransport::connect(&reader.name, Sharing::Exclusive) {
+                        Err(TransportError::Busy(_)) if attempt < 10 => {
+                            attempt += 1;
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        other => return other.map(|t| Box::new(t) as Box<dyn Transport>),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a reader event concerns the card the desk writes.
+    pub fn is_contact_reader(&self, reader: &str) -> bool {
+        match self {
+            CardAccess::Reader {
+                contact: Some(filter),
+            } => reader.to_lowercase().contains(&filter.to_lowercase()),
+            CardAccess::Reader { contact: None } => true,
+            CardAccess::Simulated(_) => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Work,
+    Readers,
+    Settings,
+}
+
 pub struct App {
     pub profile: Profile,
     pub database: PathBuf,
+    pub language: Language,
     pub readers: readers::Readers,
     /// The kiosk screen, in the kiosk role.
     pub kiosk: Option<kiosk::Kiosk>,
     pub demo: Demo,
     demo_card: Option<DemoCard>,
+    pub db: Option<Result<Db, String>>,
+    pub tab: Tab,
+    pub sign_in: sign_in::SignIn,
+    pub session: Option<Session>,
+    pub desk: Option<desk::Desk>,
+    pub settings: settings::Settings,
+    pub status: status::Status,
+    /// Where the desk writes cards; tests swap in a simulated card.
+    pub card_access: CardAccess,
 }
 
 #[derive(Debug, Clone)]
@@ -81,58 +197,101 @@ pub enum Message {
     Readers(readers::Message),
     Kiosk(kiosk::Message),
     DemoCard(Result<DemoCard, String>),
+    StoreOpened(Result<Db, String>),
+    SignIn(sign_in::Message),
+    Desk(desk::Message),
+    Settings(settings::Message),
+    Status(status::Message),
+    Tab(Tab),
+    ToggleLanguage,
+    SignOut,
+    Key(iced::keyboard::Key),
 }
 
 impl App {
     pub fn boot(profile: Profile, db: Option<PathBuf>) -> (Self, Task<Message>) {
         let database = profile.database_path(db.as_deref());
+        let language = profile.ui.language.unwrap_or_else(i18n::system_language);
         let (demo, task) = match &profile.demo {
             None => (Demo::Off, Task::none()),
             Some(settings) => {
                 let uid = settings.simulated_card_uid.clone();
                 let port = settings.simulated_card_port;
+                let card_key = demo_card_key(&profile);
                 (
                     Demo::Inserting,
-                    Task::perform(insert_demo_card(uid, port), Message::DemoCard),
+                    Task::perform(insert_demo_card(uid, port, card_key), Message::DemoCard),
                 )
             }
         };
-        let (kiosk, kiosk_task) = match profile.role {
+        let (kiosk, kiosk_task, open_task) = match profile.role {
             Role::Kiosk => {
                 let (kiosk, task) = kiosk::Kiosk::boot(&profile, database.clone());
-                (Some(kiosk), task.map(Message::Kiosk))
+                (Some(kiosk), task.map(Message::Kiosk), Task::none())
             }
-            _ => (None, Task::none()),
+            _ => (
+                None,
+                Task::none(),
+                Task::perform(
+                    open_store(database.clone(), profile.demo.is_some()),
+                    Message::StoreOpened,
+                ),
+            ),
+        };
+        let card_access = CardAccess::Reader {
+            contact: profile.readers.contact.clone(),
         };
         let app = Self {
+            status: status::Status::new(&profile),
             profile,
             database,
+            language,
             readers: readers::Readers::default(),
             kiosk,
             demo,
             demo_card: None,
+            db: None,
+            tab: Tab::Work,
+            sign_in: sign_in::SignIn::default(),
+            session: None,
+            desk: None,
+            settings: settings::Settings::default(),
+            card_access,
         };
-        (app, Task::batch([task, kiosk_task]))
+        let focus = iced::widget::operation::focus(sign_in::NAME_ID);
+        (app, Task::batch([task, kiosk_task, open_task, focus]))
     }
 
     pub fn title(&self) -> String {
         format!("Cardstation: {}", self.profile.role)
     }
 
+    fn ready_db(&self) -> Option<&Db> {
+        self.db.as_ref().and_then(|db| db.as_ref().ok())
+    }
+
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
             Message::Readers(message) => {
-                // The kiosk reacts to the same reader events the reader list shows.
-                let for_kiosk = match (&mut self.kiosk, &message) {
-                    (Some(kiosk), readers::Message::Reader(event)) => kiosk
-                        .update(kiosk::Message::Reader(event.clone()))
-                        .map(Message::Kiosk),
-                    _ => Task::none(),
-                };
-                Task::batch([
-                    self.readers.update(message).map(Message::Readers),
-                    for_kiosk,
-                ])
+                // The kiosk and the desk react to the same reader events the list shows.
+                let mut tasks = Vec::new();
+                if let readers::Message::Reader(event) = &message {
+                    if let Some(kiosk) = &mut self.kiosk {
+                        tasks.push(
+                            kiosk
+                                .update(kiosk::Message::Reader(event.clone()))
+                                .map(Message::Kiosk),
+                        );
+                    }
+                    if let Some(desk) = &mut self.desk {
+                        tasks.push(
+                            desk.update(desk::Message::Reader(event.clone()))
+                                .map(Message::Desk),
+                        );
+                    }
+                }
+                tasks.push(self.readers.update(message).map(Message::Readers));
+                Task::batch(tasks)
             }
             Message::Kiosk(message) => match &mut self.kiosk {
                 Some(kiosk) => kiosk.update(message).map(Message::Kiosk),
@@ -153,43 +312,212 @@ impl App {
                 self.demo = Demo::Unavailable { reason };
                 Task::none()
             }
+            Message::StoreOpened(result) => {
+                let refresh = match &result {
+                    Ok(db) => status::refresh(db.clone()).map(Message::Status),
+                    Err(_) => Task::none(),
+                };
+                self.db = Some(result);
+                refresh
+            }
+            Message::SignIn(message) => {
+                let db = self.ready_db().cloned();
+                let (task, outcome) = self.sign_in.update(message, db.as_ref());
+                let task = task.map(Message::SignIn);
+                match (outcome, db) {
+                    (sign_in::Outcome::SignedIn(operator), Some(db)) => {
+                        Task::batch([task, self.start_session(operator, db)])
+                    }
+                    _ => task,
+                }
+            }
+            Message::Desk(message) => match &mut self.desk {
+                Some(desk) => desk.update(message).map(Message::Desk),
+                None => Task::none(),
+            },
+            Message::Settings(message) => match self.ready_db() {
+                Some(db) => self
+                    .settings
+                    .update(message, db.clone())
+                    .map(Message::Settings),
+                None => Task::none(),
+            },
+            Message::Status(message) => {
+                let db = self.ready_db().cloned();
+                self.status.update(message, db).map(Message::Status)
+            }
+            Message::Tab(tab) => {
+                self.tab = tab;
+                match (tab, self.ready_db()) {
+                    (Tab::Settings, Some(db)) => self
+                        .settings
+                        .update(settings::Message::Load, db.clone())
+                        .map(Message::Settings),
+                    _ => Task::none(),
+                }
+            }
+            Message::ToggleLanguage => {
+                self.language = match self.language {
+                    Language::Pl => Language::En,
+                    Language::En => Language::Pl,
+                };
+                Task::none()
+            }
+            Message::SignOut => {
+                if let (Some(session), Some(db)) = (self.session.take(), self.ready_db()) {
+                    let db = db.clone();
+                    self.desk = None;
+                    self.tab = Tab::Work;
+                    return Task::perform(
+                        async move {
+                            let _ = db
+                                .run(move |store| {
+                                    store.audit_append(
+                                        &session.operator,
+                                        "operator.sign_out",
+                                        &format!("operator:{}", session.operator),
+                                        &serde_json::json!({}),
+                                    )
+                                })
+                                .await;
+                        },
+                        |()| Message::Tab(Tab::Work),
+                    )
+                    .chain(iced::widget::operation::focus(sign_in::NAME_ID));
+                }
+                Task::none()
+            }
+            Message::Key(key) => {
+                use iced::keyboard::{Key, key::Named};
+                match (&self.desk, self.tab, key) {
+                    (Some(_), Tab::Work, Key::Named(Named::ArrowDown)) => {
+                        self.update(Message::Desk(desk::Message::Move(1)))
+                    }
+                    (Some(_), Tab::Work, Key::Named(Named::ArrowUp)) => {
+                        self.update(Message::Desk(desk::Message::Move(-1)))
+                    }
+                    _ => Task::none(),
+                }
+            }
         }
     }
 
+    /// A signed-in operator gets the screen of the station's role.
+    fn start_session(&mut self, operator: crate::store::Operator, db: Db) -> Task<Message> {
+        let session = Session::signed_in(operator, self.profile.role);
+        self.status.operator = Some(session.clone());
+        self.session = Some(session.clone());
+        self.tab = Tab::Work;
+        if self.profile.role != Role::Issuance {
+            return Task::none();
+        }
+        let profile = self.profile.clone();
+        let setup = Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    DeskSetup::from_profile(&profile, &crate::config::data_dir())
+                        .map(Arc::new)
+                        .map_err(|err| format!("{err}. {}", err.next_step()))
+                })
+                .await
+                .unwrap_or_else(|_| Err("the set-up thread stopped".to_owned()))
+            },
+            std::convert::identity,
+        );
+        let (desk, task) = desk::Desk::new(db, session, self.card_access.clone(), setup);
+        self.desk = Some(desk);
+        task.map(Message::Desk)
+    }
+
     pub fn view(&self) -> Element<'_, Message> {
-        let language = self.profile.ui.language;
+        let language = self.language;
         if let Some(kiosk) = &self.kiosk {
             return kiosk.view(language).map(Message::Kiosk);
         }
-        let header = row![
+        let tab_button = |tab: Tab, label: Text| {
+            button(text(t(language, label)))
+                .style(if self.tab == tab {
+                    button::primary
+                } else {
+                    button::text
+                })
+                .on_press(Message::Tab(tab))
+        };
+        let mut header = row![
             text("Cardstation")
                 .size(theme::TITLE_SIZE)
                 .font(theme::BOLD),
             text(role_name(&self.profile, language))
                 .size(theme::HEADING_SIZE)
                 .color(theme::MUTED),
+            space::horizontal(),
+            tab_button(Tab::Work, Text::TabWork),
+            tab_button(Tab::Readers, Text::TabReaders),
         ]
         .spacing(14)
         .align_y(iced::Alignment::Center);
-        let mut page = column![header].spacing(18);
-        if let Some(demo) = self.demo_line(language) {
-            page = page.push(demo);
+        if self.session.is_some() {
+            header = header.push(tab_button(Tab::Settings, Text::TabSettings));
         }
-        page = page.push(self.readers.view(language).map(Message::Readers));
-        page = page.push(
-            text(format!(
-                "{}: {}",
-                tr(language, "Baza danych", "Database"),
-                self.database.display()
-            ))
-            .size(theme::SMALL_SIZE)
-            .color(theme::MUTED),
+        header = header.push(
+            button(text(t(language, Text::Language)))
+                .style(button::secondary)
+                .on_press(Message::ToggleLanguage),
         );
-        container(page)
-            .padding(24)
+        let body: Element<'_, Message> = match self.tab {
+            Tab::Readers => {
+                let mut page = column![].spacing(18);
+                if let Some(demo) = self.demo_line(language) {
+                    page = page.push(demo);
+                }
+                page = page.push(self.readers.view(language).map(Message::Readers));
+                page.into()
+            }
+            Tab::Settings => self
+                .settings
+                .view(&self.profile, &self.database, language)
+                .map(Message::Settings),
+            Tab::Work => self.work_view(language),
+        };
+        let bar = self
+            .status
+            .view(&self.readers, language)
+            .map(Message::Status);
+        let mut bar_row = row![bar].align_y(iced::Alignment::Center).spacing(10);
+        if self.session.is_some() {
+            bar_row = bar_row.push(
+                button(text(t(language, Text::SignOut)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .on_press(Message::SignOut),
+            );
+        }
+        container(column![header, container(body).height(Length::Fill), bar_row].spacing(16))
+            .padding(20)
             .width(Length::Fill)
             .height(Length::Fill)
             .into()
+    }
+
+    fn work_view(&self, language: Language) -> Element<'_, Message> {
+        match &self.db {
+            None => return text(t(language, Text::OpeningStore)).into(),
+            Some(Err(err)) => {
+                return text(format!("{} {err}", t(language, Text::StoreProblem)))
+                    .color(theme::PROBLEM)
+                    .into();
+            }
+            Some(Ok(_)) => {}
+        }
+        if self.session.is_none() {
+            return self
+                .sign_in
+                .view(language, self.profile.demo.is_some())
+                .map(Message::SignIn);
+        }
+        match &self.desk {
+            Some(desk) => desk.view(language).map(Message::Desk),
+            None => column![self.readers.view(language).map(Message::Readers)].into(),
+        }
     }
 
     fn demo_line(&self, language: Language) -> Option<Element<'_, Message>> {
@@ -234,9 +562,50 @@ impl App {
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
-        Subscription::run(reader_events)
-            .map(|event| Message::Readers(readers::Message::Reader(event)))
+        let readers = Subscription::run(reader_events)
+            .map(|event| Message::Readers(readers::Message::Reader(event)));
+        if self.kiosk.is_some() {
+            return Subscription::batch([
+                readers,
+                self.kiosk
+                    .as_ref()
+                    .map(|k| k.subscription().map(Message::Kiosk))
+                    .unwrap_or_else(Subscription::none),
+            ]);
+        }
+        let keys = iced::keyboard::listen().filter_map(|event| match event {
+            iced::keyboard::Event::KeyPressed { key, .. } => Some(Message::Key(key)),
+            _ => None,
+        });
+        let status =
+            iced::time::every(status::REFRESH).map(|_| Message::Status(status::Message::Tick));
+        Subscription::batch([readers, keys, status])
     }
+}
+
+/// Opens the store; the demo profile fills an empty one with its students and operators.
+pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
+    tokio::task::spawn_blocking(move || {
+        let mut store = Store::open(&path).map_err(|err| format!("{err}. {}", err.next_step()))?;
+        if demo {
+            crate::station::demo::seed(&mut store)
+                .map_err(|err| format!("{err}. {}", err.next_step()))?;
+        }
+        Ok(Db::new(store))
+    })
+    .await
+    .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+}
+
+/// The demo card carries the write key the demo desk derives, as a manufacturer's blank
+/// would; without the demo key variable it is an open blank.
+fn demo_card_key(profile: &Profile) -> Option<crate::card::els::WriteKey> {
+    DeskSetup::card_key_from_profile(profile)
+        .ok()
+        .and_then(|key| {
+            let uid = hex::decode(&profile.demo.as_ref()?.simulated_card_uid).ok()?;
+            key.for_card(&uid).ok()
+        })
 }
 
 fn role_name(profile: &Profile, language: Language) -> &'static str {
@@ -259,11 +628,19 @@ fn reader_events() -> impl iced::futures::Stream<Item = ReaderEvent> {
     })
 }
 
-async fn insert_demo_card(uid_hex: String, port: u16) -> Result<DemoCard, String> {
+async fn insert_demo_card(
+    uid_hex: String,
+    port: u16,
+    card_key: Option<crate::card::els::WriteKey>,
+) -> Result<DemoCard, String> {
     let uid =
         hex::decode(&uid_hex).map_err(|_| format!("the profile's UID {uid_hex} is not hex"))?;
     let inserted = tokio::task::spawn_blocking(move || {
-        let card = sim::shared(ElsCard::new(ElsCardState::blank(&uid)));
+        let state = match &card_key {
+            Some(key) => ElsCardState::personalised(&uid, key),
+            None => ElsCardState::blank(&uid),
+        };
+        let card = sim::shared(ElsCard::new(state));
         vpcd::insert(card, port, Faults::default(), Duration::from_secs(3))
     })
     .await

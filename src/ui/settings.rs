@@ -1,0 +1,162 @@
+//! Settings and logs: the profile in use (read-only), the trusted issuer certificates and the
+//! audit log with a filter and the result of checking its hash chain.
+
+use std::path::Path;
+
+use iced::widget::{Column, column, row, scrollable, text, text_input};
+use iced::{Element, Length, Task};
+
+use super::i18n::{Text, t};
+use super::{Db, theme};
+use crate::config::{Language, Profile};
+use crate::store::{AuditEntry, TrustedIssuer};
+
+const AUDIT_ROWS: usize = 200;
+
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub issuers: Vec<TrustedIssuer>,
+    pub audit: Vec<AuditEntry>,
+    /// Rows intact, or where the chain breaks.
+    pub chain: Option<Result<usize, String>>,
+}
+
+#[derive(Default)]
+pub struct Settings {
+    pub filter: String,
+    pub loaded: Option<Result<Loaded, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Load,
+    Filter(String),
+    Loaded(Result<Loaded, String>),
+}
+
+impl Settings {
+    pub fn update(&mut self, message: Message, db: Db) -> Task<Message> {
+        match message {
+            Message::Load => {}
+            Message::Filter(filter) => self.filter = filter,
+            Message::Loaded(loaded) => {
+                self.loaded = Some(loaded);
+                return Task::none();
+            }
+        }
+        let filter = self.filter.clone();
+        Task::perform(
+            async move {
+                db.run(move |store| {
+                    Ok(Loaded {
+                        issuers: store.trusted_issuers().map_err(|e| e.to_string())?,
+                        audit: store
+                            .audit_entries(&filter, AUDIT_ROWS)
+                            .map_err(|e| e.to_string())?,
+                        chain: Some(store.audit_verify().map_err(|e| e.to_string())),
+                    })
+                })
+                .await
+                .and_then(|result| result)
+            },
+            Message::Loaded,
+        )
+    }
+
+    pub fn view<'a>(
+        &'a self,
+        profile: &'a Profile,
+        database: &'a Path,
+        language: Language,
+    ) -> Element<'a, Message> {
+        let heading = |key| {
+            text(t(language, key))
+                .size(theme::HEADING_SIZE)
+                .font(theme::BOLD)
+        };
+        let fact = |label: Text, value: String| {
+            row![
+                text(t(language, label)).color(theme::MUTED).width(160),
+                text(value)
+            ]
+            .spacing(10)
+        };
+        let mut page = column![
+            heading(Text::Profile),
+            fact(Text::Role, profile.role.to_string()),
+            fact(Text::Database, database.display().to_string()),
+            fact(
+                Text::Readers,
+                format!(
+                    "{} / {}",
+                    profile.readers.contact.as_deref().unwrap_or("–"),
+                    profile.readers.contactless.as_deref().unwrap_or("–")
+                )
+            ),
+        ]
+        .spacing(8);
+        let Some(loaded) = &self.loaded else {
+            return page.into();
+        };
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(err) => return page.push(text(err.clone()).color(theme::PROBLEM)).into(),
+        };
+        page = page.push(heading(Text::TrustedIssuers));
+        if loaded.issuers.is_empty() {
+            page = page.push(text(t(language, Text::NoTrustedIssuers)).color(theme::MUTED));
+        }
+        for issuer in &loaded.issuers {
+            page = page.push(
+                text(format!(
+                    "{} · SHA-256 {}…",
+                    issuer.subject,
+                    &issuer.sha256[..16]
+                ))
+                .size(theme::SMALL_SIZE),
+            );
+        }
+        page = page.push(heading(Text::AuditLog));
+        page = page.push(match &loaded.chain {
+            Some(Ok(rows)) => {
+                text(format!("{} ({rows})", t(language, Text::AuditIntact))).color(theme::OK)
+            }
+            Some(Err(err)) => {
+                text(format!("{} {err}", t(language, Text::AuditBroken))).color(theme::PROBLEM)
+            }
+            None => text(""),
+        });
+        page = page.push(
+            text_input(t(language, Text::AuditFilter), &self.filter)
+                .on_input(Message::Filter)
+                .padding(8),
+        );
+        let mut rows = Column::new().spacing(3);
+        for entry in &loaded.audit {
+            rows = rows.push(
+                row![
+                    text(entry.at.get(..19).unwrap_or(&entry.at).replace('T', " "))
+                        .size(theme::SMALL_SIZE)
+                        .color(theme::MUTED)
+                        .width(150),
+                    text(entry.operator.clone())
+                        .size(theme::SMALL_SIZE)
+                        .width(90),
+                    text(entry.action.clone())
+                        .size(theme::SMALL_SIZE)
+                        .font(theme::BOLD)
+                        .width(190),
+                    text(entry.subject.clone())
+                        .size(theme::SMALL_SIZE)
+                        .width(130),
+                    text(entry.details.clone())
+                        .size(theme::SMALL_SIZE)
+                        .color(theme::MUTED),
+                ]
+                .spacing(8),
+            );
+        }
+        page = page.push(rows);
+        scrollable(page.padding(4)).height(Length::Fill).into()
+    }
+}

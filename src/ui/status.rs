@@ -1,0 +1,157 @@
+//! The status bar: readers and their cards, the store's sync state (last sync, changes
+//! waiting in the outbox), whether the server key is a test or a live one, and who is signed
+//! in. Counts are refreshed off the UI thread every few seconds.
+
+use std::time::Duration;
+
+use iced::widget::{container, row, text};
+use iced::{Color, Element, Length, Task};
+
+use super::i18n::{Text, t};
+use super::readers::Readers;
+use super::{Db, theme};
+use crate::config::{Language, Profile};
+use crate::station::auth::Session;
+use crate::store::StoreStatus;
+
+pub const REFRESH: Duration = Duration::from_secs(5);
+
+/// Which data the server key reaches, from its prefix (the key itself is never shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMode {
+    None,
+    Test,
+    Live,
+    /// The key variable is unset or the key has neither prefix.
+    Unknown,
+}
+
+impl ServerMode {
+    pub fn of(profile: &Profile) -> Self {
+        let Some(server) = &profile.server else {
+            return ServerMode::None;
+        };
+        match std::env::var(&server.api_key_env) {
+            Ok(key) if key.starts_with("sk_test_") => ServerMode::Test,
+            Ok(key) if key.starts_with("sk_live_") => ServerMode::Live,
+            _ => ServerMode::Unknown,
+        }
+    }
+}
+
+pub struct Status {
+    pub store: Option<Result<StoreStatus, String>>,
+    pub server: ServerMode,
+    pub operator: Option<Session>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Tick,
+    Counted(Result<StoreStatus, String>),
+}
+
+pub fn refresh(db: Db) -> Task<Message> {
+    Task::perform(
+        async move {
+            db.run(|store| store.status().map_err(|err| err.to_string()))
+                .await
+                .and_then(|result| result)
+        },
+        Message::Counted,
+    )
+}
+
+impl Status {
+    pub fn new(profile: &Profile) -> Self {
+        Self {
+            store: None,
+            server: ServerMode::of(profile),
+            operator: None,
+        }
+    }
+
+    pub fn update(&mut self, message: Message, db: Option<Db>) -> Task<Message> {
+        match message {
+            Message::Tick => db.map(refresh).unwrap_or_else(Task::none),
+            Message::Counted(result) => {
+                self.store = Some(result);
+                Task::none()
+            }
+        }
+    }
+
+    pub fn view<'a>(&'a self, readers: &'a Readers, language: Language) -> Element<'a, Message> {
+        let small = |line: String, colour: Color| text(line).size(theme::SMALL_SIZE).color(colour);
+        let with_card = readers
+            .readers
+            .values()
+            .filter(|card| card.is_some())
+            .count();
+        let readers_line = if readers.readers.is_empty() {
+            small(
+                format!(
+                    "{}: {}",
+                    t(language, Text::Readers),
+                    t(language, Text::NoReader)
+                ),
+                theme::PROBLEM,
+            )
+        } else {
+            small(
+                format!(
+                    "{}: {} · {}: {with_card}",
+                    t(language, Text::Readers),
+                    readers.readers.len(),
+                    t(language, Text::CardIn)
+                ),
+                theme::MUTED,
+            )
+        };
+        let sync_line = match &self.store {
+            None => small(String::new(), theme::MUTED),
+            Some(Err(err)) => small(err.clone(), theme::PROBLEM),
+            Some(Ok(status)) => small(
+                format!(
+                    "{}: {} · {} {}",
+                    t(language, Text::LastSync),
+                    status
+                        .last_sync
+                        .as_deref()
+                        .map(|at| at.get(..16).unwrap_or(at).replace('T', " "))
+                        .unwrap_or_else(|| t(language, Text::Never).to_owned()),
+                    status.outbox_pending,
+                    t(language, Text::Pending)
+                ),
+                if status.outbox_pending > 0 {
+                    theme::ACCENT
+                } else {
+                    theme::MUTED
+                },
+            ),
+        };
+        let server = match self.server {
+            ServerMode::None | ServerMode::Unknown => {
+                small(t(language, Text::NoServer).to_owned(), theme::MUTED)
+            }
+            ServerMode::Test => small(t(language, Text::TestMode).to_owned(), theme::ACCENT),
+            ServerMode::Live => small(t(language, Text::LiveMode).to_owned(), theme::PROBLEM),
+        };
+        let operator = match &self.operator {
+            Some(session) => small(
+                format!("{} ({})", session.operator, session.role.as_str()),
+                theme::MUTED,
+            ),
+            None => small(String::new(), theme::MUTED),
+        };
+        container(
+            row![readers_line, sync_line, server, operator]
+                .spacing(24)
+                .align_y(iced::Alignment::Center),
+        )
+        .padding([6, 10])
+        .width(Length::Fill)
+        .style(container::rounded_box)
+        .into()
+    }
+}

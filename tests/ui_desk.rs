@@ -1,0 +1,224 @@
+//! The issuance desk driven headlessly (iced_test simulator, ICED_TEST_BACKEND=tiny-skia):
+//! sign in, search as you type, open a student, issue an ELS onto a simulated card, block it.
+//! Tasks run for real on a tokio runtime and their messages go back into `update`, as the
+//! iced runtime would do; only widget operations (focus) are skipped.
+
+#![cfg(feature = "gui")]
+
+use cardstation::config::{Language, Profile};
+use cardstation::crypto::keys;
+use cardstation::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
+use cardstation::station::desk::DeskSetup;
+use cardstation::station::issue;
+use cardstation::store::{CardStatus, Store};
+use cardstation::ui::{App, CardAccess, Message, desk, sign_in, theme};
+use iced::Task;
+use iced::futures::StreamExt;
+use iced_test::core::Settings;
+use iced_test::runtime::Action;
+use iced_test::runtime::task::into_stream;
+use iced_test::simulator::Simulator;
+
+const CARD_KEY_VAR: &str = "CARDSTATION_UI_TEST_CARD_KEY";
+const UID: [u8; 7] = [0x04, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA];
+
+fn settings() -> Settings {
+    Settings {
+        fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
+        default_font: theme::REGULAR,
+        ..Settings::default()
+    }
+}
+
+/// Runs `task` and every task its messages lead to.
+fn settle(runtime: &tokio::runtime::Runtime, app: &mut App, task: Task<Message>) {
+    let mut pending = vec![task];
+    while let Some(task) = pending.pop() {
+        let Some(stream) = into_stream(task) else {
+            continue;
+        };
+        let actions: Vec<Action<Message>> = runtime.block_on(stream.collect());
+        for action in actions {
+            if let Action::Output(message) = action {
+                pending.push(app.update(message));
+            }
+        }
+    }
+}
+
+fn send(runtime: &tokio::runtime::Runtime, app: &mut App, message: Message) {
+    let task = app.update(message);
+    settle(runtime, app, task);
+}
+
+fn shows(app: &App, text: &str) -> bool {
+    Simulator::with_settings(settings(), app.view())
+        .find(text)
+        .is_ok()
+}
+
+#[test]
+fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
+    // SAFETY: this test binary has one test and sets the variable before any thread reads it.
+    unsafe { std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242") };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let mut profile = Profile::demo();
+    profile.ui.language = Some(Language::En);
+    profile.els.as_mut().unwrap().card_key_env = Some(CARD_KEY_VAR.to_owned());
+    // The demo signer goes into the data directory; keep it in this test's own.
+    let (key, cert) = cardstation::station::demo::ensure_signer(dir.path()).unwrap();
+    profile.els.as_mut().unwrap().signer_key = Some(key);
+    profile.els.as_mut().unwrap().signer_cert = Some(cert.clone());
+
+    let (mut app, _boot) = App::boot(profile.clone(), Some(database.clone()));
+    let card_key = DeskSetup::card_key_from_profile(&profile).unwrap();
+    let card = shared(ElsCard::new(ElsCardState::personalised(
+        &UID,
+        &card_key.for_card(&UID).unwrap(),
+    )));
+    app.card_access = CardAccess::Simulated(card.clone());
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    assert!(shows(&app, "Sign in"), "the desk starts at the sign-in");
+    assert!(
+        shows(&app, "Last sync: never · 48 pending"),
+        "the status bar shows the 24 demo people and cardholders waiting to be pushed"
+    );
+
+    // A wrong PIN is refused with the attempts left; the right one opens the desk.
+    for (name, pin) in [("anna", "9999"), ("anna", "1111")] {
+        send(
+            &runtime,
+            &mut app,
+            Message::SignIn(sign_in::Message::Name(name.into())),
+        );
+        send(
+            &runtime,
+            &mut app,
+            Message::SignIn(sign_in::Message::Pin(pin.into())),
+        );
+        send(
+            &runtime,
+            &mut app,
+            Message::SignIn(sign_in::Message::Submit),
+        );
+        if pin == "9999" {
+            assert!(shows(
+                &app,
+                "unknown operator or wrong PIN (4 attempts left before a lock-out). check the name and type the PIN again"
+            ));
+        }
+    }
+    assert!(app.desk.is_some(), "signed in");
+    assert!(shows(&app, "anna (operator)"));
+
+    // Search as you type, without Polish letters; the arrow keys move the highlight.
+    for typed in ["w", "wi", "wis"] {
+        send(
+            &runtime,
+            &mut app,
+            Message::Desk(desk::Message::QueryChanged(typed.into())),
+        );
+    }
+    let desk = app.desk.as_ref().unwrap();
+    let names: Vec<_> = desk
+        .hits
+        .iter()
+        .map(|p| p.fields.last_name.clone())
+        .collect();
+    assert_eq!(names, ["Wiśniewska"]);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::QueryChanged("k".into())),
+    );
+    let hits = app.desk.as_ref().unwrap().hits.len();
+    assert!(hits >= 3, "{hits} people with a word starting with k");
+    send(
+        &runtime,
+        &mut app,
+        Message::Key(iced::keyboard::Key::Named(
+            iced::keyboard::key::Named::ArrowDown,
+        )),
+    );
+    assert_eq!(app.desk.as_ref().unwrap().highlighted, Some(1));
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::QueryChanged("wiśniewska 100233".into())),
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::OpenHighlighted),
+    );
+    assert!(shows(&app, "Zofia Wiśniewska"));
+    assert!(shows(&app, "No cards yet"));
+
+    // Issue: every step runs against the simulated card, and the card is recorded.
+    send(&runtime, &mut app, Message::Desk(desk::Message::Issue));
+    let desk = app.desk.as_ref().unwrap();
+    assert!(
+        matches!(desk.issuance, desk::Issuance::Done(_)),
+        "{:?}",
+        desk.issuance
+    );
+    let expires =
+        cardstation::station::desk::default_expiry(time::OffsetDateTime::now_utc().date());
+    assert!(shows(
+        &app,
+        &format!("Card issued 045566778899AA · valid until {expires}")
+    ));
+    assert!(shows(&app, "✓ Record"));
+    assert!(
+        shows(&app, "045566778899AA"),
+        "the card is listed on the panel"
+    );
+
+    // What is on the chip verifies, with the student's data.
+    let trusted = [keys::load_certificate(&cert).unwrap()];
+    let reading = issue::read_and_verify(
+        &mut SimTransport::insert(card, Faults::default()),
+        &trusted,
+        time::OffsetDateTime::now_utc().date(),
+    )
+    .unwrap();
+    assert_eq!(reading.verdict.unwrap().data.surnames, ["Wiśniewska"]);
+
+    // Block it from the panel: the register says blocked, the audit log has who did it.
+    let card_id = {
+        let store = Store::open(&database).unwrap();
+        let card = store
+            .find_card_by_uid(cardstation::store::UidKind::Contact, &UID)
+            .unwrap()
+            .unwrap();
+        card.id
+    };
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::SetBlocked {
+            card_id,
+            blocked: true,
+        }),
+    );
+    let store = Store::open(&database).unwrap();
+    assert_eq!(
+        store.get_card(card_id).unwrap().fields.status,
+        CardStatus::Blocked
+    );
+    let audit = store.audit_entries("anna", 50).unwrap();
+    let actions: Vec<_> = audit.iter().map(|e| e.action.as_str()).collect();
+    for expected in [
+        "operator.sign_in",
+        "card.bind",
+        "card.els_write",
+        "card.status",
+        "operator.sign_in_refused",
+    ] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+    assert!(shows(&app, "Unblock"));
+}
