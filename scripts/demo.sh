@@ -8,6 +8,8 @@ cargo build --locked
 export ICED_BACKEND="${ICED_BACKEND:-tiny-skia}"
 # The demo profile's DESFire master key: a public demo value, never a real one.
 export CARDSTATION_DEMO_DESFIRE_KEY="${CARDSTATION_DEMO_DESFIRE_KEY:-00112233445566778899AABBCCDDEEFF}"
+# The demo desk's ELS card key master: public, for the simulated card only.
+export CARDSTATION_DEMO_CARD_KEY="${CARDSTATION_DEMO_CARD_KEY:-404142434445464748494A4B4C4D4E4F}"
 if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
   exec target/debug/cardstation "$@"
 fi

@@ -15,7 +15,7 @@ use crate::config::Language;
 use crate::station::auth::{Action, Session};
 use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
 use crate::station::issue::{Step, chip_serial};
-use crate::store::{Card, Cardholder, Person};
+use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
 
 /// How many hits the list shows; the operator narrows it by typing on.
 const HITS: usize = 30;
@@ -335,7 +335,11 @@ impl Desk {
                     fields.pesel.as_deref().unwrap_or("–")
                 ))
                 .size(theme::SMALL_SIZE)
-                .color(theme::MUTED),
+                .color(if self.highlighted == Some(i) {
+                    theme::ON_ACCENT
+                } else {
+                    theme::MUTED
+                }),
             ];
             let style = if self.highlighted == Some(i) {
                 button::primary
@@ -410,7 +414,7 @@ impl Desk {
                     "{} {} · {}",
                     t(language, Text::Cardholder),
                     cardholder.id,
-                    cardholder.fields.status.as_str()
+                    cardholder_status_name(cardholder.fields.status, language)
                 ),
                 None => t(language, Text::NoCardholder).to_owned(),
             })
@@ -453,7 +457,11 @@ impl Desk {
                     .unwrap_or_else(|| format!("#{}", card.id))
             )
             .font(theme::BOLD),
-            text(fields.status.as_str()).color(if blocked { theme::PROBLEM } else { theme::OK }),
+            text(card_status_name(fields.status, language)).color(if blocked {
+                theme::PROBLEM
+            } else {
+                theme::OK
+            }),
             text(match fields.expires {
                 Some(date) => format!("{} {date}", t(language, Text::ValidUntil)),
                 None => String::new(),
@@ -611,6 +619,30 @@ fn steps_view<'a, M: 'a>(
         );
     }
     page.into()
+}
+
+/// The statuses a desk sees daily in the operator's language; the rarer ones as the server
+/// names them.
+fn card_status_name(status: CardStatus, language: Language) -> &'static str {
+    let key = match status {
+        CardStatus::Personalized => Text::StatusPersonalized,
+        CardStatus::Activated | CardStatus::Issued => Text::StatusActive,
+        CardStatus::Blocked | CardStatus::BulkBlocked => Text::StatusBlocked,
+        CardStatus::Withdrawn => Text::StatusWithdrawn,
+        CardStatus::Expired => Text::StatusExpired,
+        _ => return status.as_str(),
+    };
+    t(language, key)
+}
+
+fn cardholder_status_name(status: CardholderStatus, language: Language) -> &'static str {
+    let key = match status {
+        CardholderStatus::Activated => Text::StatusActive,
+        CardholderStatus::Blocked => Text::StatusBlocked,
+        CardholderStatus::Expired => Text::StatusExpired,
+        _ => return status.as_str(),
+    };
+    t(language, key)
 }
 
 fn step_name(step: Step, language: Language) -> &'static str {

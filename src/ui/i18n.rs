@@ -110,6 +110,11 @@ catalogue! {
     AuditIntact => "Łańcuch skrótów nienaruszony", "Hash chain intact";
     AuditBroken => "Łańcuch skrótów NARUSZONY:", "Hash chain BROKEN:";
     PrintQueue => "Kolejka druku", "Print queue";
+    StatusPersonalized => "spersonalizowana", "personalised";
+    StatusActive => "aktywna", "active";
+    StatusBlocked => "zablokowana", "blocked";
+    StatusWithdrawn => "wycofana", "withdrawn";
+    StatusExpired => "wygasła", "expired";
 }
 
 #[cfg(test)]

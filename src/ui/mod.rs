@@ -45,7 +45,7 @@ pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
     .font(theme::REGULAR_BYTES)
     .font(theme::BOLD_BYTES)
     .default_font(theme::REGULAR)
-    .window_size((900.0, 620.0))
+    .window_size((1180.0, 760.0))
     .run()
 }
 
@@ -331,10 +331,24 @@ impl App {
                     _ => task,
                 }
             }
-            Message::Desk(message) => match &mut self.desk {
-                Some(desk) => desk.update(message).map(Message::Desk),
-                None => Task::none(),
-            },
+            Message::Desk(message) => {
+                // A card issued or blocked changes the outbox count the status bar shows.
+                let changes_store = matches!(
+                    message,
+                    desk::Message::Changed(_)
+                        | desk::Message::Issuing(desk::IssueEvent::Finished(Ok(_)))
+                );
+                let Some(desk) = &mut self.desk else {
+                    return Task::none();
+                };
+                let task = desk.update(message).map(Message::Desk);
+                match self.ready_db() {
+                    Some(db) if changes_store => {
+                        Task::batch([task, status::refresh(db.clone()).map(Message::Status)])
+                    }
+                    _ => task,
+                }
+            }
             Message::Settings(message) => match self.ready_db() {
                 Some(db) => self
                     .settings

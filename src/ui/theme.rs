@@ -27,3 +27,5 @@ pub const MUTED: Color = Color::from_rgb(0.38, 0.40, 0.45);
 pub const OK: Color = Color::from_rgb(0.10, 0.50, 0.25);
 pub const PROBLEM: Color = Color::from_rgb(0.72, 0.12, 0.12);
 pub const ACCENT: Color = Color::from_rgb(0.13, 0.36, 0.66);
+/// Text on an ACCENT or primary-button background.
+pub const ON_ACCENT: Color = Color::from_rgb(0.88, 0.91, 0.97);
