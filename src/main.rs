@@ -172,6 +172,27 @@ enum Command {
         #[command(subcommand)]
         action: TrustCommand,
     },
+    /// Who may sign in to the window, and in which role.
+    Operator {
+        #[command(subcommand)]
+        action: OperatorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator, or give an existing one a new role and PIN (lifts a lock-out). The
+    /// PIN (4-12 digits) is read from $CARDSTATION_PIN, else from the first line of stdin.
+    Set {
+        name: String,
+        #[arg(long, value_enum)]
+        role: cli::store::RoleArg,
+    },
+    /// Operators with their roles and lock-outs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -332,6 +353,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     card,
                 },
         }) => {
+            cli::require(&profile, cardstation::station::auth::Action::IssueCard)?;
             let input = cli::desfire::RecordInput {
                 card_number,
                 barcode: &barcode,
@@ -364,6 +386,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             once,
             wait,
         }) => cli::kiosk::validate(&profile, &db, reader.as_deref(), json, once, wait),
+        Some(Command::Operator { action }) => match action {
+            OperatorCommand::Set { name, role } => cli::store::set_operator(&db, &name, role),
+            OperatorCommand::List { json } => cli::store::list_operators(&db, json),
+        },
         Some(Command::Trust {
             action: TrustCommand::Add { certificate },
         }) => cli::kiosk::trust_add(&db, &certificate),

@@ -186,3 +186,96 @@ fn a_deleted_last_audit_row_is_named() {
     );
     verify_fails_naming(&db, "audit row 3: deleted");
 }
+
+#[test]
+fn operators_are_set_with_a_pin_from_the_environment_or_stdin_never_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ops.sqlite");
+    let set = Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .arg("--db")
+        .arg(&db)
+        .args(["operator", "set", "anna", "--role", "operator"])
+        .env("CARDSTATION_PIN", "4711")
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", stderr(&set));
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .arg("--db")
+        .arg(&db)
+        .args(["operator", "set", "root", "--role", "admin"])
+        .env_remove("CARDSTATION_PIN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    piped.stdin.take().unwrap().write_all(b"123456\n").unwrap();
+    assert!(piped.wait_with_output().unwrap().status.success());
+    let short = Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .arg("--db")
+        .arg(&db)
+        .args(["operator", "set", "eve", "--role", "admin"])
+        .env("CARDSTATION_PIN", "12")
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        stderr(&short).contains("a PIN is 4 to 12 digits"),
+        "{}",
+        stderr(&short)
+    );
+
+    let list = cardstation(&db, &["operator", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(stdout(&list).trim()).unwrap();
+    let names: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| (op["name"].as_str().unwrap(), op["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("anna", "operator"), ("root", "admin")]);
+    let text = std::fs::read(&db).unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        !text.contains("4711") && !text.contains("123456"),
+        "PINs are stored only hashed"
+    );
+    assert!(verify_ok(&db));
+}
+
+fn verify_ok(db: &Path) -> bool {
+    cardstation(db, &["audit", "verify"]).status.success()
+}
+
+#[test]
+fn a_kiosk_profile_refuses_to_write_cards() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kiosk.sqlite");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/kiosk.toml");
+    for args in [
+        &[
+            "--profile",
+            profile,
+            "els",
+            "write",
+            "--cardholder",
+            "1",
+            "--expires",
+            "2027-03-31",
+        ][..],
+        &[
+            "--profile",
+            profile,
+            "els",
+            "prolong",
+            "--expires",
+            "2027-03-31",
+        ][..],
+    ] {
+        let output = cardstation(&db, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = stderr(&output);
+        assert!(err.contains("a validation kiosk cannot"), "{err}");
+    }
+}

@@ -20,6 +20,7 @@ use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 use cardstation::store::Store;
 
 use super::Failure;
+use cardstation::station::auth::Action;
 
 #[derive(Subcommand)]
 pub enum ElsCommand {
@@ -149,6 +150,11 @@ impl CardKeyArgs {
 const READER_WAIT: Duration = Duration::from_secs(5);
 
 pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Failure> {
+    match &command {
+        ElsCommand::Write { .. } => super::require(profile, Action::IssueCard)?,
+        ElsCommand::Prolong { .. } => super::require(profile, Action::ProlongCard)?,
+        _ => {}
+    }
     let els = profile.els.as_ref();
     match command {
         ElsCommand::Sign { data, signer, out } => sign(&data, &signer, els, &out),

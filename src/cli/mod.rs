@@ -10,6 +10,23 @@ pub mod store;
 pub mod sync;
 
 use cardstation::card::TransportError;
+use cardstation::config::Profile;
+use cardstation::station::auth::{Action, Session};
+use cardstation::store::OperatorRole;
+
+/// Refuses what the station's role forbids (a kiosk issuing cards). The command line acts as
+/// the station's local administrator otherwise: whoever has its shell can open the store
+/// file directly, so a PIN there would guard nothing.
+pub fn require(profile: &Profile, action: Action) -> Result<(), Failure> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Session {
+        operator: format!("cli:{user}"),
+        role: OperatorRole::Admin,
+        station: profile.role,
+    }
+    .require(action)
+    .map_err(|denied| Failure::new(denied.to_string(), denied.next_step()))
+}
 
 /// A failed operation: what happened and what to do about it.
 pub struct Failure {

@@ -1,10 +1,11 @@
-//! Store commands: `status`, `import persons`, `audit verify`.
+//! Store commands: `status`, `import persons`, `audit verify`, `operator`.
 
 use std::path::Path;
 
-use cardstation::store::{AuditError, ImportedPerson, PersonFields, Store};
+use cardstation::store::{AuditError, ImportedPerson, OperatorRole, PersonFields, Store};
 use time::Date;
 use time::macros::format_description;
+use zeroize::Zeroizing;
 
 use super::Failure;
 
@@ -151,4 +152,78 @@ pub fn audit_verify(db: &Path) -> Result<(), Failure> {
 fn operator() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Operator,
+    Printer,
+    Admin,
+}
+
+impl From<RoleArg> for OperatorRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Operator => OperatorRole::Operator,
+            RoleArg::Printer => OperatorRole::Printer,
+            RoleArg::Admin => OperatorRole::Admin,
+        }
+    }
+}
+
+/// The PIN from $CARDSTATION_PIN, else the first line of stdin; never from the command line,
+/// where `ps` and the shell history would show it.
+fn read_pin() -> Result<Zeroizing<String>, Failure> {
+    if let Ok(pin) = std::env::var("CARDSTATION_PIN") {
+        return Ok(Zeroizing::new(pin));
+    }
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin().read_line(&mut line).map_err(|err| {
+        Failure::new(
+            format!("cannot read the PIN from stdin: {err}"),
+            "set CARDSTATION_PIN or pipe the PIN in",
+        )
+    })?;
+    Ok(Zeroizing::new(line.trim().to_owned()))
+}
+
+pub fn set_operator(db: &Path, name: &str, role: RoleArg) -> Result<(), Failure> {
+    let pin = read_pin()?;
+    let mut store = Store::open(db)?;
+    store.set_operator(name, role.into(), &pin, &operator())?;
+    println!(
+        "operator {name} set ({})",
+        OperatorRole::from(role).as_str()
+    );
+    Ok(())
+}
+
+pub fn list_operators(db: &Path, json: bool) -> Result<(), Failure> {
+    let store = Store::open(db)?;
+    let operators = store.operators()?;
+    if json {
+        let list: Vec<_> = operators
+            .iter()
+            .map(|op| {
+                serde_json::json!({
+                    "name": op.name,
+                    "role": op.role.as_str(),
+                    "failed_attempts": op.failed_attempts,
+                    "locked_until": op.locked_until.map(|at| at.to_string()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    for op in operators {
+        let lock = match op.locked_until {
+            Some(until) if until > time::OffsetDateTime::now_utc() => {
+                format!("  locked until {until}")
+            }
+            _ => String::new(),
+        };
+        println!("{:<20} {}{lock}", op.name, op.role.as_str());
+    }
+    Ok(())
 }
