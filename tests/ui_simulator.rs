@@ -140,12 +140,12 @@ fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
             "the kiosk shows no operator screens"
         );
     }
-    for (verdict, title) in [
-        (Verdict::Valid, "Legitymacja ważna"),
-        (Verdict::Expired, "Legitymacja nieważna (termin minął)"),
-        (Verdict::Blocked, "Karta zablokowana"),
-        (Verdict::Unknown, "Karta nieznana"),
-        (Verdict::Forged, "Karta podrobiona"),
+    for (verdict, title, icon) in [
+        (Verdict::Valid, "Legitymacja ważna", "✔"),
+        (Verdict::Expired, "Legitymacja nieważna (termin minął)", "⚠"),
+        (Verdict::Blocked, "Karta zablokowana", "⊘"),
+        (Verdict::Unknown, "Karta nieznana", "?"),
+        (Verdict::Forged, "Karta podrobiona", "✖"),
     ] {
         app.kiosk.as_mut().unwrap().phase = Phase::Verdict(Decision {
             verdict,
@@ -159,6 +159,10 @@ fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
         });
         let mut ui = Simulator::with_settings(settings(), app.view());
         assert!(ui.find(title).is_ok(), "{verdict:?} shows {title}");
+        assert!(
+            ui.find(icon).is_ok(),
+            "{verdict:?} shows the {icon} shape too"
+        );
         assert!(ui.find("Jan Nowak, album 654321").is_ok());
     }
 }

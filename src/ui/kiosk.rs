@@ -261,9 +261,25 @@ impl Kiosk {
                 verdict_colour(decision.verdict),
             ),
         };
-        let mut page = column![text(title).size(64).font(theme::BOLD).color(white)]
-            .spacing(20)
-            .align_x(Alignment::Center);
+        let mut page = column![].spacing(20).align_x(Alignment::Center);
+        // Colour, words and a shape: a verdict reads the same to the colour-blind.
+        if let Phase::Verdict(decision) = &self.phase {
+            page = page.push(
+                container(
+                    text(verdict_icon(decision.verdict))
+                        .size(96)
+                        .font(theme::BOLD)
+                        .color(background),
+                )
+                .center(150)
+                .style(|_| container::Style {
+                    background: Some(Background::Color(Color::WHITE)),
+                    border: iced::Border::default().rounded(75),
+                    ..container::Style::default()
+                }),
+            );
+        }
+        page = page.push(text(title).size(64).font(theme::BOLD).color(white));
         for (line, size) in lines {
             page = page.push(
                 text(line)
@@ -401,6 +417,16 @@ fn verdict_colour(verdict: Verdict) -> Color {
         Verdict::Expired => EXPIRED,
         Verdict::Blocked | Verdict::Forged => BLOCKED,
         Verdict::Unknown => UNKNOWN,
+    }
+}
+
+fn verdict_icon(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Valid => "✔",
+        Verdict::Expired => "⚠",
+        Verdict::Blocked => "⊘",
+        Verdict::Unknown => "?",
+        Verdict::Forged => "✖",
     }
 }
 
