@@ -180,12 +180,35 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     // What is on the chip verifies, with the student's data.
     let trusted = [keys::load_certificate(&cert).unwrap()];
     let reading = issue::read_and_verify(
-        &mut SimTransport::insert(card, Faults::default()),
+        &mut SimTransport::insert(card.clone(), Faults::default()),
         &trusted,
         time::OffsetDateTime::now_utc().date(),
     )
     .unwrap();
     assert_eq!(reading.verdict.unwrap().data.surnames, ["Wiśniewska"]);
+
+    // Prolong it (same card on the reader) to the end of the following semester.
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Prolong {
+            expires: Some(expires),
+        }),
+    );
+    let prolonged = cardstation::station::desk::default_expiry(expires);
+    assert!(prolonged > expires);
+    assert!(
+        shows(&app, &format!("Saved: 045566778899AA → {prolonged}")),
+        "{:?}",
+        app.desk.as_ref().unwrap().notice
+    );
+    let reading = issue::read_and_verify(
+        &mut SimTransport::insert(card.clone(), Faults::default()),
+        &trusted,
+        time::OffsetDateTime::now_utc().date(),
+    )
+    .unwrap();
+    assert_eq!(reading.verdict.unwrap().data.expires, prolonged);
 
     // Block it from the panel: the register says blocked, the audit log has who did it.
     let card_id = {

@@ -115,6 +115,10 @@ pub enum Message {
         card_id: i64,
         blocked: bool,
     },
+    /// Prolong the card on the reader to the end of the semester after its current expiry.
+    Prolong {
+        expires: Option<Date>,
+    },
     Changed(Result<String, String>),
     Reader(ReaderEvent),
 }
@@ -207,6 +211,34 @@ impl Desk {
                 }
             }
             Message::Reader(_) => {}
+            Message::Prolong { expires } => {
+                let Ok(setup) = self.setup.clone() else {
+                    return Task::none();
+                };
+                let today = OffsetDateTime::now_utc().date();
+                let new_expiry = desk::default_expiry(expires.map_or(today, |e| e.max(today)));
+                let (access, db, session) =
+                    (self.access.clone(), self.db.clone(), self.session.clone());
+                self.notice = None;
+                return Task::perform(
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            let mut card = access
+                                .connect()
+                                .map_err(|err| format!("{err}: {}", err.next_step()))?;
+                            let mut store = db.lock()?;
+                            desk::prolong_card(
+                                &session, &mut *card, &mut store, &setup, new_expiry, today,
+                            )
+                            .map(|card| format!("{} → {}", chip_serial(&card.uid), card.expires))
+                            .map_err(|err| format!("{err}: {}", err.next_step()))
+                        })
+                        .await
+                        .unwrap_or_else(|_| Err("the card thread stopped".to_owned()))
+                    },
+                    Message::Changed,
+                );
+            }
             Message::SetBlocked { card_id, blocked } => {
                 let session = self.session.clone();
                 let db = self.db.clone();
@@ -471,6 +503,15 @@ impl Desk {
         ]
         .spacing(12)
         .align_y(Alignment::Center);
+        if !blocked && self.session.may(Action::ProlongCard) && self.setup.is_ok() {
+            line = line.push(
+                button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .on_press(Message::Prolong {
+                        expires: fields.expires,
+                    }),
+            );
+        }
         let action = if blocked {
             Action::UnblockCard
         } else {

@@ -68,6 +68,7 @@ catalogue! {
     NoCards => "Brak kart", "No cards yet";
     ValidUntil => "ważna do", "valid until";
     Block => "Zablokuj", "Block";
+    Prolong => "Przedłuż", "Prolong";
     Unblock => "Odblokuj", "Unblock";
     Saved => "Zapisano:", "Saved:";
     MayNotIssue => "Twoja rola nie pozwala wydawać kart na tym stanowisku.", "Your role may not issue cards at this station.";
