@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools procps openssl
-  cups cups-client printer-driver-cups-pdf zbar-tools poppler-utils)
+  cups cups-client cups-ipp-utils printer-driver-cups-pdf zbar-tools poppler-utils)
 if [[ "${1:-}" == "--desktop" ]]; then
   packages+=(xvfb x11-apps imagemagick libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6)
 fi

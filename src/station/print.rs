@@ -271,6 +271,72 @@ pub struct Prepared {
     pub els: Option<crate::crypto::els_sig::ElsData>,
 }
 
+/// A holder's printed face: names, numbers and photo from the store, with `card`'s number,
+/// barcode and expiry. Also returns the holder id a DESFire record names.
+pub fn card_face(
+    store: &Store,
+    cardholder_id: i64,
+    card: Option<&Card>,
+    name_on_card: Option<&str>,
+    university: &str,
+    photos: Option<&Path>,
+) -> Result<(CardFace, String), String> {
+    let cardholder = store
+        .get_cardholder(cardholder_id)
+        .map_err(|err| err.to_string())?;
+    let person = cardholder
+        .fields
+        .person_id
+        .map(|id| store.get_person(id))
+        .transpose()
+        .map_err(|err| err.to_string())?
+        .map(|person| person.fields);
+    let card_number = card
+        .and_then(|card| card.fields.card_number.clone())
+        .unwrap_or_default();
+    let mut face = CardFace {
+        barcode_value: card
+            .and_then(|card| card.fields.barcode.clone())
+            .unwrap_or(card_number.clone()),
+        card_number,
+        name_on_card: name_on_card
+            .map(str::to_owned)
+            .or(cardholder.fields.name_on_card)
+            .unwrap_or_default(),
+        university: university.to_owned(),
+        issued: Some(OffsetDateTime::now_utc().date()),
+        expires: card.and_then(|card| card.fields.expires),
+        ..CardFace::default()
+    };
+    let mut holder_id = format!("CH-{cardholder_id}");
+    if let Some(person) = person {
+        face.first_name = std::iter::once(person.first_name.as_str())
+            .chain(person.middle_name.as_deref())
+            .collect::<Vec<_>>()
+            .join(" ");
+        face.last_name = person.last_name;
+        face.album_number = person.album_number.clone().unwrap_or_default();
+        face.pesel = person.pesel.unwrap_or_default();
+        face.photo = photos.and_then(|dir| {
+            find_photo(dir, person.person_number.as_deref())
+                .or_else(|| find_photo(dir, person.album_number.as_deref()))
+        });
+        if let Some(number) = person.person_number {
+            holder_id = number;
+        }
+    }
+    Ok((face, holder_id))
+}
+
+/// The sides a layout prints: the back only when it has elements.
+pub fn printed_sides(layout: &Layout) -> &'static [SideName] {
+    if layout.back.elements.is_empty() {
+        &[SideName::Front]
+    } else {
+        &[SideName::Front, SideName::Back]
+    }
+}
+
 /// Loads a production's card and holder and renders its PDF (front, and back when the
 /// layout's back has elements). Refuses what the chips could not carry.
 pub fn prepare(
@@ -284,77 +350,38 @@ pub fn prepare(
     let cardholder_id = production
         .cardholder_id
         .unwrap_or(card.fields.cardholder_id);
-    let cardholder = store
-        .get_cardholder(cardholder_id)
-        .map_err(|err| err.to_string())?;
-    let person_id = production.person_id.or(cardholder.fields.person_id);
-    let person = person_id
-        .map(|id| store.get_person(id))
-        .transpose()
-        .map_err(|err| err.to_string())?
-        .map(|person| person.fields);
-    let expires = card.fields.expires;
-    let card_number = card.fields.card_number.clone().unwrap_or_default();
-    let barcode = card.fields.barcode.clone().unwrap_or(card_number.clone());
-    let mut face = CardFace {
-        card_number: card_number.clone(),
-        barcode_value: barcode.clone(),
-        name_on_card: production
-            .name_on_card
-            .clone()
-            .or(cardholder.fields.name_on_card.clone())
-            .unwrap_or_default(),
-        university: setup
-            .els
-            .as_ref()
-            .map_or(setup.university, |els| els.university)
-            .to_owned(),
-        issued: Some(OffsetDateTime::now_utc().date()),
-        expires,
-        ..CardFace::default()
-    };
-    let mut holder_id = format!("CH-{cardholder_id}");
-    if let Some(person) = &person {
-        face.first_name = std::iter::once(person.first_name.as_str())
-            .chain(person.middle_name.as_deref())
-            .collect::<Vec<_>>()
-            .join(" ");
-        face.last_name = person.last_name.clone();
-        face.album_number = person.album_number.clone().unwrap_or_default();
-        face.pesel = person.pesel.clone().unwrap_or_default();
-        if let Some(number) = &person.person_number {
-            holder_id = number.clone();
-        }
-        face.photo = setup
-            .photos
-            .and_then(|dir| find_photo(dir, person.person_number.as_deref()))
-            .or_else(|| {
-                setup
-                    .photos
-                    .and_then(|dir| find_photo(dir, person.album_number.as_deref()))
-            });
-    }
+    let university = setup
+        .els
+        .as_ref()
+        .map_or(setup.university, |els| els.university);
+    let (face, holder_id) = card_face(
+        store,
+        cardholder_id,
+        Some(&card),
+        production.name_on_card.as_deref(),
+        university,
+        setup.photos,
+    )?;
     let name = format!("{} {}", face.first_name, face.last_name)
         .trim()
         .to_owned();
-    let sides: &[SideName] = if setup.layout.back.elements.is_empty() {
-        &[SideName::Front]
-    } else {
-        &[SideName::Front, SideName::Back]
-    };
     let pdf = setup
         .renderer
-        .pdf_pages(setup.layout, &face, sides)
+        .pdf_pages(setup.layout, &face, printed_sides(setup.layout))
         .map_err(|err: RenderError| err.to_string())?;
     let expiry = |chip: &str| {
-        expires.ok_or_else(|| format!("card {} has no expiry date for the {chip}", card.id))
+        face.expires
+            .ok_or_else(|| format!("card {} has no expiry date for the {chip}", card.id))
     };
     let desfire = match setup.desfire {
         Some(_) => Some(CardRecord {
-            card_number: card_number.parse().map_err(|_| {
-                format!("card number {card_number:?} is not a number the DESFire record can carry")
+            card_number: face.card_number.parse().map_err(|_| {
+                format!(
+                    "card number {:?} is not a number the DESFire record can carry",
+                    face.card_number
+                )
             })?,
-            barcode,
+            barcode: face.barcode_value.clone(),
             holder_id,
             expires: expiry("DESFire record")?,
         }),

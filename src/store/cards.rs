@@ -206,6 +206,18 @@ impl Store {
         )
     }
 
+    /// The cardholder's most recent card, if any.
+    pub fn latest_card_of(&self, cardholder_id: i64) -> Result<Option<Card>> {
+        let sql = concat!(
+            "SELECT ",
+            card_columns!(),
+            " FROM cards WHERE cardholder_id = ?1 ORDER BY id DESC LIMIT 1"
+        );
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let mut rows = statement.query([cardholder_id])?;
+        Ok(rows.next()?.map(card_from_row).transpose()?)
+    }
+
     /// The kiosk's hot path: one indexed lookup through a cached prepared statement.
     pub fn find_card_by_uid(&self, kind: UidKind, uid: &[u8]) -> Result<Option<Card>> {
         let sql = match kind {
