@@ -75,7 +75,7 @@ impl PcscFeed {
 impl CardFeed for PcscFeed {
     fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
         let name = pcsc::wait_for_card(self.reader.as_deref(), self.wait)?;
-        Ok(Box::new(PcscTransport::connect(&name, Sharing::Exclusive)?))
+        Ok(Box::new(connect_exclusive(&name, self.wait)?))
     }
 
     fn eject(&mut self, _to: Eject) -> Result<(), TransportError> {
@@ -88,6 +88,23 @@ impl CardFeed for PcscFeed {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
+    }
+}
+
+/// Connects to the card in `reader` exclusively, so no other program (a reader list, a
+/// kiosk watching every reader) can reset it mid-encode; while one briefly holds it, waits
+/// up to `wait` for it to let go.
+pub fn connect_exclusive(reader: &str, wait: Duration) -> Result<PcscTransport, TransportError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match PcscTransport::connect(reader, Sharing::Exclusive) {
+            Err(TransportError::Busy(_) | TransportError::CardReset)
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
     }
 }
 
