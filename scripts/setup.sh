@@ -3,9 +3,11 @@
 # vsmartcard virtual readers. Safe to run again: it only installs what is missing.
 #   scripts/setup.sh            card stack + build dependencies
 #   scripts/setup.sh --desktop  also what the window needs under Xvfb (demo, screenshots)
+# It also starts CUPS with a PDF queue (cups-pdf) the print tests and benchmark print to.
 set -euo pipefail
 
-packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools procps openssl)
+packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools procps openssl
+  cups cups-client cups-ipp-utils printer-driver-cups-pdf zbar-tools poppler-utils)
 if [[ "${1:-}" == "--desktop" ]]; then
   packages+=(xvfb x11-apps imagemagick libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6)
 fi
@@ -26,6 +28,31 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo is not installed; install Rust (rustup or the distribution's cargo) first" >&2
   exit 1
 fi
+
+# CUPS: the system service where systemd runs it, else started by hand (containers, CI).
+# The queue prints through cups-pdf into /var/spool/cups-pdf/<user>/, one file per job named
+# <title>-job_<id>.pdf, so a test finds the PDF of the job it submitted.
+cups_queue="${CARDSTATION_PRINT_QUEUE:-cardstation-pdf}"
+cups_pdf_conf=/etc/cups/cups-pdf.conf
+if [[ -f "$cups_pdf_conf" ]] && ! grep -q '^Label 1' "$cups_pdf_conf"; then
+  sed -i -e 's|^Out .*|Out /var/spool/cups-pdf/${USER}|' \
+         -e 's|^#\?Label .*|Label 1|' "$cups_pdf_conf"
+fi
+if ! pgrep -x cupsd >/dev/null; then
+  echo "setup: starting cupsd" >&2
+  cupsd
+fi
+for _ in $(seq 50); do
+  lpstat -r 2>/dev/null | grep -q "is running" && break
+  sleep 0.2
+done
+if ! lpstat -v "$cups_queue" >/dev/null 2>&1; then
+  echo "setup: creating the CUPS queue $cups_queue (cups-pdf)" >&2
+  lpadmin -p "$cups_queue" -E -v cups-pdf:/ -m lsb/usr/cups-pdf/CUPS-PDF_noopt.ppd \
+    -D "Cardstation card printer (PDF files)"
+fi
+cupsenable "$cups_queue"
+cupsaccept "$cups_queue"
 
 # pcscd: the system service where systemd runs it, else started by hand (containers, CI).
 if ! pgrep -x pcscd >/dev/null; then

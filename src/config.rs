@@ -50,6 +50,7 @@ pub struct Profile {
     #[serde(default)]
     pub kiosk: Kiosk,
     pub els: Option<Els>,
+    pub printer: Option<Printer>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -148,6 +149,106 @@ fn default_card_key_type() -> crate::crypto::diversify::KeyAlgorithm {
 
 fn default_els_system_id() -> String {
     "ELS".to_owned()
+}
+
+/// The card printer of a print station (`[printer]`): its CUPS queue, the layout it prints
+/// and the chips its encoder writes before each card is printed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Printer {
+    /// The CUPS queue (`lpstat -p` lists them).
+    pub queue: String,
+    /// Card layout (TOML); a relative path is taken from the profile's folder.
+    pub layout: PathBuf,
+    /// CUPS `media` option: the CR80 card as a custom size unless the driver names it.
+    #[serde(default = "default_media")]
+    pub media: String,
+    /// The reader of the printer's encoder station (name or part of it); default: the
+    /// contactless reader, else the contact one.
+    pub encoder_reader: Option<String>,
+    /// Chips written (and read back) before printing: "desfire" needs `[desfire]`, "els"
+    /// needs `[els]` with its signer and card key.
+    #[serde(default)]
+    pub encode: Vec<Chip>,
+    /// Folder of holder photos named `<person number or album number>.jpg` (or `.png`);
+    /// a relative path is taken from the profile's folder.
+    pub photos: Option<PathBuf>,
+    /// How long one card's print job may take before it counts as failed.
+    #[serde(default = "default_job_timeout")]
+    pub job_timeout_seconds: u32,
+    /// Every card printed gets a numbered hologram sticker from the stock
+    /// (`cardstation holograms add`); a batch reserves its numbers before it starts.
+    #[serde(default)]
+    pub holograms: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Chip {
+    Desfire,
+    Els,
+}
+
+/// CR80, 85.60 × 53.98 mm, in CUPS's custom-size syntax.
+pub const CARD_MEDIA: &str = "Custom.85.6x53.98mm";
+
+fn default_media() -> String {
+    CARD_MEDIA.to_owned()
+}
+
+fn default_job_timeout() -> u32 {
+    120
+}
+
+impl Printer {
+    fn check(&self, profile: &Profile) -> Result<(), String> {
+        let plain = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | '#' | '\\'))
+        };
+        if !plain(&self.queue) {
+            return Err(format!(
+                "printer.queue \"{}\" is not a CUPS queue name (letters, digits, - and _)",
+                self.queue
+            ));
+        }
+        if !plain(&self.media) {
+            return Err(format!(
+                "printer.media \"{}\" is not a media name",
+                self.media
+            ));
+        }
+        if !(1..=3600).contains(&self.job_timeout_seconds) {
+            return Err(format!(
+                "printer.job_timeout_seconds {} is outside 1 to 3600",
+                self.job_timeout_seconds
+            ));
+        }
+        for chip in &self.encode {
+            match chip {
+                Chip::Desfire if profile.desfire.is_none() => {
+                    return Err(
+                        "printer.encode has \"desfire\" but the profile has no [desfire]".into(),
+                    );
+                }
+                Chip::Els if profile.els.is_none() => {
+                    return Err("printer.encode has \"els\" but the profile has no [els]".into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The encoder's reader: its own setting, else the profile's contactless, then contact one.
+    pub fn encoder<'a>(&'a self, readers: &'a Readers) -> Option<&'a str> {
+        self.encoder_reader
+            .as_deref()
+            .or(readers.contactless.as_deref())
+            .or(readers.contact.as_deref())
+    }
 }
 
 /// How an unattended kiosk decides and shows its verdicts.
@@ -348,7 +449,12 @@ impl Profile {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let mut profile = Self::parse(&text, &path.display().to_string())?;
+        if let (Some(printer), Some(dir)) = (profile.printer.as_mut(), path.parent()) {
+            printer.layout = dir.join(&printer.layout);
+            printer.photos = printer.photos.as_ref().map(|photos| dir.join(photos));
+        }
+        Ok(profile)
     }
 
     /// Parses and checks a profile. Errors name the key and its line (toml's own message).
@@ -390,6 +496,9 @@ impl Profile {
             desfire
                 .check(crate::station::desfire::RECORD_LEN)
                 .map_err(invalid)?;
+        }
+        if let Some(printer) = &profile.printer {
+            printer.check(&profile).map_err(invalid)?;
         }
         Ok(profile)
     }

@@ -86,8 +86,16 @@ enum Command {
     },
     /// Draw a barcode to PNG (300 dpi) or SVG.
     Barcode(cli::render::BarcodeArgs),
-    /// Draw one side of a card from a layout and card data to PNG (300 dpi) or PDF.
+    /// Draw a card from a layout and card data (a JSON file, or a store cardholder or
+    /// production) to PNG (300 dpi) or PDF.
     Render(cli::render::RenderArgs),
+    /// Print the production queue: encode each card's chip, print it through CUPS, record it.
+    Print(cli::print::PrintArgs),
+    /// The numbered hologram sticker stock the print queue takes from.
+    Holograms {
+        #[command(subcommand)]
+        command: cli::print::HologramCommand,
+    },
     /// Derive a card's key from a master key (NXP AN10922); prints it in hex.
     Diversify {
         #[arg(long, value_name = "aes|2k3des|3k3des")]
@@ -397,7 +405,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             action: TrustCommand::List,
         }) => cli::kiosk::trust_list(&db),
         Some(Command::Barcode(args)) => cli::render::barcode(&args),
-        Some(Command::Render(args)) => cli::render::render(&args),
+        Some(Command::Render(args)) => cli::render::render(&args, &profile, &db),
+        Some(Command::Print(args)) => cli::print::print(&profile, &db, &args),
+        Some(Command::Holograms { command }) => cli::print::holograms(&db, &command),
         Some(Command::Sync {
             once,
             concurrency,

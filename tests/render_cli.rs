@@ -144,3 +144,84 @@ fn render_explains_bad_layouts_and_data() {
         "{stderr}"
     );
 }
+
+/// zbarimg (Debian's zbar-tools) on PATH; under CI=true its absence fails the test.
+fn zbarimg_available() -> bool {
+    let found = Command::new("zbarimg").arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "zbarimg is missing; run scripts/setup.sh (apt-get install zbar-tools)"
+        );
+        eprintln!("skipping: zbarimg is missing; run scripts/setup.sh");
+    }
+    found
+}
+
+#[test]
+fn barcodes_decode_back_with_zbarimg() {
+    if !zbarimg_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // (symbology, data given, what a scanner reads, zbar's name for it)
+    let cases = [
+        ("code128", "ELS-2026-004512", "ELS-2026-004512", "CODE-128"),
+        ("code39", "LEG412345", "LEG412345", "CODE-39"),
+        ("ean13", "590123412345", "5901234123457", "EAN-13"),
+        ("ean13", "4006381333931", "4006381333931", "EAN-13"),
+        ("itf", "00412345678905", "00412345678905", "I2/5"),
+        ("codabar", "A412345B", "A412345B", "Codabar"),
+        ("codabar", "C40156D", "C40156D", "Codabar"),
+        (
+            "qr",
+            "https://karta.example.edu/p/Łódź",
+            "https://karta.example.edu/p/Łódź",
+            "QR-Code",
+        ),
+    ];
+    for (index, (symbology, data, expected, zbar_name)) in cases.iter().enumerate() {
+        let png = dir.path().join(format!("{index}-{symbology}.png"));
+        let out = cardstation(&[
+            "barcode",
+            "--symbology",
+            symbology,
+            data,
+            "--out",
+            png.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{symbology}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let decoded = Command::new("zbarimg")
+            .args(["--quiet", png.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&decoded.stdout);
+        assert_eq!(
+            text.trim_end(),
+            format!("{zbar_name}:{expected}"),
+            "{symbology} {data:?}: {}",
+            String::from_utf8_lossy(&decoded.stderr)
+        );
+    }
+    for (symbology, bad) in [
+        ("ean13", "59012341234"),
+        ("itf", "12A4"),
+        ("code39", "lower"),
+        ("codabar", "A12X45B"),
+    ] {
+        let out = cardstation(&[
+            "barcode",
+            "--symbology",
+            symbology,
+            bad,
+            "--out",
+            dir.path().join("bad.png").to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{symbology} {bad:?} is refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("next step:"));
+    }
+}

@@ -5,6 +5,7 @@ pub mod card;
 pub mod desfire;
 pub mod els;
 pub mod kiosk;
+pub mod print;
 pub mod render;
 pub mod store;
 pub mod sync;

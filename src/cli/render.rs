@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use cardstation::config::Profile;
 use cardstation::render::barcode::{Barcode, BarcodeSize, Symbology};
 use cardstation::render::card::{CardFormat, CardRenderer, RenderError};
 use cardstation::render::face::CardFace;
-use cardstation::render::layout::{Layout, SideName};
+use cardstation::render::layout::SideName;
+use cardstation::station::print;
+use cardstation::store::Store;
 
 use super::Failure;
 
@@ -31,16 +34,25 @@ pub struct BarcodeArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["data", "cardholder", "production"])))]
 pub struct RenderArgs {
-    /// Card layout (TOML); samples in profiles/layouts/.
+    /// Card layout (TOML); samples in profiles/layouts/. Default: the profile's [printer] layout.
     #[arg(long, value_name = "FILE.toml")]
-    layout: PathBuf,
+    layout: Option<PathBuf>,
     /// Card data (JSON: first_name, last_name, album_number, card_number, expires, photo, ...).
     #[arg(long, value_name = "FACE.json")]
-    data: PathBuf,
-    #[arg(long, value_enum, default_value_t = Side::Front)]
-    side: Side,
-    /// Output file: .png (1012 × 638, 300 dpi) or .pdf (85.60 × 53.98 mm page).
+    data: Option<PathBuf>,
+    /// A store cardholder, with their latest card.
+    #[arg(long, value_name = "ID")]
+    cardholder: Option<i64>,
+    /// A store production: the card exactly as the print queue prints it.
+    #[arg(long, value_name = "ID")]
+    production: Option<i64>,
+    /// One side; default: front for PNG; for PDF the front and, from the store, the back
+    /// (when the layout has one) as page 2.
+    #[arg(long, value_enum)]
+    side: Option<Side>,
+    /// Output file: .png (1012 × 638, 300 dpi) or .pdf (85.60 × 53.98 mm pages).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
@@ -76,33 +88,111 @@ pub fn barcode(args: &BarcodeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn render(args: &RenderArgs) -> Result<(), Failure> {
+pub fn render(args: &RenderArgs, profile: &Profile, db: &Path) -> Result<(), Failure> {
     let format = match extension(&args.out).as_deref() {
         Some("png") => CardFormat::Png,
         Some("pdf") => CardFormat::Pdf,
         _ => return Err(wrong_extension(&args.out, ".png or .pdf")),
     };
-    let layout =
-        Layout::load(&args.layout).map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
-    let face = CardFace::load(&args.data).map_err(|cause| {
+    let printer = profile.printer.as_ref();
+    let layout_path = args
+        .layout
+        .as_deref()
+        .or(printer.map(|printer| printer.layout.as_path()))
+        .ok_or_else(|| {
+            Failure::new(
+                "no card layout given",
+                "pass --layout FILE.toml, or use a profile with a [printer] layout",
+            )
+        })?;
+    let layout = super::print::load_layout(layout_path)?;
+    let (face, from_store) = match (&args.data, args.cardholder, args.production) {
+        (Some(data), _, _) => (load_face(data)?, false),
+        (None, cardholder, production) => {
+            (face_from_store(profile, db, cardholder, production)?, true)
+        }
+    };
+    let sides: Vec<SideName> = match (args.side, format, from_store) {
+        (Some(Side::Front), ..) => vec![SideName::Front],
+        (Some(Side::Back), ..) => vec![SideName::Back],
+        (None, CardFormat::Pdf, true) => print::printed_sides(&layout).to_vec(),
+        (None, ..) => vec![SideName::Front],
+    };
+    let render_failure = |err: RenderError| Failure::new(err.to_string(), err.next_step());
+    let renderer = CardRenderer::new().map_err(render_failure)?;
+    let bytes = match (format, sides.as_slice()) {
+        (CardFormat::Png, [side]) | (CardFormat::Pdf, [side]) => renderer
+            .render(&layout, &face, *side, format)
+            .map_err(render_failure)?,
+        _ => renderer
+            .pdf_pages(&layout, &face, &sides)
+            .map_err(render_failure)?,
+    };
+    write_output(&args.out, &bytes)?;
+    let names: Vec<String> = sides.iter().map(ToString::to_string).collect();
+    println!(
+        "{} {} -> {}",
+        layout.name,
+        names.join("+"),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn load_face(path: &Path) -> Result<CardFace, Failure> {
+    CardFace::load(path).map_err(|cause| {
         Failure::new(
             cause,
             "fix the JSON; keys are the CardFace fields (first_name, last_name, album_number, \
              card_number, university, expires as YYYY-MM-DD, photo, extra, ...)",
         )
-    })?;
-    let side = match args.side {
-        Side::Front => SideName::Front,
-        Side::Back => SideName::Back,
+    })
+}
+
+/// The face of a store cardholder (with their latest card) or of a production's card.
+fn face_from_store(
+    profile: &Profile,
+    db: &Path,
+    cardholder: Option<i64>,
+    production: Option<i64>,
+) -> Result<CardFace, Failure> {
+    let store = Store::open(db)?;
+    let (cardholder_id, card, name_on_card) = match (production, cardholder) {
+        (Some(id), _) => {
+            let production = store.get_production(id)?;
+            let card = store.get_card(production.card_id)?;
+            let holder = production
+                .cardholder_id
+                .unwrap_or(card.fields.cardholder_id);
+            (holder, Some(card), production.name_on_card)
+        }
+        (None, Some(id)) => (id, store.cards_of_cardholder(id)?.into_iter().next(), None),
+        (None, None) => {
+            return Err(Failure::new(
+                "no card data given",
+                "pass --data FILE.json, --cardholder ID or --production ID",
+            ));
+        }
     };
-    let render_failure = |err: RenderError| Failure::new(err.to_string(), err.next_step());
-    let renderer = CardRenderer::new().map_err(render_failure)?;
-    let bytes = renderer
-        .render(&layout, &face, side, format)
-        .map_err(render_failure)?;
-    write_output(&args.out, &bytes)?;
-    println!("{} {side} -> {}", layout.name, args.out.display());
-    Ok(())
+    let university = profile
+        .els
+        .as_ref()
+        .and_then(|els| els.university.as_deref())
+        .unwrap_or_default();
+    let photos = profile
+        .printer
+        .as_ref()
+        .and_then(|printer| printer.photos.as_deref());
+    let (face, _) = print::card_face(
+        &store,
+        cardholder_id,
+        card.as_ref(),
+        name_on_card.as_deref(),
+        university,
+        photos,
+    )
+    .map_err(|cause| Failure::new(cause, "check the id with `cardstation status`"))?;
+    Ok(face)
 }
 
 fn extension(path: &Path) -> Option<String> {

@@ -487,7 +487,17 @@ fn encode_codabar(data: &str) -> Result<(String, Vec<u8>), BarcodeError> {
     } else {
         format!("A{data}A")
     };
-    let code = Codabar::new(&text).map_err(|_| library_refused(Symbology::Codabar, data))?;
+    // barcoders 2 draws B with C's bar pattern and C with B's (zbarimg reads its "A…B" as
+    // "A…C"), so the two letters are swapped on the way in to come out right.
+    let swapped: String = text
+        .chars()
+        .map(|character| match character {
+            'B' => 'C',
+            'C' => 'B',
+            other => other,
+        })
+        .collect();
+    let code = Codabar::new(&swapped).map_err(|_| library_refused(Symbology::Codabar, data))?;
     Ok((text, code.encode()))
 }
 

@@ -161,6 +161,51 @@ impl CardRenderer {
         }
     }
 
+    /// The given sides as the pages of one PDF, each exactly 85.60 × 53.98 mm: what a card
+    /// printer's driver takes for a double-sided card (page 1 front, page 2 back).
+    pub fn pdf_pages(
+        &self,
+        layout: &Layout,
+        face: &CardFace,
+        sides: &[SideName],
+    ) -> Result<Vec<u8>, RenderError> {
+        use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref};
+
+        let points = |mm: f64| (mm / 25.4 * 72.0) as f32;
+        let (width, height) = (points(CARD_WIDTH_MM), points(CARD_HEIGHT_MM));
+        let mut next = Ref::new(1);
+        let catalog = next.bump();
+        let page_tree = next.bump();
+        let mut pdf = Pdf::new();
+        let mut pages = Vec::with_capacity(sides.len());
+        for &side in sides {
+            let tree = self.tree(layout, face, side)?;
+            let (chunk, picture) = svg2pdf::to_chunk(&tree, svg2pdf::ConversionOptions::default())
+                .map_err(|err| RenderError::Draw(format!("PDF conversion: {err}")))?;
+            let mut renumbered = std::collections::HashMap::new();
+            let chunk = chunk.renumber(|old| *renumbered.entry(old).or_insert_with(|| next.bump()));
+            let picture = renumbered[&picture];
+            let (page, content) = (next.bump(), next.bump());
+            let name = Name(b"Card");
+            let mut writer = pdf.page(page);
+            writer.media_box(Rect::new(0.0, 0.0, width, height));
+            writer.parent(page_tree);
+            writer.contents(content);
+            writer.resources().x_objects().pair(name, picture);
+            writer.finish();
+            let mut drawing = Content::new();
+            drawing
+                .transform([width, 0.0, 0.0, height, 0.0, 0.0])
+                .x_object(name);
+            pdf.stream(content, &drawing.finish());
+            pdf.extend(&chunk);
+            pages.push(page);
+        }
+        pdf.catalog(catalog).pages(page_tree);
+        pdf.pages(page_tree).count(pages.len() as i32).kids(pages);
+        Ok(pdf.finish())
+    }
+
     fn element_svg(
         &self,
         element: &Element,

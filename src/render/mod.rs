@@ -3,6 +3,7 @@
 
 pub mod barcode;
 pub mod card;
+pub mod cups;
 pub mod face;
 pub mod layout;
 

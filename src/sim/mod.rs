@@ -4,6 +4,7 @@
 
 pub mod desfire_card;
 pub mod els_card;
+pub mod feed;
 pub mod vpcd;
 
 use std::path::{Path, PathBuf};

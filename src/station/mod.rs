@@ -6,4 +6,5 @@ pub mod demo;
 pub mod desfire;
 pub mod desk;
 pub mod issue;
+pub mod print;
 pub mod validate;

@@ -78,6 +78,7 @@ mod kiosk;
 mod operators;
 mod outbox;
 mod people;
+mod print;
 mod replica;
 mod schema;
 pub mod search;
@@ -102,6 +103,7 @@ pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,
 };
+pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
 pub use replica::Upserted;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -11,6 +11,7 @@ use super::{Result, StoreError};
 const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_operators.sql")),
+    M::up(include_str!("migrations/0003_print.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

@@ -1,0 +1,286 @@
+//! `print` (the production queue, headless, with a progress bar) and `holograms` (the
+//! numbered sticker stock).
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use cardstation::config::{Chip, Printer, Profile};
+use cardstation::render::card::CardRenderer;
+use cardstation::render::cups::CupsPrinter;
+use cardstation::render::layout::Layout;
+use cardstation::sim::feed::VpcdFeed;
+use cardstation::sim::vpcd;
+use cardstation::station::desfire::MasterKeys;
+use cardstation::station::print::{
+    self, CardFeed, Control, ElsEncoding, PcscFeed, PrintEvent, PrintSetup,
+};
+use cardstation::store::Store;
+
+use super::Failure;
+
+#[derive(Args)]
+pub struct PrintArgs {
+    /// Run the queue: productions still to be produced, oldest first.
+    #[arg(long, required_unless_present = "reprint")]
+    batch: bool,
+    /// Print at most N cards.
+    #[arg(long, value_name = "N", requires = "batch")]
+    limit: Option<usize>,
+    /// Put produced card ID back into the queue (its next print counts as one more try).
+    #[arg(long, value_name = "ID", conflicts_with = "batch")]
+    reprint: Option<i64>,
+    /// Why the card is printed again (audit log).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "reprint",
+        default_value = "reprint"
+    )]
+    reason: String,
+    /// Feed simulated blank DESFire cards through the vpcd reader on PORT instead of the
+    /// printer's encoder (demo and tests).
+    #[arg(long, value_name = "PORT")]
+    simulate: Option<u16>,
+    /// Seconds the printer may take to bring a card into the encoder.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    feed_wait: u64,
+}
+
+#[derive(Subcommand)]
+pub enum HologramCommand {
+    /// Add stickers numbered FIRST to LAST to the stock.
+    Add { first: i64, last: i64 },
+    /// Free ranges, reserved and used counts.
+    Status,
+}
+
+fn operator() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
+}
+
+fn printer_section(profile: &Profile) -> Result<&Printer, Failure> {
+    profile.printer.as_ref().ok_or_else(|| {
+        Failure::new(
+            "the profile has no [printer] section",
+            "run with --profile of a print station (see profiles/print-station.toml)",
+        )
+    })
+}
+
+pub fn load_layout(path: &Path) -> Result<Layout, Failure> {
+    Layout::load(path).map_err(|err| Failure::new(err.to_string(), err.next_step()))
+}
+
+pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    let operator = operator();
+    if let Some(id) = args.reprint {
+        store.request_reprint(id, &operator, &args.reason)?;
+        println!("production {id} is back in the queue; `cardstation print --batch` prints it");
+        return Ok(());
+    }
+    let printer = printer_section(profile)?;
+    let layout = load_layout(&printer.layout)?;
+    let renderer =
+        CardRenderer::new().map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+    let desfire_keys = match (&profile.desfire, printer.encode.contains(&Chip::Desfire)) {
+        (Some(app), true) => Some((app, MasterKeys::from_env(app)?)),
+        _ => None,
+    };
+    let els_parts = if printer.encode.contains(&Chip::Els) {
+        Some(super::els::print_encoding(profile)?)
+    } else {
+        None
+    };
+    let els_defaults = profile.els.as_ref();
+    let setup = PrintSetup {
+        layout: &layout,
+        renderer: &renderer,
+        desfire: desfire_keys.as_ref().map(|(app, keys)| (*app, keys)),
+        els: els_parts.as_ref().map(|parts| ElsEncoding {
+            signer: &parts.signer,
+            card_key: &parts.card_key,
+            trusted: &parts.trusted,
+            university: els_defaults
+                .and_then(|els| els.university.as_deref())
+                .unwrap_or_default(),
+            edition: els_defaults
+                .and_then(|els| els.edition.as_deref())
+                .unwrap_or_default(),
+        }),
+        photos: printer.photos.as_deref(),
+        university: els_defaults
+            .and_then(|els| els.university.as_deref())
+            .unwrap_or_default(),
+        holograms: printer.holograms,
+        operator: &operator,
+    };
+    let mut cups = CupsPrinter::new(
+        &printer.queue,
+        &printer.media,
+        Duration::from_secs(u64::from(printer.job_timeout_seconds)),
+    );
+    let wait = Duration::from_secs(args.feed_wait);
+    let _reader_lock;
+    let mut feed: Box<dyn CardFeed> = match args.simulate {
+        Some(port) => {
+            _reader_lock = vpcd::lock_reader(port).map_err(|err| {
+                Failure::new(
+                    format!("cannot lock the virtual reader: {err}"),
+                    "check that the temp directory is writable",
+                )
+            })?;
+            Box::new(VpcdFeed::new(port, u64::from(std::process::id()) << 16))
+        }
+        None => Box::new(PcscFeed::new(printer.encoder(&profile.readers), wait)),
+    };
+
+    let control = Control::default();
+    cancel_on_ctrl_c(control.clone());
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cards ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut events = |event: PrintEvent| match event {
+        PrintEvent::Started {
+            batch,
+            total,
+            holograms,
+        } => {
+            bar.set_length(total as u64);
+            let stickers = holograms
+                .iter()
+                .map(|(first, last)| format!("{first}-{last}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            bar.println(format!(
+                "batch {batch}: {total} card(s) on queue {}{}",
+                printer.queue,
+                if stickers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", holograms {stickers}")
+                }
+            ));
+        }
+        PrintEvent::Card { name, .. } => bar.set_message(name),
+        PrintEvent::Printed {
+            production,
+            chip_serial,
+            hologram,
+            job,
+            ..
+        } => {
+            bar.inc(1);
+            bar.println(format!(
+                "production {production}: printed ({job}), chip {chip_serial}{}",
+                hologram
+                    .map(|n| format!(", hologram {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        PrintEvent::FailedTry {
+            production,
+            reason,
+            retrying,
+            ..
+        } => bar.println(format!(
+            "production {production}: card rejected: {reason}{}",
+            if retrying { "; trying a new card" } else { "" }
+        )),
+        PrintEvent::Skipped {
+            production, reason, ..
+        } => {
+            bar.inc(1);
+            bar.println(format!("production {production}: skipped: {reason}"));
+        }
+        PrintEvent::Paused => bar.set_message("paused"),
+        PrintEvent::Resumed => bar.set_message(""),
+        PrintEvent::Finished(_) => bar.finish_and_clear(),
+    };
+    let summary = print::run_batch(
+        &mut store,
+        feed.as_mut(),
+        &mut cups,
+        &setup,
+        args.limit.unwrap_or(usize::MAX),
+        &control,
+        &mut events,
+    )
+    .map_err(|err| {
+        bar.abandon();
+        Failure::new(err.to_string(), err.next_step())
+    })?;
+    println!(
+        "batch {}: {} printed, {} card(s) rejected, {} left in the queue{}{}",
+        summary.batch,
+        summary.printed,
+        summary.failed_tries,
+        summary.left.len(),
+        if summary.holograms_returned > 0 {
+            format!(", {} hologram(s) back in stock", summary.holograms_returned)
+        } else {
+            String::new()
+        },
+        if summary.cancelled {
+            " (cancelled)"
+        } else {
+            ""
+        }
+    );
+    if summary.left.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            format!("productions not printed: {:?}", summary.left),
+            "see the reasons above; fix the data or the printer and run the batch again",
+        ))
+    }
+}
+
+/// Ctrl-C ends the batch after the card in progress instead of killing it mid-card.
+fn cancel_on_ctrl_c(control: Control) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("cancelling after the current card…");
+                control.cancel();
+            }
+        });
+    });
+}
+
+pub fn holograms(db: &Path, command: &HologramCommand) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    match command {
+        HologramCommand::Add { first, last } => {
+            let added = store.add_holograms(*first, *last, &operator())?;
+            println!("{added} hologram(s) added: {first}-{last}");
+        }
+        HologramCommand::Status => {
+            let stock = store.hologram_stock()?;
+            let free = stock
+                .free
+                .iter()
+                .map(|(first, last)| format!("{first}-{last}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!("free\t{}\t{free}", stock.free_count());
+            println!("reserved\t{}", stock.reserved);
+            println!("used\t{}", stock.used);
+        }
+    }
+    Ok(())
+}

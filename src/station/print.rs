@@ -1,0 +1,619 @@
+//! The print queue as plain logic: productions still to be produced, oldest first; for each
+//! card the chip is encoded first (DESFire and/or ELS, per profile) in the printer's encoder,
+//! read back, and only then printed; the production then records `printedOn`,
+//! `numberOfTries`, `chipserialNumber` (of the chip read back, never of the data meant for
+//! it) and `userName`. A failed encode sends the card to the reject tray unprinted and
+//! records a try; the card is tried again with a fresh blank, up to [`MAX_TRIES`] times per
+//! batch. A batch reports progress as events and can be paused, resumed and cancelled from
+//! another thread through its [`Control`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use time::{Date, OffsetDateTime};
+use x509_cert::Certificate;
+
+use crate::card::els::CardKey;
+use crate::card::pcsc::{self, PcscTransport, Sharing};
+use crate::card::{Transport, TransportError};
+use crate::config::DesfireApp;
+use crate::render::card::{CardRenderer, RenderError};
+use crate::render::cups::{CupsPrinter, PrintError};
+use crate::render::face::CardFace;
+use crate::render::layout::{Layout, SideName};
+use crate::station::desfire::{self, CardRecord, DesfireIssueError, MasterKeys};
+use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
+use crate::store::{Card, Printed, Production, Store, StoreError, ranges};
+
+/// Blank cards one production may use in one batch before the batch moves on without it.
+pub const MAX_TRIES: u32 = 3;
+
+/// The printer's card path: a blank card into the encoder, and out again.
+pub trait CardFeed {
+    /// Brings the next blank card into the encoder and connects to its chip.
+    fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError>;
+    /// Sends the card in the encoder on: to the print head, or to the reject tray.
+    fn eject(&mut self, to: Eject) -> Result<(), TransportError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eject {
+    ToPrinter,
+    Reject,
+}
+
+/// Where a card's PDF goes once its chip is encoded.
+pub trait Printer {
+    /// Prints the card (one page per side) and returns the job's id once it completed.
+    fn print(&mut self, title: &str, pdf: &[u8]) -> Result<String, PrintError>;
+}
+
+impl Printer for CupsPrinter {
+    fn print(&mut self, title: &str, pdf: &[u8]) -> Result<String, PrintError> {
+        CupsPrinter::print(self, title, pdf).map(|job| job.request)
+    }
+}
+
+/// A printer whose encoder is a PC/SC reader: the printer feeds the card there, the station
+/// connects, and after the eject waits until the card has left the reader.
+pub struct PcscFeed {
+    reader: Option<String>,
+    wait: Duration,
+}
+
+impl PcscFeed {
+    /// `reader`: a reader name or part of it; `wait`: how long a card may take to arrive.
+    pub fn new(reader: Option<&str>, wait: Duration) -> Self {
+        Self {
+            reader: reader.map(str::to_owned),
+            wait,
+        }
+    }
+}
+
+impl CardFeed for PcscFeed {
+    fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
+        let name = pcsc::wait_for_card(self.reader.as_deref(), self.wait)?;
+        Ok(Box::new(connect_exclusive(&name, self.wait)?))
+    }
+
+    fn eject(&mut self, _to: Eject) -> Result<(), TransportError> {
+        let filter = self.reader.as_deref();
+        let deadline = std::time::Instant::now() + self.wait;
+        while pcsc::choose_reader(filter).is_ok_and(|reader| reader.card_present) {
+            if std::time::Instant::now() >= deadline {
+                return Err(TransportError::Timeout);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+/// Connects to the card in `reader` exclusively, so no other program (a reader list, a
+/// kiosk watching every reader) can reset it mid-encode; while one briefly holds it, waits
+/// up to `wait` for it to let go.
+pub fn connect_exclusive(reader: &str, wait: Duration) -> Result<PcscTransport, TransportError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match PcscTransport::connect(reader, Sharing::Exclusive) {
+            Err(TransportError::Busy(_) | TransportError::CardReset)
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The ELS the encoder writes: the local signer and the card key its write keys derive from.
+pub struct ElsEncoding<'a> {
+    pub signer: &'a Signer,
+    pub card_key: &'a CardKey,
+    pub trusted: &'a [Certificate],
+    pub university: &'a str,
+    pub edition: &'a str,
+}
+
+/// Everything a batch needs besides the store, the feed and the printer.
+pub struct PrintSetup<'a> {
+    pub layout: &'a Layout,
+    pub renderer: &'a CardRenderer,
+    pub desfire: Option<(&'a DesfireApp, &'a MasterKeys)>,
+    pub els: Option<ElsEncoding<'a>>,
+    /// Holder photos named `<person number or album number>.jpg|.png`.
+    pub photos: Option<&'a Path>,
+    /// Printed on the card (`{university}`) when there is no ELS university.
+    pub university: &'a str,
+    /// Each card gets a numbered hologram sticker, reserved from stock for the batch.
+    pub holograms: bool,
+    /// The operator, recorded as `userName` and in the audit log.
+    pub operator: &'a str,
+}
+
+/// Pause, resume and cancel a running batch from another thread. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Control(Arc<(Mutex<ControlState>, Condvar)>);
+
+#[derive(Default)]
+struct ControlState {
+    paused: bool,
+    cancelled: bool,
+}
+
+impl Control {
+    /// The batch stops before its next card (the card in progress is finished).
+    pub fn pause(&self) {
+        self.update(|state| state.paused = true);
+    }
+
+    pub fn resume(&self) {
+        self.update(|state| state.paused = false);
+    }
+
+    /// The batch ends before its next card; a paused batch ends at once.
+    pub fn cancel(&self) {
+        self.update(|state| state.cancelled = true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ControlState> {
+        self.0
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ControlState)) {
+        change(&mut self.lock());
+        self.0.1.notify_all();
+    }
+
+    /// Blocks while paused, reporting the pause; false when the batch must stop.
+    fn proceed(&self, events: &mut dyn FnMut(PrintEvent)) -> bool {
+        let mut state = self.lock();
+        if state.paused && !state.cancelled {
+            events(PrintEvent::Paused);
+            while state.paused && !state.cancelled {
+                state = self
+                    .0
+                    .1
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if !state.cancelled {
+                events(PrintEvent::Resumed);
+            }
+        }
+        !state.cancelled
+    }
+}
+
+/// What a batch reports, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrintEvent {
+    Started {
+        batch: i64,
+        total: usize,
+        /// Hologram numbers reserved for the batch, as ranges.
+        holograms: Vec<(i64, i64)>,
+    },
+    /// Card `index` (from 0) of the batch goes into the encoder.
+    Card {
+        index: usize,
+        production: i64,
+        name: String,
+    },
+    Printed {
+        index: usize,
+        production: i64,
+        chip_serial: String,
+        hologram: Option<i64>,
+        job: String,
+    },
+    /// A blank card went to the reject tray (or its print failed); no card was produced.
+    FailedTry {
+        index: usize,
+        production: i64,
+        reason: String,
+        retrying: bool,
+    },
+    /// The production cannot be printed as it stands (data, photo, layout); no card was used.
+    Skipped {
+        index: usize,
+        production: i64,
+        reason: String,
+    },
+    Paused,
+    Resumed,
+    Finished(BatchSummary),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub batch: i64,
+    pub printed: usize,
+    /// Blank cards rejected or wasted by a failed print.
+    pub failed_tries: usize,
+    /// Productions left in the queue: skipped, or out of tries.
+    pub left: Vec<i64>,
+    pub cancelled: bool,
+    pub holograms_returned: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the printer fed no card into the encoder: {0}")]
+    Feed(TransportError),
+}
+
+impl BatchError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            BatchError::Store(err) => err.next_step(),
+            BatchError::Feed(_) => {
+                "fill the printer's input hopper and check the encoder reader, then run the batch again"
+            }
+        }
+    }
+}
+
+/// Why one card of a production was not produced.
+#[derive(Debug, thiserror::Error)]
+pub enum CardFailure {
+    #[error("DESFire encoding failed: {0}")]
+    Desfire(#[from] DesfireIssueError),
+    #[error("ELS encoding failed: {0}")]
+    Els(#[from] IssueError),
+    #[error("the card was encoded but not printed: {0}")]
+    Print(#[from] PrintError),
+}
+
+/// One production ready to go: the printed PDF and what its chips get, all from the same
+/// store rows, so the print and the chip cannot disagree.
+pub struct Prepared {
+    pub production: Production,
+    pub card: Card,
+    pub title: String,
+    pub name: String,
+    pub pdf: Vec<u8>,
+    pub desfire: Option<CardRecord>,
+    pub els: Option<crate::crypto::els_sig::ElsData>,
+}
+
+/// A holder's printed face: names, numbers and photo from the store, with `card`'s number,
+/// barcode and expiry. Also returns the holder id a DESFire record names.
+pub fn card_face(
+    store: &Store,
+    cardholder_id: i64,
+    card: Option<&Card>,
+    name_on_card: Option<&str>,
+    university: &str,
+    photos: Option<&Path>,
+) -> Result<(CardFace, String), String> {
+    let cardholder = store
+        .get_cardholder(cardholder_id)
+        .map_err(|err| err.to_string())?;
+    let person = cardholder
+        .fields
+        .person_id
+        .map(|id| store.get_person(id))
+        .transpose()
+        .map_err(|err| err.to_string())?
+        .map(|person| person.fields);
+    let card_number = card
+        .and_then(|card| card.fields.card_number.clone())
+        .unwrap_or_default();
+    let mut face = CardFace {
+        barcode_value: card
+            .and_then(|card| card.fields.barcode.clone())
+            .unwrap_or(card_number.clone()),
+        card_number,
+        name_on_card: name_on_card
+            .map(str::to_owned)
+            .or(cardholder.fields.name_on_card)
+            .unwrap_or_default(),
+        university: university.to_owned(),
+        issued: Some(OffsetDateTime::now_utc().date()),
+        expires: card.and_then(|card| card.fields.expires),
+        ..CardFace::default()
+    };
+    let mut holder_id = format!("CH-{cardholder_id}");
+    if let Some(person) = person {
+        face.first_name = std::iter::once(person.first_name.as_str())
+            .chain(person.middle_name.as_deref())
+            .collect::<Vec<_>>()
+            .join(" ");
+        face.last_name = person.last_name;
+        face.album_number = person.album_number.clone().unwrap_or_default();
+        face.pesel = person.pesel.unwrap_or_default();
+        face.photo = photos.and_then(|dir| {
+            find_photo(dir, person.person_number.as_deref())
+                .or_else(|| find_photo(dir, person.album_number.as_deref()))
+        });
+        if let Some(number) = person.person_number {
+            holder_id = number;
+        }
+    }
+    Ok((face, holder_id))
+}
+
+/// The sides a layout prints: the back only when it has elements.
+pub fn printed_sides(layout: &Layout) -> &'static [SideName] {
+    if layout.back.elements.is_empty() {
+        &[SideName::Front]
+    } else {
+        &[SideName::Front, SideName::Back]
+    }
+}
+
+/// Loads a production's card and holder and renders its PDF (front, and back when the
+/// layout's back has elements). Refuses what the chips could not carry.
+pub fn prepare(
+    store: &Store,
+    production: Production,
+    setup: &PrintSetup<'_>,
+) -> Result<Prepared, String> {
+    let card = store
+        .get_card(production.card_id)
+        .map_err(|err| err.to_string())?;
+    let cardholder_id = production
+        .cardholder_id
+        .unwrap_or(card.fields.cardholder_id);
+    let university = setup
+        .els
+        .as_ref()
+        .map_or(setup.university, |els| els.university);
+    let (face, holder_id) = card_face(
+        store,
+        cardholder_id,
+        Some(&card),
+        production.name_on_card.as_deref(),
+        university,
+        setup.photos,
+    )?;
+    let name = format!("{} {}", face.first_name, face.last_name)
+        .trim()
+        .to_owned();
+    let pdf = setup
+        .renderer
+        .pdf_pages(setup.layout, &face, printed_sides(setup.layout))
+        .map_err(|err: RenderError| err.to_string())?;
+    let expiry = |chip: &str| {
+        face.expires
+            .ok_or_else(|| format!("card {} has no expiry date for the {chip}", card.id))
+    };
+    let desfire = match setup.desfire {
+        Some(_) => Some(CardRecord {
+            card_number: face.card_number.parse().map_err(|_| {
+                format!(
+                    "card number {:?} is not a number the DESFire record can carry",
+                    face.card_number
+                )
+            })?,
+            barcode: face.barcode_value.clone(),
+            holder_id,
+            expires: expiry("DESFire record")?,
+        }),
+        None => None,
+    };
+    let els = match &setup.els {
+        Some(els) => Some(
+            issue::els_data_for(
+                store,
+                cardholder_id,
+                els.university,
+                els.edition,
+                expiry("ELS")?,
+            )
+            .map_err(|err| err.to_string())?,
+        ),
+        None => None,
+    };
+    Ok(Prepared {
+        title: format!("production-{}", production.id),
+        production,
+        card,
+        name,
+        pdf,
+        desfire,
+        els,
+    })
+}
+
+fn find_photo(dir: &Path, stem: Option<&str>) -> Option<PathBuf> {
+    let stem = stem.filter(|stem| !stem.is_empty() && !stem.contains(['/', '\\']))?;
+    ["jpg", "jpeg", "png"]
+        .iter()
+        .map(|extension| dir.join(format!("{stem}.{extension}")))
+        .find(|path| path.is_file())
+}
+
+/// The chips written and read back.
+struct Encoded {
+    chip_serial: String,
+    contact_uid: Option<String>,
+    contactless_uid: Option<String>,
+}
+
+fn encode(
+    card: &mut Box<dyn Transport>,
+    job: &Prepared,
+    setup: &PrintSetup<'_>,
+    today: Date,
+) -> Result<Encoded, CardFailure> {
+    let mut encoded = Encoded {
+        chip_serial: String::new(),
+        contact_uid: None,
+        contactless_uid: None,
+    };
+    if let (Some((app, keys)), Some(record)) = (setup.desfire, &job.desfire) {
+        let report = desfire::issue(&mut *card, app, keys, record)?;
+        encoded.chip_serial = chip_serial(&report.uid);
+        encoded.contactless_uid = Some(chip_serial(&report.uid));
+    }
+    if let (Some(els), Some(data)) = (&setup.els, &job.els) {
+        let source = ElsSource::Sign {
+            data: data.clone(),
+            signer: els.signer,
+        };
+        let issued = issue::issue(&mut **card, source, els.card_key, els.trusted, today)?;
+        encoded.contact_uid = Some(chip_serial(&issued.uid));
+        // The ELS binds its data to this serial: it is the card's chip serial number.
+        encoded.chip_serial = issued.verified.data.chip_serial;
+    }
+    Ok(encoded)
+}
+
+/// Runs the queue: up to `limit` productions, each encoded, then printed, then recorded.
+pub fn run_batch(
+    store: &mut Store,
+    feed: &mut dyn CardFeed,
+    printer: &mut dyn Printer,
+    setup: &PrintSetup<'_>,
+    limit: usize,
+    control: &Control,
+    events: &mut dyn FnMut(PrintEvent),
+) -> Result<BatchSummary, BatchError> {
+    let queue = store.productions_to_produce(limit)?;
+    let holograms = if setup.holograms { queue.len() } else { 0 };
+    let batch = store.start_batch(setup.operator, holograms)?;
+    events(PrintEvent::Started {
+        batch: batch.id,
+        total: queue.len(),
+        holograms: ranges(&batch.holograms),
+    });
+    let mut holograms = batch.holograms.into_iter().peekable();
+    let mut summary = BatchSummary {
+        batch: batch.id,
+        ..BatchSummary::default()
+    };
+    let outcome = (|| -> Result<(), BatchError> {
+        for (index, production) in queue.into_iter().enumerate() {
+            if !control.proceed(events) {
+                summary.cancelled = true;
+                return Ok(());
+            }
+            let production_id = production.id;
+            let job = match prepare(store, production, setup) {
+                Ok(job) => job,
+                Err(reason) => {
+                    events(PrintEvent::Skipped {
+                        index,
+                        production: production_id,
+                        reason,
+                    });
+                    summary.left.push(production_id);
+                    continue;
+                }
+            };
+            events(PrintEvent::Card {
+                index,
+                production: production_id,
+                name: job.name.clone(),
+            });
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let hologram = holograms.peek().copied();
+                match produce(store, feed, printer, setup, &job, batch.id, hologram) {
+                    Ok((printed, job_id)) => {
+                        if hologram.is_some() {
+                            holograms.next();
+                        }
+                        summary.printed += 1;
+                        events(PrintEvent::Printed {
+                            index,
+                            production: production_id,
+                            chip_serial: printed.chip_serial_number.unwrap_or_default(),
+                            hologram,
+                            job: job_id,
+                        });
+                        break;
+                    }
+                    Err(Failure::Batch(err)) => return Err(err),
+                    Err(Failure::Card(failure)) => {
+                        summary.failed_tries += 1;
+                        let reason = failure.to_string();
+                        store.record_failed_try(production_id, setup.operator, &reason)?;
+                        let retrying = tries < MAX_TRIES && !control.is_cancelled();
+                        events(PrintEvent::FailedTry {
+                            index,
+                            production: production_id,
+                            reason,
+                            retrying,
+                        });
+                        if !retrying {
+                            summary.left.push(production_id);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    summary.holograms_returned = store.finish_batch(batch.id, setup.operator)?;
+    outcome?;
+    events(PrintEvent::Finished(summary.clone()));
+    Ok(summary)
+}
+
+enum Failure {
+    /// This card failed; the next blank may succeed.
+    Card(CardFailure),
+    /// The batch cannot go on.
+    Batch(BatchError),
+}
+
+/// One blank card: into the encoder, encoded and read back, out to the printer (or the
+/// reject tray), printed, recorded.
+fn produce(
+    store: &mut Store,
+    feed: &mut dyn CardFeed,
+    printer: &mut dyn Printer,
+    setup: &PrintSetup<'_>,
+    job: &Prepared,
+    batch: i64,
+    hologram: Option<i64>,
+) -> Result<(Production, String), Failure> {
+    let mut card = feed
+        .next_card()
+        .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
+    let encoded = encode(&mut card, job, setup, OffsetDateTime::now_utc().date());
+    drop(card);
+    let encoded = match encoded {
+        Ok(encoded) => encoded,
+        Err(failure) => {
+            feed.eject(Eject::Reject)
+                .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
+            return Err(Failure::Card(failure));
+        }
+    };
+    feed.eject(Eject::ToPrinter)
+        .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
+    let printed_job = printer
+        .print(&job.title, &job.pdf)
+        .map_err(|err| Failure::Card(err.into()))?;
+    let printed = Printed {
+        production_id: job.production.id,
+        chip_serial: encoded.chip_serial,
+        contact_uid: encoded.contact_uid,
+        contactless_uid: encoded.contactless_uid,
+        user_name: setup.operator.to_owned(),
+        batch_id: Some(batch),
+        hologram,
+        job: printed_job.clone(),
+    };
+    let production = store
+        .record_printed(&printed)
+        .map_err(|err| Failure::Batch(err.into()))?;
+    Ok((production, printed_job))
+}
