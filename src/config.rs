@@ -417,6 +417,11 @@ pub fn data_dir() -> PathBuf {
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
+    /// A secret that came from elsewhere than the environment (a test fixture, a prompt).
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
     pub fn from_env(var: &str) -> Result<Self, ConfigError> {
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => Ok(Self(Zeroizing::new(value))),
