@@ -75,6 +75,7 @@ mod audit;
 mod cards;
 mod error;
 mod kiosk;
+mod mobile;
 mod outbox;
 mod people;
 mod replica;
@@ -93,6 +94,7 @@ pub use audit::{AuditEntry, AuditError};
 pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
 pub use error::StoreError;
 pub use kiosk::{TrustedIssuer, Verdict};
+pub use mobile::MobileCard;
 pub use outbox::{Operation, OutboxEntry, Resource};
 pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,

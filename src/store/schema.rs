@@ -8,7 +8,10 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 
 use super::{Result, StoreError};
 
-const MIGRATION_LIST: &[M] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATION_LIST: &[M] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    M::up(include_str!("migrations/0002_mobile_cards.sql")),
+];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 
 /// Applies the migrations this binary has not yet applied. A store written by a newer
