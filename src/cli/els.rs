@@ -223,7 +223,7 @@ fn load_signer(args: &SignerArgs, els: Option<&Els>) -> Result<Signer, Failure> 
     Ok(Signer { key, certificate })
 }
 
-fn key_failure(err: keys::KeyError) -> Failure {
+pub(crate) fn key_failure(err: keys::KeyError) -> Failure {
     Failure::new(
         err.to_string(),
         "check the key and certificate files (the key must be PKCS#8 PEM, mode 600)",

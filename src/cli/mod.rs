@@ -8,6 +8,7 @@ pub mod kiosk;
 pub mod render;
 pub mod store;
 pub mod sync;
+pub mod usos;
 
 use cardstation::card::TransportError;
 

@@ -3,4 +3,5 @@
 
 pub mod desfire;
 pub mod issue;
+pub mod usos;
 pub mod validate;
