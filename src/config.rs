@@ -110,8 +110,10 @@ pub struct CardReady {
 impl Default for CardReady {
     fn default() -> Self {
         Self {
-            pl: "{first_name}, Twoja legitymacja jest gotowa do odbioru (ważna do {expires}).".into(),
-            en: "{first_name}, your student card is ready for collection (valid until {expires}).".into(),
+            pl: "{first_name}, Twoja legitymacja jest gotowa do odbioru (ważna do {expires})."
+                .into(),
+            en: "{first_name}, your student card is ready for collection (valid until {expires})."
+                .into(),
             event_type_id: None,
         }
     }

@@ -146,18 +146,20 @@ pub fn serve(
     let mut usos = UsosOptions::default();
     if let (Some(key), Some(cert)) = (extras.signer_key, extras.signer_cert) {
         usos.signer = Some((
-            cardstation::crypto::keys::load_signing_key(key, None).map_err(super::els::key_failure)?,
+            cardstation::crypto::keys::load_signing_key(key, None)
+                .map_err(super::els::key_failure)?,
             cardstation::crypto::keys::load_certificate(cert).map_err(super::els::key_failure)?,
         ));
     }
     if let Some(var) = extras.card_key_env {
         let master = Secret::from_env(var)?;
-        let master = zeroize::Zeroizing::new(hex::decode(master.expose().trim()).map_err(|_| {
-            Failure::new(
-                format!("{var} does not hold a hex key"),
-                "export the card_key master as hex",
-            )
-        })?);
+        let master =
+            zeroize::Zeroizing::new(hex::decode(master.expose().trim()).map_err(|_| {
+                Failure::new(
+                    format!("{var} does not hold a hex key"),
+                    "export the card_key master as hex",
+                )
+            })?);
         usos.card_key = Some((extras.card_key_type, master));
     }
     let server = ReferenceServer::start_with(port, db, faults, usos).map_err(|err| {

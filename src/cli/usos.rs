@@ -28,7 +28,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|err| Failure::new(format!("cannot start the network client: {err}"), "report it"))
+        .map_err(|err| {
+            Failure::new(
+                format!("cannot start the network client: {err}"),
+                "report it",
+            )
+        })
 }
 
 /// The profile's USOS client: consumer from `[usos]`, and its access token when set.

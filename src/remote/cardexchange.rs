@@ -254,7 +254,9 @@ enum Method {
 
 impl Client {
     pub fn new(base_url: &str, key: ApiKey, retry: RetryPolicy) -> Result<Self, RemoteError> {
-        let http = retry.http_client().map_err(|err| RemoteError::Unreachable {
+        let http = retry
+            .http_client()
+            .map_err(|err| RemoteError::Unreachable {
                 url: base_url.into(),
                 cause: err.to_string(),
             })?;
@@ -295,7 +297,10 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<(HeaderMap, Value), RemoteError> {
         let url = format!("{}/api/v1/{path}", self.base);
-        with_retries(&self.retry, &url, || self.send_once(&method, &url, query, body)).await
+        with_retries(&self.retry, &url, || {
+            self.send_once(&method, &url, query, body)
+        })
+        .await
     }
 
     async fn send_once(

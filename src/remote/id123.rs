@@ -103,8 +103,11 @@ impl Id123Card {
             .find(|field| field.key == "name")
             .and_then(Id123Field::text)
             .or_else(|| {
-                let joined: Vec<String> =
-                    self.name_fields.iter().filter_map(Id123Field::text).collect();
+                let joined: Vec<String> = self
+                    .name_fields
+                    .iter()
+                    .filter_map(Id123Field::text)
+                    .collect();
                 (!joined.is_empty()).then(|| joined.join(" "))
             });
         MobileCard {
@@ -199,7 +202,11 @@ impl Id123Client {
             .collect();
         let unreadable = count - cards.len();
         if unreadable > 0 {
-            tracing::warn!(offset, unreadable, "ID123 cards that do not fit the model were skipped");
+            tracing::warn!(
+                offset,
+                unreadable,
+                "ID123 cards that do not fit the model were skipped"
+            );
         }
         Ok((cards, unreadable))
     }
@@ -227,11 +234,16 @@ impl Id123Client {
         let message = parsed
             .as_ref()
             .map(|answer| answer.message.clone())
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+            });
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(Attempt::Final(Id123Error::Unauthorized { message }));
         }
-        let failure = |code: String| Id123Error::Failure { code, message: message.clone() };
+        let failure = |code: String| Id123Error::Failure {
+            code,
+            message: message.clone(),
+        };
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(self.retry.after_too_many(&headers, failure("429".into())));
         }
@@ -298,7 +310,10 @@ mod tests {
         .unwrap();
         let mobile = card.to_mobile_card();
         assert_eq!(mobile.barcode.as_deref(), Some("1234567"));
-        assert_eq!(mobile.photo_url.as_deref(), Some("https://id123.test/p/c1.jpg"));
+        assert_eq!(
+            mobile.photo_url.as_deref(),
+            Some("https://id123.test/p/c1.jpg")
+        );
         assert_eq!(mobile.name.as_deref(), Some("Anna Kowalska"));
         assert_eq!(mobile.sub_status.as_deref(), Some("claimed"));
         let client = Id123Client::new(

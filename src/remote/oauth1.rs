@@ -166,7 +166,11 @@ pub fn verify(
     else {
         return false;
     };
-    let expected = signature(&base_string(method, url, params), consumer_secret, token_secret);
+    let expected = signature(
+        &base_string(method, url, params),
+        consumer_secret,
+        token_secret,
+    );
     let expected = expected.as_bytes();
     expected.len() == given.len()
         && expected
@@ -242,7 +246,10 @@ mod tests {
             signature(&base, &consumer.secret, Some(&token.secret)),
             "MdpQcU8iPSUjWoN/UDMsK2sui9I="
         );
-        all.push(("oauth_signature".into(), "MdpQcU8iPSUjWoN/UDMsK2sui9I=".into()));
+        all.push((
+            "oauth_signature".into(),
+            "MdpQcU8iPSUjWoN/UDMsK2sui9I=".into(),
+        ));
         assert!(verify(
             "GET",
             "http://photos.example.net:80/photos?x",
@@ -262,7 +269,10 @@ mod tests {
     #[test]
     fn signed_requests_verify_and_tampering_is_caught() {
         let consumer = Credential::new("station", Secret::new("s3cr3t-consumer"));
-        let params = pairs(&[("contact_chip_uid", "04A1B2C3D4E5F6"), ("fields", "id|type")]);
+        let params = pairs(&[
+            ("contact_chip_uid", "04A1B2C3D4E5F6"),
+            ("fields", "id|type"),
+        ]);
         let oauth = sign(
             "GET",
             "HTTP://Usos.Example:80/services/cards/card",
@@ -285,7 +295,10 @@ mod tests {
 
     #[test]
     fn encoding_follows_rfc3986() {
-        assert_eq!(percent_encode("Ładny dzień~-._/+"), "%C5%81adny%20dzie%C5%84~-._%2F%2B");
+        assert_eq!(
+            percent_encode("Ładny dzień~-._/+"),
+            "%C5%81adny%20dzie%C5%84~-._%2F%2B"
+        );
         assert_eq!(base_string_uri("https://A.b:443/x?y#z"), "https://a.b/x");
         assert_eq!(base_string_uri("http://a.b:8080/x"), "http://a.b:8080/x");
     }

@@ -79,7 +79,11 @@ impl<E> Attempt<E> {
 
 /// Runs `once` until it succeeds, fails finally, or `policy.max_attempts` tries are spent.
 /// `what` names the request in the debug log (never a secret).
-pub async fn with_retries<T, E, F, Fut>(policy: &RetryPolicy, what: &str, mut once: F) -> Result<T, E>
+pub async fn with_retries<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    mut once: F,
+) -> Result<T, E>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,

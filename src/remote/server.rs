@@ -651,7 +651,10 @@ async fn list(
             .iter()
             .filter(|(name, _)| name != "page" && name != "per_page")
         {
-            url.push_str(&format!("&{name}={}", crate::remote::oauth1::percent_encode(value)));
+            url.push_str(&format!(
+                "&{name}={}",
+                crate::remote::oauth1::percent_encode(value)
+            ));
         }
         format!("{url}>; rel=\"{rel}\"")
     };

@@ -167,7 +167,10 @@ pub struct LangDict {
 impl LangDict {
     /// Polish, else English, else empty: for one-line messages.
     pub fn text(&self) -> &str {
-        self.pl.as_deref().or(self.en.as_deref()).unwrap_or_default()
+        self.pl
+            .as_deref()
+            .or(self.en.as_deref())
+            .unwrap_or_default()
     }
 }
 
@@ -388,7 +391,10 @@ impl fmt::Debug for UsosClient {
 }
 
 /// Parameters as owned pairs; `fields` joined with `|` when given.
-fn with_fields(mut params: Vec<(String, String)>, fields: Option<&[&str]>) -> Vec<(String, String)> {
+fn with_fields(
+    mut params: Vec<(String, String)>,
+    fields: Option<&[&str]>,
+) -> Vec<(String, String)> {
     if let Some(fields) = fields {
         params.push(("fields".into(), fields.join("|")));
     }
@@ -401,7 +407,11 @@ fn pair(name: &str, value: &str) -> (String, String) {
 
 impl UsosClient {
     /// `base_url` is the installation root (e.g. `https://usosapps.example.edu.pl/`).
-    pub fn new(base_url: &str, consumer: Credential, retry: RetryPolicy) -> Result<Self, UsosError> {
+    pub fn new(
+        base_url: &str,
+        consumer: Credential,
+        retry: RetryPolicy,
+    ) -> Result<Self, UsosError> {
         let http = retry.http_client().map_err(|err| UsosError::Unreachable {
             url: base_url.into(),
             cause: err.to_string(),
@@ -437,7 +447,11 @@ impl UsosClient {
 
     /// Calls `method` (`cards/card` or `services/cards/card`) with `params` and returns the
     /// answer as JSON. Changes are POSTed, the rest are GETs.
-    pub async fn call(&self, method: &str, params: &[(String, String)]) -> Result<Value, UsosError> {
+    pub async fn call(
+        &self,
+        method: &str,
+        params: &[(String, String)],
+    ) -> Result<Value, UsosError> {
         self.request(method, params, false).await
     }
 
@@ -447,7 +461,9 @@ impl UsosClient {
         params: &[(String, String)],
         needs_token: bool,
     ) -> Result<Value, UsosError> {
-        let method = method.trim_start_matches('/').trim_start_matches("services/");
+        let method = method
+            .trim_start_matches('/')
+            .trim_start_matches("services/");
         if needs_token && self.token.is_none() {
             return Err(UsosError::TokenRequired {
                 method: method.to_owned(),
@@ -539,19 +555,31 @@ impl UsosClient {
     // ---- services/cards ----
 
     /// `cards/card` (administrative).
-    pub async fn card(&self, lookup: &CardLookup, fields: Option<&[&str]>) -> Result<UsosCard, UsosError> {
+    pub async fn card(
+        &self,
+        lookup: &CardLookup,
+        fields: Option<&[&str]>,
+    ) -> Result<UsosCard, UsosError> {
         let (name, value) = lookup.param();
-        self.typed("cards/card", with_fields(vec![pair(name, value)], fields), false)
-            .await
+        self.typed(
+            "cards/card",
+            with_fields(vec![pair(name, value)], fields),
+            false,
+        )
+        .await
     }
 
     /// `cards/user`: the token holder's cards.
     pub async fn user(&self, fields: Option<&[&str]>) -> Result<Vec<UsosCard>, UsosError> {
-        self.typed("cards/user", with_fields(Vec::new(), fields), true).await
+        self.typed("cards/user", with_fields(Vec::new(), fields), true)
+            .await
     }
 
     /// `cards/user_cards`: the token holder's card data, inactive cards too.
-    pub async fn user_cards(&self, fields: Option<&[&str]>) -> Result<Vec<StudentCardData>, UsosError> {
+    pub async fn user_cards(
+        &self,
+        fields: Option<&[&str]>,
+    ) -> Result<Vec<StudentCardData>, UsosError> {
         self.typed("cards/user_cards", with_fields(Vec::new(), fields), true)
             .await
     }
@@ -596,11 +624,16 @@ impl UsosClient {
 
     /// `cards/mcard`: the token holder's mLegitymacja and its orders.
     pub async fn mcard(&self, fields: Option<&[&str]>) -> Result<Mcard, UsosError> {
-        self.typed("cards/mcard", with_fields(Vec::new(), fields), true).await
+        self.typed("cards/mcard", with_fields(Vec::new(), fields), true)
+            .await
     }
 
     /// `cards/mcard_order`.
-    pub async fn mcard_order(&self, order_id: &str, fields: Option<&[&str]>) -> Result<McardOrder, UsosError> {
+    pub async fn mcard_order(
+        &self,
+        order_id: &str,
+        fields: Option<&[&str]>,
+    ) -> Result<McardOrder, UsosError> {
         self.typed(
             "cards/mcard_order",
             with_fields(vec![pair("order_id", order_id)], fields),
@@ -639,14 +672,29 @@ impl UsosClient {
             .map(drop)
     }
 
-    pub async fn event_type(&self, id: &str, fields: Option<&[&str]>) -> Result<EventType, UsosError> {
-        self.typed("events2/event_type", with_fields(vec![pair("id", id)], fields), false)
-            .await
+    pub async fn event_type(
+        &self,
+        id: &str,
+        fields: Option<&[&str]>,
+    ) -> Result<EventType, UsosError> {
+        self.typed(
+            "events2/event_type",
+            with_fields(vec![pair("id", id)], fields),
+            false,
+        )
+        .await
     }
 
-    pub async fn event_types_index(&self, fields: Option<&[&str]>) -> Result<Vec<EventType>, UsosError> {
-        self.typed("events2/event_types_index", with_fields(Vec::new(), fields), false)
-            .await
+    pub async fn event_types_index(
+        &self,
+        fields: Option<&[&str]>,
+    ) -> Result<Vec<EventType>, UsosError> {
+        self.typed(
+            "events2/event_types_index",
+            with_fields(Vec::new(), fields),
+            false,
+        )
+        .await
     }
 
     pub async fn notification_channels_index(
@@ -661,7 +709,11 @@ impl UsosClient {
         .await
     }
 
-    pub async fn distribution_channel(&self, id: &str, fields: Option<&[&str]>) -> Result<Channel, UsosError> {
+    pub async fn distribution_channel(
+        &self,
+        id: &str,
+        fields: Option<&[&str]>,
+    ) -> Result<Channel, UsosError> {
         self.typed(
             "events2/distribution_channel",
             with_fields(vec![pair("id", id)], fields),
@@ -679,7 +731,10 @@ impl UsosClient {
         self.typed(
             "events2/event_channel",
             with_fields(
-                vec![pair("event_type_id", event_type_id), pair("channel_id", channel_id)],
+                vec![
+                    pair("event_type_id", event_type_id),
+                    pair("channel_id", channel_id),
+                ],
                 fields,
             ),
             false,
@@ -745,11 +800,15 @@ mod tests {
         .with_token(Credential::new("tok", Secret::new("token-s3cret")));
         let printed = format!("{client:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
-        let data: StudentCardData =
-            serde_json::from_str(r#"{"card_key": "00112233445566778899AABBCCDDEEFF", "system_key": "AABB"}"#)
-                .unwrap();
+        let data: StudentCardData = serde_json::from_str(
+            r#"{"card_key": "00112233445566778899AABBCCDDEEFF", "system_key": "AABB"}"#,
+        )
+        .unwrap();
         let printed = format!("{data:?}");
-        assert!(!printed.contains("0011") && !printed.contains("AABB"), "{printed}");
+        assert!(
+            !printed.contains("0011") && !printed.contains("AABB"),
+            "{printed}"
+        );
         assert!(data.card_key(KeyAlgorithm::Aes128).is_ok());
         assert!(data.card_key(KeyAlgorithm::ThreeKey3Des).is_err());
     }

@@ -45,9 +45,7 @@ pub enum UsosIssueError {
     Usos(#[from] UsosError),
     #[error("USOS says this card may not be written: {reason}")]
     Refused { reason: String },
-    #[error(
-        "USOS has this barcode for chip {usos}, but the card on the reader is chip {card}"
-    )]
+    #[error("USOS has this barcode for chip {usos}, but the card on the reader is chip {card}")]
     OtherChip { usos: String, card: String },
     #[error("USOS's card data is for PESEL {usos}, but the chosen cardholder has PESEL {holder}")]
     OtherHolder { usos: String, holder: String },
@@ -120,7 +118,11 @@ fn card_type(usos: Option<&str>) -> CardType {
 }
 
 fn parse_date(text: Option<&str>) -> Option<Date> {
-    Date::parse(text?.get(..10)?, format_description!("[year]-[month]-[day]")).ok()
+    Date::parse(
+        text?.get(..10)?,
+        format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 /// Writes the structure of `data` on the card and verifies it there.
@@ -178,7 +180,9 @@ pub async fn issue<T: Transport + ?Sized>(
     // Refused before writing: the structure names the person it is for.
     let offered = els_sig::decode_unverified(&data.structure_der()?)
         .map_err(|err| UsosIssueError::Issue(IssueError::NotVerified(err)))?;
-    let holder = store.get_cardholder(cardholder_id).map_err(RecordError::from)?;
+    let holder = store
+        .get_cardholder(cardholder_id)
+        .map_err(RecordError::from)?;
     if let Some(person_id) = holder.fields.person_id {
         let person = store.get_person(person_id).map_err(RecordError::from)?;
         if let Some(pesel) = person.fields.pesel
@@ -231,12 +235,11 @@ pub async fn prolong<T: Transport + ?Sized>(
     if let Some(refusal) = refused(&data) {
         return Err(refusal);
     }
-    let offered = parse_date(data.expiration_date.as_deref()).ok_or_else(|| {
-        UsosError::BadResponse {
+    let offered =
+        parse_date(data.expiration_date.as_deref()).ok_or_else(|| UsosError::BadResponse {
             what: "student_card_data".into(),
             cause: "no expiration_date".into(),
-        }
-    })?;
+        })?;
     if offered <= current.expires {
         return Err(UsosIssueError::NotLater {
             offered,
@@ -334,6 +337,9 @@ mod tests {
         };
         let refusal = refused(&data).unwrap().to_string();
         assert!(refusal.contains("Legitymacja zastrzeżona"), "{refusal}");
-        assert!(refused(&StudentCardData::default()).is_some(), "no answer is no permission");
+        assert!(
+            refused(&StudentCardData::default()).is_some(),
+            "no answer is no permission"
+        );
     }
 }

@@ -71,7 +71,9 @@ fn failure(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn api(State(state): State<Arc<Id123State>>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = headers.get("x-api-key").and_then(|value| value.to_str().ok());
+    let key = headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok());
     if key != Some(TEST_API_KEY) {
         return failure(
             StatusCode::UNAUTHORIZED,
@@ -80,7 +82,11 @@ async fn api(State(state): State<Arc<Id123State>>, headers: HeaderMap, body: Byt
         );
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return failure(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "the body is not JSON");
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "the body is not JSON",
+        );
     };
     if request["action"] != "list-cards" {
         return failure(

@@ -169,7 +169,9 @@ pub(super) struct UsosState {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn today() -> Date {
@@ -231,7 +233,12 @@ impl UsosState {
         };
         match get("oauth_consumer_key") {
             Some(TEST_CONSUMER_KEY) => {}
-            Some(_) => return Err(UsosFailure::auth("invalid_consumer", "unknown consumer key")),
+            Some(_) => {
+                return Err(UsosFailure::auth(
+                    "invalid_consumer",
+                    "unknown consumer key",
+                ));
+            }
             None => {
                 return Err(UsosFailure::auth(
                     "invalid_consumer",
@@ -252,7 +259,9 @@ impl UsosState {
         if now.abs_diff(timestamp) > TIMESTAMP_WINDOW_SECS {
             return Err(UsosFailure::auth(
                 "invalid_timestamp",
-                format!("oauth_timestamp {timestamp} is more than {TIMESTAMP_WINDOW_SECS} s from the server clock ({now})"),
+                format!(
+                    "oauth_timestamp {timestamp} is more than {TIMESTAMP_WINDOW_SECS} s from the server clock ({now})"
+                ),
             ));
         }
         let nonce = get("oauth_nonce")
@@ -303,11 +312,19 @@ fn demo_data() -> Data {
         last_name: last.into(),
         pesel: pesel.into(),
         album: album.into(),
-        phones: vec![json!({"number": "+48 600 100 200", "comment": {"pl": "komórka", "en": "mobile"}, "type_id": "KOM"})],
+        phones: vec![
+            json!({"number": "+48 600 100 200", "comment": {"pl": "komórka", "en": "mobile"}, "type_id": "KOM"}),
+        ],
     };
     Data {
         users: vec![
-            user("1001", &["Anna", "Maria"], "Żółkiewska", "02070803628", "123456"),
+            user(
+                "1001",
+                &["Anna", "Maria"],
+                "Żółkiewska",
+                "02070803628",
+                "123456",
+            ),
             user("1002", &["Jan"], "Nowak", "44051401359", "654321"),
         ],
         cards: vec![
@@ -390,10 +407,16 @@ fn select(
         if !available.contains(&field) {
             return Err(UsosFailure::param(
                 "fields",
-                format!("unknown field {field:?}; available: {}", available.join("|")),
+                format!(
+                    "unknown field {field:?}; available: {}",
+                    available.join("|")
+                ),
             ));
         }
-        out.insert(field.into(), full.get(field).cloned().unwrap_or(Value::Null));
+        out.insert(
+            field.into(),
+            full.get(field).cloned().unwrap_or(Value::Null),
+        );
     }
     Ok(Value::Object(out))
 }
@@ -409,8 +432,7 @@ const CARD_FIELDS: &[&str] = &[
     "date_of_issue",
     "student_number",
 ];
-const CARD_DEFAULT: &str =
-    "id|user|contact_chip_uid|contactless_chip_uid|barcode_number|type|expiration_date|date_of_issue|student_number";
+const CARD_DEFAULT: &str = "id|user|contact_chip_uid|contactless_chip_uid|barcode_number|type|expiration_date|date_of_issue|student_number";
 const DATA_FIELDS: &[&str] = &[
     "certificate",
     "system_key",
@@ -433,7 +455,8 @@ const ORDER_FIELDS: &[&str] = &[
     "student_number",
     "expiration_date",
 ];
-const ORDER_DEFAULT: &str = "id|order_date|status|token|distribution_pass|student_number|expiration_date";
+const ORDER_DEFAULT: &str =
+    "id|order_date|status|token|distribution_pass|student_number|expiration_date";
 const EVENT_TYPE_FIELDS: &[&str] = &[
     "id",
     "name",
@@ -568,12 +591,15 @@ impl UsosState {
             && let Some((algorithm, master)) = &self.options.card_key
         {
             let uid = hex::decode(&card.contact_uid).unwrap_or_default();
-            let key = WriteKey::diversified(*algorithm, master, &uid, ELS_SYSTEM_ID).map_err(|err| UsosFailure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "internal_error",
-                message: format!("cannot derive the card key: {err}"),
-                param: None,
-            })?;
+            let key =
+                WriteKey::diversified(*algorithm, master, &uid, ELS_SYSTEM_ID).map_err(|err| {
+                    UsosFailure {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        code: "internal_error",
+                        message: format!("cannot derive the card key: {err}"),
+                        param: None,
+                    }
+                })?;
             full.insert("card_key".into(), hex::encode_upper(key.expose()).into());
         }
         select(full, fields, DATA_DEFAULT, DATA_FIELDS)
@@ -607,20 +633,39 @@ impl UsosState {
         };
         let token_user = || {
             user_id.ok_or_else(|| {
-                UsosFailure::auth("token_required", "this method acts for a user: sign it with an access token")
+                UsosFailure::auth(
+                    "token_required",
+                    "this method acts for a user: sign it with an access token",
+                )
             })
         };
         match name {
             "cards/card" => {
-                let card = find_card(data, params, &["contact_chip_uid", "contactless_chip_uid", "barcode_number"])?;
-                select(card_json(data, card), params.fields(), CARD_DEFAULT, CARD_FIELDS)
+                let card = find_card(
+                    data,
+                    params,
+                    &["contact_chip_uid", "contactless_chip_uid", "barcode_number"],
+                )?;
+                select(
+                    card_json(data, card),
+                    params.fields(),
+                    CARD_DEFAULT,
+                    CARD_FIELDS,
+                )
             }
             "cards/user" => {
                 let user = token_user()?;
                 data.cards
                     .iter()
                     .filter(|card| card.user_id == user)
-                    .map(|card| select(card_json(data, card), params.fields(), CARD_DEFAULT, CARD_FIELDS))
+                    .map(|card| {
+                        select(
+                            card_json(data, card),
+                            params.fields(),
+                            CARD_DEFAULT,
+                            CARD_FIELDS,
+                        )
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Value::Array)
             }
@@ -637,18 +682,33 @@ impl UsosState {
                 let card = find_card(
                     data,
                     params,
-                    &["id", "contact_chip_uid", "contactless_chip_uid", "barcode_number"],
+                    &[
+                        "id",
+                        "contact_chip_uid",
+                        "contactless_chip_uid",
+                        "barcode_number",
+                    ],
                 )?;
                 self.student_card_data(data, card, params.fields())
             }
             "cards/mark_student_card_prolonged" => {
                 let date = params.required("date_prolonged")?;
-                let date = Date::parse(date, time::macros::format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| UsosFailure::param("date_prolonged", format!("{date:?} is not YYYY-MM-DD")))?;
+                let date = Date::parse(
+                    date,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .map_err(|_| {
+                    UsosFailure::param("date_prolonged", format!("{date:?} is not YYYY-MM-DD"))
+                })?;
                 let id = find_card(
                     data,
                     params,
-                    &["id", "contact_chip_uid", "contactless_chip_uid", "barcode_number"],
+                    &[
+                        "id",
+                        "contact_chip_uid",
+                        "contactless_chip_uid",
+                        "barcode_number",
+                    ],
                 )?
                 .id
                 .clone();
@@ -677,8 +737,12 @@ impl UsosState {
                     "why_cannot_revoke": (!active).then(|| json!({"pl": "Brak zamówienia", "en": "There is no order"})),
                     "orders": orders,
                 }));
-                select(full, params.fields(), "why_cannot_order|why_cannot_revoke|orders",
-                       &["why_cannot_order", "why_cannot_revoke", "orders"])
+                select(
+                    full,
+                    params.fields(),
+                    "why_cannot_order|why_cannot_revoke|orders",
+                    &["why_cannot_order", "why_cannot_revoke", "orders"],
+                )
             }
             "cards/mcard_order" => {
                 let user = token_user()?.to_owned();
@@ -690,11 +754,20 @@ impl UsosState {
                     .find(|order| order.id == id && order.user_id == user)
                     .ok_or_else(|| UsosFailure::not_found(format!("no mcard order {id}")))?;
                 let person = data.users.iter().find(|candidate| candidate.id == user);
-                select(Self::order_json(order, person, expires), params.fields(), ORDER_DEFAULT, ORDER_FIELDS)
+                select(
+                    Self::order_json(order, person, expires),
+                    params.fields(),
+                    ORDER_DEFAULT,
+                    ORDER_FIELDS,
+                )
             }
             "cards/make_mcard_order" => {
                 let user = token_user()?.to_owned();
-                if data.orders.iter().any(|order| order.user_id == user && order.status != "revoked") {
+                if data
+                    .orders
+                    .iter()
+                    .any(|order| order.user_id == user && order.status != "revoked")
+                {
                     return Ok(json!({"success": false}));
                 }
                 let id = (data.orders.len() + 1).to_string();
@@ -721,11 +794,19 @@ impl UsosState {
                 let message_pl = params.required("message_pl")?;
                 let users: Vec<String> = match (params.get("user_id"), params.get("user_ids")) {
                     (Some(_), Some(_)) => {
-                        return Err(UsosFailure::param("user_ids", "user_id and user_ids cannot be used together"));
+                        return Err(UsosFailure::param(
+                            "user_ids",
+                            "user_id and user_ids cannot be used together",
+                        ));
                     }
                     (Some(id), None) => vec![id.to_owned()],
                     (None, Some(ids)) => ids.split('|').map(str::to_owned).collect(),
-                    (None, None) => return Err(UsosFailure::param("user_id", "user_id or user_ids is required")),
+                    (None, None) => {
+                        return Err(UsosFailure::param(
+                            "user_id",
+                            "user_id or user_ids is required",
+                        ));
+                    }
                 };
                 for user in &users {
                     if !data.users.iter().any(|known| &known.id == user) {
@@ -734,7 +815,9 @@ impl UsosState {
                 }
                 let event_type = params.get("event_type_id").unwrap_or("custom");
                 if !event_types().iter().any(|known| known["id"] == event_type) {
-                    return Err(UsosFailure::not_found(format!("no event type {event_type}")));
+                    return Err(UsosFailure::not_found(format!(
+                        "no event type {event_type}"
+                    )));
                 }
                 data.notifications.push(json!({
                     "user_ids": users, "message_pl": message_pl,
@@ -748,16 +831,35 @@ impl UsosState {
                     .into_iter()
                     .find(|known| known["id"] == id)
                     .ok_or_else(|| UsosFailure::not_found(format!("no event type {id}")))?;
-                select(found, params.fields(), EVENT_TYPE_DEFAULT, EVENT_TYPE_FIELDS)
+                select(
+                    found,
+                    params.fields(),
+                    EVENT_TYPE_DEFAULT,
+                    EVENT_TYPE_FIELDS,
+                )
             }
             "events2/event_types_index" => event_types()
                 .into_iter()
-                .map(|known| select(known, params.fields(), EVENT_TYPE_DEFAULT, EVENT_TYPE_FIELDS))
+                .map(|known| {
+                    select(
+                        known,
+                        params.fields(),
+                        EVENT_TYPE_DEFAULT,
+                        EVENT_TYPE_FIELDS,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             "events2/notification_channels_index" => channels()
                 .into_iter()
-                .map(|channel| select(channel, params.fields(), "id|name|description", &["id", "name", "description"]))
+                .map(|channel| {
+                    select(
+                        channel,
+                        params.fields(),
+                        "id|name|description",
+                        &["id", "name", "description"],
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             "events2/distribution_channel" => {
@@ -766,7 +868,12 @@ impl UsosState {
                     .into_iter()
                     .find(|channel| channel["id"] == id)
                     .ok_or_else(|| UsosFailure::not_found(format!("no channel {id}")))?;
-                select(channel, params.fields(), "id|name", &["id", "name", "description"])
+                select(
+                    channel,
+                    params.fields(),
+                    "id|name",
+                    &["id", "name", "description"],
+                )
             }
             "events2/event_channel" => {
                 let event_type_id = params.required("event_type_id")?;
@@ -774,7 +881,9 @@ impl UsosState {
                 let event_type = event_types()
                     .into_iter()
                     .find(|known| known["id"] == event_type_id)
-                    .ok_or_else(|| UsosFailure::not_found(format!("no event type {event_type_id}")))?;
+                    .ok_or_else(|| {
+                        UsosFailure::not_found(format!("no event type {event_type_id}"))
+                    })?;
                 let channel = channels()
                     .into_iter()
                     .find(|channel| channel["id"] == channel_id)
@@ -788,8 +897,20 @@ impl UsosState {
                     "send_by_default": true,
                     "user_preferences": [],
                 }));
-                select(full, params.fields(), "id|channel|event_type|is_enabled|is_mandatory|send_by_default|user_preferences",
-                       &["id", "channel", "event_type", "is_enabled", "is_mandatory", "send_by_default", "user_preferences"])
+                select(
+                    full,
+                    params.fields(),
+                    "id|channel|event_type|is_enabled|is_mandatory|send_by_default|user_preferences",
+                    &[
+                        "id",
+                        "channel",
+                        "event_type",
+                        "is_enabled",
+                        "is_mandatory",
+                        "send_by_default",
+                        "user_preferences",
+                    ],
+                )
             }
             "phones/select" => {
                 let ids = params.get("user_ids").ok_or_else(|| {
@@ -805,7 +926,14 @@ impl UsosState {
                         .unwrap_or_default();
                     let selected = phones
                         .into_iter()
-                        .map(|phone| select(object(phone), params.fields(), "number|comment", &["number", "comment", "type_id"]))
+                        .map(|phone| {
+                            select(
+                                object(phone),
+                                params.fields(),
+                                "number|comment",
+                                &["number", "comment", "type_id"],
+                            )
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     out.insert(id.to_owned(), Value::Array(selected));
                 }
@@ -813,17 +941,26 @@ impl UsosState {
             }
             "phones/replace" => {
                 let user_id = params.required("user_id")?;
-                let list: Vec<Value> = serde_json::from_str(params.required("data")?)
-                    .map_err(|err| UsosFailure::param("data", format!("data is not a JSON list: {err}")))?;
+                let list: Vec<Value> =
+                    serde_json::from_str(params.required("data")?).map_err(|err| {
+                        UsosFailure::param("data", format!("data is not a JSON list: {err}"))
+                    })?;
                 let mut phones = Vec::with_capacity(list.len());
                 for (index, entry) in list.into_iter().enumerate() {
-                    let number = entry.get("number").and_then(Value::as_str).unwrap_or_default();
+                    let number = entry
+                        .get("number")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     let valid = !number.trim().is_empty()
-                        && number.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+                        && number
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || " +-()".contains(c));
                     if !valid || entry.get("comment").is_none() {
                         return Err(UsosFailure::param(
                             "data",
-                            format!("entry {index}: number must be digits, spaces, + - ( ) and comment is required; nothing was saved"),
+                            format!(
+                                "entry {index}: number must be digits, spaces, + - ( ) and comment is required; nothing was saved"
+                            ),
                         ));
                     }
                     // Only the Polish part of the comment is stored.
@@ -867,9 +1004,10 @@ async fn call(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let mut params: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

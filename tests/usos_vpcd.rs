@@ -1,0 +1,234 @@
+//! Issuance and prolongation driven by the reference server's USOS data, through the real
+//! pcscd and a vpcd virtual reader holding the simulated ELS chip: the card ends verified
+//! on its chip and recorded, the holder is told, and USOS hears of the prolongation.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cardstation::card::els::CardKey;
+use cardstation::card::pcsc;
+use cardstation::config::{CardReady, Secret};
+use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::crypto::keys;
+use cardstation::remote::oauth1::Credential;
+use cardstation::remote::retry::RetryPolicy;
+use cardstation::remote::server::{
+    Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET, UsosOptions,
+};
+use cardstation::remote::usos::UsosClient;
+use cardstation::sim::{ElsCard, ElsCardState, vpcd};
+use cardstation::station::issue::read_and_verify;
+use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
+use cardstation::store::{
+    CardStatus, CardholderFields, CardholderStatus, PersonFields, Store, UidKind,
+};
+use common::{UID, reader};
+use time::macros::date;
+use time::{Duration as Days, OffsetDateTime};
+use zeroize::Zeroizing;
+
+/// Not the reader els_vpcd's first tests take; readers are locked, so sharing one only waits.
+const READER_PORT: u16 = 35964;
+const CARD_KEY: &str = "00112233445566778899AABBCCDDEEFF";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn master() -> CardKey {
+    CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    }
+}
+
+fn blank_card(uid: &[u8]) -> Arc<Mutex<ElsCard>> {
+    Arc::new(Mutex::new(ElsCard::new(ElsCardState::personalised(
+        uid,
+        &master().for_card(uid).unwrap(),
+    ))))
+}
+
+fn anna(store: &mut Store) -> i64 {
+    let person = store
+        .create_person(&PersonFields {
+            person_number: None,
+            first_name: "Anna".into(),
+            middle_name: Some("Maria".into()),
+            last_name: "Żółkiewska".into(),
+            birth_date: date!(2002 - 07 - 08),
+            phone_number: None,
+            mobile_number: None,
+            album_number: Some("123456".into()),
+            pesel: Some("02070803628".into()),
+        })
+        .unwrap();
+    store
+        .create_cardholder(&CardholderFields {
+            person_id: Some(person),
+            profile: None,
+            email: None,
+            status: CardholderStatus::Activated,
+            name_on_card: None,
+            start_date: None,
+            end_date: None,
+            note: None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn usos_issuance_and_prolongation_through_pcscd() {
+    let reader = reader(READER_PORT);
+    let pki = tempfile::tempdir().unwrap();
+    common::make_signer_files(
+        pki.path(),
+        "/CN=USOS test signer/O=Uniwersytet Testowy/C=PL",
+    );
+    let certificate = keys::load_certificate(&pki.path().join("cert.pem")).unwrap();
+    let server = ReferenceServer::start_with(
+        0,
+        None,
+        Faults::default(),
+        UsosOptions {
+            signer: Some((
+                keys::load_signing_key(&pki.path().join("key.pem"), None).unwrap(),
+                certificate.clone(),
+            )),
+            card_key: Some((
+                KeyAlgorithm::Aes128,
+                Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+            )),
+            ..UsosOptions::default()
+        },
+    )
+    .unwrap();
+    let client = UsosClient::new(
+        &server.url(),
+        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let trusted = [certificate];
+    let desk = UsosDesk {
+        client: &client,
+        key_algorithm: KeyAlgorithm::Aes128,
+        trusted: &trusted,
+        operator: "anna.operator",
+    };
+    let store_dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
+    let holder = anna(&mut store);
+    let today = OffsetDateTime::now_utc().date();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Issuance: USOS knows the chip, hands out the signed structure and the card's key.
+    let card = blank_card(&UID);
+    let inserted = vpcd::insert(card.clone(), reader.port, Default::default(), WAIT).unwrap();
+    let mut transport = common::connect(&reader.name);
+    let issued = runtime
+        .block_on(usos::issue(
+            &desk,
+            &mut transport,
+            &mut store,
+            holder,
+            &FindBy::ChipUid,
+            today,
+        ))
+        .unwrap();
+    let expires = issued.issued.verified.data.expires;
+    assert_eq!(issued.issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
+    assert_eq!(
+        expires.to_string(),
+        issued.usos_card.expiration_date.clone().unwrap()
+    );
+    let reading = read_and_verify(&mut transport, &trusted, today).unwrap();
+    assert_eq!(reading.verdict.unwrap().data.album_number, "123456");
+    let recorded = store
+        .find_card_by_uid(UidKind::Contact, &UID)
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(recorded.id), issued.card_id);
+    assert_eq!(recorded.fields.status, CardStatus::Personalized);
+    assert_eq!(recorded.fields.barcode.as_deref(), Some("2900000123456"));
+    assert_eq!(recorded.fields.card_number.as_deref(), Some("501"));
+    assert_eq!(recorded.fields.expires, Some(expires));
+
+    let sent = runtime
+        .block_on(usos::send_card_ready(
+            &client,
+            &CardReady::default(),
+            &issued.usos_card,
+        ))
+        .unwrap();
+    let notifications = server.usos_notifications();
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(notifications[0]["user_ids"][0], "1001");
+    assert_eq!(
+        notifications[0]["message_pl"],
+        sent.message.pl.clone().unwrap()
+    );
+    assert!(sent.message.en.unwrap().contains(&expires.to_string()));
+
+    // Prolongation: writing the same validity again is refused, a later one is written.
+    let err = runtime
+        .block_on(usos::prolong(&desk, &mut transport, today))
+        .unwrap_err();
+    assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
+    let later = expires + Days::days(365);
+    assert!(server.usos_set_expiration("04A1B2C3D4E5F6", later));
+    let prolonged = runtime
+        .block_on(usos::prolong(&desk, &mut transport, today))
+        .unwrap();
+    assert_eq!(prolonged.issued.verified.data.expires, later);
+    let reading = read_and_verify(&mut transport, &trusted, today).unwrap();
+    assert_eq!(reading.verdict.unwrap().data.expires, later);
+    let marked: Vec<_> = server
+        .usos_calls()
+        .into_iter()
+        .filter(|call| call.method == "cards/mark_student_card_prolonged")
+        .collect();
+    assert_eq!(marked.len(), 1, "reported once, after the card verified");
+    assert_eq!(marked[0].params["contact_chip_uid"], "04A1B2C3D4E5F6");
+    assert_eq!(marked[0].params["date_prolonged"], today.to_string());
+    drop(transport);
+    inserted.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // A card USOS has blocked is refused with USOS's reason and nothing is written.
+    let blocked_uid = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66];
+    let blocked = blank_card(&blocked_uid);
+    let _inserted = vpcd::insert(blocked.clone(), reader.port, Default::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    let mut transport = common::connect(&reader.name);
+    let err = runtime
+        .block_on(usos::issue(
+            &desk,
+            &mut transport,
+            &mut store,
+            holder,
+            &FindBy::ChipUid,
+            today,
+        ))
+        .unwrap_err();
+    assert!(matches!(err, UsosIssueError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("zastrzeżona"), "{err}");
+    assert!(
+        blocked
+            .lock()
+            .unwrap()
+            .state()
+            .ef_els
+            .iter()
+            .all(|byte| *byte == 0)
+    );
+    assert!(
+        store
+            .find_card_by_uid(UidKind::Contact, &blocked_uid)
+            .unwrap()
+            .is_none()
+    );
+}
