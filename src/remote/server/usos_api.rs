@@ -602,7 +602,15 @@ impl UsosState {
                 })?;
             full.insert("card_key".into(), hex::encode_upper(key.expose()).into());
         }
-        select(full, fields, DATA_DEFAULT, DATA_FIELDS)
+        let refusal = full.get("why_cannot_write").cloned();
+        let mut answer = select(full, fields, DATA_DEFAULT, DATA_FIELDS)?;
+        // This server's extension: a refusal always says why, whatever the selector asked.
+        if card.refusal.is_some()
+            && let (Value::Object(answer), Some(reason)) = (&mut answer, refusal)
+        {
+            answer.insert("why_cannot_write".into(), reason);
+        }
+        Ok(answer)
     }
 
     fn order_json(order: &Order, user: Option<&User>, expires: Option<Date>) -> Map<String, Value> {
