@@ -37,6 +37,8 @@ pub const TEST_TOKEN_KEY: &str = "cardstation-test-token";
 pub const TEST_TOKEN_SECRET: &str = "cardstation-test-token-secret";
 /// How far a request's timestamp may be from the server's clock, and how long nonces are kept.
 pub const TIMESTAMP_WINDOW_SECS: u64 = 300;
+/// Calls kept for tests; a long-running demo server forgets the oldest.
+const MAX_KEPT_CALLS: usize = 10_000;
 /// The system identifier the per-card write keys are diversified with (as `[els] system_id`).
 const ELS_SYSTEM_ID: &[u8] = b"ELS";
 
@@ -1044,10 +1046,16 @@ async fn call(
             .filter(|(key, _)| !key.starts_with("oauth_"))
             .collect(),
     );
-    lock(&state.data).calls.push(UsosCall {
-        method: name.clone(),
-        params: params.0.clone(),
-    });
+    {
+        let mut data = lock(&state.data);
+        if data.calls.len() >= MAX_KEPT_CALLS {
+            data.calls.remove(0);
+        }
+        data.calls.push(UsosCall {
+            method: name.clone(),
+            params: params.0.clone(),
+        });
+    }
     match state.handle(&name, user.as_deref(), &params) {
         Ok(answer) => (StatusCode::OK, axum::Json(answer)).into_response(),
         Err(failure) => failure.into_response(),
