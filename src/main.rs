@@ -208,6 +208,29 @@ enum UsosCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the card on the reader from USOS's student_card_data, verify it and record it
+    /// for a store cardholder.
+    Issue {
+        #[arg(long, value_name = "ID")]
+        cardholder: i64,
+        /// Find the card in USOS by the barcode printed on it (default: by the chip UID).
+        #[arg(long, value_name = "B")]
+        barcode: Option<String>,
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+        /// Then send the [usos.card_ready] notification to the card's owner.
+        #[arg(long)]
+        notify: bool,
+        #[command(flatten)]
+        trust: cli::els::TrustArgs,
+    },
+    /// Write USOS's newer structure on the card on the reader, then mark it prolonged in USOS.
+    Prolong {
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+        #[command(flatten)]
+        trust: cli::els::TrustArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -408,6 +431,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     json,
                 },
         }) => cli::usos::call(&profile, &method, &params, json),
+        Some(Command::Usos {
+            command:
+                UsosCommand::Issue {
+                    cardholder,
+                    barcode,
+                    reader,
+                    notify,
+                    trust,
+                },
+        }) => cli::usos::issue(
+            &profile,
+            &db,
+            cardholder,
+            barcode,
+            reader.as_deref(),
+            &trust,
+            notify,
+        ),
+        Some(Command::Usos {
+            command: UsosCommand::Prolong { reader, trust },
+        }) => cli::usos::prolong(&profile, &db, reader.as_deref(), &trust),
         Some(Command::Audit {
             action: AuditCommand::Verify,
         }) => cli::store::audit_verify(&db),

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,8 +27,10 @@ use cardstation::store::{
     CardStatus, CardholderFields, CardholderStatus, PersonFields, Store, UidKind,
 };
 use common::{UID, reader};
+use der::Encode;
 use time::macros::date;
 use time::{Duration as Days, OffsetDateTime};
+use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 /// Not the reader els_vpcd's first tests take; readers are locked, so sharing one only waits.
@@ -77,22 +81,18 @@ fn anna(store: &mut Store) -> i64 {
         .unwrap()
 }
 
-#[test]
-fn usos_issuance_and_prolongation_through_pcscd() {
-    let reader = reader(READER_PORT);
-    let pki = tempfile::tempdir().unwrap();
-    common::make_signer_files(
-        pki.path(),
-        "/CN=USOS test signer/O=Uniwersytet Testowy/C=PL",
-    );
-    let certificate = keys::load_certificate(&pki.path().join("cert.pem")).unwrap();
+/// The reference server with a signer made by openssl and the card key master; returns the
+/// signer's certificate too.
+fn usos_server(pki: &Path) -> (ReferenceServer, Certificate) {
+    common::make_signer_files(pki, "/CN=USOS test signer/O=Uniwersytet Testowy/C=PL");
+    let certificate = keys::load_certificate(&pki.join("cert.pem")).unwrap();
     let server = ReferenceServer::start_with(
         0,
         None,
         Faults::default(),
         UsosOptions {
             signer: Some((
-                keys::load_signing_key(&pki.path().join("key.pem"), None).unwrap(),
+                keys::load_signing_key(&pki.join("key.pem"), None).unwrap(),
                 certificate.clone(),
             )),
             card_key: Some((
@@ -103,6 +103,14 @@ fn usos_issuance_and_prolongation_through_pcscd() {
         },
     )
     .unwrap();
+    (server, certificate)
+}
+
+#[test]
+fn usos_issuance_and_prolongation_through_pcscd() {
+    let reader = reader(READER_PORT);
+    let pki = tempfile::tempdir().unwrap();
+    let (server, certificate) = usos_server(pki.path());
     let client = UsosClient::new(
         &server.url(),
         Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
@@ -230,5 +238,84 @@ fn usos_issuance_and_prolongation_through_pcscd() {
             .find_card_by_uid(UidKind::Contact, &blocked_uid)
             .unwrap()
             .is_none()
+    );
+}
+
+#[test]
+fn usos_issue_and_prolong_commands_through_pcscd() {
+    let reader = reader(READER_PORT);
+    let dir = tempfile::tempdir().unwrap();
+    let (server, certificate) = usos_server(dir.path());
+    let db = dir.path().join("desk.sqlite");
+    let holder = {
+        let mut store = Store::open(&db).unwrap();
+        store
+            .add_trusted_issuer(&certificate.to_der().unwrap(), "test")
+            .unwrap();
+        anna(&mut store)
+    };
+    std::fs::write(
+        dir.path().join("desk.toml"),
+        format!(
+            "role = \"issuance\"\ndatabase = \"{}\"\n[usos]\nurl = \"{}\"\nconsumer_key_env = \"USOS_TEST_KEY\"\nconsumer_secret_env = \"USOS_TEST_SECRET\"\n[usos.card_ready]\npl = \"{{first_name}}: legitymacja gotowa\"\nen = \"{{first_name}}: card ready\"\n",
+            db.display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let cardstation = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cardstation"))
+            .arg("--profile")
+            .arg(dir.path().join("desk.toml"))
+            .args(args)
+            .env("USOS_TEST_KEY", USOS_CONSUMER_KEY)
+            .env("USOS_TEST_SECRET", USOS_CONSUMER_SECRET)
+            .output()
+            .unwrap()
+    };
+    let _inserted = vpcd::insert(blank_card(&UID), reader.port, Default::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    let holder = holder.to_string();
+    let issued = cardstation(&[
+        "usos",
+        "issue",
+        "--cardholder",
+        &holder,
+        "--reader",
+        &reader.name,
+        "--notify",
+    ]);
+    let stdout = String::from_utf8_lossy(&issued.stdout);
+    assert!(
+        issued.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    assert!(
+        stdout.contains("issued chip 04A1B2C3D4E5F6: Anna Maria Żółkiewska"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("notified USOS user 1001"), "{stdout}");
+    assert_eq!(
+        server.usos_notifications()[0]["message_en"],
+        "Anna Maria: card ready"
+    );
+
+    let expires = OffsetDateTime::now_utc().date() + Days::days(800);
+    assert!(server.usos_set_expiration("04A1B2C3D4E5F6", expires));
+    let prolonged = cardstation(&["usos", "prolong", "--reader", &reader.name]);
+    let stdout = String::from_utf8_lossy(&prolonged.stdout);
+    assert!(
+        prolonged.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&prolonged.stderr)
+    );
+    assert!(stdout.contains(&format!("until {expires}")), "{stdout}");
+    assert!(
+        server
+            .usos_calls()
+            .iter()
+            .any(|call| call.method == "cards/mark_student_card_prolonged")
     );
 }

@@ -1,5 +1,6 @@
-//! `usos call` (any USOS method, signed with the profile's consumer) and `import id123`
-//! (mobile cards into the store).
+//! `usos call` (any USOS method, signed with the profile's consumer), `usos issue` /
+//! `usos prolong` (the card on the reader from USOS's data) and `import id123` (mobile cards
+//! into the store).
 
 use std::path::Path;
 
@@ -8,9 +9,13 @@ use cardstation::remote::id123::{DEFAULT_PAGE_SIZE, Id123Client, Id123Error};
 use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;
 use cardstation::remote::usos::{UsosClient, UsosError};
+use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
 use cardstation::store::Store;
+use der::Decode;
+use x509_cert::Certificate;
 
 use super::Failure;
+use super::els::TrustArgs;
 
 impl From<UsosError> for Failure {
     fn from(err: UsosError) -> Self {
@@ -106,6 +111,127 @@ pub fn import_id123(profile: &Profile, db: &Path, template: Option<&str>) -> Res
     println!(
         "id123\tpages {}\tnew {}\tupdated {}\tunreadable {}",
         summary.pages, summary.stored.inserted, summary.stored.updated, summary.unreadable
+    );
+    Ok(())
+}
+
+/// The certificates a written card must verify against: `--cert`/`--trust`, else the store's
+/// trusted issuers (`cardstation trust add`).
+fn trusted(store: &Store, trust: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
+    let given = super::els::load_trust(trust)?;
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let from_store = store
+        .trusted_issuers()?
+        .into_iter()
+        .filter_map(|issuer| Certificate::from_der(&issuer.certificate_der).ok())
+        .collect::<Vec<_>>();
+    if from_store.is_empty() {
+        return Err(Failure::new(
+            "no trusted issuer: the written card could not be verified",
+            "trust USOS's signer certificate (`cardstation trust add CERT.pem`) or give --cert",
+        ));
+    }
+    Ok(from_store)
+}
+
+fn usos_failure(err: UsosIssueError) -> Failure {
+    Failure::new(err.to_string(), err.next_step())
+}
+
+/// `usos issue`: the card on the reader, from USOS's data, for store cardholder `cardholder`.
+pub fn issue(
+    profile: &Profile,
+    db: &Path,
+    cardholder: i64,
+    barcode: Option<String>,
+    reader: Option<&str>,
+    trust: &TrustArgs,
+    notify: bool,
+) -> Result<(), Failure> {
+    let client = usos_client(profile)?;
+    let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
+    let mut store = Store::open(db)?;
+    let trusted = trusted(&store, trust)?;
+    let operator = super::els::operator();
+    let desk = UsosDesk {
+        client: &client,
+        key_algorithm: settings.card_key_type,
+        trusted: &trusted,
+        operator: &operator,
+    };
+    let find_by = barcode.map_or(FindBy::ChipUid, FindBy::Barcode);
+    let runtime = runtime()?;
+    let mut card = super::els::connect(reader)?;
+    let issued = card
+        .in_transaction(|transport| {
+            Ok(runtime.block_on(usos::issue(
+                &desk,
+                transport,
+                &mut store,
+                cardholder,
+                &find_by,
+                super::els::today(),
+            )))
+        })?
+        .map_err(usos_failure)?;
+    let data = &issued.issued.verified.data;
+    println!(
+        "issued chip {}: {} {}, expires {}; recorded as card {}",
+        hex::encode_upper(&issued.issued.uid),
+        data.given_names.join(" "),
+        data.surnames.join(" "),
+        data.expires,
+        issued.card_id.unwrap_or_default()
+    );
+    if notify {
+        let sent = runtime
+            .block_on(usos::send_card_ready(
+                &client,
+                &settings.card_ready,
+                &issued.usos_card,
+            ))
+            .map_err(|err| {
+                Failure::new(
+                    format!("the card is issued, but the notification failed: {err}"),
+                    err.next_step(),
+                )
+            })?;
+        println!("notified USOS user {}", sent.user_id);
+    }
+    Ok(())
+}
+
+/// `usos prolong`: writes USOS's newer structure on the card and reports the prolongation.
+pub fn prolong(
+    profile: &Profile,
+    db: &Path,
+    reader: Option<&str>,
+    trust: &TrustArgs,
+) -> Result<(), Failure> {
+    let client = usos_client(profile)?;
+    let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
+    let store = Store::open(db)?;
+    let trusted = trusted(&store, trust)?;
+    let operator = super::els::operator();
+    let desk = UsosDesk {
+        client: &client,
+        key_algorithm: settings.card_key_type,
+        trusted: &trusted,
+        operator: &operator,
+    };
+    let runtime = runtime()?;
+    let mut card = super::els::connect(reader)?;
+    let prolonged = card
+        .in_transaction(|transport| {
+            Ok(runtime.block_on(usos::prolong(&desk, transport, super::els::today())))
+        })?
+        .map_err(usos_failure)?;
+    println!(
+        "prolonged chip {} until {}; USOS notified",
+        hex::encode_upper(&prolonged.issued.uid),
+        prolonged.issued.verified.data.expires
     );
     Ok(())
 }
