@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cardstation::card::Transport;
 use cardstation::card::els::CardKey;
-use cardstation::card::pcsc;
+use cardstation::card::pcsc::{self, PcscTransport};
 use cardstation::config::{CardReady, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::keys;
@@ -54,8 +55,9 @@ fn blank_card(uid: &[u8]) -> Arc<Mutex<ElsCard>> {
 }
 
 fn anna(store: &mut Store) -> i64 {
-    let person = store
-        .create_person(&PersonFields {
+    cardholder(
+        store,
+        PersonFields {
             person_number: None,
             first_name: "Anna".into(),
             middle_name: Some("Maria".into()),
@@ -65,8 +67,29 @@ fn anna(store: &mut Store) -> i64 {
             mobile_number: None,
             album_number: Some("123456".into()),
             pesel: Some("02070803628".into()),
-        })
-        .unwrap();
+        },
+    )
+}
+
+fn jan(store: &mut Store) -> i64 {
+    cardholder(
+        store,
+        PersonFields {
+            person_number: None,
+            first_name: "Jan".into(),
+            middle_name: None,
+            last_name: "Nowak".into(),
+            birth_date: date!(1944 - 05 - 14),
+            phone_number: None,
+            mobile_number: None,
+            album_number: Some("654321".into()),
+            pesel: Some("44051401359".into()),
+        },
+    )
+}
+
+fn cardholder(store: &mut Store, person: PersonFields) -> i64 {
+    let person = store.create_person(&person).unwrap();
     store
         .create_cardholder(&CardholderFields {
             person_id: Some(person),
@@ -83,6 +106,14 @@ fn anna(store: &mut Store) -> i64 {
 
 /// The reference server with a signer made by openssl and the card key master; returns the
 /// signer's certificate too.
+/// Runs `work` on the card inside a PC/SC transaction, as the station does: another program
+/// watching the reader cannot reset the card in the middle.
+fn on_card<R>(transport: &mut PcscTransport, work: impl FnOnce(&mut dyn Transport) -> R) -> R {
+    transport
+        .in_transaction(|t| Ok(work(t)))
+        .expect("a transaction on the card")
+}
+
 fn usos_server(pki: &Path) -> (ReferenceServer, Certificate) {
     common::make_signer_files(pki, "/CN=USOS test signer/O=Uniwersytet Testowy/C=PL");
     let certificate = keys::load_certificate(&pki.join("cert.pem")).unwrap();
@@ -137,23 +168,64 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     let card = blank_card(&UID);
     let inserted = vpcd::insert(card.clone(), reader.port, Default::default(), WAIT).unwrap();
     let mut transport = common::connect(&reader.name);
-    let issued = runtime
-        .block_on(usos::issue(
+    // Refused before anything is written: another card's barcode, another person's card.
+    let other_chip = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
             &desk,
-            &mut transport,
+            t,
             &mut store,
             holder,
+            &FindBy::Barcode("2900000654321".into()),
+            today,
+        ))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(other_chip, UsosIssueError::OtherChip { .. }),
+        "{other_chip}"
+    );
+    let jan = jan(&mut store);
+    let other_holder = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            jan,
             &FindBy::ChipUid,
             today,
         ))
-        .unwrap();
+    })
+    .unwrap_err();
+    assert!(
+        matches!(other_holder, UsosIssueError::OtherHolder { .. }),
+        "{other_holder}"
+    );
+    assert!(
+        card.lock()
+            .unwrap()
+            .state()
+            .ef_els
+            .iter()
+            .all(|byte| *byte == 0)
+    );
+    let issued = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            holder,
+            &FindBy::Barcode("2900000123456".into()),
+            today,
+        ))
+    })
+    .unwrap();
     let expires = issued.issued.verified.data.expires;
     assert_eq!(issued.issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
     assert_eq!(
         expires.to_string(),
         issued.usos_card.expiration_date.clone().unwrap()
     );
-    let reading = read_and_verify(&mut transport, &trusted, today).unwrap();
+    let reading = on_card(&mut transport, |t| read_and_verify(t, &trusted, today)).unwrap();
     assert_eq!(reading.verdict.unwrap().data.album_number, "123456");
     let recorded = store
         .find_card_by_uid(UidKind::Contact, &UID)
@@ -182,17 +254,19 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     assert!(sent.message.en.unwrap().contains(&expires.to_string()));
 
     // Prolongation: writing the same validity again is refused, a later one is written.
-    let err = runtime
-        .block_on(usos::prolong(&desk, &mut transport, today))
-        .unwrap_err();
+    let err = on_card(&mut transport, |t| {
+        runtime.block_on(usos::prolong(&desk, t, today))
+    })
+    .unwrap_err();
     assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
     let later = expires + Days::days(365);
     assert!(server.usos_set_expiration("04A1B2C3D4E5F6", later));
-    let prolonged = runtime
-        .block_on(usos::prolong(&desk, &mut transport, today))
-        .unwrap();
+    let prolonged = on_card(&mut transport, |t| {
+        runtime.block_on(usos::prolong(&desk, t, today))
+    })
+    .unwrap();
     assert_eq!(prolonged.issued.verified.data.expires, later);
-    let reading = read_and_verify(&mut transport, &trusted, today).unwrap();
+    let reading = on_card(&mut transport, |t| read_and_verify(t, &trusted, today)).unwrap();
     assert_eq!(reading.verdict.unwrap().data.expires, later);
     let marked: Vec<_> = server
         .usos_calls()
@@ -212,16 +286,17 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     let _inserted = vpcd::insert(blocked.clone(), reader.port, Default::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
     let mut transport = common::connect(&reader.name);
-    let err = runtime
-        .block_on(usos::issue(
+    let err = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
             &desk,
-            &mut transport,
+            t,
             &mut store,
             holder,
             &FindBy::ChipUid,
             today,
         ))
-        .unwrap_err();
+    })
+    .unwrap_err();
     assert!(matches!(err, UsosIssueError::Refused { .. }), "{err}");
     assert!(err.to_string().contains("zastrzeżona"), "{err}");
     assert!(

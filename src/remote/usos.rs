@@ -441,10 +441,6 @@ impl UsosClient {
         self
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     /// Calls `method` (`cards/card` or `services/cards/card`) with `params` and returns the
     /// answer as JSON. Changes are POSTed, the rest are GETs.
     pub async fn call(

@@ -149,4 +149,59 @@ mod tests {
         assert_eq!(stored[1].status.as_deref(), Some("revoked"));
         assert_eq!(stored[0].name_fields["name"], "Anna Kowalska");
     }
+
+    #[test]
+    fn a_mobile_card_links_to_the_local_card_with_its_barcode() {
+        use crate::store::{
+            CardStatus, CardType, CardholderFields, CardholderStatus, NewCard, PersonFields,
+        };
+        let mut store = Store::open_in_memory().unwrap();
+        let person = store
+            .create_person(&PersonFields {
+                person_number: None,
+                first_name: "Anna".into(),
+                middle_name: None,
+                last_name: "Kowalska".into(),
+                birth_date: time::macros::date!(2001 - 02 - 03),
+                phone_number: None,
+                mobile_number: None,
+                album_number: None,
+                pesel: None,
+            })
+            .unwrap();
+        let holder = store
+            .create_cardholder(&CardholderFields {
+                person_id: Some(person),
+                profile: None,
+                email: None,
+                status: CardholderStatus::Activated,
+                name_on_card: None,
+                start_date: None,
+                end_date: None,
+                note: None,
+            })
+            .unwrap();
+        let card_id = store
+            .insert_card(
+                &NewCard {
+                    cardholder_id: holder,
+                    card_number: None,
+                    barcode: Some("B7".into()),
+                    card_type: CardType::Student,
+                    contact_uid: None,
+                    contactless_uid: None,
+                    chip_serial_number: None,
+                    status: CardStatus::Personalized,
+                    expires: None,
+                },
+                "test",
+            )
+            .unwrap();
+        store
+            .upsert_mobile_cards(&[card("7", "active"), card("8", "active")])
+            .unwrap();
+        let stored = store.mobile_cards("id123").unwrap();
+        assert_eq!(stored[0].card_id, Some(card_id));
+        assert_eq!(stored[1].card_id, None);
+    }
 }
