@@ -85,6 +85,39 @@ pub struct Usos {
     pub url: String,
     pub consumer_key_env: String,
     pub consumer_secret_env: String,
+    /// Variables with a user's access token and its secret, for the methods that act for a
+    /// user (`cards/user`, `cards/mcard`...); the desk's administrative methods need none.
+    pub token_env: Option<String>,
+    pub token_secret_env: Option<String>,
+    /// Type of the card write keys USOS hands out (`card_key` of `student_card_data`).
+    #[serde(default = "default_card_key_type")]
+    pub card_key_type: KeyAlgorithm,
+    /// The "card ready" notification sent after an issuance.
+    #[serde(default)]
+    pub card_ready: CardReady,
+}
+
+/// Texts of the "card ready" notification. `{first_name}`, `{last_name}`, `{barcode}`,
+/// `{expires}` and `{card_id}` are filled from the card.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardReady {
+    pub pl: String,
+    pub en: String,
+    /// USOS event type; none: the server's default (`custom`).
+    pub event_type_id: Option<String>,
+}
+
+impl Default for CardReady {
+    fn default() -> Self {
+        Self {
+            pl: "{first_name}, Twoja legitymacja jest gotowa do odbioru (ważna do {expires})."
+                .into(),
+            en: "{first_name}, your student card is ready for collection (valid until {expires})."
+                .into(),
+            event_type_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -492,6 +525,25 @@ impl Profile {
                 ));
             }
         }
+        if let Some(usos) = &profile.usos {
+            let names = [
+                Some(&usos.consumer_key_env),
+                Some(&usos.consumer_secret_env),
+                usos.token_env.as_ref(),
+                usos.token_secret_env.as_ref(),
+            ];
+            if names.into_iter().flatten().any(|name| !is_env_name(name)) {
+                return Err(invalid(
+                    "usos.*_env name environment variables (A-Z, 0-9, _), not keys or secrets"
+                        .to_owned(),
+                ));
+            }
+            if usos.token_env.is_some() != usos.token_secret_env.is_some() {
+                return Err(invalid(
+                    "usos.token_env and usos.token_secret_env go together".to_owned(),
+                ));
+            }
+        }
         if let Some(desfire) = &profile.desfire {
             desfire
                 .check(crate::station::desfire::RECORD_LEN)
@@ -527,6 +579,11 @@ pub fn data_dir() -> PathBuf {
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
+    /// A secret that came from elsewhere than the environment (a test fixture, a prompt).
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
     pub fn from_env(var: &str) -> Result<Self, ConfigError> {
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => Ok(Self(Zeroizing::new(value))),

@@ -159,6 +159,27 @@ enum Command {
         /// Seed N persons, each with a cardholder, a card in production and its production.
         #[arg(long, value_name = "N")]
         seed_people: Option<usize>,
+        /// USOS student_card_data: sign ELS structures with this PKCS#8 PEM key...
+        #[arg(long, value_name = "KEY.pem", requires = "usos_signer_cert")]
+        usos_signer_key: Option<PathBuf>,
+        /// ...and this certificate.
+        #[arg(long, value_name = "CERT.pem", requires = "usos_signer_key")]
+        usos_signer_cert: Option<PathBuf>,
+        /// USOS student_card_data: hand out write keys derived from the card_key master (hex)
+        /// in this environment variable.
+        #[arg(long, value_name = "VAR")]
+        usos_card_key_env: Option<String>,
+        /// Type of that master key.
+        #[arg(long, value_name = "aes|2k3des|3k3des", default_value = "aes")]
+        usos_card_key_type: KeyAlgorithm,
+        /// Seed N ID123 mobile cards (template 906c56c2d85817633abc07978f4899ff89cff060).
+        #[arg(long, value_name = "N")]
+        seed_id123: Option<usize>,
+    },
+    /// USOS API calls with the profile's [usos] consumer (and token, if set).
+    Usos {
+        #[command(subcommand)]
+        command: UsosCommand,
     },
     /// Headless kiosk: wait for taps and print one verdict line per card.
     Validate {
@@ -200,6 +221,44 @@ enum OperatorCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsosCommand {
+    /// Call METHOD (e.g. cards/card or services/cards/card) with key=value parameters and
+    /// print the answer; a USOS error goes to stderr with exit 1.
+    Call {
+        #[arg(value_name = "METHOD")]
+        method: String,
+        #[arg(value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// The answer as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the card on the reader from USOS's student_card_data, verify it and record it
+    /// for a store cardholder.
+    Issue {
+        #[arg(long, value_name = "ID")]
+        cardholder: i64,
+        /// Find the card in USOS by the barcode printed on it (default: by the chip UID).
+        #[arg(long, value_name = "B")]
+        barcode: Option<String>,
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+        /// Then send the [usos.card_ready] notification to the card's owner.
+        #[arg(long)]
+        notify: bool,
+        #[command(flatten)]
+        trust: cli::els::TrustArgs,
+    },
+    /// Write USOS's newer structure on the card on the reader, then mark it prolonged in USOS.
+    Prolong {
+        #[arg(long, value_name = "R")]
+        reader: Option<String>,
+        #[command(flatten)]
+        trust: cli::els::TrustArgs,
     },
 }
 
@@ -265,6 +324,12 @@ enum ImportCommand {
     Persons {
         #[arg(value_name = "FILE.csv")]
         file: PathBuf,
+    },
+    /// Mobile cards from ID123 ([id123] in the profile), every page, into the store.
+    Id123 {
+        /// Card template id; default: [id123] card_template_id.
+        #[arg(long, value_name = "ID")]
+        template: Option<String>,
     },
 }
 
@@ -385,6 +450,38 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Import {
             what: ImportCommand::Persons { file },
         }) => cli::store::import_persons(&db, &file),
+        Some(Command::Import {
+            what: ImportCommand::Id123 { template },
+        }) => cli::usos::import_id123(&profile, &db, template.as_deref()),
+        Some(Command::Usos {
+            command:
+                UsosCommand::Call {
+                    method,
+                    params,
+                    json,
+                },
+        }) => cli::usos::call(&profile, &method, &params, json),
+        Some(Command::Usos {
+            command:
+                UsosCommand::Issue {
+                    cardholder,
+                    barcode,
+                    reader,
+                    notify,
+                    trust,
+                },
+        }) => cli::usos::issue(
+            &profile,
+            &db,
+            cardholder,
+            barcode,
+            reader.as_deref(),
+            &trust,
+            notify,
+        ),
+        Some(Command::Usos {
+            command: UsosCommand::Prolong { reader, trust },
+        }) => cli::usos::prolong(&profile, &db, reader.as_deref(), &trust),
         Some(Command::Audit {
             action: AuditCommand::Verify,
         }) => cli::store::audit_verify(&db),
@@ -417,7 +514,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
             port,
             faults,
             seed_people,
-        }) => cli::sync::serve(port, cli.db.as_deref(), faults.as_deref(), seed_people),
+            usos_signer_key,
+            usos_signer_cert,
+            usos_card_key_env,
+            usos_card_key_type,
+            seed_id123,
+        }) => cli::sync::serve(
+            port,
+            cli.db.as_deref(),
+            faults.as_deref(),
+            seed_people,
+            &cli::sync::ServeExtras {
+                signer_key: usos_signer_key.as_deref(),
+                signer_cert: usos_signer_cert.as_deref(),
+                card_key_env: usos_card_key_env.as_deref(),
+                card_key_type: usos_card_key_type,
+                seed_id123,
+            },
+        ),
     }
 }
 

@@ -183,7 +183,7 @@ pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Fail
     }
 }
 
-fn today() -> Date {
+pub(crate) fn today() -> Date {
     time::OffsetDateTime::now_utc().date()
 }
 
@@ -229,14 +229,14 @@ fn load_signer(args: &SignerArgs, els: Option<&Els>) -> Result<Signer, Failure> 
     Ok(Signer { key, certificate })
 }
 
-fn key_failure(err: keys::KeyError) -> Failure {
+pub(crate) fn key_failure(err: keys::KeyError) -> Failure {
     Failure::new(
         err.to_string(),
         "check the key and certificate files (the key must be PKCS#8 PEM, mode 600)",
     )
 }
 
-fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
+pub(crate) fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
     let mut trusted = Vec::new();
     if let Some(dir) = &args.trust {
         let entries = std::fs::read_dir(dir).map_err(|err| {
@@ -313,7 +313,7 @@ fn card_key(args: &CardKeyArgs, els: Option<&Els>) -> Result<CardKey, Failure> {
     })
 }
 
-fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {
+pub(crate) fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {
     let reader = pcsc::wait_for_card(filter, READER_WAIT)?;
     Ok(PcscTransport::connect(&reader, Sharing::Exclusive)?)
 }
@@ -524,7 +524,7 @@ fn write(
 }
 
 /// Who is issuing, for the audit log: the OS user at the command line.
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 

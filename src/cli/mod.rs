@@ -9,6 +9,7 @@ pub mod print;
 pub mod render;
 pub mod store;
 pub mod sync;
+pub mod usos;
 
 use cardstation::card::TransportError;
 use cardstation::config::Profile;

@@ -4,21 +4,20 @@
 //! module except in the `Authorization` header.
 
 use std::fmt;
-use std::time::Duration;
 
-use rand::Rng;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+pub use super::retry::RetryPolicy;
+use super::retry::{Attempt, with_retries};
+
 /// Largest page the API serves.
 pub const MAX_PER_PAGE: u32 = 100;
-/// Longest `Retry-After` honoured; a server asking for more is treated as down.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A CardExchange secret key. Printed as its mode only.
 #[derive(Clone)]
@@ -56,36 +55,6 @@ pub enum AuthScheme {
     #[default]
     Basic,
     Bearer,
-}
-
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    pub request_timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Full jitter: a random wait up to the exponential bound, so clients do not retry in step.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let bound = self
-            .base_delay
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.max_delay);
-        bound.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
-    }
 }
 
 #[derive(Debug, Error)]
@@ -285,10 +254,8 @@ enum Method {
 
 impl Client {
     pub fn new(base_url: &str, key: ApiKey, retry: RetryPolicy) -> Result<Self, RemoteError> {
-        let http = reqwest::Client::builder()
-            .timeout(retry.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
+        let http = retry
+            .http_client()
             .map_err(|err| RemoteError::Unreachable {
                 url: base_url.into(),
                 cause: err.to_string(),
@@ -330,20 +297,10 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<(HeaderMap, Value), RemoteError> {
         let url = format!("{}/api/v1/{path}", self.base);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.send_once(&method, &url, query, body).await {
-                Ok(answer) => return Ok(answer),
-                Err(Attempt::Final(error)) => return Err(error),
-                Err(other) if attempt >= self.retry.max_attempts => return Err(other.into_error()),
-                Err(Attempt::RetryAfter(_, wait)) => tokio::time::sleep(wait).await,
-                Err(Attempt::Retry(error)) => {
-                    tracing::debug!(%url, attempt, "retrying: {error}");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                }
-            }
-        }
+        with_retries(&self.retry, &url, || {
+            self.send_once(&method, &url, query, body)
+        })
+        .await
     }
 
     async fn send_once(
@@ -352,7 +309,7 @@ impl Client {
         url: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<(HeaderMap, Value), Attempt> {
+    ) -> Result<(HeaderMap, Value), Attempt<RemoteError>> {
         let mut request = match method {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url),
@@ -382,13 +339,7 @@ impl Client {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(unreachable)?;
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = retry_after(&headers).unwrap_or(self.retry.base_delay);
-            let error = problem(status, &bytes);
-            return Err(if wait <= MAX_RETRY_AFTER {
-                Attempt::RetryAfter(error, wait)
-            } else {
-                Attempt::Final(error)
-            });
+            return Err(self.retry.after_too_many(&headers, problem(status, &bytes)));
         }
         if status.is_server_error() {
             return Err(Attempt::Retry(problem(status, &bytes)));
@@ -554,33 +505,6 @@ impl Client {
             }
         }
     }
-}
-
-/// The outcome of one failed try.
-enum Attempt {
-    Retry(RemoteError),
-    RetryAfter(RemoteError, Duration),
-    Final(RemoteError),
-}
-
-impl Attempt {
-    fn into_error(self) -> RemoteError {
-        match self {
-            Attempt::Retry(error) | Attempt::RetryAfter(error, _) | Attempt::Final(error) => error,
-        }
-    }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and falls back to backoff).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
 }
 
 /// The `page` of the `rel="last"` link.

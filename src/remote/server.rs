@@ -1,7 +1,18 @@
 //! The reference CardExchange Cloud v1 server (`cardstation serve`): the documented subset for
 //! persons, addresses, cardholders, cards and productions over its own SQLite file, with
 //! `sk_test_` keys, page/per_page lists with `X-Total-Count` and `Link`, `q=` search,
-//! problem+json errors and seeded fault injection. For tests and the demo only.
+//! problem+json errors and seeded fault injection; beside it the USOS API (`usos_api`) and
+//! ID123 `list-cards` (`id123_api`). For tests and the demo only.
+
+mod id123_api;
+mod usos_api;
+
+pub use id123_api::{DEMO_TEMPLATE_ID as ID123_DEMO_TEMPLATE, TEST_API_KEY as ID123_TEST_KEY};
+pub use usos_api::{
+    TEST_CONSUMER_KEY as USOS_CONSUMER_KEY, TEST_CONSUMER_SECRET as USOS_CONSUMER_SECRET,
+    TEST_TOKEN_KEY as USOS_TOKEN_KEY, TEST_TOKEN_SECRET as USOS_TOKEN_SECRET,
+    TIMESTAMP_WINDOW_SECS as USOS_TIMESTAMP_WINDOW_SECS, UsosCall, UsosOptions,
+};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -640,7 +651,10 @@ async fn list(
             .iter()
             .filter(|(name, _)| name != "page" && name != "per_page")
         {
-            url.push_str(&format!("&{name}={}", urlencode(value)));
+            url.push_str(&format!(
+                "&{name}={}",
+                crate::remote::oauth1::percent_encode(value)
+            ));
         }
         format!("{url}>; rel=\"{rel}\"")
     };
@@ -658,18 +672,6 @@ async fn list(
         headers.insert(header::LINK, link);
     }
     Ok((headers, axum::Json(Value::Array(items))).into_response())
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 /// The key from `Authorization: Basic base64(key:)` or `Bearer key`.
@@ -755,7 +757,11 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
     Response::from_parts(parts, Body::from(cut))
 }
 
-fn router(state: Arc<ServerState>) -> Router {
+fn router(
+    state: Arc<ServerState>,
+    usos: Arc<usos_api::UsosState>,
+    id123: Arc<id123_api::Id123State>,
+) -> Router {
     Router::new()
         .route("/api/v1/{resource}", get(list).post(create))
         .route(
@@ -764,12 +770,17 @@ fn router(state: Arc<ServerState>) -> Router {
         )
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+        // Each API checks its own credentials; the CardExchange faults stay on CardExchange.
+        .merge(usos_api::router(usos))
+        .merge(id123_api::router(id123))
 }
 
 /// A reference server running on its own threads; stops when dropped.
 pub struct ReferenceServer {
     addr: SocketAddr,
     state: Arc<ServerState>,
+    usos: Arc<usos_api::UsosState>,
+    id123: Arc<id123_api::Id123State>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -777,6 +788,18 @@ pub struct ReferenceServer {
 impl ReferenceServer {
     /// Starts on 127.0.0.1:`port` (0 = any free port) over `db` (None = in memory).
     pub fn start(port: u16, db: Option<&Path>, faults: Faults) -> std::io::Result<Self> {
+        Self::start_with(port, db, faults, UsosOptions::default())
+    }
+
+    /// As [`Self::start`], with the USOS side's signer and card key master.
+    pub fn start_with(
+        port: u16,
+        db: Option<&Path>,
+        faults: Faults,
+        usos: UsosOptions,
+    ) -> std::io::Result<Self> {
+        let usos = Arc::new(usos_api::UsosState::new(usos));
+        let id123 = Arc::new(id123_api::Id123State::new());
         let conn = open_db(db).map_err(std::io::Error::other)?;
         let state = Arc::new(ServerState {
             db: Mutex::new(conn),
@@ -792,7 +815,7 @@ impl ReferenceServer {
             .enable_all()
             .build()?;
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = router(state.clone());
+        let app = router(state.clone(), usos.clone(), id123.clone());
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -809,6 +832,8 @@ impl ReferenceServer {
         Ok(Self {
             addr,
             state,
+            usos,
+            id123,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -845,6 +870,31 @@ impl ReferenceServer {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// USOS calls that passed authentication, in order: for tests.
+    pub fn usos_calls(&self) -> Vec<UsosCall> {
+        self.usos.calls()
+    }
+
+    /// Requests refused because their nonce had been used before.
+    pub fn usos_refused_replays(&self) -> u64 {
+        self.usos.refused_replays()
+    }
+
+    /// Notifications sent through `events2/send_notification`.
+    pub fn usos_notifications(&self) -> Vec<Value> {
+        self.usos.notifications()
+    }
+
+    /// Changes a card's validity in USOS, as the office does when it prolongs a card.
+    pub fn usos_set_expiration(&self, contact_chip_uid: &str, expires: time::Date) -> bool {
+        self.usos.set_expiration(contact_chip_uid, expires)
+    }
+
+    /// Adds `count` ID123 mobile cards of the demo template.
+    pub fn seed_id123(&self, count: usize) {
+        self.id123.seed(count);
     }
 
     /// Adds `count` persons, each with a cardholder, a card in production and its

@@ -7,4 +7,5 @@ pub mod desfire;
 pub mod desk;
 pub mod issue;
 pub mod print;
+pub mod usos;
 pub mod validate;

@@ -75,6 +75,7 @@ mod audit;
 mod cards;
 mod error;
 mod kiosk;
+mod mobile;
 mod operators;
 mod outbox;
 mod people;
@@ -95,6 +96,7 @@ pub use audit::{AuditEntry, AuditError};
 pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
 pub use error::StoreError;
 pub use kiosk::{TrustedIssuer, Verdict};
+pub use mobile::MobileCard;
 pub use operators::{
     LOCK_OUT, MAX_FAILED_ATTEMPTS, Operator, OperatorRole, SignInError, check_pin_format,
 };

@@ -12,6 +12,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_operators.sql")),
     M::up(include_str!("migrations/0003_print.sql")),
+    M::up(include_str!("migrations/0004_mobile_cards.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

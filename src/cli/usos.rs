@@ -1,0 +1,237 @@
+//! `usos call` (any USOS method, signed with the profile's consumer), `usos issue` /
+//! `usos prolong` (the card on the reader from USOS's data) and `import id123` (mobile cards
+//! into the store).
+
+use std::path::Path;
+
+use cardstation::config::{Profile, Secret};
+use cardstation::remote::id123::{DEFAULT_PAGE_SIZE, Id123Client, Id123Error};
+use cardstation::remote::oauth1::Credential;
+use cardstation::remote::retry::RetryPolicy;
+use cardstation::remote::usos::{UsosClient, UsosError};
+use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
+use cardstation::store::Store;
+use der::Decode;
+use x509_cert::Certificate;
+
+use super::Failure;
+use super::els::TrustArgs;
+
+impl From<UsosError> for Failure {
+    fn from(err: UsosError) -> Self {
+        Failure::new(err.to_string(), err.next_step())
+    }
+}
+
+impl From<Id123Error> for Failure {
+    fn from(err: Id123Error) -> Self {
+        Failure::new(err.to_string(), err.next_step())
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            Failure::new(
+                format!("cannot start the network client: {err}"),
+                "report it",
+            )
+        })
+}
+
+/// The profile's USOS client: consumer from `[usos]`, and its access token when set.
+pub fn usos_client(profile: &Profile) -> Result<UsosClient, Failure> {
+    let Some(usos) = &profile.usos else {
+        return Err(Failure::new(
+            "the profile has no [usos] section",
+            "pass --profile with [usos] url, consumer_key_env and consumer_secret_env",
+        ));
+    };
+    let consumer_key = Secret::from_env(&usos.consumer_key_env)?;
+    let consumer = Credential::new(
+        consumer_key.expose(),
+        Secret::from_env(&usos.consumer_secret_env)?,
+    );
+    let mut client = UsosClient::new(&usos.url, consumer, RetryPolicy::default())?;
+    if let (Some(token_env), Some(secret_env)) = (&usos.token_env, &usos.token_secret_env) {
+        let token = Secret::from_env(token_env)?;
+        client = client.with_token(Credential::new(
+            token.expose(),
+            Secret::from_env(secret_env)?,
+        ));
+    }
+    Ok(client)
+}
+
+/// Calls `method` with `key=value` parameters and prints the answer: pretty JSON, or with
+/// `json` one line.
+pub fn call(profile: &Profile, method: &str, params: &[String], json: bool) -> Result<(), Failure> {
+    let params = params
+        .iter()
+        .map(|param| {
+            param
+                .split_once('=')
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .ok_or_else(|| {
+                    Failure::new(
+                        format!("parameter {param:?} is not key=value"),
+                        "write parameters as e.g. contact_chip_uid=04A1B2C3D4E5F6 fields='id|type'",
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = usos_client(profile)?;
+    let answer = runtime()?.block_on(client.call(method, &params))?;
+    if json {
+        println!("{answer}");
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).unwrap_or_else(|_| answer.to_string())
+        );
+    }
+    Ok(())
+}
+
+/// Imports every mobile card of the template (`--template`, else the profile's) into the store.
+pub fn import_id123(profile: &Profile, db: &Path, template: Option<&str>) -> Result<(), Failure> {
+    let Some(id123) = &profile.id123 else {
+        return Err(Failure::new(
+            "the profile has no [id123] section",
+            "pass --profile with [id123] url and api_key_env",
+        ));
+    };
+    let key = Secret::from_env(&id123.api_key_env)?;
+    let client = Id123Client::new(&id123.url, key, RetryPolicy::default())?;
+    let template = template.or(id123.card_template_id.as_deref());
+    let mut store = Store::open(db)?;
+    let summary = runtime()?.block_on(client.import(&mut store, template, DEFAULT_PAGE_SIZE))?;
+    println!(
+        "id123\tpages {}\tnew {}\tupdated {}\tunreadable {}",
+        summary.pages, summary.stored.inserted, summary.stored.updated, summary.unreadable
+    );
+    Ok(())
+}
+
+/// The certificates a written card must verify against: `--cert`/`--trust`, else the store's
+/// trusted issuers (`cardstation trust add`).
+fn trusted(store: &Store, trust: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
+    let given = super::els::load_trust(trust)?;
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let from_store = store
+        .trusted_issuers()?
+        .into_iter()
+        .filter_map(|issuer| Certificate::from_der(&issuer.certificate_der).ok())
+        .collect::<Vec<_>>();
+    if from_store.is_empty() {
+        return Err(Failure::new(
+            "no trusted issuer: the written card could not be verified",
+            "trust USOS's signer certificate (`cardstation trust add CERT.pem`) or give --cert",
+        ));
+    }
+    Ok(from_store)
+}
+
+fn usos_failure(err: UsosIssueError) -> Failure {
+    Failure::new(err.to_string(), err.next_step())
+}
+
+/// `usos issue`: the card on the reader, from USOS's data, for store cardholder `cardholder`.
+pub fn issue(
+    profile: &Profile,
+    db: &Path,
+    cardholder: i64,
+    barcode: Option<String>,
+    reader: Option<&str>,
+    trust: &TrustArgs,
+    notify: bool,
+) -> Result<(), Failure> {
+    let client = usos_client(profile)?;
+    let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
+    let mut store = Store::open(db)?;
+    let trusted = trusted(&store, trust)?;
+    let operator = super::els::operator();
+    let desk = UsosDesk {
+        client: &client,
+        key_algorithm: settings.card_key_type,
+        trusted: &trusted,
+        operator: &operator,
+    };
+    let find_by = barcode.map_or(FindBy::ChipUid, FindBy::Barcode);
+    let runtime = runtime()?;
+    let mut card = super::els::connect(reader)?;
+    let issued = card
+        .in_transaction(|transport| {
+            Ok(runtime.block_on(usos::issue(
+                &desk,
+                transport,
+                &mut store,
+                cardholder,
+                &find_by,
+                super::els::today(),
+            )))
+        })?
+        .map_err(usos_failure)?;
+    let data = &issued.issued.verified.data;
+    println!(
+        "issued chip {}: {} {}, expires {}; recorded as card {}",
+        hex::encode_upper(&issued.issued.uid),
+        data.given_names.join(" "),
+        data.surnames.join(" "),
+        data.expires,
+        issued.card_id.unwrap_or_default()
+    );
+    if notify {
+        let sent = runtime
+            .block_on(usos::send_card_ready(
+                &client,
+                &settings.card_ready,
+                &issued.usos_card,
+            ))
+            .map_err(|err| {
+                Failure::new(
+                    format!("the card is issued, but the notification failed: {err}"),
+                    err.next_step(),
+                )
+            })?;
+        println!("notified USOS user {}", sent.user_id);
+    }
+    Ok(())
+}
+
+/// `usos prolong`: writes USOS's newer structure on the card and reports the prolongation.
+pub fn prolong(
+    profile: &Profile,
+    db: &Path,
+    reader: Option<&str>,
+    trust: &TrustArgs,
+) -> Result<(), Failure> {
+    let client = usos_client(profile)?;
+    let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
+    let store = Store::open(db)?;
+    let trusted = trusted(&store, trust)?;
+    let operator = super::els::operator();
+    let desk = UsosDesk {
+        client: &client,
+        key_algorithm: settings.card_key_type,
+        trusted: &trusted,
+        operator: &operator,
+    };
+    let runtime = runtime()?;
+    let mut card = super::els::connect(reader)?;
+    let prolonged = card
+        .in_transaction(|transport| {
+            Ok(runtime.block_on(usos::prolong(&desk, transport, super::els::today())))
+        })?
+        .map_err(usos_failure)?;
+    println!(
+        "prolonged chip {} until {}; USOS notified",
+        hex::encode_upper(&prolonged.issued.uid),
+        prolonged.issued.verified.data.expires
+    );
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! ID123 `list-cards` (API v2) client: cards of a template with limit/offset paging, and the
+//! import of every page into the local store. The API key travels only in `X-API-KEY`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+use super::retry::{Attempt, RetryPolicy, with_retries};
+use crate::config::Secret;
+use crate::store::{MobileCard, Store, StoreError, Upserted};
+
+/// Cards per page the import asks for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+#[derive(Debug, Error)]
+pub enum Id123Error {
+    #[error("cannot reach ID123 at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("ID123 refused the API key: {message}")]
+    Unauthorized { message: String },
+    #[error("ID123 answered {code}: {message}")]
+    Failure { code: String, message: String },
+    #[error("ID123 sent an unreadable answer: {cause}")]
+    BadResponse { cause: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Id123Error {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            Id123Error::Unreachable { .. } => "check the network and [id123] url in the profile",
+            Id123Error::Unauthorized { .. } => {
+                "check the API key in the variable named by [id123] api_key_env"
+            }
+            Id123Error::Failure { .. } => "check the card template id",
+            Id123Error::BadResponse { .. } => "try again later; if it persists, report it",
+            Id123Error::Store(err) => err.next_step(),
+        }
+    }
+}
+
+/// One `{key, value, label}` entry of a card's barcode, image or name fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Id123Field {
+    pub key: String,
+    pub value: Value,
+    pub label: Option<String>,
+}
+
+impl Id123Field {
+    fn text(&self) -> Option<String> {
+        match &self.value {
+            Value::String(text) if !text.is_empty() => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct Id123Card {
+    pub card_template_id: Option<String>,
+    pub card_id: String,
+    pub card_status: Option<String>,
+    pub card_sub_status: Option<String>,
+    pub institution: Option<String>,
+    pub issuance_type: Option<String>,
+    pub card_title: Option<String>,
+    pub created_at: Option<String>,
+    pub last_updated: Option<String>,
+    pub card_expiration: Option<String>,
+    pub barcode: Vec<Id123Field>,
+    pub image: Vec<Id123Field>,
+    pub name_fields: Vec<Id123Field>,
+}
+
+impl Id123Card {
+    /// The store's form of the card.
+    pub fn to_mobile_card(&self) -> MobileCard {
+        let first = |fields: &[Id123Field], key: &str| {
+            fields
+                .iter()
+                .find(|field| field.key == key)
+                .or(fields.first())
+                .and_then(Id123Field::text)
+        };
+        let name_fields: Map<String, Value> = self
+            .name_fields
+            .iter()
+            .map(|field| (field.key.clone(), field.value.clone()))
+            .collect();
+        let name = self
+            .name_fields
+            .iter()
+            .find(|field| field.key == "name")
+            .and_then(Id123Field::text)
+            .or_else(|| {
+                let joined: Vec<String> = self
+                    .name_fields
+                    .iter()
+                    .filter_map(Id123Field::text)
+                    .collect();
+                (!joined.is_empty()).then(|| joined.join(" "))
+            });
+        MobileCard {
+            source: "id123".into(),
+            remote_id: self.card_id.clone(),
+            template_id: self.card_template_id.clone(),
+            status: self.card_status.clone(),
+            sub_status: self.card_sub_status.clone(),
+            barcode: first(&self.barcode, "barcode"),
+            photo_url: first(&self.image, "id-photo"),
+            name,
+            name_fields,
+            title: self.card_title.clone(),
+            institution: self.institution.clone(),
+            expires: self.card_expiration.clone(),
+            remote_updated_at: self.last_updated.clone(),
+            card_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Answer {
+    status: String,
+    code: Value,
+    message: String,
+    data: Vec<Value>,
+}
+
+#[derive(Clone)]
+pub struct Id123Client {
+    http: reqwest::Client,
+    endpoint: String,
+    key: Arc<Secret>,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Id123Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Id123Client")
+            .field("endpoint", &self.endpoint)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub pages: u32,
+    /// Cards the server sent that do not fit the model (logged, not stored).
+    pub unreadable: usize,
+    pub stored: Upserted,
+}
+
+impl Id123Client {
+    /// `base_url` is the server root (`https://secure.id123.io`) or its `/api/v2/` endpoint.
+    pub fn new(base_url: &str, key: Secret, retry: RetryPolicy) -> Result<Self, Id123Error> {
+        let http = retry.http_client().map_err(|err| Id123Error::Unreachable {
+            url: base_url.into(),
+            cause: err.to_string(),
+        })?;
+        let root = base_url.trim_end_matches('/').trim_end_matches("/api/v2");
+        Ok(Self {
+            http,
+            endpoint: format!("{root}/api/v2/"),
+            key: Arc::new(key),
+            retry,
+        })
+    }
+
+    /// One page: up to `limit` cards from `offset`, with the count of cards that did not
+    /// fit the model.
+    pub async fn list_cards(
+        &self,
+        template_id: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<Id123Card>, usize), Id123Error> {
+        let mut body = json!({"action": "list-cards", "limit": limit, "offset": offset});
+        if let Some(template) = template_id {
+            body["card-template-id"] = template.into();
+        }
+        let body = body.to_string();
+        let values = with_retries(&self.retry, &self.endpoint, || self.send_once(&body)).await?;
+        let count = values.len();
+        let cards: Vec<Id123Card> = values
+            .into_iter()
+            .filter_map(|value| serde_json::from_value(value).ok())
+            .filter(|card: &Id123Card| !card.card_id.is_empty())
+            .collect();
+        let unreadable = count - cards.len();
+        if unreadable > 0 {
+            tracing::warn!(
+                offset,
+                unreadable,
+                "ID123 cards that do not fit the model were skipped"
+            );
+        }
+        Ok((cards, unreadable))
+    }
+
+    async fn send_once(&self, body: &str) -> Result<Vec<Value>, Attempt<Id123Error>> {
+        let unreachable = |err: reqwest::Error| {
+            Attempt::Retry(Id123Error::Unreachable {
+                url: self.endpoint.clone(),
+                cause: err.without_url().to_string(),
+            })
+        };
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("X-API-KEY", self.key.expose())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        let parsed: Option<Answer> = serde_json::from_slice(&bytes).ok();
+        let message = parsed
+            .as_ref()
+            .map(|answer| answer.message.clone())
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+            });
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Attempt::Final(Id123Error::Unauthorized { message }));
+        }
+        let failure = |code: String| Id123Error::Failure {
+            code,
+            message: message.clone(),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(self.retry.after_too_many(&headers, failure("429".into())));
+        }
+        if status.is_server_error() {
+            return Err(Attempt::Retry(failure(status.as_u16().to_string())));
+        }
+        let Some(answer) = parsed else {
+            return Err(Attempt::Retry(Id123Error::BadResponse {
+                cause: "not the list-cards JSON".into(),
+            }));
+        };
+        if !status.is_success() || answer.status != "success" {
+            let code = match &answer.code {
+                Value::String(code) => code.clone(),
+                Value::Null => status.as_u16().to_string(),
+                other => other.to_string(),
+            };
+            return Err(Attempt::Final(failure(code)));
+        }
+        Ok(answer.data)
+    }
+
+    /// Every card of the template, page after page (`page_size` each) until a short page,
+    /// each page stored in one transaction as it arrives.
+    pub async fn import(
+        &self,
+        store: &mut Store,
+        template_id: Option<&str>,
+        page_size: u32,
+    ) -> Result<ImportSummary, Id123Error> {
+        let page_size = page_size.max(1);
+        let mut summary = ImportSummary::default();
+        let mut offset = 0;
+        loop {
+            let (cards, unreadable) = self.list_cards(template_id, page_size, offset).await?;
+            summary.pages += 1;
+            summary.unreadable += unreadable;
+            let mobile: Vec<MobileCard> = cards.iter().map(Id123Card::to_mobile_card).collect();
+            summary.stored.add(store.upsert_mobile_cards(&mobile)?);
+            let received = u32::try_from(cards.len() + unreadable).unwrap_or(u32::MAX);
+            if received < page_size {
+                return Ok(summary);
+            }
+            offset += received;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_card_maps_to_the_store() {
+        let card: Id123Card = serde_json::from_str(
+            r#"{"card-template-id": "906c", "card-id": "c1", "card-status": "active",
+                "card-sub-status": "claimed", "card-expiration": "2027-09-30",
+                "barcode": [{"key": "barcode", "value": "1234567", "label": "Barcode Value"}],
+                "image": [{"key": "id-photo", "value": "https://id123.test/p/c1.jpg", "label": "ID PHOTO"}],
+                "name-fields": [{"key": "first-name", "value": "Anna", "label": "First"},
+                                {"key": "last-name", "value": "Kowalska", "label": "Last"}],
+                "front-fields": [{"key": "front-1", "label": "x", "type": "text", "value": "y"}]}"#,
+        )
+        .unwrap();
+        let mobile = card.to_mobile_card();
+        assert_eq!(mobile.barcode.as_deref(), Some("1234567"));
+        assert_eq!(
+            mobile.photo_url.as_deref(),
+            Some("https://id123.test/p/c1.jpg")
+        );
+        assert_eq!(mobile.name.as_deref(), Some("Anna Kowalska"));
+        assert_eq!(mobile.sub_status.as_deref(), Some("claimed"));
+        let client = Id123Client::new(
+            "http://127.0.0.1:1/api/v2/",
+            Secret::new("id123-s3cret"),
+            RetryPolicy::default(),
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("s3cret"));
+        assert_eq!(client.endpoint, "http://127.0.0.1:1/api/v2/");
+    }
+}

@@ -1,0 +1,345 @@
+//! Issuance and prolongation driven by USOS: the card on the reader is looked up by its chip
+//! UID (or barcode), USOS's `student_card_data` gives the signed structure and the card's
+//! write key, the station writes and verifies it on the chip (through [`issue::issue`]), then
+//! records it; a prolongation writes USOS's newer structure and reports it with
+//! `mark_student_card_prolonged`. The network calls are async, the card I/O is the same
+//! blocking APDU exchange as everywhere else in `station`.
+
+use time::Date;
+use time::macros::format_description;
+use x509_cert::Certificate;
+
+use super::issue::{self, ElsSource, IssueError, Issued, RecordError, chip_serial};
+use crate::card::els::ElsCardError;
+use crate::card::{Transport, read_uid};
+use crate::config::CardReady;
+use crate::crypto::diversify::KeyAlgorithm;
+use crate::crypto::els_sig::{self, VerifyError};
+use crate::remote::usos::{
+    CardLookup, LangDict, Notification, StudentCardData, UsosCard, UsosClient, UsosError,
+};
+use crate::store::{CardStatus, CardType, NewCard, Store, UidKind};
+
+/// What the desk needs to work with USOS.
+pub struct UsosDesk<'a> {
+    pub client: &'a UsosClient,
+    /// Type of the write keys USOS hands out (`[usos] card_key_type`).
+    pub key_algorithm: KeyAlgorithm,
+    /// Issuer certificates the written card must verify against.
+    pub trusted: &'a [Certificate],
+    pub operator: &'a str,
+}
+
+/// How the desk finds the card in USOS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindBy {
+    /// The contact chip's UID, read from the card on the reader.
+    ChipUid,
+    /// The barcode printed on the card; USOS's contact chip UID must then be this chip's.
+    Barcode(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsosIssueError {
+    #[error(transparent)]
+    Usos(#[from] UsosError),
+    #[error("USOS says this card may not be written: {reason}")]
+    Refused { reason: String },
+    #[error("USOS has this barcode for chip {usos}, but the card on the reader is chip {card}")]
+    OtherChip { usos: String, card: String },
+    #[error("USOS's card data is for PESEL {usos}, but the chosen cardholder has PESEL {holder}")]
+    OtherHolder { usos: String, holder: String },
+    #[error(
+        "USOS's structure expires {offered}, not after the card's {current}: extend the card's validity in USOS first"
+    )]
+    NotLater { offered: Date, current: Date },
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+impl UsosIssueError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            UsosIssueError::Usos(err) => err.next_step(),
+            UsosIssueError::Refused { .. } => "settle the reason in USOS, then issue again",
+            UsosIssueError::OtherChip { .. } => "put the card with that barcode on the reader",
+            UsosIssueError::OtherHolder { .. } => "choose the cardholder the card belongs to",
+            UsosIssueError::NotLater { .. } => "prolong the card in USOS, then write it again",
+            UsosIssueError::Issue(err) => err.next_step(),
+            UsosIssueError::Record(err) => err.next_step(),
+        }
+    }
+}
+
+impl From<ElsCardError> for UsosIssueError {
+    fn from(err: ElsCardError) -> Self {
+        UsosIssueError::Issue(IssueError::Card(err))
+    }
+}
+
+impl From<crate::card::TransportError> for UsosIssueError {
+    fn from(err: crate::card::TransportError) -> Self {
+        UsosIssueError::Issue(err.into())
+    }
+}
+
+/// A card written from USOS data, verified on its chip.
+#[derive(Debug)]
+pub struct UsosIssued {
+    pub issued: Issued,
+    pub usos_card: UsosCard,
+    /// The local card row (`None` for a prolongation, which keeps the row).
+    pub card_id: Option<i64>,
+}
+
+fn refused(data: &StudentCardData) -> Option<UsosIssueError> {
+    if data.can_be_written == Some(true) {
+        return None;
+    }
+    let reason = data
+        .why_cannot_write
+        .as_ref()
+        .map(LangDict::text)
+        .filter(|text| !text.is_empty())
+        .unwrap_or("USOS gives no reason (can_be_written is false)");
+    Some(UsosIssueError::Refused {
+        reason: reason.to_owned(),
+    })
+}
+
+fn card_type(usos: Option<&str>) -> CardType {
+    match usos {
+        Some("phd") => CardType::Phd,
+        Some("staff" | "academic_teacher") => CardType::Staff,
+        _ => CardType::Student,
+    }
+}
+
+fn parse_date(text: Option<&str>) -> Option<Date> {
+    Date::parse(
+        text?.get(..10)?,
+        format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+/// Writes the structure of `data` on the card and verifies it there.
+fn write<T: Transport + ?Sized>(
+    desk: &UsosDesk<'_>,
+    card: &mut T,
+    data: &StudentCardData,
+    today: Date,
+) -> Result<Issued, UsosIssueError> {
+    if let Some(refusal) = refused(data) {
+        return Err(refusal);
+    }
+    let source = ElsSource::Signed {
+        structure: data.structure_der()?,
+        certificate: data.certificate_der()?,
+    };
+    let key = data.card_key(desk.key_algorithm)?;
+    Ok(issue::issue(card, source, &key, desk.trusted, today)?)
+}
+
+/// Issues the card on the reader to `cardholder_id` from USOS's data and records it.
+pub async fn issue<T: Transport + ?Sized>(
+    desk: &UsosDesk<'_>,
+    card: &mut T,
+    store: &mut Store,
+    cardholder_id: i64,
+    find_by: &FindBy,
+    today: Date,
+) -> Result<UsosIssued, UsosIssueError> {
+    let uid = read_uid(card)?;
+    let serial = chip_serial(&uid);
+    let lookup = match find_by {
+        FindBy::ChipUid => CardLookup::ContactChipUid(serial.clone()),
+        FindBy::Barcode(barcode) => CardLookup::Barcode(barcode.clone()),
+    };
+    let usos_card = desk.client.card(&lookup, None).await?;
+    let usos_chip = usos_card.contact_chip_uid.clone().unwrap_or_default();
+    if !usos_chip.eq_ignore_ascii_case(&serial) {
+        return Err(UsosIssueError::OtherChip {
+            usos: usos_chip,
+            card: serial,
+        });
+    }
+    let id = usos_card.id.clone().ok_or_else(|| UsosError::BadResponse {
+        what: "cards/card".into(),
+        cause: "the card has no id".into(),
+    })?;
+    let data = desk
+        .client
+        .student_card_data(&CardLookup::Id(id.clone()), None)
+        .await?;
+    if let Some(refusal) = refused(&data) {
+        return Err(refusal);
+    }
+    // Refused before writing: the structure names the person it is for.
+    let offered = els_sig::decode_unverified(&data.structure_der()?)
+        .map_err(|err| UsosIssueError::Issue(IssueError::NotVerified(err)))?;
+    let holder = store
+        .get_cardholder(cardholder_id)
+        .map_err(RecordError::from)?;
+    if let Some(person_id) = holder.fields.person_id {
+        let person = store.get_person(person_id).map_err(RecordError::from)?;
+        if let Some(pesel) = person.fields.pesel
+            && pesel != offered.pesel
+        {
+            return Err(UsosIssueError::OtherHolder {
+                usos: offered.pesel,
+                holder: pesel,
+            });
+        }
+    }
+    let issued = write(desk, card, &data, today)?;
+    let new_card = NewCard {
+        cardholder_id,
+        card_number: Some(id),
+        barcode: usos_card.barcode_number.clone(),
+        card_type: card_type(usos_card.card_type.as_deref()),
+        contact_uid: Some(serial),
+        contactless_uid: usos_card.contactless_chip_uid.clone(),
+        chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
+        status: CardStatus::Personalized,
+        expires: Some(issued.verified.data.expires),
+    };
+    let card_id = issue::record_card(store, UidKind::Contact, &uid, new_card, desk.operator)?;
+    tracing::info!(card_id, usos_card = ?usos_card.id, "usos: card issued and recorded");
+    Ok(UsosIssued {
+        issued,
+        usos_card,
+        card_id: Some(card_id),
+    })
+}
+
+/// Prolongs the card on the reader: it must hold a genuine (maybe expired) ELS; USOS's
+/// structure must expire later; it is written and verified, then reported to USOS with
+/// `mark_student_card_prolonged` dated `today`.
+pub async fn prolong<T: Transport + ?Sized>(
+    desk: &UsosDesk<'_>,
+    card: &mut T,
+    today: Date,
+) -> Result<UsosIssued, UsosIssueError> {
+    let reading = issue::read_and_verify(card, desk.trusted, today)?;
+    let current = match reading.verdict {
+        Ok(verified) => verified.data,
+        Err(VerifyError::Expired(_)) => els_sig::decode_unverified(&reading.structure)
+            .map_err(|err| UsosIssueError::Issue(IssueError::NotVerified(err)))?,
+        Err(err) => return Err(UsosIssueError::Issue(IssueError::NotVerified(err))),
+    };
+    let lookup = CardLookup::ContactChipUid(chip_serial(&reading.uid));
+    let data = desk.client.student_card_data(&lookup, None).await?;
+    if let Some(refusal) = refused(&data) {
+        return Err(refusal);
+    }
+    let offered =
+        parse_date(data.expiration_date.as_deref()).ok_or_else(|| UsosError::BadResponse {
+            what: "student_card_data".into(),
+            cause: "no expiration_date".into(),
+        })?;
+    if offered <= current.expires {
+        return Err(UsosIssueError::NotLater {
+            offered,
+            current: current.expires,
+        });
+    }
+    let issued = write(desk, card, &data, today)?;
+    desk.client
+        .mark_student_card_prolonged(&lookup, &today.to_string())
+        .await?;
+    tracing::info!(chip = %chip_serial(&issued.uid), expires = %issued.verified.data.expires, "usos: card prolonged and reported");
+    Ok(UsosIssued {
+        issued,
+        usos_card: data.card.unwrap_or_default(),
+        card_id: None,
+    })
+}
+
+/// A template with the card's values filled in.
+pub fn render(template: &str, card: &UsosCard) -> String {
+    let user = card.user.clone().unwrap_or_default();
+    [
+        ("{first_name}", user.first_name),
+        ("{last_name}", user.last_name),
+        ("{barcode}", card.barcode_number.clone()),
+        ("{expires}", card.expiration_date.clone()),
+        ("{card_id}", card.id.clone()),
+    ]
+    .into_iter()
+    .fold(template.to_owned(), |text, (name, value)| {
+        text.replace(name, value.as_deref().unwrap_or_default())
+    })
+}
+
+/// Tells the card's owner, in Polish and English, that the card is ready.
+pub async fn send_card_ready(
+    client: &UsosClient,
+    templates: &CardReady,
+    card: &UsosCard,
+) -> Result<Notification, UsosError> {
+    let user_id = card
+        .user
+        .as_ref()
+        .and_then(|user| user.id.clone())
+        .ok_or_else(|| UsosError::BadResponse {
+            what: "cards/card".into(),
+            cause: "the card names no user to notify".into(),
+        })?;
+    let notification = Notification {
+        user_id,
+        message: LangDict {
+            pl: Some(render(&templates.pl, card)),
+            en: Some(render(&templates.en, card)),
+        },
+        event_type_id: templates.event_type_id.clone(),
+    };
+    client.send_notification(&notification).await?;
+    Ok(notification)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::usos::UsosUser;
+
+    #[test]
+    fn templates_are_filled_from_the_card() {
+        let card = UsosCard {
+            id: Some("501".into()),
+            user: Some(UsosUser {
+                id: Some("1001".into()),
+                first_name: Some("Anna".into()),
+                last_name: Some("Żółkiewska".into()),
+            }),
+            expiration_date: Some("2027-10-31".into()),
+            ..UsosCard::default()
+        };
+        let templates = CardReady::default();
+        assert_eq!(
+            render(&templates.pl, &card),
+            "Anna, Twoja legitymacja jest gotowa do odbioru (ważna do 2027-10-31)."
+        );
+        assert_eq!(render("{barcode}|{card_id}", &card), "|501");
+    }
+
+    #[test]
+    fn a_refusal_carries_the_servers_reason() {
+        let data = StudentCardData {
+            can_be_written: Some(false),
+            why_cannot_write: Some(LangDict {
+                pl: Some("Legitymacja zastrzeżona".into()),
+                en: None,
+            }),
+            ..StudentCardData::default()
+        };
+        let refusal = refused(&data).unwrap().to_string();
+        assert!(refusal.contains("Legitymacja zastrzeżona"), "{refusal}");
+        assert!(
+            refused(&StudentCardData::default()).is_some(),
+            "no answer is no permission"
+        );
+    }
+}

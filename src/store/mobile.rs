@@ -1,0 +1,207 @@
+//! Mobile and digital cards imported from ID123: upserted by (source, remote id), one
+//! transaction per page, linked to a local card that carries the same barcode.
+
+use rusqlite::Row;
+use serde_json::{Map, Value};
+
+use super::{Result, Store, Upserted, now};
+
+/// A mobile card as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MobileCard {
+    /// Where it came from: `id123`.
+    pub source: String,
+    pub remote_id: String,
+    pub template_id: Option<String>,
+    pub status: Option<String>,
+    pub sub_status: Option<String>,
+    pub barcode: Option<String>,
+    pub photo_url: Option<String>,
+    /// The card's `name` field, or its name fields joined.
+    pub name: Option<String>,
+    /// Every name field, key to value.
+    pub name_fields: Map<String, Value>,
+    pub title: Option<String>,
+    pub institution: Option<String>,
+    pub expires: Option<String>,
+    pub remote_updated_at: Option<String>,
+    /// The local card with the same barcode, if any.
+    pub card_id: Option<i64>,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<MobileCard> {
+    let name_fields: String = row.get(8)?;
+    Ok(MobileCard {
+        source: row.get(0)?,
+        remote_id: row.get(1)?,
+        template_id: row.get(2)?,
+        status: row.get(3)?,
+        sub_status: row.get(4)?,
+        barcode: row.get(5)?,
+        photo_url: row.get(6)?,
+        name: row.get(7)?,
+        name_fields: match serde_json::from_str(&name_fields) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Map::new(),
+        },
+        title: row.get(9)?,
+        institution: row.get(10)?,
+        expires: row.get(11)?,
+        remote_updated_at: row.get(12)?,
+        card_id: row.get(13)?,
+    })
+}
+
+impl Store {
+    /// Inserts or updates one page of mobile cards in one transaction.
+    pub fn upsert_mobile_cards(&mut self, cards: &[MobileCard]) -> Result<Upserted> {
+        self.write(|tx| {
+            let mut counts = Upserted::default();
+            for card in cards {
+                let existed: bool = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM mobile_cards WHERE source = ?1 AND remote_id = ?2",
+                    )?
+                    .query_row((&card.source, &card.remote_id), |row| row.get(0))?;
+                tx.prepare_cached(
+                    "INSERT INTO mobile_cards (source, remote_id, template_id, status, sub_status,
+                        barcode, photo_url, name, name_fields, title, institution, expires,
+                        remote_updated_at, card_id, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                        (SELECT id FROM cards WHERE barcode = ?6 AND ?6 IS NOT NULL LIMIT 1), ?14)
+                     ON CONFLICT (source, remote_id) DO UPDATE SET template_id = ?3, status = ?4,
+                        sub_status = ?5, barcode = ?6, photo_url = ?7, name = ?8, name_fields = ?9,
+                        title = ?10, institution = ?11, expires = ?12, remote_updated_at = ?13,
+                        card_id = excluded.card_id, updated_at = ?14",
+                )?
+                .execute((
+                    &card.source,
+                    &card.remote_id,
+                    &card.template_id,
+                    &card.status,
+                    &card.sub_status,
+                    &card.barcode,
+                    &card.photo_url,
+                    &card.name,
+                    Value::Object(card.name_fields.clone()).to_string(),
+                    &card.title,
+                    &card.institution,
+                    &card.expires,
+                    &card.remote_updated_at,
+                    now(),
+                ))?;
+                if existed {
+                    counts.updated += 1;
+                } else {
+                    counts.inserted += 1;
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    /// The mobile cards from `source`, in import order.
+    pub fn mobile_cards(&self, source: &str) -> Result<Vec<MobileCard>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT source, remote_id, template_id, status, sub_status, barcode, photo_url, name,
+                name_fields, title, institution, expires, remote_updated_at, card_id
+             FROM mobile_cards WHERE source = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([source], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(remote_id: &str, status: &str) -> MobileCard {
+        MobileCard {
+            source: "id123".into(),
+            remote_id: remote_id.into(),
+            template_id: Some("tpl".into()),
+            status: Some(status.into()),
+            sub_status: None,
+            barcode: Some(format!("B{remote_id}")),
+            photo_url: Some("https://example.test/p.jpg".into()),
+            name: Some("Anna Kowalska".into()),
+            name_fields: Map::from_iter([("name".to_owned(), Value::from("Anna Kowalska"))]),
+            title: None,
+            institution: None,
+            expires: None,
+            remote_updated_at: None,
+            card_id: None,
+        }
+    }
+
+    #[test]
+    fn mobile_cards_upsert_by_remote_id() {
+        let mut store = Store::open_in_memory().unwrap();
+        let first = store
+            .upsert_mobile_cards(&[card("1", "active"), card("2", "active")])
+            .unwrap();
+        assert_eq!((first.inserted, first.updated), (2, 0));
+        let again = store.upsert_mobile_cards(&[card("2", "revoked")]).unwrap();
+        assert_eq!((again.inserted, again.updated), (0, 1));
+        let stored = store.mobile_cards("id123").unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[1].status.as_deref(), Some("revoked"));
+        assert_eq!(stored[0].name_fields["name"], "Anna Kowalska");
+    }
+
+    #[test]
+    fn a_mobile_card_links_to_the_local_card_with_its_barcode() {
+        use crate::store::{
+            CardStatus, CardType, CardholderFields, CardholderStatus, NewCard, PersonFields,
+        };
+        let mut store = Store::open_in_memory().unwrap();
+        let person = store
+            .create_person(&PersonFields {
+                person_number: None,
+                first_name: "Anna".into(),
+                middle_name: None,
+                last_name: "Kowalska".into(),
+                birth_date: time::macros::date!(2001 - 02 - 03),
+                phone_number: None,
+                mobile_number: None,
+                album_number: None,
+                pesel: None,
+            })
+            .unwrap();
+        let holder = store
+            .create_cardholder(&CardholderFields {
+                person_id: Some(person),
+                profile: None,
+                email: None,
+                status: CardholderStatus::Activated,
+                name_on_card: None,
+                start_date: None,
+                end_date: None,
+                note: None,
+            })
+            .unwrap();
+        let card_id = store
+            .insert_card(
+                &NewCard {
+                    cardholder_id: holder,
+                    card_number: None,
+                    barcode: Some("B7".into()),
+                    card_type: CardType::Student,
+                    contact_uid: None,
+                    contactless_uid: None,
+                    chip_serial_number: None,
+                    status: CardStatus::Personalized,
+                    expires: None,
+                },
+                "test",
+            )
+            .unwrap();
+        store
+            .upsert_mobile_cards(&[card("7", "active"), card("8", "active")])
+            .unwrap();
+        let stored = store.mobile_cards("id123").unwrap();
+        assert_eq!(stored[0].card_id, Some(card_id));
+        assert_eq!(stored[1].card_id, None);
+    }
+}

@@ -1,0 +1,396 @@
+//! Issuance and prolongation driven by the reference server's USOS data, through the real
+//! pcscd and a vpcd virtual reader holding the simulated ELS chip: the card ends verified
+//! on its chip and recorded, the holder is told, and USOS hears of the prolongation.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cardstation::card::Transport;
+use cardstation::card::els::CardKey;
+use cardstation::card::pcsc::{self, PcscTransport};
+use cardstation::config::{CardReady, Secret};
+use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::crypto::keys;
+use cardstation::remote::oauth1::Credential;
+use cardstation::remote::retry::RetryPolicy;
+use cardstation::remote::server::{
+    Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET, UsosOptions,
+};
+use cardstation::remote::usos::UsosClient;
+use cardstation::sim::{ElsCard, ElsCardState, vpcd};
+use cardstation::station::issue::read_and_verify;
+use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
+use cardstation::store::{
+    CardStatus, CardholderFields, CardholderStatus, PersonFields, Store, UidKind,
+};
+use common::{UID, reader};
+use der::Encode;
+use time::macros::date;
+use time::{Duration as Days, OffsetDateTime};
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+/// Not the reader els_vpcd's first tests take; readers are locked, so sharing one only waits.
+const READER_PORT: u16 = 35964;
+const CARD_KEY: &str = "00112233445566778899AABBCCDDEEFF";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn master() -> CardKey {
+    CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    }
+}
+
+fn blank_card(uid: &[u8]) -> Arc<Mutex<ElsCard>> {
+    Arc::new(Mutex::new(ElsCard::new(ElsCardState::personalised(
+        uid,
+        &master().for_card(uid).unwrap(),
+    ))))
+}
+
+fn anna(store: &mut Store) -> i64 {
+    cardholder(
+        store,
+        PersonFields {
+            person_number: None,
+            first_name: "Anna".into(),
+            middle_name: Some("Maria".into()),
+            last_name: "Żółkiewska".into(),
+            birth_date: date!(2002 - 07 - 08),
+            phone_number: None,
+            mobile_number: None,
+            album_number: Some("123456".into()),
+            pesel: Some("02070803628".into()),
+        },
+    )
+}
+
+fn jan(store: &mut Store) -> i64 {
+    cardholder(
+        store,
+        PersonFields {
+            person_number: None,
+            first_name: "Jan".into(),
+            middle_name: None,
+            last_name: "Nowak".into(),
+            birth_date: date!(1944 - 05 - 14),
+            phone_number: None,
+            mobile_number: None,
+            album_number: Some("654321".into()),
+            pesel: Some("44051401359".into()),
+        },
+    )
+}
+
+fn cardholder(store: &mut Store, person: PersonFields) -> i64 {
+    let person = store.create_person(&person).unwrap();
+    store
+        .create_cardholder(&CardholderFields {
+            person_id: Some(person),
+            profile: None,
+            email: None,
+            status: CardholderStatus::Activated,
+            name_on_card: None,
+            start_date: None,
+            end_date: None,
+            note: None,
+        })
+        .unwrap()
+}
+
+/// The reference server with a signer made by openssl and the card key master; returns the
+/// signer's certificate too.
+/// Runs `work` on the card inside a PC/SC transaction, as the station does: another program
+/// watching the reader cannot reset the card in the middle.
+fn on_card<R>(transport: &mut PcscTransport, work: impl FnOnce(&mut dyn Transport) -> R) -> R {
+    transport
+        .in_transaction(|t| Ok(work(t)))
+        .expect("a transaction on the card")
+}
+
+fn usos_server(pki: &Path) -> (ReferenceServer, Certificate) {
+    common::make_signer_files(pki, "/CN=USOS test signer/O=Uniwersytet Testowy/C=PL");
+    let certificate = keys::load_certificate(&pki.join("cert.pem")).unwrap();
+    let server = ReferenceServer::start_with(
+        0,
+        None,
+        Faults::default(),
+        UsosOptions {
+            signer: Some((
+                keys::load_signing_key(&pki.join("key.pem"), None).unwrap(),
+                certificate.clone(),
+            )),
+            card_key: Some((
+                KeyAlgorithm::Aes128,
+                Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+            )),
+            ..UsosOptions::default()
+        },
+    )
+    .unwrap();
+    (server, certificate)
+}
+
+#[test]
+fn usos_issuance_and_prolongation_through_pcscd() {
+    let reader = reader(READER_PORT);
+    let pki = tempfile::tempdir().unwrap();
+    let (server, certificate) = usos_server(pki.path());
+    let client = UsosClient::new(
+        &server.url(),
+        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let trusted = [certificate];
+    let desk = UsosDesk {
+        client: &client,
+        key_algorithm: KeyAlgorithm::Aes128,
+        trusted: &trusted,
+        operator: "anna.operator",
+    };
+    let store_dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
+    let holder = anna(&mut store);
+    let today = OffsetDateTime::now_utc().date();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Issuance: USOS knows the chip, hands out the signed structure and the card's key.
+    let card = blank_card(&UID);
+    let inserted = vpcd::insert(card.clone(), reader.port, Default::default(), WAIT).unwrap();
+    let mut transport = common::connect(&reader.name);
+    // Refused before anything is written: another card's barcode, another person's card.
+    let other_chip = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            holder,
+            &FindBy::Barcode("2900000654321".into()),
+            today,
+        ))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(other_chip, UsosIssueError::OtherChip { .. }),
+        "{other_chip}"
+    );
+    let jan = jan(&mut store);
+    let other_holder = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            jan,
+            &FindBy::ChipUid,
+            today,
+        ))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(other_holder, UsosIssueError::OtherHolder { .. }),
+        "{other_holder}"
+    );
+    assert!(
+        card.lock()
+            .unwrap()
+            .state()
+            .ef_els
+            .iter()
+            .all(|byte| *byte == 0)
+    );
+    let issued = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            holder,
+            &FindBy::Barcode("2900000123456".into()),
+            today,
+        ))
+    })
+    .unwrap();
+    let expires = issued.issued.verified.data.expires;
+    assert_eq!(issued.issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
+    assert_eq!(
+        expires.to_string(),
+        issued.usos_card.expiration_date.clone().unwrap()
+    );
+    let reading = on_card(&mut transport, |t| read_and_verify(t, &trusted, today)).unwrap();
+    assert_eq!(reading.verdict.unwrap().data.album_number, "123456");
+    let recorded = store
+        .find_card_by_uid(UidKind::Contact, &UID)
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(recorded.id), issued.card_id);
+    assert_eq!(recorded.fields.status, CardStatus::Personalized);
+    assert_eq!(recorded.fields.barcode.as_deref(), Some("2900000123456"));
+    assert_eq!(recorded.fields.card_number.as_deref(), Some("501"));
+    assert_eq!(recorded.fields.expires, Some(expires));
+
+    let sent = runtime
+        .block_on(usos::send_card_ready(
+            &client,
+            &CardReady::default(),
+            &issued.usos_card,
+        ))
+        .unwrap();
+    let notifications = server.usos_notifications();
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(notifications[0]["user_ids"][0], "1001");
+    assert_eq!(
+        notifications[0]["message_pl"],
+        sent.message.pl.clone().unwrap()
+    );
+    assert!(sent.message.en.unwrap().contains(&expires.to_string()));
+
+    // Prolongation: writing the same validity again is refused, a later one is written.
+    let err = on_card(&mut transport, |t| {
+        runtime.block_on(usos::prolong(&desk, t, today))
+    })
+    .unwrap_err();
+    assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
+    let later = expires + Days::days(365);
+    assert!(server.usos_set_expiration("04A1B2C3D4E5F6", later));
+    let prolonged = on_card(&mut transport, |t| {
+        runtime.block_on(usos::prolong(&desk, t, today))
+    })
+    .unwrap();
+    assert_eq!(prolonged.issued.verified.data.expires, later);
+    let reading = on_card(&mut transport, |t| read_and_verify(t, &trusted, today)).unwrap();
+    assert_eq!(reading.verdict.unwrap().data.expires, later);
+    let marked: Vec<_> = server
+        .usos_calls()
+        .into_iter()
+        .filter(|call| call.method == "cards/mark_student_card_prolonged")
+        .collect();
+    assert_eq!(marked.len(), 1, "reported once, after the card verified");
+    assert_eq!(marked[0].params["contact_chip_uid"], "04A1B2C3D4E5F6");
+    assert_eq!(marked[0].params["date_prolonged"], today.to_string());
+    drop(transport);
+    inserted.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // A card USOS has blocked is refused with USOS's reason and nothing is written.
+    let blocked_uid = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66];
+    let blocked = blank_card(&blocked_uid);
+    let _inserted = vpcd::insert(blocked.clone(), reader.port, Default::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    let mut transport = common::connect(&reader.name);
+    let err = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            holder,
+            &FindBy::ChipUid,
+            today,
+        ))
+    })
+    .unwrap_err();
+    assert!(matches!(err, UsosIssueError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("zastrzeżona"), "{err}");
+    assert!(
+        blocked
+            .lock()
+            .unwrap()
+            .state()
+            .ef_els
+            .iter()
+            .all(|byte| *byte == 0)
+    );
+    assert!(
+        store
+            .find_card_by_uid(UidKind::Contact, &blocked_uid)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn usos_issue_and_prolong_commands_through_pcscd() {
+    let reader = reader(READER_PORT);
+    let dir = tempfile::tempdir().unwrap();
+    let (server, certificate) = usos_server(dir.path());
+    let db = dir.path().join("desk.sqlite");
+    let holder = {
+        let mut store = Store::open(&db).unwrap();
+        store
+            .add_trusted_issuer(&certificate.to_der().unwrap(), "test")
+            .unwrap();
+        anna(&mut store)
+    };
+    std::fs::write(
+        dir.path().join("desk.toml"),
+        format!(
+            "role = \"issuance\"\ndatabase = \"{}\"\n[usos]\nurl = \"{}\"\nconsumer_key_env = \"USOS_TEST_KEY\"\nconsumer_secret_env = \"USOS_TEST_SECRET\"\n[usos.card_ready]\npl = \"{{first_name}}: legitymacja gotowa\"\nen = \"{{first_name}}: card ready\"\n",
+            db.display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let cardstation = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cardstation"))
+            .arg("--profile")
+            .arg(dir.path().join("desk.toml"))
+            .args(args)
+            .env("USOS_TEST_KEY", USOS_CONSUMER_KEY)
+            .env("USOS_TEST_SECRET", USOS_CONSUMER_SECRET)
+            .output()
+            .unwrap()
+    };
+    let _inserted = vpcd::insert(blank_card(&UID), reader.port, Default::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    let holder = holder.to_string();
+    let issued = cardstation(&[
+        "usos",
+        "issue",
+        "--cardholder",
+        &holder,
+        "--reader",
+        &reader.name,
+        "--notify",
+    ]);
+    let stdout = String::from_utf8_lossy(&issued.stdout);
+    assert!(
+        issued.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    assert!(
+        stdout.contains("issued chip 04A1B2C3D4E5F6: Anna Maria Żółkiewska"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("notified USOS user 1001"), "{stdout}");
+    assert_eq!(
+        server.usos_notifications()[0]["message_en"],
+        "Anna Maria: card ready"
+    );
+
+    let expires = OffsetDateTime::now_utc().date() + Days::days(800);
+    assert!(server.usos_set_expiration("04A1B2C3D4E5F6", expires));
+    let prolonged = cardstation(&["usos", "prolong", "--reader", &reader.name]);
+    let stdout = String::from_utf8_lossy(&prolonged.stdout);
+    assert!(
+        prolonged.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&prolonged.stderr)
+    );
+    assert!(stdout.contains(&format!("until {expires}")), "{stdout}");
+    assert!(
+        server
+            .usos_calls()
+            .iter()
+            .any(|call| call.method == "cards/mark_student_card_prolonged")
+    );
+}
