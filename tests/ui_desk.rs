@@ -83,8 +83,8 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     send(&runtime, &mut app, Message::StoreOpened(opened));
     assert!(shows(&app, "Sign in"), "the desk starts at the sign-in");
     assert!(
-        shows(&app, "Last sync: never · 48 pending"),
-        "the status bar shows the 24 demo people and cardholders waiting to be pushed"
+        shows(&app, "Last sync: never · 60 pending"),
+        "the status bar shows the demo people, cardholders and ordered cards waiting to be pushed"
     );
 
     // A wrong PIN is refused with the attempts left; the right one opens the desk.

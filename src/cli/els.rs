@@ -574,34 +574,3 @@ pub fn sim_write_key(
         .map(Some)
         .map_err(|err| Failure::new(err.to_string(), "check --card-key and --system-id"))
 }
-
-/// What the print station's encoder needs to write an ELS: the profile's signer and card
-/// key; the card read back is verified against the signer's own certificate.
-pub struct PrintEncoding {
-    pub signer: Signer,
-    pub card_key: CardKey,
-    pub trusted: Vec<Certificate>,
-}
-
-pub fn print_encoding(profile: &Profile) -> Result<PrintEncoding, Failure> {
-    let els = profile.els.as_ref();
-    let no_signer = SignerArgs {
-        key: None,
-        cert: None,
-        passphrase_env: None,
-    };
-    let no_key = CardKeyArgs {
-        card_key: None,
-        card_key_env: None,
-        key_alg: None,
-        system_id: None,
-    };
-    let signer = load_signer(&no_signer, els)?;
-    let card_key = card_key(&no_key, els)?;
-    let trusted = vec![signer.certificate.clone()];
-    Ok(PrintEncoding {
-        signer,
-        card_key,
-        trusted,
-    })
-}

@@ -7,16 +7,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cardstation::config::{Chip, Printer, Profile};
-use cardstation::render::card::CardRenderer;
-use cardstation::render::cups::CupsPrinter;
+use cardstation::config::Profile;
 use cardstation::render::layout::Layout;
 use cardstation::sim::feed::VpcdFeed;
 use cardstation::sim::vpcd;
-use cardstation::station::desfire::MasterKeys;
-use cardstation::station::print::{
-    self, CardFeed, Control, ElsEncoding, PcscFeed, PrintEvent, PrintSetup,
-};
+use cardstation::station::print::{self, CardFeed, Control, PcscFeed, PrintEvent, PrintStation};
 use cardstation::store::Store;
 
 use super::Failure;
@@ -61,15 +56,6 @@ fn operator() -> String {
     std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 
-fn printer_section(profile: &Profile) -> Result<&Printer, Failure> {
-    profile.printer.as_ref().ok_or_else(|| {
-        Failure::new(
-            "the profile has no [printer] section",
-            "run with --profile of a print station (see profiles/print-station.toml)",
-        )
-    })
-}
-
 pub fn load_layout(path: &Path) -> Result<Layout, Failure> {
     Layout::load(path).map_err(|err| Failure::new(err.to_string(), err.next_step()))
 }
@@ -82,47 +68,11 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
         println!("production {id} is back in the queue; `cardstation print --batch` prints it");
         return Ok(());
     }
-    let printer = printer_section(profile)?;
-    let layout = load_layout(&printer.layout)?;
-    let renderer =
-        CardRenderer::new().map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
-    let desfire_keys = match (&profile.desfire, printer.encode.contains(&Chip::Desfire)) {
-        (Some(app), true) => Some((app, MasterKeys::from_env(app)?)),
-        _ => None,
-    };
-    let els_parts = if printer.encode.contains(&Chip::Els) {
-        Some(super::els::print_encoding(profile)?)
-    } else {
-        None
-    };
-    let els_defaults = profile.els.as_ref();
-    let setup = PrintSetup {
-        layout: &layout,
-        renderer: &renderer,
-        desfire: desfire_keys.as_ref().map(|(app, keys)| (*app, keys)),
-        els: els_parts.as_ref().map(|parts| ElsEncoding {
-            signer: &parts.signer,
-            card_key: &parts.card_key,
-            trusted: &parts.trusted,
-            university: els_defaults
-                .and_then(|els| els.university.as_deref())
-                .unwrap_or_default(),
-            edition: els_defaults
-                .and_then(|els| els.edition.as_deref())
-                .unwrap_or_default(),
-        }),
-        photos: printer.photos.as_deref(),
-        university: els_defaults
-            .and_then(|els| els.university.as_deref())
-            .unwrap_or_default(),
-        holograms: printer.holograms,
-        operator: &operator,
-    };
-    let mut cups = CupsPrinter::new(
-        &printer.queue,
-        &printer.media,
-        Duration::from_secs(u64::from(printer.job_timeout_seconds)),
-    );
+    let station = PrintStation::from_profile(profile)
+        .map_err(|(cause, next_step)| Failure::new(cause, next_step))?;
+    let printer = &station.printer;
+    let setup = station.setup(&operator);
+    let mut cups = station.cups();
     let wait = Duration::from_secs(args.feed_wait);
     let _reader_lock;
     let mut feed: Box<dyn CardFeed> = match args.simulate {

@@ -161,6 +161,20 @@ impl CardRenderer {
         }
     }
 
+    /// The side as RGBA pixels `width` wide (height in the card's proportions), for an
+    /// on-screen preview. The background covers the card, so every pixel is opaque.
+    pub fn rgba(
+        &self,
+        layout: &Layout,
+        face: &CardFace,
+        side: SideName,
+        width: u32,
+    ) -> Result<(u32, u32, Vec<u8>), RenderError> {
+        let tree = self.tree(layout, face, side)?;
+        let height = (f64::from(width) * CARD_HEIGHT_MM / CARD_WIDTH_MM).round() as u32;
+        Ok((width, height, pixmap_of(&tree, width, height)?.take()))
+    }
+
     /// The given sides as the pages of one PDF, each exactly 85.60 × 53.98 mm: what a card
     /// printer's driver takes for a double-sided card (page 1 front, page 2 back).
     pub fn pdf_pages(
@@ -333,15 +347,20 @@ pub enum CardFormat {
     Pdf,
 }
 
-fn png_of(tree: &usvg::Tree) -> Result<Vec<u8>, RenderError> {
-    let mut pixmap = tiny_skia::Pixmap::new(PNG_WIDTH, PNG_HEIGHT)
+fn pixmap_of(tree: &usvg::Tree, width: u32, height: u32) -> Result<tiny_skia::Pixmap, RenderError> {
+    let mut pixmap = tiny_skia::Pixmap::new(width, height)
         .ok_or_else(|| RenderError::Draw("no memory for the card image".into()))?;
     let size = tree.size();
     let scale = tiny_skia::Transform::from_scale(
-        PNG_WIDTH as f32 / size.width(),
-        PNG_HEIGHT as f32 / size.height(),
+        width as f32 / size.width(),
+        height as f32 / size.height(),
     );
     resvg::render(tree, scale, &mut pixmap.as_mut());
+    Ok(pixmap)
+}
+
+fn png_of(tree: &usvg::Tree) -> Result<Vec<u8>, RenderError> {
+    let pixmap = pixmap_of(tree, PNG_WIDTH, PNG_HEIGHT)?;
     // The background covers the card, so every pixel is opaque and alpha can go.
     let mut rgb = Vec::with_capacity(pixmap.data().len() / 4 * 3);
     for pixel in pixmap.data().chunks_exact(4) {

@@ -21,7 +21,7 @@ use x509_cert::time::Validity;
 
 use crate::crypto::keys::KeyError;
 use crate::crypto::pesel;
-use crate::store::{ImportedPerson, OperatorRole, PersonFields, Store};
+use crate::store::{CardType, ImportedPerson, OperatorRole, PersonFields, Store};
 
 const SIGNER_KEY_FILE: &str = "demo-signer.key";
 const SIGNER_CERT_FILE: &str = "demo-signer.crt";
@@ -91,6 +91,59 @@ fn self_signed(key: &SigningKey) -> Result<String, String> {
     .to_pem(LineEnding::LF)
     .map_err(|e| e.to_string())
 }
+
+/// Placeholder portraits for the demo students (`<album number>.png` in `dir`, made on first
+/// use): a silhouette on a tinted background, so the card layouts' photo frames are filled.
+pub fn ensure_photos(dir: &Path) -> std::io::Result<PathBuf> {
+    const WIDTH: u32 = 240;
+    const HEIGHT: u32 = 300;
+    let folder = dir.join("demo-photos");
+    std::fs::create_dir_all(&folder)?;
+    for (index, (.., album)) in PEOPLE.iter().enumerate() {
+        let path = folder.join(format!("{album}.png"));
+        if path.exists() {
+            continue;
+        }
+        let tint = (index * 37 % 60) as f64 / 100.0;
+        let background = [
+            (180.0 + 60.0 * tint) as u8,
+            200,
+            (235.0 - 50.0 * tint) as u8,
+        ];
+        let mut rgb = Vec::with_capacity((WIDTH * HEIGHT * 3) as usize);
+        for y in 0..HEIGHT {
+            for x in 0..WIDTH {
+                let (fx, fy) = (f64::from(x), f64::from(y));
+                let head = (fx - 120.0).powi(2) / 55.0_f64.powi(2)
+                    + (fy - 115.0).powi(2) / 68.0_f64.powi(2)
+                    <= 1.0;
+                let shoulders = fy > 200.0
+                    && (fx - 120.0).powi(2) / 110.0_f64.powi(2)
+                        + (fy - 310.0).powi(2) / 115.0_f64.powi(2)
+                        <= 1.0;
+                let pixel = if head || shoulders {
+                    [70, 78, 92]
+                } else {
+                    background
+                };
+                rgb.extend_from_slice(&pixel);
+            }
+        }
+        let mut png_bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut png_bytes, WIDTH, HEIGHT);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .write_header()
+            .and_then(|mut writer| writer.write_image_data(&rgb))
+            .map_err(std::io::Error::other)?;
+        std::fs::write(&path, png_bytes)?;
+    }
+    Ok(folder)
+}
+
+/// How many of the demo students have a card waiting at the print station.
+const PRINT_QUEUE: usize = 6;
 
 /// Made-up students: (first name, last name, birth year, month, day, album number).
 const PEOPLE: [(&str, &str, i32, u8, u8, &str); 24] = [
@@ -165,6 +218,21 @@ pub fn seed(store: &mut Store) -> crate::store::Result<usize> {
         })
         .collect();
     let report = store.import_persons("demo", "demo", &rows, Vec::new())?;
+    // The last six students have a card ordered, so the print station has a queue.
+    let expires = super::desk::default_expiry(time::OffsetDateTime::now_utc().date());
+    for (_, _, _, _, _, album) in &PEOPLE[PEOPLE.len() - PRINT_QUEUE..] {
+        let person = &store.search_people(album, 1)?[0];
+        if let Some(cardholder) = store.cardholders_of_person(person.id)?.first() {
+            let card_number = format!("2026{album}");
+            store.order_card(
+                cardholder.id,
+                CardType::Student,
+                Some(&card_number),
+                Some(expires),
+                "demo",
+            )?;
+        }
+    }
     Ok(report.imported)
 }
 
@@ -180,6 +248,12 @@ mod tests {
         assert_eq!(seed(&mut store).unwrap(), 0);
         assert_eq!(store.status().unwrap().cardholders, 24);
         assert_eq!(store.operators().unwrap().len(), 3);
+        let queue = store.productions_to_produce(100).unwrap();
+        assert_eq!(queue.len(), PRINT_QUEUE);
+        assert_eq!(
+            queue[0].name_on_card.as_deref(),
+            Some("Katarzyna Pawłowska")
+        );
         let found = store.search_people("wisniewska", 5).unwrap();
         assert_eq!(found[0].fields.last_name, "Wiśniewska");
         for person in store.search_people("100", 50).unwrap() {

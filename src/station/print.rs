@@ -17,7 +17,7 @@ use x509_cert::Certificate;
 use crate::card::els::CardKey;
 use crate::card::pcsc::{self, PcscTransport, Sharing};
 use crate::card::{Transport, TransportError};
-use crate::config::DesfireApp;
+use crate::config::{Chip, DesfireApp};
 use crate::render::card::{CardRenderer, RenderError};
 use crate::render::cups::{CupsPrinter, PrintError};
 use crate::render::face::CardFace;
@@ -131,6 +131,136 @@ pub struct PrintSetup<'a> {
     pub holograms: bool,
     /// The operator, recorded as `userName` and in the audit log.
     pub operator: &'a str,
+}
+
+/// What a print station loads once from its profile and keeps: the `[printer]` section, the
+/// layout, the renderer with its fonts, and the keys of the chips it encodes.
+pub struct PrintStation {
+    pub printer: crate::config::Printer,
+    pub layout: Layout,
+    pub renderer: CardRenderer,
+    desfire: Option<(DesfireApp, MasterKeys)>,
+    els: Option<crate::station::desk::DeskSetup>,
+    university: String,
+}
+
+impl PrintStation {
+    /// Loads everything the profile names; an error says what is wrong and what to do.
+    pub fn from_profile(profile: &crate::config::Profile) -> Result<Self, (String, String)> {
+        let printer = profile.printer.clone().ok_or_else(|| {
+            (
+                "the profile has no [printer] section".to_owned(),
+                "use the profile of a print station (see profiles/print-station.toml)".to_owned(),
+            )
+        })?;
+        let layout = Layout::load(&printer.layout)
+            .map_err(|err| (err.to_string(), err.next_step().to_owned()))?;
+        let renderer =
+            CardRenderer::new().map_err(|err| (err.to_string(), err.next_step().to_owned()))?;
+        let desfire = match (&profile.desfire, printer.encode.contains(&Chip::Desfire)) {
+            (Some(app), true) => Some((
+                app.clone(),
+                MasterKeys::from_env(app)
+                    .map_err(|err| (err.to_string(), err.next_step().to_owned()))?,
+            )),
+            _ => None,
+        };
+        let els = if printer.encode.contains(&Chip::Els) {
+            Some(
+                crate::station::desk::DeskSetup::from_profile(profile, &crate::config::data_dir())
+                    .map_err(|err| (err.to_string(), err.next_step().to_owned()))?,
+            )
+        } else {
+            None
+        };
+        let university = profile
+            .els
+            .as_ref()
+            .and_then(|els| els.university.clone())
+            .unwrap_or_default();
+        let mut printer = printer;
+        if profile.demo.is_some() && printer.photos.is_none() {
+            let photos =
+                crate::station::demo::ensure_photos(&crate::config::data_dir()).map_err(|err| {
+                    (
+                        format!("the demo photos cannot be made: {err}"),
+                        "check that the data directory is writable".to_owned(),
+                    )
+                })?;
+            printer.photos = Some(photos);
+        }
+        Ok(Self {
+            printer,
+            layout,
+            renderer,
+            desfire,
+            els,
+            university,
+        })
+    }
+
+    /// The batch set-up for `operator`, borrowing what the station holds.
+    pub fn setup<'a>(&'a self, operator: &'a str) -> PrintSetup<'a> {
+        PrintSetup {
+            layout: &self.layout,
+            renderer: &self.renderer,
+            desfire: self.desfire.as_ref().map(|(app, keys)| (app, keys)),
+            els: self.els.as_ref().map(|els| ElsEncoding {
+                signer: &els.signer,
+                card_key: &els.card_key,
+                trusted: &els.trusted,
+                university: &els.university,
+                edition: &els.edition,
+            }),
+            photos: self.printer.photos.as_deref(),
+            university: &self.university,
+            holograms: self.printer.holograms,
+            operator,
+        }
+    }
+
+    /// The profile's CUPS queue.
+    pub fn cups(&self) -> CupsPrinter {
+        CupsPrinter::new(
+            &self.printer.queue,
+            &self.printer.media,
+            Duration::from_secs(u64::from(self.printer.job_timeout_seconds)),
+        )
+    }
+
+    /// A production's printed sides as RGBA pixels `width` wide, for the queue's preview.
+    pub fn preview(
+        &self,
+        store: &Store,
+        production_id: i64,
+        width: u32,
+    ) -> Result<Vec<(u32, u32, Vec<u8>)>, String> {
+        let production = store
+            .get_production(production_id)
+            .map_err(|err| err.to_string())?;
+        let card = store
+            .get_card(production.card_id)
+            .map_err(|err| err.to_string())?;
+        let cardholder_id = production
+            .cardholder_id
+            .unwrap_or(card.fields.cardholder_id);
+        let (face, _) = card_face(
+            store,
+            cardholder_id,
+            Some(&card),
+            production.name_on_card.as_deref(),
+            &self.university,
+            self.printer.photos.as_deref(),
+        )?;
+        printed_sides(&self.layout)
+            .iter()
+            .map(|side| {
+                self.renderer
+                    .rgba(&self.layout, &face, *side, width)
+                    .map_err(|err| err.to_string())
+            })
+            .collect()
+    }
 }
 
 /// Pause, resume and cancel a running batch from another thread. Cheap to clone.

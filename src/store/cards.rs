@@ -115,7 +115,7 @@ impl NewCard {
         })
     }
 
-    fn payload(&self) -> Value {
+    pub(super) fn payload(&self) -> Value {
         json!({
             "cardholderLocalId": self.cardholder_id,
             "status": self.status,

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use super::outbox::{self, Operation, Resource};
-use super::{CardStatus, Result, Store, StoreError, audit, found, now};
+use super::{CardStatus, CardType, NewCard, Result, Store, StoreError, audit, found, now};
 
 text_enum! {
     /// CardExchange production status.
@@ -123,6 +123,73 @@ impl Store {
             "production",
             id,
         )
+    }
+
+    /// Orders a new card for a cardholder: a card in production and its production in the
+    /// print queue, with their outbox and audit rows, in one transaction. Returns the
+    /// production's id.
+    pub fn order_card(
+        &mut self,
+        cardholder_id: i64,
+        card_type: CardType,
+        card_number: Option<&str>,
+        expires: Option<time::Date>,
+        operator: &str,
+    ) -> Result<i64> {
+        self.write(|tx| {
+            let (person_id, name_on_card): (Option<i64>, Option<String>) = found(
+                tx.prepare_cached("SELECT person_id, name_on_card FROM cardholders WHERE id = ?1")?
+                    .query_row([cardholder_id], |row| Ok((row.get(0)?, row.get(1)?))),
+                "cardholder",
+                cardholder_id,
+            )?;
+            let card = NewCard {
+                cardholder_id,
+                card_number: card_number.map(str::to_owned),
+                barcode: None,
+                card_type,
+                contact_uid: None,
+                contactless_uid: None,
+                chip_serial_number: None,
+                status: CardStatus::InProduction,
+                expires,
+            };
+            let at = now();
+            tx.prepare_cached(
+                "INSERT INTO cards (cardholder_id, card_number, type, status, expires, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute((cardholder_id, card_number, card_type, card.status, expires, &at))?;
+            let card_id = tx.last_insert_rowid();
+            outbox::enqueue(tx, Resource::Cards, card_id, Operation::Create, card.payload())?;
+            tx.prepare_cached(
+                "INSERT INTO productions (person_id, cardholder_id, card_id, name_on_card, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute((person_id, cardholder_id, card_id, &name_on_card, &at))?;
+            let production_id = tx.last_insert_rowid();
+            outbox::enqueue(
+                tx,
+                Resource::Productions,
+                production_id,
+                Operation::Create,
+                json!({
+                    "personLocalId": person_id,
+                    "cardholderLocalId": cardholder_id,
+                    "cardLocalId": card_id,
+                    "nameOnCard": name_on_card,
+                    "numberOfTries": 0,
+                }),
+            )?;
+            audit::append(
+                tx,
+                operator,
+                "card.order",
+                &format!("production:{production_id}"),
+                &json!({ "cardholder": cardholder_id, "card": card_id }),
+            )?;
+            Ok(production_id)
+        })
     }
 
     /// The print queue: productions still to be produced, oldest first.

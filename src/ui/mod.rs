@@ -5,6 +5,7 @@
 pub mod desk;
 pub mod i18n;
 pub mod kiosk;
+pub mod print;
 pub mod readers;
 pub mod settings;
 pub mod sign_in;
@@ -186,6 +187,7 @@ pub struct App {
     pub sign_in: sign_in::SignIn,
     pub session: Option<Session>,
     pub desk: Option<desk::Desk>,
+    pub print: Option<print::PrintScreen>,
     pub settings: settings::Settings,
     pub status: status::Status,
     /// Where the desk writes cards; tests swap in a simulated card.
@@ -200,6 +202,7 @@ pub enum Message {
     StoreOpened(Result<Db, String>),
     SignIn(sign_in::Message),
     Desk(desk::Message),
+    Print(print::Message),
     Settings(settings::Message),
     Status(status::Message),
     Tab(Tab),
@@ -255,6 +258,7 @@ impl App {
             sign_in: sign_in::SignIn::default(),
             session: None,
             desk: None,
+            print: None,
             settings: settings::Settings::default(),
             card_access,
         };
@@ -349,6 +353,10 @@ impl App {
                     _ => task,
                 }
             }
+            Message::Print(message) => match &mut self.print {
+                Some(print) => print.update(message).map(Message::Print),
+                None => Task::none(),
+            },
             Message::Settings(message) => match self.ready_db() {
                 Some(db) => self
                     .settings
@@ -381,6 +389,7 @@ impl App {
                 if let (Some(session), Some(db)) = (self.session.take(), self.ready_db()) {
                     let db = db.clone();
                     self.desk = None;
+                    self.print = None;
                     self.tab = Tab::Work;
                     return Task::perform(
                         async move {
@@ -422,6 +431,11 @@ impl App {
         self.status.operator = Some(session.clone());
         self.session = Some(session.clone());
         self.tab = Tab::Work;
+        if self.profile.role == Role::Print {
+            let (print, task) = print::PrintScreen::new(db, session, self.profile.clone());
+            self.print = Some(print);
+            return task.map(Message::Print);
+        }
         if self.profile.role != Role::Issuance {
             return Task::none();
         }
@@ -528,9 +542,10 @@ impl App {
                 .view(language, self.profile.demo.is_some())
                 .map(Message::SignIn);
         }
-        match &self.desk {
-            Some(desk) => desk.view(language).map(Message::Desk),
-            None => column![self.readers.view(language).map(Message::Readers)].into(),
+        match (&self.desk, &self.print) {
+            (Some(desk), _) => desk.view(language).map(Message::Desk),
+            (None, Some(print)) => print.view(language).map(Message::Print),
+            (None, None) => column![self.readers.view(language).map(Message::Readers)].into(),
         }
     }
 
