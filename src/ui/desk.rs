@@ -480,29 +480,34 @@ impl Desk {
     fn card_line<'a>(&self, card: &'a Card, language: Language) -> Element<'a, Message> {
         let fields = &card.fields;
         let blocked = fields.status.refuses_entry();
-        let mut line = row![
+        let what = column![
             text(
                 fields
                     .contact_uid
                     .clone()
                     .or(fields.contactless_uid.clone())
+                    .or(fields.card_number.clone())
                     .unwrap_or_else(|| format!("#{}", card.id))
             )
             .font(theme::BOLD),
-            text(card_status_name(fields.status, language)).color(if blocked {
-                theme::PROBLEM
-            } else {
-                theme::OK
-            }),
-            text(match fields.expires {
-                Some(date) => format!("{} {date}", t(language, Text::ValidUntil)),
-                None => String::new(),
-            })
-            .color(theme::MUTED),
-            space::horizontal(),
+            row![
+                text(card_status_name(fields.status, language)).color(if blocked {
+                    theme::PROBLEM
+                } else {
+                    theme::OK
+                }),
+                text(match fields.expires {
+                    Some(date) => format!("{} {date}", t(language, Text::ValidUntil)),
+                    None => String::new(),
+                })
+                .color(theme::MUTED),
+            ]
+            .spacing(10),
         ]
-        .spacing(12)
-        .align_y(Alignment::Center);
+        .spacing(2);
+        let mut line = row![what, space::horizontal()]
+            .spacing(10)
+            .align_y(Alignment::Center);
         if !blocked && self.session.may(Action::ProlongCard) && self.setup.is_ok() {
             line = line.push(
                 button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))

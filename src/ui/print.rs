@@ -16,7 +16,7 @@ use crate::station::print::{self, BatchSummary, Control, PcscFeed, PrintEvent, P
 use crate::store::Production;
 
 const QUEUE_SHOWN: usize = 500;
-const PREVIEW_WIDTH: u32 = 340;
+const PREVIEW_WIDTH: u32 = 320;
 /// How long the encoder may wait for the printer to feed a blank card.
 const FEED_WAIT: Duration = Duration::from_secs(30);
 
@@ -112,7 +112,13 @@ impl PrintScreen {
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
-            Message::StationLoaded(station) => self.station = station,
+            Message::StationLoaded(station) => {
+                self.station = station;
+                // The queue may have arrived first: draw the card it selected.
+                if let Some(id) = self.selected {
+                    return self.update(Message::Select(id));
+                }
+            }
             Message::QueueLoaded(Ok(queue)) => {
                 self.queue = queue;
                 if self.selected.is_none()
