@@ -50,7 +50,7 @@ fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
 fn queue(store: &mut Store, count: usize) {
     use cardstation::remote::cardexchange as remote;
     let persons: Vec<remote::Person> = (0..count)
-        .map(|n| from(json!({"id": format!("p{n}"), "personNumber": format!("P{n}"), "firstName": "Żaneta", "lastName": format!("Łągiewka{n}"), "birthDate": "2001-02-03"})))
+        .map(|n| from(json!({"id": format!("p{n}"), "personNumber": format!("P{n}"), "firstName": "Żaneta", "lastName": format!("Łągiewka{n}"), "birthDate": "2001-02-03", "metadata": {"albumNumber": format!("5{n:05}")}})))
         .collect();
     let holders: Vec<remote::Cardholder> = (0..count)
         .map(|n| from(json!({"id": format!("h{n}"), "person": format!("p{n}")})))
@@ -128,10 +128,12 @@ fn main() {
         &setup,
         CARDS,
         &Control::default(),
-        &mut |event| {
-            if let PrintEvent::Printed { job, .. } = event {
-                jobs.push(job);
+        &mut |event| match event {
+            PrintEvent::Printed { job, .. } => jobs.push(job),
+            PrintEvent::Skipped { reason, .. } | PrintEvent::FailedTry { reason, .. } => {
+                eprintln!("{reason}")
             }
+            _ => {}
         },
     )
     .unwrap();

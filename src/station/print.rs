@@ -747,3 +747,213 @@ fn produce(
         .map_err(|err| Failure::Batch(err.into()))?;
     Ok((production, printed_job))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::card::desfire::DesfireKey;
+    use crate::config::Profile;
+    use crate::remote::cardexchange as remote;
+    use crate::sim::{DesfireCard, DesfireCardState, Faults, SimTransport};
+    use crate::store::ProductionStatus;
+
+    /// Blank DESFire cards in-process; card `torn` (from 1) leaves after 3 APDUs.
+    struct SimFeed {
+        fed: usize,
+        torn: usize,
+        ejected: Vec<Eject>,
+    }
+
+    impl CardFeed for SimFeed {
+        fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
+            self.fed += 1;
+            let uid = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, self.fed as u8];
+            let card = Arc::new(Mutex::new(DesfireCard::new(DesfireCardState::blank(&uid))));
+            let faults = Faults {
+                tear_after: (self.fed == self.torn).then_some(3),
+                ..Faults::default()
+            };
+            Ok(Box::new(SimTransport::insert(card, faults)))
+        }
+
+        fn eject(&mut self, to: Eject) -> Result<(), TransportError> {
+            self.ejected.push(to);
+            Ok(())
+        }
+    }
+
+    /// Refuses its `fail`-th job (from 1), completes the others.
+    struct FakePrinter {
+        jobs: usize,
+        fail: usize,
+    }
+
+    impl Printer for FakePrinter {
+        fn print(&mut self, title: &str, pdf: &[u8]) -> Result<String, PrintError> {
+            assert!(pdf.starts_with(b"%PDF"));
+            self.jobs += 1;
+            if self.jobs == self.fail {
+                return Err(PrintError::Failed {
+                    request: format!("fake-{}", self.jobs),
+                    state: "aborted".into(),
+                    message: "ribbon out".into(),
+                });
+            }
+            Ok(format!("fake-{}-{title}", self.jobs))
+        }
+    }
+
+    fn store_with_queue(count: usize) -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        let from = |value| serde_json::from_value::<remote::Card>(value).unwrap();
+        for n in 0..count {
+            store
+                .upsert_remote_cardholders(&[serde_json::from_value(
+                    json!({"id": format!("h{n}")}),
+                )
+                .unwrap()])
+                .unwrap();
+            store
+                .upsert_remote_cards(&[from(json!({"id": format!("c{n}"),
+                    "cardholder": format!("h{n}"), "cardNumber": format!("{}", 100 + n),
+                    "status": "in_production", "endDate": "2099-01-31"}))])
+                .unwrap();
+            store
+                .upsert_remote_productions(&[serde_json::from_value(
+                    json!({"id": format!("r{n}"), "card": format!("c{n}")}),
+                )
+                .unwrap()])
+                .unwrap();
+        }
+        store
+    }
+
+    const LAYOUT: &str = r##"name = "t"
+[front]
+background = { colour = "#ffffff" }
+[[front.elements]]
+kind = "text"
+frame = { x = 4, y = 4, width = 60, height = 6 }
+text = "{card_number}"
+size_pt = 10
+[back]
+"##;
+
+    #[test]
+    fn failures_cost_a_try_each_and_cancel_stops_before_the_next_card() {
+        let mut store = store_with_queue(4);
+        let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
+        let renderer = CardRenderer::new().unwrap();
+        let app = Profile::demo().desfire.unwrap();
+        let keys = MasterKeys::new(&app, &[7; 16], DesfireKey::des([0; 8])).unwrap();
+        store.add_holograms(1, 10, "t").unwrap();
+        let setup = PrintSetup {
+            layout: &layout,
+            renderer: &renderer,
+            desfire: Some((&app, &keys)),
+            els: None,
+            photos: None,
+            university: "U",
+            holograms: true,
+            operator: "ewa",
+        };
+        // Card 2 is torn mid-encode, print job 3 fails: production 1 prints, production 2
+        // takes two blanks, production 3's first card is encoded but not printed.
+        let mut feed = SimFeed {
+            fed: 0,
+            torn: 2,
+            ejected: Vec::new(),
+        };
+        let mut printer = FakePrinter { jobs: 0, fail: 3 };
+        let control = Control::default();
+        let mut events = Vec::new();
+        let summary = run_batch(
+            &mut store,
+            &mut feed,
+            &mut printer,
+            &setup,
+            10,
+            &control,
+            &mut |event| {
+                if matches!(event, PrintEvent::Printed { production: 3, .. }) {
+                    control.cancel();
+                }
+                events.push(event);
+            },
+        )
+        .unwrap();
+        assert_eq!(summary.printed, 3);
+        assert_eq!(summary.failed_tries, 2);
+        assert!(summary.cancelled);
+        assert_eq!(summary.holograms_returned, 1, "4 reserved, 3 used");
+        assert_eq!(feed.ejected[1], Eject::Reject);
+        assert_eq!(feed.fed, 5);
+
+        let tries: Vec<i64> = (1..=4)
+            .map(|id| store.get_production(id).unwrap().number_of_tries)
+            .collect();
+        assert_eq!(tries, [1, 2, 2, 0]);
+        let produced = store.get_production(2).unwrap();
+        assert_eq!(produced.status, ProductionStatus::Produced);
+        assert_eq!(
+            produced.chip_serial_number.as_deref(),
+            Some("04112233445503")
+        );
+        assert_eq!(store.hologram_of(3).unwrap(), Some(3));
+        assert_eq!(
+            store.get_production(4).unwrap().status,
+            ProductionStatus::ToBeProduced
+        );
+        assert_eq!(store.hologram_stock().unwrap().free, vec![(4, 10)]);
+    }
+
+    #[test]
+    fn a_paused_batch_waits_and_a_cancel_ends_it() {
+        let mut store = store_with_queue(2);
+        let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
+        let renderer = CardRenderer::new().unwrap();
+        let setup = PrintSetup {
+            layout: &layout,
+            renderer: &renderer,
+            desfire: None,
+            els: None,
+            photos: None,
+            university: "U",
+            holograms: false,
+            operator: "ewa",
+        };
+        let mut feed = SimFeed {
+            fed: 0,
+            torn: 0,
+            ejected: Vec::new(),
+        };
+        let mut printer = FakePrinter { jobs: 0, fail: 0 };
+        let control = Control::default();
+        control.pause();
+        let remote = control.clone();
+        let waiter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            remote.cancel();
+        });
+        let mut events = Vec::new();
+        let summary = run_batch(
+            &mut store,
+            &mut feed,
+            &mut printer,
+            &setup,
+            10,
+            &control,
+            &mut |event| events.push(event),
+        )
+        .unwrap();
+        waiter.join().unwrap();
+        assert!(summary.cancelled);
+        assert_eq!(summary.printed, 0);
+        assert!(events.contains(&PrintEvent::Paused));
+        assert_eq!(feed.fed, 0);
+    }
+}
