@@ -43,15 +43,17 @@ bin="$target_dir/debug/cardstation"
 [[ -x "$bin" ]] || fail "cargo test --no-run left no $bin"
 log "binary ready in $((SECONDS - t)) s: $bin"
 
-# Man pages from the clap tree, where the asset "target/release/man/*.1" resolves for --profile dev.
+# Man pages from the clap tree, where the asset "target/release/man/*.1.gz" resolves for --profile dev.
 rm -rf "$target_dir/debug/man"
 "$bin" manpages "$target_dir/debug/man"
+gzip -9n "$target_dir"/debug/man/*.1
 
 # --profile dev packages target/debug (cargo-deb warns that it is meant for release builds;
-# `cargo deb` alone is the release package the README describes).
+# `cargo deb` alone is the release package the README describes). --fast: gzip-like xz level,
+# 3 s instead of 21 s for a package that is thrown away (11 MB instead of 8.6 MB).
 t=$SECONDS
 rm -rf "$target_dir/debian"
-cargo deb --locked --no-build --profile dev --output "$target_dir/debian/" 2>&1 | grep -v "dev profile is not supported" >&2 || true
+cargo deb --locked --no-build --profile dev --fast --quiet --output "$target_dir/debian/" >/dev/null
 debs=("$target_dir"/debian/cardstation_*.deb)
 deb=${debs[0]}
 [[ -f "$deb" ]] || fail "cargo deb made no package in $target_dir/debian"
