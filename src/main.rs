@@ -27,7 +27,8 @@ kiosk); with one it runs a scriptable command. Readers are reached through pcscd
 2 usage error.\n\n\
 Files: /etc/cardstation/*.toml are the installed station profiles; examples with every key are \
 in /usr/share/cardstation/profiles/. A relative `database` path in a profile is taken in \
-$XDG_DATA_HOME/cardstation (~/.local/share/cardstation), where the log is written too.\n\n\
+$XDG_DATA_HOME/cardstation (~/.local/share/cardstation); logs go to its logs/ folder, or \
+to $CARDSTATION_LOG_DIR.\n\n\
 Secrets (API keys, card master keys, PINs) are read from the environment variables the \
 profile names, never from the command line."
 )]
