@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use cardstation::config::Profile;
 use cardstation::crypto::diversify::KeyAlgorithm;
@@ -18,7 +18,19 @@ use cli::Failure;
 #[command(
     name = "cardstation",
     version,
-    about = "ID-card issuance desk, print station and validation kiosk"
+    about = "ID-card issuance desk, print station and validation kiosk",
+    long_about = "ID-card issuance desk, print station and validation kiosk for Polish electronic \
+student cards (ELS, ELD, ELN) and MIFARE DESFire university cards.\n\n\
+Without a subcommand it opens the window in the role the profile names (issuance, print or \
+kiosk); with one it runs a scriptable command. Readers are reached through pcscd.",
+    after_long_help = "Exit status: 0 ok, 1 the operation failed (cause and next step on stderr), \
+2 usage error.\n\n\
+Files: /etc/cardstation/*.toml are the installed station profiles; examples with every key are \
+in /usr/share/cardstation/profiles/. A relative `database` path in a profile is taken in \
+$XDG_DATA_HOME/cardstation (~/.local/share/cardstation); logs go to its logs/ folder, or \
+to $CARDSTATION_LOG_DIR.\n\n\
+Secrets (API keys, card master keys, PINs) are read from the environment variables the \
+profile names, never from the command line."
 )]
 struct Cli {
     /// Station profile (TOML). Without it the built-in demo profile is used.
@@ -38,6 +50,7 @@ struct Cli {
 enum Command {
     /// List readers, whether a card is present, and its ATR.
     Readers {
+        /// Print one JSON array of the readers (name, card present, ATR).
         #[arg(long)]
         json: bool,
     },
@@ -52,6 +65,7 @@ enum Command {
     },
     /// Put a simulated card into a vpcd virtual reader (until interrupted).
     Sim {
+        /// Which card: an ELS contact chip or a MIFARE DESFire EV1.
         #[arg(long, value_enum)]
         card: SimCard,
         /// Chip UID in hex (4, 7 or 10 bytes).
@@ -206,6 +220,12 @@ enum Command {
         #[command(subcommand)]
         action: OperatorCommand,
     },
+    /// Write the manual pages (cardstation.1 and one per subcommand) into DIR; used by packaging.
+    #[command(hide = true)]
+    Manpages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,12 +233,14 @@ enum OperatorCommand {
     /// Add an operator, or give an existing one a new role and PIN (lifts a lock-out). The
     /// PIN (4-12 digits) is read from $CARDSTATION_PIN, else from the first line of stdin.
     Set {
+        /// The name the operator signs in with.
         name: String,
         #[arg(long, value_enum)]
         role: cli::store::RoleArg,
     },
     /// Operators with their roles and lock-outs.
     List {
+        /// Print one JSON array of the operators.
         #[arg(long)]
         json: bool,
     },
@@ -532,7 +554,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 seed_id123,
             },
         ),
+        Some(Command::Manpages { dir }) => manpages(&dir),
     }
+}
+
+/// The man pages come from the same clap tree as `--help`, so they cannot drift from it.
+fn manpages(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+        .map_err(|err| {
+            Failure::new(
+                format!("cannot write the manual pages to {}: {err}", dir.display()),
+                "give a writable directory",
+            )
+        })
 }
 
 #[cfg(feature = "gui")]

@@ -279,12 +279,23 @@ impl Kiosk {
                 }),
             );
         }
-        page = page.push(text(title).size(64).font(theme::BOLD).color(white));
+        // Full width and centred, so a long title or reason wraps instead of running off a
+        // scaled-up kiosk screen.
+        page = page.push(
+            text(title)
+                .size(64)
+                .font(theme::BOLD)
+                .color(white)
+                .width(Length::Fill)
+                .align_x(Alignment::Center),
+        );
         for (line, size) in lines {
             page = page.push(
                 text(line)
                     .size(size)
-                    .color(if size >= 28.0 { white } else { faded }),
+                    .color(if size >= 28.0 { white } else { faded })
+                    .width(Length::Fill)
+                    .align_x(Alignment::Center),
             );
         }
         container(page)
