@@ -174,6 +174,59 @@ pub struct Person {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+pub struct Address {
+    pub id: String,
+    pub person: Option<String>,
+    /// `home`, `business` or `po_box`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub street_address: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A set of anonymous cardholders and cards. The API gives the members only inside the set
+/// (`data`, person-shaped objects with their `cardholders`); cardholder objects do not name
+/// their set.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AnonymousSet {
+    pub id: String,
+    /// An id on the reference server; an object on the vendor's, as for cardholders.
+    pub profile: Option<Value>,
+    pub default_name: Option<String>,
+    pub data: Vec<AnonymousMember>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AnonymousMember {
+    pub cardholders: Vec<ObjectRef>,
+}
+
+/// A nested object of which only the id is read.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ObjectRef {
+    pub id: String,
+}
+
+impl AnonymousSet {
+    /// Remote ids of the set's cardholders.
+    pub fn cardholder_ids(&self) -> impl Iterator<Item = &str> {
+        self.data
+            .iter()
+            .flat_map(|member| &member.cardholders)
+            .map(|holder| holder.id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Cardholder {
     pub id: String,
     pub person: Option<String>,
@@ -220,6 +273,9 @@ pub struct Production {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The `id` of every object on the page, readable or not: what a complete pull
+    /// compares the local rows with.
+    pub ids: Vec<String>,
     /// Objects the server had that did not fit the model (logged, not stored).
     pub unreadable: usize,
     /// `X-Total-Count`.
@@ -410,6 +466,10 @@ impl Client {
             });
         };
         let count = values.len();
+        let ids = values
+            .iter()
+            .filter_map(|value| value.get("id")?.as_str().map(str::to_owned))
+            .collect();
         let items: Vec<T> = values
             .into_iter()
             .filter_map(|value| serde_json::from_value(value).ok())
@@ -437,6 +497,7 @@ impl Client {
             });
         Ok(Page {
             items,
+            ids,
             unreadable,
             total,
             last_page,
@@ -587,10 +648,18 @@ mod tests {
         ] {
             let value: Value = serde_json::from_str(hostile).unwrap();
             let _ = serde_json::from_value::<Person>(value.clone());
-            let _ = serde_json::from_value::<Card>(value);
+            let _ = serde_json::from_value::<Card>(value.clone());
+            let _ = serde_json::from_value::<Address>(value.clone());
+            let _ = serde_json::from_value::<AnonymousSet>(value);
         }
         let person: Person =
             serde_json::from_str(r#"{"id": "p1", "firstName": "Anna", "extra": true}"#).unwrap();
         assert_eq!(person.first_name.as_deref(), Some("Anna"));
+        let set: AnonymousSet = serde_json::from_str(
+            r#"{"id": "s", "defaultName": "Visitors",
+                "data": [{"cardholders": [{"id": "h1"}, {}]}, {"cardholders": [{"id": "h2"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(set.cardholder_ids().collect::<Vec<_>>(), ["h1", "h2"]);
     }
 }
