@@ -34,6 +34,9 @@ pub fn status(db: &Path, json: bool) -> Result<(), Failure> {
         println!("cardholders\t{}", status.cardholders);
         println!("cards\t{}", status.cards);
         println!("productions\t{}", status.productions);
+        println!("addresses\t{}", status.addresses);
+        println!("anonymous sets\t{}", status.anonymous_sets);
+        println!("deleted on the server\t{}", status.deleted_remotely);
         println!("outbox pending\t{}", status.outbox_pending);
         println!(
             "last sync\t{}",

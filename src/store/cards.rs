@@ -79,13 +79,20 @@ pub struct Card {
     pub remote_id: Option<String>,
     pub fields: NewCard,
     pub updated_at: String,
+    /// When a complete pull found the card, or its cardholder, gone from the server.
+    /// Such a card is refused by the kiosk: the server is the register of record, and a
+    /// card it no longer knows (or whose holder it deleted) is not one it vouches for. The
+    /// row stays for the validations and productions that refer to it.
+    pub deleted_remotely_at: Option<String>,
 }
 
 /// The columns `card_from_row` reads, as a literal for `concat!`.
 macro_rules! card_columns {
     () => {
         "id, remote_id, cardholder_id, card_number, barcode, type, contact_uid,
-         contactless_uid, chip_serial_number, status, expires, updated_at"
+         contactless_uid, chip_serial_number, status, expires, updated_at,
+         coalesce(cards.deleted_remotely_at, (SELECT holder.deleted_remotely_at FROM cardholders
+             AS holder WHERE holder.id = cards.cardholder_id))"
     };
 }
 
@@ -148,6 +155,7 @@ fn card_from_row(row: &Row) -> rusqlite::Result<Card> {
             expires: row.get(10)?,
         },
         updated_at: row.get(11)?,
+        deleted_remotely_at: row.get(12)?,
     })
 }
 

@@ -106,7 +106,7 @@ pub use people::{
     PersonFields,
 };
 pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
-pub use replica::Upserted;
+pub use replica::{Marked, Upserted};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -125,6 +125,10 @@ pub struct StoreStatus {
     pub cardholders: i64,
     pub cards: i64,
     pub productions: i64,
+    pub addresses: i64,
+    pub anonymous_sets: i64,
+    /// Rows of any resource the server no longer lists (kept, marked; see `replica`).
+    pub deleted_remotely: i64,
     pub outbox_pending: i64,
     /// Most recent successful sync of any resource (RFC 3339), `None` if never synced.
     pub last_sync: Option<String>,
@@ -187,7 +191,14 @@ impl Store {
         let status = self.conn.query_row(
             "SELECT (SELECT count(*) FROM persons), (SELECT count(*) FROM cardholders),
                     (SELECT count(*) FROM cards), (SELECT count(*) FROM productions),
-                    (SELECT count(*) FROM outbox), (SELECT max(last_sync_at) FROM sync_state)",
+                    (SELECT count(*) FROM outbox), (SELECT max(last_sync_at) FROM sync_state),
+                    (SELECT count(*) FROM addresses), (SELECT count(*) FROM anonymous_sets),
+                    (SELECT (SELECT count(*) FROM persons WHERE deleted_remotely_at IS NOT NULL)
+                          + (SELECT count(*) FROM addresses WHERE deleted_remotely_at IS NOT NULL)
+                          + (SELECT count(*) FROM anonymous_sets WHERE deleted_remotely_at IS NOT NULL)
+                          + (SELECT count(*) FROM cardholders WHERE deleted_remotely_at IS NOT NULL)
+                          + (SELECT count(*) FROM cards WHERE deleted_remotely_at IS NOT NULL)
+                          + (SELECT count(*) FROM productions WHERE deleted_remotely_at IS NOT NULL))",
             [],
             |row| {
                 Ok(StoreStatus {
@@ -195,6 +206,9 @@ impl Store {
                     cardholders: row.get(1)?,
                     cards: row.get(2)?,
                     productions: row.get(3)?,
+                    addresses: row.get(6)?,
+                    anonymous_sets: row.get(7)?,
+                    deleted_remotely: row.get(8)?,
                     outbox_pending: row.get(4)?,
                     last_sync: row.get(5)?,
                 })

@@ -7,6 +7,8 @@
 //! The server wins and the dropped change is logged, except a card status the station
 //! produced (personalized, blocked...), which is kept and pushed again.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use time::Date;
@@ -36,6 +38,15 @@ impl Upserted {
         self.skipped += other.skipped;
         self.conflicts += other.conflicts;
     }
+}
+
+/// What one `mark_deleted_remotely` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marked {
+    /// Rows newly stamped as deleted on the server.
+    pub marked: usize,
+    /// Rows the server no longer lists that were left alone for their pending changes.
+    pub kept_pending: usize,
 }
 
 fn table(resource: Resource) -> &'static str {
@@ -240,7 +251,8 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
                 .prepare_cached(
                     "UPDATE persons SET person_number = ?1, first_name = ?2, middle_name = ?3,
                         last_name = ?4, birth_date = ?5, phone_number = ?6, mobile_number = ?7,
-                        album_number = ?8, pesel = ?9, updated_at = ?10
+                        album_number = ?8, pesel = ?9, updated_at = ?10,
+                        deleted_remotely_at = NULL
                      WHERE remote_id = ?11",
                 )?
                 .execute(values);
@@ -275,6 +287,115 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
     Ok(())
 }
 
+fn upsert_address(
+    conn: &Connection,
+    address: &remote::Address,
+    counts: &mut Upserted,
+) -> Result<()> {
+    let resource = Resource::Addresses;
+    let Some(person_id) = address
+        .person
+        .as_deref()
+        .map(|person| local_id_of(conn, Resource::Persons, person))
+        .transpose()?
+        .flatten()
+    else {
+        skip(
+            resource,
+            &address.id,
+            "its person is not in the store",
+            counts,
+        );
+        return Ok(());
+    };
+    let (Some(kind), Some(street), Some(locality), Some(region), Some(postal_code), Some(country)) = (
+        &address.kind,
+        &address.street_address,
+        &address.locality,
+        &address.region,
+        &address.postal_code,
+        &address.country,
+    ) else {
+        skip(resource, &address.id, "a required field is missing", counts);
+        return Ok(());
+    };
+    let metadata = address.metadata.clone().unwrap_or_default();
+    let local = find_local(conn, resource, &address.id, Some(&metadata))?;
+    if let Some(id) = local {
+        counts.conflicts += server_wins(conn, resource, id)?;
+    }
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO addresses (remote_id, person_id, type, street_address, locality, region,
+                postal_code, country, metadata, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, type = ?3,
+                street_address = ?4, locality = ?5, region = ?6, postal_code = ?7, country = ?8,
+                metadata = ?9, updated_at = ?10, deleted_remotely_at = NULL",
+        )?
+        .execute((
+            &address.id,
+            person_id,
+            kind,
+            street,
+            locality,
+            region,
+            postal_code,
+            country,
+            Value::Object(metadata.clone()).to_string(),
+            now(),
+        ));
+    count_upsert(counts, resource, &address.id, local.is_some(), done)
+}
+
+/// A profile given as an id (reference server) or an object with one (vendor).
+fn profile_id(profile: Option<&Value>) -> Option<String> {
+    match profile {
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(Value::Object(profile)) => {
+            profile.get("id").and_then(Value::as_str).map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+/// Upserts a set and links its cardholders to it. The cardholders are pulled first (the API
+/// names the set only from the set's side), so a member not yet stored is linked on the
+/// next pull.
+fn upsert_anonymous_set(
+    conn: &Connection,
+    set: &remote::AnonymousSet,
+    counts: &mut Upserted,
+) -> Result<()> {
+    let resource = Resource::AnonymousSets;
+    let (Some(profile), Some(default_name)) = (profile_id(set.profile.as_ref()), &set.default_name)
+    else {
+        skip(resource, &set.id, "profile or defaultName missing", counts);
+        return Ok(());
+    };
+    let existed = local_id_of(conn, resource, &set.id)?.is_some();
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO anonymous_sets (remote_id, profile, default_name, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (remote_id) DO UPDATE SET profile = ?2, default_name = ?3,
+                updated_at = ?4, deleted_remotely_at = NULL",
+        )?
+        .execute((&set.id, profile, default_name, now()));
+    count_upsert(counts, resource, &set.id, existed, done)?;
+    let Some(set_id) = local_id_of(conn, resource, &set.id)? else {
+        return Ok(());
+    };
+    let mut link = conn.prepare_cached(
+        "UPDATE cardholders SET anonymous_set_id = ?1 WHERE remote_id = ?2
+             AND anonymous_set_id IS NOT ?1",
+    )?;
+    for holder in set.cardholder_ids() {
+        link.execute((set_id, holder))?;
+    }
+    Ok(())
+}
+
 fn upsert_cardholder(
     conn: &Connection,
     holder: &remote::Cardholder,
@@ -303,13 +424,7 @@ fn upsert_cardholder(
             return Ok(());
         }
     };
-    let profile = match &holder.profile {
-        Some(Value::String(id)) => Some(id.clone()),
-        Some(Value::Object(profile)) => {
-            profile.get("id").and_then(Value::as_str).map(str::to_owned)
-        }
-        _ => None,
-    };
+    let profile = profile_id(holder.profile.as_ref());
     let local = find_local(conn, resource, &holder.id, holder.metadata.as_ref())?;
     if let Some(id) = local {
         counts.conflicts += server_wins(conn, resource, id)?;
@@ -321,7 +436,8 @@ fn upsert_cardholder(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, profile = ?3,
                 profile_number = ?4, email = ?5, status = ?6, name_on_card = ?7,
-                start_date = ?8, end_date = ?9, note = ?10, updated_at = ?11",
+                start_date = ?8, end_date = ?9, note = ?10, updated_at = ?11,
+                deleted_remotely_at = NULL",
         )?
         .execute((
             &holder.id,
@@ -395,7 +511,7 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (remote_id) DO UPDATE SET cardholder_id = ?2, card_number = ?3,
                 type = ?4, contact_uid = ?5, contactless_uid = ?6, chip_serial_number = ?7,
-                status = ?8, expires = ?9, updated_at = ?10",
+                status = ?8, expires = ?9, updated_at = ?10, deleted_remotely_at = NULL",
         )?
         .execute((
             &card.id,
@@ -441,7 +557,8 @@ fn upsert_production(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, cardholder_id = ?3,
                 card_id = ?4, name_on_card = ?5, chip_serial_number = ?6, user_name = ?7,
-                exported = ?8, printed_on = ?9, number_of_tries = ?10, updated_at = ?11",
+                exported = ?8, printed_on = ?9, number_of_tries = ?10, updated_at = ?11,
+                deleted_remotely_at = NULL",
         )?
         .execute((
             &production.id,
@@ -477,6 +594,67 @@ impl Store {
 
     pub fn upsert_remote_persons(&mut self, persons: &[remote::Person]) -> Result<Upserted> {
         self.upsert_batch(persons, upsert_person)
+    }
+
+    pub fn upsert_remote_addresses(&mut self, addresses: &[remote::Address]) -> Result<Upserted> {
+        self.upsert_batch(addresses, upsert_address)
+    }
+
+    pub fn upsert_remote_anonymous_sets(
+        &mut self,
+        sets: &[remote::AnonymousSet],
+    ) -> Result<Upserted> {
+        self.upsert_batch(sets, upsert_anonymous_set)
+    }
+
+    /// After a complete pull of `resource` that listed exactly `listed` (remote ids): stamps
+    /// `deleted_remotely_at` on the local rows the server no longer has. Rows never pushed
+    /// (no remote id) are not the server's to judge, and rows with pending outbox changes
+    /// are left alone and logged: the push owns them (it drops an update the server answers
+    /// 404 to, and the next complete pull marks the row). Never call it after a partial pull:
+    /// an object on a page not read would be marked.
+    pub fn mark_deleted_remotely(
+        &mut self,
+        resource: Resource,
+        listed: &HashSet<String>,
+    ) -> Result<Marked> {
+        let table = table(resource);
+        self.write(|tx| {
+            let mut marked = Marked::default();
+            let known: Vec<(i64, String)> = tx
+                .prepare(&format!(
+                    "SELECT id, remote_id FROM {table}
+                     WHERE remote_id IS NOT NULL AND deleted_remotely_at IS NULL"
+                ))?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let stamp = now();
+            for (local_id, remote_id) in known {
+                if listed.contains(&remote_id) {
+                    continue;
+                }
+                let pending: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM outbox WHERE resource = ?1 AND local_id = ?2)",
+                    )?
+                    .query_row((resource, local_id), |row| row.get(0))?;
+                if pending {
+                    tracing::warn!(
+                        %resource, local_id, remote_id,
+                        "the server no longer lists this object, but it has local changes waiting to be pushed: not marked"
+                    );
+                    marked.kept_pending += 1;
+                    continue;
+                }
+                tx.prepare_cached(&format!(
+                    "UPDATE {table} SET deleted_remotely_at = ?1 WHERE id = ?2"
+                ))?
+                .execute((&stamp, local_id))?;
+                tracing::info!(%resource, local_id, remote_id, "deleted on the server: marked");
+                marked.marked += 1;
+            }
+            Ok(marked)
+        })
     }
 
     pub fn upsert_remote_cardholders(
@@ -557,6 +735,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::UidKind;
     use crate::store::people::tests::person;
 
     fn remote_person(id: &str, first: &str, metadata: Value) -> remote::Person {
@@ -668,6 +847,141 @@ mod tests {
             "Server"
         );
         assert_eq!(store.status().unwrap().outbox_pending, 1);
+    }
+
+    #[test]
+    fn only_unlisted_rows_without_pending_changes_are_marked_and_an_upsert_clears_the_mark() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .upsert_remote_persons(&[
+                remote_person("a", "Anna", json!({})),
+                remote_person("b", "Beata", json!({})),
+                remote_person("c", "Celina", json!({})),
+            ])
+            .unwrap();
+        // A local change waiting for the push, and a person never pushed.
+        let beata = store.search_people("beata", 1).unwrap()[0].id;
+        let mut fields = store.get_person(beata).unwrap().fields;
+        fields.first_name = "Beata2".into();
+        store.update_person(beata, &fields).unwrap();
+        store.create_person(&person("Local", "Only")).unwrap();
+
+        let listed = HashSet::from(["a".to_owned()]);
+        let marked = store
+            .mark_deleted_remotely(Resource::Persons, &listed)
+            .unwrap();
+        assert_eq!(
+            marked,
+            Marked {
+                marked: 1,
+                kept_pending: 1
+            }
+        );
+        assert_eq!(store.status().unwrap().deleted_remotely, 1);
+        let again = store
+            .mark_deleted_remotely(Resource::Persons, &listed)
+            .unwrap();
+        assert_eq!(again.marked, 0, "a marked row is not marked again");
+
+        store
+            .upsert_remote_persons(&[remote_person("c", "Celina", json!({}))])
+            .unwrap();
+        assert_eq!(store.status().unwrap().deleted_remotely, 0, "c came back");
+    }
+
+    #[test]
+    fn a_card_reads_as_deleted_when_it_or_its_cardholder_is_marked() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
+            .unwrap();
+        let holder: remote::Cardholder =
+            serde_json::from_value(json!({"id": "h", "person": "p"})).unwrap();
+        store.upsert_remote_cardholders(&[holder]).unwrap();
+        let card: remote::Card = serde_json::from_value(json!({
+            "id": "c", "cardholder": "h", "status": "activated",
+            "metadata": {"contactUid": "04a1b2c3"}}))
+        .unwrap();
+        store
+            .upsert_remote_cards(std::slice::from_ref(&card))
+            .unwrap();
+        let uid = [0x04, 0xA1, 0xB2, 0xC3];
+        let read = |store: &Store| {
+            store
+                .find_card_by_uid(UidKind::Contact, &uid)
+                .unwrap()
+                .unwrap()
+                .deleted_remotely_at
+        };
+        assert_eq!(read(&store), None);
+        store
+            .mark_deleted_remotely(Resource::Cards, &HashSet::new())
+            .unwrap();
+        assert!(read(&store).is_some(), "the card itself");
+        store.upsert_remote_cards(&[card]).unwrap();
+        assert_eq!(read(&store), None);
+        store
+            .mark_deleted_remotely(Resource::Cardholders, &HashSet::new())
+            .unwrap();
+        assert!(read(&store).is_some(), "through its cardholder");
+    }
+
+    #[test]
+    fn an_anonymous_set_links_its_cardholders_and_addresses_need_their_person() {
+        let mut store = Store::open_in_memory().unwrap();
+        let holder: remote::Cardholder =
+            serde_json::from_value(json!({"id": "h", "profile": "visitors"})).unwrap();
+        store.upsert_remote_cardholders(&[holder]).unwrap();
+        let set: remote::AnonymousSet = serde_json::from_value(json!({
+            "id": "s", "profile": {"id": "visitors"}, "defaultName": "Goście",
+            "data": [{"cardholders": [{"id": "h"}, {"id": "unknown"}]}]}))
+        .unwrap();
+        let counts = store
+            .upsert_remote_anonymous_sets(std::slice::from_ref(&set))
+            .unwrap();
+        assert_eq!(counts.inserted, 1);
+        assert_eq!(
+            store.upsert_remote_anonymous_sets(&[set]).unwrap().updated,
+            1
+        );
+        let linked: Option<i64> = store
+            .conn
+            .query_row(
+                "SELECT anonymous_set_id FROM cardholders WHERE remote_id = 'h'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            linked,
+            local_id_of(&store.conn, Resource::AnonymousSets, "s").unwrap()
+        );
+
+        let address = |person: &str| -> remote::Address {
+            serde_json::from_value(json!({
+                "id": "a", "person": person, "type": "home", "streetAddress": "Długa 1",
+                "locality": "Kraków", "region": "małopolskie", "postalCode": "30-001",
+                "country": "Polska"}))
+            .unwrap()
+        };
+        assert_eq!(
+            store
+                .upsert_remote_addresses(&[address("p")])
+                .unwrap()
+                .skipped,
+            1
+        );
+        store
+            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
+            .unwrap();
+        assert_eq!(
+            store
+                .upsert_remote_addresses(&[address("p")])
+                .unwrap()
+                .inserted,
+            1
+        );
+        assert_eq!(store.status().unwrap().addresses, 1);
     }
 
     impl Store {
