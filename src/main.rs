@@ -168,6 +168,7 @@ enum Command {
         #[arg(long, value_name = "P", default_value_t = 8080)]
         port: u16,
         /// Faults to inject, e.g. error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=1
+        /// (fail_after=N answers 503 to every request after the first N)
         #[arg(long, value_name = "SPEC")]
         faults: Option<String>,
         /// Seed N persons, each with a cardholder, a card in production and its production.

@@ -1,5 +1,5 @@
 //! The reference CardExchange Cloud v1 server (`cardstation serve`): the documented subset for
-//! persons, addresses, cardholders, cards and productions over its own SQLite file, with
+//! persons, addresses, anonymous sets, cardholders, cards and productions over its own SQLite file, with
 //! `sk_test_` keys, page/per_page lists with `X-Total-Count` and `Link`, `q=` search,
 //! problem+json errors and seeded fault injection; beside it the USOS API (`usos_api`) and
 //! ID123 `list-cards` (`id123_api`). For tests and the demo only.
@@ -53,13 +53,17 @@ pub struct Faults {
     pub delay: Duration,
     /// Share of responses whose body is cut in half after the request was handled.
     pub truncate_rate: f64,
+    /// Every request after the first N (counted from the start, or from `set_faults`) is
+    /// answered 503: a server that dies in the middle of a sync.
+    pub fail_after: Option<u64>,
     pub seed: u64,
 }
 
 impl FromStr for Faults {
     type Err = String;
 
-    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=3`; all optional.
+    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`;
+    /// all optional.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut faults = Faults::default();
         for item in spec
@@ -78,10 +82,11 @@ impl FromStr for Faults {
                 "delay_ms" => {
                     faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
+                "fail_after" => faults.fail_after = Some(value.parse().map_err(|_| bad())?),
                 "seed" => faults.seed = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
-                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, seed)"
+                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, fail_after, seed)"
                     ));
                 }
             }
@@ -109,6 +114,7 @@ enum Kind {
     Cardholders,
     Cards,
     Productions,
+    AnonymousSets,
 }
 
 impl Kind {
@@ -119,6 +125,7 @@ impl Kind {
             "cardholders" => Kind::Cardholders,
             "cards" => Kind::Cards,
             "productions" => Kind::Productions,
+            "anonymous-sets" => Kind::AnonymousSets,
             _ => return None,
         })
     }
@@ -130,6 +137,7 @@ impl Kind {
             Kind::Cardholders => "cardholders",
             Kind::Cards => "cards",
             Kind::Productions => "productions",
+            Kind::AnonymousSets => "anonymous-sets",
         }
     }
 
@@ -148,6 +156,7 @@ impl Kind {
             Kind::Cardholders => &["profile"],
             Kind::Cards => &["cardholder"],
             Kind::Productions => &[],
+            Kind::AnonymousSets => &["profile", "defaultName", "quantity"],
         }
     }
 }
@@ -243,7 +252,7 @@ impl IntoResponse for Problem {
 
 struct ServerState {
     db: Mutex<Connection>,
-    faults: Faults,
+    faults: Mutex<Faults>,
     rng: Mutex<StdRng>,
     requests: AtomicU64,
 }
@@ -255,6 +264,13 @@ impl ServerState {
         self.db
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn roll(&self, rate: f64) -> bool {
@@ -488,6 +504,12 @@ fn create_object(
                 .entry("status")
                 .or_insert_with(|| "initialized".into());
         }
+        Kind::AnonymousSets => {
+            let quantity = quantity(&object)?;
+            object.remove("quantity");
+            let members = add_anonymous_members(conn, &mut object, quantity)?;
+            object.insert("data".into(), Value::Array(members));
+        }
         Kind::Addresses | Kind::Productions => {}
     }
     insert(conn, kind, &object)?;
@@ -495,6 +517,80 @@ fn create_object(
         follow_production(conn, &object)?;
     }
     Ok(object)
+}
+
+/// Most cards one anonymous-set call makes.
+const MAX_ANONYMOUS_QUANTITY: u64 = 1000;
+
+fn quantity(fields: &Map<String, Value>) -> Result<u64, Problem> {
+    fields
+        .get("quantity")
+        .and_then(Value::as_u64)
+        .filter(|quantity| (1..=MAX_ANONYMOUS_QUANTITY).contains(quantity))
+        .ok_or_else(|| {
+            Problem::field(
+                "quantity",
+                format!("quantity must be an integer from 1 to {MAX_ANONYMOUS_QUANTITY}"),
+            )
+        })
+}
+
+/// The cardholder fields an anonymous-set call passes to the cardholders it makes.
+const ANONYMOUS_HOLDER_FIELDS: &[&str] = &[
+    "businessUnit",
+    "externalCompany",
+    "department",
+    "jobTitle",
+    "location",
+    "costAccount",
+    "note",
+];
+
+/// Makes `quantity` cardholders without a person, each with an initialized card, for the
+/// set `set` (whose holder fields are taken out of it); returns them as the set's `data`
+/// entries: person-shaped objects listing their cardholder and its card.
+fn add_anonymous_members(
+    conn: &Connection,
+    set: &mut Map<String, Value>,
+    quantity: u64,
+) -> Result<Vec<Value>, Problem> {
+    let mut holder_fields = Map::new();
+    holder_fields.insert(
+        "profile".into(),
+        set.get("profile").cloned().unwrap_or_default(),
+    );
+    holder_fields.insert("status".into(), "unlinked".into());
+    for field in ANONYMOUS_HOLDER_FIELDS {
+        if let Some(value) = set.remove(*field) {
+            holder_fields.insert((*field).into(), value);
+        }
+    }
+    let name = set
+        .get("defaultName")
+        .and_then(Value::as_str)
+        .unwrap_or("anonymous")
+        .to_owned();
+    let already = set
+        .get("data")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let mut members = Vec::new();
+    for number in 1..=quantity {
+        let mut fields = holder_fields.clone();
+        fields.insert(
+            "nameOnCard".into(),
+            format!("{name} {}", already as u64 + number).into(),
+        );
+        let holder = create_object(conn, Kind::Cardholders, fields)?;
+        let holder_id = holder.get("id").cloned().unwrap_or_default();
+        let mut card = Map::new();
+        card.insert("cardholder".into(), holder_id.clone());
+        let card = create_object(conn, Kind::Cards, card)?;
+        members.push(json!({
+            "cardholders": [{"id": holder_id, "cards": [{"id": card.get("id")}]}],
+        }));
+    }
+    Ok(members)
 }
 
 async fn create(
@@ -531,6 +627,19 @@ async fn update(
     let tx = conn.transaction()?;
     let mut object = load(&tx, kind, &id)?.ok_or_else(|| Problem::not_found(kind, &id))?;
     validate(&tx, kind, &fields)?;
+    if kind == Kind::AnonymousSets {
+        // Updating a set only adds cards to it.
+        let quantity = quantity(&fields)?;
+        let mut set = object.clone();
+        set.extend(fields);
+        let added = add_anonymous_members(&tx, &mut set, quantity)?;
+        if let Some(Value::Array(data)) = object.get_mut("data") {
+            data.extend(added);
+        }
+        store(&tx, kind, &object)?;
+        tx.commit()?;
+        return Ok(ok_json(object));
+    }
     for (field, value) in fields {
         if field != "id" && field != "created" {
             object.insert(field, value);
@@ -549,7 +658,7 @@ async fn delete(
     UrlPath((resource, id)): UrlPath<(String, String)>,
 ) -> Result<Response, Problem> {
     let kind = kind_of(&resource)?;
-    if matches!(kind, Kind::Cards | Kind::Productions) {
+    if matches!(kind, Kind::Cards | Kind::Productions | Kind::AnonymousSets) {
         return Err(Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{} cannot be deleted", kind.name()),
@@ -725,11 +834,14 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
             .into_response();
         }
     }
-    let faults = &state.faults;
+    let faults = state.faults();
     if !faults.delay.is_zero() {
         tokio::time::sleep(faults.delay).await;
     }
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if faults.fail_after.is_some_and(|after| number > after) {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "injected outage").into_response();
+    }
     if faults
         .too_many_every
         .is_some_and(|every| number % every == 0)
@@ -804,7 +916,7 @@ impl ReferenceServer {
         let state = Arc::new(ServerState {
             db: Mutex::new(conn),
             rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
-            faults,
+            faults: Mutex::new(faults),
             requests: AtomicU64::new(0),
         });
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
@@ -845,6 +957,18 @@ impl ReferenceServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Replaces the faults from now on and restarts the request count `429_every` and
+    /// `fail_after` use (the RNG keeps its sequence): for tests that break the server
+    /// between two syncs.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .state
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
+        self.state.requests.store(0, Ordering::Relaxed);
     }
 
     /// Blocks until the server stops (it never does on its own: for `cardstation serve`).
@@ -949,9 +1073,11 @@ mod tests {
 
     #[test]
     fn fault_specs_parse_and_bad_ones_are_refused() {
-        let faults: Faults = "error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=3"
-            .parse()
-            .unwrap();
+        let faults: Faults =
+            "error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=9,seed=3"
+                .parse()
+                .unwrap();
+        assert_eq!(faults.fail_after, Some(9));
         assert_eq!(faults.too_many_every, Some(7));
         assert_eq!(faults.delay, Duration::from_millis(20));
         assert_eq!(faults.seed, 3);
