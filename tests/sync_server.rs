@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
 use cardstation::remote::server::{Faults, ReferenceServer};
-use cardstation::store::{ImportedPerson, PersonFields, Store};
+use cardstation::station::validate::Register;
+use cardstation::store::{ImportedPerson, PersonFields, Store, UidKind};
 use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
 use rand::Rng;
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::macros::date;
 
 const KEY: &str = "sk_test_replication";
@@ -361,6 +362,9 @@ fn status_json_reports_the_last_sync() {
     let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["persons"], 2);
     assert!(last["last_sync"].is_string(), "{stdout}");
+    assert_eq!(last["addresses"], 0, "{stdout}");
+    assert_eq!(last["anonymous_sets"], 0, "{stdout}");
+    assert_eq!(last["deleted_remotely"], 0, "{stdout}");
 }
 
 #[test]
@@ -382,4 +386,178 @@ fn a_cancelled_sync_stops_and_keeps_the_outbox() {
     assert!(matches!(err, SyncError::Cancelled), "{err:?}");
     assert_eq!(store.status().unwrap().outbox_pending, 4);
     assert!(server.objects("persons").len() == 30);
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn id_of(object: &Value) -> String {
+    object["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn addresses_and_anonymous_sets_are_pulled_and_sets_own_their_cardholders() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(2).unwrap();
+    let client = client(&server.url());
+    let person = id_of(&server.objects("persons")[0]);
+    block_on(client.create(
+        "addresses",
+        &json!({"person": person, "type": "home", "streetAddress": "ul. Długa 1",
+                "locality": "Kraków", "region": "małopolskie", "postalCode": "30-001",
+                "country": "Polska"}),
+    ))
+    .unwrap();
+    let set = block_on(client.create(
+        "anonymous-sets",
+        &json!({"profile": PROFILE_ID, "defaultName": "Goście", "quantity": 2}),
+    ))
+    .unwrap();
+    assert_eq!(set["data"].as_array().unwrap().len(), 2);
+    // Updating a set adds cards; a set cannot be deleted.
+    let set =
+        block_on(client.update("anonymous-sets", &id_of(&set), &json!({"quantity": 1}))).unwrap();
+    assert_eq!(set["data"].as_array().unwrap().len(), 3);
+    let refused = block_on(client.delete("anonymous-sets", &id_of(&set))).unwrap_err();
+    assert!(
+        matches!(refused, RemoteError::Problem { status: 405, .. }),
+        "{refused}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    let mut store = Store::open(&db).unwrap();
+    let report = run_sync(&mut store, &client, &options(4, 2)).unwrap();
+    assert_eq!(report.resources["addresses"].inserted, 1, "{report:?}");
+    assert_eq!(report.resources["anonymous_sets"].inserted, 1, "{report:?}");
+    let status = store.status().unwrap();
+    assert_eq!((status.addresses, status.anonymous_sets), (1, 1));
+    assert_eq!((status.cardholders, status.cards), (5, 5));
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let members: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM cardholders JOIN anonymous_sets AS s
+             ON s.id = cardholders.anonymous_set_id
+             WHERE s.default_name = 'Goście' AND cardholders.person_id IS NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(members, 3);
+    let (locality, owner): (String, String) = conn
+        .query_row(
+            "SELECT locality, persons.remote_id FROM addresses
+             JOIN persons ON persons.id = addresses.person_id",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((locality.as_str(), owner), ("Kraków", person));
+
+    // A second pull changes nothing and marks nothing.
+    let again = run_sync(&mut store, &client, &options(4, 2)).unwrap();
+    assert!(
+        again
+            .resources
+            .values()
+            .all(|moved| moved.inserted == 0 && moved.deleted_remotely == 0),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn a_person_deleted_on_the_server_is_marked_after_the_next_sync() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(5).unwrap();
+    let client = client(&server.url());
+    let mut store = Store::open_in_memory().unwrap();
+    run_sync(&mut store, &client, &options(4, 2)).unwrap();
+    let gone = id_of(&server.objects("persons")[3]);
+    block_on(client.delete("persons", &gone)).unwrap();
+
+    let report = run_sync(&mut store, &client, &options(4, 2)).unwrap();
+    assert_eq!(
+        report.resources["persons"].deleted_remotely, 1,
+        "{report:?}"
+    );
+    assert_eq!(report.resources["cardholders"].deleted_remotely, 0);
+    let status = store.status().unwrap();
+    assert_eq!(
+        (status.persons, status.deleted_remotely),
+        (5, 1),
+        "kept, marked"
+    );
+
+    let report = run_sync(&mut store, &client, &options(4, 2)).unwrap();
+    assert_eq!(
+        report.resources["persons"].deleted_remotely, 0,
+        "marked once"
+    );
+    assert_eq!(store.status().unwrap().deleted_remotely, 1);
+}
+
+#[test]
+fn a_pull_that_fails_midway_marks_nothing() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(10).unwrap();
+    let client = client(&server.url());
+    let mut store = Store::open_in_memory().unwrap();
+    run_sync(&mut store, &client, &options(2, 2)).unwrap();
+    let persons = server.objects("persons");
+    block_on(client.delete("persons", &id_of(&persons[9]))).unwrap();
+    block_on(client.delete("persons", &id_of(&persons[0]))).unwrap();
+
+    // Page 1 of persons and one more page answer; the server is down from then on.
+    server.set_faults(faults("fail_after=2"));
+    let err = run_sync(&mut store, &client, &options(2, 2)).unwrap_err();
+    assert!(matches!(err, SyncError::Remote(_)), "{err:?}");
+    assert_eq!(store.status().unwrap().deleted_remotely, 0);
+
+    server.set_faults(Faults::default());
+    let report = run_sync(&mut store, &client, &options(2, 2)).unwrap();
+    assert_eq!(
+        report.resources["persons"].deleted_remotely, 2,
+        "{report:?}"
+    );
+}
+
+#[test]
+fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
+    const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(2).unwrap();
+    let client = client(&server.url());
+    let card = id_of(&server.objects("cards")[0]);
+    block_on(client.update(
+        "cards",
+        &card,
+        &json!({"status": "activated",
+                "metadata": {"type": "student", "contactUid": "04A1B2C3D4E5F6"}}),
+    ))
+    .unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    run_sync(&mut store, &client, &options(4, 10)).unwrap();
+    let known = store.card_by_uid(&UID).unwrap().expect("the card is known");
+    assert_eq!(known.stopped, None);
+
+    let holder = server.objects("cards")[0]["cardholder"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    block_on(client.delete("cardholders", &holder)).unwrap();
+    let report = run_sync(&mut store, &client, &options(4, 10)).unwrap();
+    assert_eq!(report.resources["cardholders"].deleted_remotely, 1);
+    let refused = store.card_by_uid(&UID).unwrap().expect("still known");
+    assert_eq!(refused.stopped.as_deref(), Some("deleted on the server"));
+    let card = store
+        .find_card_by_uid(UidKind::Contact, &UID)
+        .unwrap()
+        .unwrap();
+    assert!(card.deleted_remotely_at.is_some());
 }

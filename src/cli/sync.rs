@@ -106,14 +106,15 @@ fn print_report(report: &SyncReport, store: &Store, json: bool) -> Result<(), Fa
     }
     for (resource, moved) in &report.resources {
         println!(
-            "{resource}\tpushed {} (refused {})\tpulled {} (new {}, updated {}, skipped {})\tconflicts {}",
+            "{resource}\tpushed {} (refused {})\tpulled {} (new {}, updated {}, skipped {})\tconflicts {}\tdeleted on the server {}",
             moved.pushed,
             moved.refused,
             moved.pulled,
             moved.inserted,
             moved.updated,
             moved.skipped,
-            moved.conflicts
+            moved.conflicts,
+            moved.deleted_remotely
         );
     }
     println!("outbox pending\t{}", status.outbox_pending);

@@ -65,11 +65,16 @@ impl Register for Store {
         };
         Ok(card.map(|card| RegisteredCard {
             holder_id: Some(card.fields.cardholder_id.to_string()),
-            stopped: card
-                .fields
-                .status
-                .refuses_entry()
-                .then(|| card.fields.status.to_string()),
+            // Deleted on the server (the card or its holder): refused, not unknown, so
+            // the reader says why; see `store::Card::deleted_remotely_at`.
+            stopped: if card.deleted_remotely_at.is_some() {
+                Some("deleted on the server".into())
+            } else {
+                card.fields
+                    .status
+                    .refuses_entry()
+                    .then(|| card.fields.status.to_string())
+            },
             expires: card.fields.expires,
         }))
     }

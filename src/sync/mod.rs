@@ -99,6 +99,8 @@ pub struct Moved {
     pub updated: usize,
     pub skipped: usize,
     pub conflicts: usize,
+    /// Local rows marked as deleted on the server by this (complete) pull.
+    pub deleted_remotely: usize,
 }
 
 impl Moved {
@@ -159,7 +161,8 @@ fn path(resource: Resource) -> &'static str {
     }
 }
 
-/// Pushes the outbox, then pulls persons, cardholders, cards and productions.
+/// Pushes the outbox, then pulls persons, addresses, cardholders, anonymous sets, cards and
+/// productions, marking what the server no longer lists.
 pub async fn sync(
     store: &mut Store,
     client: &Client,
@@ -387,10 +390,15 @@ async fn pull(
         cancel,
     };
     // Parents before children: an object's references resolve to rows already stored.
+    // Anonymous sets come after cardholders: a set names its cardholders, not the reverse.
     let pulled = puller
         .pull(store, Resource::Persons, Store::upsert_remote_persons)
         .await?;
     report.entry(Resource::Persons).absorb_pull(pulled);
+    let pulled = puller
+        .pull(store, Resource::Addresses, Store::upsert_remote_addresses)
+        .await?;
+    report.entry(Resource::Addresses).absorb_pull(pulled);
     let pulled = puller
         .pull(
             store,
@@ -399,6 +407,14 @@ async fn pull(
         )
         .await?;
     report.entry(Resource::Cardholders).absorb_pull(pulled);
+    let pulled = puller
+        .pull(
+            store,
+            Resource::AnonymousSets,
+            Store::upsert_remote_anonymous_sets,
+        )
+        .await?;
+    report.entry(Resource::AnonymousSets).absorb_pull(pulled);
     let pulled = puller
         .pull(store, Resource::Cards, Store::upsert_remote_cards)
         .await?;
@@ -416,7 +432,10 @@ async fn pull(
 
 impl Puller<'_> {
     /// Lists every page of `resource` (page 1 first for the total, the rest by `concurrency`
-    /// workers) and upserts each page in one transaction as it arrives.
+    /// workers) and upserts each page in one transaction as it arrives. Only when every page
+    /// was read (no error, no cancellation: those return early) and the pages agree on the
+    /// total are local rows the server did not list marked as deleted there; pages that
+    /// disagree (objects created or deleted while paging shift the offsets) mark nothing.
     async fn pull<T>(
         &self,
         store: &mut Store,
@@ -437,8 +456,12 @@ impl Puller<'_> {
         let total = first.total;
         let last_page = first.last_page;
         let mut moved = Moved::default();
-        let store_page =
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut consistent = true;
+        let mut store_page =
             |store: &mut Store, page: Page<T>, moved: &mut Moved| -> Result<(), SyncError> {
+                consistent &= page.total == total;
+                listed.extend(page.ids);
                 moved.pulled += page.items.len();
                 moved.skipped += page.unreadable;
                 moved.add_upserted(upsert(store, &page.items)?);
@@ -483,6 +506,14 @@ impl Puller<'_> {
             store_page(store, fetched?, &mut moved)?;
         }
         cancel.check()?;
+        if consistent && listed.len() as u64 == total {
+            moved.deleted_remotely = store.mark_deleted_remotely(resource, &listed)?.marked;
+        } else {
+            tracing::warn!(
+                %resource, total, listed = listed.len(),
+                "the server's list changed while it was read: nothing is marked as deleted this time"
+            );
+        }
         store.record_sync(resource)?;
         Ok(moved)
     }
