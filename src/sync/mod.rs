@@ -7,8 +7,10 @@
 //! stays queued with its error and holds back that object's later changes.
 //!
 //! Pull lists each resource with pages fetched concurrently (bounded), handed through a
-//! bounded channel to the one store writer, one transaction per page, so memory stays flat.
-//! Conflicts follow the rule in `store::replica`.
+//! bounded channel to the one store writer, one transaction per page, so memory stays flat
+//! (but for the listed ids, kept to find what the server no longer has). Conflicts follow the
+//! rule in `store::replica`. After a complete pull of a resource, local rows the server did
+//! not list are marked `deleted_remotely_at` (never deleted); a partial pull marks nothing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
