@@ -92,7 +92,8 @@ fn read_value(var: &str) -> Result<Zeroizing<String>, Failure> {
     if terminal {
         eprint!("value for {var} (not shown; end with Enter): ");
     }
-    let mut line = Zeroizing::new(String::new());
+    // Room up front: a growing String would leave unzeroized copies behind in freed memory.
+    let mut line = Zeroizing::new(String::with_capacity(8192));
     let read = stdin.read_line(&mut line);
     if echo_off {
         stty("echo");
