@@ -30,7 +30,8 @@ in /usr/share/cardstation/profiles/. A relative `database` path in a profile is 
 $XDG_DATA_HOME/cardstation (~/.local/share/cardstation); logs go to its logs/ folder, or \
 to $CARDSTATION_LOG_DIR.\n\n\
 Secrets (API keys, card master keys, PINs) are read from the environment variables the \
-profile names, never from the command line."
+profile names, else from the kernel keyring entry of the same name (`cardstation secret set \
+VAR`), never from the command line."
 )]
 struct Cli {
     /// Station profile (TOML). Without it the built-in demo profile is used.
@@ -221,6 +222,12 @@ enum Command {
         #[command(subcommand)]
         action: OperatorCommand,
     },
+    /// Secrets in the OS keyring (the kernel keyring): the fallback for the environment
+    /// variables the profile names. Values are read from stdin and never printed.
+    Secret {
+        #[command(subcommand)]
+        action: SecretCommand,
+    },
     /// Write the manual pages (cardstation.1 and one per subcommand) into DIR; used by packaging.
     #[command(hide = true)]
     Manpages {
@@ -244,6 +251,31 @@ enum OperatorCommand {
         /// Print one JSON array of the operators.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Store a secret in the keyring under VAR; the value is the first line of stdin (not
+    /// echoed on a terminal), never an argument. The environment variable still wins when set.
+    Set {
+        /// The environment variable the profile names for this secret (e.g.
+        /// USOS_CONSUMER_SECRET); the keyring entry is service "cardstation", user VAR.
+        #[arg(value_name = "VAR")]
+        var: String,
+    },
+    /// Remove VAR's entry from the keyring.
+    Delete {
+        /// The environment variable name the entry was stored under.
+        #[arg(value_name = "VAR")]
+        var: String,
+    },
+    /// Say where VAR would be read from: the environment, the keyring, or nowhere (never
+    /// the value).
+    Status {
+        /// The environment variable name to look up.
+        #[arg(value_name = "VAR")]
+        var: String,
     },
 }
 
@@ -517,6 +549,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Operator { action }) => match action {
             OperatorCommand::Set { name, role } => cli::store::set_operator(&db, &name, role),
             OperatorCommand::List { json } => cli::store::list_operators(&db, json),
+        },
+        Some(Command::Secret { action }) => match action {
+            SecretCommand::Set { var } => cli::secret::set(&var),
+            SecretCommand::Delete { var } => cli::secret::delete(&var),
+            SecretCommand::Status { var } => cli::secret::status(&var),
         },
         Some(Command::Trust {
             action: TrustCommand::Add { certificate },

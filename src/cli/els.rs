@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
-use cardstation::config::{Els, Profile};
+use cardstation::config::{Els, Profile, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::crypto::keys;
@@ -268,12 +268,7 @@ fn card_key(args: &CardKeyArgs, els: Option<&Els>) -> Result<CardKey, Failure> {
         .or(els.and_then(|e| e.card_key_env.as_deref()));
     let hex_text = match (&args.card_key, variable) {
         (Some(hex_text), _) => Zeroizing::new(hex_text.clone()),
-        (None, Some(var)) => Zeroizing::new(std::env::var(var).map_err(|_| {
-            Failure::new(
-                format!("environment variable {var} is not set"),
-                "export the card key master there",
-            )
-        })?),
+        (None, Some(var)) => Zeroizing::new(Secret::lookup(var)?.expose().to_owned()),
         (None, None) => {
             return Err(Failure::new(
                 "no card key given",

@@ -7,6 +7,7 @@ pub mod els;
 pub mod kiosk;
 pub mod print;
 pub mod render;
+pub mod secret;
 pub mod store;
 pub mod sync;
 pub mod usos;

@@ -40,7 +40,7 @@ pub fn sync(
             "pass --profile with a [server] section (kind, url, api_key_env)",
         ));
     };
-    let key = Secret::from_env(&server.api_key_env)?;
+    let key = Secret::lookup(&server.api_key_env)?;
     let client = Client::new(
         &server.url,
         ApiKey::new(key.expose()),
@@ -153,7 +153,7 @@ pub fn serve(
         ));
     }
     if let Some(var) = extras.card_key_env {
-        let master = Secret::from_env(var)?;
+        let master = Secret::lookup(var)?;
         let master =
             zeroize::Zeroizing::new(hex::decode(master.expose().trim()).map_err(|_| {
                 Failure::new(

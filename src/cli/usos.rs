@@ -49,18 +49,15 @@ pub fn usos_client(profile: &Profile) -> Result<UsosClient, Failure> {
             "pass --profile with [usos] url, consumer_key_env and consumer_secret_env",
         ));
     };
-    let consumer_key = Secret::from_env(&usos.consumer_key_env)?;
+    let consumer_key = Secret::lookup(&usos.consumer_key_env)?;
     let consumer = Credential::new(
         consumer_key.expose(),
-        Secret::from_env(&usos.consumer_secret_env)?,
+        Secret::lookup(&usos.consumer_secret_env)?,
     );
     let mut client = UsosClient::new(&usos.url, consumer, RetryPolicy::default())?;
     if let (Some(token_env), Some(secret_env)) = (&usos.token_env, &usos.token_secret_env) {
-        let token = Secret::from_env(token_env)?;
-        client = client.with_token(Credential::new(
-            token.expose(),
-            Secret::from_env(secret_env)?,
-        ));
+        let token = Secret::lookup(token_env)?;
+        client = client.with_token(Credential::new(token.expose(), Secret::lookup(secret_env)?));
     }
     Ok(client)
 }
@@ -103,7 +100,7 @@ pub fn import_id123(profile: &Profile, db: &Path, template: Option<&str>) -> Res
             "pass --profile with [id123] url and api_key_env",
         ));
     };
-    let key = Secret::from_env(&id123.api_key_env)?;
+    let key = Secret::lookup(&id123.api_key_env)?;
     let client = Id123Client::new(&id123.url, key, RetryPolicy::default())?;
     let template = template.or(id123.card_template_id.as_deref());
     let mut store = Store::open(db)?;

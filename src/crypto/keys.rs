@@ -41,7 +41,10 @@ pub enum KeyError {
     UnsupportedPemLabel { path: PathBuf, label: String },
     #[error("key file {} is encrypted but no passphrase environment variable is configured", path.display())]
     PassphraseNotConfigured { path: PathBuf },
-    #[error("passphrase environment variable {var} is not set or not valid UTF-8")]
+    #[error(
+        "passphrase {var} is neither set in the environment nor stored in the keyring \
+         (`cardstation secret set {var}`)"
+    )]
     PassphraseMissing { var: String },
     #[error("cannot decrypt key file {} (wrong passphrase or unsupported encryption scheme)", path.display())]
     DecryptionFailed { path: PathBuf },
@@ -69,15 +72,15 @@ pub fn load_signing_key(path: &Path, passphrase_env: Option<&str>) -> Result<Sig
                 path: path.to_owned(),
             })?;
             let passphrase =
-                Zeroizing::new(std::env::var(var).map_err(|_| KeyError::PassphraseMissing {
+                crate::config::Secret::lookup(var).map_err(|_| KeyError::PassphraseMissing {
                     var: var.to_owned(),
-                })?);
+                })?;
             let decryption_failed = || KeyError::DecryptionFailed {
                 path: path.to_owned(),
             };
             EncryptedPrivateKeyInfo::from_der(document.as_bytes())
                 .map_err(|_| decryption_failed())?
-                .decrypt(passphrase.as_bytes())
+                .decrypt(passphrase.expose().as_bytes())
                 .map_err(|_| decryption_failed())?
         }
         other => {

@@ -189,7 +189,7 @@ impl MasterKeys {
             var: var.to_owned(),
             expected,
         };
-        let secret = Secret::from_env(&app.master_key_env)?;
+        let secret = Secret::lookup(&app.master_key_env)?;
         let application = Zeroizing::new(
             hex::decode(secret.expose().trim())
                 .map_err(|_| bad(&app.master_key_env, "a hex key".into()))?,
@@ -197,7 +197,7 @@ impl MasterKeys {
         let picc = match &app.picc_key_env {
             None => DesfireKey::des([0; 8]),
             Some(var) => {
-                let secret = Secret::from_env(var)?;
+                let secret = Secret::lookup(var)?;
                 let bytes = Zeroizing::new(
                     hex::decode(secret.expose().trim())
                         .map_err(|_| bad(var, "a hex key".into()))?,

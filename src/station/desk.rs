@@ -15,7 +15,7 @@ use super::issue::{
 };
 use crate::card::els::{CardKey, ElsCardError};
 use crate::card::{Transport, TransportError, read_uid};
-use crate::config::Profile;
+use crate::config::{ConfigError, Profile, Secret};
 use crate::crypto::keys::{self, KeyError};
 use crate::store::{CardStatus, Store, StoreError};
 
@@ -35,8 +35,9 @@ pub enum SetupError {
     NoSigner,
     #[error("the profile's [els] section names no card key variable")]
     NoCardKey,
-    #[error("environment variable {0} (the card key master) is not set")]
-    CardKeyUnset(String),
+    /// The card key master is neither in its environment variable nor in the keyring.
+    #[error(transparent)]
+    CardKeyUnset(#[from] ConfigError),
     #[error("the card key in {0} is not {1} bytes of hex")]
     CardKeyInvalid(String, usize),
     #[error(transparent)]
@@ -49,7 +50,8 @@ impl SetupError {
             SetupError::NoSigner | SetupError::NoCardKey => {
                 "set signer_key, signer_cert and card_key_env in the profile's [els] section"
             }
-            SetupError::CardKeyUnset(_) | SetupError::CardKeyInvalid(..) => {
+            SetupError::CardKeyUnset(err) => err.next_step(),
+            SetupError::CardKeyInvalid(..) => {
                 "export the card key master (hex) in that variable before starting the station"
             }
             SetupError::Key(_) => {
@@ -85,17 +87,15 @@ impl DeskSetup {
 }
 
 impl DeskSetup {
-    /// The card key master named by the profile's `[els] card_key_env`, read from the
-    /// environment (never from the profile itself).
+    /// The card key master named by the profile's `[els] card_key_env`, from that
+    /// environment variable or else the keyring (never from the profile itself).
     pub fn card_key_from_profile(profile: &Profile) -> Result<CardKey, SetupError> {
         let els = profile.els.as_ref().ok_or(SetupError::NoCardKey)?;
         let variable = els.card_key_env.clone().ok_or(SetupError::NoCardKey)?;
-        let hex_text = Zeroizing::new(
-            std::env::var(&variable).map_err(|_| SetupError::CardKeyUnset(variable.clone()))?,
-        );
+        let hex_text = Secret::lookup(&variable)?;
         let length = els.card_key_type.key_len();
         let master = Zeroizing::new(
-            hex::decode(hex_text.trim())
+            hex::decode(hex_text.expose().trim())
                 .ok()
                 .filter(|bytes| bytes.len() == length)
                 .ok_or_else(|| SetupError::CardKeyInvalid(variable.clone(), length))?,

@@ -10,7 +10,7 @@ use iced::{Color, Element, Length, Task};
 use super::i18n::{Text, t};
 use super::readers::Readers;
 use super::{Db, theme};
-use crate::config::{Language, Profile};
+use crate::config::{Language, Profile, Secret};
 use crate::station::auth::Session;
 use crate::store::StoreStatus;
 
@@ -31,9 +31,9 @@ impl ServerMode {
         let Some(server) = &profile.server else {
             return ServerMode::None;
         };
-        match std::env::var(&server.api_key_env) {
-            Ok(key) if key.starts_with("sk_test_") => ServerMode::Test,
-            Ok(key) if key.starts_with("sk_live_") => ServerMode::Live,
+        match Secret::lookup(&server.api_key_env) {
+            Ok(key) if key.expose().starts_with("sk_test_") => ServerMode::Test,
+            Ok(key) if key.expose().starts_with("sk_live_") => ServerMode::Live,
             _ => ServerMode::Unknown,
         }
     }
