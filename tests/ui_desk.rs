@@ -11,51 +11,13 @@ use cardstation::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
 use cardstation::station::desk::DeskSetup;
 use cardstation::station::issue;
 use cardstation::store::{CardStatus, Store};
-use cardstation::ui::{App, CardAccess, Message, desk, sign_in, theme};
-use iced::Task;
-use iced::futures::StreamExt;
-use iced_test::core::Settings;
-use iced_test::runtime::Action;
-use iced_test::runtime::task::into_stream;
-use iced_test::simulator::Simulator;
+use cardstation::ui::{App, CardAccess, Message, desk};
+mod ui_harness;
+
+use ui_harness::{send, shows, sign_in};
 
 const CARD_KEY_VAR: &str = "CARDSTATION_UI_TEST_CARD_KEY";
 const UID: [u8; 7] = [0x04, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA];
-
-fn settings() -> Settings {
-    Settings {
-        fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
-        default_font: theme::REGULAR,
-        ..Settings::default()
-    }
-}
-
-/// Runs `task` and every task its messages lead to.
-fn settle(runtime: &tokio::runtime::Runtime, app: &mut App, task: Task<Message>) {
-    let mut pending = vec![task];
-    while let Some(task) = pending.pop() {
-        let Some(stream) = into_stream(task) else {
-            continue;
-        };
-        let actions: Vec<Action<Message>> = runtime.block_on(stream.collect());
-        for action in actions {
-            if let Action::Output(message) = action {
-                pending.push(app.update(message));
-            }
-        }
-    }
-}
-
-fn send(runtime: &tokio::runtime::Runtime, app: &mut App, message: Message) {
-    let task = app.update(message);
-    settle(runtime, app, task);
-}
-
-fn shows(app: &App, text: &str) -> bool {
-    Simulator::with_settings(settings(), app.view())
-        .find(text)
-        .is_ok()
-}
 
 #[test]
 fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
@@ -88,29 +50,12 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     );
 
     // A wrong PIN is refused with the attempts left; the right one opens the desk.
-    for (name, pin) in [("anna", "9999"), ("anna", "1111")] {
-        send(
-            &runtime,
-            &mut app,
-            Message::SignIn(sign_in::Message::Name(name.into())),
-        );
-        send(
-            &runtime,
-            &mut app,
-            Message::SignIn(sign_in::Message::Pin(pin.into())),
-        );
-        send(
-            &runtime,
-            &mut app,
-            Message::SignIn(sign_in::Message::Submit),
-        );
-        if pin == "9999" {
-            assert!(shows(
-                &app,
-                "unknown operator or wrong PIN (4 attempts left before a lock-out). check the name and type the PIN again"
-            ));
-        }
-    }
+    sign_in(&runtime, &mut app, "anna", "9999");
+    assert!(shows(
+        &app,
+        "unknown operator or wrong PIN (4 attempts left before a lock-out). check the name and type the PIN again"
+    ));
+    sign_in(&runtime, &mut app, "anna", "1111");
     assert!(app.desk.is_some(), "signed in");
     assert!(shows(&app, "anna (operator)"));
 

@@ -29,6 +29,16 @@ pub struct DeskSetup {
     pub edition: String,
 }
 
+/// The signer's key and the card key master stay out of logs and error messages.
+impl std::fmt::Debug for DeskSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeskSetup")
+            .field("university", &self.university)
+            .field("edition", &self.edition)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("the profile's [els] section names no signer key and certificate")]
@@ -404,6 +414,16 @@ mod tests {
             expires: date!(2027 - 03 - 31),
             expected_uid: None,
             duplicate: None,
+        }
+    }
+
+    #[test]
+    fn a_printed_set_up_shows_no_key_material() {
+        let setup = setup();
+        let shown = format!("{setup:?}");
+        assert!(shown.starts_with("DeskSetup"), "{shown}");
+        for secret in ["42424242", "[66, 66", "SigningKey"] {
+            assert!(!shown.contains(secret), "{shown}");
         }
     }
 

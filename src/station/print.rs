@@ -144,6 +144,15 @@ pub struct PrintStation {
     university: String,
 }
 
+/// The chip keys stay out of logs and error messages.
+impl std::fmt::Debug for PrintStation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrintStation")
+            .field("queue", &self.printer.queue)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PrintStation {
     /// Loads everything the profile names; an error says what is wrong and what to do.
     pub fn from_profile(profile: &crate::config::Profile) -> Result<Self, (String, String)> {

@@ -123,12 +123,6 @@ pub enum Message {
     Reader(ReaderEvent),
 }
 
-impl std::fmt::Debug for DeskSetup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DeskSetup")
-    }
-}
-
 impl Desk {
     pub fn new(
         db: Db,

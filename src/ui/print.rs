@@ -60,12 +60,6 @@ pub enum Message {
     BatchFailed(String),
 }
 
-impl std::fmt::Debug for PrintStation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PrintStation({})", self.printer.queue)
-    }
-}
-
 fn load_queue(db: Db) -> Task<Message> {
     Task::perform(
         async move {
