@@ -153,6 +153,16 @@ pub enum Language {
     En,
 }
 
+impl Language {
+    /// The kiosk's idle screen says it in both: the other language under the chosen one.
+    pub fn other(self) -> Self {
+        match self {
+            Language::Pl => Language::En,
+            Language::En => Language::Pl,
+        }
+    }
+}
+
 /// How the issuance desk signs and writes ELS cards. Paths and variable names only: the key
 /// material stays in its files (mode 600) and environment variables.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

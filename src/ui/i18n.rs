@@ -1,16 +1,8 @@
-//! UI text in Polish and English. New screens take their strings from the [`Text`]
-//! catalogue: one entry per string, both languages side by side, and the compiler refuses a
-//! key without both. (The first screens still pass pairs to [`tr`].)
+//! UI text in Polish and English: every string of the window comes from the [`Text`]
+//! catalogue, one entry per string with both languages side by side; the compiler refuses a
+//! key without both.
 
 use crate::config::Language;
-
-/// Picks the Polish or English form of a UI string.
-pub fn tr(language: Language, pl: &'static str, en: &'static str) -> &'static str {
-    match language {
-        Language::Pl => pl,
-        Language::En => en,
-    }
-}
 
 /// The language of the system locale (`LC_ALL`, `LC_MESSAGES`, `LANG`): Polish for `pl*`,
 /// English otherwise.
@@ -29,7 +21,7 @@ pub fn system_language() -> Language {
 
 macro_rules! catalogue {
     ($($key:ident => $pl:literal, $en:literal;)+) => {
-        /// Every string of the newer screens.
+        /// Every string of the window.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Text { $($key,)+ }
 
@@ -129,6 +121,39 @@ catalogue! {
     StatusBlocked => "zablokowana", "blocked";
     StatusWithdrawn => "wycofana", "withdrawn";
     StatusExpired => "wygasła", "expired";
+    ConnectingToTheSmartCard => "Łączenie z usługą kart…", "Connecting to the smart-card service…";
+    TheSmartCardServicePcscd => "Usługa kart (pcscd) nie działa.", "The smart-card service (pcscd) is not running.";
+    InstallAndStartItApt => "Zainstaluj i uruchom: apt-get install pcscd vsmartcard-vpcd && pcscd. Okno połączy się samo.", "Install and start it: apt-get install pcscd vsmartcard-vpcd && pcscd. This window reconnects by itself.";
+    NoReadersConnectACard => "Brak czytników. Podłącz czytnik kart.", "No readers. Connect a card reader.";
+    NoCard => "Brak karty", "No card";
+    UIDReading => "UID: odczyt…", "UID: reading…";
+    UIDNotRead => "Nie odczytano UID", "UID not read";
+    Starting => "Uruchamianie…", "Starting…";
+    KioskOutOfService => "Kiosk nieczynny", "Kiosk out of service";
+    TapOrInsertYourCard => "Przyłóż legitymację do czytnika", "Tap or insert your card";
+    PleaseTapTheCardAgain => "Przyłóż kartę ponownie", "Please tap the card again";
+    TheCardWasTakenAway => "Karta została zabrana za wcześnie.", "The card was taken away too soon.";
+    KioskExitTitle => "Zamknięcie kiosku", "Close the kiosk";
+    Administrator => "Administrator", "Administrator";
+    CloseKiosk => "Zamknij kiosk", "Close the kiosk";
+    ValidUntilTitle => "Ważna do", "Valid until";
+    ExpiredOn => "Termin ważności minął", "Expired on";
+    HaveItProlongedAtThe => "Przedłuż legitymację w dziekanacie.", "Have it prolonged at the dean's office.";
+    PleaseContactTheIDOffice => "Zgłoś się do biura legitymacji.", "Please contact the ID office.";
+    ThisStationDoesNotKnow => "Ta karta nie jest znana temu stanowisku.", "This station does not know the card.";
+    TheCardFailedVerificationPlease => "Karta nie przeszła weryfikacji. Zgłoś się do obsługi.", "The card failed verification. Please ask the staff.";
+    CardValid => "Legitymacja ważna", "Card valid";
+    CardExpired => "Legitymacja nieważna (termin minął)", "Card expired";
+    CardBlocked => "Karta zablokowana", "Card blocked";
+    CardNotKnown => "Karta nieznana", "Card not known";
+    CardForged => "Karta podrobiona", "Card forged";
+    InsertingTheSimulatedCard => "Wkładanie karty symulowanej…", "Inserting the simulated card…";
+    DemoModeSimulatedCard => "Tryb demo: karta symulowana", "Demo mode: simulated card";
+    IsInTheVirtualReader => "jest w czytniku wirtualnym.", "is in the virtual reader.";
+    DemoModeTheSimulatedCard => "Tryb demo: nie włożono karty symulowanej:", "Demo mode: the simulated card is not inserted:";
+    IssuanceDesk => "Stanowisko wydawania", "Issuance desk";
+    PrintStation => "Stanowisko druku", "Print station";
+    ValidationKiosk => "Kiosk weryfikacji", "Validation kiosk";
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use iced::widget::{button, column, container, row, text, text_input};
 use iced::{Alignment, Background, Color, Element, Length, Task};
 use zeroize::Zeroizing;
 
-use super::i18n::tr;
+use super::i18n::{Text, t};
 use super::theme;
 use crate::card::ReaderEvent;
 use crate::card::pcsc::{PcscTransport, Sharing};
@@ -211,46 +211,25 @@ impl Kiosk {
             ..Color::WHITE
         };
         let (title, lines, background): (&str, Vec<(String, f32)>, Color) = match &self.phase {
-            Phase::Starting => (tr(language, "Uruchamianie…", "Starting…"), vec![], IDLE),
+            Phase::Starting => (t(language, Text::Starting), vec![], IDLE),
             Phase::Broken(reason) => (
-                tr(language, "Kiosk nieczynny", "Kiosk out of service"),
+                t(language, Text::KioskOutOfService),
                 vec![(reason.clone(), 24.0)],
                 UNKNOWN,
             ),
             Phase::Idle => (
-                tr(
-                    language,
-                    "Przyłóż legitymację do czytnika",
-                    "Tap or insert your card",
-                ),
+                t(language, Text::TapOrInsertYourCard),
                 vec![(
-                    tr(
-                        language,
-                        "Tap or insert your card",
-                        "Przyłóż legitymację do czytnika",
-                    )
-                    .to_owned(),
+                    t(language.other(), Text::TapOrInsertYourCard).to_owned(),
                     28.0,
                 )],
                 IDLE,
             ),
-            Phase::Checking => (tr(language, "Sprawdzanie…", "Checking…"), vec![], IDLE),
+            Phase::Checking => (t(language, Text::SigningIn), vec![], IDLE),
             Phase::NoVerdict(reason) => (
-                tr(
-                    language,
-                    "Przyłóż kartę ponownie",
-                    "Please tap the card again",
-                ),
+                t(language, Text::PleaseTapTheCardAgain),
                 vec![
-                    (
-                        tr(
-                            language,
-                            "Karta została zabrana za wcześnie.",
-                            "The card was taken away too soon.",
-                        )
-                        .to_owned(),
-                        28.0,
-                    ),
+                    (t(language, Text::TheCardWasTakenAway).to_owned(), 28.0),
                     (reason.clone(), 18.0),
                 ],
                 UNKNOWN,
@@ -311,10 +290,10 @@ impl Kiosk {
 
 fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
     let mut form = column![
-        text(tr(language, "Zamknięcie kiosku", "Close the kiosk"))
+        text(t(language, Text::KioskExitTitle))
             .size(theme::TITLE_SIZE)
             .font(theme::BOLD),
-        text_input(tr(language, "Administrator", "Administrator"), &exit.name)
+        text_input(t(language, Text::Administrator), &exit.name)
             .on_input(Message::ExitName)
             .padding(10),
         text_input("PIN", &exit.pin)
@@ -323,9 +302,8 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
             .on_submit(Message::ExitSubmit)
             .padding(10),
         row![
-            button(text(tr(language, "Zamknij kiosk", "Close the kiosk")))
-                .on_press(Message::ExitSubmit),
-            button(text(tr(language, "Anuluj", "Cancel")))
+            button(text(t(language, Text::CloseKiosk))).on_press(Message::ExitSubmit),
+            button(text(t(language, Text::Cancel)))
                 .style(button::secondary)
                 .on_press(Message::ExitCancel),
         ]
@@ -364,42 +342,18 @@ fn verdict_lines(decision: &Decision, language: Language) -> Vec<(String, f32)> 
     let until = decision.valid_until.map(|date| date.to_string());
     let advice = match (decision.verdict, until) {
         (Verdict::Valid, Some(date)) => {
-            format!("{} {date}", tr(language, "Ważna do", "Valid until"))
+            format!("{} {date}", t(language, Text::ValidUntilTitle))
         }
         (Verdict::Valid, None) => String::new(),
         (Verdict::Expired, Some(date)) => format!(
             "{} {date}. {}",
-            tr(language, "Termin ważności minął", "Expired on"),
-            tr(
-                language,
-                "Przedłuż legitymację w dziekanacie.",
-                "Have it prolonged at the dean's office."
-            )
+            t(language, Text::ExpiredOn),
+            t(language, Text::HaveItProlongedAtThe)
         ),
-        (Verdict::Expired, None) => tr(
-            language,
-            "Przedłuż legitymację w dziekanacie.",
-            "Have it prolonged at the dean's office.",
-        )
-        .to_owned(),
-        (Verdict::Blocked, _) => tr(
-            language,
-            "Zgłoś się do biura legitymacji.",
-            "Please contact the ID office.",
-        )
-        .to_owned(),
-        (Verdict::Unknown, _) => tr(
-            language,
-            "Ta karta nie jest znana temu stanowisku.",
-            "This station does not know the card.",
-        )
-        .to_owned(),
-        (Verdict::Forged, _) => tr(
-            language,
-            "Karta nie przeszła weryfikacji. Zgłoś się do obsługi.",
-            "The card failed verification. Please ask the staff.",
-        )
-        .to_owned(),
+        (Verdict::Expired, None) => t(language, Text::HaveItProlongedAtThe).to_owned(),
+        (Verdict::Blocked, _) => t(language, Text::PleaseContactTheIDOffice).to_owned(),
+        (Verdict::Unknown, _) => t(language, Text::ThisStationDoesNotKnow).to_owned(),
+        (Verdict::Forged, _) => t(language, Text::TheCardFailedVerificationPlease).to_owned(),
     };
     if !advice.is_empty() {
         lines.push((advice, 28.0));
@@ -443,15 +397,11 @@ fn verdict_icon(verdict: Verdict) -> &'static str {
 
 fn verdict_title(verdict: Verdict, language: Language) -> &'static str {
     match verdict {
-        Verdict::Valid => tr(language, "Legitymacja ważna", "Card valid"),
-        Verdict::Expired => tr(
-            language,
-            "Legitymacja nieważna (termin minął)",
-            "Card expired",
-        ),
-        Verdict::Blocked => tr(language, "Karta zablokowana", "Card blocked"),
-        Verdict::Unknown => tr(language, "Karta nieznana", "Card not known"),
-        Verdict::Forged => tr(language, "Karta podrobiona", "Card forged"),
+        Verdict::Valid => t(language, Text::CardValid),
+        Verdict::Expired => t(language, Text::CardExpired),
+        Verdict::Blocked => t(language, Text::CardBlocked),
+        Verdict::Unknown => t(language, Text::CardNotKnown),
+        Verdict::Forged => t(language, Text::CardForged),
     }
 }
 

@@ -29,7 +29,7 @@ use crate::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, SimTransport};
 use crate::station::auth::Session;
 use crate::station::desk::DeskSetup;
 use crate::store::Store;
-use i18n::{Text, t, tr};
+use i18n::{Text, t};
 
 /// Starts the window in the profile's role.
 pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
@@ -379,10 +379,7 @@ impl App {
                 }
             }
             Message::ToggleLanguage => {
-                self.language = match self.language {
-                    Language::Pl => Language::En,
-                    Language::En => Language::Pl,
-                };
+                self.language = self.language.other();
                 Task::none()
             }
             Message::SignOut => {
@@ -552,32 +549,16 @@ impl App {
     fn demo_line(&self, language: Language) -> Option<Element<'_, Message>> {
         let line = match &self.demo {
             Demo::Off => return None,
-            Demo::Inserting => text(tr(
-                language,
-                "Wkładanie karty symulowanej…",
-                "Inserting the simulated card…",
-            )),
+            Demo::Inserting => text(t(language, Text::InsertingTheSimulatedCard)),
             Demo::Inserted { uid } => text(format!(
                 "{} {uid} {}",
-                tr(
-                    language,
-                    "Tryb demo: karta symulowana",
-                    "Demo mode: simulated card"
-                ),
-                tr(
-                    language,
-                    "jest w czytniku wirtualnym.",
-                    "is in the virtual reader."
-                ),
+                t(language, Text::DemoModeSimulatedCard),
+                t(language, Text::IsInTheVirtualReader),
             ))
             .color(theme::OK),
             Demo::Unavailable { reason } => text(format!(
                 "{} {reason}",
-                tr(
-                    language,
-                    "Tryb demo: nie włożono karty symulowanej:",
-                    "Demo mode: the simulated card is not inserted:"
-                ),
+                t(language, Text::DemoModeTheSimulatedCard),
             ))
             .color(theme::PROBLEM),
         };
@@ -639,9 +620,9 @@ fn demo_card_key(profile: &Profile) -> Option<crate::card::els::WriteKey> {
 
 fn role_name(profile: &Profile, language: Language) -> &'static str {
     match profile.role {
-        Role::Issuance => tr(language, "Stanowisko wydawania", "Issuance desk"),
-        Role::Print => tr(language, "Stanowisko druku", "Print station"),
-        Role::Kiosk => tr(language, "Kiosk weryfikacji", "Validation kiosk"),
+        Role::Issuance => t(language, Text::IssuanceDesk),
+        Role::Print => t(language, Text::PrintStation),
+        Role::Kiosk => t(language, Text::ValidationKiosk),
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use iced::widget::{Column, column, container, row, text};
 use iced::{Element, Length, Task};
 
-use super::i18n::tr;
+use super::i18n::{Text, t};
 use super::theme;
 use crate::card::ReaderEvent;
 use crate::card::pcsc::{PcscTransport, Sharing};
@@ -110,34 +110,29 @@ impl Readers {
     }
 
     pub fn view(&self, language: Language) -> Element<'_, Message> {
-        let heading = text(tr(language, "Czytniki", "Readers"))
+        let heading = text(t(language, Text::Readers))
             .size(theme::HEADING_SIZE)
             .font(theme::BOLD);
         let body: Element<'_, Message> = match self.service {
-            Service::Connecting => text(tr(language, "Łączenie z usługą kart…", "Connecting to the smart-card service…")).into(),
+            Service::Connecting => text(t(language, Text::ConnectingToTheSmartCard)).into(),
             Service::Lost => column![
-                text(tr(language, "Usługa kart (pcscd) nie działa.", "The smart-card service (pcscd) is not running."))
+                text(t(language, Text::TheSmartCardServicePcscd))
                     .color(theme::PROBLEM)
                     .font(theme::BOLD),
-                text(tr(
-                    language,
-                    "Zainstaluj i uruchom: apt-get install pcscd vsmartcard-vpcd && pcscd. Okno połączy się samo.",
-                    "Install and start it: apt-get install pcscd vsmartcard-vpcd && pcscd. This window reconnects by itself.",
-                )),
+                text(t(language, Text::InstallAndStartItApt)),
             ]
             .spacing(6)
             .into(),
-            Service::Available if self.readers.is_empty() => text(tr(
-                language,
-                "Brak czytników. Podłącz czytnik kart.",
-                "No readers. Connect a card reader.",
-            ))
-            .into(),
-            Service::Available => {
-                Column::with_children(self.readers.iter().map(|(name, card)| reader_row(name, card.as_ref(), language)))
-                    .spacing(10)
-                    .into()
+            Service::Available if self.readers.is_empty() => {
+                text(t(language, Text::NoReadersConnectACard)).into()
             }
+            Service::Available => Column::with_children(
+                self.readers
+                    .iter()
+                    .map(|(name, card)| reader_row(name, card.as_ref(), language)),
+            )
+            .spacing(10)
+            .into(),
         };
         column![heading, body].spacing(12).into()
     }
@@ -149,21 +144,17 @@ fn reader_row<'a>(
     language: Language,
 ) -> Element<'a, Message> {
     let details: Element<'a, Message> = match card {
-        None => text(tr(language, "Brak karty", "No card"))
-            .color(theme::MUTED)
-            .into(),
+        None => text(t(language, Text::NoCard)).color(theme::MUTED).into(),
         Some(card) => {
             let uid = match &card.uid {
-                Uid::Reading => text(tr(language, "UID: odczyt…", "UID: reading…")),
+                Uid::Reading => text(t(language, Text::UIDReading)),
                 Uid::Read(uid) => text(format!("UID {uid}"))
                     .font(theme::BOLD)
                     .size(theme::HEADING_SIZE)
                     .color(theme::OK),
-                Uid::Failed(err) => text(format!(
-                    "{}: {err}",
-                    tr(language, "Nie odczytano UID", "UID not read")
-                ))
-                .color(theme::PROBLEM),
+                Uid::Failed(err) => {
+                    text(format!("{}: {err}", t(language, Text::UIDNotRead))).color(theme::PROBLEM)
+                }
             };
             column![
                 uid,
