@@ -352,7 +352,8 @@ impl Store {
     }
 
     /// Search-as-you-type: persons with a word starting with each typed term, in any of
-    /// names (with or without Polish letters), person number, album number or PESEL.
+    /// names (with or without Polish letters), person number, album number or PESEL. Persons
+    /// the server has deleted are left out: the desk must not issue them new cards.
     pub fn search_people(&self, query: &str, limit: usize) -> Result<Vec<Person>> {
         let Some(fts_query) = prefix_query(query) else {
             return Ok(Vec::new());
@@ -363,7 +364,9 @@ impl Store {
         let sql = format!(
             "SELECT {PERSON_COLUMNS}
              FROM (SELECT rowid AS hit FROM people_fts WHERE people_fts MATCH ?1 LIMIT ?2)
-             JOIN persons ON persons.id = hit ORDER BY last_name, first_name, id"
+             JOIN persons ON persons.id = hit
+             WHERE persons.deleted_remotely_at IS NULL
+             ORDER BY last_name, first_name, id"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut statement = self.conn.prepare_cached(&sql)?;

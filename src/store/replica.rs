@@ -878,6 +878,10 @@ mod tests {
             }
         );
         assert_eq!(store.status().unwrap().deleted_remotely, 1);
+        assert!(
+            store.search_people("celina", 5).unwrap().is_empty(),
+            "the desk's search leaves a person deleted on the server out"
+        );
         let again = store
             .mark_deleted_remotely(Resource::Persons, &listed)
             .unwrap();
@@ -887,6 +891,7 @@ mod tests {
             .upsert_remote_persons(&[remote_person("c", "Celina", json!({}))])
             .unwrap();
         assert_eq!(store.status().unwrap().deleted_remotely, 0, "c came back");
+        assert_eq!(store.search_people("celina", 5).unwrap().len(), 1);
     }
 
     #[test]
