@@ -143,14 +143,19 @@ pub fn issue(
             status: CardStatus::Personalized,
             expires: Some(record.expires),
         };
-        let operator = std::env::var("USER").unwrap_or_else(|_| "cli".to_owned());
-        let card_id = record_card(store, UidKind::Contactless, &report.uid, card, &operator)
-            .map_err(|err| {
-                Failure::new(
-                    format!("the card is issued, but recording it failed: {err}"),
-                    err.next_step(),
-                )
-            })?;
+        let card_id = record_card(
+            store,
+            UidKind::Contactless,
+            &report.uid,
+            card,
+            &super::operator(),
+        )
+        .map_err(|err| {
+            Failure::new(
+                format!("the card is issued, but recording it failed: {err}"),
+                err.next_step(),
+            )
+        })?;
         println!("recorded as card {card_id} of cardholder {cardholder_id}");
     }
     Ok(())

@@ -507,20 +507,16 @@ fn write(
         issued.verified.data.expires
     );
     if let (Some(store), Some(id)) = (store.as_mut(), cardholder) {
-        let card_id = issue::record_issued(store, id, &issued, &operator()).map_err(|err| {
-            Failure::new(
-                format!("the card is written and verified, but recording it failed: {err}"),
-                err.next_step(),
-            )
-        })?;
+        let card_id =
+            issue::record_issued(store, id, &issued, &super::operator()).map_err(|err| {
+                Failure::new(
+                    format!("the card is written and verified, but recording it failed: {err}"),
+                    err.next_step(),
+                )
+            })?;
         println!("recorded as card {card_id} of cardholder {id}");
     }
     Ok(())
-}
-
-/// Who is issuing, for the audit log: the OS user at the command line.
-pub(crate) fn operator() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 
 fn prolong(

@@ -17,13 +17,19 @@ use cardstation::config::Profile;
 use cardstation::station::auth::{Action, Session};
 use cardstation::store::OperatorRole;
 
+/// Who the audit log and the production records name for a command-line action: the shell
+/// user, marked as the command line (the window names its signed-in operator).
+pub fn operator() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
 /// Refuses what the station's role forbids (a kiosk issuing cards). The command line acts as
 /// the station's local administrator otherwise: whoever has its shell can open the store
 /// file directly, so a PIN there would guard nothing.
 pub fn require(profile: &Profile, action: Action) -> Result<(), Failure> {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     Session {
-        operator: format!("cli:{user}"),
+        operator: operator(),
         role: OperatorRole::Admin,
         station: profile.role,
     }

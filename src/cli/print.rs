@@ -14,7 +14,7 @@ use cardstation::sim::vpcd;
 use cardstation::station::print::{self, CardFeed, Control, PcscFeed, PrintEvent, PrintStation};
 use cardstation::store::Store;
 
-use super::Failure;
+use super::{Failure, operator};
 
 #[derive(Args)]
 pub struct PrintArgs {
@@ -50,10 +50,6 @@ pub enum HologramCommand {
     Add { first: i64, last: i64 },
     /// Free ranges, reserved and used counts.
     Status,
-}
-
-fn operator() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 
 pub fn load_layout(path: &Path) -> Result<Layout, Failure> {

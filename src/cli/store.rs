@@ -7,7 +7,7 @@ use time::Date;
 use time::macros::format_description;
 use zeroize::Zeroizing;
 
-use super::Failure;
+use super::{Failure, operator};
 
 /// Columns `import persons` understands (CardExchange field names, plus the Polish
 /// registers kept in metadata); the first three are required.
@@ -149,12 +149,6 @@ pub fn audit_verify(db: &Path) -> Result<(), Failure> {
         )),
         Err(AuditError::Store(err)) => Err(err.into()),
     }
-}
-
-/// Who the audit log names for a command-line action until operators sign in.
-fn operator() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

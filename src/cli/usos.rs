@@ -151,7 +151,7 @@ pub fn issue(
     let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
     let mut store = Store::open(db)?;
     let trusted = trusted(&store, trust)?;
-    let operator = super::els::operator();
+    let operator = super::operator();
     let desk = UsosDesk {
         client: &client,
         key_algorithm: settings.card_key_type,
@@ -211,7 +211,7 @@ pub fn prolong(
     let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
     let store = Store::open(db)?;
     let trusted = trusted(&store, trust)?;
-    let operator = super::els::operator();
+    let operator = super::operator();
     let desk = UsosDesk {
         client: &client,
         key_algorithm: settings.card_key_type,
