@@ -188,6 +188,23 @@ impl PcscTransport {
         &self.reader
     }
 
+    /// Connects exclusively, so no other program (a reader list reading the UID, a kiosk
+    /// watching every reader) can reset the card mid-write; while one briefly holds it,
+    /// waits up to `wait` for it to let go.
+    pub fn connect_exclusive(reader: &str, wait: Duration) -> Result<Self, TransportError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Self::connect(reader, Sharing::Exclusive) {
+                Err(TransportError::Busy(_) | TransportError::CardReset)
+                    if Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Runs `work` inside an exclusive PC/SC transaction, so no other program's APDUs are
     /// interleaved with a multi-step write. A card reset by someone else before the transaction
     /// could start is reconnected (the card-backend-pcsc pattern) and the transaction retried.

@@ -11,7 +11,7 @@ use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 use cardstation::card::els::CardKey;
-use cardstation::card::pcsc::{self, PcscTransport, Sharing};
+use cardstation::card::pcsc::{self, PcscTransport};
 use cardstation::config::{Els, Profile, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
@@ -310,7 +310,7 @@ fn card_key(args: &CardKeyArgs, els: Option<&Els>) -> Result<CardKey, Failure> {
 
 pub(crate) fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {
     let reader = pcsc::wait_for_card(filter, READER_WAIT)?;
-    Ok(PcscTransport::connect(&reader, Sharing::Exclusive)?)
+    Ok(PcscTransport::connect_exclusive(&reader, READER_WAIT)?)
 }
 
 fn issue_failure(err: IssueError) -> Failure {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::{DesfireCard, DesfireCardState, Faults, SharedCard, vpcd};
 use crate::card::pcsc;
+use crate::card::pcsc::PcscTransport;
 use crate::card::{Transport, TransportError};
-use crate::station::print::{CardFeed, Eject, connect_exclusive};
+use crate::station::print::{CardFeed, Eject};
 
 /// A card the feed put into the reader, with where it went.
 pub struct FedCard {
@@ -94,7 +95,9 @@ impl CardFeed for VpcdFeed {
             ejected: None,
         });
         let name = pcsc::wait_for_card(Some(&self.reader), self.wait)?;
-        Ok(Box::new(connect_exclusive(&name, self.wait)?))
+        Ok(Box::new(PcscTransport::connect_exclusive(
+            &name, self.wait,
+        )?))
     }
 
     fn eject(&mut self, to: Eject) -> Result<(), TransportError> {

@@ -15,7 +15,7 @@ use time::{Date, OffsetDateTime};
 use x509_cert::Certificate;
 
 use crate::card::els::CardKey;
-use crate::card::pcsc::{self, PcscTransport, Sharing};
+use crate::card::pcsc::{self, PcscTransport};
 use crate::card::{Transport, TransportError};
 use crate::config::{Chip, DesfireApp};
 use crate::render::card::{CardRenderer, RenderError};
@@ -75,7 +75,9 @@ impl PcscFeed {
 impl CardFeed for PcscFeed {
     fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
         let name = pcsc::wait_for_card(self.reader.as_deref(), self.wait)?;
-        Ok(Box::new(connect_exclusive(&name, self.wait)?))
+        Ok(Box::new(PcscTransport::connect_exclusive(
+            &name, self.wait,
+        )?))
     }
 
     fn eject(&mut self, _to: Eject) -> Result<(), TransportError> {
@@ -88,23 +90,6 @@ impl CardFeed for PcscFeed {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
-    }
-}
-
-/// Connects to the card in `reader` exclusively, so no other program (a reader list, a
-/// kiosk watching every reader) can reset it mid-encode; while one briefly holds it, waits
-/// up to `wait` for it to let go.
-pub fn connect_exclusive(reader: &str, wait: Duration) -> Result<PcscTransport, TransportError> {
-    let deadline = std::time::Instant::now() + wait;
-    loop {
-        match PcscTransport::connect(reader, Sharing::Exclusive) {
-            Err(TransportError::Busy(_) | TransportError::CardReset)
-                if std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            result => return result,
-        }
     }
 }
 

@@ -21,7 +21,7 @@ use iced::futures::SinkExt;
 use iced::widget::{button, column, container, row, space, text};
 use iced::{Element, Length, Subscription, Task};
 
-use crate::card::pcsc::{self, PcscTransport, ReaderWatcher, Sharing};
+use crate::card::pcsc::{self, PcscTransport, ReaderWatcher};
 use crate::card::{ReaderEvent, Transport, TransportError};
 use crate::config::{Language, Profile, Role};
 use crate::sim::vpcd::{self, InsertedCard};
@@ -74,6 +74,10 @@ pub enum Demo {
         reason: String,
     },
 }
+
+/// How long the desk waits for another program (the reader list reading a UID) to let go of
+/// the card.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
 
 /// The store connection the window's tasks share. Every use runs on a blocking thread.
 #[derive(Clone)]
@@ -128,7 +132,7 @@ impl fmt::Debug for CardAccess {
 
 impl CardAccess {
     /// Connects to the card, exclusively: nothing else may talk to it mid-write. The reader
-    /// list reads UIDs when a card arrives, so a busy reader is asked again briefly.
+    /// list reads UIDs when a card arrives, so a busy reader is waited for briefly.
     pub fn connect(&self) -> Result<Box<dyn Transport>, TransportError> {
         match self {
             CardAccess::Simulated(card) => Ok(Box::new(SimTransport::insert(
@@ -140,16 +144,10 @@ impl CardAccess {
                 if !reader.card_present {
                     return Err(TransportError::NoCard(reader.name));
                 }
-                let mut attempt = 0;
-                loop {
-                    match PcscTransport::connect(&reader.name, Sharing::Exclusive) {
-                        Err(TransportError::Busy(_)) if attempt < 10 => {
-                            attempt += 1;
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        other => return other.map(|t| Box::new(t) as Box<dyn Transport>),
-                    }
-                }
+                Ok(Box::new(PcscTransport::connect_exclusive(
+                    &reader.name,
+                    BUSY_WAIT,
+                )?))
             }
         }
     }
