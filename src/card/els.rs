@@ -143,6 +143,31 @@ pub enum CardKey {
 }
 
 impl CardKey {
+    /// The `card_key` master from its hex text (an environment variable, the keyring or the
+    /// command line). The message names the problem, never the key.
+    pub fn master_from_hex(
+        algorithm: KeyAlgorithm,
+        hex_text: &str,
+        system_id: &[u8],
+    ) -> Result<Self, String> {
+        let master = Zeroizing::new(
+            hex::decode(hex_text.trim())
+                .map_err(|_| format!("the {algorithm} card key is not hex"))?,
+        );
+        if master.len() != algorithm.key_len() {
+            return Err(format!(
+                "the {algorithm} card key must be {} bytes, got {}",
+                algorithm.key_len(),
+                master.len()
+            ));
+        }
+        Ok(CardKey::Master {
+            algorithm,
+            master,
+            system_id: system_id.to_vec(),
+        })
+    }
+
     pub fn for_card(&self, uid: &[u8]) -> Result<WriteKey, DiversifyError> {
         match self {
             CardKey::Master {
@@ -436,6 +461,20 @@ fn update_binary<T: Transport + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_key_master_of_the_wrong_form_is_refused_without_showing_it() {
+        let short = CardKey::master_from_hex(KeyAlgorithm::Aes128, "00112233", b"ELS");
+        assert_eq!(
+            short.err().as_deref(),
+            Some("the aes card key must be 16 bytes, got 4")
+        );
+        let not_hex = CardKey::master_from_hex(KeyAlgorithm::Aes128, "zz11secret", b"ELS");
+        let message = not_hex.err().unwrap();
+        assert!(!message.contains("secret"), "{message}");
+        let good = CardKey::master_from_hex(KeyAlgorithm::Aes128, &"42".repeat(16), b"ELS");
+        assert!(good.unwrap().for_card(&[4, 1, 2, 3, 4, 5, 6]).is_ok());
+    }
 
     #[test]
     fn finds_the_file_size_in_an_fcp() {

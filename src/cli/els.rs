@@ -285,27 +285,8 @@ fn card_key(args: &CardKeyArgs, els: Option<&Els>) -> Result<CardKey, Failure> {
         .clone()
         .or(els.map(|e| e.system_id.clone()))
         .unwrap_or_else(|| "ELS".to_owned());
-    let master = Zeroizing::new(hex::decode(hex_text.trim()).map_err(|_| {
-        Failure::new(
-            "the card key is not hex",
-            format!("give the {algorithm} master key as hex"),
-        )
-    })?);
-    if master.len() != algorithm.key_len() {
-        return Err(Failure::new(
-            format!(
-                "the {algorithm} card key must be {} bytes, got {}",
-                algorithm.key_len(),
-                master.len()
-            ),
-            "check the card key",
-        ));
-    }
-    Ok(CardKey::Master {
-        algorithm,
-        master,
-        system_id: system_id.into_bytes(),
-    })
+    CardKey::master_from_hex(algorithm, &hex_text, system_id.as_bytes())
+        .map_err(|cause| Failure::new(cause, format!("give the {algorithm} master key as hex")))
 }
 
 pub(crate) fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {

@@ -7,7 +7,6 @@ use std::path::Path;
 use serde_json::json;
 use time::{Date, Month};
 use x509_cert::Certificate;
-use zeroize::Zeroizing;
 
 use super::auth::{Action, Denied, Session};
 use super::issue::{
@@ -48,8 +47,8 @@ pub enum SetupError {
     /// The card key master is neither in its environment variable nor in the keyring.
     #[error(transparent)]
     CardKeyUnset(#[from] ConfigError),
-    #[error("the card key in {0} is not {1} bytes of hex")]
-    CardKeyInvalid(String, usize),
+    #[error("{1} (read from {0})")]
+    CardKeyInvalid(String, String),
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -62,7 +61,7 @@ impl SetupError {
             }
             SetupError::CardKeyUnset(err) => err.next_step(),
             SetupError::CardKeyInvalid(..) => {
-                "export the card key master (hex) in that variable before starting the station"
+                "put the card key master (hex, of the profile's card_key_type) in that variable or the keyring, then restart the station"
             }
             SetupError::Key(_) => {
                 "check the signer key and certificate files (PKCS#8 PEM key, mode 600)"
@@ -103,18 +102,12 @@ impl DeskSetup {
         let els = profile.els.as_ref().ok_or(SetupError::NoCardKey)?;
         let variable = els.card_key_env.clone().ok_or(SetupError::NoCardKey)?;
         let hex_text = Secret::lookup(&variable)?;
-        let length = els.card_key_type.key_len();
-        let master = Zeroizing::new(
-            hex::decode(hex_text.expose().trim())
-                .ok()
-                .filter(|bytes| bytes.len() == length)
-                .ok_or_else(|| SetupError::CardKeyInvalid(variable.clone(), length))?,
-        );
-        Ok(CardKey::Master {
-            algorithm: els.card_key_type,
-            master,
-            system_id: els.system_id.clone().into_bytes(),
-        })
+        CardKey::master_from_hex(
+            els.card_key_type,
+            hex_text.expose(),
+            els.system_id.as_bytes(),
+        )
+        .map_err(|cause| SetupError::CardKeyInvalid(variable, cause))
     }
 }
 
@@ -370,7 +363,7 @@ mod tests {
             signer: Signer { key, certificate },
             card_key: CardKey::Master {
                 algorithm: KeyAlgorithm::Aes128,
-                master: Zeroizing::new(vec![0x42; 16]),
+                master: zeroize::Zeroizing::new(vec![0x42; 16]),
                 system_id: b"ELS".to_vec(),
             },
             university: "UNIWERSYTET TESTOWY".to_owned(),
