@@ -401,6 +401,24 @@ mod tests {
         (store, cardholder)
     }
 
+    /// Issues onto `card` with a fresh test signer, reporting no steps.
+    fn issue_onto(
+        session: &Session,
+        card: SharedCard,
+        store: &mut Store,
+        request: &IssueRequest,
+    ) -> Result<IssuedCard, DeskError> {
+        issue_card(
+            session,
+            &mut SimTransport::insert(card, Faults::default()),
+            store,
+            &setup(),
+            request,
+            TODAY,
+            &mut |_| {},
+        )
+    }
+
     fn request(cardholder_id: i64) -> IssueRequest {
         IssueRequest {
             cardholder_id,
@@ -466,14 +484,11 @@ mod tests {
     fn a_printer_cannot_issue_and_nothing_is_written() {
         let (mut store, cardholder) = store();
         let card = blank_card(&[0x04, 1, 2, 3, 4, 5, 6]);
-        let err = issue_card(
+        let err = issue_onto(
             &session(OperatorRole::Printer),
-            &mut SimTransport::insert(card.clone(), Faults::default()),
+            card.clone(),
             &mut store,
-            &setup(),
             &request(cardholder),
-            TODAY,
-            &mut |_| {},
         )
         .unwrap_err();
         assert!(matches!(err, DeskError::Denied(_)), "{err}");
@@ -484,15 +499,11 @@ mod tests {
     #[test]
     fn a_kiosk_session_cannot_block_and_a_desk_operator_can() {
         let (mut store, cardholder) = store();
-        let setup = setup();
-        let issued = issue_card(
+        let issued = issue_onto(
             &session(OperatorRole::Operator),
-            &mut SimTransport::insert(blank_card(&[4, 9, 9, 9, 9, 9, 9]), Faults::default()),
+            blank_card(&[4, 9, 9, 9, 9, 9, 9]),
             &mut store,
-            &setup,
             &request(cardholder),
-            TODAY,
-            &mut |_| {},
         )
         .unwrap();
         let kiosk = Session {
@@ -513,27 +524,20 @@ mod tests {
     #[test]
     fn a_second_card_needs_a_reason_and_a_lost_one_is_blocked() {
         let (mut store, cardholder) = store();
-        let setup = setup();
         let operator = session(OperatorRole::Operator);
-        let first = issue_card(
+        let first = issue_onto(
             &operator,
-            &mut SimTransport::insert(blank_card(&[4, 1, 1, 1, 1, 1, 1]), Faults::default()),
+            blank_card(&[4, 1, 1, 1, 1, 1, 1]),
             &mut store,
-            &setup,
             &request(cardholder),
-            TODAY,
-            &mut |_| {},
         )
         .unwrap();
         let second_card = blank_card(&[4, 2, 2, 2, 2, 2, 2]);
-        let err = issue_card(
+        let err = issue_onto(
             &operator,
-            &mut SimTransport::insert(second_card.clone(), Faults::default()),
+            second_card.clone(),
             &mut store,
-            &setup,
             &request(cardholder),
-            TODAY,
-            &mut |_| {},
         )
         .unwrap_err();
         assert!(
@@ -545,16 +549,7 @@ mod tests {
             duplicate: Some(DuplicateReason::Lost),
             ..request(cardholder)
         };
-        issue_card(
-            &operator,
-            &mut SimTransport::insert(second_card, Faults::default()),
-            &mut store,
-            &setup,
-            &duplicate,
-            TODAY,
-            &mut |_| {},
-        )
-        .unwrap();
+        issue_onto(&operator, second_card, &mut store, &duplicate).unwrap();
         assert_eq!(
             store.get_card(first.card_id).unwrap().fields.status,
             CardStatus::Blocked
@@ -593,30 +588,12 @@ mod tests {
             ..request(cardholder)
         };
         let other = blank_card(&[4, 7, 7, 7, 7, 7, 7]);
-        let err = issue_card(
-            &operator,
-            &mut SimTransport::insert(other, Faults::default()),
-            &mut store,
-            &setup,
-            &resume,
-            TODAY,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let err = issue_onto(&operator, other, &mut store, &resume).unwrap_err();
         assert!(
             matches!(err, DeskError::Issue(IssueError::WrongCard { .. })),
             "{err}"
         );
-        issue_card(
-            &operator,
-            &mut SimTransport::insert(card, Faults::default()),
-            &mut store,
-            &setup,
-            &resume,
-            TODAY,
-            &mut |_| {},
-        )
-        .unwrap();
+        issue_onto(&operator, card, &mut store, &resume).unwrap();
         assert_eq!(store.status().unwrap().cards, DEMO_ORDERED_CARDS + 1);
     }
 }
