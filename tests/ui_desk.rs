@@ -53,7 +53,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     sign_in(&runtime, &mut app, "anna", "9999");
     assert!(shows(
         &app,
-        "unknown operator or wrong PIN (4 attempts left before a lock-out). check the name and type the PIN again"
+        "unknown operator or wrong PIN (5 wrong PINs in a row lock the name for a while). check the name and type the PIN again"
     ));
     sign_in(&runtime, &mut app, "anna", "1111");
     assert!(app.desk.is_some(), "signed in");
