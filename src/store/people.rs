@@ -363,9 +363,10 @@ impl Store {
         // and the operator narrows the list by typing on.
         let sql = format!(
             "SELECT {PERSON_COLUMNS}
-             FROM (SELECT rowid AS hit FROM people_fts WHERE people_fts MATCH ?1 LIMIT ?2)
+             FROM (SELECT people_fts.rowid AS hit FROM people_fts
+                   JOIN persons AS live ON live.id = people_fts.rowid
+                   WHERE people_fts MATCH ?1 AND live.deleted_remotely_at IS NULL LIMIT ?2)
              JOIN persons ON persons.id = hit
-             WHERE persons.deleted_remotely_at IS NULL
              ORDER BY last_name, first_name, id"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
