@@ -552,12 +552,17 @@ fn upsert_production(
     let existed = local_id_of(conn, resource, &production.id)?.is_some();
     let done = conn
         .prepare_cached(
+            // A production the server shows as printed (at any station) leaves this
+            // station's print queue; the API carries no status, so printedOn decides.
             "INSERT INTO productions (remote_id, person_id, cardholder_id, card_id, name_on_card,
-                chip_serial_number, user_name, exported, printed_on, number_of_tries, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                chip_serial_number, user_name, exported, printed_on, number_of_tries, updated_at,
+                status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                CASE WHEN ?9 IS NULL THEN 'to_be_produced' ELSE 'produced' END)
              ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, cardholder_id = ?3,
                 card_id = ?4, name_on_card = ?5, chip_serial_number = ?6, user_name = ?7,
                 exported = ?8, printed_on = ?9, number_of_tries = ?10, updated_at = ?11,
+                status = CASE WHEN ?9 IS NULL THEN status ELSE 'produced' END,
                 deleted_remotely_at = NULL",
         )?
         .execute((
@@ -995,5 +1000,38 @@ mod tests {
                 .unwrap()
                 .unwrap()
         }
+    }
+
+    #[test]
+    fn a_production_printed_elsewhere_leaves_the_print_queue() {
+        let mut store = Store::open_in_memory().unwrap();
+        fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
+            serde_json::from_value(value).unwrap()
+        }
+        store
+            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
+            .unwrap();
+        store
+            .upsert_remote_cardholders(&[from(
+                json!({"id": "h", "person": "p", "status": "activated"}),
+            )])
+            .unwrap();
+        store
+            .upsert_remote_cards(&[from(
+                json!({"id": "c", "cardholder": "h", "status": "in_production"}),
+            )])
+            .unwrap();
+        let queued = json!({"id": "r", "person": "p", "cardholder": "h", "card": "c"});
+        store
+            .upsert_remote_productions(&[from(queued.clone())])
+            .unwrap();
+        assert_eq!(store.productions_to_produce(10).unwrap().len(), 1);
+        let mut printed = queued;
+        printed["printedOn"] = json!("2026-11-20T10:00:00Z");
+        store.upsert_remote_productions(&[from(printed)]).unwrap();
+        assert!(
+            store.productions_to_produce(10).unwrap().is_empty(),
+            "printed at another station: not printed again here"
+        );
     }
 }
