@@ -203,7 +203,8 @@ pub fn validate<T: Transport + ?Sized>(
         }
     };
     let registered = registered.as_ref();
-    let age = register.age();
+    // The register's age matters only where the profile limits it: no query otherwise.
+    let age = policy.max_register_age.and_then(|_| register.age());
     let finding = match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
         Ok(reading) => els_finding(reading, registered),
         Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
