@@ -381,6 +381,7 @@ impl App {
                 Task::none()
             }
             Message::SignOut => {
+                self.status.operator = None;
                 if let (Some(session), Some(db)) = (self.session.take(), self.ready_db()) {
                     let db = db.clone();
                     self.desk = None;
