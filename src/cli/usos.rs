@@ -80,7 +80,8 @@ pub fn call(profile: &Profile, method: &str, params: &[String], json: bool) -> R
         })
         .collect::<Result<Vec<_>, _>>()?;
     let client = usos_client(profile)?;
-    let answer = runtime()?.block_on(client.call(method, &params))?;
+    let mut answer = runtime()?.block_on(client.call(method, &params))?;
+    redact_secrets(&mut answer);
     if json {
         println!("{answer}");
     } else {
@@ -90,6 +91,27 @@ pub fn call(profile: &Profile, method: &str, params: &[String], json: bool) -> R
         );
     }
     Ok(())
+}
+
+/// Fields of USOS answers that are keys or one-time credentials (`student_card_data`'s card
+/// and system keys, an mLegitymacja order's token and distribution pass): a terminal or a
+/// script's log is no place for them, so `usos call` prints them as `***`.
+const SECRET_FIELDS: [&str; 4] = ["card_key", "system_key", "token", "distribution_pass"];
+
+fn redact_secrets(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields.iter_mut() {
+                if SECRET_FIELDS.contains(&name.as_str()) && !field.is_null() {
+                    *field = serde_json::Value::String("***".into());
+                } else {
+                    redact_secrets(field);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
+    }
 }
 
 /// Imports every mobile card of the template (`--template`, else the profile's) into the store.
@@ -231,4 +253,27 @@ pub fn prolong(
         prolonged.issued.verified.data.expires
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_tokens_in_an_answer_are_printed_as_stars_wherever_they_sit() {
+        let mut answer = serde_json::json!({
+            "card_key": "00112233445566778899AABBCCDDEEFF",
+            "structure": "MIIB",
+            "orders": [{"id": "7", "token": "T0KEN", "distribution_pass": "PASS"}],
+            "system_key": null,
+        });
+        redact_secrets(&mut answer);
+        let printed = answer.to_string();
+        for secret in ["00112233", "T0KEN", "PASS"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert_eq!(answer["structure"], "MIIB");
+        assert_eq!(answer["orders"][0]["id"], "7");
+        assert!(answer["system_key"].is_null());
+    }
 }
