@@ -272,6 +272,9 @@ fn a_kiosk_profile_refuses_to_write_cards() {
             "--expires",
             "2027-03-31",
         ][..],
+        &["--profile", profile, "usos", "issue", "--cardholder", "1"][..],
+        &["--profile", profile, "usos", "prolong"][..],
+        &["--profile", profile, "print", "--batch"][..],
     ] {
         let output = cardstation(&db, args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");

@@ -14,6 +14,8 @@ use cardstation::sim::vpcd;
 use cardstation::station::print::{self, CardFeed, Control, PcscFeed, PrintEvent, PrintStation};
 use cardstation::store::Store;
 
+use cardstation::station::auth::Action;
+
 use super::{Failure, operator};
 
 #[derive(Args)]
@@ -57,6 +59,7 @@ pub fn load_layout(path: &Path) -> Result<Layout, Failure> {
 }
 
 pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failure> {
+    super::require(profile, Action::PrintCards)?;
     let mut store = Store::open(db)?;
     let operator = operator();
     if let Some(id) = args.reprint {

@@ -14,6 +14,8 @@ use cardstation::store::Store;
 use der::Decode;
 use x509_cert::Certificate;
 
+use cardstation::station::auth::Action;
+
 use super::Failure;
 use super::els::TrustArgs;
 
@@ -169,6 +171,7 @@ pub fn issue(
     trust: &TrustArgs,
     notify: bool,
 ) -> Result<(), Failure> {
+    super::require(profile, Action::IssueCard)?;
     let client = usos_client(profile)?;
     let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
     let mut store = Store::open(db)?;
@@ -229,6 +232,7 @@ pub fn prolong(
     reader: Option<&str>,
     trust: &TrustArgs,
 ) -> Result<(), Failure> {
+    super::require(profile, Action::ProlongCard)?;
     let client = usos_client(profile)?;
     let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
     let store = Store::open(db)?;
