@@ -1,7 +1,8 @@
 //! Pull of N people (each with a cardholder, a card and a production) from the reference
 //! server at 20 ms per request, default concurrency vs `--concurrency 1`, with times and
-//! peak RSS. `SYNC_BENCH_PEOPLE` sets N (default 10 000). The server runs in this process;
-//! the peak is reset before each pull (`/proc/self/clear_refs`), so it is the pull's own.
+//! peak RSS. `SYNC_BENCH_PEOPLE` sets N (default 10 000). The server runs in this process
+//! over a database file (so its data is not counted as the pull's memory); the peak is
+//! reset before each pull (`/proc/self/clear_refs`), so it is the pull's own.
 
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,9 @@ fn main() {
         delay: Duration::from_millis(20),
         ..Faults::default()
     };
-    let server = ReferenceServer::start(0, None, faults).expect("server");
+    let server_dir = tempfile::tempdir().expect("temp dir");
+    let server = ReferenceServer::start(0, Some(&server_dir.path().join("server.sqlite")), faults)
+        .expect("server");
     let seeding = Instant::now();
     server.seed_people(people).expect("seed");
     println!(

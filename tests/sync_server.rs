@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
+use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
 use cardstation::remote::server::{Faults, ReferenceServer};
 use cardstation::station::validate::Register;
 use cardstation::store::{ImportedPerson, PersonFields, Store, UidKind};
@@ -560,4 +560,31 @@ fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
         .unwrap()
         .unwrap();
     assert!(card.deleted_remotely_at.is_some());
+}
+
+/// The server finds a page by position in a cached row order; a create or delete between
+/// two listings must show in the next one (pages, total, last page).
+#[test]
+fn server_pages_follow_creates_and_deletes() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    server.seed_people(5).unwrap();
+    let client = client(&server.url());
+    let page_ids = |page: u32| {
+        let listed: Page<Value> = block_on(client.list("persons", page, 2, &[])).unwrap();
+        (listed.ids, listed.total, listed.last_page)
+    };
+    let all: Vec<String> = server.objects("persons").iter().map(id_of).collect();
+    assert_eq!(page_ids(1), (all[0..2].to_vec(), 5, 3));
+    assert_eq!(page_ids(3), (all[4..5].to_vec(), 5, 3));
+
+    let created = block_on(client.create(
+        "persons",
+        &json!({"firstName": "Nowa", "lastName": "Osoba", "birthDate": "2001-02-03"}),
+    ))
+    .unwrap();
+    assert_eq!(page_ids(3), (vec![all[4].clone(), id_of(&created)], 6, 3));
+
+    block_on(client.delete("persons", &all[0])).unwrap();
+    assert_eq!(page_ids(1), (all[1..3].to_vec(), 5, 3));
+    assert_eq!(page_ids(4), (vec![], 5, 3));
 }

@@ -14,6 +14,7 @@ pub use usos_api::{
     TIMESTAMP_WINDOW_SECS as USOS_TIMESTAMP_WINDOW_SECS, UsosCall, UsosOptions,
 };
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::str::FromStr;
@@ -250,15 +251,58 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The server's connection with the unfiltered lists' row order, so a page is found by
+/// position instead of an `OFFSET` that walks every row before it (quadratic over a full
+/// listing: at 100k objects it, not the network, bounded a concurrent pull).
+struct Db {
+    conn: Connection,
+    /// `seq`s of each resource in list order, valid while the connection's
+    /// `total_changes()` is the one recorded (every write goes through this connection).
+    positions: HashMap<&'static str, (u64, Arc<Vec<i64>>)>,
+}
+
+impl Db {
+    fn positions(&mut self, kind: Kind) -> rusqlite::Result<Arc<Vec<i64>>> {
+        let changes = self.conn.total_changes();
+        if let Some((seen, seqs)) = self.positions.get(kind.name())
+            && *seen == changes
+        {
+            return Ok(seqs.clone());
+        }
+        let seqs: Vec<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM objects WHERE resource = ?1 ORDER BY seq")?
+            .query_map([kind.name()], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let seqs = Arc::new(seqs);
+        self.positions.insert(kind.name(), (changes, seqs.clone()));
+        Ok(seqs)
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
 struct ServerState {
-    db: Mutex<Connection>,
+    db: Mutex<Db>,
     faults: Mutex<Faults>,
     rng: Mutex<StdRng>,
     requests: AtomicU64,
 }
 
 impl ServerState {
-    fn db(&self) -> MutexGuard<'_, Connection> {
+    fn db(&self) -> MutexGuard<'_, Db> {
         // A handler that panicked left no half-written transaction (rusqlite rolls back on
         // drop), so the connection is still usable.
         self.db
@@ -732,22 +776,43 @@ async fn list(
             }
         }
     }
-    let conn = state.db();
-    let total: u64 = u64::try_from(
-        conn.prepare_cached(&format!("SELECT count(*) FROM objects WHERE {filter}"))?
-            .query_row(params_from_iter(&values), |row| row.get::<_, i64>(0))?,
-    )
-    .unwrap_or(0);
     let offset = u64::from(page - 1) * u64::from(per_page);
-    let sql = format!(
-        "SELECT body FROM objects WHERE {filter} ORDER BY seq LIMIT {per_page} OFFSET {offset}"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
-    let bodies = statement
-        .query_map(params_from_iter(&values), |row| row.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    drop(statement);
-    drop(conn);
+    let mut db = state.db();
+    let unfiltered = values.len() == 1;
+    let (total, bodies) = if unfiltered {
+        let seqs = db.positions(kind)?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(seqs.len());
+        let end = start.saturating_add(per_page as usize).min(seqs.len());
+        let on_page = &seqs[start..end];
+        let bodies = match (on_page.first(), on_page.last()) {
+            (Some(first), Some(last)) => db
+                .prepare_cached(
+                    "SELECT body FROM objects WHERE resource = ?1 AND seq BETWEEN ?2 AND ?3
+                     ORDER BY seq",
+                )?
+                .query_map((kind.name(), first, last), |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        (seqs.len() as u64, bodies)
+    } else {
+        let total = u64::try_from(
+            db.prepare_cached(&format!("SELECT count(*) FROM objects WHERE {filter}"))?
+                .query_row(params_from_iter(&values), |row| row.get::<_, i64>(0))?,
+        )
+        .unwrap_or(0);
+        let sql = format!(
+            "SELECT body FROM objects WHERE {filter} ORDER BY seq LIMIT {per_page} OFFSET {offset}"
+        );
+        let bodies = db
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(&values), |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        (total, bodies)
+    };
+    drop(db);
     let items: Vec<Value> = bodies
         .iter()
         .filter_map(|body| serde_json::from_str(body).ok())
@@ -914,7 +979,10 @@ impl ReferenceServer {
         let id123 = Arc::new(id123_api::Id123State::new());
         let conn = open_db(db).map_err(std::io::Error::other)?;
         let state = Arc::new(ServerState {
-            db: Mutex::new(conn),
+            db: Mutex::new(Db {
+                conn,
+                positions: HashMap::new(),
+            }),
             rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
             faults: Mutex::new(faults),
             requests: AtomicU64::new(0),
