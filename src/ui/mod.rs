@@ -5,6 +5,7 @@
 pub mod desk;
 pub mod i18n;
 pub mod kiosk;
+pub mod photo;
 pub mod print;
 pub mod readers;
 pub mod settings;
