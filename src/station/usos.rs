@@ -366,6 +366,8 @@ pub struct CardInUsos {
     pub card: UsosCard,
     /// `student_card_data`'s `can_be_written` (no keys asked for); None when USOS did not say.
     pub can_be_written: Option<bool>,
+    /// Why not, when the server says (the reference server does; USOS may not).
+    pub why_not: Option<LangDict>,
 }
 
 /// What USOS tells an administrative consumer about a holder: the cards it finds by the
@@ -420,18 +422,19 @@ pub async fn holder_in_usos(
         if found.cards.iter().any(|known| known.card.id == card.id) {
             continue;
         }
-        let can_be_written = match &card.id {
+        let status = match &card.id {
             Some(id) => client
                 .student_card_data(&CardLookup::Id(id.clone()), Some(&["can_be_written"]))
                 .await
                 .map_err(|err| tracing::debug!(%err, "usos: no write status for card {id}"))
-                .ok()
-                .and_then(|data| data.can_be_written),
+                .ok(),
             None => None,
-        };
+        }
+        .unwrap_or_default();
         found.cards.push(CardInUsos {
             card,
-            can_be_written,
+            can_be_written: status.can_be_written,
+            why_not: status.why_cannot_write,
         });
     }
     let mut users: Vec<&str> = found
