@@ -773,7 +773,6 @@ impl Desk {
                     let mut line = row![usos_card_view(found, language)]
                         .spacing(10)
                         .align_y(Alignment::Center);
-                    line = line.push(space::horizontal());
                     if may_notify {
                         line = line.push(
                             button(text(t(language, Text::SendCardReady)).size(theme::SMALL_SIZE))
@@ -1079,7 +1078,9 @@ fn usos_card_view<'a>(found: &CardInUsos, language: Language) -> Element<'a, Mes
             .size(theme::SMALL_SIZE)
             .color(theme::MUTED),
     ]
-    .spacing(2);
+    .spacing(2)
+    // Filled last, so the notice button beside it keeps its one line.
+    .width(Length::Fill);
     match found.can_be_written {
         Some(true) => {
             lines = lines.push(
