@@ -101,6 +101,10 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     );
     assert!(shows(&app, "Zofia Wiśniewska"));
     assert!(shows(&app, "No cards yet"));
+    assert!(
+        app.desk.as_ref().unwrap().photo.is_shown(),
+        "the demo profile's placeholder portrait (100233.png) is on the panel"
+    );
 
     // Issue: every step runs against the simulated card, and the card is recorded.
     send(&runtime, &mut app, Message::Desk(desk::Message::Issue));

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use cardstation::config::{Profile, Secret};
 use cardstation::remote::id123::{DEFAULT_PAGE_SIZE, Id123Client, Id123Error};
-use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;
 use cardstation::remote::usos::{UsosClient, UsosError};
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
@@ -45,23 +44,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// The profile's USOS client: consumer from `[usos]`, and its access token when set.
 pub fn usos_client(profile: &Profile) -> Result<UsosClient, Failure> {
-    let Some(usos) = &profile.usos else {
-        return Err(Failure::new(
-            "the profile has no [usos] section",
-            "pass --profile with [usos] url, consumer_key_env and consumer_secret_env",
-        ));
-    };
-    let consumer_key = Secret::lookup(&usos.consumer_key_env)?;
-    let consumer = Credential::new(
-        consumer_key.expose(),
-        Secret::lookup(&usos.consumer_secret_env)?,
-    );
-    let mut client = UsosClient::new(&usos.url, consumer, RetryPolicy::default())?;
-    if let (Some(token_env), Some(secret_env)) = (&usos.token_env, &usos.token_secret_env) {
-        let token = Secret::lookup(token_env)?;
-        client = client.with_token(Credential::new(token.expose(), Secret::lookup(secret_env)?));
-    }
-    Ok(client)
+    usos::client_from_profile(profile, RetryPolicy::default())
+        .map_err(|err| Failure::new(err.to_string(), err.next_step()))
 }
 
 /// Calls `method` with `key=value` parameters and prints the answer: pretty JSON, or with

@@ -15,6 +15,8 @@ pub enum Action {
     PrintCards,
     ManageOperators,
     ManageTrust,
+    /// Tell a cardholder something through the university's system (USOS "card ready").
+    NotifyHolder,
 }
 
 impl Action {
@@ -27,6 +29,7 @@ impl Action {
             Action::PrintCards => "print cards",
             Action::ManageOperators => "manage operators",
             Action::ManageTrust => "manage trusted issuers",
+            Action::NotifyHolder => "send notices to cardholders",
         }
     }
 }
@@ -109,7 +112,11 @@ fn role_allows(role: OperatorRole, action: Action) -> bool {
         OperatorRole::Admin => true,
         OperatorRole::Operator => matches!(
             action,
-            Action::IssueCard | Action::ProlongCard | Action::BlockCard | Action::UnblockCard
+            Action::IssueCard
+                | Action::ProlongCard
+                | Action::BlockCard
+                | Action::UnblockCard
+                | Action::NotifyHolder
         ),
         OperatorRole::Printer => action == Action::PrintCards,
     }
@@ -162,6 +169,7 @@ mod tests {
             Action::ProlongCard,
             Action::BlockCard,
             Action::UnblockCard,
+            Action::NotifyHolder,
         ] {
             assert!(operator.may(action), "{action:?}");
         }
@@ -175,5 +183,18 @@ mod tests {
         assert!(admin.may(Action::PrintCards));
         assert!(!admin.may(Action::IssueCard));
         assert!(!admin.may(Action::BlockCard));
+        assert!(!admin.may(Action::NotifyHolder));
+    }
+
+    #[test]
+    fn a_printer_at_the_desk_sends_no_notices() {
+        let printer = session(OperatorRole::Printer, Role::Issuance);
+        assert_eq!(
+            printer
+                .require(Action::NotifyHolder)
+                .unwrap_err()
+                .to_string(),
+            "anna signed in as printer may not send notices to cardholders"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! batch. A batch reports progress as events and can be paused, resumed and cancelled from
 //! another thread through its [`Control`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -173,16 +173,13 @@ impl PrintStation {
             .and_then(|els| els.university.clone())
             .unwrap_or_default();
         let mut printer = printer;
-        if profile.demo.is_some() && printer.photos.is_none() {
-            let photos =
-                crate::station::demo::ensure_photos(&crate::config::data_dir()).map_err(|err| {
-                    (
-                        format!("the demo photos cannot be made: {err}"),
-                        "check that the data directory is writable".to_owned(),
-                    )
-                })?;
-            printer.photos = Some(photos);
-        }
+        printer.photos = crate::station::photo::folder(profile, &crate::config::data_dir())
+            .map_err(|err| {
+                (
+                    format!("the demo photos cannot be made: {err}"),
+                    "check that the data directory is writable".to_owned(),
+                )
+            })?;
         Ok(Self {
             printer,
             layout,
@@ -451,6 +448,7 @@ pub fn card_face(
     };
     let mut holder_id = format!("CH-{cardholder_id}");
     if let Some(person) = person {
+        face.photo = photos.and_then(|dir| crate::station::photo::find(dir, &person));
         face.first_name = std::iter::once(person.first_name.as_str())
             .chain(person.middle_name.as_deref())
             .collect::<Vec<_>>()
@@ -458,10 +456,6 @@ pub fn card_face(
         face.last_name = person.last_name;
         face.album_number = person.album_number.clone().unwrap_or_default();
         face.pesel = person.pesel.unwrap_or_default();
-        face.photo = photos.and_then(|dir| {
-            find_photo(dir, person.person_number.as_deref())
-                .or_else(|| find_photo(dir, person.album_number.as_deref()))
-        });
         if let Some(number) = person.person_number {
             holder_id = number;
         }
@@ -550,14 +544,6 @@ pub fn prepare(
         desfire,
         els,
     })
-}
-
-fn find_photo(dir: &Path, stem: Option<&str>) -> Option<PathBuf> {
-    let stem = stem.filter(|stem| !stem.is_empty() && !stem.contains(['/', '\\']))?;
-    ["jpg", "jpeg", "png"]
-        .iter()
-        .map(|extension| dir.join(format!("{stem}.{extension}")))
-        .find(|path| path.is_file())
 }
 
 /// The chips written and read back.

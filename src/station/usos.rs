@@ -9,16 +9,63 @@ use time::Date;
 use time::macros::format_description;
 use x509_cert::Certificate;
 
+use super::auth::{Action, Denied, Session};
 use super::issue::{self, ElsSource, IssueError, Issued, RecordError, chip_serial};
 use crate::card::els::ElsCardError;
 use crate::card::{Transport, read_uid};
-use crate::config::CardReady;
+use crate::config::{CardReady, ConfigError, Profile, Secret};
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::crypto::els_sig::{self, VerifyError};
+use crate::remote::oauth1::Credential;
+use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{
-    CardLookup, LangDict, Notification, StudentCardData, UsosCard, UsosClient, UsosError,
+    CardLookup, LangDict, Notification, Phone, StudentCardData, UsosCard, UsosClient, UsosError,
 };
-use crate::store::{CardStatus, CardType, NewCard, Store, UidKind};
+use crate::store::{Card, CardStatus, CardType, NewCard, Store, UidKind};
+
+/// Why the profile's USOS client cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum UsosSetupError {
+    #[error("the profile has no [usos] section")]
+    NoUsos,
+    #[error(transparent)]
+    Secret(#[from] ConfigError),
+    #[error(transparent)]
+    Client(#[from] UsosError),
+}
+
+impl UsosSetupError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            UsosSetupError::NoUsos => {
+                "pass --profile with [usos] url, consumer_key_env and consumer_secret_env"
+            }
+            UsosSetupError::Secret(err) => err.next_step(),
+            UsosSetupError::Client(err) => err.next_step(),
+        }
+    }
+}
+
+/// The profile's USOS client: the consumer from `[usos]` (environment or keyring), and the
+/// access token when the profile names one. Reads secrets (maybe from the kernel keyring):
+/// call it off the UI thread.
+pub fn client_from_profile(
+    profile: &Profile,
+    retry: RetryPolicy,
+) -> Result<UsosClient, UsosSetupError> {
+    let usos = profile.usos.as_ref().ok_or(UsosSetupError::NoUsos)?;
+    let consumer_key = Secret::lookup(&usos.consumer_key_env)?;
+    let consumer = Credential::new(
+        consumer_key.expose(),
+        Secret::lookup(&usos.consumer_secret_env)?,
+    );
+    let mut client = UsosClient::new(&usos.url, consumer, retry)?;
+    if let (Some(token_env), Some(secret_env)) = (&usos.token_env, &usos.token_secret_env) {
+        let token = Secret::lookup(token_env)?;
+        client = client.with_token(Credential::new(token.expose(), Secret::lookup(secret_env)?));
+    }
+    Ok(client)
+}
 
 /// What the desk needs to work with USOS.
 pub struct UsosDesk<'a> {
@@ -298,6 +345,142 @@ pub async fn send_card_ready(
     };
     client.send_notification(&notification).await?;
     Ok(notification)
+}
+
+/// Fields of `cards/card` the desk shows and the "card ready" templates fill in.
+const CARD_FIELDS: &[&str] = &[
+    "id",
+    "user",
+    "contact_chip_uid",
+    "contactless_chip_uid",
+    "barcode_number",
+    "type",
+    "expiration_date",
+    "date_of_issue",
+    "student_number",
+];
+
+/// One of the holder's cards as USOS has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CardInUsos {
+    pub card: UsosCard,
+    /// `student_card_data`'s `can_be_written` (no keys asked for); None when USOS did not say.
+    pub can_be_written: Option<bool>,
+    /// Why not, when the server says (the reference server does; USOS may not).
+    pub why_not: Option<LangDict>,
+}
+
+/// What USOS tells an administrative consumer about a holder: the cards it finds by the
+/// chip UIDs and barcodes of the holder's local cards, and their owners' phone numbers.
+///
+/// What it cannot tell: `cards/user`, `cards/user_cards` and the mLegitymacja methods
+/// (`cards/mcard*`) answer only for the student's own access token, which a desk never
+/// holds, so a card USOS has but the store does not is not found here, and the student's
+/// mLegitymacja is not shown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HolderInUsos {
+    pub cards: Vec<CardInUsos>,
+    /// The local cards USOS does not know (withdrawn, never reported, or from elsewhere).
+    pub not_in_usos: usize,
+    pub phones: Vec<Phone>,
+}
+
+/// How USOS's `cards/card` can find a local card: by its contact chip, contactless chip
+/// or barcode; None when the card has none of them.
+pub fn lookup_of(card: &Card) -> Option<CardLookup> {
+    let fields = &card.fields;
+    fields
+        .contact_uid
+        .clone()
+        .map(CardLookup::ContactChipUid)
+        .or_else(|| {
+            fields
+                .contactless_uid
+                .clone()
+                .map(CardLookup::ContactlessChipUid)
+        })
+        .or_else(|| fields.barcode.clone().map(CardLookup::Barcode))
+}
+
+/// Looks the holder's `cards` up in USOS, then their owners' phone numbers. A card USOS
+/// does not know is counted, not an error; any other failure (unreachable, refused
+/// authentication) is.
+pub async fn holder_in_usos(
+    client: &UsosClient,
+    cards: &[Card],
+) -> Result<HolderInUsos, UsosError> {
+    let mut found = HolderInUsos::default();
+    for lookup in cards.iter().filter_map(lookup_of) {
+        let card = match client.card(&lookup, Some(CARD_FIELDS)).await {
+            Ok(card) => card,
+            Err(UsosError::NotFound { .. }) => {
+                found.not_in_usos += 1;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        if found.cards.iter().any(|known| known.card.id == card.id) {
+            continue;
+        }
+        let status = match &card.id {
+            Some(id) => client
+                .student_card_data(&CardLookup::Id(id.clone()), Some(&["can_be_written"]))
+                .await
+                .map_err(|err| tracing::debug!(%err, "usos: no write status for card {id}"))
+                .ok(),
+            None => None,
+        }
+        .unwrap_or_default();
+        found.cards.push(CardInUsos {
+            card,
+            can_be_written: status.can_be_written,
+            why_not: status.why_cannot_write,
+        });
+    }
+    let mut users: Vec<&str> = found
+        .cards
+        .iter()
+        .filter_map(|card| card.card.user.as_ref()?.id.as_deref())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    if !users.is_empty() {
+        let phones = client.phones_select(&users, None).await?;
+        found.phones = phones.into_values().flatten().collect();
+    }
+    Ok(found)
+}
+
+/// Why a "card ready" notice was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
+    Usos(#[from] UsosError),
+}
+
+impl NoticeError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            NoticeError::Denied(err) => err.next_step(),
+            NoticeError::Usos(err) => err.next_step(),
+        }
+    }
+}
+
+/// [`send_card_ready`] for a signed-in operator: the session must be allowed to notify
+/// holders ([`Action::NotifyHolder`]).
+pub async fn notify_card_ready(
+    session: &Session,
+    client: &UsosClient,
+    templates: &CardReady,
+    card: &UsosCard,
+) -> Result<Notification, NoticeError> {
+    session.require(Action::NotifyHolder)?;
+    let sent = send_card_ready(client, templates, card).await?;
+    tracing::info!(operator = %session.operator, user = %sent.user_id, card = ?card.id, "usos: card ready notice sent");
+    Ok(sent)
 }
 
 #[cfg(test)]

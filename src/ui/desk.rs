@@ -1,20 +1,28 @@
 //! The issuance desk: search-as-you-type over the people in the store, a cardholder panel
-//! with their cards, and the "put the card on the reader" issuance with its steps. Searches,
-//! store changes and card work run on blocking threads; the screen only shows what returns.
+//! with their photo and cards (and, with a `[usos]` profile, what USOS has), and the "put
+//! the card on the reader" issuance with its steps. Searches, store changes, photos, card
+//! and network work run as tasks; the screen only shows what returns.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use iced::widget::{Column, button, column, container, row, scrollable, space, text, text_input};
+use iced::widget::{
+    Column, button, column, container, image, row, scrollable, space, text, text_input,
+};
 use iced::{Alignment, Element, Length, Task};
 use time::{Date, OffsetDateTime};
 
 use super::i18n::{Text, t};
+use super::photo::{self, Photo};
 use super::{CardAccess, Db, theme};
 use crate::card::{ReaderEvent, read_uid};
-use crate::config::Language;
+use crate::config::{CardReady, Language, Profile};
+use crate::remote::retry::RetryPolicy;
+use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};
 use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
 use crate::station::issue::{Step, chip_serial};
+use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos};
 use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
 
 /// How many hits the list shows; the operator narrows it by typing on.
@@ -80,10 +88,48 @@ impl Failure {
     }
 }
 
+/// Size of the holder photo on the panel (a 4:5 portrait).
+const PHOTO_SIZE: (u32, u32) = (96, 120);
+
+/// The desk's USOS side, present when the profile has `[usos]`.
+pub struct UsosSide {
+    /// None while the client is being made (secrets may come from the keyring).
+    client: Option<Result<UsosClient, String>>,
+    card_ready: CardReady,
+    /// What USOS says about the open holder.
+    pub holder: UsosHolder,
+    /// The last "card ready" notice for the open holder.
+    pub notice: Option<NoticeState>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UsosHolder {
+    Idle,
+    Loading,
+    Loaded(HolderInUsos),
+    Failed { cause: String, next_step: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoticeState {
+    Sending,
+    /// Sent to this USOS user.
+    Sent(String),
+    Failed {
+        cause: String,
+        next_step: String,
+    },
+}
+
 pub struct Desk {
     db: Db,
     session: Session,
     access: CardAccess,
+    /// The profile's photo folder, once known (`None` inside: the profile has none).
+    photos: Option<Option<PathBuf>>,
+    /// The open holder's photo.
+    pub photo: Photo,
+    pub usos: Option<UsosSide>,
     pub query: String,
     generation: u64,
     pub hits: Vec<Person>,
@@ -121,6 +167,31 @@ pub enum Message {
     },
     Changed(Result<String, String>),
     Reader(ReaderEvent),
+    PhotoFolder(Option<PathBuf>),
+    PhotoLoaded {
+        person_id: i64,
+        photo: Photo,
+    },
+    UsosClient(Result<UsosClient, String>),
+    UsosLoaded {
+        person_id: i64,
+        result: Result<HolderInUsos, (String, String)>,
+    },
+    /// Send the "card ready" notice for the USOS card at this index of the loaded ones.
+    SendCardReady(usize),
+    CardReadySent {
+        person_id: i64,
+        result: Result<String, (String, String)>,
+    },
+}
+
+/// The desk waits for USOS briefly: an unreachable server is reported, not waited out.
+fn desk_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 2,
+        request_timeout: std::time::Duration::from_secs(10),
+        ..RetryPolicy::default()
+    }
 }
 
 impl Desk {
@@ -128,12 +199,51 @@ impl Desk {
         db: Db,
         session: Session,
         access: CardAccess,
+        profile: &Profile,
         setup: Task<Result<Arc<DeskSetup>, String>>,
     ) -> (Self, Task<Message>) {
+        let for_photos = profile.clone();
+        let photos = Task::perform(
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    photo::folder_of(&for_photos, &crate::config::data_dir())
+                })
+                .await
+                .unwrap_or_default()
+            },
+            Message::PhotoFolder,
+        );
+        let (usos, client) = match &profile.usos {
+            None => (None, Task::none()),
+            Some(settings) => {
+                let profile = profile.clone();
+                let client = Task::perform(
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            usos_flow::client_from_profile(&profile, desk_retry())
+                                .map_err(|err| format!("{err}: {}", err.next_step()))
+                        })
+                        .await
+                        .unwrap_or_else(|_| Err("the USOS set-up thread stopped".to_owned()))
+                    },
+                    Message::UsosClient,
+                );
+                let side = UsosSide {
+                    client: None,
+                    card_ready: settings.card_ready.clone(),
+                    holder: UsosHolder::Idle,
+                    notice: None,
+                };
+                (Some(side), client)
+            }
+        };
         let desk = Self {
             db,
             session,
             access,
+            photos: None,
+            photo: Photo::None,
+            usos,
             query: String::new(),
             generation: 0,
             hits: Vec::new(),
@@ -145,7 +255,10 @@ impl Desk {
             notice: None,
         };
         let focus = iced::widget::operation::focus(SEARCH_ID);
-        (desk, Task::batch([setup.map(Message::SetupLoaded), focus]))
+        (
+            desk,
+            Task::batch([setup.map(Message::SetupLoaded), photos, client, focus]),
+        )
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -190,7 +303,23 @@ impl Desk {
                 }
                 return Task::perform(open(self.db.clone(), person_id), Message::Opened);
             }
-            Message::Opened(Ok(panel)) => self.panel = Some(*panel),
+            Message::Opened(Ok(panel)) => {
+                let same_person = self
+                    .panel
+                    .as_ref()
+                    .is_some_and(|open| open.person.id == panel.person.id);
+                self.panel = Some(*panel);
+                let photo = if same_person && !matches!(self.photo, Photo::None) {
+                    Task::none()
+                } else {
+                    self.load_photo()
+                };
+                if !same_person && let Some(usos) = &mut self.usos {
+                    usos.notice = None;
+                }
+                // Again after a reopen too: a card just issued is now one USOS can find.
+                return Task::batch([photo, self.load_usos()]);
+            }
             Message::Opened(Err(err)) => self.notice = Some(Err(err)),
             Message::SetupLoaded(setup) => self.setup = setup,
             Message::Duplicate(reason) => self.duplicate = Some(reason),
@@ -258,8 +387,129 @@ impl Desk {
                 self.notice = Some(result);
                 return self.reopen();
             }
+            Message::PhotoFolder(folder) => {
+                self.photos = Some(folder);
+                if self.panel.is_some() {
+                    return self.load_photo();
+                }
+            }
+            Message::PhotoLoaded { person_id, photo } => {
+                if self.open_person() == Some(person_id) {
+                    self.photo = photo;
+                }
+            }
+            Message::UsosClient(client) => {
+                if let Some(usos) = &mut self.usos {
+                    usos.client = Some(client);
+                    return self.load_usos();
+                }
+            }
+            Message::UsosLoaded { person_id, result } => {
+                let current = self.open_person() == Some(person_id);
+                if let (Some(usos), true) = (&mut self.usos, current) {
+                    usos.holder = match result {
+                        Ok(holder) => UsosHolder::Loaded(holder),
+                        Err((cause, next_step)) => UsosHolder::Failed { cause, next_step },
+                    };
+                }
+            }
+            Message::SendCardReady(index) => return self.send_card_ready(index),
+            Message::CardReadySent { person_id, result } => {
+                let current = self.open_person() == Some(person_id);
+                if let (Some(usos), true) = (&mut self.usos, current) {
+                    usos.notice = Some(match result {
+                        Ok(user) => NoticeState::Sent(user),
+                        Err((cause, next_step)) => NoticeState::Failed { cause, next_step },
+                    });
+                }
+            }
         }
         Task::none()
+    }
+
+    fn open_person(&self) -> Option<i64> {
+        self.panel.as_ref().map(|panel| panel.person.id)
+    }
+
+    /// Looks for the open holder's photo once the folder is known.
+    fn load_photo(&mut self) -> Task<Message> {
+        let (Some(panel), Some(folder)) = (&self.panel, &self.photos) else {
+            self.photo = Photo::None;
+            return Task::none();
+        };
+        let Some(folder) = folder.clone() else {
+            self.photo = Photo::Missing;
+            return Task::none();
+        };
+        self.photo = Photo::Loading;
+        let person_id = panel.person.id;
+        let person = panel.person.fields.clone();
+        let (width, height) = PHOTO_SIZE;
+        Task::perform(
+            photo::load(
+                move || crate::station::photo::find(&folder, &person),
+                width,
+                height,
+            ),
+            move |photo| Message::PhotoLoaded { person_id, photo },
+        )
+    }
+
+    /// Asks USOS about the open holder's cards and phones, when the client is ready.
+    fn load_usos(&mut self) -> Task<Message> {
+        let Some(panel) = &self.panel else {
+            return Task::none();
+        };
+        let Some(usos) = &mut self.usos else {
+            return Task::none();
+        };
+        let client = match &usos.client {
+            None => return Task::none(),
+            Some(Err(err)) => {
+                usos.holder = UsosHolder::Failed {
+                    cause: err.clone(),
+                    next_step: String::new(),
+                };
+                return Task::none();
+            }
+            Some(Ok(client)) => client.clone(),
+        };
+        usos.holder = UsosHolder::Loading;
+        let person_id = panel.person.id;
+        let cards = panel.cards.clone();
+        Task::perform(
+            async move {
+                usos_flow::holder_in_usos(&client, &cards)
+                    .await
+                    .map_err(|err| (err.to_string(), err.next_step().to_owned()))
+            },
+            move |result| Message::UsosLoaded { person_id, result },
+        )
+    }
+
+    fn send_card_ready(&mut self, index: usize) -> Task<Message> {
+        let Some(person_id) = self.open_person() else {
+            return Task::none();
+        };
+        let Some(usos) = &mut self.usos else {
+            return Task::none();
+        };
+        let (Some(Ok(client)), UsosHolder::Loaded(holder)) = (&usos.client, &usos.holder) else {
+            return Task::none();
+        };
+        let Some(card) = holder.cards.get(index).map(|found| found.card.clone()) else {
+            return Task::none();
+        };
+        if matches!(usos.notice, Some(NoticeState::Sending)) {
+            return Task::none();
+        }
+        usos.notice = Some(NoticeState::Sending);
+        let (client, templates) = (client.clone(), usos.card_ready.clone());
+        let (session, db) = (self.session.clone(), self.db.clone());
+        Task::perform(
+            send_notice(session, db, client, templates, card),
+            move |result| Message::CardReadySent { person_id, result },
+        )
     }
 
     fn reopen(&self) -> Task<Message> {
@@ -411,18 +661,29 @@ impl Desk {
             .iter()
             .filter_map(|name| name.chars().next())
             .collect();
-        let avatar = container(
-            text(initials)
-                .size(34)
-                .font(theme::BOLD)
-                .color(iced::Color::WHITE),
-        )
-        .center(84)
-        .style(|_| container::Style {
-            background: Some(theme::ACCENT.into()),
-            border: iced::Border::default().rounded(42),
-            ..container::Style::default()
-        });
+        let avatar: Element<'a, Message> = match self.photo.handle() {
+            Some(handle) => container(
+                image(handle.clone())
+                    .width(PHOTO_SIZE.0 as f32)
+                    .height(PHOTO_SIZE.1 as f32)
+                    .border_radius(8),
+            )
+            .style(container::bordered_box)
+            .into(),
+            None => container(
+                text(initials)
+                    .size(34)
+                    .font(theme::BOLD)
+                    .color(iced::Color::WHITE),
+            )
+            .center(84)
+            .style(|_| container::Style {
+                background: Some(theme::ACCENT.into()),
+                border: iced::Border::default().rounded(42),
+                ..container::Style::default()
+            })
+            .into(),
+        };
         let facts = column![
             text(format!("{} {}", person.first_name, person.last_name))
                 .size(theme::HEADING_SIZE)
@@ -461,6 +722,9 @@ impl Desk {
             cards
         ]
         .spacing(18);
+        if let Some(usos) = &self.usos {
+            page = page.push(self.usos_view(usos, panel, language));
+        }
         if let Some(notice) = &self.notice {
             page = page.push(match notice {
                 Ok(what) => text(format!("{} {what}", t(language, Text::Saved))).color(theme::OK),
@@ -469,6 +733,122 @@ impl Desk {
         }
         page = page.push(self.issuance_view(panel, language));
         scrollable(page.padding(4)).height(Length::Fill).into()
+    }
+
+    fn usos_view<'a>(
+        &'a self,
+        usos: &'a UsosSide,
+        panel: &'a Panel,
+        language: Language,
+    ) -> Element<'a, Message> {
+        let mut page = column![text(t(language, Text::Usos)).font(theme::BOLD)].spacing(6);
+        let muted = |line: String| text(line).size(theme::SMALL_SIZE).color(theme::MUTED);
+        match (&usos.client, &usos.holder) {
+            (None, _) => page = page.push(muted(t(language, Text::UsosConnecting).to_owned())),
+            (_, UsosHolder::Idle | UsosHolder::Loading) => {
+                page = page.push(muted(t(language, Text::UsosLoading).to_owned()));
+            }
+            (_, UsosHolder::Failed { cause, next_step }) => {
+                page = page.push(
+                    text(format!("{} {cause}", t(language, Text::UsosUnavailable)))
+                        .color(theme::PROBLEM),
+                );
+                if !next_step.is_empty() {
+                    page = page.push(text(format!("→ {next_step}")));
+                }
+            }
+            (_, UsosHolder::Loaded(holder)) => {
+                if panel
+                    .cards
+                    .iter()
+                    .all(|c| usos_flow::lookup_of(c).is_none())
+                {
+                    page = page.push(muted(t(language, Text::UsosNoLocalCards).to_owned()));
+                } else if holder.cards.is_empty() {
+                    page = page.push(muted(t(language, Text::UsosNoneFound).to_owned()));
+                }
+                let may_notify = self.session.may(Action::NotifyHolder);
+                let sending = matches!(usos.notice, Some(NoticeState::Sending));
+                for (index, found) in holder.cards.iter().enumerate() {
+                    let mut line = row![usos_card_view(found, language)]
+                        .spacing(10)
+                        .align_y(Alignment::Center);
+                    if may_notify {
+                        line = line.push(
+                            button(text(t(language, Text::SendCardReady)).size(theme::SMALL_SIZE))
+                                .style(button::secondary)
+                                .on_press_maybe(
+                                    (!sending).then_some(Message::SendCardReady(index)),
+                                ),
+                        );
+                    }
+                    page = page.push(
+                        container(line)
+                            .padding([6, 10])
+                            .style(container::rounded_box),
+                    );
+                }
+                if !holder.cards.is_empty() && !may_notify {
+                    page = page.push(muted(t(language, Text::MayNotNotify).to_owned()));
+                }
+                if holder.not_in_usos > 0 {
+                    page = page.push(muted(format!(
+                        "{} {}",
+                        t(language, Text::UsosNotKnown),
+                        holder.not_in_usos
+                    )));
+                }
+                if !holder.cards.is_empty() {
+                    let phones = if holder.phones.is_empty() {
+                        t(language, Text::UsosNoPhones).to_owned()
+                    } else {
+                        holder
+                            .phones
+                            .iter()
+                            .map(|phone| {
+                                let comment = match language {
+                                    Language::Pl => phone.comment.pl.as_deref(),
+                                    Language::En => phone.comment.en.as_deref(),
+                                }
+                                .or(phone.comment.pl.as_deref())
+                                .unwrap_or_default();
+                                if comment.is_empty() {
+                                    phone.number.clone()
+                                } else {
+                                    format!("{} ({comment})", phone.number)
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" · ")
+                    };
+                    page = page.push(text(format!("{} {phones}", t(language, Text::UsosPhones))));
+                }
+            }
+        }
+        match &usos.notice {
+            None => {}
+            Some(NoticeState::Sending) => {
+                page = page.push(muted(t(language, Text::SendingNotice).to_owned()));
+            }
+            Some(NoticeState::Sent(user)) => {
+                page = page.push(
+                    text(format!("{} {user}", t(language, Text::NoticeSent))).color(theme::OK),
+                );
+            }
+            Some(NoticeState::Failed { cause, next_step }) => {
+                page = page.push(
+                    text(format!("{} {cause}", t(language, Text::NoticeNotSent)))
+                        .color(theme::PROBLEM),
+                );
+                page = page.push(text(format!("→ {next_step}")));
+            }
+        }
+        page = page.push(muted(t(language, Text::UsosMcardNote).to_owned()));
+        container(page)
+            .padding(12)
+            .width(Length::Fill)
+            .style(container::bordered_box)
+            .into()
     }
 
     fn card_line<'a>(&self, card: &'a Card, language: Language) -> Element<'a, Message> {
@@ -659,6 +1039,114 @@ fn steps_view<'a, M: 'a>(
         );
     }
     page.into()
+}
+
+/// One USOS card: id, type, validity, barcode, owner and whether USOS lets it be written.
+fn usos_card_view<'a>(found: &CardInUsos, language: Language) -> Element<'a, Message> {
+    let card = &found.card;
+    let dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "–".to_owned());
+    let mut first = format!("{} {}", t(language, Text::UsosCard), dash(&card.id));
+    if let Some(kind) = &card.card_type {
+        first.push_str(&format!(" · {}", usos_card_type(kind, language)));
+    }
+    if let Some(expires) = &card.expiration_date {
+        first.push_str(&format!(" · {} {expires}", t(language, Text::ValidUntil)));
+    }
+    let mut second = Vec::new();
+    if let Some(barcode) = &card.barcode_number {
+        second.push(format!("{} {barcode}", t(language, Text::UsosBarcode)));
+    }
+    if let Some(issued) = &card.date_of_issue {
+        second.push(format!("{} {issued}", t(language, Text::UsosIssuedOn)));
+    }
+    if let Some(user) = &card.user {
+        let name = [&user.first_name, &user.last_name]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        second.push(format!(
+            "{} {name} (id {})",
+            t(language, Text::UsosOwner),
+            dash(&user.id)
+        ));
+    }
+    let mut lines = column![
+        text(first).font(theme::BOLD),
+        text(second.join(" · "))
+            .size(theme::SMALL_SIZE)
+            .color(theme::MUTED),
+    ]
+    .spacing(2)
+    // Filled last, so the notice button beside it keeps its one line.
+    .width(Length::Fill);
+    match found.can_be_written {
+        Some(true) => {
+            lines = lines.push(
+                text(t(language, Text::UsosMayBeWritten))
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::OK),
+            );
+        }
+        Some(false) => {
+            let reason = found
+                .why_not
+                .as_ref()
+                .and_then(|why| match language {
+                    Language::Pl => why.pl.clone(),
+                    Language::En => why.en.clone(),
+                })
+                .or_else(|| found.why_not.as_ref().map(|why| why.text().to_owned()))
+                .filter(|reason| !reason.is_empty());
+            let line = match reason {
+                Some(reason) => format!("{}: {reason}", t(language, Text::UsosMayNotBeWritten)),
+                None => t(language, Text::UsosMayNotBeWritten).to_owned(),
+            };
+            lines = lines.push(text(line).size(theme::SMALL_SIZE).color(theme::PROBLEM));
+        }
+        None => {}
+    }
+    lines.into()
+}
+
+/// USOS's card types in the operator's language; others as USOS names them.
+fn usos_card_type(kind: &str, language: Language) -> String {
+    let key = match kind {
+        "student" => Text::CardTypeStudent,
+        "phd" => Text::CardTypePhd,
+        "staff" => Text::CardTypeStaff,
+        "graduate" => Text::CardTypeGraduate,
+        "academic_teacher" => Text::CardTypeTeacher,
+        other => return other.to_owned(),
+    };
+    t(language, key).to_owned()
+}
+
+/// Sends the "card ready" notice (the workflow checks the operator's role) and records who
+/// told whom in the audit log. Returns the USOS user notified.
+async fn send_notice(
+    session: Session,
+    db: Db,
+    client: UsosClient,
+    templates: CardReady,
+    card: UsosCard,
+) -> Result<String, (String, String)> {
+    let sent = usos_flow::notify_card_ready(&session, &client, &templates, &card)
+        .await
+        .map_err(|err| (err.to_string(), err.next_step().to_owned()))?;
+    let user = sent.user_id.clone();
+    let subject = format!("usos_user:{user}");
+    let details = serde_json::json!({"usos_card": card.id, "event_type": sent.event_type_id});
+    let logged = db
+        .run(move |store| {
+            store.audit_append(&session.operator, "usos.card_ready", &subject, &details)
+        })
+        .await;
+    if !matches!(logged, Ok(Ok(_))) {
+        tracing::error!("the card ready notice was sent but could not be logged");
+    }
+    Ok(user)
 }
 
 /// The statuses a desk sees daily in the operator's language; the rarer ones as the server

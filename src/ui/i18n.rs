@@ -154,6 +154,33 @@ catalogue! {
     IssuanceDesk => "Stanowisko wydawania", "Issuance desk";
     PrintStation => "Stanowisko druku", "Print station";
     ValidationKiosk => "Kiosk weryfikacji", "Validation kiosk";
+    HolderPhoto => "Zdjęcie", "Photo";
+    Usos => "USOS", "USOS";
+    UsosLoading => "Pobieranie danych z USOS…", "Asking USOS…";
+    UsosConnecting => "Łączenie z USOS…", "Connecting to USOS…";
+    UsosUnavailable => "USOS niedostępny (stanowisko działa dalej):", "USOS unavailable (the desk works on):";
+    UsosNoLocalCards => "Brak kart do wyszukania: USOS pokazuje listę kart tylko samemu studentowi. Po wydaniu karty USOS odnajdzie ją po UID.", "No card to look up: USOS lists a student's cards only to the student. Once a card is issued, USOS finds it by its UID.";
+    UsosNoneFound => "USOS nie zna żadnej z kart tej osoby.", "USOS knows none of this holder's cards.";
+    UsosNotKnown => "Kart nieznanych w USOS:", "Cards USOS does not know:";
+    UsosCard => "Karta USOS", "USOS card";
+    UsosOwner => "właściciel w USOS:", "owner in USOS:";
+    UsosBarcode => "kod", "barcode";
+    UsosIssuedOn => "wydana", "issued";
+    UsosMayBeWritten => "USOS: można zapisać", "USOS: may be written";
+    UsosMayNotBeWritten => "USOS: zapis zablokowany", "USOS: may not be written";
+    UsosPhones => "Telefony w USOS:", "Phones in USOS:";
+    UsosNoPhones => "brak", "none";
+    UsosMcardNote => "mLegitymacja: widoczna tylko dla studenta (wymaga jego tokenu USOS).", "mLegitymacja: shown to the student only (needs their own USOS token).";
+    SendCardReady => "Wyślij powiadomienie o odbiorze", "Send card ready notice";
+    SendingNotice => "Wysyłanie powiadomienia…", "Sending the notice…";
+    NoticeSent => "Powiadomienie wysłane do użytkownika USOS", "Notice sent to USOS user";
+    NoticeNotSent => "Nie wysłano powiadomienia:", "The notice was not sent:";
+    MayNotNotify => "Twoja rola nie pozwala wysyłać powiadomień.", "Your role may not send notices.";
+    CardTypeStudent => "studencka", "student";
+    CardTypePhd => "doktorancka", "doctoral";
+    CardTypeStaff => "pracownicza", "staff";
+    CardTypeGraduate => "absolwenta", "graduate";
+    CardTypeTeacher => "nauczyciela akademickiego", "academic teacher";
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
 //! The validation kiosk's screen: an idle screen that says what to do, then a large verdict
-//! for a few seconds. The decision runs on a blocking thread against the kiosk's own store
-//! connection; the UI only shows what comes back.
+//! for a few seconds, with the holder's photo when the register knows the holder and the
+//! photo folder has one. The decision runs on a blocking thread against the kiosk's own store
+//! connection, the photo is found and decoded after it; the UI only shows what comes back.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use iced::widget::{button, column, container, row, text, text_input};
+use iced::widget::{button, column, container, image, row, text, text_input};
 use iced::{Alignment, Background, Color, Element, Length, Task};
 use zeroize::Zeroizing;
 
 use super::i18n::{Text, t};
+use super::photo::{self, Photo};
 use super::theme;
 use crate::card::ReaderEvent;
 use crate::card::pcsc::{PcscTransport, Sharing};
@@ -23,6 +25,8 @@ use crate::store::{OperatorRole, Store};
 pub struct Ready {
     store: Arc<Mutex<Store>>,
     policy: Arc<Mutex<Policy>>,
+    /// The profile's holder photos, if it has a folder.
+    photos: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Ready {
@@ -51,8 +55,13 @@ pub struct ExitPrompt {
     pub error: Option<String>,
 }
 
+/// Size of the holder photo under a verdict (a 4:5 portrait).
+const PHOTO_SIZE: (u32, u32) = (180, 225);
+
 pub struct Kiosk {
     pub phase: Phase,
+    /// The holder's photo for the verdict on screen.
+    pub photo: Photo,
     pub exit: Option<ExitPrompt>,
     ready: Option<Ready>,
     show_for: Duration,
@@ -70,6 +79,10 @@ pub enum Message {
     },
     BackToIdle {
         generation: u64,
+    },
+    PhotoLoaded {
+        generation: u64,
+        photo: Photo,
     },
     AskExit,
     ExitName(String),
@@ -90,9 +103,11 @@ impl Kiosk {
                         .map_err(|err| format!("{err} ({})", err.next_step()))?;
                     let policy = Policy::for_station(&profile, &store)
                         .map_err(|err| format!("{err} ({})", err.next_step()))?;
+                    let photos = photo::folder_of(&profile, &crate::config::data_dir());
                     Ok(Ready {
                         store: Arc::new(Mutex::new(store)),
                         policy: Arc::new(Mutex::new(policy)),
+                        photos,
                     })
                 })
                 .await
@@ -103,6 +118,7 @@ impl Kiosk {
         (
             Self {
                 phase: Phase::Starting,
+                photo: Photo::None,
                 exit: None,
                 ready: None,
                 show_for,
@@ -125,6 +141,7 @@ impl Kiosk {
                 };
                 self.generation += 1;
                 self.phase = Phase::Checking;
+                self.photo = Photo::None;
                 let generation = self.generation;
                 return Task::perform(decide(reader, ready), move |result| Message::Decided {
                     generation,
@@ -133,24 +150,36 @@ impl Kiosk {
             }
             Message::Reader(_) => {}
             Message::Decided { generation, result } if generation == self.generation => {
+                let photo = match &result {
+                    Ok(decision) => self.load_photo(decision, generation),
+                    Err(_) => Task::none(),
+                };
                 self.phase = match result {
                     Ok(decision) => Phase::Verdict(decision),
                     Err(reason) => Phase::NoVerdict(reason),
                 };
                 let show_for = self.show_for;
-                return Task::perform(
+                let back = Task::perform(
                     // Made inside the future: a timer needs the runtime, which update() may not run in.
                     async move { tokio::time::sleep(show_for).await },
                     move |()| Message::BackToIdle { generation },
                 );
+                return Task::batch([photo, back]);
             }
             Message::Decided { .. } => {}
             Message::BackToIdle { generation }
                 if generation == self.generation && self.ready.is_some() =>
             {
                 self.phase = Phase::Idle;
+                self.photo = Photo::None;
             }
             Message::BackToIdle { .. } => {}
+            Message::PhotoLoaded { generation, photo }
+                if generation == self.generation && matches!(self.phase, Phase::Verdict(_)) =>
+            {
+                self.photo = photo;
+            }
+            Message::PhotoLoaded { .. } => {}
             Message::AskExit => self.exit = Some(ExitPrompt::default()),
             Message::ExitCancel => self.exit = None,
             Message::ExitName(name) => {
@@ -188,6 +217,36 @@ impl Kiosk {
             }
         }
         Task::none()
+    }
+
+    /// The photo of the holder the register names for this verdict. Not for a forged or
+    /// unknown card: a photo beside those would vouch for whoever holds it.
+    fn load_photo(&mut self, decision: &Decision, generation: u64) -> Task<Message> {
+        let shows_holder = matches!(
+            decision.verdict,
+            Verdict::Valid | Verdict::Expired | Verdict::Blocked
+        );
+        let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
+        let (Some(ready), Some(holder), true) = (&self.ready, holder, shows_holder) else {
+            return Task::none();
+        };
+        let Some(folder) = ready.photos.clone() else {
+            return Task::none();
+        };
+        self.photo = Photo::Loading;
+        let store = ready.store.clone();
+        let (width, height) = PHOTO_SIZE;
+        Task::perform(
+            photo::load(
+                move || {
+                    let store = store.lock().ok()?;
+                    crate::station::photo::of_cardholder(&store, &folder, holder)
+                },
+                width,
+                height,
+            ),
+            move |photo| Message::PhotoLoaded { generation, photo },
+        )
     }
 
     /// Escape asks for an administrator's PIN; nothing else leaves the kiosk.
@@ -241,22 +300,39 @@ impl Kiosk {
             ),
         };
         let mut page = column![].spacing(20).align_x(Alignment::Center);
-        // Colour, words and a shape: a verdict reads the same to the colour-blind.
+        // Colour, words and a shape: a verdict reads the same to the colour-blind. The
+        // holder's photo, when there is one, stands beside the shape.
         if let Phase::Verdict(decision) = &self.phase {
-            page = page.push(
-                container(
-                    text(verdict_icon(decision.verdict))
-                        .size(96)
-                        .font(theme::BOLD)
-                        .color(background),
-                )
-                .center(150)
-                .style(|_| container::Style {
-                    background: Some(Background::Color(Color::WHITE)),
-                    border: iced::Border::default().rounded(75),
-                    ..container::Style::default()
-                }),
-            );
+            let shape = container(
+                text(verdict_icon(decision.verdict))
+                    .size(96)
+                    .font(theme::BOLD)
+                    .color(background),
+            )
+            .center(150)
+            .style(|_| container::Style {
+                background: Some(Background::Color(Color::WHITE)),
+                border: iced::Border::default().rounded(75),
+                ..container::Style::default()
+            });
+            let mut badges = row![shape].spacing(36).align_y(Alignment::Center);
+            if let Some(handle) = self.photo.handle() {
+                badges = badges.push(
+                    container(
+                        image(handle.clone())
+                            .width(PHOTO_SIZE.0 as f32)
+                            .height(PHOTO_SIZE.1 as f32)
+                            .border_radius(10),
+                    )
+                    .padding(6)
+                    .style(|_| container::Style {
+                        background: Some(Background::Color(Color::WHITE)),
+                        border: iced::Border::default().rounded(14),
+                        ..container::Style::default()
+                    }),
+                );
+            }
+            page = page.push(badges);
         }
         // Full width and centred, so a long title or reason wraps instead of running off a
         // scaled-up kiosk screen.
@@ -442,6 +518,7 @@ mod tests {
         Kiosk {
             exit: None,
             phase: Phase::Idle,
+            photo: Photo::None,
             ready: None,
             show_for: Duration::from_secs(4),
             generation: 0,
@@ -517,6 +594,99 @@ mod tests {
             Err("anna is not an administrator".to_owned())
         );
         assert!(admin_may_exit(&store, "admin", "1234").is_err());
+    }
+
+    /// Runs `task`, feeding each message back into the kiosk as it arrives, and returns
+    /// the photo state after each one.
+    fn run(runtime: &tokio::runtime::Runtime, kiosk: &mut Kiosk, task: Task<Message>) -> Vec<bool> {
+        use iced::futures::StreamExt;
+        let mut shown = Vec::new();
+        let Some(mut stream) = iced_test::runtime::task::into_stream(task) else {
+            return shown;
+        };
+        while let Some(action) = runtime.block_on(stream.next()) {
+            if let iced_test::runtime::Action::Output(message) = action {
+                let _ = kiosk.update(message);
+                shown.push(kiosk.photo.is_shown());
+            }
+        }
+        shown
+    }
+
+    #[test]
+    fn a_known_holders_photo_stands_beside_the_verdict_and_leaves_with_it() {
+        use crate::store::{CardholderFields, CardholderStatus, PersonFields};
+        let dir = tempfile::tempdir().unwrap();
+        let photos = crate::station::demo::ensure_photos(dir.path()).unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let person = store
+            .create_person(&PersonFields {
+                person_number: None,
+                first_name: "Anna".into(),
+                middle_name: None,
+                last_name: "Kowalska".into(),
+                birth_date: time::macros::date!(2004 - 03 - 14),
+                phone_number: None,
+                mobile_number: None,
+                album_number: Some("100231".into()),
+                pesel: None,
+            })
+            .unwrap();
+        let holder = store
+            .create_cardholder(&CardholderFields {
+                person_id: Some(person),
+                profile: None,
+                email: None,
+                status: CardholderStatus::Activated,
+                name_on_card: None,
+                start_date: None,
+                end_date: None,
+                note: None,
+            })
+            .unwrap();
+        let mut screen = kiosk();
+        screen.show_for = Duration::from_millis(300);
+        screen.ready = Some(Ready {
+            store: Arc::new(Mutex::new(store)),
+            policy: Arc::new(Mutex::new(Policy {
+                trusted: Vec::new(),
+                desfire: None,
+                today: time::OffsetDateTime::now_utc().date(),
+                max_register_age: None,
+                when_stale: crate::config::WhenStale::Warn,
+            })),
+            photos: Some(photos),
+        });
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let known = Decision {
+            holder_id: Some(holder.to_string()),
+            ..decision(Verdict::Valid)
+        };
+
+        screen.generation = 1;
+        let task = screen.update(Message::Decided {
+            generation: 1,
+            result: Ok(known.clone()),
+        });
+        assert!(matches!(screen.photo, Photo::Loading));
+        assert_eq!(
+            run(&runtime, &mut screen, task),
+            [true, false],
+            "the photo arrives with the verdict and leaves with it"
+        );
+        assert_eq!(screen.phase, Phase::Idle);
+
+        // A forged card gets no photo, even with a registered holder.
+        screen.generation = 2;
+        let task = screen.update(Message::Decided {
+            generation: 2,
+            result: Ok(Decision {
+                verdict: Verdict::Forged,
+                ..known
+            }),
+        });
+        assert!(matches!(screen.photo, Photo::None));
+        assert_eq!(run(&runtime, &mut screen, task), [false]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod desk;
 pub mod i18n;
 pub mod kiosk;
+pub mod photo;
 pub mod print;
 pub mod readers;
 pub mod settings;
@@ -448,7 +449,8 @@ impl App {
             },
             std::convert::identity,
         );
-        let (desk, task) = desk::Desk::new(db, session, self.card_access.clone(), setup);
+        let (desk, task) =
+            desk::Desk::new(db, session, self.card_access.clone(), &self.profile, setup);
         self.desk = Some(desk);
         task.map(Message::Desk)
     }

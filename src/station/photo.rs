@@ -1,0 +1,94 @@
+//! Where a holder's photo is: the one lookup behind the print station's card faces, the
+//! desk's cardholder panel and the kiosk's verdict. Photos are files named
+//! `<person number or album number>.jpg|.jpeg|.png` in the profile's photo folder
+//! (`[printer] photos`); the demo profile uses the demo's placeholder portraits.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Profile;
+use crate::store::{PersonFields, Store};
+
+/// The profile's photo folder: `[printer] photos`, else in a demo profile the demo's
+/// portraits (made in `data_dir` on first use), else none. Writes files in the demo case:
+/// call it off the UI thread.
+pub fn folder(profile: &Profile, data_dir: &Path) -> std::io::Result<Option<PathBuf>> {
+    if let Some(photos) = profile.printer.as_ref().and_then(|p| p.photos.clone()) {
+        return Ok(Some(photos));
+    }
+    if profile.demo.is_some() {
+        return super::demo::ensure_photos(data_dir).map(Some);
+    }
+    Ok(None)
+}
+
+/// The person's photo in `dir`: by person number first, then by album number.
+pub fn find(dir: &Path, person: &PersonFields) -> Option<PathBuf> {
+    find_stem(dir, person.person_number.as_deref())
+        .or_else(|| find_stem(dir, person.album_number.as_deref()))
+}
+
+/// The photo of the person a cardholder record belongs to, if any (a store error counts
+/// as no photo: a missing picture never stops a desk or a kiosk).
+pub fn of_cardholder(store: &Store, dir: &Path, cardholder_id: i64) -> Option<PathBuf> {
+    let person_id = store.get_cardholder(cardholder_id).ok()?.fields.person_id?;
+    let person = store.get_person(person_id).ok()?;
+    find(dir, &person.fields)
+}
+
+fn find_stem(dir: &Path, stem: Option<&str>) -> Option<PathBuf> {
+    // A number, not a path: "../x" or "a/b" never leaves the folder.
+    let stem = stem
+        .filter(|stem| !stem.is_empty() && !stem.contains(['/', '\\']) && !stem.starts_with('.'))?;
+    ["jpg", "jpeg", "png"]
+        .iter()
+        .map(|extension| dir.join(format!("{stem}.{extension}")))
+        .find(|path| path.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn person(number: Option<&str>, album: Option<&str>) -> PersonFields {
+        PersonFields {
+            person_number: number.map(str::to_owned),
+            first_name: "Anna".into(),
+            middle_name: None,
+            last_name: "Kowalska".into(),
+            birth_date: date!(2004 - 03 - 14),
+            phone_number: None,
+            mobile_number: None,
+            album_number: album.map(str::to_owned),
+            pesel: None,
+        }
+    }
+
+    #[test]
+    fn person_number_first_then_album_and_never_outside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("100231.png"), b"png").unwrap();
+        std::fs::write(dir.path().join("P-7.jpg"), b"jpeg").unwrap();
+        assert_eq!(
+            find(dir.path(), &person(Some("P-7"), Some("100231"))),
+            Some(dir.path().join("P-7.jpg"))
+        );
+        assert_eq!(
+            find(dir.path(), &person(Some("P-8"), Some("100231"))),
+            Some(dir.path().join("100231.png"))
+        );
+        assert_eq!(find(dir.path(), &person(None, None)), None);
+        assert_eq!(find(dir.path(), &person(Some("../100231"), None)), None);
+    }
+
+    #[test]
+    fn the_demo_profile_uses_the_demo_portraits() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = folder(&Profile::demo(), dir.path()).unwrap().unwrap();
+        assert!(folder.join("100231.png").is_file());
+        let mut plain = Profile::demo();
+        plain.demo = None;
+        plain.printer = None;
+        assert_eq!(super::folder(&plain, dir.path()).unwrap(), None);
+    }
+}

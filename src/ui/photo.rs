@@ -1,0 +1,68 @@
+//! Holder photos in the window (the desk's panel, the kiosk's verdict): found with
+//! [`crate::station::photo`] and decoded with [`crate::render::photo`] on a blocking thread,
+//! then handed to iced as RGBA. A missing or unreadable photo is simply not shown.
+
+use std::path::PathBuf;
+
+use iced::widget::image;
+
+/// What the screen shows where a photo may go.
+#[derive(Debug, Clone, Default)]
+pub enum Photo {
+    /// Nothing asked yet, or no photo folder.
+    #[default]
+    None,
+    Loading,
+    /// Looked for: no photo (or one that could not be read).
+    Missing,
+    Shown(image::Handle),
+}
+
+impl Photo {
+    pub fn is_shown(&self) -> bool {
+        matches!(self, Photo::Shown(_))
+    }
+
+    pub fn handle(&self) -> Option<&image::Handle> {
+        match self {
+            Photo::Shown(handle) => Some(handle),
+            _ => None,
+        }
+    }
+}
+
+/// The profile's photo folder (see [`crate::station::photo::folder`]); a demo folder that
+/// cannot be made means no photos, logged. Blocking: run it on a blocking thread.
+pub fn folder_of(profile: &crate::config::Profile, data_dir: &std::path::Path) -> Option<PathBuf> {
+    crate::station::photo::folder(profile, data_dir)
+        .map_err(|err| tracing::warn!(%err, "no holder photos: the demo photos cannot be made"))
+        .ok()
+        .flatten()
+}
+
+/// Finds the photo with `find` and decodes it at twice `width` × `height` (sharp on HiDPI
+/// screens and scaled kiosks), off the UI thread.
+pub async fn load(
+    find: impl FnOnce() -> Option<PathBuf> + Send + 'static,
+    width: u32,
+    height: u32,
+) -> Photo {
+    tokio::task::spawn_blocking(move || {
+        let Some(path) = find() else {
+            return Photo::Missing;
+        };
+        match crate::render::photo::thumbnail(&path, width * 2, height * 2) {
+            Ok(picture) => Photo::Shown(image::Handle::from_rgba(
+                picture.width,
+                picture.height,
+                picture.rgba,
+            )),
+            Err(err) => {
+                tracing::warn!(%err, "holder photo not shown");
+                Photo::Missing
+            }
+        }
+    })
+    .await
+    .unwrap_or(Photo::Missing)
+}
