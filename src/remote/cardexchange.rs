@@ -108,6 +108,9 @@ impl RemoteError {
             RemoteError::Problem { status, .. } if *status >= 500 => {
                 "the server is failing: try again later; local changes stay queued"
             }
+            RemoteError::Problem { status: 429, .. } => {
+                "the server is limiting requests: sync again in a few minutes (or with a lower --concurrency); local changes stay queued"
+            }
             RemoteError::Problem { .. } => "correct the record named above, then sync again",
             RemoteError::BadResponse { .. } => "try again later; if it persists, report it",
         }
@@ -587,6 +590,19 @@ fn last_page_from_link(link: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limit_is_not_blamed_on_the_record() {
+        let problem = |status| RemoteError::Problem {
+            status,
+            title: "t".into(),
+            detail: "d".into(),
+            errors: Map::new(),
+        };
+        assert!(problem(429).next_step().contains("limiting requests"));
+        assert!(problem(422).next_step().contains("correct the record"));
+        assert!(problem(503).next_step().contains("try again later"));
+    }
 
     #[test]
     fn the_key_is_never_printed_and_its_mode_is_known() {
