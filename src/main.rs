@@ -151,9 +151,14 @@ enum Command {
     },
     /// Replicate with the profile's CardExchange server: push local changes, pull the rest.
     Sync {
-        /// Sync once and exit (default: again every minute until interrupted).
+        /// Sync once and exit (default: again every --every seconds until interrupted; a
+        /// server or network failure is reported and tried again next time).
         #[arg(long)]
         once: bool,
+        /// Seconds between two syncs when not --once.
+        #[arg(long, value_name = "SECS", default_value_t = 60,
+              value_parser = clap::value_parser!(u32).range(1..=86_400))]
+        every: u32,
         /// Pages fetched at once while pulling.
         #[arg(long, value_name = "N", default_value_t = cardstation::sync::DEFAULT_CONCURRENCY as u16,
               value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -567,9 +572,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Holograms { command }) => cli::print::holograms(&db, &command),
         Some(Command::Sync {
             once,
+            every,
             concurrency,
             json,
-        }) => cli::sync::sync(&profile, &db, once, usize::from(concurrency), json),
+        }) => cli::sync::sync(
+            &profile,
+            &db,
+            (!once).then(|| Duration::from_secs(u64::from(every))),
+            usize::from(concurrency),
+            json,
+        ),
         Some(Command::Serve {
             port,
             faults,

@@ -588,3 +588,74 @@ fn server_pages_follow_creates_and_deletes() {
     assert_eq!(page_ids(1), (all[1..3].to_vec(), 5, 3));
     assert_eq!(page_ids(4), (vec![], 5, 3));
 }
+
+/// `sync` without `--once` reports a server that is down and tries again at the next
+/// interval, instead of exiting; once the server is back, the queued changes reach it.
+#[test]
+fn a_repeating_sync_outlives_a_server_that_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db = dir.path().join("station.sqlite");
+    import_people(&mut Store::open(&db).unwrap(), 3, "Loop");
+    let profile = write_profile(dir.path(), &format!("http://127.0.0.1:{port}"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cardstation"));
+    command
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--db")
+        .arg(&db)
+        .args(["sync", "--every", "1", "--json"])
+        .env("CARDSTATION_TEST_CX_KEY", KEY)
+        .env("CARDSTATION_LOG_DIR", dir.path().join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut reported = Vec::new();
+    while !reported
+        .iter()
+        .any(|line: &String| line.contains("trying again in 1 s"))
+    {
+        match received.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => reported.push(line),
+            Err(err) => panic!("no failure reported: {err}; stderr: {reported:?}"),
+        }
+    }
+    assert!(
+        reported.iter().any(|line| line.contains("cannot reach")),
+        "{reported:?}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "sync exited on the failure"
+    );
+
+    let server = ReferenceServer::start(port, None, Faults::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Store::open(&db).unwrap().status().unwrap().outbox_pending > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the queued people never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(assert_no_duplicates(&server, "persons"), 3);
+}

@@ -12,9 +12,6 @@ use cardstation::sync::{self, Cancel, ProgressEvent, SyncError, SyncOptions, Syn
 
 use super::Failure;
 
-/// Between two syncs when running without `--once`.
-const SYNC_INTERVAL: Duration = Duration::from_secs(60);
-
 impl From<SyncError> for Failure {
     fn from(err: SyncError) -> Self {
         Failure::new(err.to_string(), err.next_step())
@@ -27,10 +24,13 @@ impl From<RemoteError> for Failure {
     }
 }
 
+/// One sync, or (with `every`) one sync per interval until interrupted. In the repeating
+/// mode a failure the next try may not meet (server or network down, rate limit) is
+/// reported and the loop goes on; anything else (a refused key, the store) ends it.
 pub fn sync(
     profile: &Profile,
     db: &Path,
-    once: bool,
+    every: Option<Duration>,
     concurrency: usize,
     json: bool,
 ) -> Result<(), Failure> {
@@ -74,16 +74,30 @@ pub fn sync(
         tracing::info!(phase = ?event.phase, resource = %event.resource, event.done, event.total, "sync progress");
     };
     loop {
-        let report = runtime.block_on(sync::sync(
+        let synced = runtime.block_on(sync::sync(
             &mut store, &client, &options, &progress, &cancel,
-        ))?;
-        print_report(&report, &store, json)?;
-        if once {
-            return Ok(());
+        ));
+        let Some(interval) = every else {
+            return print_report(&synced?, &store, json);
+        };
+        match synced {
+            Ok(report) => print_report(&report, &store, json)?,
+            Err(SyncError::Remote(err)) if err.is_transient() => {
+                tracing::warn!(
+                    "sync failed, trying again in {} s: {err}",
+                    interval.as_secs()
+                );
+                eprintln!(
+                    "error: {err}\nnext step: {} (trying again in {} s)",
+                    err.next_step(),
+                    interval.as_secs()
+                );
+            }
+            Err(err) => return Err(err.into()),
         }
         let waited = runtime.block_on(async {
             tokio::select! {
-                () = tokio::time::sleep(SYNC_INTERVAL) => true,
+                () = tokio::time::sleep(interval) => true,
                 _ = tokio::signal::ctrl_c() => false,
             }
         });
