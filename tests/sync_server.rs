@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
 use cardstation::remote::server::{Faults, ReferenceServer};
 use cardstation::station::validate::Register;
-use cardstation::store::{ImportedPerson, PersonFields, Store, UidKind};
+use cardstation::store::{CardType, ImportedPerson, PersonFields, Store, UidKind};
 use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -658,4 +658,67 @@ fn a_repeating_sync_outlives_a_server_that_is_down() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(assert_no_duplicates(&server, "persons"), 3);
+}
+
+/// A card is created bare and its status follows in an update. When the server refuses
+/// that update, the card stays created (no second create on the next sync), the update
+/// waits in the outbox with the reason, and the rest of the sync goes on.
+#[test]
+fn a_refused_follow_up_update_of_a_new_card_waits_without_stopping_the_sync() {
+    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("station.sqlite");
+    let mut store = Store::open(&db).unwrap();
+    import_people(&mut store, 1, "Card");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let cardholder: i64 = conn
+        .query_row("SELECT id FROM cardholders", [], |row| row.get(0))
+        .unwrap();
+    store
+        .order_card(cardholder, CardType::Student, Some("C-1"), None, "test")
+        .unwrap();
+    let set_end_date = |end_date: &str| {
+        conn.execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.endDate', ?1) WHERE resource = 'cards'",
+            [end_date],
+        )
+        .unwrap()
+    };
+    // The server refuses the update (422), as it would a record it finds wrong.
+    assert_eq!(set_end_date("end of term"), 1);
+    let client = client(&server.url());
+
+    for _ in 0..2 {
+        let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+        assert_eq!(report.resources["cards"].refused, 1, "{report:?}");
+        assert_eq!(
+            server.objects("cards").len(),
+            1,
+            "the card was created again"
+        );
+        // The production waits for its card's status.
+        assert_eq!(report.resources["productions"].refused, 1, "{report:?}");
+        let (operation, error): (String, Option<String>) = conn
+            .query_row(
+                "SELECT operation, last_error FROM outbox WHERE resource = 'cards'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(operation, "update");
+        assert!(error.unwrap().contains("endDate"));
+    }
+
+    set_end_date("2027-03-31");
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(report.resources["cards"].pushed, 1, "{report:?}");
+    assert_eq!(report.resources["productions"].pushed, 1, "{report:?}");
+    // The production the server opened is the one ordered here: one row on each side.
+    assert_eq!(server.objects("productions").len(), 1);
+    assert_eq!(store.status().unwrap().productions, 1);
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(report.resources["productions"].inserted, 0, "{report:?}");
+    assert_eq!(store.status().unwrap().productions, 1);
+    assert_eq!(store.status().unwrap().outbox_pending, 0);
+    assert_eq!(server.objects("cards")[0]["status"], "in_production");
 }

@@ -120,9 +120,10 @@ fn print_report(report: &SyncReport, store: &Store, json: bool) -> Result<(), Fa
     }
     for (resource, moved) in &report.resources {
         println!(
-            "{resource}\tpushed {} (refused {})\tpulled {} (new {}, updated {}, skipped {})\tconflicts {}\tdeleted on the server {}",
+            "{resource}\tpushed {} (refused {}, gone on the server {})\tpulled {} (new {}, updated {}, skipped {})\tconflicts {}\tdeleted on the server {}",
             moved.pushed,
             moved.refused,
+            moved.gone,
             moved.pulled,
             moved.inserted,
             moved.updated,

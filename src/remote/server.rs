@@ -402,16 +402,20 @@ fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Resul
             ));
         }
     }
-    if let Some(birth_date) = fields.get("birthDate") {
-        let valid = birth_date.as_str().is_some_and(|text| {
-            time::Date::parse(
-                text,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .is_ok()
-        });
+    for (field, nullable) in [("birthDate", false), ("endDate", true)] {
+        let Some(value) = fields.get(field) else {
+            continue;
+        };
+        let valid = (nullable && value.is_null())
+            || value.as_str().is_some_and(|text| {
+                time::Date::parse(
+                    text,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .is_ok()
+            });
         if !valid {
-            return Err(Problem::field("birthDate", "birthDate must be YYYY-MM-DD"));
+            return Err(Problem::field(field, format!("{field} must be YYYY-MM-DD")));
         }
     }
     for (field, target) in [("person", Kind::Persons), ("cardholder", Kind::Cardholders)] {

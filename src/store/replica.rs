@@ -528,6 +528,42 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
     count_upsert(counts, resource, &card.id, local.is_some(), done)
 }
 
+/// The server opens a production itself when a card enters `in_production` (the API
+/// cannot create one); a production this station ordered for that card becomes that one.
+/// Its queued create turns into an update of the fields the API lets a station set.
+fn adopt_production(conn: &Connection, card_id: i64, remote_id: &str) -> Result<Option<i64>> {
+    let ordered: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM productions WHERE card_id = ?1 AND remote_id IS NULL ORDER BY id LIMIT 1",
+        )?
+        .query_row([card_id], |row| row.get(0))
+        .optional()?;
+    let Some(local_id) = ordered else {
+        return Ok(None);
+    };
+    set_remote_id(conn, Resource::Productions, local_id, remote_id)?;
+    conn.prepare_cached(
+        "UPDATE outbox SET operation = 'update', payload = json_remove(payload,
+            '$.personLocalId', '$.cardholderLocalId', '$.cardLocalId', '$.metadata')
+         WHERE resource = 'productions' AND local_id = ?1 AND operation = 'create'",
+    )?
+    .execute([local_id])?;
+    tracing::info!(
+        local_id,
+        remote_id,
+        "the server's production for this card is the one ordered here"
+    );
+    Ok(Some(local_id))
+}
+
+fn has_pending(conn: &Connection, resource: Resource, local_id: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE resource = ?1 AND local_id = ?2)",
+        )?
+        .query_row((resource, local_id), |row| row.get(0))?)
+}
+
 fn upsert_production(
     conn: &Connection,
     production: &remote::Production,
@@ -549,7 +585,24 @@ fn upsert_production(
         );
         return Ok(());
     };
-    let existed = local_id_of(conn, resource, &production.id)?.is_some();
+    let local = match local_id_of(conn, resource, &production.id)? {
+        Some(id) => Some(id),
+        None => adopt_production(conn, card_id, &production.id)?,
+    };
+    if let Some(id) = local
+        && has_pending(conn, resource, id)?
+    {
+        // The station's print record (printedOn, tries, chip serial) is newer than the
+        // server's copy until pushed: the push sends it, the next pull reads it back.
+        tracing::debug!(
+            local_id = id,
+            remote_id = production.id,
+            "production kept: local changes wait to be pushed"
+        );
+        counts.skipped += 1;
+        return Ok(());
+    }
+    let existed = local.is_some();
     let done = conn
         .prepare_cached(
             // A production the server shows as printed (at any station) leaves this
@@ -638,12 +691,7 @@ impl Store {
                 if listed.contains(&remote_id) {
                     continue;
                 }
-                let pending: bool = tx
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM outbox WHERE resource = ?1 AND local_id = ?2)",
-                    )?
-                    .query_row((resource, local_id), |row| row.get(0))?;
-                if pending {
+                if has_pending(tx, resource, local_id)? {
                     tracing::warn!(
                         %resource, local_id, remote_id,
                         "the server no longer lists this object, but it has local changes waiting to be pushed: not marked"
@@ -719,6 +767,34 @@ impl Store {
             tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
                 .execute([entry.id])?;
             Ok(())
+        })
+    }
+
+    /// A create the server accepted whose other fields must follow in an update (a card's
+    /// status): records the remote id and turns the outbox row into that update, in one
+    /// transaction. The row keeps its place, so the object's later changes still follow
+    /// it, and a refusal of the update never sends the create again.
+    pub fn complete_create_then_update(
+        &mut self,
+        entry: &OutboxEntry,
+        remote_id: &str,
+        update: &Value,
+    ) -> Result<OutboxEntry> {
+        self.write(|tx| {
+            set_remote_id(tx, entry.resource, entry.local_id, remote_id)?;
+            tx.prepare_cached(
+                "UPDATE outbox SET operation = ?1, payload = ?2, attempts = 0, last_error = NULL
+                 WHERE id = ?3",
+            )?
+            .execute((Operation::Update, update.to_string(), entry.id))?;
+            Ok(())
+        })?;
+        Ok(OutboxEntry {
+            operation: Operation::Update,
+            payload: update.clone(),
+            attempts: 0,
+            last_error: None,
+            ..entry.clone()
         })
     }
 
@@ -1033,5 +1109,55 @@ mod tests {
             store.productions_to_produce(10).unwrap().is_empty(),
             "printed at another station: not printed again here"
         );
+    }
+
+    #[test]
+    fn the_servers_production_for_a_card_ordered_here_is_adopted_not_duplicated() {
+        let mut store = Store::open_in_memory().unwrap();
+        fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
+            serde_json::from_value(value).unwrap()
+        }
+        store
+            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
+            .unwrap();
+        store
+            .upsert_remote_cardholders(&[from(
+                json!({"id": "h", "person": "p", "status": "activated"}),
+            )])
+            .unwrap();
+        let holder = local_id_of(&store.conn, Resource::Cardholders, "h")
+            .unwrap()
+            .unwrap();
+        let ordered = store
+            .order_card(holder, crate::store::CardType::Student, None, None, "anna")
+            .unwrap();
+        let card = store.get_production(ordered).unwrap().card_id;
+        set_remote_id(&store.conn, Resource::Cards, card, "c").unwrap();
+
+        let opened = json!({"id": "r", "person": "p", "cardholder": "h", "card": "c"});
+        let counts = store.upsert_remote_productions(&[from(opened)]).unwrap();
+        assert_eq!((counts.inserted, counts.skipped), (0, 1), "{counts:?}");
+        assert_eq!(store.status().unwrap().productions, 1);
+        assert_eq!(
+            store
+                .remote_id(Resource::Productions, ordered)
+                .unwrap()
+                .as_deref(),
+            Some("r")
+        );
+        let (operation, payload): (String, String) = store
+            .conn
+            .query_row(
+                "SELECT operation, payload FROM outbox WHERE resource = 'productions'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(operation, "update");
+        assert!(
+            !payload.contains("LocalId") && !payload.contains("operationId"),
+            "{payload}"
+        );
+        assert!(payload.contains("numberOfTries"), "{payload}");
     }
 }

@@ -95,6 +95,8 @@ pub struct Moved {
     pub pushed: usize,
     /// Local changes the server refused (kept in the outbox with the reason).
     pub refused: usize,
+    /// Local changes dropped because the server no longer has the object (logged).
+    pub gone: usize,
     /// Server objects read.
     pub pulled: usize,
     pub inserted: usize,
@@ -111,6 +113,7 @@ impl Moved {
         *self = Moved {
             pushed: self.pushed,
             refused: self.refused,
+            gone: self.gone,
             ..pulled
         };
     }
@@ -178,8 +181,13 @@ pub async fn sync(
     Ok(report)
 }
 
-/// Why an outbox row cannot be sent yet.
-enum NotReady {
+/// What became of one outbox row.
+enum Pushed {
+    /// The server has the change.
+    Done,
+    /// The server no longer has the object: the change was dropped (and logged).
+    Gone,
+    /// The server refused it (the reason); it stays queued.
     Refused(String),
 }
 
@@ -224,20 +232,45 @@ fn server_fields(
     Ok(Value::Object(out))
 }
 
-/// Sends one outbox row; `Ok(Err(NotReady))` when the server refused it.
+/// Sends one outbox row.
 async fn push_entry(
     store: &mut Store,
     client: &Client,
     entry: &OutboxEntry,
     fields: Value,
-) -> Result<Result<(), NotReady>, SyncError> {
+) -> Result<Pushed, SyncError> {
     let resource = path(entry.resource);
     let remote_id = store.remote_id(entry.resource, entry.local_id)?;
+    // A create whose fields follow in an update becomes that update once created.
+    let mut entry = entry.clone();
     let outcome = match (entry.operation, remote_id) {
         (Operation::Create, Some(remote_id)) => {
             // Recorded by a pull that recognised the operation id: already done.
-            store.complete_push(entry, Some(&remote_id))?;
-            return Ok(Ok(()));
+            store.complete_push(&entry, Some(&remote_id))?;
+            return Ok(Pushed::Done);
+        }
+        (Operation::Create, None) if entry.resource == Resource::Productions => {
+            // The API cannot create a production: the server opens one when the card enters
+            // in_production. The ordered production becomes that one, its fields an update.
+            let Some(card) = fields.get("card").and_then(Value::as_str) else {
+                return Ok(Pushed::Refused("its card is not on the server yet".into()));
+            };
+            let found: Result<Page<Value>, RemoteError> = client
+                .list(resource, 1, 1, &[("card", card.to_owned())])
+                .await;
+            match found.map(|page| page.ids.into_iter().next()) {
+                Ok(Some(remote_id)) => {
+                    let update = production_update(&fields);
+                    entry = store.complete_create_then_update(&entry, &remote_id, &update)?;
+                    client.update(resource, &remote_id, &update).await.map(drop)
+                }
+                Ok(None) => {
+                    return Ok(Pushed::Refused(
+                        "the server has no production for its card yet (it opens one when the card enters in_production)".into(),
+                    ));
+                }
+                Err(err) => Err(err),
+            }
         }
         (Operation::Create, None) => {
             let maybe_sent_before = entry.attempts > 0;
@@ -252,15 +285,16 @@ async fn push_entry(
                 )
                 .await;
             match created {
-                Ok(object) => match object.get("id").and_then(Value::as_str) {
-                    Some(remote_id) => {
-                        if let Some(update) = then_update {
-                            client.update(resource, remote_id, &update).await?;
-                        }
-                        store.complete_push(entry, Some(remote_id))?;
-                        Ok(())
+                Ok(object) => match (object.get("id").and_then(Value::as_str), then_update) {
+                    (Some(remote_id), None) => {
+                        store.complete_push(&entry, Some(remote_id))?;
+                        return Ok(Pushed::Done);
                     }
-                    None => Err(RemoteError::BadResponse {
+                    (Some(remote_id), Some(update)) => {
+                        entry = store.complete_create_then_update(&entry, remote_id, &update)?;
+                        client.update(resource, remote_id, &update).await.map(drop)
+                    }
+                    (None, _) => Err(RemoteError::BadResponse {
                         what: format!("creating {resource}"),
                         cause: "the answer has no id".into(),
                     }),
@@ -269,9 +303,9 @@ async fn push_entry(
             }
         }
         (Operation::Update | Operation::Delete, None) => {
-            return Ok(Err(NotReady::Refused(
+            return Ok(Pushed::Refused(
                 "the object is not on the server yet (its create is still queued)".into(),
-            )));
+            ));
         }
         (Operation::Update, Some(remote_id)) => {
             client.update(resource, &remote_id, &fields).await.map(drop)
@@ -280,25 +314,39 @@ async fn push_entry(
     };
     match outcome {
         Ok(()) => {
-            if entry.operation != Operation::Create {
-                store.complete_push(entry, None)?;
-            }
-            Ok(Ok(()))
+            store.complete_push(&entry, None)?;
+            Ok(Pushed::Done)
         }
         Err(err) if err.is_not_found() && entry.operation != Operation::Create => {
             tracing::warn!(
                 resource, local_id = entry.local_id, payload = %entry.payload,
                 "the server no longer has this object; the local change is dropped"
             );
-            store.complete_push(entry, None)?;
-            Ok(Ok(()))
+            store.complete_push(&entry, None)?;
+            Ok(Pushed::Gone)
         }
         Err(err) if err.is_transient() || matches!(err, RemoteError::Unauthorized { .. }) => {
             store.record_push_error(entry.id, &err.to_string())?;
             Err(err.into())
         }
-        Err(err) => Ok(Err(NotReady::Refused(err.to_string()))),
+        Err(err) => Ok(Pushed::Refused(err.to_string())),
     }
+}
+
+/// The fields of a production the API lets a station set.
+fn production_update(fields: &Value) -> Value {
+    const SETTABLE: [&str; 5] = [
+        "nameOnCard",
+        "chipserialNumber",
+        "userName",
+        "printedOn",
+        "numberOfTries",
+    ];
+    let settable = SETTABLE
+        .iter()
+        .filter_map(|name| Some((name.to_string(), fields.get(*name)?.clone())))
+        .filter(|(_, value)| !value.is_null());
+    Value::Object(settable.collect())
 }
 
 /// A card is created with its cardholder and metadata only (the documented arguments);
@@ -348,8 +396,9 @@ async fn push(
             }
             let fields = server_fields(store, &entry, options)?;
             match push_entry(store, client, &entry, fields).await? {
-                Ok(()) => report.entry(entry.resource).pushed += 1,
-                Err(NotReady::Refused(reason)) => {
+                Pushed::Done => report.entry(entry.resource).pushed += 1,
+                Pushed::Gone => report.entry(entry.resource).gone += 1,
+                Pushed::Refused(reason) => {
                     tracing::warn!(
                         resource = %entry.resource, local_id = entry.local_id,
                         "the server refused a local change; it stays queued: {reason}"
