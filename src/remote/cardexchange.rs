@@ -272,6 +272,25 @@ pub struct Production {
     pub number_of_tries: Option<i64>,
 }
 
+/// The last page to fetch: the `Link` header's, but never past what `X-Total-Count`
+/// allows when both are sent (a wrong `Link` must not send a pull after pages that cannot
+/// exist); the total's page count when there is no `Link`.
+fn last_page(
+    link_last: Option<u32>,
+    header_total: Option<u64>,
+    count: usize,
+    per_page: u32,
+) -> u32 {
+    let total = header_total.unwrap_or(count as u64);
+    let by_total =
+        u32::try_from(total.div_ceil(u64::from(per_page.max(1))).max(1)).unwrap_or(u32::MAX);
+    match (link_last, header_total) {
+        (Some(link), Some(_)) => link.clamp(1, by_total),
+        (Some(link), None) => link.max(1),
+        (None, _) => by_total,
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -486,18 +505,16 @@ impl Client {
                 "objects that do not fit the model were skipped"
             );
         }
-        let total = headers
+        let header_total: Option<u64> = headers
             .get("x-total-count")
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(count as u64);
-        let last_page = headers
+            .and_then(|value| value.trim().parse().ok());
+        let link_last = headers
             .get(reqwest::header::LINK)
             .and_then(|value| value.to_str().ok())
-            .and_then(last_page_from_link)
-            .unwrap_or_else(|| {
-                u32::try_from(total.div_ceil(u64::from(per_page)).max(1)).unwrap_or(u32::MAX)
-            });
+            .and_then(last_page_from_link);
+        let total = header_total.unwrap_or(count as u64);
+        let last_page = last_page(link_last, header_total, count, per_page);
         Ok(Page {
             items,
             ids,
@@ -590,6 +607,16 @@ fn last_page_from_link(link: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_page_never_passes_the_total() {
+        assert_eq!(last_page(Some(4_000_000_000), Some(250), 100, 100), 3);
+        assert_eq!(last_page(Some(2), Some(250), 100, 100), 2);
+        assert_eq!(last_page(None, Some(250), 100, 100), 3);
+        assert_eq!(last_page(Some(7), None, 100, 100), 7);
+        assert_eq!(last_page(None, None, 0, 100), 1);
+        assert_eq!(last_page(None, Some(u64::MAX), 100, 1), u32::MAX);
+    }
 
     #[test]
     fn a_rate_limit_is_not_blamed_on_the_record() {

@@ -529,21 +529,31 @@ impl Puller<'_> {
         let workers = options.concurrency.max(1);
         let (sender, mut pages) = mpsc::channel::<Result<Page<T>, RemoteError>>(workers);
         let next_page = Arc::new(AtomicU32::new(2));
+        // The API answers an empty list past the end: no page after it is asked for.
+        let past_the_end = Arc::new(AtomicBool::new(false));
         let mut fetchers = JoinSet::new();
         for _ in 0..workers.min(last_page.saturating_sub(1) as usize) {
-            let (client, sender, next_page, cancel) = (
+            let (client, sender, next_page, past_the_end, cancel) = (
                 client.clone(),
                 sender.clone(),
                 next_page.clone(),
+                past_the_end.clone(),
                 cancel.clone(),
             );
             fetchers.spawn(async move {
                 loop {
                     let page = next_page.fetch_add(1, Ordering::Relaxed);
-                    if page > last_page || cancel.is_cancelled() {
+                    if page > last_page
+                        || past_the_end.load(Ordering::Relaxed)
+                        || cancel.is_cancelled()
+                    {
                         return;
                     }
-                    let fetched = client.list(path(resource), page, per_page, &[]).await;
+                    let fetched: Result<Page<T>, _> =
+                        client.list(path(resource), page, per_page, &[]).await;
+                    if fetched.as_ref().is_ok_and(|page| page.ids.is_empty()) {
+                        past_the_end.store(true, Ordering::Relaxed);
+                    }
                     if sender.send(fetched).await.is_err() {
                         return;
                     }
