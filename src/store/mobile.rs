@@ -204,4 +204,18 @@ mod tests {
         assert_eq!(stored[0].card_id, Some(card_id));
         assert_eq!(stored[1].card_id, None);
     }
+
+    #[test]
+    fn the_barcode_link_is_an_index_lookup_not_a_scan_of_the_cards() {
+        let store = Store::open_in_memory().unwrap();
+        let plan: String = store
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM cards WHERE barcode = ?1 AND ?1 IS NOT NULL LIMIT 1",
+                ["B7"],
+                |row| row.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("INDEX cards_barcode"), "{plan}");
+    }
 }
