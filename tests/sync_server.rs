@@ -147,10 +147,18 @@ fn pull_converges_with_5xx_429_and_truncated_bodies() {
     assert!(status.last_sync.is_some());
     assert_eq!(report.resources["persons"].inserted, 240);
 
+    // Nothing changed on the server: nothing is written again.
     let again = run_sync(&mut store, &client(&server.url()), &options(8, 20)).unwrap();
-    assert_eq!(again.resources["cards"].inserted, 0);
-    assert_eq!(again.resources["cards"].updated, 240);
+    for resource in ["persons", "cardholders", "cards", "productions"] {
+        let moved = again.resources[resource];
+        assert_eq!(
+            (moved.inserted, moved.updated, moved.unchanged),
+            (0, 0, 240),
+            "{resource}: {moved:?}"
+        );
+    }
     assert_eq!(store.status().unwrap().persons, 240);
+    assert_eq!(store.search_people("Kowal", 300).unwrap().len(), 240);
 }
 
 #[test]

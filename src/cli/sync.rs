@@ -120,13 +120,14 @@ fn print_report(report: &SyncReport, store: &Store, json: bool) -> Result<(), Fa
     }
     for (resource, moved) in &report.resources {
         println!(
-            "{resource}\tpushed {} (refused {}, gone on the server {})\tpulled {} (new {}, updated {}, skipped {})\tconflicts {}\tdeleted on the server {}",
+            "{resource}\tpushed {} (refused {}, gone on the server {})\tpulled {} (new {}, updated {}, unchanged {}, skipped {})\tconflicts {}\tdeleted on the server {}",
             moved.pushed,
             moved.refused,
             moved.gone,
             moved.pulled,
             moved.inserted,
             moved.updated,
+            moved.unchanged,
             moved.skipped,
             moved.conflicts,
             moved.deleted_remotely

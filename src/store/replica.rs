@@ -25,6 +25,8 @@ use crate::remote::cardexchange as remote;
 pub struct Upserted {
     pub inserted: usize,
     pub updated: usize,
+    /// Objects the store already held as the server has them (not written again).
+    pub unchanged: usize,
     /// Objects the store cannot hold (missing required fields, unknown parent...), logged.
     pub skipped: usize,
     /// Pending local changes the server's copy overrode (or a station card status kept).
@@ -35,6 +37,7 @@ impl Upserted {
     pub fn add(&mut self, other: Upserted) {
         self.inserted += other.inserted;
         self.updated += other.updated;
+        self.unchanged += other.unchanged;
         self.skipped += other.skipped;
         self.conflicts += other.conflicts;
     }
@@ -188,7 +191,10 @@ fn count_upsert(
     existed: bool,
     done: rusqlite::Result<usize>,
 ) -> Result<()> {
-    if !tolerate_constraint(resource, remote_id, done)? {
+    if existed && matches!(done, Ok(0)) {
+        // `DO UPDATE ... WHERE` found the row as the server has it: nothing written.
+        counts.unchanged += 1;
+    } else if !tolerate_constraint(resource, remote_id, done)? {
         counts.skipped += 1;
     } else if existed {
         counts.updated += 1;
@@ -253,9 +259,18 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
                         last_name = ?4, birth_date = ?5, phone_number = ?6, mobile_number = ?7,
                         album_number = ?8, pesel = ?9, updated_at = ?10,
                         deleted_remotely_at = NULL
-                     WHERE remote_id = ?11",
+                     WHERE remote_id = ?11
+                       AND ((person_number, first_name, middle_name, last_name, birth_date,
+                             phone_number, mobile_number, album_number, pesel,
+                             deleted_remotely_at)
+                            IS NOT (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL))",
                 )?
                 .execute(values);
+            if matches!(done, Ok(0)) {
+                // The same as stored: no write, and the search entry stays as it is.
+                counts.unchanged += 1;
+                return Ok(());
+            }
             if !tolerate_constraint(resource, &person.id, done)? {
                 counts.skipped += 1;
                 return Ok(());
@@ -331,7 +346,10 @@ fn upsert_address(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, type = ?3,
                 street_address = ?4, locality = ?5, region = ?6, postal_code = ?7, country = ?8,
-                metadata = ?9, updated_at = ?10, deleted_remotely_at = NULL",
+                metadata = ?9, updated_at = ?10, deleted_remotely_at = NULL
+             WHERE (person_id, type, street_address, locality, region, postal_code, country,
+                    metadata, deleted_remotely_at)
+                   IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
         )?
         .execute((
             &address.id,
@@ -437,7 +455,10 @@ fn upsert_cardholder(
              ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, profile = ?3,
                 profile_number = ?4, email = ?5, status = ?6, name_on_card = ?7,
                 start_date = ?8, end_date = ?9, note = ?10, updated_at = ?11,
-                deleted_remotely_at = NULL",
+                deleted_remotely_at = NULL
+             WHERE (person_id, profile, profile_number, email, status, name_on_card, start_date,
+                    end_date, note, deleted_remotely_at)
+                   IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
         )?
         .execute((
             &holder.id,
@@ -511,7 +532,10 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (remote_id) DO UPDATE SET cardholder_id = ?2, card_number = ?3,
                 type = ?4, contact_uid = ?5, contactless_uid = ?6, chip_serial_number = ?7,
-                status = ?8, expires = ?9, updated_at = ?10, deleted_remotely_at = NULL",
+                status = ?8, expires = ?9, updated_at = ?10, deleted_remotely_at = NULL
+             WHERE (cardholder_id, card_number, type, contact_uid, contactless_uid,
+                    chip_serial_number, status, expires, deleted_remotely_at)
+                   IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
         )?
         .execute((
             &card.id,
@@ -616,7 +640,10 @@ fn upsert_production(
                 card_id = ?4, name_on_card = ?5, chip_serial_number = ?6, user_name = ?7,
                 exported = ?8, printed_on = ?9, number_of_tries = ?10, updated_at = ?11,
                 status = CASE WHEN ?9 IS NULL THEN status ELSE 'produced' END,
-                deleted_remotely_at = NULL",
+                deleted_remotely_at = NULL
+             WHERE (person_id, cardholder_id, card_id, name_on_card, chip_serial_number,
+                    user_name, exported, printed_on, number_of_tries, deleted_remotely_at)
+                   IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
         )?
         .execute((
             &production.id,
@@ -841,6 +868,11 @@ mod tests {
         assert_eq!(store.status().unwrap().persons, 1);
         assert!(store.search_people("anna", 10).unwrap().is_empty());
         assert_eq!(store.search_people("ewa", 10).unwrap().len(), 1);
+        let counts = store
+            .upsert_remote_persons(&[remote_person("r1", "Ewa", json!({}))])
+            .unwrap();
+        assert_eq!((counts.updated, counts.unchanged), (0, 1));
+        assert_eq!(store.search_people("ewa", 10).unwrap().len(), 1);
         assert_eq!(store.status().unwrap().outbox_pending, 0);
     }
 
@@ -856,7 +888,8 @@ mod tests {
                 json!({"operationId": operation_id}),
             )])
             .unwrap();
-        assert_eq!((counts.inserted, counts.updated), (0, 1));
+        // Linked to the local row, whose data is the server's already.
+        assert_eq!((counts.inserted, counts.updated, counts.unchanged), (0, 0, 1));
         assert_eq!(
             store.remote_id(Resource::Persons, id).unwrap().as_deref(),
             Some("r9")

@@ -101,6 +101,8 @@ pub struct Moved {
     pub pulled: usize,
     pub inserted: usize,
     pub updated: usize,
+    /// Server objects the store already held as they are (not written again).
+    pub unchanged: usize,
     pub skipped: usize,
     pub conflicts: usize,
     /// Local rows marked as deleted on the server by this (complete) pull.
@@ -121,6 +123,7 @@ impl Moved {
     fn add_upserted(&mut self, upserted: Upserted) {
         self.inserted += upserted.inserted;
         self.updated += upserted.updated;
+        self.unchanged += upserted.unchanged;
         self.skipped += upserted.skipped;
         self.conflicts += upserted.conflicts;
     }
