@@ -21,9 +21,7 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn pull(server: &ReferenceServer, concurrency: usize) -> (Duration, i64) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = Store::open(&dir.path().join("bench.sqlite")).expect("store");
+fn pull(server: &ReferenceServer, store: &mut Store, concurrency: usize) -> (Duration, i64) {
     let client = Client::new(
         &server.url(),
         ApiKey::new("sk_test_bench"),
@@ -43,7 +41,7 @@ fn pull(server: &ReferenceServer, concurrency: usize) -> (Duration, i64) {
     let started = Instant::now();
     runtime
         .block_on(sync::sync(
-            &mut store,
+            store,
             &client,
             &options,
             &|_| {},
@@ -73,14 +71,24 @@ fn main() {
         seeding.elapsed()
     );
 
+    let rss = || peak_rss_kib().map_or("?".into(), |kib| format!("{} MiB", kib / 1024));
     let mut times = Vec::new();
     for concurrency in [DEFAULT_CONCURRENCY, 1] {
-        let (elapsed, persons) = pull(&server, concurrency);
-        let rss = peak_rss_kib().map_or("?".into(), |kib| format!("{} MiB", kib / 1024));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::open(&dir.path().join("bench.sqlite")).expect("store");
+        let (elapsed, persons) = pull(&server, &mut store, concurrency);
         println!(
-            "pull {persons} people x4 resources, concurrency {concurrency}: {elapsed:.2?}, peak RSS {rss}"
+            "pull {persons} people x4 resources into an empty store, concurrency {concurrency}: {elapsed:.2?}, peak RSS {}",
+            rss()
         );
         times.push(elapsed);
+        if concurrency == DEFAULT_CONCURRENCY {
+            let (elapsed, _) = pull(&server, &mut store, concurrency);
+            println!(
+                "pull again with nothing changed, concurrency {concurrency}: {elapsed:.2?}, peak RSS {}",
+                rss()
+            );
+        }
     }
     println!(
         "speed-up at concurrency {DEFAULT_CONCURRENCY}: {:.1}x",

@@ -889,7 +889,10 @@ mod tests {
             )])
             .unwrap();
         // Linked to the local row, whose data is the server's already.
-        assert_eq!((counts.inserted, counts.updated, counts.unchanged), (0, 0, 1));
+        assert_eq!(
+            (counts.inserted, counts.updated, counts.unchanged),
+            (0, 0, 1)
+        );
         assert_eq!(
             store.remote_id(Resource::Persons, id).unwrap().as_deref(),
             Some("r9")
