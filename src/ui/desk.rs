@@ -138,8 +138,11 @@ pub struct Desk {
     pub issuance: Issuance,
     setup: Result<Arc<DeskSetup>, String>,
     duplicate: Option<DuplicateReason>,
-    /// The outcome of the last block / unblock, or a store error.
+    /// The outcome of the last block / unblock / prolong, on the panel of the card.
     pub notice: Option<Result<String, String>>,
+    /// A search or an "open" that failed: drawn above the results, where it is seen whether
+    /// or not anyone is open.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +256,7 @@ impl Desk {
             setup: Err(String::new()),
             duplicate: None,
             notice: None,
+            problem: None,
         };
         let focus = iced::widget::operation::focus(SEARCH_ID);
         (
@@ -277,8 +281,9 @@ impl Desk {
                     Ok(hits) => {
                         self.highlighted = (!hits.is_empty()).then_some(0);
                         self.hits = hits;
+                        self.problem = None;
                     }
-                    Err(err) => self.notice = Some(Err(err)),
+                    Err(err) => self.problem = Some(err),
                 }
             }
             Message::Searched { .. } => {}
@@ -309,6 +314,7 @@ impl Desk {
                     .as_ref()
                     .is_some_and(|open| open.person.id == panel.person.id);
                 self.panel = Some(*panel);
+                self.problem = None;
                 let photo = if same_person && !matches!(self.photo, Photo::None) {
                     Task::none()
                 } else {
@@ -320,7 +326,7 @@ impl Desk {
                 // Again after a reopen too: a card just issued is now one USOS can find.
                 return Task::batch([photo, self.load_usos()]);
             }
-            Message::Opened(Err(err)) => self.notice = Some(Err(err)),
+            Message::Opened(Err(err)) => self.problem = Some(err),
             Message::SetupLoaded(setup) => self.setup = setup,
             Message::Duplicate(reason) => self.duplicate = Some(reason),
             Message::Issue => return self.start_issue(None),
@@ -631,18 +637,24 @@ impl Desk {
         }
         let hint = if self.query.trim().is_empty() {
             t(language, Text::SearchHint)
+        } else if self.problem.is_some() {
+            ""
         } else if self.hits.is_empty() {
             t(language, Text::NoMatches)
         } else {
             ""
         };
-        let left = column![
+        let mut left = column![
             search,
             text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)
-        ]
-        .push(scrollable(list).height(Length::Fill))
-        .spacing(8)
-        .width(Length::FillPortion(2));
+        ];
+        if let Some(problem) = &self.problem {
+            left = left.push(text(problem.clone()).color(theme::PROBLEM));
+        }
+        let left = left
+            .push(scrollable(list).height(Length::Fill))
+            .spacing(8)
+            .width(Length::FillPortion(2));
         let right = match &self.panel {
             Some(panel) => self.panel_view(panel, language),
             None => container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
@@ -1276,5 +1288,86 @@ impl IssueWork {
             }
             let _ = worker.await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Role;
+    use crate::store::{OperatorRole, Store};
+    use iced::futures::StreamExt;
+
+    /// A desk over the demo store in `dir`, as anna at the issuance desk.
+    fn desk(dir: &std::path::Path) -> (Desk, std::path::PathBuf) {
+        let path = dir.join("desk.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        crate::station::demo::seed(&mut store).unwrap();
+        let session = Session {
+            operator: "anna".to_owned(),
+            role: OperatorRole::Operator,
+            station: Role::Issuance,
+        };
+        let card = crate::sim::shared(crate::sim::ElsCard::new(crate::sim::ElsCardState::blank(
+            &[4, 1, 2, 3, 4, 5, 6],
+        )));
+        let (desk, _) = Desk::new(
+            Db::new(store),
+            session,
+            CardAccess::Simulated(card),
+            &Profile::demo(),
+            Task::none(),
+        );
+        (desk, path)
+    }
+
+    /// Runs `task` to its end and returns its messages, without feeding them back.
+    fn messages(runtime: &tokio::runtime::Runtime, task: Task<Message>) -> Vec<Message> {
+        let Some(stream) = iced_test::runtime::task::into_stream(task) else {
+            return Vec::new();
+        };
+        runtime
+            .block_on(stream.collect::<Vec<_>>())
+            .into_iter()
+            .filter_map(|action| match action {
+                iced_test::runtime::Action::Output(message) => Some(message),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn shows(desk: &Desk, wanted: &str) -> bool {
+        let settings = iced_test::core::Settings {
+            fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
+            default_font: theme::REGULAR,
+            ..iced_test::core::Settings::default()
+        };
+        iced_test::simulator::Simulator::with_settings(settings, desk.view(Language::En))
+            .find(wanted)
+            .is_ok()
+    }
+
+    #[test]
+    fn a_failing_search_says_why_with_nobody_open() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut desk, path) = desk(dir.path());
+        // The search index is gone (a damaged store): every search fails.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE people_fts")
+            .unwrap();
+        let task = desk.update(Message::QueryChanged("wis".into()));
+        for message in messages(&runtime, task) {
+            let _ = desk.update(message);
+        }
+        assert!(desk.panel.is_none(), "nobody is open");
+        let problem = desk.problem.clone().expect("the search failed");
+        assert!(problem.contains("people_fts"), "{problem}");
+        assert!(
+            shows(&desk, &problem),
+            "the failure is on screen: {problem}"
+        );
+        assert!(!shows(&desk, "No matches"), "not passed off as no matches");
     }
 }
