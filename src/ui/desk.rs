@@ -134,6 +134,10 @@ pub struct Desk {
     generation: u64,
     pub hits: Vec<Person>,
     pub highlighted: Option<usize>,
+    /// The person last asked for, and the number of that request: only its answer is shown,
+    /// so a slow answer to an earlier click never replaces a later one.
+    wanted: Option<i64>,
+    opening: u64,
     pub panel: Option<Panel>,
     pub issuance: Issuance,
     setup: Result<Arc<DeskSetup>, String>,
@@ -155,7 +159,11 @@ pub enum Message {
     Move(i32),
     OpenHighlighted,
     Open(i64),
-    Opened(Result<Box<Panel>, String>),
+    Opened {
+        /// The request this answers; answers to earlier ones are dropped.
+        opening: u64,
+        result: Result<Box<Panel>, String>,
+    },
     SetupLoaded(Result<Arc<DeskSetup>, String>),
     Issue,
     Duplicate(DuplicateReason),
@@ -251,6 +259,8 @@ impl Desk {
             generation: 0,
             hits: Vec::new(),
             highlighted: None,
+            wanted: None,
+            opening: 0,
             panel: None,
             issuance: Issuance::Idle,
             setup: Err(String::new()),
@@ -306,9 +316,13 @@ impl Desk {
                 if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
                     self.highlighted = Some(i);
                 }
-                return Task::perform(open(self.db.clone(), person_id), Message::Opened);
+                self.wanted = Some(person_id);
+                return self.reopen();
             }
-            Message::Opened(Ok(panel)) => {
+            Message::Opened { opening, .. } if opening != self.opening => {}
+            Message::Opened {
+                result: Ok(panel), ..
+            } => {
                 let same_person = self
                     .panel
                     .as_ref()
@@ -326,7 +340,9 @@ impl Desk {
                 // Again after a reopen too: a card just issued is now one USOS can find.
                 return Task::batch([photo, self.load_usos()]);
             }
-            Message::Opened(Err(err)) => self.problem = Some(err),
+            Message::Opened {
+                result: Err(err), ..
+            } => self.problem = Some(err),
             Message::SetupLoaded(setup) => self.setup = setup,
             Message::Duplicate(reason) => self.duplicate = Some(reason),
             Message::Issue => return self.start_issue(None),
@@ -518,11 +534,17 @@ impl Desk {
         )
     }
 
-    fn reopen(&self) -> Task<Message> {
-        match &self.panel {
-            Some(panel) => Task::perform(open(self.db.clone(), panel.person.id), Message::Opened),
-            None => Task::none(),
-        }
+    /// (Re)loads the person last asked for, as a new request: an answer to any earlier one,
+    /// still on its way, is dropped when it comes.
+    fn reopen(&mut self) -> Task<Message> {
+        let Some(person_id) = self.wanted else {
+            return Task::none();
+        };
+        self.opening += 1;
+        let opening = self.opening;
+        Task::perform(open(self.db.clone(), person_id), move |result| {
+            Message::Opened { opening, result }
+        })
     }
 
     fn start_issue(&mut self, resume: Option<Vec<u8>>) -> Task<Message> {
@@ -1369,5 +1391,64 @@ mod tests {
             "the failure is on screen: {problem}"
         );
         assert!(!shows(&desk, "No matches"), "not passed off as no matches");
+    }
+
+    fn person(desk: &Desk, query: &str) -> i64 {
+        desk.db.lock().unwrap().search_people(query, 1).unwrap()[0].id
+    }
+
+    fn opened(message: &Message) -> Option<i64> {
+        match message {
+            Message::Opened {
+                result: Ok(panel), ..
+            } => Some(panel.person.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn of_two_quick_clicks_the_later_one_stays_open_whatever_order_the_answers_come_in() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut desk, _) = desk(dir.path());
+        let (first, second) = (person(&desk, "wisniewska"), person(&desk, "kowalska"));
+        assert_ne!(first, second);
+
+        // The answers come back the other way round: the first click's arrives last.
+        let to_first = messages(&runtime, desk.update(Message::Open(first)));
+        let to_second = messages(&runtime, desk.update(Message::Open(second)));
+        assert_eq!(to_first.iter().find_map(opened), Some(first));
+        for message in to_second.into_iter().chain(to_first.clone()) {
+            let _ = desk.update(message);
+        }
+        assert_eq!(
+            desk.open_person(),
+            Some(second),
+            "the late answer is dropped"
+        );
+
+        // In order, the earlier answer is dropped as well and the later one opens.
+        let to_first = messages(&runtime, desk.update(Message::Open(first)));
+        let to_second = messages(&runtime, desk.update(Message::Open(second)));
+        for message in to_first {
+            let _ = desk.update(message);
+        }
+        assert_eq!(
+            desk.open_person(),
+            Some(second),
+            "the first click's answer does not replace what is open"
+        );
+        for message in to_second {
+            let _ = desk.update(message);
+        }
+        assert_eq!(desk.open_person(), Some(second));
+
+        // A failure for an earlier click is dropped too.
+        let _ = desk.update(Message::Open(first));
+        let _ = desk.update(Message::Opened {
+            opening: desk.opening - 1,
+            result: Err("late".into()),
+        });
+        assert_eq!(desk.problem, None);
     }
 }
