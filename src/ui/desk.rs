@@ -124,7 +124,8 @@ pub enum NoticeState {
 pub struct Desk {
     db: Db,
     session: Session,
-    access: CardAccess,
+    /// Where the card is written; tests put another simulated card on the reader here.
+    pub access: CardAccess,
     /// The profile's photo folder, once known (`None` inside: the profile has none).
     photos: Option<Option<PathBuf>>,
     /// The open holder's photo.
@@ -172,8 +173,10 @@ pub enum Message {
         card_id: i64,
         blocked: bool,
     },
-    /// Prolong the card on the reader to the end of the semester after its current expiry.
+    /// Prolong this card of the register, which must be the one on the reader, to the end
+    /// of the semester after its current expiry.
     Prolong {
+        card_id: i64,
         expires: Option<Date>,
     },
     Changed(Result<String, String>),
@@ -356,7 +359,7 @@ impl Desk {
                 }
             }
             Message::Reader(_) => {}
-            Message::Prolong { expires } => {
+            Message::Prolong { card_id, expires } => {
                 let Ok(setup) = self.setup.clone() else {
                     return Task::none();
                 };
@@ -373,7 +376,8 @@ impl Desk {
                                 .map_err(|err| format!("{err}: {}", err.next_step()))?;
                             let mut store = db.lock()?;
                             desk::prolong_card(
-                                &session, &mut *card, &mut store, &setup, new_expiry, today,
+                                &session, &mut *card, &mut store, &setup, card_id, new_expiry,
+                                today,
                             )
                             .map(|card| format!("{} → {}", chip_serial(&card.uid), card.expires))
                             .map_err(|err| format!("{err}: {}", err.next_step()))
@@ -921,6 +925,7 @@ impl Desk {
                 button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))
                     .style(button::secondary)
                     .on_press(Message::Prolong {
+                        card_id: card.id,
                         expires: fields.expires,
                     }),
             );
