@@ -132,7 +132,11 @@ catalogue! {
     KioskOutOfService => "Kiosk nieczynny", "Kiosk out of service";
     TapOrInsertYourCard => "Przyłóż legitymację do czytnika", "Tap or insert your card";
     PleaseTapTheCardAgain => "Przyłóż kartę ponownie", "Please tap the card again";
-    TheCardWasTakenAway => "Karta została zabrana za wcześnie.", "The card was taken away too soon.";
+    HoldTheCardStill => "Przytrzymaj kartę przy czytniku aż do odpowiedzi.", "Hold the card still until the answer.";
+    ReaderNotAnswering => "Czytnik kart nie odpowiada", "The card reader is not answering";
+    UseAnotherKioskOrAskStaff => "Skorzystaj z innego kiosku lub poproś obsługę o pomoc.", "Please use another kiosk or ask the staff for help.";
+    CardNotRead => "Nie udało się odczytać karty", "The card could not be read";
+    TapAgainOrAskTheOffice => "Przyłóż kartę ponownie; jeśli to się powtórzy, zgłoś się do biura legitymacji.", "Tap the card again; if it happens again, please go to the ID office.";
     KioskExitTitle => "Zamknięcie kiosku", "Close the kiosk";
     Administrator => "Administrator", "Administrator";
     CloseKiosk => "Zamknij kiosk", "Close the kiosk";
