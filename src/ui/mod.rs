@@ -429,7 +429,8 @@ impl App {
         self.session = Some(session.clone());
         self.tab = Tab::Work;
         if self.profile.role == Role::Print {
-            let (print, task) = print::PrintScreen::new(db, session, self.profile.clone());
+            let (print, task) =
+                print::PrintScreen::new(db, self.database.clone(), session, self.profile.clone());
             self.print = Some(print);
             return task.map(Message::Print);
         }

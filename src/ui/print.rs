@@ -2,6 +2,7 @@
 //! and the batch (encode each chip, then print) with start / pause / resume / cancel, a
 //! progress bar for the batch and the card in hand, and every failed card listed.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use super::{Db, theme};
 use crate::config::Language;
 use crate::station::auth::{Action, Session};
 use crate::station::print::{self, BatchSummary, Control, PcscFeed, PrintEvent, PrintStation};
-use crate::store::Production;
+use crate::store::{Production, Store};
 
 const QUEUE_SHOWN: usize = 500;
 const PREVIEW_WIDTH: u32 = 320;
@@ -34,6 +35,9 @@ pub enum Batch {
 
 pub struct PrintScreen {
     db: Db,
+    /// The store's file: a batch opens its own connection on it (WAL lets the window's go on
+    /// reading and writing meanwhile) rather than hold the window's for minutes.
+    database: PathBuf,
     session: Session,
     station: Result<Arc<PrintStation>, String>,
     pub queue: Vec<Production>,
@@ -76,7 +80,12 @@ fn load_queue(db: Db) -> Task<Message> {
 }
 
 impl PrintScreen {
-    pub fn new(db: Db, session: Session, profile: crate::config::Profile) -> (Self, Task<Message>) {
+    pub fn new(
+        db: Db,
+        database: PathBuf,
+        session: Session,
+        profile: crate::config::Profile,
+    ) -> (Self, Task<Message>) {
         let load_station = Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
@@ -91,6 +100,7 @@ impl PrintScreen {
         );
         let screen = Self {
             db: db.clone(),
+            database,
             session,
             station: Err(String::new()),
             queue: Vec::new(),
@@ -181,13 +191,18 @@ impl PrintScreen {
             current: None,
             paused: false,
         };
-        let (db, session, control) = (self.db.clone(), self.session.clone(), self.control.clone());
+        let (database, session, control) = (
+            self.database.clone(),
+            self.session.clone(),
+            self.control.clone(),
+        );
         let reader = station.printer.encoder_reader.clone();
         let events = iced::stream::channel(64, async move |mut output| {
             use iced::futures::SinkExt;
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let worker = tokio::task::spawn_blocking(move || {
-                let mut store = db.lock()?;
+                let mut store =
+                    Store::open(&database).map_err(|err| format!("{err}. {}", err.next_step()))?;
                 let mut feed = PcscFeed::new(reader.as_deref(), FEED_WAIT);
                 let mut cups = station.cups();
                 let setup = station.setup(&session.operator);
