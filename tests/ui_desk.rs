@@ -165,7 +165,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         shows(
             &app,
             &format!(
-                "the card on the reader is chip 04010101010101, not card {card_id} (chip 045566778899AA): nothing was written: put the chosen card on the reader and prolong it again"
+                "the card on the reader is chip 04010101010101, not card {card_id} (chip 045566778899AA): nothing was written. put the chosen card on the reader and prolong it again"
             )
         ),
         "{:?}",

@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime};
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::{CardAccess, Db, theme};
+use super::{CardAccess, Db, problem, stopped, theme};
 use crate::card::{ReaderEvent, read_uid};
 use crate::config::{CardReady, Language, Profile};
 use crate::remote::retry::RetryPolicy;
@@ -235,10 +235,10 @@ impl Desk {
                     async move {
                         tokio::task::spawn_blocking(move || {
                             usos_flow::client_from_profile(&profile, desk_retry())
-                                .map_err(|err| format!("{err}: {}", err.next_step()))
+                                .map_err(|err| problem(&err))
                         })
                         .await
-                        .unwrap_or_else(|_| Err("the USOS set-up thread stopped".to_owned()))
+                        .unwrap_or_else(|_| Err(stopped("USOS set-up")))
                     },
                     Message::UsosClient,
                 );
@@ -371,19 +371,17 @@ impl Desk {
                 return Task::perform(
                     async move {
                         tokio::task::spawn_blocking(move || {
-                            let mut card = access
-                                .connect()
-                                .map_err(|err| format!("{err}: {}", err.next_step()))?;
-                            let mut store = db.lock()?;
+                            let mut card = access.connect().map_err(|err| problem(&err))?;
+                            let mut store = db.lock().map_err(|err| problem(&err))?;
                             desk::prolong_card(
                                 &session, &mut *card, &mut store, &setup, card_id, new_expiry,
                                 today,
                             )
                             .map(|card| format!("{} → {}", chip_serial(&card.uid), card.expires))
-                            .map_err(|err| format!("{err}: {}", err.next_step()))
+                            .map_err(|err| problem(&err))
                         })
                         .await
-                        .unwrap_or_else(|_| Err("the card thread stopped".to_owned()))
+                        .unwrap_or_else(|_| Err(stopped("card")))
                     },
                     Message::Changed,
                 );
@@ -401,10 +399,8 @@ impl Desk {
                         db.run(move |store| {
                             desk::set_blocked(&session, store, card_id, blocked, reason)
                                 .map(|_| format!("card {card_id}"))
-                                .map_err(|err| format!("{err}: {}", err.next_step()))
                         })
                         .await
-                        .and_then(|result| result)
                     },
                     Message::Changed,
                 );
@@ -1182,8 +1178,8 @@ async fn send_notice(
             store.audit_append(&session.operator, "usos.card_ready", &subject, &details)
         })
         .await;
-    if !matches!(logged, Ok(Ok(_))) {
-        tracing::error!("the card ready notice was sent but could not be logged");
+    if let Err(err) = logged {
+        tracing::error!(%err, "the card ready notice was sent but could not be logged");
     }
     Ok(user)
 }
@@ -1227,9 +1223,7 @@ fn step_name(step: Step, language: Language) -> &'static str {
 }
 
 pub async fn search(db: Db, query: String) -> Result<Vec<Person>, String> {
-    db.run(move |store| store.search_people(&query, HITS).map_err(|e| e.to_string()))
-        .await
-        .and_then(|result| result)
+    db.run(move |store| store.search_people(&query, HITS)).await
 }
 
 pub async fn open(db: Db, person_id: i64) -> Result<Box<Panel>, String> {
@@ -1247,7 +1241,6 @@ pub async fn open(db: Db, person_id: i64) -> Result<Box<Panel>, String> {
         }))
     })
     .await
-    .and_then(|result| result.map_err(|e| format!("{e} ({})", e.next_step())))
 }
 
 /// One issuance, run on a blocking thread.
@@ -1280,9 +1273,9 @@ impl IssueWork {
         })?;
         let uid = read_uid(&mut *card).map_err(|err| Failure::of(&DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
-        let mut store = self.db.lock().map_err(|cause| Failure {
-            cause,
-            next_step: "restart the station".to_owned(),
+        let mut store = self.db.lock().map_err(|failed| Failure {
+            cause: failed.cause,
+            next_step: failed.next_step,
             card_removed: false,
             needs_reason: false,
             no_card: false,

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::theme;
+use super::{Failed, problem, stopped, theme};
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile};
@@ -61,7 +61,7 @@ pub enum NoVerdict {
 
 impl NoVerdict {
     pub fn of(err: &TransportError) -> Self {
-        let detail = format!("{err}: {}", err.next_step());
+        let detail = problem(err);
         match err {
             // No card by the time the kiosk connects: it left as soon as it arrived.
             TransportError::CardRemoved | TransportError::NoCard(_) => NoVerdict::CardRemoved,
@@ -156,10 +156,9 @@ impl Kiosk {
         let open = Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
-                    let store = Store::open(&database)
-                        .map_err(|err| format!("{err} ({})", err.next_step()))?;
-                    let policy = Policy::for_station(&profile, &store)
-                        .map_err(|err| format!("{err} ({})", err.next_step()))?;
+                    let store = Store::open(&database).map_err(|err| problem(&err))?;
+                    let policy =
+                        Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
                     let photos = photo::folder_of(&profile, &crate::config::data_dir());
                     Ok(Ready {
                         store: Arc::new(Mutex::new(store)),
@@ -168,7 +167,7 @@ impl Kiosk {
                     })
                 })
                 .await
-                .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+                .unwrap_or_else(|_| Err(stopped("store")))
             },
             Message::Opened,
         );
@@ -261,7 +260,7 @@ impl Kiosk {
                     async move {
                         tokio::task::spawn_blocking(move || admin_may_exit(&store, &name, &pin))
                             .await
-                            .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+                            .unwrap_or_else(|_| Err(stopped("store")))
                     },
                     Message::ExitChecked,
                 );
@@ -448,12 +447,15 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
 
 /// Only an administrator's name and PIN close the kiosk (failures count towards lock-out).
 fn admin_may_exit(store: &Mutex<Store>, name: &str, pin: &str) -> Result<(), String> {
-    let mut store = store
-        .lock()
-        .map_err(|_| "the store is unavailable".to_owned())?;
+    let mut store = store.lock().map_err(|_| {
+        problem(&Failed {
+            cause: "the kiosk's store connection is unusable".to_owned(),
+            next_step: "restart the kiosk".to_owned(),
+        })
+    })?;
     let operator = store
         .sign_in(name, pin, time::OffsetDateTime::now_utc())
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| problem(&err))?;
     if operator.role == OperatorRole::Admin {
         Ok(())
     } else {
@@ -535,7 +537,10 @@ fn verdict_title(verdict: Verdict, language: Language) -> &'static str {
 }
 
 fn unusable<T>(_poisoned: T) -> NoVerdict {
-    NoVerdict::Failed("the kiosk's store connection is unusable: restart the kiosk".to_owned())
+    NoVerdict::Failed(problem(&Failed {
+        cause: "the kiosk's store connection is unusable".to_owned(),
+        next_step: "restart the kiosk".to_owned(),
+    }))
 }
 
 /// Connects to the card and decides, on a blocking thread; logs the tap in the store.
@@ -559,11 +564,7 @@ async fn decide(reader: String, ready: Ready) -> Result<Decision, NoVerdict> {
         Ok(decision)
     })
     .await
-    .unwrap_or_else(|_| {
-        Err(NoVerdict::Failed(
-            "the card thread stopped: restart the kiosk".to_owned(),
-        ))
-    })
+    .unwrap_or_else(|_| Err(NoVerdict::Failed(stopped("card"))))
 }
 
 #[cfg(test)]
@@ -813,7 +814,7 @@ mod tests {
         assert!(
             shows(
                 &screen,
-                "the smart-card service (pcscd) is not running: start the smart-card service: `pcscd` (install with `apt-get install pcscd`)"
+                "the smart-card service (pcscd) is not running. start the smart-card service: `pcscd` (install with `apt-get install pcscd`)"
             ),
             "staff see the cause and the next step"
         );

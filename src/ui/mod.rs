@@ -80,6 +80,64 @@ pub enum Demo {
 /// the card.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
 
+/// A failure the window shows: what went wrong, and what the operator does next.
+pub trait Problem: fmt::Display {
+    fn next_step(&self) -> &str;
+}
+
+macro_rules! problems {
+    ($($kind:ty),+ $(,)?) => {
+        $(impl Problem for $kind {
+            fn next_step(&self) -> &str {
+                <$kind>::next_step(self)
+            }
+        })+
+    };
+}
+
+problems!(
+    crate::store::StoreError,
+    crate::store::SignInError,
+    crate::station::desk::DeskError,
+    crate::station::desk::SetupError,
+    crate::station::print::BatchError,
+    crate::station::validate::PolicyError,
+    crate::station::usos::UsosSetupError,
+    TransportError,
+);
+
+/// A failure whose cause is only known as text, with the step to take.
+#[derive(Debug)]
+pub struct Failed {
+    pub cause: String,
+    pub next_step: String,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cause)
+    }
+}
+
+impl Problem for Failed {
+    fn next_step(&self) -> &str {
+        &self.next_step
+    }
+}
+
+/// The one way a failure reads on screen: "what went wrong. what to do next".
+pub fn problem(err: &dyn Problem) -> String {
+    format!("{err}. {}", err.next_step())
+}
+
+/// A worker thread that ended without an answer (it panicked), as [`problem`] has it.
+pub fn stopped(thread: &str) -> String {
+    problem(&Failed {
+        cause: format!("the {thread} thread stopped"),
+        next_step: "see the log, then restart the station".to_owned(),
+    })
+}
+
 /// The store connection the window's tasks share. Every use runs on a blocking thread.
 #[derive(Clone)]
 pub struct Db(Arc<Mutex<Store>>);
@@ -96,21 +154,31 @@ impl Db {
     }
 
     /// Waits for the connection; called on blocking threads only.
-    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, String> {
-        self.0
-            .lock()
-            .map_err(|_| "an earlier store task failed; restart the station".to_owned())
+    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, Failed> {
+        self.0.lock().map_err(|_| Failed {
+            cause: "an earlier store task failed".to_owned(),
+            next_step: "restart the station".to_owned(),
+        })
     }
 
-    /// Runs `work` with the store on a blocking thread.
-    pub async fn run<T: Send + 'static>(
+    /// Runs `work` with the store on a blocking thread. Every way it can fail (the work's
+    /// own error, an unusable connection, a stopped thread) comes back as one line for the
+    /// screen, made by [`problem`]: the cause and the next step.
+    pub async fn run<T, E>(
         &self,
-        work: impl FnOnce(&mut Store) -> T + Send + 'static,
-    ) -> Result<T, String> {
+        work: impl FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, String>
+    where
+        T: Send + 'static,
+        E: Problem + Send + 'static,
+    {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.lock().map(|mut store| work(&mut store)))
-            .await
-            .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+        tokio::task::spawn_blocking(move || {
+            let mut store = db.lock().map_err(|err| problem(&err))?;
+            work(&mut store).map_err(|err| problem(&err))
+        })
+        .await
+        .unwrap_or_else(|_| Err(stopped("store")))
     }
 }
 
@@ -390,7 +458,7 @@ impl App {
                     self.tab = Tab::Work;
                     return Task::perform(
                         async move {
-                            let _ = db
+                            let logged = db
                                 .run(move |store| {
                                     store.audit_append(
                                         &session.operator,
@@ -400,6 +468,9 @@ impl App {
                                     )
                                 })
                                 .await;
+                            if let Err(err) = logged {
+                                tracing::error!(%err, "the sign-out could not be logged");
+                            }
                         },
                         |()| Message::Tab(Tab::Work),
                     )
@@ -443,10 +514,10 @@ impl App {
                 tokio::task::spawn_blocking(move || {
                     DeskSetup::from_profile(&profile, &crate::config::data_dir())
                         .map(Arc::new)
-                        .map_err(|err| format!("{err}. {}", err.next_step()))
+                        .map_err(|err| problem(&err))
                 })
                 .await
-                .unwrap_or_else(|_| Err("the set-up thread stopped".to_owned()))
+                .unwrap_or_else(|_| Err(stopped("set-up")))
             },
             std::convert::identity,
         );
@@ -598,15 +669,14 @@ impl App {
 /// Opens the store; the demo profile fills an empty one with its students and operators.
 pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
     tokio::task::spawn_blocking(move || {
-        let mut store = Store::open(&path).map_err(|err| format!("{err}. {}", err.next_step()))?;
+        let mut store = Store::open(&path).map_err(|err| problem(&err))?;
         if demo {
-            crate::station::demo::seed(&mut store)
-                .map_err(|err| format!("{err}. {}", err.next_step()))?;
+            crate::station::demo::seed(&mut store).map_err(|err| problem(&err))?;
         }
         Ok(Db::new(store))
     })
     .await
-    .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+    .unwrap_or_else(|_| Err(stopped("store")))
 }
 
 /// The demo card carries the write key the demo desk derives, as a manufacturer's blank
@@ -662,4 +732,30 @@ async fn insert_demo_card(
             _in_reader: Arc::new(card),
         })
         .map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_store_failure_reads_as_its_cause_then_the_next_step() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let db = Db::new(Store::open_in_memory().unwrap());
+        let err = runtime
+            .block_on(db.run(|store| store.get_person(999)))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "no person with id 999. check the id (it may have been removed by a sync)"
+        );
+        // Work that panics leaves the connection unusable, and says so the same way.
+        let _ = runtime.block_on(db.run(|_| -> Result<(), Failed> { panic!("a bug") }));
+        assert_eq!(
+            runtime
+                .block_on(db.run(|store| store.get_person(1)))
+                .unwrap_err(),
+            "an earlier store task failed. restart the station"
+        );
+    }
 }

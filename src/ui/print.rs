@@ -10,7 +10,7 @@ use iced::widget::{Column, button, column, container, image, progress_bar, row, 
 use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
-use super::{Db, theme};
+use super::{Db, Failed, problem, stopped, theme};
 use crate::config::Language;
 use crate::station::auth::{Action, Session};
 use crate::station::print::{self, BatchSummary, Control, PcscFeed, PrintEvent, PrintStation};
@@ -67,13 +67,8 @@ pub enum Message {
 fn load_queue(db: Db) -> Task<Message> {
     Task::perform(
         async move {
-            db.run(|store| {
-                store
-                    .productions_to_produce(QUEUE_SHOWN)
-                    .map_err(|err| err.to_string())
-            })
-            .await
-            .and_then(|result| result)
+            db.run(|store| store.productions_to_produce(QUEUE_SHOWN))
+                .await
         },
         Message::QueueLoaded,
     )
@@ -91,10 +86,10 @@ impl PrintScreen {
                 tokio::task::spawn_blocking(move || {
                     PrintStation::from_profile(&profile)
                         .map(Arc::new)
-                        .map_err(|(cause, next_step)| format!("{cause}. {next_step}"))
+                        .map_err(|(cause, next_step)| problem(&Failed { cause, next_step }))
                 })
                 .await
-                .unwrap_or_else(|_| Err("the set-up thread stopped".to_owned()))
+                .unwrap_or_else(|_| Err(stopped("set-up")))
             },
             Message::StationLoaded,
         );
@@ -139,9 +134,13 @@ impl PrintScreen {
                 };
                 return Task::perform(
                     async move {
-                        db.run(move |store| station.preview(store, id, PREVIEW_WIDTH))
-                            .await
-                            .and_then(|result| result)
+                        db.run(move |store| {
+                            station.preview(store, id, PREVIEW_WIDTH).map_err(|cause| Failed {
+                                cause,
+                                next_step: "select the card again; if it repeats, check its holder's record and the profile's card layout".to_owned(),
+                            })
+                        })
+                        .await
                     },
                     Message::Previewed,
                 );
@@ -201,8 +200,7 @@ impl PrintScreen {
             use iced::futures::SinkExt;
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let worker = tokio::task::spawn_blocking(move || {
-                let mut store =
-                    Store::open(&database).map_err(|err| format!("{err}. {}", err.next_step()))?;
+                let mut store = Store::open(&database).map_err(|err| problem(&err))?;
                 let mut feed = PcscFeed::new(reader.as_deref(), FEED_WAIT);
                 let mut cups = station.cups();
                 let setup = station.setup(&session.operator);
@@ -218,17 +216,14 @@ impl PrintScreen {
                     },
                 )
                 .map(drop)
-                .map_err(|err| format!("{err}. {}", err.next_step()))
+                .map_err(|err| problem(&err))
             });
             while let Some(event) = receiver.recv().await {
                 if output.send(Message::Event(event)).await.is_err() {
                     return;
                 }
             }
-            if let Ok(Err(err)) | Err(err) = worker
-                .await
-                .map_err(|_| "the print thread stopped".to_owned())
-            {
+            if let Ok(Err(err)) | Err(err) = worker.await.map_err(|_| stopped("print")) {
                 let _ = output.send(Message::BatchFailed(err)).await;
             }
         });

@@ -188,7 +188,7 @@ async fn read_uid(reader: String) -> Result<String, String> {
     .await;
     match outcome {
         Ok(Ok(uid)) => Ok(hex::encode_upper(uid)),
-        Ok(Err(err)) => Err(format!("{err}; {}", err.next_step())),
+        Ok(Err(err)) => Err(super::problem(&err)),
         Err(_) => Err("the reader thread stopped".to_owned()),
     }
 }

@@ -59,13 +59,8 @@ impl SignIn {
                 let name = self.name.clone();
                 let pin = std::mem::take(&mut self.pin);
                 let check = async move {
-                    db.run(move |store| {
-                        store
-                            .sign_in(&name, &pin, OffsetDateTime::now_utc())
-                            .map_err(|err| format!("{err}. {}", err.next_step()))
-                    })
-                    .await
-                    .and_then(|result| result)
+                    db.run(move |store| store.sign_in(&name, &pin, OffsetDateTime::now_utc()))
+                        .await
                 };
                 return (Task::perform(check, Message::Checked), Outcome::None);
             }

@@ -54,11 +54,7 @@ pub enum Message {
 
 pub fn refresh(db: Db) -> Task<Message> {
     Task::perform(
-        async move {
-            db.run(|store| store.sync_summary().map_err(|err| err.to_string()))
-                .await
-                .and_then(|result| result)
-        },
+        async move { db.run(|store| store.sync_summary()).await },
         Message::Counted,
     )
 }
