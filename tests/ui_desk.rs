@@ -51,8 +51,16 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         "the status bar shows the demo people, cardholders and ordered cards waiting to be pushed"
     );
 
+    // An empty field is asked for, not silently ignored.
+    sign_in(&runtime, &mut app, "anna", "");
+    assert!(shows(&app, "Enter your name and PIN."));
+    sign_in(&runtime, &mut app, "", "1111");
+    assert!(shows(&app, "Enter your name and PIN."));
+    assert!(app.session.is_none());
+
     // A wrong PIN is refused with the attempts left; the right one opens the desk.
     sign_in(&runtime, &mut app, "anna", "9999");
+    assert!(!shows(&app, "Enter your name and PIN."));
     assert!(shows(
         &app,
         "unknown operator or wrong PIN (5 wrong PINs in a row lock the name for a while). check the name and type the PIN again"

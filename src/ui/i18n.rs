@@ -45,6 +45,7 @@ catalogue! {
     SignIn => "Zaloguj", "Sign in";
     SignOut => "Wyloguj", "Sign out";
     SigningIn => "Sprawdzanie…", "Checking…";
+    EnterNameAndPin => "Wpisz nazwę operatora i PIN.", "Enter your name and PIN.";
     DemoOperators => "Demo: anna / 1111 (wydawanie), piotr / 2222 (druk), admin / 0000", "Demo: anna / 1111 (desk), piotr / 2222 (printing), admin / 0000";
     OpeningStore => "Otwieranie bazy…", "Opening the store…";
     StoreProblem => "Nie można otworzyć bazy:", "The store cannot be opened:";
