@@ -128,6 +128,7 @@ catalogue! {
     NoReadersConnectACard => "Brak czytników. Podłącz czytnik kart.", "No readers. Connect a card reader.";
     NoCard => "Brak karty", "No card";
     UIDReading => "UID: odczyt…", "UID: reading…";
+    UIDReadOnTab => "UID jest odczytywany na karcie Czytniki", "The UID is read on the Readers tab";
     UIDNotRead => "Nie odczytano UID", "UID not read";
     Starting => "Uruchamianie…", "Starting…";
     KioskOutOfService => "Kiosk nieczynny", "Kiosk out of service";

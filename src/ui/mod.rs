@@ -76,8 +76,8 @@ pub enum Demo {
     },
 }
 
-/// How long the desk waits for another program (the reader list reading a UID) to let go of
-/// the card.
+/// How long the desk waits for another program (the reader list reading a UID while the
+/// Readers tab is open, another station's tool) to let go of the card.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
 
 /// A failure the window shows: what went wrong, and what the operator does next.
@@ -200,8 +200,8 @@ impl fmt::Debug for CardAccess {
 }
 
 impl CardAccess {
-    /// Connects to the card, exclusively: nothing else may talk to it mid-write. The reader
-    /// list reads UIDs when a card arrives, so a busy reader is waited for briefly.
+    /// Connects to the card, exclusively: nothing else may talk to it mid-write. A reader held
+    /// by someone else (the Readers tab reading a UID) is waited for briefly.
     pub fn connect(&self) -> Result<Box<dyn Transport>, TransportError> {
         match self {
             CardAccess::Simulated(card) => Ok(Box::new(SimTransport::insert(
@@ -361,7 +361,10 @@ impl App {
                         );
                     }
                 }
-                tasks.push(self.readers.update(message).map(Message::Readers));
+                // Reading a UID connects to the card: only while the list is on screen (never
+                // in the kiosk), not under the desk's or the kiosk's own connection.
+                let shown = self.tab == Tab::Readers && self.kiosk.is_none();
+                tasks.push(self.readers.update(message, shown).map(Message::Readers));
                 Task::batch(tasks)
             }
             Message::Kiosk(message) => match &mut self.kiosk {
@@ -442,6 +445,7 @@ impl App {
                         .settings
                         .update(settings::Message::Load, db.clone())
                         .map(Message::Settings),
+                    (Tab::Readers, _) => self.readers.read_unread().map(Message::Readers),
                     _ => Task::none(),
                 }
             }
