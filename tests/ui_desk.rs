@@ -18,6 +18,8 @@ use ui_harness::{send, shows, sign_in};
 
 const CARD_KEY_VAR: &str = "CARDSTATION_UI_TEST_CARD_KEY";
 const UID: [u8; 7] = [0x04, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA];
+/// Another card, put on the reader instead of the one chosen.
+const OTHER_UID: [u8; 7] = [0x04, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01];
 
 #[test]
 fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
@@ -49,8 +51,16 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         "the status bar shows the demo people, cardholders and ordered cards waiting to be pushed"
     );
 
+    // An empty field is asked for, not silently ignored.
+    sign_in(&runtime, &mut app, "anna", "");
+    assert!(shows(&app, "Enter your name and PIN."));
+    sign_in(&runtime, &mut app, "", "1111");
+    assert!(shows(&app, "Enter your name and PIN."));
+    assert!(app.session.is_none());
+
     // A wrong PIN is refused with the attempts left; the right one opens the desk.
     sign_in(&runtime, &mut app, "anna", "9999");
+    assert!(!shows(&app, "Enter your name and PIN."));
     assert!(shows(
         &app,
         "unknown operator or wrong PIN (5 wrong PINs in a row lock the name for a while). check the name and type the PIN again"
@@ -136,11 +146,54 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     .unwrap();
     assert_eq!(reading.verdict.unwrap().data.surnames, ["Wiśniewska"]);
 
-    // Prolong it (same card on the reader) to the end of the following semester.
+    let card_id = {
+        let store = Store::open(&database).unwrap();
+        let card = store
+            .find_card_by_uid(cardstation::store::UidKind::Contact, &UID)
+            .unwrap()
+            .unwrap();
+        card.id
+    };
+
+    // Prolonging it with another card on the reader is refused and writes nothing.
+    let other = shared(ElsCard::new(ElsCardState::personalised(
+        &OTHER_UID,
+        &card_key.for_card(&OTHER_UID).unwrap(),
+    )));
+    app.desk.as_mut().unwrap().access = CardAccess::Simulated(other.clone());
     send(
         &runtime,
         &mut app,
         Message::Desk(desk::Message::Prolong {
+            card_id,
+            expires: Some(expires),
+        }),
+    );
+    assert!(
+        shows(
+            &app,
+            &format!(
+                "the card on the reader is chip 04010101010101, not card {card_id} (chip 045566778899AA): nothing was written. put the chosen card on the reader and prolong it again"
+            )
+        ),
+        "{:?}",
+        app.desk.as_ref().unwrap().notice
+    );
+    assert!(matches!(
+        cardstation::card::els::read_els(&mut SimTransport::insert(
+            other.clone(),
+            Faults::default()
+        )),
+        Err(cardstation::card::els::ElsCardError::Empty)
+    ));
+
+    // Prolong it (same card on the reader) to the end of the following semester.
+    app.desk.as_mut().unwrap().access = CardAccess::Simulated(card.clone());
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Prolong {
+            card_id,
             expires: Some(expires),
         }),
     );
@@ -160,14 +213,6 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     assert_eq!(reading.verdict.unwrap().data.expires, prolonged);
 
     // Block it from the panel: the register says blocked, the audit log has who did it.
-    let card_id = {
-        let store = Store::open(&database).unwrap();
-        let card = store
-            .find_card_by_uid(cardstation::store::UidKind::Contact, &UID)
-            .unwrap()
-            .unwrap();
-        card.id
-    };
     send(
         &runtime,
         &mut app,

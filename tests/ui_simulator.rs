@@ -74,6 +74,32 @@ fn shows_each_reader_with_the_uid_of_its_card() {
 }
 
 #[test]
+fn a_card_is_read_for_the_list_only_once_the_readers_tab_is_open() {
+    let (mut app, _) = App::boot(english_demo(), Some("/tmp/ui-test.sqlite".into()));
+    reader_event(&mut app, ReaderEvent::ServiceAvailable);
+    reader_event(
+        &mut app,
+        ReaderEvent::CardInserted {
+            reader: "Virtual PCD 00 00".into(),
+            atr: vec![0x3B, 0x81],
+        },
+    );
+    let uid = |app: &App| {
+        app.readers.readers["Virtual PCD 00 00"]
+            .clone()
+            .unwrap()
+            .uid
+    };
+    assert_eq!(
+        uid(&app),
+        readers::Uid::NotRead,
+        "on the work tab the desk has the card to itself"
+    );
+    let _ = app.update(Message::Tab(Tab::Readers));
+    assert_eq!(uid(&app), readers::Uid::Reading);
+}
+
+#[test]
 fn explains_what_to_install_when_pcscd_is_missing() {
     let (mut app, _) = App::boot(english_demo(), None);
     let _ = app.update(Message::Tab(Tab::Readers));

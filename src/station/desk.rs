@@ -178,6 +178,16 @@ pub enum DeskError {
     Record(#[from] RecordError),
     #[error("the cardholder already has card {card_id} in use")]
     NeedsDuplicateReason { card_id: i64 },
+    #[error(
+        "the card on the reader is chip {on_reader}, not card {card_id} (chip {chosen}): nothing was written"
+    )]
+    NotTheChosenCard {
+        card_id: i64,
+        chosen: String,
+        on_reader: String,
+    },
+    #[error("card {card_id} has no contact chip in the register, so the desk cannot check it")]
+    NoContactChip { card_id: i64 },
 }
 
 impl DeskError {
@@ -189,6 +199,10 @@ impl DeskError {
             DeskError::NeedsDuplicateReason { .. } => {
                 "issue a duplicate and say why (lost or damaged), or block the old card first"
             }
+            DeskError::NotTheChosenCard { .. } => {
+                "put the chosen card on the reader and prolong it again"
+            }
+            DeskError::NoContactChip { .. } => "issue the holder a new card at this desk",
         }
     }
 
@@ -289,16 +303,31 @@ pub fn issue_card<T: Transport + ?Sized>(
     })
 }
 
-/// Prolongs the card on the reader to `new_expiry` and records it.
+/// Prolongs card `card_id` of the register to `new_expiry` and records it. The chip on the
+/// reader is checked first: if it is not that card's, nothing is written.
 pub fn prolong_card<T: Transport + ?Sized>(
     session: &Session,
     card: &mut T,
     store: &mut Store,
     setup: &DeskSetup,
+    card_id: i64,
     new_expiry: Date,
     today: Date,
 ) -> Result<IssuedCard, DeskError> {
     session.require(Action::ProlongCard)?;
+    let chosen = store
+        .get_card(card_id)?
+        .fields
+        .contact_uid
+        .ok_or(DeskError::NoContactChip { card_id })?;
+    let on_reader = chip_serial(&read_uid(card).map_err(IssueError::from)?);
+    if !on_reader.eq_ignore_ascii_case(&chosen) {
+        return Err(DeskError::NotTheChosenCard {
+            card_id,
+            chosen,
+            on_reader,
+        });
+    }
     let prolonged = issue::prolong(
         card,
         &setup.signer,
@@ -307,17 +336,9 @@ pub fn prolong_card<T: Transport + ?Sized>(
         &setup.trusted,
         today,
     )?;
-    let known = store
-        .find_card_by_uid(crate::store::UidKind::Contact, &prolonged.uid)?
-        .ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "chip {} is not in the register: issue it at this desk first",
-                chip_serial(&prolonged.uid)
-            ))
-        })?;
-    store.set_card_expiry(known.id, new_expiry, &session.operator)?;
+    store.set_card_expiry(card_id, new_expiry, &session.operator)?;
     Ok(IssuedCard {
-        card_id: known.id,
+        card_id,
         uid: prolonged.uid,
         expires: new_expiry,
     })
@@ -595,5 +616,92 @@ mod tests {
         );
         issue_onto(&operator, card, &mut store, &resume).unwrap();
         assert_eq!(store.status().unwrap().cards, DEMO_ORDERED_CARDS + 1);
+    }
+
+    #[test]
+    fn prolonging_refuses_a_chip_that_is_not_the_chosen_card_and_writes_nothing() {
+        let (mut store, cardholder) = store();
+        let other_holder = {
+            let person = &store.search_people("kowalska", 1).unwrap()[0];
+            store.cardholders_of_person(person.id).unwrap()[0].id
+        };
+        let operator = session(OperatorRole::Operator);
+        let setup = setup();
+        let issue = |card: &SharedCard, store: &mut Store, holder: i64| {
+            issue_card(
+                &operator,
+                &mut SimTransport::insert(card.clone(), Faults::default()),
+                store,
+                &setup,
+                &request(holder),
+                TODAY,
+                &mut |_| {},
+            )
+            .unwrap()
+        };
+        let (chosen_card, other_card) = (
+            blank_card(&[4, 5, 5, 5, 5, 5, 5]),
+            blank_card(&[4, 6, 6, 6, 6, 6, 6]),
+        );
+        let chosen = issue(&chosen_card, &mut store, cardholder);
+        let other = issue(&other_card, &mut store, other_holder);
+        let on_chip = |card: &SharedCard| {
+            issue::read_and_verify(
+                &mut SimTransport::insert(card.clone(), Faults::default()),
+                &setup.trusted,
+                TODAY,
+            )
+            .unwrap()
+            .structure
+        };
+        let before = on_chip(&other_card);
+        let later = date!(2027 - 10 - 31);
+
+        let err = prolong_card(
+            &operator,
+            &mut SimTransport::insert(other_card.clone(), Faults::default()),
+            &mut store,
+            &setup,
+            chosen.card_id,
+            later,
+            TODAY,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, DeskError::NotTheChosenCard { on_reader, .. } if *on_reader == "04060606060606"),
+            "{err}"
+        );
+        assert_eq!(
+            on_chip(&other_card),
+            before,
+            "nothing written to the other card"
+        );
+        for card in [&chosen, &other] {
+            assert_eq!(
+                store.get_card(card.card_id).unwrap().fields.expires,
+                Some(card.expires),
+                "the register is unchanged"
+            );
+        }
+
+        // The chosen card itself is prolonged.
+        let prolonged = prolong_card(
+            &operator,
+            &mut SimTransport::insert(chosen_card, Faults::default()),
+            &mut store,
+            &setup,
+            chosen.card_id,
+            later,
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(
+            (prolonged.card_id, prolonged.expires),
+            (chosen.card_id, later)
+        );
+        assert_eq!(
+            store.get_card(chosen.card_id).unwrap().fields.expires,
+            Some(later)
+        );
     }
 }

@@ -134,6 +134,15 @@ pub struct StoreStatus {
     pub last_sync: Option<String>,
 }
 
+/// The sync state alone, for the status bar's refresh every few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    /// Most recent successful sync of any resource (RFC 3339), `None` if never synced.
+    pub last_sync: Option<String>,
+    /// Local changes waiting to be pushed.
+    pub outbox_pending: i64,
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
@@ -185,6 +194,31 @@ impl Store {
             .conn
             .prepare_cached("SELECT max(last_sync_at) FROM sync_state")?
             .query_row([], |row| row.get(0))?)
+    }
+
+    /// How many local changes wait in the outbox. Pushed rows are deleted, so this walks the
+    /// outbox's smallest index over the pending rows alone, never the register's tables.
+    pub fn outbox_len(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM outbox")?
+            .query_row([], |row| row.get(0))?)
+    }
+
+    /// Last sync and outbox length in one read: what the status bar shows, without the
+    /// whole-table counts of [`Store::status`].
+    pub fn sync_summary(&self) -> Result<SyncSummary> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT max(last_sync_at) FROM sync_state), (SELECT count(*) FROM outbox)",
+            )?
+            .query_row([], |row| {
+                Ok(SyncSummary {
+                    last_sync: row.get(0)?,
+                    outbox_pending: row.get(1)?,
+                })
+            })?)
     }
 
     pub fn status(&self) -> Result<StoreStatus> {
@@ -252,6 +286,22 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |row| row.get(0))
             .unwrap();
         assert!(foreign_keys);
+    }
+
+    #[test]
+    fn the_sync_summary_agrees_with_the_full_status() {
+        let mut store = Store::open_in_memory().unwrap();
+        let empty = store.sync_summary().unwrap();
+        assert_eq!((empty.last_sync, empty.outbox_pending), (None, 0));
+        crate::station::demo::seed(&mut store).unwrap();
+        let status = store.status().unwrap();
+        let summary = store.sync_summary().unwrap();
+        assert!(summary.outbox_pending > 0);
+        assert_eq!(
+            (summary.last_sync, summary.outbox_pending),
+            (status.last_sync, status.outbox_pending)
+        );
+        assert_eq!(store.outbox_len().unwrap(), status.outbox_pending);
     }
 
     #[test]

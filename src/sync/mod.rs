@@ -380,7 +380,7 @@ async fn push(
     cancel: &Cancel,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let total = u64::try_from(store.status()?.outbox_pending).unwrap_or(0);
+    let total = u64::try_from(store.outbox_len()?).unwrap_or(0);
     let mut held_back: HashSet<(Resource, i64)> = HashSet::new();
     let mut after_id = 0;
     let mut done = 0;

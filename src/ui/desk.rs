@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime};
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::{CardAccess, Db, theme};
+use super::{CardAccess, Db, problem, stopped, theme};
 use crate::card::{ReaderEvent, read_uid};
 use crate::config::{CardReady, Language, Profile};
 use crate::remote::retry::RetryPolicy;
@@ -124,7 +124,8 @@ pub enum NoticeState {
 pub struct Desk {
     db: Db,
     session: Session,
-    access: CardAccess,
+    /// Where the card is written; tests put another simulated card on the reader here.
+    pub access: CardAccess,
     /// The profile's photo folder, once known (`None` inside: the profile has none).
     photos: Option<Option<PathBuf>>,
     /// The open holder's photo.
@@ -134,12 +135,19 @@ pub struct Desk {
     generation: u64,
     pub hits: Vec<Person>,
     pub highlighted: Option<usize>,
+    /// The person last asked for, and the number of that request: only its answer is shown,
+    /// so a slow answer to an earlier click never replaces a later one.
+    wanted: Option<i64>,
+    opening: u64,
     pub panel: Option<Panel>,
     pub issuance: Issuance,
     setup: Result<Arc<DeskSetup>, String>,
     duplicate: Option<DuplicateReason>,
-    /// The outcome of the last block / unblock, or a store error.
+    /// The outcome of the last block / unblock / prolong, on the panel of the card.
     pub notice: Option<Result<String, String>>,
+    /// A search or an "open" that failed: drawn above the results, where it is seen whether
+    /// or not anyone is open.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +160,11 @@ pub enum Message {
     Move(i32),
     OpenHighlighted,
     Open(i64),
-    Opened(Result<Box<Panel>, String>),
+    Opened {
+        /// The request this answers; answers to earlier ones are dropped.
+        opening: u64,
+        result: Result<Box<Panel>, String>,
+    },
     SetupLoaded(Result<Arc<DeskSetup>, String>),
     Issue,
     Duplicate(DuplicateReason),
@@ -161,8 +173,10 @@ pub enum Message {
         card_id: i64,
         blocked: bool,
     },
-    /// Prolong the card on the reader to the end of the semester after its current expiry.
+    /// Prolong this card of the register, which must be the one on the reader, to the end
+    /// of the semester after its current expiry.
     Prolong {
+        card_id: i64,
         expires: Option<Date>,
     },
     Changed(Result<String, String>),
@@ -221,10 +235,10 @@ impl Desk {
                     async move {
                         tokio::task::spawn_blocking(move || {
                             usos_flow::client_from_profile(&profile, desk_retry())
-                                .map_err(|err| format!("{err}: {}", err.next_step()))
+                                .map_err(|err| problem(&err))
                         })
                         .await
-                        .unwrap_or_else(|_| Err("the USOS set-up thread stopped".to_owned()))
+                        .unwrap_or_else(|_| Err(stopped("USOS set-up")))
                     },
                     Message::UsosClient,
                 );
@@ -248,11 +262,14 @@ impl Desk {
             generation: 0,
             hits: Vec::new(),
             highlighted: None,
+            wanted: None,
+            opening: 0,
             panel: None,
             issuance: Issuance::Idle,
             setup: Err(String::new()),
             duplicate: None,
             notice: None,
+            problem: None,
         };
         let focus = iced::widget::operation::focus(SEARCH_ID);
         (
@@ -277,8 +294,9 @@ impl Desk {
                     Ok(hits) => {
                         self.highlighted = (!hits.is_empty()).then_some(0);
                         self.hits = hits;
+                        self.problem = None;
                     }
-                    Err(err) => self.notice = Some(Err(err)),
+                    Err(err) => self.problem = Some(err),
                 }
             }
             Message::Searched { .. } => {}
@@ -301,14 +319,19 @@ impl Desk {
                 if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
                     self.highlighted = Some(i);
                 }
-                return Task::perform(open(self.db.clone(), person_id), Message::Opened);
+                self.wanted = Some(person_id);
+                return self.reopen();
             }
-            Message::Opened(Ok(panel)) => {
+            Message::Opened { opening, .. } if opening != self.opening => {}
+            Message::Opened {
+                result: Ok(panel), ..
+            } => {
                 let same_person = self
                     .panel
                     .as_ref()
                     .is_some_and(|open| open.person.id == panel.person.id);
                 self.panel = Some(*panel);
+                self.problem = None;
                 let photo = if same_person && !matches!(self.photo, Photo::None) {
                     Task::none()
                 } else {
@@ -320,7 +343,9 @@ impl Desk {
                 // Again after a reopen too: a card just issued is now one USOS can find.
                 return Task::batch([photo, self.load_usos()]);
             }
-            Message::Opened(Err(err)) => self.notice = Some(Err(err)),
+            Message::Opened {
+                result: Err(err), ..
+            } => self.problem = Some(err),
             Message::SetupLoaded(setup) => self.setup = setup,
             Message::Duplicate(reason) => self.duplicate = Some(reason),
             Message::Issue => return self.start_issue(None),
@@ -334,7 +359,7 @@ impl Desk {
                 }
             }
             Message::Reader(_) => {}
-            Message::Prolong { expires } => {
+            Message::Prolong { card_id, expires } => {
                 let Ok(setup) = self.setup.clone() else {
                     return Task::none();
                 };
@@ -346,18 +371,17 @@ impl Desk {
                 return Task::perform(
                     async move {
                         tokio::task::spawn_blocking(move || {
-                            let mut card = access
-                                .connect()
-                                .map_err(|err| format!("{err}: {}", err.next_step()))?;
-                            let mut store = db.lock()?;
+                            let mut card = access.connect().map_err(|err| problem(&err))?;
+                            let mut store = db.lock().map_err(|err| problem(&err))?;
                             desk::prolong_card(
-                                &session, &mut *card, &mut store, &setup, new_expiry, today,
+                                &session, &mut *card, &mut store, &setup, card_id, new_expiry,
+                                today,
                             )
                             .map(|card| format!("{} → {}", chip_serial(&card.uid), card.expires))
-                            .map_err(|err| format!("{err}: {}", err.next_step()))
+                            .map_err(|err| problem(&err))
                         })
                         .await
-                        .unwrap_or_else(|_| Err("the card thread stopped".to_owned()))
+                        .unwrap_or_else(|_| Err(stopped("card")))
                     },
                     Message::Changed,
                 );
@@ -375,10 +399,8 @@ impl Desk {
                         db.run(move |store| {
                             desk::set_blocked(&session, store, card_id, blocked, reason)
                                 .map(|_| format!("card {card_id}"))
-                                .map_err(|err| format!("{err}: {}", err.next_step()))
                         })
                         .await
-                        .and_then(|result| result)
                     },
                     Message::Changed,
                 );
@@ -512,11 +534,17 @@ impl Desk {
         )
     }
 
-    fn reopen(&self) -> Task<Message> {
-        match &self.panel {
-            Some(panel) => Task::perform(open(self.db.clone(), panel.person.id), Message::Opened),
-            None => Task::none(),
-        }
+    /// (Re)loads the person last asked for, as a new request: an answer to any earlier one,
+    /// still on its way, is dropped when it comes.
+    fn reopen(&mut self) -> Task<Message> {
+        let Some(person_id) = self.wanted else {
+            return Task::none();
+        };
+        self.opening += 1;
+        let opening = self.opening;
+        Task::perform(open(self.db.clone(), person_id), move |result| {
+            Message::Opened { opening, result }
+        })
     }
 
     fn start_issue(&mut self, resume: Option<Vec<u8>>) -> Task<Message> {
@@ -631,18 +659,24 @@ impl Desk {
         }
         let hint = if self.query.trim().is_empty() {
             t(language, Text::SearchHint)
+        } else if self.problem.is_some() {
+            ""
         } else if self.hits.is_empty() {
             t(language, Text::NoMatches)
         } else {
             ""
         };
-        let left = column![
+        let mut left = column![
             search,
             text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)
-        ]
-        .push(scrollable(list).height(Length::Fill))
-        .spacing(8)
-        .width(Length::FillPortion(2));
+        ];
+        if let Some(problem) = &self.problem {
+            left = left.push(text(problem.clone()).color(theme::PROBLEM));
+        }
+        let left = left
+            .push(scrollable(list).height(Length::Fill))
+            .spacing(8)
+            .width(Length::FillPortion(2));
         let right = match &self.panel {
             Some(panel) => self.panel_view(panel, language),
             None => container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
@@ -887,6 +921,7 @@ impl Desk {
                 button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))
                     .style(button::secondary)
                     .on_press(Message::Prolong {
+                        card_id: card.id,
                         expires: fields.expires,
                     }),
             );
@@ -1143,8 +1178,8 @@ async fn send_notice(
             store.audit_append(&session.operator, "usos.card_ready", &subject, &details)
         })
         .await;
-    if !matches!(logged, Ok(Ok(_))) {
-        tracing::error!("the card ready notice was sent but could not be logged");
+    if let Err(err) = logged {
+        tracing::error!(%err, "the card ready notice was sent but could not be logged");
     }
     Ok(user)
 }
@@ -1188,9 +1223,7 @@ fn step_name(step: Step, language: Language) -> &'static str {
 }
 
 pub async fn search(db: Db, query: String) -> Result<Vec<Person>, String> {
-    db.run(move |store| store.search_people(&query, HITS).map_err(|e| e.to_string()))
-        .await
-        .and_then(|result| result)
+    db.run(move |store| store.search_people(&query, HITS)).await
 }
 
 pub async fn open(db: Db, person_id: i64) -> Result<Box<Panel>, String> {
@@ -1208,7 +1241,6 @@ pub async fn open(db: Db, person_id: i64) -> Result<Box<Panel>, String> {
         }))
     })
     .await
-    .and_then(|result| result.map_err(|e| format!("{e} ({})", e.next_step())))
 }
 
 /// One issuance, run on a blocking thread.
@@ -1241,9 +1273,9 @@ impl IssueWork {
         })?;
         let uid = read_uid(&mut *card).map_err(|err| Failure::of(&DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
-        let mut store = self.db.lock().map_err(|cause| Failure {
-            cause,
-            next_step: "restart the station".to_owned(),
+        let mut store = self.db.lock().map_err(|failed| Failure {
+            cause: failed.cause,
+            next_step: failed.next_step,
             card_removed: false,
             needs_reason: false,
             no_card: false,
@@ -1276,5 +1308,145 @@ impl IssueWork {
             }
             let _ = worker.await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Role;
+    use crate::store::{OperatorRole, Store};
+    use iced::futures::StreamExt;
+
+    /// A desk over the demo store in `dir`, as anna at the issuance desk.
+    fn desk(dir: &std::path::Path) -> (Desk, std::path::PathBuf) {
+        let path = dir.join("desk.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        crate::station::demo::seed(&mut store).unwrap();
+        let session = Session {
+            operator: "anna".to_owned(),
+            role: OperatorRole::Operator,
+            station: Role::Issuance,
+        };
+        let card = crate::sim::shared(crate::sim::ElsCard::new(crate::sim::ElsCardState::blank(
+            &[4, 1, 2, 3, 4, 5, 6],
+        )));
+        let (desk, _) = Desk::new(
+            Db::new(store),
+            session,
+            CardAccess::Simulated(card),
+            &Profile::demo(),
+            Task::none(),
+        );
+        (desk, path)
+    }
+
+    /// Runs `task` to its end and returns its messages, without feeding them back.
+    fn messages(runtime: &tokio::runtime::Runtime, task: Task<Message>) -> Vec<Message> {
+        let Some(stream) = iced_test::runtime::task::into_stream(task) else {
+            return Vec::new();
+        };
+        runtime
+            .block_on(stream.collect::<Vec<_>>())
+            .into_iter()
+            .filter_map(|action| match action {
+                iced_test::runtime::Action::Output(message) => Some(message),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn shows(desk: &Desk, wanted: &str) -> bool {
+        let settings = iced_test::core::Settings {
+            fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
+            default_font: theme::REGULAR,
+            ..iced_test::core::Settings::default()
+        };
+        iced_test::simulator::Simulator::with_settings(settings, desk.view(Language::En))
+            .find(wanted)
+            .is_ok()
+    }
+
+    #[test]
+    fn a_failing_search_says_why_with_nobody_open() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut desk, path) = desk(dir.path());
+        // The search index is gone (a damaged store): every search fails.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE people_fts")
+            .unwrap();
+        let task = desk.update(Message::QueryChanged("wis".into()));
+        for message in messages(&runtime, task) {
+            let _ = desk.update(message);
+        }
+        assert!(desk.panel.is_none(), "nobody is open");
+        let problem = desk.problem.clone().expect("the search failed");
+        assert!(problem.contains("people_fts"), "{problem}");
+        assert!(
+            shows(&desk, &problem),
+            "the failure is on screen: {problem}"
+        );
+        assert!(!shows(&desk, "No matches"), "not passed off as no matches");
+    }
+
+    fn person(desk: &Desk, query: &str) -> i64 {
+        desk.db.lock().unwrap().search_people(query, 1).unwrap()[0].id
+    }
+
+    fn opened(message: &Message) -> Option<i64> {
+        match message {
+            Message::Opened {
+                result: Ok(panel), ..
+            } => Some(panel.person.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn of_two_quick_clicks_the_later_one_stays_open_whatever_order_the_answers_come_in() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut desk, _) = desk(dir.path());
+        let (first, second) = (person(&desk, "wisniewska"), person(&desk, "kowalska"));
+        assert_ne!(first, second);
+
+        // The answers come back the other way round: the first click's arrives last.
+        let to_first = messages(&runtime, desk.update(Message::Open(first)));
+        let to_second = messages(&runtime, desk.update(Message::Open(second)));
+        assert_eq!(to_first.iter().find_map(opened), Some(first));
+        for message in to_second.into_iter().chain(to_first.clone()) {
+            let _ = desk.update(message);
+        }
+        assert_eq!(
+            desk.open_person(),
+            Some(second),
+            "the late answer is dropped"
+        );
+
+        // In order, the earlier answer is dropped as well and the later one opens.
+        let to_first = messages(&runtime, desk.update(Message::Open(first)));
+        let to_second = messages(&runtime, desk.update(Message::Open(second)));
+        for message in to_first {
+            let _ = desk.update(message);
+        }
+        assert_eq!(
+            desk.open_person(),
+            Some(second),
+            "the first click's answer does not replace what is open"
+        );
+        for message in to_second {
+            let _ = desk.update(message);
+        }
+        assert_eq!(desk.open_person(), Some(second));
+
+        // A failure for an earlier click is dropped too.
+        let _ = desk.update(Message::Open(first));
+        let _ = desk.update(Message::Opened {
+            opening: desk.opening - 1,
+            result: Err("late".into()),
+        });
+        assert_eq!(desk.problem, None);
     }
 }

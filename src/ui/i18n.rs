@@ -45,6 +45,7 @@ catalogue! {
     SignIn => "Zaloguj", "Sign in";
     SignOut => "Wyloguj", "Sign out";
     SigningIn => "Sprawdzanie…", "Checking…";
+    EnterNameAndPin => "Wpisz nazwę operatora i PIN.", "Enter your name and PIN.";
     DemoOperators => "Demo: anna / 1111 (wydawanie), piotr / 2222 (druk), admin / 0000", "Demo: anna / 1111 (desk), piotr / 2222 (printing), admin / 0000";
     OpeningStore => "Otwieranie bazy…", "Opening the store…";
     StoreProblem => "Nie można otworzyć bazy:", "The store cannot be opened:";
@@ -127,12 +128,17 @@ catalogue! {
     NoReadersConnectACard => "Brak czytników. Podłącz czytnik kart.", "No readers. Connect a card reader.";
     NoCard => "Brak karty", "No card";
     UIDReading => "UID: odczyt…", "UID: reading…";
+    UIDReadOnTab => "UID jest odczytywany na karcie Czytniki", "The UID is read on the Readers tab";
     UIDNotRead => "Nie odczytano UID", "UID not read";
     Starting => "Uruchamianie…", "Starting…";
     KioskOutOfService => "Kiosk nieczynny", "Kiosk out of service";
     TapOrInsertYourCard => "Przyłóż legitymację do czytnika", "Tap or insert your card";
     PleaseTapTheCardAgain => "Przyłóż kartę ponownie", "Please tap the card again";
-    TheCardWasTakenAway => "Karta została zabrana za wcześnie.", "The card was taken away too soon.";
+    HoldTheCardStill => "Przytrzymaj kartę przy czytniku aż do odpowiedzi.", "Hold the card still until the answer.";
+    ReaderNotAnswering => "Czytnik kart nie odpowiada", "The card reader is not answering";
+    UseAnotherKioskOrAskStaff => "Skorzystaj z innego kiosku lub poproś obsługę o pomoc.", "Please use another kiosk or ask the staff for help.";
+    CardNotRead => "Nie udało się odczytać karty", "The card could not be read";
+    TapAgainOrAskTheOffice => "Przyłóż kartę ponownie; jeśli to się powtórzy, zgłoś się do biura legitymacji.", "Tap the card again; if it happens again, please go to the ID office.";
     KioskExitTitle => "Zamknięcie kiosku", "Close the kiosk";
     Administrator => "Administrator", "Administrator";
     CloseKiosk => "Zamknij kiosk", "Close the kiosk";

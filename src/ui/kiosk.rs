@@ -13,9 +13,9 @@ use zeroize::Zeroizing;
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::theme;
-use crate::card::ReaderEvent;
+use super::{Failed, problem, stopped, theme};
 use crate::card::pcsc::{PcscTransport, Sharing};
+use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile};
 use crate::station::validate::{self, Decision, Policy, Verdict};
 use crate::store::{OperatorRole, Store};
@@ -43,8 +43,65 @@ pub enum Phase {
     Idle,
     Checking,
     Verdict(Decision),
-    /// The card left before a verdict: ask for it again.
-    NoVerdict(String),
+    /// The tap ended without a verdict, and why.
+    NoVerdict(NoVerdict),
+}
+
+/// Why a tap ended without a verdict: each asks the holder (or staff) for something else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoVerdict {
+    /// The card left the reader before the answer: hold it still.
+    CardRemoved,
+    /// The reader, its driver or pcscd is gone: no tap works until staff see to it.
+    ReaderGone(String),
+    /// Anything else (the card answered wrongly, the reader is held by another program,
+    /// the kiosk's store is unusable): the detail, with its next step, is for staff.
+    Failed(String),
+}
+
+impl NoVerdict {
+    pub fn of(err: &TransportError) -> Self {
+        let detail = problem(err);
+        match err {
+            // No card by the time the kiosk connects: it left as soon as it arrived.
+            TransportError::CardRemoved | TransportError::NoCard(_) => NoVerdict::CardRemoved,
+            TransportError::NoService
+            | TransportError::NoReaders
+            | TransportError::NoSuchReader(_)
+            | TransportError::Subsystem(_) => NoVerdict::ReaderGone(detail),
+            TransportError::CardReset
+            | TransportError::Busy(_)
+            | TransportError::Timeout
+            | TransportError::Protocol(_) => NoVerdict::Failed(detail),
+        }
+    }
+
+    /// The title and the lines under it.
+    fn text(&self, language: Language) -> (&'static str, Vec<(String, f32)>) {
+        match self {
+            NoVerdict::CardRemoved => (
+                t(language, Text::PleaseTapTheCardAgain),
+                vec![(t(language, Text::HoldTheCardStill).to_owned(), 28.0)],
+            ),
+            NoVerdict::ReaderGone(detail) => (
+                t(language, Text::ReaderNotAnswering),
+                vec![
+                    (
+                        t(language, Text::UseAnotherKioskOrAskStaff).to_owned(),
+                        28.0,
+                    ),
+                    (detail.clone(), 18.0),
+                ],
+            ),
+            NoVerdict::Failed(detail) => (
+                t(language, Text::CardNotRead),
+                vec![
+                    (t(language, Text::TapAgainOrAskTheOffice).to_owned(), 28.0),
+                    (detail.clone(), 18.0),
+                ],
+            ),
+        }
+    }
 }
 
 /// The administrator's way out of the fullscreen kiosk: Escape opens it, an admin PIN ends.
@@ -75,7 +132,7 @@ pub enum Message {
     Reader(ReaderEvent),
     Decided {
         generation: u64,
-        result: Result<Decision, String>,
+        result: Result<Decision, NoVerdict>,
     },
     BackToIdle {
         generation: u64,
@@ -99,10 +156,9 @@ impl Kiosk {
         let open = Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
-                    let store = Store::open(&database)
-                        .map_err(|err| format!("{err} ({})", err.next_step()))?;
-                    let policy = Policy::for_station(&profile, &store)
-                        .map_err(|err| format!("{err} ({})", err.next_step()))?;
+                    let store = Store::open(&database).map_err(|err| problem(&err))?;
+                    let policy =
+                        Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
                     let photos = photo::folder_of(&profile, &crate::config::data_dir());
                     Ok(Ready {
                         store: Arc::new(Mutex::new(store)),
@@ -111,7 +167,7 @@ impl Kiosk {
                     })
                 })
                 .await
-                .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+                .unwrap_or_else(|_| Err(stopped("store")))
             },
             Message::Opened,
         );
@@ -204,7 +260,7 @@ impl Kiosk {
                     async move {
                         tokio::task::spawn_blocking(move || admin_may_exit(&store, &name, &pin))
                             .await
-                            .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+                            .unwrap_or_else(|_| Err(stopped("store")))
                     },
                     Message::ExitChecked,
                 );
@@ -285,14 +341,10 @@ impl Kiosk {
                 IDLE,
             ),
             Phase::Checking => (t(language, Text::SigningIn), vec![], IDLE),
-            Phase::NoVerdict(reason) => (
-                t(language, Text::PleaseTapTheCardAgain),
-                vec![
-                    (t(language, Text::TheCardWasTakenAway).to_owned(), 28.0),
-                    (reason.clone(), 18.0),
-                ],
-                UNKNOWN,
-            ),
+            Phase::NoVerdict(why) => {
+                let (title, lines) = why.text(language);
+                (title, lines, UNKNOWN)
+            }
             Phase::Verdict(decision) => (
                 verdict_title(decision.verdict, language),
                 verdict_lines(decision, language),
@@ -395,12 +447,15 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
 
 /// Only an administrator's name and PIN close the kiosk (failures count towards lock-out).
 fn admin_may_exit(store: &Mutex<Store>, name: &str, pin: &str) -> Result<(), String> {
-    let mut store = store
-        .lock()
-        .map_err(|_| "the store is unavailable".to_owned())?;
+    let mut store = store.lock().map_err(|_| {
+        problem(&Failed {
+            cause: "the kiosk's store connection is unusable".to_owned(),
+            next_step: "restart the kiosk".to_owned(),
+        })
+    })?;
     let operator = store
         .sign_in(name, pin, time::OffsetDateTime::now_utc())
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| problem(&err))?;
     if operator.role == OperatorRole::Admin {
         Ok(())
     } else {
@@ -481,22 +536,25 @@ fn verdict_title(verdict: Verdict, language: Language) -> &'static str {
     }
 }
 
-fn unusable<T>(_poisoned: T) -> String {
-    "the kiosk's store connection is unusable; restart the kiosk".to_owned()
+fn unusable<T>(_poisoned: T) -> NoVerdict {
+    NoVerdict::Failed(problem(&Failed {
+        cause: "the kiosk's store connection is unusable".to_owned(),
+        next_step: "restart the kiosk".to_owned(),
+    }))
 }
 
 /// Connects to the card and decides, on a blocking thread; logs the tap in the store.
-async fn decide(reader: String, ready: Ready) -> Result<Decision, String> {
+async fn decide(reader: String, ready: Ready) -> Result<Decision, NoVerdict> {
     tokio::task::spawn_blocking(move || {
         let store = ready.store.lock().map_err(unusable)?;
         let mut policy = ready.policy.lock().map_err(unusable)?;
         // A kiosk runs for days: expiry is judged against today, not the start day.
         policy.today = time::OffsetDateTime::now_utc().date();
         let mut card =
-            PcscTransport::connect(&reader, Sharing::Shared).map_err(|err| err.to_string())?;
+            PcscTransport::connect(&reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
         let decision = card
             .in_transaction(|t| validate::validate(t, &*store, &policy))
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| NoVerdict::of(&err))?;
         let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
         if let Err(err) =
             store.record_validation(&decision.uid, decision.verdict, &decision.reason, holder)
@@ -506,7 +564,7 @@ async fn decide(reader: String, ready: Ready) -> Result<Decision, String> {
         Ok(decision)
     })
     .await
-    .unwrap_or_else(|_| Err("the card thread stopped".to_owned()))
+    .unwrap_or_else(|_| Err(NoVerdict::Failed(stopped("card"))))
 }
 
 #[cfg(test)]
@@ -696,5 +754,78 @@ mod tests {
         assert!(kiosk.exit.is_some());
         let _ = kiosk.update(Message::ExitCancel);
         assert!(kiosk.exit.is_none());
+    }
+
+    fn shows(kiosk: &Kiosk, wanted: &str) -> bool {
+        let settings = iced_test::core::Settings {
+            fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
+            default_font: theme::REGULAR,
+            ..iced_test::core::Settings::default()
+        };
+        iced_test::simulator::Simulator::with_settings(settings, kiosk.view(Language::En))
+            .find(wanted)
+            .is_ok()
+    }
+
+    #[test]
+    fn only_a_card_taken_away_is_blamed_on_the_holder_and_a_lost_reader_says_what_to_do() {
+        assert_eq!(
+            NoVerdict::of(&TransportError::CardRemoved),
+            NoVerdict::CardRemoved
+        );
+        assert_eq!(
+            NoVerdict::of(&TransportError::NoCard("R".into())),
+            NoVerdict::CardRemoved
+        );
+        for gone in [
+            TransportError::NoService,
+            TransportError::NoReaders,
+            TransportError::Subsystem("reader unplugged".into()),
+        ] {
+            assert!(
+                matches!(NoVerdict::of(&gone), NoVerdict::ReaderGone(_)),
+                "{gone}"
+            );
+        }
+        assert!(matches!(
+            NoVerdict::of(&TransportError::Protocol("6F00".into())),
+            NoVerdict::Failed(_)
+        ));
+
+        let mut screen = kiosk();
+        screen.generation = 1;
+        let _ = screen.update(Message::Decided {
+            generation: 1,
+            result: Err(NoVerdict::CardRemoved),
+        });
+        assert!(shows(&screen, "Please tap the card again"));
+        assert!(shows(&screen, "Hold the card still until the answer."));
+
+        screen.generation = 2;
+        let _ = screen.update(Message::Decided {
+            generation: 2,
+            result: Err(NoVerdict::of(&TransportError::NoService)),
+        });
+        assert!(shows(&screen, "The card reader is not answering"));
+        assert!(shows(
+            &screen,
+            "Please use another kiosk or ask the staff for help."
+        ));
+        assert!(
+            shows(
+                &screen,
+                "the smart-card service (pcscd) is not running. start the smart-card service: `pcscd` (install with `apt-get install pcscd`)"
+            ),
+            "staff see the cause and the next step"
+        );
+        assert!(!shows(&screen, "Hold the card still until the answer."));
+
+        screen.generation = 3;
+        let _ = screen.update(Message::Decided {
+            generation: 3,
+            result: Err(NoVerdict::of(&TransportError::Protocol("6F00".into()))),
+        });
+        assert!(shows(&screen, "The card could not be read"));
+        assert!(!shows(&screen, "Hold the card still until the answer."));
     }
 }

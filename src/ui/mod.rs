@@ -76,9 +76,67 @@ pub enum Demo {
     },
 }
 
-/// How long the desk waits for another program (the reader list reading a UID) to let go of
-/// the card.
+/// How long the desk waits for another program (the reader list reading a UID while the
+/// Readers tab is open, another station's tool) to let go of the card.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
+
+/// A failure the window shows: what went wrong, and what the operator does next.
+pub trait Problem: fmt::Display {
+    fn next_step(&self) -> &str;
+}
+
+macro_rules! problems {
+    ($($kind:ty),+ $(,)?) => {
+        $(impl Problem for $kind {
+            fn next_step(&self) -> &str {
+                <$kind>::next_step(self)
+            }
+        })+
+    };
+}
+
+problems!(
+    crate::store::StoreError,
+    crate::store::SignInError,
+    crate::station::desk::DeskError,
+    crate::station::desk::SetupError,
+    crate::station::print::BatchError,
+    crate::station::validate::PolicyError,
+    crate::station::usos::UsosSetupError,
+    TransportError,
+);
+
+/// A failure whose cause is only known as text, with the step to take.
+#[derive(Debug)]
+pub struct Failed {
+    pub cause: String,
+    pub next_step: String,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cause)
+    }
+}
+
+impl Problem for Failed {
+    fn next_step(&self) -> &str {
+        &self.next_step
+    }
+}
+
+/// The one way a failure reads on screen: "what went wrong. what to do next".
+pub fn problem(err: &dyn Problem) -> String {
+    format!("{err}. {}", err.next_step())
+}
+
+/// A worker thread that ended without an answer (it panicked), as [`problem`] has it.
+pub fn stopped(thread: &str) -> String {
+    problem(&Failed {
+        cause: format!("the {thread} thread stopped"),
+        next_step: "see the log, then restart the station".to_owned(),
+    })
+}
 
 /// The store connection the window's tasks share. Every use runs on a blocking thread.
 #[derive(Clone)]
@@ -96,21 +154,31 @@ impl Db {
     }
 
     /// Waits for the connection; called on blocking threads only.
-    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, String> {
-        self.0
-            .lock()
-            .map_err(|_| "an earlier store task failed; restart the station".to_owned())
+    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, Failed> {
+        self.0.lock().map_err(|_| Failed {
+            cause: "an earlier store task failed".to_owned(),
+            next_step: "restart the station".to_owned(),
+        })
     }
 
-    /// Runs `work` with the store on a blocking thread.
-    pub async fn run<T: Send + 'static>(
+    /// Runs `work` with the store on a blocking thread. Every way it can fail (the work's
+    /// own error, an unusable connection, a stopped thread) comes back as one line for the
+    /// screen, made by [`problem`]: the cause and the next step.
+    pub async fn run<T, E>(
         &self,
-        work: impl FnOnce(&mut Store) -> T + Send + 'static,
-    ) -> Result<T, String> {
+        work: impl FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, String>
+    where
+        T: Send + 'static,
+        E: Problem + Send + 'static,
+    {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.lock().map(|mut store| work(&mut store)))
-            .await
-            .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+        tokio::task::spawn_blocking(move || {
+            let mut store = db.lock().map_err(|err| problem(&err))?;
+            work(&mut store).map_err(|err| problem(&err))
+        })
+        .await
+        .unwrap_or_else(|_| Err(stopped("store")))
     }
 }
 
@@ -132,8 +200,8 @@ impl fmt::Debug for CardAccess {
 }
 
 impl CardAccess {
-    /// Connects to the card, exclusively: nothing else may talk to it mid-write. The reader
-    /// list reads UIDs when a card arrives, so a busy reader is waited for briefly.
+    /// Connects to the card, exclusively: nothing else may talk to it mid-write. A reader held
+    /// by someone else (the Readers tab reading a UID) is waited for briefly.
     pub fn connect(&self) -> Result<Box<dyn Transport>, TransportError> {
         match self {
             CardAccess::Simulated(card) => Ok(Box::new(SimTransport::insert(
@@ -293,7 +361,10 @@ impl App {
                         );
                     }
                 }
-                tasks.push(self.readers.update(message).map(Message::Readers));
+                // Reading a UID connects to the card: only while the list is on screen (never
+                // in the kiosk), not under the desk's or the kiosk's own connection.
+                let shown = self.tab == Tab::Readers && self.kiosk.is_none();
+                tasks.push(self.readers.update(message, shown).map(Message::Readers));
                 Task::batch(tasks)
             }
             Message::Kiosk(message) => match &mut self.kiosk {
@@ -374,6 +445,7 @@ impl App {
                         .settings
                         .update(settings::Message::Load, db.clone())
                         .map(Message::Settings),
+                    (Tab::Readers, _) => self.readers.read_unread().map(Message::Readers),
                     _ => Task::none(),
                 }
             }
@@ -390,7 +462,7 @@ impl App {
                     self.tab = Tab::Work;
                     return Task::perform(
                         async move {
-                            let _ = db
+                            let logged = db
                                 .run(move |store| {
                                     store.audit_append(
                                         &session.operator,
@@ -400,6 +472,9 @@ impl App {
                                     )
                                 })
                                 .await;
+                            if let Err(err) = logged {
+                                tracing::error!(%err, "the sign-out could not be logged");
+                            }
                         },
                         |()| Message::Tab(Tab::Work),
                     )
@@ -429,7 +504,8 @@ impl App {
         self.session = Some(session.clone());
         self.tab = Tab::Work;
         if self.profile.role == Role::Print {
-            let (print, task) = print::PrintScreen::new(db, session, self.profile.clone());
+            let (print, task) =
+                print::PrintScreen::new(db, self.database.clone(), session, self.profile.clone());
             self.print = Some(print);
             return task.map(Message::Print);
         }
@@ -442,10 +518,10 @@ impl App {
                 tokio::task::spawn_blocking(move || {
                     DeskSetup::from_profile(&profile, &crate::config::data_dir())
                         .map(Arc::new)
-                        .map_err(|err| format!("{err}. {}", err.next_step()))
+                        .map_err(|err| problem(&err))
                 })
                 .await
-                .unwrap_or_else(|_| Err("the set-up thread stopped".to_owned()))
+                .unwrap_or_else(|_| Err(stopped("set-up")))
             },
             std::convert::identity,
         );
@@ -597,15 +673,14 @@ impl App {
 /// Opens the store; the demo profile fills an empty one with its students and operators.
 pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
     tokio::task::spawn_blocking(move || {
-        let mut store = Store::open(&path).map_err(|err| format!("{err}. {}", err.next_step()))?;
+        let mut store = Store::open(&path).map_err(|err| problem(&err))?;
         if demo {
-            crate::station::demo::seed(&mut store)
-                .map_err(|err| format!("{err}. {}", err.next_step()))?;
+            crate::station::demo::seed(&mut store).map_err(|err| problem(&err))?;
         }
         Ok(Db::new(store))
     })
     .await
-    .unwrap_or_else(|_| Err("the store thread stopped".to_owned()))
+    .unwrap_or_else(|_| Err(stopped("store")))
 }
 
 /// The demo card carries the write key the demo desk derives, as a manufacturer's blank
@@ -661,4 +736,30 @@ async fn insert_demo_card(
             _in_reader: Arc::new(card),
         })
         .map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_store_failure_reads_as_its_cause_then_the_next_step() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let db = Db::new(Store::open_in_memory().unwrap());
+        let err = runtime
+            .block_on(db.run(|store| store.get_person(999)))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "no person with id 999. check the id (it may have been removed by a sync)"
+        );
+        // Work that panics leaves the connection unusable, and says so the same way.
+        let _ = runtime.block_on(db.run(|_| -> Result<(), Failed> { panic!("a bug") }));
+        assert_eq!(
+            runtime
+                .block_on(db.run(|store| store.get_person(1)))
+                .unwrap_err(),
+            "an earlier store task failed. restart the station"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! and the batch (encode each chip, then print) with start / pause / resume / cancel, a
 //! progress bar for the batch and the card in hand, and every failed card listed.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +10,11 @@ use iced::widget::{Column, button, column, container, image, progress_bar, row, 
 use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
-use super::{Db, theme};
+use super::{Db, Failed, problem, stopped, theme};
 use crate::config::Language;
 use crate::station::auth::{Action, Session};
 use crate::station::print::{self, BatchSummary, Control, PcscFeed, PrintEvent, PrintStation};
-use crate::store::Production;
+use crate::store::{Production, Store};
 
 const QUEUE_SHOWN: usize = 500;
 const PREVIEW_WIDTH: u32 = 320;
@@ -34,6 +35,9 @@ pub enum Batch {
 
 pub struct PrintScreen {
     db: Db,
+    /// The store's file: a batch opens its own connection on it (WAL lets the window's go on
+    /// reading and writing meanwhile) rather than hold the window's for minutes.
+    database: PathBuf,
     session: Session,
     station: Result<Arc<PrintStation>, String>,
     pub queue: Vec<Production>,
@@ -63,34 +67,35 @@ pub enum Message {
 fn load_queue(db: Db) -> Task<Message> {
     Task::perform(
         async move {
-            db.run(|store| {
-                store
-                    .productions_to_produce(QUEUE_SHOWN)
-                    .map_err(|err| err.to_string())
-            })
-            .await
-            .and_then(|result| result)
+            db.run(|store| store.productions_to_produce(QUEUE_SHOWN))
+                .await
         },
         Message::QueueLoaded,
     )
 }
 
 impl PrintScreen {
-    pub fn new(db: Db, session: Session, profile: crate::config::Profile) -> (Self, Task<Message>) {
+    pub fn new(
+        db: Db,
+        database: PathBuf,
+        session: Session,
+        profile: crate::config::Profile,
+    ) -> (Self, Task<Message>) {
         let load_station = Task::perform(
             async move {
                 tokio::task::spawn_blocking(move || {
                     PrintStation::from_profile(&profile)
                         .map(Arc::new)
-                        .map_err(|(cause, next_step)| format!("{cause}. {next_step}"))
+                        .map_err(|(cause, next_step)| problem(&Failed { cause, next_step }))
                 })
                 .await
-                .unwrap_or_else(|_| Err("the set-up thread stopped".to_owned()))
+                .unwrap_or_else(|_| Err(stopped("set-up")))
             },
             Message::StationLoaded,
         );
         let screen = Self {
             db: db.clone(),
+            database,
             session,
             station: Err(String::new()),
             queue: Vec::new(),
@@ -129,9 +134,13 @@ impl PrintScreen {
                 };
                 return Task::perform(
                     async move {
-                        db.run(move |store| station.preview(store, id, PREVIEW_WIDTH))
-                            .await
-                            .and_then(|result| result)
+                        db.run(move |store| {
+                            station.preview(store, id, PREVIEW_WIDTH).map_err(|cause| Failed {
+                                cause,
+                                next_step: "select the card again; if it repeats, check its holder's record and the profile's card layout".to_owned(),
+                            })
+                        })
+                        .await
                     },
                     Message::Previewed,
                 );
@@ -181,13 +190,17 @@ impl PrintScreen {
             current: None,
             paused: false,
         };
-        let (db, session, control) = (self.db.clone(), self.session.clone(), self.control.clone());
+        let (database, session, control) = (
+            self.database.clone(),
+            self.session.clone(),
+            self.control.clone(),
+        );
         let reader = station.printer.encoder_reader.clone();
         let events = iced::stream::channel(64, async move |mut output| {
             use iced::futures::SinkExt;
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let worker = tokio::task::spawn_blocking(move || {
-                let mut store = db.lock()?;
+                let mut store = Store::open(&database).map_err(|err| problem(&err))?;
                 let mut feed = PcscFeed::new(reader.as_deref(), FEED_WAIT);
                 let mut cups = station.cups();
                 let setup = station.setup(&session.operator);
@@ -203,17 +216,14 @@ impl PrintScreen {
                     },
                 )
                 .map(drop)
-                .map_err(|err| format!("{err}. {}", err.next_step()))
+                .map_err(|err| problem(&err))
             });
             while let Some(event) = receiver.recv().await {
                 if output.send(Message::Event(event)).await.is_err() {
                     return;
                 }
             }
-            if let Ok(Err(err)) | Err(err) = worker
-                .await
-                .map_err(|_| "the print thread stopped".to_owned())
-            {
+            if let Ok(Err(err)) | Err(err) = worker.await.map_err(|_| stopped("print")) {
                 let _ = output.send(Message::BatchFailed(err)).await;
             }
         });

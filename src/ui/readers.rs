@@ -1,5 +1,9 @@
 //! The readers screen: every reader, live from the watcher, with the UID and ATR of the card
 //! in it. Reading a UID runs on a blocking thread; the UI only receives the result.
+//!
+//! A UID is read only while this screen is shown: reading it connects to the card, and the
+//! desk (exclusively) and the kiosk connect to the same card the moment it arrives. A card
+//! that arrives while another screen is shown is read when this one opens.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +18,8 @@ use crate::config::Language;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uid {
+    /// Not read: the card arrived while the readers screen was not shown.
+    NotRead,
     Reading,
     Read(String),
     Failed(String),
@@ -51,9 +57,10 @@ pub enum Message {
 }
 
 impl Readers {
-    pub fn update(&mut self, message: Message) -> Task<Message> {
+    /// `shown`: whether the readers screen is on show, so a new card's UID may be read.
+    pub fn update(&mut self, message: Message, shown: bool) -> Task<Message> {
         match message {
-            Message::Reader(event) => return self.apply(event),
+            Message::Reader(event) => return self.apply(event, shown),
             Message::UidRead {
                 reader,
                 atr,
@@ -73,7 +80,24 @@ impl Readers {
         Task::none()
     }
 
-    fn apply(&mut self, event: ReaderEvent) -> Task<Message> {
+    /// The screen is shown: reads the UID of every card that arrived while it was not.
+    pub fn read_unread(&mut self) -> Task<Message> {
+        let mut reads = Vec::new();
+        for (reader, card) in &mut self.readers {
+            if let Some(card) = card
+                && card.uid == Uid::NotRead
+            {
+                card.uid = Uid::Reading;
+                reads.push(read_task(reader.clone(), card.atr.clone()));
+            }
+        }
+        if reads.is_empty() {
+            return Task::none();
+        }
+        Task::batch(reads)
+    }
+
+    fn apply(&mut self, event: ReaderEvent, shown: bool) -> Task<Message> {
         match event {
             ReaderEvent::ServiceAvailable => self.service = Service::Available,
             ReaderEvent::ServiceLost => {
@@ -92,18 +116,17 @@ impl Readers {
                 }
             }
             ReaderEvent::CardInserted { reader, atr } => {
+                let uid = if shown { Uid::Reading } else { Uid::NotRead };
                 self.readers.insert(
                     reader.clone(),
                     Some(CardView {
                         atr: atr.clone(),
-                        uid: Uid::Reading,
+                        uid,
                     }),
                 );
-                return Task::perform(read_uid(reader.clone()), move |result| Message::UidRead {
-                    reader: reader.clone(),
-                    atr: atr.clone(),
-                    result,
-                });
+                if shown {
+                    return read_task(reader, atr);
+                }
             }
         }
         Task::none()
@@ -147,6 +170,7 @@ fn reader_row<'a>(
         None => text(t(language, Text::NoCard)).color(theme::MUTED).into(),
         Some(card) => {
             let uid = match &card.uid {
+                Uid::NotRead => text(t(language, Text::UIDReadOnTab)).color(theme::MUTED),
                 Uid::Reading => text(t(language, Text::UIDReading)),
                 Uid::Read(uid) => text(format!("UID {uid}"))
                     .font(theme::BOLD)
@@ -179,6 +203,14 @@ fn reader_row<'a>(
     .into()
 }
 
+fn read_task(reader: String, atr: Vec<u8>) -> Task<Message> {
+    Task::perform(read_uid(reader.clone()), move |result| Message::UidRead {
+        reader: reader.clone(),
+        atr: atr.clone(),
+        result,
+    })
+}
+
 /// Connects to the reader on a blocking thread and reads the UID, so the UI never waits.
 async fn read_uid(reader: String) -> Result<String, String> {
     let outcome = tokio::task::spawn_blocking(move || {
@@ -188,7 +220,7 @@ async fn read_uid(reader: String) -> Result<String, String> {
     .await;
     match outcome {
         Ok(Ok(uid)) => Ok(hex::encode_upper(uid)),
-        Ok(Err(err)) => Err(format!("{err}; {}", err.next_step())),
+        Ok(Err(err)) => Err(super::problem(&err)),
         Err(_) => Err("the reader thread stopped".to_owned()),
     }
 }
@@ -200,40 +232,81 @@ mod tests {
     #[test]
     fn follows_reader_events() {
         let mut screen = Readers::default();
-        let _ = screen.update(Message::Reader(ReaderEvent::ServiceAvailable));
-        let _ = screen.update(Message::Reader(ReaderEvent::ReaderAdded {
-            reader: "R".into(),
-        }));
-        let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
-            reader: "R".into(),
-            atr: vec![0x3B],
-        }));
+        let _ = screen.update(Message::Reader(ReaderEvent::ServiceAvailable), true);
+        let _ = screen.update(
+            Message::Reader(ReaderEvent::ReaderAdded { reader: "R".into() }),
+            true,
+        );
+        let _ = screen.update(
+            Message::Reader(ReaderEvent::CardInserted {
+                reader: "R".into(),
+                atr: vec![0x3B],
+            }),
+            true,
+        );
         assert_eq!(screen.readers["R"].as_ref().unwrap().uid, Uid::Reading);
-        let _ = screen.update(Message::UidRead {
-            reader: "R".into(),
-            atr: vec![0x3B],
-            result: Ok("04A1".into()),
-        });
+        let _ = screen.update(
+            Message::UidRead {
+                reader: "R".into(),
+                atr: vec![0x3B],
+                result: Ok("04A1".into()),
+            },
+            true,
+        );
         assert_eq!(
             screen.readers["R"].as_ref().unwrap().uid,
             Uid::Read("04A1".into())
         );
         // A late answer about an earlier card does not overwrite the current one.
-        let _ = screen.update(Message::Reader(ReaderEvent::CardRemoved {
-            reader: "R".into(),
-        }));
-        let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
-            reader: "R".into(),
-            atr: vec![0x3C],
-        }));
-        let _ = screen.update(Message::UidRead {
-            reader: "R".into(),
-            atr: vec![0x3B],
-            result: Ok("04A1".into()),
-        });
+        let _ = screen.update(
+            Message::Reader(ReaderEvent::CardRemoved { reader: "R".into() }),
+            true,
+        );
+        let _ = screen.update(
+            Message::Reader(ReaderEvent::CardInserted {
+                reader: "R".into(),
+                atr: vec![0x3C],
+            }),
+            true,
+        );
+        let _ = screen.update(
+            Message::UidRead {
+                reader: "R".into(),
+                atr: vec![0x3B],
+                result: Ok("04A1".into()),
+            },
+            true,
+        );
         assert_eq!(screen.readers["R"].as_ref().unwrap().uid, Uid::Reading);
-        let _ = screen.update(Message::Reader(ReaderEvent::ServiceLost));
+        let _ = screen.update(Message::Reader(ReaderEvent::ServiceLost), true);
         assert!(screen.readers.is_empty());
         assert_eq!(screen.service, Service::Lost);
+    }
+
+    #[test]
+    fn a_uid_is_read_only_while_the_screen_is_shown() {
+        let mut screen = Readers::default();
+        let inserted = |reader: &str| {
+            Message::Reader(ReaderEvent::CardInserted {
+                reader: reader.into(),
+                atr: vec![0x3B],
+            })
+        };
+        // Another screen is shown: the card is listed, nothing connects to it.
+        let task = screen.update(inserted("R"), false);
+        assert!(
+            iced_test::runtime::task::into_stream(task).is_none(),
+            "no read started"
+        );
+        assert_eq!(screen.readers["R"].as_ref().unwrap().uid, Uid::NotRead);
+        // The screen opens: the card that waited is read now, once.
+        let task = screen.read_unread();
+        assert!(iced_test::runtime::task::into_stream(task).is_some());
+        assert_eq!(screen.readers["R"].as_ref().unwrap().uid, Uid::Reading);
+        assert!(iced_test::runtime::task::into_stream(screen.read_unread()).is_none());
+        // While shown, a new card is read as it arrives.
+        let task = screen.update(inserted("S"), true);
+        assert!(iced_test::runtime::task::into_stream(task).is_some());
+        assert_eq!(screen.readers["S"].as_ref().unwrap().uid, Uid::Reading);
     }
 }

@@ -9,7 +9,7 @@ use iced::{Element, Length, Task};
 use super::i18n::{Text, t};
 use super::{Db, theme};
 use crate::config::{Language, Profile};
-use crate::store::{AuditEntry, TrustedIssuer};
+use crate::store::{AuditEntry, AuditError, TrustedIssuer};
 
 const AUDIT_ROWS: usize = 200;
 
@@ -48,16 +48,19 @@ impl Settings {
         Task::perform(
             async move {
                 db.run(move |store| {
+                    // A broken chain is a finding to show; a store that cannot be read fails.
+                    let chain = match store.audit_verify() {
+                        Ok(rows) => Ok(rows),
+                        Err(AuditError::Store(err)) => return Err(err),
+                        Err(tampered) => Err(tampered.to_string()),
+                    };
                     Ok(Loaded {
-                        issuers: store.trusted_issuers().map_err(|e| e.to_string())?,
-                        audit: store
-                            .audit_entries(&filter, AUDIT_ROWS)
-                            .map_err(|e| e.to_string())?,
-                        chain: Some(store.audit_verify().map_err(|e| e.to_string())),
+                        issuers: store.trusted_issuers()?,
+                        audit: store.audit_entries(&filter, AUDIT_ROWS)?,
+                        chain: Some(chain),
                     })
                 })
                 .await
-                .and_then(|result| result)
             },
             Message::Loaded,
         )

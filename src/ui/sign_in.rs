@@ -19,6 +19,8 @@ pub struct SignIn {
     pub name: String,
     pin: Zeroizing<String>,
     pub checking: bool,
+    /// Submitted without a name or a PIN: asks for both.
+    pub incomplete: bool,
     pub error: Option<String>,
 }
 
@@ -40,32 +42,41 @@ pub enum Outcome {
 impl SignIn {
     pub fn update(&mut self, message: Message, db: Option<&Db>) -> (Task<Message>, Outcome) {
         match message {
-            Message::Name(name) => self.name = name,
+            Message::Name(name) => {
+                self.name = name;
+                self.incomplete = false;
+            }
             Message::Pin(pin) => {
+                self.incomplete = false;
                 // Digits only: the field never holds anything a PIN cannot be.
                 self.pin =
                     Zeroizing::new(pin.chars().filter(char::is_ascii_digit).take(12).collect());
             }
             Message::NameDone => return (iced::widget::operation::focus(PIN_ID), Outcome::None),
             Message::Submit => {
+                if self.checking {
+                    return (Task::none(), Outcome::None);
+                }
+                if self.name.trim().is_empty() || self.pin.is_empty() {
+                    self.incomplete = true;
+                    self.error = None;
+                    let empty = if self.name.trim().is_empty() {
+                        NAME_ID
+                    } else {
+                        PIN_ID
+                    };
+                    return (iced::widget::operation::focus(empty), Outcome::None);
+                }
                 let Some(db) = db.cloned() else {
                     return (Task::none(), Outcome::None);
                 };
-                if self.checking || self.name.trim().is_empty() || self.pin.is_empty() {
-                    return (Task::none(), Outcome::None);
-                }
                 self.checking = true;
                 self.error = None;
                 let name = self.name.clone();
                 let pin = std::mem::take(&mut self.pin);
                 let check = async move {
-                    db.run(move |store| {
-                        store
-                            .sign_in(&name, &pin, OffsetDateTime::now_utc())
-                            .map_err(|err| format!("{err}. {}", err.next_step()))
-                    })
-                    .await
-                    .and_then(|result| result)
+                    db.run(move |store| store.sign_in(&name, &pin, OffsetDateTime::now_utc()))
+                        .await
                 };
                 return (Task::perform(check, Message::Checked), Outcome::None);
             }
@@ -116,6 +127,9 @@ impl SignIn {
         .spacing(14)
         .width(360)
         .align_x(Alignment::Start);
+        if self.incomplete {
+            form = form.push(text(t(language, Text::EnterNameAndPin)).color(theme::PROBLEM));
+        }
         if let Some(error) = &self.error {
             form = form.push(text(error.clone()).color(theme::PROBLEM));
         }

@@ -1,6 +1,7 @@
 //! The status bar: readers and their cards, the store's sync state (last sync, changes
 //! waiting in the outbox), whether the server key is a test or a live one, and who is signed
-//! in. Counts are refreshed off the UI thread every few seconds.
+//! in. The sync state is refreshed off the UI thread every few seconds with one cheap read
+//! (`Store::sync_summary`), not the whole-table counts of `Store::status`.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use super::readers::Readers;
 use super::{Db, theme};
 use crate::config::{Language, Profile, Secret};
 use crate::station::auth::Session;
-use crate::store::StoreStatus;
+use crate::store::SyncSummary;
 
 pub const REFRESH: Duration = Duration::from_secs(5);
 
@@ -40,7 +41,7 @@ impl ServerMode {
 }
 
 pub struct Status {
-    pub store: Option<Result<StoreStatus, String>>,
+    pub store: Option<Result<SyncSummary, String>>,
     pub server: ServerMode,
     pub operator: Option<Session>,
 }
@@ -48,16 +49,12 @@ pub struct Status {
 #[derive(Debug, Clone)]
 pub enum Message {
     Tick,
-    Counted(Result<StoreStatus, String>),
+    Counted(Result<SyncSummary, String>),
 }
 
 pub fn refresh(db: Db) -> Task<Message> {
     Task::perform(
-        async move {
-            db.run(|store| store.status().map_err(|err| err.to_string()))
-                .await
-                .and_then(|result| result)
-        },
+        async move { db.run(|store| store.sync_summary()).await },
         Message::Counted,
     )
 }
