@@ -51,6 +51,10 @@ pub struct Profile {
     pub kiosk: Kiosk,
     pub els: Option<Els>,
     pub printer: Option<Printer>,
+    /// Folder of holder photos named `<person number or album number>.jpg` (or `.png`)
+    /// that the desk, the kiosk and the print station show; a relative path is taken
+    /// from the profile's folder. `[printer] photos` is still read when this is absent.
+    pub photos: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -213,8 +217,7 @@ pub struct Printer {
     /// needs `[els]` with its signer and card key.
     #[serde(default)]
     pub encode: Vec<Chip>,
-    /// Folder of holder photos named `<person number or album number>.jpg` (or `.png`);
-    /// a relative path is taken from the profile's folder.
+    /// The older place of the profile's top-level `photos` (read when that is absent).
     pub photos: Option<PathBuf>,
     /// How long one card's print job may take before it counts as failed.
     #[serde(default = "default_job_timeout")]
@@ -512,9 +515,12 @@ impl Profile {
             source,
         })?;
         let mut profile = Self::parse(&text, &path.display().to_string())?;
-        if let (Some(printer), Some(dir)) = (profile.printer.as_mut(), path.parent()) {
-            printer.layout = dir.join(&printer.layout);
-            printer.photos = printer.photos.as_ref().map(|photos| dir.join(photos));
+        if let Some(dir) = path.parent() {
+            profile.photos = profile.photos.as_ref().map(|photos| dir.join(photos));
+            if let Some(printer) = profile.printer.as_mut() {
+                printer.layout = dir.join(&printer.layout);
+                printer.photos = printer.photos.as_ref().map(|photos| dir.join(photos));
+            }
         }
         Ok(profile)
     }

@@ -93,7 +93,7 @@ fn usos_profile(url: &str, photos: &Path, signer_dir: &Path) -> Profile {
         card_key_type: KeyAlgorithm::Aes128,
         card_ready: CardReady::default(),
     });
-    profile.printer.as_mut().unwrap().photos = Some(photos.to_owned());
+    profile.photos = Some(photos.to_owned());
     // The demo signer goes into the data directory; keep it in this test's own.
     let (key, cert) = cardstation::station::demo::ensure_signer(signer_dir).unwrap();
     profile.els.as_mut().unwrap().signer_key = Some(key);

@@ -1,18 +1,22 @@
 //! Where a holder's photo is: the one lookup behind the print station's card faces, the
 //! desk's cardholder panel and the kiosk's verdict. Photos are files named
 //! `<person number or album number>.jpg|.jpeg|.png` in the profile's photo folder
-//! (`[printer] photos`); the demo profile uses the demo's placeholder portraits.
+//! (`photos`, or `[printer] photos`); the demo profile uses the demo's placeholder portraits.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Profile;
 use crate::store::{PersonFields, Store};
 
-/// The profile's photo folder: `[printer] photos`, else in a demo profile the demo's
-/// portraits (made in `data_dir` on first use), else none. Writes files in the demo case:
-/// call it off the UI thread.
+/// The profile's photo folder: `photos`, else `[printer] photos`, else in a demo profile
+/// the demo's portraits (made in `data_dir` on first use), else none. Writes files in the
+/// demo case: call it off the UI thread.
 pub fn folder(profile: &Profile, data_dir: &Path) -> std::io::Result<Option<PathBuf>> {
-    if let Some(photos) = profile.printer.as_ref().and_then(|p| p.photos.clone()) {
+    let configured = profile
+        .photos
+        .clone()
+        .or_else(|| profile.printer.as_ref().and_then(|p| p.photos.clone()));
+    if let Some(photos) = configured {
         return Ok(Some(photos));
     }
     if profile.demo.is_some() {
@@ -90,5 +94,27 @@ mod tests {
         plain.demo = None;
         plain.printer = None;
         assert_eq!(super::folder(&plain, dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_desk_or_kiosk_profile_names_its_photos_at_the_top_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiosk.toml");
+        std::fs::write(
+            &path,
+            "role = \"kiosk\"\ndatabase = \"k.sqlite\"\nphotos = \"pictures\"\n",
+        )
+        .unwrap();
+        let kiosk = Profile::load(&path).unwrap();
+        assert_eq!(
+            folder(&kiosk, dir.path()).unwrap(),
+            Some(dir.path().join("pictures"))
+        );
+        let mut both = Profile::demo();
+        both.photos = Some(dir.path().join("top"));
+        assert_eq!(
+            folder(&both, dir.path()).unwrap(),
+            Some(dir.path().join("top"))
+        );
     }
 }
