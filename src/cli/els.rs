@@ -179,7 +179,7 @@ pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Fail
             signer,
             card_key,
             reader,
-        } => prolong(&expires, &signer, &card_key, reader.as_deref(), els),
+        } => prolong(&expires, &signer, &card_key, reader.as_deref(), db, els),
     }
 }
 
@@ -505,6 +505,7 @@ fn prolong(
     signer: &SignerArgs,
     key: &CardKeyArgs,
     filter: Option<&str>,
+    db: &Path,
     els: Option<&Els>,
 ) -> Result<(), Failure> {
     let new_expiry = parse_date(expires, "--expires")?;
@@ -529,7 +530,20 @@ fn prolong(
         hex::encode_upper(&prolonged.uid),
         prolonged.verified.data.expires
     );
+    report_recorded(issue::record_prolonged(
+        &mut Store::open(db)?,
+        &prolonged,
+        &super::operator(),
+    )?);
     Ok(())
+}
+
+/// What a prolongation changed in the register.
+pub(crate) fn report_recorded(card_id: Option<i64>) {
+    match card_id {
+        Some(card_id) => println!("card {card_id} in the register now expires then"),
+        None => println!("the chip is not in this station's register; nothing recorded"),
+    }
 }
 
 /// The simulated card's write key from `sim --card-key`: the card is personalised with the

@@ -219,7 +219,7 @@ pub fn prolong(
     super::require(profile, Action::ProlongCard)?;
     let client = usos_client(profile)?;
     let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
-    let store = Store::open(db)?;
+    let mut store = Store::open(db)?;
     let trusted = trusted(&store, trust)?;
     let operator = super::operator();
     let desk = UsosDesk {
@@ -240,6 +240,11 @@ pub fn prolong(
         hex::encode_upper(&prolonged.issued.uid),
         prolonged.issued.verified.data.expires
     );
+    super::els::report_recorded(cardstation::station::issue::record_prolonged(
+        &mut store,
+        &prolonged.issued,
+        &operator,
+    )?);
     Ok(())
 }
 

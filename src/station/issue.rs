@@ -327,6 +327,21 @@ pub fn record_card(
     Ok(store.insert_card(&card, operator)?)
 }
 
+/// After a prolongation verified on the chip: the register's card with that contact chip
+/// takes the chip's new expiry (with its audit and outbox rows), so the kiosk and the
+/// server see it too. A chip this store does not know is left alone (`None`).
+pub fn record_prolonged(
+    store: &mut Store,
+    prolonged: &Issued,
+    operator: &str,
+) -> Result<Option<i64>, StoreError> {
+    let Some(card) = store.find_card_by_uid(UidKind::Contact, &prolonged.uid)? else {
+        return Ok(None);
+    };
+    store.set_card_expiry(card.id, prolonged.verified.data.expires, operator)?;
+    Ok(Some(card.id))
+}
+
 /// A card's ELS as read, with the verification verdict.
 #[derive(Debug)]
 pub struct Reading {
