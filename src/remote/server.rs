@@ -29,6 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -859,29 +860,14 @@ fn api_key(headers: &HeaderMap) -> Option<String> {
         return Some(token.trim().to_owned());
     }
     let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64_decode(encoded.trim())?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     Some(
         text.split_once(':')
             .map_or(text.clone(), |(user, _)| user.to_owned()),
     )
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for byte in text.bytes().filter(|byte| *byte != b'=') {
-        let value = ALPHABET.iter().position(|c| *c == byte)? as u32;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// Authentication first, then the configured faults around the handler.
