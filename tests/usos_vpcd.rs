@@ -394,7 +394,10 @@ fn usos_issue_and_prolong_commands_through_pcscd() {
             .any(|call| call.method == "cards/mark_student_card_prolonged")
     );
     // The register follows the chip: the kiosk and the next sync see the new expiry.
-    assert!(stdout.contains("in the register now expires then"), "{stdout}");
+    assert!(
+        stdout.contains("in the register now expires then"),
+        "{stdout}"
+    );
     let card = Store::open(&db)
         .unwrap()
         .find_card_by_uid(UidKind::Contact, &hex::decode("04A1B2C3D4E5F6").unwrap())

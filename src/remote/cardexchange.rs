@@ -4,6 +4,7 @@
 //! module except in the `Authorization` header.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -14,7 +15,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 pub use super::retry::RetryPolicy;
-use super::retry::{Attempt, with_retries};
+use super::retry::{Attempt, exchange, with_retries};
 
 /// Largest page the API serves.
 pub const MAX_PER_PAGE: u32 = 100;
@@ -405,17 +406,12 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let unreachable = |err: reqwest::Error| {
+        let (status, headers, bytes) = exchange(request).await.map_err(|cause| {
             Attempt::Retry(RemoteError::Unreachable {
                 url: url.to_owned(),
-                // without_url: the URL is in the message already and never holds the key.
-                cause: err.without_url().to_string(),
+                cause,
             })
-        };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(unreachable)?;
+        })?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(self.retry.after_too_many(&headers, problem(status, &bytes)));
         }
@@ -552,39 +548,24 @@ impl Client {
         operation_id: &str,
         maybe_sent_before: bool,
     ) -> Result<Value, RemoteError> {
-        let mut maybe_sent = maybe_sent_before;
-        let mut attempt = 0;
-        loop {
-            if maybe_sent
-                && let Some(existing) = self.find_by_operation_id(resource, operation_id).await?
-            {
-                return Ok(existing);
-            }
-            attempt += 1;
-            match self
-                .send_once(
-                    &Method::Post,
-                    &format!("{}/api/v1/{resource}", self.base),
-                    &[],
-                    Some(fields),
-                )
-                .await
-            {
-                Ok((_, body)) => return Ok(body),
-                Err(Attempt::Final(error)) => return Err(error),
-                Err(other) if attempt >= self.retry.max_attempts => return Err(other.into_error()),
-                Err(Attempt::RetryAfter(_, wait)) => tokio::time::sleep(wait).await,
-                Err(Attempt::Retry(error)) => {
-                    tracing::debug!(
-                        resource,
-                        attempt,
-                        "create failed, looking it up before retrying: {error}"
-                    );
-                    maybe_sent = true;
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+        // A try that failed on the way (timeout, cut answer) may have created the object.
+        let maybe_sent = AtomicBool::new(maybe_sent_before);
+        let url = format!("{}/api/v1/{resource}", self.base);
+        with_retries(&self.retry, &url, || async {
+            if maybe_sent.load(Ordering::Relaxed) {
+                match self.find_by_operation_id(resource, operation_id).await {
+                    Ok(Some(existing)) => return Ok(existing),
+                    Ok(None) => {}
+                    Err(err) => return Err(Attempt::Final(err)),
                 }
             }
-        }
+            let sent = self.send_once(&Method::Post, &url, &[], Some(fields)).await;
+            if matches!(sent, Err(Attempt::Retry(_))) {
+                maybe_sent.store(true, Ordering::Relaxed);
+            }
+            sent.map(|(_, body)| body)
+        })
+        .await
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-use super::retry::{Attempt, RetryPolicy, with_retries};
+use super::retry::{Attempt, RetryPolicy, exchange, with_retries};
 use crate::config::Secret;
 use crate::store::{MobileCard, Store, StoreError, Upserted};
 
@@ -212,24 +212,18 @@ impl Id123Client {
     }
 
     async fn send_once(&self, body: &str) -> Result<Vec<Value>, Attempt<Id123Error>> {
-        let unreachable = |err: reqwest::Error| {
-            Attempt::Retry(Id123Error::Unreachable {
-                url: self.endpoint.clone(),
-                cause: err.without_url().to_string(),
-            })
-        };
-        let response = self
+        let request = self
             .http
             .post(&self.endpoint)
             .header("X-API-KEY", self.key.expose())
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(unreachable)?;
+            .body(body.to_owned());
+        let (status, headers, bytes) = exchange(request).await.map_err(|cause| {
+            Attempt::Retry(Id123Error::Unreachable {
+                url: self.endpoint.clone(),
+                cause,
+            })
+        })?;
         let parsed: Option<Answer> = serde_json::from_slice(&bytes).ok();
         let message = parsed
             .as_ref()

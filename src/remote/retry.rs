@@ -105,6 +105,20 @@ where
     }
 }
 
+/// One HTTP exchange read to the end: status, headers and body. A transport failure
+/// (connect, timeout, a body cut short) comes back as its cause without the URL, which
+/// may carry a signature or a key; the client names the URL itself and retries it.
+pub async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, HeaderMap, bytes::Bytes), String> {
+    let cause = |err: reqwest::Error| err.without_url().to_string();
+    let response = request.send().await.map_err(cause)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(cause)?;
+    Ok((status, headers, body))
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs and falls back to backoff).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers

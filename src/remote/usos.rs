@@ -21,7 +21,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use super::oauth1::{self, Credential};
-use super::retry::{Attempt, RetryPolicy, with_retries};
+use super::retry::{Attempt, RetryPolicy, exchange, with_retries};
 use crate::card::els::{CardKey, WriteKey};
 use crate::crypto::diversify::KeyAlgorithm;
 
@@ -513,17 +513,12 @@ impl UsosClient {
         } else {
             self.http.get(format!("{url}?{encoded}"))
         };
-        let unreachable = |err: reqwest::Error| {
+        let (status, headers, bytes) = exchange(request).await.map_err(|cause| {
             Attempt::Retry(UsosError::Unreachable {
                 url: url.to_owned(),
-                // without_url: the query holds the signature and nonce.
-                cause: err.without_url().to_string(),
+                cause,
             })
-        };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(unreachable)?;
+        })?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(self.retry.after_too_many(
                 &headers,
