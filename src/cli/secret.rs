@@ -83,14 +83,18 @@ pub fn status(var: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The first line of stdin without its line ending. On a terminal the input is not echoed
-/// (`stty -echo` for the duration, restored afterwards).
 fn read_value(var: &str) -> Result<Zeroizing<String>, Failure> {
+    read_hidden_line(&format!("value for {var}"), &format!("the value of {var}"))
+}
+
+/// The first line of stdin without its line ending. On a terminal `prompt` is shown and the
+/// input is not echoed (`stty -echo` for the duration, restored afterwards).
+pub(crate) fn read_hidden_line(prompt: &str, what: &str) -> Result<Zeroizing<String>, Failure> {
     let stdin = std::io::stdin();
     let terminal = stdin.is_terminal();
     let echo_off = terminal && stty("-echo");
     if terminal {
-        eprint!("value for {var} (not shown; end with Enter): ");
+        eprint!("{prompt} (not shown; end with Enter): ");
     }
     // Room up front: a growing String would leave unzeroized copies behind in freed memory.
     let mut line = Zeroizing::new(String::with_capacity(8192));
@@ -101,7 +105,7 @@ fn read_value(var: &str) -> Result<Zeroizing<String>, Failure> {
     }
     read.map_err(|err| {
         Failure::new(
-            format!("cannot read the value of {var} from stdin: {err}"),
+            format!("cannot read {what} from stdin: {err}"),
             "pipe the value in (one line)",
         )
     })?;

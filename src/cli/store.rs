@@ -170,22 +170,16 @@ impl From<RoleArg> for OperatorRole {
 
 /// The PIN from $CARDSTATION_PIN, else the first line of stdin; never from the command line,
 /// where `ps` and the shell history would show it.
-fn read_pin() -> Result<Zeroizing<String>, Failure> {
+fn read_pin(name: &str) -> Result<Zeroizing<String>, Failure> {
     if let Ok(pin) = std::env::var("CARDSTATION_PIN") {
         return Ok(Zeroizing::new(pin));
     }
-    let mut line = Zeroizing::new(String::new());
-    std::io::stdin().read_line(&mut line).map_err(|err| {
-        Failure::new(
-            format!("cannot read the PIN from stdin: {err}"),
-            "set CARDSTATION_PIN or pipe the PIN in",
-        )
-    })?;
-    Ok(Zeroizing::new(line.trim().to_owned()))
+    let pin = super::secret::read_hidden_line(&format!("PIN for {name}"), "the PIN")?;
+    Ok(Zeroizing::new(pin.trim().to_owned()))
 }
 
 pub fn set_operator(db: &Path, name: &str, role: RoleArg) -> Result<(), Failure> {
-    let pin = read_pin()?;
+    let pin = read_pin(name)?;
     let mut store = Store::open(db)?;
     store.set_operator(name, role.into(), &pin, &operator())?;
     println!(
