@@ -497,8 +497,8 @@ impl ConfigError {
                 "export the variable (or `cardstation secret set` it) with a value of that form"
             }
             ConfigError::Keyring { .. } => {
-                "export the variable instead; the kernel keyring (keyctl show @s) may be \
-                 unavailable in this session or container"
+                "the variable is not set in the environment: export it instead; the kernel \
+                 keyring (keyctl show @s) may be unavailable in this session or container"
             }
         }
     }
@@ -633,19 +633,16 @@ impl Secret {
 
     /// The one lookup behind every secret the profile names: the environment variable `var`
     /// first (so a deployment's exported value always wins), else the keyring entry
-    /// (service [`KEYRING_SERVICE`], user `var`), else [`ConfigError::MissingSecret`]. An
-    /// unreachable keyring counts as "not there": it is logged (without any value) at debug.
+    /// (service [`KEYRING_SERVICE`], user `var`), else [`ConfigError::MissingSecret`]. A
+    /// keyring that cannot be read is reported as such ([`ConfigError::Keyring`], the
+    /// keyring's reason, never a value), not as a secret nobody set.
     pub fn lookup(var: &str) -> Result<Self, ConfigError> {
         if let Some(value) = env_value(var) {
             return Ok(Self(value));
         }
-        match keyring::read(var) {
-            Ok(Some(value)) => Ok(Self(value)),
-            Ok(None) => Err(ConfigError::MissingSecret(var.to_owned())),
-            Err(err) => {
-                tracing::debug!(var, error = %err, "keyring lookup failed");
-                Err(ConfigError::MissingSecret(var.to_owned()))
-            }
+        match keyring::read(var)? {
+            Some(value) => Ok(Self(value)),
+            None => Err(ConfigError::MissingSecret(var.to_owned())),
         }
     }
 
