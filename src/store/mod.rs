@@ -87,7 +87,7 @@ pub mod search;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -178,12 +178,55 @@ impl Store {
     }
 
     /// Runs `change` in one write transaction and commits it: its outbox and audit rows
-    /// land together with it or not at all.
-    fn write<T>(&mut self, change: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    /// land together with it or not at all. Inside [`Store::atomically`] it is a savepoint
+    /// of that transaction instead, committed only with the whole.
+    fn write<T>(&mut self, change: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            let savepoint = self.conn.savepoint()?;
+            let value = change(&savepoint)?;
+            savepoint.commit()?;
+            return Ok(value);
+        }
         let tx = self.conn.transaction()?;
         let value = change(&tx)?;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// Runs several store changes as one transaction: all of them land, or (on an error, or
+    /// a panic) none. For workflows whose steps are separate store calls, such as a desk
+    /// issuance recording the new card, retiring the old one and auditing both.
+    pub fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        changes: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        // A panic in `changes` must not leave the transaction open on this connection.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| changes(self)));
+        let rollback = |store: &Store| {
+            if let Err(err) = store.conn.execute_batch("ROLLBACK") {
+                tracing::warn!(%err, "rolling back a failed store change failed");
+            }
+        };
+        match outcome {
+            Ok(Ok(value)) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(value),
+                Err(err) => {
+                    rollback(self);
+                    Err(StoreError::from(err).into())
+                }
+            },
+            Ok(Err(err)) => {
+                rollback(self);
+                Err(err)
+            }
+            Err(panic) => {
+                rollback(self);
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 
     /// When the last successful sync of any resource finished (RFC 3339), `None` if never:
@@ -267,6 +310,50 @@ fn found<T>(row: rusqlite::Result<T>, what: &'static str, id: i64) -> Result<T> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_changes_land_together_or_not_at_all() {
+        let mut store = Store::open_in_memory().unwrap();
+        let person = crate::store::people::tests::person("Anna", "Kowalska");
+        let failed: std::result::Result<(), StoreError> = store.atomically(|store| {
+            store.create_person(&person)?;
+            store.audit_append("anna", "test.step", "person:1", &serde_json::json!({}))?;
+            Err(StoreError::Invalid("the second step failed".into()))
+        });
+        assert!(failed.is_err());
+        let status = store.status().unwrap();
+        assert_eq!((status.persons, status.outbox_pending), (0, 0));
+        assert_eq!(store.audit_verify().unwrap(), 0);
+
+        let landed: std::result::Result<i64, StoreError> = store.atomically(|store| {
+            let id = store.create_person(&person)?;
+            store.audit_append(
+                "anna",
+                "test.step",
+                &format!("person:{id}"),
+                &serde_json::json!({}),
+            )?;
+            Ok(id)
+        });
+        landed.unwrap();
+        assert_eq!(store.status().unwrap().persons, 1);
+        assert_eq!(store.audit_verify().unwrap(), 1, "the step, chained");
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: std::result::Result<(), StoreError> = store.atomically(|store| {
+                store.create_person(&person)?;
+                panic!("a bug mid-way");
+            });
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(store.status().unwrap().persons, 1, "rolled back");
+        store.create_person(&person).unwrap();
+        assert_eq!(
+            store.status().unwrap().persons,
+            2,
+            "the connection is usable again"
+        );
+    }
 
     #[test]
     fn a_new_store_is_empty_and_uses_wal_with_foreign_keys() {
