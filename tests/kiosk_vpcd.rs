@@ -87,26 +87,29 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
         ),
     )
     .unwrap();
-    let write = Command::new(env!("CARGO_BIN_EXE_cardstation"))
-        .args([
-            "--db",
-            "station.sqlite",
-            "--profile",
-            "desk.toml",
-            "els",
-            "write",
-            "--cardholder",
-            "1",
-            "--expires",
-            "2031-06-30",
-            "--reader",
-            &reader.name,
-        ])
-        .current_dir(dir)
-        .env("CARDSTATION_LOG_DIR", dir.join("logs"))
-        .env("TEST_ELS_CARD_KEY", CARD_KEY)
-        .output()
-        .unwrap();
+    let els_write = || {
+        Command::new(env!("CARGO_BIN_EXE_cardstation"))
+            .args([
+                "--db",
+                "station.sqlite",
+                "--profile",
+                "desk.toml",
+                "els",
+                "write",
+                "--cardholder",
+                "1",
+                "--expires",
+                "2031-06-30",
+                "--reader",
+                &reader.name,
+            ])
+            .current_dir(dir)
+            .env("CARDSTATION_LOG_DIR", dir.join("logs"))
+            .env("TEST_ELS_CARD_KEY", CARD_KEY)
+            .output()
+            .unwrap()
+    };
+    let write = els_write();
     assert!(
         write.status.success(),
         "{}",
@@ -143,6 +146,32 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
         "tap to verdict {} ms",
         valid["ms"]
     );
+
+    // A second chip for the same cardholder while card 1 is in use is refused before
+    // anything is written (the desk asks for a reason; the command line cannot).
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let second_chip = sim::shared(ElsCard::new(personalised(&[
+        0x04, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44,
+    ])));
+    let second_in_reader = vpcd::insert(second_chip, reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    let second = els_write();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second card was written");
+    assert!(stderr.contains("already has card 1 in use"), "{stderr}");
+    assert_eq!(
+        Store::open(&dir.join("station.sqlite"))
+            .unwrap()
+            .cards_of_cardholder(1)
+            .unwrap()
+            .len(),
+        1
+    );
+    second_in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
 
     // Reported lost at the desk: the signature is still perfect, the register says no.
     {

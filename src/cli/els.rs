@@ -16,6 +16,7 @@ use cardstation::config::{Els, Profile, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::crypto::keys;
+use cardstation::station::desk;
 use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 use cardstation::store::Store;
 
@@ -463,20 +464,37 @@ fn write(
     let card_key = card_key(key, els)?;
     let trusted = [signer.certificate.clone()];
     let mut card = connect(filter)?;
-    let issued = card
-        .in_transaction(|t| {
-            Ok(issue::issue(
-                t,
-                ElsSource::Sign {
-                    data,
-                    signer: &signer,
-                },
-                &card_key,
-                &trusted,
-                today(),
-            ))
-        })?
-        .map_err(issue_failure)?;
+    let issued = card.in_transaction(|t| {
+        if let (Some(store), Some(id)) = (store.as_ref(), cardholder) {
+            // The desk's rule: a second card beside one still in use needs a reason, which
+            // only the desk asks for.
+            let uid = cardstation::card::read_uid(t)?;
+            match desk::cards_in_use(store, id, &uid) {
+                Ok(in_use) if !in_use.is_empty() => {
+                    return Ok(Err(Failure::new(
+                        format!(
+                            "cardholder {id} already has card {} in use; nothing was written",
+                            in_use[0]
+                        ),
+                        "issue a second card at the desk, which asks why (lost, damaged), or block the old card first",
+                    )));
+                }
+                Ok(_) => {}
+                Err(err) => return Ok(Err(Failure::new(err.to_string(), err.next_step()))),
+            }
+        }
+        Ok(issue::issue(
+            t,
+            ElsSource::Sign {
+                data,
+                signer: &signer,
+            },
+            &card_key,
+            &trusted,
+            today(),
+        )
+        .map_err(issue_failure))
+    })??;
     let name = format!(
         "{} {}",
         issued.verified.data.given_names.join(" "),

@@ -225,6 +225,22 @@ impl From<StoreError> for DeskError {
 
 /// Issues an ELS to a cardholder: UID, their data, sign, write, verify, record. The card
 /// is recorded only once it verifies on the chip; a duplicate also retires the old card.
+/// The cardholder's cards still in use, other than the chip `uid` itself (rewriting the
+/// same chip is not a second card): a new card beside any of them is a duplicate, which
+/// needs a reason.
+pub fn cards_in_use(store: &Store, cardholder_id: i64, uid: &[u8]) -> Result<Vec<i64>, StoreError> {
+    let serial = chip_serial(uid);
+    Ok(store
+        .cards_of_cardholder(cardholder_id)?
+        .into_iter()
+        .filter(|known| {
+            !known.fields.status.refuses_entry()
+                && known.fields.contact_uid.as_deref() != Some(serial.as_str())
+        })
+        .map(|known| known.id)
+        .collect())
+}
+
 pub fn issue_card<T: Transport + ?Sized>(
     session: &Session,
     card: &mut T,
@@ -246,15 +262,7 @@ pub fn issue_card<T: Transport + ?Sized>(
     }
     progress(Step::TakeData);
     let serial = chip_serial(&uid);
-    let cards_in_use: Vec<i64> = store
-        .cards_of_cardholder(request.cardholder_id)?
-        .into_iter()
-        .filter(|known| {
-            !known.fields.status.refuses_entry()
-                && known.fields.contact_uid.as_deref() != Some(serial.as_str())
-        })
-        .map(|known| known.id)
-        .collect();
+    let cards_in_use = cards_in_use(store, request.cardholder_id, &uid)?;
     if let (Some(&card_id), None) = (cards_in_use.first(), request.duplicate) {
         return Err(DeskError::NeedsDuplicateReason { card_id });
     }
@@ -278,23 +286,29 @@ pub fn issue_card<T: Transport + ?Sized>(
         progress,
     )?;
     progress(Step::Record);
-    let card_id = issue::record_issued(store, request.cardholder_id, &issued, &session.operator)?;
-    if let Some(reason) = request.duplicate {
-        for old in cards_in_use {
-            store.set_card_status(
-                old,
-                reason.status_of_old_card(),
-                &session.operator,
-                reason.as_str(),
-            )?;
+    // One transaction: a crash never leaves the new card recorded beside an old one that
+    // should have been retired, or either without its audit row.
+    let card_id = store.atomically(|store| -> Result<i64, DeskError> {
+        let card_id =
+            issue::record_issued(store, request.cardholder_id, &issued, &session.operator)?;
+        if let Some(reason) = request.duplicate {
+            for &old in &cards_in_use {
+                store.set_card_status(
+                    old,
+                    reason.status_of_old_card(),
+                    &session.operator,
+                    reason.as_str(),
+                )?;
+            }
         }
-    }
-    store.audit_append(
-        &session.operator,
-        "card.els_write",
-        &format!("card:{card_id}"),
-        &json!({ "chip": serial, "expires": issued.verified.data.expires.to_string() }),
-    )?;
+        store.audit_append(
+            &session.operator,
+            "card.els_write",
+            &format!("card:{card_id}"),
+            &json!({ "chip": serial, "expires": issued.verified.data.expires.to_string() }),
+        )?;
+        Ok(card_id)
+    })?;
     tracing::info!(card = card_id, chip = %serial, operator = %session.operator, "desk: card issued and recorded");
     Ok(IssuedCard {
         card_id,
