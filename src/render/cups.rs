@@ -30,6 +30,10 @@ pub enum PrintError {
         state: String,
         message: String,
     },
+    #[error(
+        "CUPS cannot tell what became of print job {request} ({cause}); whether the card came out is not known"
+    )]
+    Unknown { request: String, cause: String },
     #[error("print job {request} did not complete within {seconds} s (last state: {state}{}); it was cancelled", reason(.message))]
     Timeout {
         request: String,
@@ -58,6 +62,9 @@ impl PrintError {
             }
             PrintError::Failed { .. } => {
                 "check the printer (ribbon, cards, cover) and `lpstat -p`, then print the card again"
+            }
+            PrintError::Unknown { .. } => {
+                "look at the printer's output tray and `lpstat -W completed`, check that cupsd runs, then run the batch again (the production is still queued if no card came out)"
             }
             PrintError::Timeout { .. } => {
                 "check the printer and `lpstat -p`; raise printer.job_timeout_seconds for slow printers"
@@ -133,8 +140,21 @@ impl CupsPrinter {
     fn follow(&self, request: String, id: u32) -> Result<CompletedJob, PrintError> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(20);
+        let mut unanswered = 0;
         loop {
-            let state = job_state(id)?;
+            let state = match job_state(id)? {
+                Ok(state) => state,
+                // cupsd restarting, say: ask again a few times before giving up.
+                Err(cause) if unanswered < UNANSWERED_QUERIES => {
+                    unanswered += 1;
+                    tracing::debug!(request, cause, "print job state unknown, asking again");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                    continue;
+                }
+                Err(cause) => return Err(PrintError::Unknown { request, cause }),
+            };
+            unanswered = 0;
             match state.state.as_str() {
                 "completed" => return Ok(CompletedJob { request, id }),
                 "aborted" | "canceled" => {
@@ -170,7 +190,11 @@ struct JobState {
     message: String,
 }
 
-fn job_state(id: u32) -> Result<JobState, PrintError> {
+/// Job state queries that may fail in a row before the job's outcome counts as unknown.
+const UNANSWERED_QUERIES: u32 = 5;
+
+/// The job's state, or (inner `Err`) why `ipptool` could not tell it.
+fn job_state(id: u32) -> Result<Result<JobState, String>, PrintError> {
     let output = Command::new("ipptool")
         .args(["-tv", &format!("ipp://localhost/jobs/{id}")])
         .arg("get-job-attributes.test")
@@ -181,6 +205,17 @@ fn job_state(id: u32) -> Result<JobState, PrintError> {
             source,
         })?;
     let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !text.contains("job-state (") {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let cause = stderr
+            .lines()
+            .chain(text.lines())
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or("ipptool gave no job-state")
+            .to_owned();
+        return Ok(Err(cause));
+    }
     let attribute = |name: &str| {
         text.lines()
             .filter_map(|line| line.trim().strip_prefix(name))
@@ -188,13 +223,8 @@ fn job_state(id: u32) -> Result<JobState, PrintError> {
             .unwrap_or_default()
             .to_owned()
     };
-    let state = attribute("job-state (");
-    Ok(JobState {
-        state: if state.is_empty() {
-            "unknown".to_owned()
-        } else {
-            state
-        },
+    Ok(Ok(JobState {
+        state: attribute("job-state ("),
         message: attribute("job-printer-state-message ("),
-    })
+    }))
 }

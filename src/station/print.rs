@@ -373,6 +373,8 @@ pub enum BatchError {
     Store(#[from] StoreError),
     #[error("the printer fed no card into the encoder: {0}")]
     Feed(TransportError),
+    #[error(transparent)]
+    Print(PrintError),
 }
 
 impl BatchError {
@@ -382,6 +384,7 @@ impl BatchError {
             BatchError::Feed(_) => {
                 "fill the printer's input hopper and check the encoder reader, then run the batch again"
             }
+            BatchError::Print(err) => err.next_step(),
         }
     }
 }
@@ -711,7 +714,12 @@ fn produce(
         .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
     let printed_job = printer
         .print(&job.title, &job.pdf)
-        .map_err(|err| Failure::Card(err.into()))?;
+        .map_err(|err| match err {
+            // Printed or not, nobody knows: no try is charged, and the batch stops for the
+            // operator to look before a second card of the same production can come out.
+            PrintError::Unknown { .. } => Failure::Batch(BatchError::Print(err)),
+            err => Failure::Card(err.into()),
+        })?;
     let printed = Printed {
         production_id: job.production.id,
         chip_serial: encoded.chip_serial,
@@ -889,6 +897,61 @@ size_pt = 10
             ProductionStatus::ToBeProduced
         );
         assert_eq!(store.hologram_stock().unwrap().free, vec![(4, 10)]);
+    }
+
+    /// Sends every job to a CUPS that then cannot say what became of it.
+    struct UnknownOutcomePrinter;
+
+    impl Printer for UnknownOutcomePrinter {
+        fn print(&mut self, _title: &str, _pdf: &[u8]) -> Result<String, PrintError> {
+            Err(PrintError::Unknown {
+                request: "fake-1".into(),
+                cause: "ipptool: Unable to connect to localhost".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_job_whose_outcome_is_unknown_stops_the_batch_without_charging_a_try() {
+        let mut store = store_with_queue(2);
+        let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
+        let renderer = CardRenderer::new().unwrap();
+        let app = Profile::demo().desfire.unwrap();
+        let keys = MasterKeys::new(&app, &[7; 16], DesfireKey::des([0; 8])).unwrap();
+        let setup = PrintSetup {
+            layout: &layout,
+            renderer: &renderer,
+            desfire: Some((&app, &keys)),
+            els: None,
+            photos: None,
+            university: "U",
+            holograms: false,
+            operator: "ewa",
+        };
+        let mut feed = SimFeed {
+            fed: 0,
+            torn: 0,
+            ejected: Vec::new(),
+        };
+        let err = run_batch(
+            &mut store,
+            &mut feed,
+            &mut UnknownOutcomePrinter,
+            &setup,
+            10,
+            &Control::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, BatchError::Print(PrintError::Unknown { .. })),
+            "{err}"
+        );
+        assert!(err.next_step().contains("output tray"));
+        assert_eq!(feed.fed, 1, "no second card after an unknown outcome");
+        let first = store.get_production(1).unwrap();
+        assert_eq!(first.number_of_tries, 0);
+        assert_eq!(first.status, ProductionStatus::ToBeProduced);
     }
 
     #[test]
