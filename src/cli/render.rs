@@ -157,16 +157,27 @@ fn face_from_store(
     production: Option<i64>,
 ) -> Result<CardFace, Failure> {
     let store = Store::open(db)?;
-    let (cardholder_id, card, name_on_card) = match (production, cardholder) {
+    let university = profile
+        .els
+        .as_ref()
+        .and_then(|els| els.university.as_deref())
+        .unwrap_or_default();
+    let photos = cardstation::station::photo::folder(profile, &cardstation::config::data_dir())
+        .map_err(|err| {
+            Failure::new(
+                format!("the demo photos cannot be made: {err}"),
+                "check that the data directory is writable",
+            )
+        })?;
+    let not_found = |cause| Failure::new(cause, "check the id with `cardstation status`");
+    let (cardholder_id, card) = match (production, cardholder) {
         (Some(id), _) => {
             let production = store.get_production(id)?;
-            let card = store.get_card(production.card_id)?;
-            let holder = production
-                .cardholder_id
-                .unwrap_or(card.fields.cardholder_id);
-            (holder, Some(card), production.name_on_card)
+            return print::production_face(&store, &production, university, photos.as_deref())
+                .map(|found| found.face)
+                .map_err(not_found);
         }
-        (None, Some(id)) => (id, store.cards_of_cardholder(id)?.into_iter().next(), None),
+        (None, Some(id)) => (id, store.cards_of_cardholder(id)?.into_iter().next()),
         (None, None) => {
             return Err(Failure::new(
                 "no card data given",
@@ -174,24 +185,15 @@ fn face_from_store(
             ));
         }
     };
-    let university = profile
-        .els
-        .as_ref()
-        .and_then(|els| els.university.as_deref())
-        .unwrap_or_default();
-    let photos = profile
-        .printer
-        .as_ref()
-        .and_then(|printer| printer.photos.as_deref());
     let (face, _) = print::card_face(
         &store,
         cardholder_id,
         card.as_ref(),
-        name_on_card.as_deref(),
+        None,
         university,
-        photos,
+        photos.as_deref(),
     )
-    .map_err(|cause| Failure::new(cause, "check the id with `cardstation status`"))?;
+    .map_err(not_found)?;
     Ok(face)
 }
 

@@ -229,20 +229,13 @@ impl PrintStation {
         let production = store
             .get_production(production_id)
             .map_err(|err| err.to_string())?;
-        let card = store
-            .get_card(production.card_id)
-            .map_err(|err| err.to_string())?;
-        let cardholder_id = production
-            .cardholder_id
-            .unwrap_or(card.fields.cardholder_id);
-        let (face, _) = card_face(
+        let face = production_face(
             store,
-            cardholder_id,
-            Some(&card),
-            production.name_on_card.as_deref(),
+            &production,
             &self.university,
             self.printer.photos.as_deref(),
-        )?;
+        )?
+        .face;
         printed_sides(&self.layout)
             .iter()
             .map(|side| {
@@ -412,6 +405,47 @@ pub struct Prepared {
     pub els: Option<crate::crypto::els_sig::ElsData>,
 }
 
+/// A production's printed face, the one the preview shows, the print queue prints and
+/// `render --production` writes: its card, its cardholder (the card's when the production
+/// names none), its name on card. Also returns the card and the holder id a DESFire record
+/// names.
+pub fn production_face(
+    store: &Store,
+    production: &Production,
+    university: &str,
+    photos: Option<&Path>,
+) -> Result<ProductionFace, String> {
+    let card = store
+        .get_card(production.card_id)
+        .map_err(|err| err.to_string())?;
+    let cardholder_id = production
+        .cardholder_id
+        .unwrap_or(card.fields.cardholder_id);
+    let (face, holder_id) = card_face(
+        store,
+        cardholder_id,
+        Some(&card),
+        production.name_on_card.as_deref(),
+        university,
+        photos,
+    )?;
+    Ok(ProductionFace {
+        face,
+        card,
+        cardholder_id,
+        holder_id,
+    })
+}
+
+/// What [`production_face`] found.
+pub struct ProductionFace {
+    pub face: CardFace,
+    pub card: Card,
+    pub cardholder_id: i64,
+    /// The holder id a DESFire record names.
+    pub holder_id: String,
+}
+
 /// A holder's printed face: names, numbers and photo from the store, with `card`'s number,
 /// barcode and expiry. Also returns the holder id a DESFire record names.
 pub fn card_face(
@@ -482,24 +516,16 @@ pub fn prepare(
     production: Production,
     setup: &PrintSetup<'_>,
 ) -> Result<Prepared, String> {
-    let card = store
-        .get_card(production.card_id)
-        .map_err(|err| err.to_string())?;
-    let cardholder_id = production
-        .cardholder_id
-        .unwrap_or(card.fields.cardholder_id);
     let university = setup
         .els
         .as_ref()
         .map_or(setup.university, |els| els.university);
-    let (face, holder_id) = card_face(
-        store,
+    let ProductionFace {
+        face,
+        card,
         cardholder_id,
-        Some(&card),
-        production.name_on_card.as_deref(),
-        university,
-        setup.photos,
-    )?;
+        holder_id,
+    } = production_face(store, &production, university, setup.photos)?;
     let name = format!("{} {}", face.first_name, face.last_name)
         .trim()
         .to_owned();
