@@ -43,15 +43,24 @@ impl fmt::Debug for Credential {
 /// characters, upper-case hex.
 pub fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    percent_encode_into(&mut out, value);
+    out
+}
+
+/// Appends `value` percent-encoded to `out`, with no temporary strings: the signing key is
+/// built this way straight into its zeroized buffer.
+fn percent_encode_into(out: &mut String, value: &str) {
+    use std::fmt::Write;
     for byte in value.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 out.push(byte as char)
             }
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
         }
     }
-    out
 }
 
 /// `name=value&...` with both sides percent-encoded, in the given order: a query string or an
@@ -112,11 +121,16 @@ pub fn base_string(method: &str, url: &str, params: &[(String, String)]) -> Stri
 
 /// HMAC-SHA1 of the base string under `consumer_secret&token_secret`, base64.
 pub fn signature(base: &str, consumer_secret: &Secret, token_secret: Option<&Secret>) -> String {
-    let key = Zeroizing::new(format!(
-        "{}&{}",
-        percent_encode(consumer_secret.expose()),
-        token_secret.map_or(String::new(), |secret| percent_encode(secret.expose()))
+    let consumer_secret = consumer_secret.expose();
+    let token_secret = token_secret.map_or("", Secret::expose);
+    // Room for the worst case (every byte encoded) up front: a growing buffer would leave
+    // unzeroized copies of the secrets in freed memory.
+    let mut key = Zeroizing::new(String::with_capacity(
+        3 * (consumer_secret.len() + token_secret.len()) + 1,
     ));
+    percent_encode_into(&mut key, consumer_secret);
+    key.push('&');
+    percent_encode_into(&mut key, token_secret);
     let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(base.as_bytes());
     BASE64.encode(mac.finalize().into_bytes())
