@@ -9,15 +9,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cardstation::card::desfire::DesfireKey;
-use cardstation::config::Profile;
+use cardstation::config::{Profile, Role};
 use cardstation::render::card::{CardFormat, CardRenderer};
 use cardstation::render::cups::CupsPrinter;
 use cardstation::render::face::CardFace;
 use cardstation::render::layout::{Layout, SideName};
 use cardstation::sim::feed::VpcdFeed;
 use cardstation::sim::vpcd;
+use cardstation::station::auth::Session;
 use cardstation::station::desfire::MasterKeys;
 use cardstation::station::print::{self, Control, PrintEvent, PrintSetup};
+use cardstation::store::OperatorRole;
 use cardstation::store::Store;
 use serde_json::json;
 
@@ -110,7 +112,11 @@ fn main() {
         photos: Some(&photos),
         university: "Uniwersytet Łódzki",
         holograms: false,
-        operator: "bench",
+        session: &Session {
+            operator: "bench".into(),
+            role: OperatorRole::Printer,
+            station: Role::Print,
+        },
     };
     let _lock = vpcd::lock_reader(PORT).unwrap();
     let mut feed = VpcdFeed::new(PORT, 0x5B00_0000);

@@ -11,15 +11,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cardstation::card::desfire::DesfireKey;
-use cardstation::config::{DesfireApp, Profile};
+use cardstation::config::{DesfireApp, Profile, Role};
 use cardstation::remote::cardexchange as remote;
 use cardstation::render::card::CardRenderer;
 use cardstation::render::cups::CupsPrinter;
 use cardstation::render::layout::Layout;
 use cardstation::sim::Faults;
 use cardstation::sim::feed::VpcdFeed;
+use cardstation::station::auth::Session;
 use cardstation::station::desfire::MasterKeys;
 use cardstation::station::print::{self, Control, Eject, PrintEvent, PrintSetup};
+use cardstation::store::OperatorRole;
 use cardstation::store::{ProductionStatus, Resource, Store};
 use serde_json::json;
 
@@ -187,7 +189,11 @@ fn a_batch_of_50_encodes_prints_and_records_every_card_and_survives_a_torn_chip(
         photos: Some(&photos),
         university: "Uniwersytet Łódzki",
         holograms: true,
-        operator: "anna.nowak",
+        session: &Session {
+            operator: "anna.nowak".into(),
+            role: OperatorRole::Printer,
+            station: Role::Print,
+        },
     };
     // Card 10's chip leaves the reader after 5 APDUs: mid-encode, before anything is printed.
     let torn = Faults {

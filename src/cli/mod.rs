@@ -28,13 +28,19 @@ pub fn operator() -> String {
 /// the station's local administrator otherwise: whoever has its shell can open the store
 /// file directly, so a PIN there would guard nothing.
 pub fn require(profile: &Profile, action: Action) -> Result<(), Failure> {
+    session(profile)
+        .require(action)
+        .map_err(|denied| Failure::new(denied.to_string(), denied.next_step()))
+}
+
+/// The command line's session: the local operator as the station's administrator (see
+/// [`require`]).
+pub fn session(profile: &Profile) -> Session {
     Session {
         operator: operator(),
         role: OperatorRole::Admin,
         station: profile.role,
     }
-    .require(action)
-    .map_err(|denied| Failure::new(denied.to_string(), denied.next_step()))
 }
 
 /// A failed operation: what happened and what to do about it.

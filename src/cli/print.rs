@@ -70,7 +70,8 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     let station = PrintStation::from_profile(profile)
         .map_err(|(cause, next_step)| Failure::new(cause, next_step))?;
     let printer = &station.printer;
-    let setup = station.setup(&operator);
+    let session = super::session(profile);
+    let setup = station.setup(&session);
     let mut cups = station.cups();
     let wait = Duration::from_secs(args.feed_wait);
     let _reader_lock;

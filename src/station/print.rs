@@ -22,6 +22,7 @@ use crate::render::card::{CardRenderer, RenderError};
 use crate::render::cups::{CupsPrinter, PrintError};
 use crate::render::face::CardFace;
 use crate::render::layout::{Layout, SideName};
+use crate::station::auth::{Action, Denied, Session};
 use crate::station::desfire::{self, CardRecord, DesfireIssueError, MasterKeys};
 use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
 use crate::store::{Card, Printed, Production, Store, StoreError, ranges};
@@ -114,8 +115,9 @@ pub struct PrintSetup<'a> {
     pub university: &'a str,
     /// Each card gets a numbered hologram sticker, reserved from stock for the batch.
     pub holograms: bool,
-    /// The operator, recorded as `userName` and in the audit log.
-    pub operator: &'a str,
+    /// Who prints: the batch checks the role, and records the operator as `userName` and
+    /// in the audit log.
+    pub session: &'a Session,
 }
 
 /// What a print station loads once from its profile and keeps: the `[printer]` section, the
@@ -190,8 +192,8 @@ impl PrintStation {
         })
     }
 
-    /// The batch set-up for `operator`, borrowing what the station holds.
-    pub fn setup<'a>(&'a self, operator: &'a str) -> PrintSetup<'a> {
+    /// The batch set-up for `session`, borrowing what the station holds.
+    pub fn setup<'a>(&'a self, session: &'a Session) -> PrintSetup<'a> {
         PrintSetup {
             layout: &self.layout,
             renderer: &self.renderer,
@@ -206,7 +208,7 @@ impl PrintStation {
             photos: self.printer.photos.as_deref(),
             university: &self.university,
             holograms: self.printer.holograms,
-            operator,
+            session,
         }
     }
 
@@ -363,6 +365,8 @@ pub struct BatchSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the printer fed no card into the encoder: {0}")]
     Feed(TransportError),
@@ -373,6 +377,7 @@ pub enum BatchError {
 impl BatchError {
     pub fn next_step(&self) -> &'static str {
         match self {
+            BatchError::Denied(denied) => denied.next_step(),
             BatchError::Store(err) => err.next_step(),
             BatchError::Feed(_) => {
                 "fill the printer's input hopper and check the encoder reader, then run the batch again"
@@ -621,9 +626,11 @@ pub fn run_batch(
     control: &Control,
     events: &mut dyn FnMut(PrintEvent),
 ) -> Result<BatchSummary, BatchError> {
+    setup.session.require(Action::PrintCards)?;
+    let operator = setup.session.operator.as_str();
     let queue = store.productions_to_produce(limit)?;
     let holograms = if setup.holograms { queue.len() } else { 0 };
-    let batch = store.start_batch(setup.operator, holograms)?;
+    let batch = store.start_batch(operator, holograms)?;
     events(PrintEvent::Started {
         batch: batch.id,
         total: queue.len(),
@@ -681,7 +688,7 @@ pub fn run_batch(
                     Err(Failure::Card(failure)) => {
                         summary.failed_tries += 1;
                         let reason = failure.to_string();
-                        store.record_failed_try(production_id, setup.operator, &reason)?;
+                        store.record_failed_try(production_id, operator, &reason)?;
                         let retrying = tries < MAX_TRIES && !control.is_cancelled();
                         events(PrintEvent::FailedTry {
                             index,
@@ -699,7 +706,7 @@ pub fn run_batch(
         }
         Ok(())
     })();
-    summary.holograms_returned = store.finish_batch(batch.id, setup.operator)?;
+    summary.holograms_returned = store.finish_batch(batch.id, operator)?;
     outcome?;
     events(PrintEvent::Finished(summary.clone()));
     Ok(summary)
@@ -751,7 +758,7 @@ fn produce(
         chip_serial: encoded.chip_serial,
         contact_uid: encoded.contact_uid,
         contactless_uid: encoded.contactless_uid,
-        user_name: setup.operator.to_owned(),
+        user_name: setup.session.operator.clone(),
         batch_id: Some(batch),
         hologram,
         job: printed_job.clone(),
@@ -873,7 +880,7 @@ size_pt = 10
             photos: None,
             university: "U",
             holograms: true,
-            operator: "ewa",
+            session: &printer_session(),
         };
         // Card 2 is torn mid-encode, print job 3 fails: production 1 prints, production 2
         // takes two blanks, production 3's first card is encoded but not printed.
@@ -925,6 +932,59 @@ size_pt = 10
         assert_eq!(store.hologram_stock().unwrap().free, vec![(4, 10)]);
     }
 
+    fn printer_session() -> Session {
+        Session {
+            operator: "ewa".into(),
+            role: crate::store::OperatorRole::Printer,
+            station: crate::config::Role::Print,
+        }
+    }
+
+    #[test]
+    fn only_a_print_station_prints_and_only_for_a_printer_or_admin() {
+        let mut store = store_with_queue(1);
+        let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
+        let renderer = CardRenderer::new().unwrap();
+        for session in [
+            Session {
+                role: crate::store::OperatorRole::Operator,
+                ..printer_session()
+            },
+            Session {
+                station: crate::config::Role::Kiosk,
+                ..printer_session()
+            },
+        ] {
+            let setup = PrintSetup {
+                layout: &layout,
+                renderer: &renderer,
+                desfire: None,
+                els: None,
+                photos: None,
+                university: "U",
+                holograms: false,
+                session: &session,
+            };
+            let mut feed = SimFeed {
+                fed: 0,
+                torn: 0,
+                ejected: Vec::new(),
+            };
+            let err = run_batch(
+                &mut store,
+                &mut feed,
+                &mut UnknownOutcomePrinter,
+                &setup,
+                10,
+                &Control::default(),
+                &mut |_| {},
+            )
+            .unwrap_err();
+            assert!(matches!(err, BatchError::Denied(_)), "{err}");
+            assert_eq!(feed.fed, 0, "no card was taken");
+        }
+    }
+
     /// Sends every job to a CUPS that then cannot say what became of it.
     struct UnknownOutcomePrinter;
 
@@ -952,7 +1012,7 @@ size_pt = 10
             photos: None,
             university: "U",
             holograms: false,
-            operator: "ewa",
+            session: &printer_session(),
         };
         let mut feed = SimFeed {
             fed: 0,
@@ -993,7 +1053,7 @@ size_pt = 10
             photos: None,
             university: "U",
             holograms: false,
-            operator: "ewa",
+            session: &printer_session(),
         };
         let mut feed = SimFeed {
             fed: 0,

@@ -203,7 +203,7 @@ impl PrintScreen {
                 let mut store = Store::open(&database).map_err(|err| problem(&err))?;
                 let mut feed = PcscFeed::new(reader.as_deref(), FEED_WAIT);
                 let mut cups = station.cups();
-                let setup = station.setup(&session.operator);
+                let setup = station.setup(&session);
                 print::run_batch(
                     &mut store,
                     &mut feed,
