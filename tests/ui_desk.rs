@@ -200,7 +200,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     let prolonged = cardstation::station::desk::default_expiry(expires);
     assert!(prolonged > expires);
     assert!(
-        shows(&app, &format!("Saved: 045566778899AA → {prolonged}")),
+        shows(&app, &format!("Prolonged: 045566778899AA → {prolonged}")),
         "{:?}",
         app.desk.as_ref().unwrap().notice
     );
@@ -238,4 +238,5 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         assert!(actions.contains(&expected), "{expected} in {actions:?}");
     }
     assert!(shows(&app, "Unblock"));
+    assert!(shows(&app, &format!("Blocked card {card_id}")));
 }

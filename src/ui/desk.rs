@@ -144,7 +144,8 @@ pub struct Desk {
     setup: Result<Arc<DeskSetup>, String>,
     duplicate: Option<DuplicateReason>,
     /// The outcome of the last block / unblock / prolong, on the panel of the card.
-    pub notice: Option<Result<String, String>>,
+    /// The last change's outcome: what was done (its word and its object), or the problem.
+    pub notice: Option<Result<(Text, String), String>>,
     /// A search or an "open" that failed: drawn above the results, where it is seen whether
     /// or not anyone is open.
     pub problem: Option<String>,
@@ -179,7 +180,7 @@ pub enum Message {
         card_id: i64,
         expires: Option<Date>,
     },
-    Changed(Result<String, String>),
+    Changed(Result<(Text, String), String>),
     Reader(ReaderEvent),
     PhotoFolder(Option<PathBuf>),
     PhotoLoaded {
@@ -377,7 +378,10 @@ impl Desk {
                                 &session, &mut *card, &mut store, &setup, card_id, new_expiry,
                                 today,
                             )
-                            .map(|card| format!("{} → {}", chip_serial(&card.uid), card.expires))
+                            .map(|card| {
+                                let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
+                                (Text::Prolonged, done)
+                            })
                             .map_err(|err| problem(&err))
                         })
                         .await
@@ -397,8 +401,13 @@ impl Desk {
                 return Task::perform(
                     async move {
                         db.run(move |store| {
+                            let done = if blocked {
+                                Text::BlockedCard
+                            } else {
+                                Text::UnblockedCard
+                            };
                             desk::set_blocked(&session, store, card_id, blocked, reason)
-                                .map(|_| format!("card {card_id}"))
+                                .map(|_| (done, card_id.to_string()))
                         })
                         .await
                     },
@@ -761,7 +770,7 @@ impl Desk {
         }
         if let Some(notice) = &self.notice {
             page = page.push(match notice {
-                Ok(what) => text(format!("{} {what}", t(language, Text::Saved))).color(theme::OK),
+                Ok((done, what)) => text(format!("{} {what}", t(language, *done))).color(theme::OK),
                 Err(err) => text(err.clone()).color(theme::PROBLEM),
             });
         }

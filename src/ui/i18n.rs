@@ -63,7 +63,9 @@ catalogue! {
     Block => "Zablokuj", "Block";
     Prolong => "Przedłuż", "Prolong";
     Unblock => "Odblokuj", "Unblock";
-    Saved => "Zapisano:", "Saved:";
+    Prolonged => "Przedłużono:", "Prolonged:";
+    BlockedCard => "Zablokowano kartę", "Blocked card";
+    UnblockedCard => "Odblokowano kartę", "Unblocked card";
     MayNotIssue => "Twoja rola nie pozwala wydawać kart na tym stanowisku.", "Your role may not issue cards at this station.";
     LoadingSigner => "Wczytywanie klucza podpisu…", "Loading the signing key…";
     CannotIssue => "Wydawanie niedostępne:", "Issuance unavailable:";
