@@ -145,14 +145,18 @@ fn pull_converges_with_5xx_429_and_truncated_bodies() {
         "{report:?}"
     );
     assert!(status.last_sync.is_some());
-    assert_eq!(report.resources["persons"].inserted, 240);
+    assert_eq!(report.resources["persons"].stored.inserted, 240);
 
     // Nothing changed on the server: nothing is written again.
     let again = run_sync(&mut store, &client(&server.url()), &options(8, 20)).unwrap();
     for resource in ["persons", "cardholders", "cards", "productions"] {
         let moved = again.resources[resource];
         assert_eq!(
-            (moved.inserted, moved.updated, moved.unchanged),
+            (
+                moved.stored.inserted,
+                moved.stored.updated,
+                moved.stored.unchanged
+            ),
             (0, 0, 240),
             "{resource}: {moved:?}"
         );
@@ -335,6 +339,22 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["outbox_pending"], 0, "{stdout}");
     assert!(last["last_sync"].is_string());
+    // Per resource, one flat object of counts (the stored counts are not nested).
+    let persons = &last["resources"]["persons"];
+    for key in [
+        "pushed",
+        "refused",
+        "gone",
+        "pulled",
+        "inserted",
+        "updated",
+        "unchanged",
+        "skipped",
+        "conflicts",
+        "deleted_remotely",
+    ] {
+        assert!(persons[key].is_u64(), "{key} in {persons}");
+    }
 
     let local = 60 + LATE_IMPORTS * RUNS;
     assert_eq!(assert_no_duplicates(&server, "persons"), local);
@@ -441,8 +461,14 @@ fn addresses_and_anonymous_sets_are_pulled_and_sets_own_their_cardholders() {
     let db = dir.path().join("desk.sqlite");
     let mut store = Store::open(&db).unwrap();
     let report = run_sync(&mut store, &client, &options(4, 2)).unwrap();
-    assert_eq!(report.resources["addresses"].inserted, 1, "{report:?}");
-    assert_eq!(report.resources["anonymous_sets"].inserted, 1, "{report:?}");
+    assert_eq!(
+        report.resources["addresses"].stored.inserted, 1,
+        "{report:?}"
+    );
+    assert_eq!(
+        report.resources["anonymous_sets"].stored.inserted, 1,
+        "{report:?}"
+    );
     let status = store.status().unwrap();
     assert_eq!((status.addresses, status.anonymous_sets), (1, 1));
     assert_eq!((status.cardholders, status.cards), (5, 5));
@@ -474,7 +500,7 @@ fn addresses_and_anonymous_sets_are_pulled_and_sets_own_their_cardholders() {
         again
             .resources
             .values()
-            .all(|moved| moved.inserted == 0 && moved.deleted_remotely == 0),
+            .all(|moved| moved.stored.inserted == 0 && moved.deleted_remotely == 0),
         "{again:?}"
     );
 }
@@ -725,7 +751,10 @@ fn a_refused_follow_up_update_of_a_new_card_waits_without_stopping_the_sync() {
     assert_eq!(server.objects("productions").len(), 1);
     assert_eq!(store.status().unwrap().productions, 1);
     let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
-    assert_eq!(report.resources["productions"].inserted, 0, "{report:?}");
+    assert_eq!(
+        report.resources["productions"].stored.inserted, 0,
+        "{report:?}"
+    );
     assert_eq!(store.status().unwrap().productions, 1);
     assert_eq!(store.status().unwrap().outbox_pending, 0);
     assert_eq!(server.objects("cards")[0]["status"], "in_production");

@@ -125,11 +125,11 @@ fn print_report(report: &SyncReport, store: &Store, json: bool) -> Result<(), Fa
             moved.refused,
             moved.gone,
             moved.pulled,
-            moved.inserted,
-            moved.updated,
-            moved.unchanged,
-            moved.skipped,
-            moved.conflicts,
+            moved.stored.inserted,
+            moved.stored.updated,
+            moved.stored.unchanged,
+            moved.stored.skipped,
+            moved.stored.conflicts,
             moved.deleted_remotely
         );
     }

@@ -21,7 +21,7 @@ use super::{CardStatus, CardType, CardholderStatus, Result, Store, now};
 use crate::remote::cardexchange as remote;
 
 /// What one batch did to the local copy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Upserted {
     pub inserted: usize,
     pub updated: usize,

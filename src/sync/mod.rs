@@ -99,12 +99,9 @@ pub struct Moved {
     pub gone: usize,
     /// Server objects read.
     pub pulled: usize,
-    pub inserted: usize,
-    pub updated: usize,
-    /// Server objects the store already held as they are (not written again).
-    pub unchanged: usize,
-    pub skipped: usize,
-    pub conflicts: usize,
+    /// What storing them did (inserted, updated, unchanged, skipped, conflicts; flat in JSON).
+    #[serde(flatten)]
+    pub stored: Upserted,
     /// Local rows marked as deleted on the server by this (complete) pull.
     pub deleted_remotely: usize,
 }
@@ -118,14 +115,6 @@ impl Moved {
             gone: self.gone,
             ..pulled
         };
-    }
-
-    fn add_upserted(&mut self, upserted: Upserted) {
-        self.inserted += upserted.inserted;
-        self.updated += upserted.updated;
-        self.unchanged += upserted.unchanged;
-        self.skipped += upserted.skipped;
-        self.conflicts += upserted.conflicts;
     }
 }
 
@@ -517,8 +506,8 @@ impl Puller<'_> {
                 consistent &= page.total == total;
                 listed.extend(page.ids);
                 moved.pulled += page.items.len();
-                moved.skipped += page.unreadable;
-                moved.add_upserted(upsert(store, &page.items)?);
+                moved.stored.skipped += page.unreadable;
+                moved.stored.add(upsert(store, &page.items)?);
                 progress(ProgressEvent {
                     phase: Phase::Pull,
                     resource,
