@@ -31,9 +31,15 @@ pub enum PrintError {
         message: String,
     },
     #[error(
-        "CUPS cannot tell what became of print job {request} ({cause}); whether the card came out is not known"
+        "CUPS cannot tell what became of print job {request} ({cause}); whether the card came out is not known{}",
+        if *.cancelled { "; the job was withdrawn" } else { "; the job could not be withdrawn and may still print" }
     )]
-    Unknown { request: String, cause: String },
+    Unknown {
+        request: String,
+        cause: String,
+        /// `cancel` took the job back, so it cannot come out later.
+        cancelled: bool,
+    },
     #[error("print job {request} did not complete within {seconds} s (last state: {state}{}); it was cancelled", reason(.message))]
     Timeout {
         request: String,
@@ -140,21 +146,39 @@ impl CupsPrinter {
     fn follow(&self, request: String, id: u32) -> Result<CompletedJob, PrintError> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(20);
-        let mut unanswered = 0;
+        // Since when CUPS has not answered about the job (None: it answered last time).
+        let mut unanswered_since: Option<Instant> = None;
         loop {
-            let state = match job_state(id)? {
+            // The job is with CUPS already: a state that cannot be read (cupsd restarting,
+            // ipptool missing) says nothing about whether the card came out.
+            let state = match job_state(id).unwrap_or_else(|err| Err(err.to_string())) {
                 Ok(state) => state,
-                // cupsd restarting, say: ask again a few times before giving up.
-                Err(cause) if unanswered < UNANSWERED_QUERIES => {
-                    unanswered += 1;
+                Err(cause)
+                    if unanswered_since.get_or_insert_with(Instant::now).elapsed()
+                        < UNANSWERED_FOR =>
+                {
                     tracing::debug!(request, cause, "print job state unknown, asking again");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(250));
                     continue;
                 }
-                Err(cause) => return Err(PrintError::Unknown { request, cause }),
+                Err(cause) => {
+                    // Withdrawn if CUPS still takes orders, so it cannot come out later
+                    // beside the card the operator prints again.
+                    let cancelled = Command::new("cancel")
+                        .arg(&request)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|status| status.success());
+                    return Err(PrintError::Unknown {
+                        request,
+                        cause,
+                        cancelled,
+                    });
+                }
             };
-            unanswered = 0;
+            unanswered_since = None;
             match state.state.as_str() {
                 "completed" => return Ok(CompletedJob { request, id }),
                 "aborted" | "canceled" => {
@@ -190,8 +214,9 @@ struct JobState {
     message: String,
 }
 
-/// Job state queries that may fail in a row before the job's outcome counts as unknown.
-const UNANSWERED_QUERIES: u32 = 5;
+/// How long CUPS may fail to say what became of a job (a cupsd restart takes seconds)
+/// before its outcome counts as unknown.
+const UNANSWERED_FOR: Duration = Duration::from_secs(10);
 
 /// The job's state, or (inner `Err`) why `ipptool` could not tell it.
 fn job_state(id: u32) -> Result<Result<JobState, String>, PrintError> {

@@ -993,6 +993,7 @@ size_pt = 10
             Err(PrintError::Unknown {
                 request: "fake-1".into(),
                 cause: "ipptool: Unable to connect to localhost".into(),
+                cancelled: false,
             })
         }
     }
