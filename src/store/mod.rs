@@ -106,7 +106,7 @@ pub use people::{
     PersonFields,
 };
 pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
-pub use replica::{Marked, Upserted};
+pub use replica::{Marked, Upserted, production_update};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -552,6 +552,23 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
     count_upsert(counts, resource, &card.id, local.is_some(), done)
 }
 
+/// The fields of a production the API lets a station set, without nulls: what a production
+/// ordered here sends once it is linked to the server's (push and pull build it alike).
+pub fn production_update(fields: &Value) -> Value {
+    const SETTABLE: [&str; 5] = [
+        "nameOnCard",
+        "chipserialNumber",
+        "userName",
+        "printedOn",
+        "numberOfTries",
+    ];
+    let settable = SETTABLE
+        .iter()
+        .filter_map(|name| Some((name.to_string(), fields.get(*name)?.clone())))
+        .filter(|(_, value)| !value.is_null());
+    Value::Object(settable.collect())
+}
+
 /// The server opens a production itself when a card enters `in_production` (the API
 /// cannot create one); a production this station ordered for that card becomes that one.
 /// Its queued create turns into an update of the fields the API lets a station set.
@@ -566,12 +583,18 @@ fn adopt_production(conn: &Connection, card_id: i64, remote_id: &str) -> Result<
         return Ok(None);
     };
     set_remote_id(conn, Resource::Productions, local_id, remote_id)?;
-    conn.prepare_cached(
-        "UPDATE outbox SET operation = 'update', payload = json_remove(payload,
-            '$.personLocalId', '$.cardholderLocalId', '$.cardLocalId', '$.metadata')
-         WHERE resource = 'productions' AND local_id = ?1 AND operation = 'create'",
-    )?
-    .execute([local_id])?;
+    let creates: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT id, payload FROM outbox
+             WHERE resource = 'productions' AND local_id = ?1 AND operation = 'create'",
+        )?
+        .query_map([local_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (outbox_id, payload) in creates {
+        let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        conn.prepare_cached("UPDATE outbox SET operation = 'update', payload = ?1 WHERE id = ?2")?
+            .execute((production_update(&payload).to_string(), outbox_id))?;
+    }
     tracing::info!(
         local_id,
         remote_id,
@@ -1195,5 +1218,6 @@ mod tests {
             "{payload}"
         );
         assert!(payload.contains("numberOfTries"), "{payload}");
+        assert!(!payload.contains("null"), "as the push builds it: {payload}");
     }
 }

@@ -248,11 +248,20 @@ async fn push_entry(
                 return Ok(Pushed::Refused("its card is not on the server yet".into()));
             };
             let found: Result<Page<Value>, RemoteError> = client
-                .list(resource, 1, 1, &[("card", card.to_owned())])
+                .list(resource, 1, 10, &[("card", card.to_owned())])
                 .await;
-            match found.map(|page| page.ids.into_iter().next()) {
+            // Only a production that names this card: a server that ignored the filter
+            // must not make another holder's production ours.
+            let this_cards = |page: Page<Value>| {
+                page.items.into_iter().find_map(|production| {
+                    (production.get("card").and_then(Value::as_str) == Some(card))
+                        .then(|| production.get("id")?.as_str().map(str::to_owned))
+                        .flatten()
+                })
+            };
+            match found.map(this_cards) {
                 Ok(Some(remote_id)) => {
-                    let update = production_update(&fields);
+                    let update = crate::store::production_update(&fields);
                     entry = store.complete_create_then_update(&entry, &remote_id, &update)?;
                     client.update(resource, &remote_id, &update).await.map(drop)
                 }
@@ -323,22 +332,6 @@ async fn push_entry(
         }
         Err(err) => Ok(Pushed::Refused(err.to_string())),
     }
-}
-
-/// The fields of a production the API lets a station set.
-fn production_update(fields: &Value) -> Value {
-    const SETTABLE: [&str; 5] = [
-        "nameOnCard",
-        "chipserialNumber",
-        "userName",
-        "printedOn",
-        "numberOfTries",
-    ];
-    let settable = SETTABLE
-        .iter()
-        .filter_map(|name| Some((name.to_string(), fields.get(*name)?.clone())))
-        .filter(|(_, value)| !value.is_null());
-    Value::Object(settable.collect())
 }
 
 /// A card is created with its cardholder and metadata only (the documented arguments);
