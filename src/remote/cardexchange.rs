@@ -283,8 +283,14 @@ fn last_page(
     per_page: u32,
 ) -> u32 {
     let total = header_total.unwrap_or(count as u64);
-    let by_total =
-        u32::try_from(total.div_ceil(u64::from(per_page.max(1))).max(1)).unwrap_or(u32::MAX);
+    // A server may serve fewer per page than asked: a short page with more objects in
+    // total shows the size it uses, and the pages are counted in that size.
+    let served = if (count as u64) < u64::from(per_page) && total > count as u64 {
+        count.max(1) as u64
+    } else {
+        u64::from(per_page.max(1))
+    };
+    let by_total = u32::try_from(total.div_ceil(served).max(1)).unwrap_or(u32::MAX);
     match (link_last, header_total) {
         (Some(link), Some(_)) => link.clamp(1, by_total),
         (Some(link), None) => link.max(1),
@@ -597,6 +603,8 @@ mod tests {
         assert_eq!(last_page(Some(7), None, 100, 100), 7);
         assert_eq!(last_page(None, None, 0, 100), 1);
         assert_eq!(last_page(None, Some(u64::MAX), 100, 1), u32::MAX);
+        // Asked for 100, served 50: the Link's 5 pages stand.
+        assert_eq!(last_page(Some(5), Some(250), 50, 100), 5);
     }
 
     #[test]

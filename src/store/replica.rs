@@ -1218,6 +1218,9 @@ mod tests {
             "{payload}"
         );
         assert!(payload.contains("numberOfTries"), "{payload}");
-        assert!(!payload.contains("null"), "as the push builds it: {payload}");
+        assert!(
+            !payload.contains("null"),
+            "as the push builds it: {payload}"
+        );
     }
 }

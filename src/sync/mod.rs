@@ -536,7 +536,10 @@ impl Puller<'_> {
                     }
                     let fetched: Result<Page<T>, _> =
                         client.list(path(resource), page, per_page, &[]).await;
-                    if fetched.as_ref().is_ok_and(|page| page.ids.is_empty()) {
+                    if fetched
+                        .as_ref()
+                        .is_ok_and(|page| page.items.is_empty() && page.unreadable == 0)
+                    {
                         past_the_end.store(true, Ordering::Relaxed);
                     }
                     if sender.send(fetched).await.is_err() {
