@@ -377,12 +377,14 @@ pub struct CardInUsos {
 /// (`cards/mcard*`) answer only for the student's own access token, which a desk never
 /// holds, so a card USOS has but the store does not is not found here, and the student's
 /// mLegitymacja is not shown.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HolderInUsos {
     pub cards: Vec<CardInUsos>,
     /// The local cards USOS does not know (withdrawn, never reported, or from elsewhere).
     pub not_in_usos: usize,
-    pub phones: Vec<Phone>,
+    /// Their phone numbers, or (`Err`) why USOS would not give them: a consumer key without
+    /// the phones scope must not hide the cards.
+    pub phones: Result<Vec<Phone>, String>,
 }
 
 /// How USOS's `cards/card` can find a local card: by its contact chip, contactless chip
@@ -409,7 +411,11 @@ pub async fn holder_in_usos(
     client: &UsosClient,
     cards: &[Card],
 ) -> Result<HolderInUsos, UsosError> {
-    let mut found = HolderInUsos::default();
+    let mut found = HolderInUsos {
+        cards: Vec::new(),
+        not_in_usos: 0,
+        phones: Ok(Vec::new()),
+    };
     for lookup in cards.iter().filter_map(lookup_of) {
         let card = match client.card(&lookup, Some(CARD_FIELDS)).await {
             Ok(card) => card,
@@ -445,8 +451,13 @@ pub async fn holder_in_usos(
     users.sort_unstable();
     users.dedup();
     if !users.is_empty() {
-        let phones = client.phones_select(&users, None).await?;
-        found.phones = phones.into_values().flatten().collect();
+        found.phones = match client.phones_select(&users, None).await {
+            Ok(phones) => Ok(phones.into_values().flatten().collect()),
+            Err(err) => {
+                tracing::warn!("usos: the holder's phones are not available: {err}");
+                Err(err.to_string())
+            }
+        };
     }
     Ok(found)
 }

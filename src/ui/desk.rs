@@ -842,11 +842,12 @@ impl Desk {
                     )));
                 }
                 if !holder.cards.is_empty() {
-                    let phones = if holder.phones.is_empty() {
-                        t(language, Text::UsosNoPhones).to_owned()
-                    } else {
-                        holder
-                            .phones
+                    let phones = match &holder.phones {
+                        Err(why) => format!("{} ({why})", t(language, Text::UsosPhonesUnavailable)),
+                        Ok(phones) if phones.is_empty() => {
+                            t(language, Text::UsosNoPhones).to_owned()
+                        }
+                        Ok(phones) => phones
                             .iter()
                             .map(|phone| {
                                 let comment = match language {
@@ -862,7 +863,7 @@ impl Desk {
                                 }
                             })
                             .collect::<Vec<_>>()
-                            .join(" · ")
+                            .join(" · "),
                     };
                     page = page.push(text(format!("{} {phones}", t(language, Text::UsosPhones))));
                 }

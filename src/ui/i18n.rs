@@ -178,6 +178,7 @@ catalogue! {
     UsosMayNotBeWritten => "USOS: zapis zablokowany", "USOS: may not be written";
     UsosPhones => "Telefony w USOS:", "Phones in USOS:";
     UsosNoPhones => "brak", "none";
+    UsosPhonesUnavailable => "niedostępne", "not available";
     UsosMcardNote => "mLegitymacja: widoczna tylko dla studenta (wymaga jego tokenu USOS).", "mLegitymacja: shown to the student only (needs their own USOS token).";
     SendCardReady => "Wyślij powiadomienie o odbiorze", "Send card ready notice";
     SendingNotice => "Wysyłanie powiadomienia…", "Sending the notice…";
