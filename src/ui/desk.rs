@@ -100,6 +100,9 @@ pub struct UsosSide {
     pub holder: UsosHolder,
     /// The last "card ready" notice for the open holder.
     pub notice: Option<NoticeState>,
+    /// The number of the latest lookup: only its answer is shown (a slow earlier one, for
+    /// this holder or another, must not replace it).
+    lookup: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +192,7 @@ pub enum Message {
     },
     UsosClient(Result<UsosClient, String>),
     UsosLoaded {
-        person_id: i64,
+        lookup: u64,
         result: Result<HolderInUsos, (String, String)>,
     },
     /// Send the "card ready" notice for the USOS card at this index of the loaded ones.
@@ -248,6 +251,7 @@ impl Desk {
                     card_ready: settings.card_ready.clone(),
                     holder: UsosHolder::Idle,
                     notice: None,
+                    lookup: 0,
                 };
                 (Some(side), client)
             }
@@ -435,9 +439,8 @@ impl Desk {
                     return self.load_usos();
                 }
             }
-            Message::UsosLoaded { person_id, result } => {
-                let current = self.open_person() == Some(person_id);
-                if let (Some(usos), true) = (&mut self.usos, current) {
+            Message::UsosLoaded { lookup, result } => {
+                if let Some(usos) = self.usos.as_mut().filter(|usos| usos.lookup == lookup) {
                     usos.holder = match result {
                         Ok(holder) => UsosHolder::Loaded(holder),
                         Err((cause, next_step)) => UsosHolder::Failed { cause, next_step },
@@ -506,7 +509,8 @@ impl Desk {
             Some(Ok(client)) => client.clone(),
         };
         usos.holder = UsosHolder::Loading;
-        let person_id = panel.person.id;
+        usos.lookup += 1;
+        let lookup = usos.lookup;
         let cards = panel.cards.clone();
         Task::perform(
             async move {
@@ -514,7 +518,7 @@ impl Desk {
                     .await
                     .map_err(|err| (err.to_string(), err.next_step().to_owned()))
             },
-            move |result| Message::UsosLoaded { person_id, result },
+            move |result| Message::UsosLoaded { lookup, result },
         )
     }
 
@@ -1458,5 +1462,36 @@ mod tests {
             result: Err("late".into()),
         });
         assert_eq!(desk.problem, None);
+    }
+
+    #[test]
+    fn only_the_latest_usos_lookup_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut desk, _) = desk(dir.path());
+        desk.usos = Some(UsosSide {
+            client: None,
+            card_ready: crate::config::CardReady::default(),
+            holder: UsosHolder::Loading,
+            notice: None,
+            lookup: 2,
+        });
+        let found = HolderInUsos {
+            cards: Vec::new(),
+            not_in_usos: 3,
+            phones: Ok(Vec::new()),
+        };
+        let _ = desk.update(Message::UsosLoaded {
+            lookup: 1,
+            result: Err(("an older answer".into(), String::new())),
+        });
+        assert_eq!(desk.usos.as_ref().unwrap().holder, UsosHolder::Loading);
+        let _ = desk.update(Message::UsosLoaded {
+            lookup: 2,
+            result: Ok(found.clone()),
+        });
+        assert_eq!(
+            desk.usos.as_ref().unwrap().holder,
+            UsosHolder::Loaded(found)
+        );
     }
 }
