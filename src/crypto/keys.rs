@@ -46,6 +46,9 @@ pub enum KeyError {
          (`cardstation secret set {var}`)"
     )]
     PassphraseMissing { var: String },
+    /// The keyring could not be read (its reason, never a value).
+    #[error("passphrase {var} is not set in the environment, and {reason}")]
+    PassphraseUnreadable { var: String, reason: String },
     #[error("cannot decrypt key file {} (wrong passphrase or unsupported encryption scheme)", path.display())]
     DecryptionFailed { path: PathBuf },
     #[error("key file {} is not a PKCS#8 ECDSA P-256 private key", path.display())]
@@ -71,10 +74,17 @@ pub fn load_signing_key(path: &Path, passphrase_env: Option<&str>) -> Result<Sig
             let var = passphrase_env.ok_or_else(|| KeyError::PassphraseNotConfigured {
                 path: path.to_owned(),
             })?;
-            let passphrase =
-                crate::config::Secret::lookup(var).map_err(|_| KeyError::PassphraseMissing {
+            let passphrase = crate::config::Secret::lookup(var).map_err(|err| match err {
+                keyring @ crate::config::ConfigError::Keyring { .. } => {
+                    KeyError::PassphraseUnreadable {
+                        var: var.to_owned(),
+                        reason: keyring.to_string(),
+                    }
+                }
+                _ => KeyError::PassphraseMissing {
                     var: var.to_owned(),
-                })?;
+                },
+            })?;
             let decryption_failed = || KeyError::DecryptionFailed {
                 path: path.to_owned(),
             };
