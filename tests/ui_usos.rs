@@ -13,9 +13,7 @@ use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::remote::server::{
     Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,
 };
-use cardstation::store::{
-    CardStatus, CardType, CardholderFields, CardholderStatus, NewCard, PersonFields, Store,
-};
+use cardstation::store::{CardStatus, CardType, CardholderFields, NewCard, PersonFields, Store};
 use cardstation::ui::{App, Message, desk};
 use time::macros::date;
 use time::{Duration as Days, OffsetDateTime};
@@ -47,16 +45,7 @@ fn seed_anna(database: &Path) {
         })
         .unwrap();
     let holder = store
-        .create_cardholder(&CardholderFields {
-            person_id: Some(person),
-            profile: None,
-            email: None,
-            status: CardholderStatus::Activated,
-            name_on_card: None,
-            start_date: None,
-            end_date: None,
-            note: None,
-        })
+        .create_cardholder(&CardholderFields::active(person))
         .unwrap();
     for (uid, status) in [
         (USOS_CHIP, CardStatus::Personalized),

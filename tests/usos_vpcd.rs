@@ -24,9 +24,7 @@ use cardstation::remote::usos::UsosClient;
 use cardstation::sim::{ElsCard, ElsCardState, vpcd};
 use cardstation::station::issue::read_and_verify;
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
-use cardstation::store::{
-    CardStatus, CardholderFields, CardholderStatus, PersonFields, Store, UidKind,
-};
+use cardstation::store::{CardStatus, CardholderFields, PersonFields, Store, UidKind};
 use common::{UID, reader};
 use der::Encode;
 use time::macros::date;
@@ -91,16 +89,7 @@ fn jan(store: &mut Store) -> i64 {
 fn cardholder(store: &mut Store, person: PersonFields) -> i64 {
     let person = store.create_person(&person).unwrap();
     store
-        .create_cardholder(&CardholderFields {
-            person_id: Some(person),
-            profile: None,
-            email: None,
-            status: CardholderStatus::Activated,
-            name_on_card: None,
-            start_date: None,
-            end_date: None,
-            note: None,
-        })
+        .create_cardholder(&CardholderFields::active(person))
         .unwrap()
 }
 

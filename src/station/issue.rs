@@ -668,7 +668,7 @@ mod tests {
 
     #[test]
     fn an_issued_card_is_recorded_once_for_its_cardholder() {
-        use crate::store::{CardholderFields, CardholderStatus, PersonFields};
+        use crate::store::{CardholderFields, PersonFields};
         let f = fixture();
         let mut store = Store::open_in_memory().unwrap();
         let person = PersonFields {
@@ -683,16 +683,7 @@ mod tests {
             pesel: Some("02070803628".into()),
         };
         let person_id = store.create_person(&person).unwrap();
-        let holder = CardholderFields {
-            person_id: Some(person_id),
-            profile: None,
-            email: None,
-            status: CardholderStatus::Activated,
-            name_on_card: None,
-            start_date: None,
-            end_date: None,
-            note: None,
-        };
+        let holder = CardholderFields::active(person_id);
         let holder_id = store.create_cardholder(&holder).unwrap();
         let data = els_data_for(
             &store,

@@ -790,9 +790,7 @@ mod tests {
 
     /// A store with one person, cardholder and card with this contactless UID.
     fn store_with_card(uid: &[u8]) -> (Store, i64) {
-        use crate::store::{
-            CardStatus, CardType, CardholderFields, CardholderStatus, NewCard, PersonFields,
-        };
+        use crate::store::{CardStatus, CardType, CardholderFields, NewCard, PersonFields};
         let mut store = Store::open_in_memory().unwrap();
         let person = store
             .create_person(&PersonFields {
@@ -808,16 +806,7 @@ mod tests {
             })
             .unwrap();
         let holder = store
-            .create_cardholder(&CardholderFields {
-                person_id: Some(person),
-                profile: None,
-                email: None,
-                status: CardholderStatus::Activated,
-                name_on_card: None,
-                start_date: None,
-                end_date: None,
-                note: None,
-            })
+            .create_cardholder(&CardholderFields::active(person))
             .unwrap();
         let card = store
             .insert_card(

@@ -308,23 +308,14 @@ mod tests {
     use time::macros::date;
 
     use super::*;
+    use crate::store::CardholderFields;
     use crate::store::people::tests::person;
-    use crate::store::{CardholderFields, CardholderStatus};
 
     fn store_with_cardholder() -> (Store, i64) {
         let mut store = Store::open_in_memory().unwrap();
         let person_id = store.create_person(&person("Anna", "Kowalska")).unwrap();
         let cardholder = store
-            .create_cardholder(&CardholderFields {
-                person_id: Some(person_id),
-                profile: None,
-                email: None,
-                status: CardholderStatus::Activated,
-                name_on_card: None,
-                start_date: None,
-                end_date: None,
-                note: None,
-            })
+            .create_cardholder(&CardholderFields::active(person_id))
             .unwrap();
         (store, cardholder)
     }

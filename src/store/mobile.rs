@@ -152,9 +152,7 @@ mod tests {
 
     #[test]
     fn a_mobile_card_links_to_the_local_card_with_its_barcode() {
-        use crate::store::{
-            CardStatus, CardType, CardholderFields, CardholderStatus, NewCard, PersonFields,
-        };
+        use crate::store::{CardStatus, CardType, CardholderFields, NewCard, PersonFields};
         let mut store = Store::open_in_memory().unwrap();
         let person = store
             .create_person(&PersonFields {
@@ -170,16 +168,7 @@ mod tests {
             })
             .unwrap();
         let holder = store
-            .create_cardholder(&CardholderFields {
-                person_id: Some(person),
-                profile: None,
-                email: None,
-                status: CardholderStatus::Activated,
-                name_on_card: None,
-                start_date: None,
-                end_date: None,
-                note: None,
-            })
+            .create_cardholder(&CardholderFields::active(person))
             .unwrap();
         let card_id = store
             .insert_card(

@@ -134,6 +134,21 @@ impl PersonFields {
 }
 
 impl CardholderFields {
+    /// An active cardholder record of `person_id` with nothing else set (no profile, e-mail,
+    /// name on card, dates or note).
+    pub fn active(person_id: i64) -> Self {
+        Self {
+            person_id: Some(person_id),
+            profile: None,
+            email: None,
+            status: CardholderStatus::Activated,
+            name_on_card: None,
+            start_date: None,
+            end_date: None,
+            note: None,
+        }
+    }
+
     fn payload(&self) -> Value {
         json!({
             "personLocalId": self.person_id,
@@ -289,14 +304,9 @@ fn create_person_with_cardholder(
 ) -> Result<(i64, i64)> {
     let person_id = save_person(conn, None, person)?;
     let cardholder = CardholderFields {
-        person_id: Some(person_id),
-        profile: None,
         email,
-        status: CardholderStatus::Activated,
         name_on_card: Some(format!("{} {}", person.first_name, person.last_name)),
-        start_date: None,
-        end_date: None,
-        note: None,
+        ..CardholderFields::active(person_id)
     };
     let cardholder_id = save_cardholder(conn, None, &cardholder)?;
     Ok((person_id, cardholder_id))

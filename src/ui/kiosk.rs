@@ -673,7 +673,7 @@ mod tests {
 
     #[test]
     fn a_known_holders_photo_stands_beside_the_verdict_and_leaves_with_it() {
-        use crate::store::{CardholderFields, CardholderStatus, PersonFields};
+        use crate::store::{CardholderFields, PersonFields};
         let dir = tempfile::tempdir().unwrap();
         let photos = crate::station::demo::ensure_photos(dir.path()).unwrap();
         let mut store = Store::open_in_memory().unwrap();
@@ -691,16 +691,7 @@ mod tests {
             })
             .unwrap();
         let holder = store
-            .create_cardholder(&CardholderFields {
-                person_id: Some(person),
-                profile: None,
-                email: None,
-                status: CardholderStatus::Activated,
-                name_on_card: None,
-                start_date: None,
-                end_date: None,
-                note: None,
-            })
+            .create_cardholder(&CardholderFields::active(person))
             .unwrap();
         let mut screen = kiosk();
         screen.show_for = Duration::from_millis(300);
