@@ -789,6 +789,17 @@ mod tests {
         ejected: Vec<Eject>,
     }
 
+    impl SimFeed {
+        /// A feed of blank cards; card `torn` (from 1; 0: none) is torn mid-encode.
+        fn tearing(torn: usize) -> Self {
+            Self {
+                fed: 0,
+                torn,
+                ejected: Vec::new(),
+            }
+        }
+    }
+
     impl CardFeed for SimFeed {
         fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
             self.fed += 1;
@@ -872,23 +883,15 @@ size_pt = 10
         let app = Profile::demo().desfire.unwrap();
         let keys = MasterKeys::new(&app, &[7; 16], DesfireKey::des([0; 8])).unwrap();
         store.add_holograms(1, 10, "t").unwrap();
+        let session = printer_session();
         let setup = PrintSetup {
-            layout: &layout,
-            renderer: &renderer,
             desfire: Some((&app, &keys)),
-            els: None,
-            photos: None,
-            university: "U",
             holograms: true,
-            session: &printer_session(),
+            ..plain_setup(&layout, &renderer, &session)
         };
         // Card 2 is torn mid-encode, print job 3 fails: production 1 prints, production 2
         // takes two blanks, production 3's first card is encoded but not printed.
-        let mut feed = SimFeed {
-            fed: 0,
-            torn: 2,
-            ejected: Vec::new(),
-        };
+        let mut feed = SimFeed::tearing(2);
         let mut printer = FakePrinter { jobs: 0, fail: 3 };
         let control = Control::default();
         let mut events = Vec::new();
@@ -932,6 +935,43 @@ size_pt = 10
         assert_eq!(store.hologram_stock().unwrap().free, vec![(4, 10)]);
     }
 
+    /// A set-up that prints the bare layout: no chips, photos or holograms.
+    fn plain_setup<'a>(
+        layout: &'a Layout,
+        renderer: &'a CardRenderer,
+        session: &'a Session,
+    ) -> PrintSetup<'a> {
+        PrintSetup {
+            layout,
+            renderer,
+            desfire: None,
+            els: None,
+            photos: None,
+            university: "U",
+            holograms: false,
+            session,
+        }
+    }
+
+    /// Runs the whole queue with nobody pausing, and returns the feed to look at.
+    fn run_plainly(
+        store: &mut Store,
+        setup: &PrintSetup<'_>,
+        printer: &mut dyn Printer,
+    ) -> (Result<BatchSummary, BatchError>, SimFeed) {
+        let mut feed = SimFeed::tearing(0);
+        let outcome = run_batch(
+            store,
+            &mut feed,
+            printer,
+            setup,
+            10,
+            &Control::default(),
+            &mut |_| {},
+        );
+        (outcome, feed)
+    }
+
     fn printer_session() -> Session {
         Session {
             operator: "ewa".into(),
@@ -955,31 +995,9 @@ size_pt = 10
                 ..printer_session()
             },
         ] {
-            let setup = PrintSetup {
-                layout: &layout,
-                renderer: &renderer,
-                desfire: None,
-                els: None,
-                photos: None,
-                university: "U",
-                holograms: false,
-                session: &session,
-            };
-            let mut feed = SimFeed {
-                fed: 0,
-                torn: 0,
-                ejected: Vec::new(),
-            };
-            let err = run_batch(
-                &mut store,
-                &mut feed,
-                &mut UnknownOutcomePrinter,
-                &setup,
-                10,
-                &Control::default(),
-                &mut |_| {},
-            )
-            .unwrap_err();
+            let setup = plain_setup(&layout, &renderer, &session);
+            let (outcome, feed) = run_plainly(&mut store, &setup, &mut UnknownOutcomePrinter);
+            let err = outcome.unwrap_err();
             assert!(matches!(err, BatchError::Denied(_)), "{err}");
             assert_eq!(feed.fed, 0, "no card was taken");
         }
@@ -1005,31 +1023,13 @@ size_pt = 10
         let renderer = CardRenderer::new().unwrap();
         let app = Profile::demo().desfire.unwrap();
         let keys = MasterKeys::new(&app, &[7; 16], DesfireKey::des([0; 8])).unwrap();
+        let session = printer_session();
         let setup = PrintSetup {
-            layout: &layout,
-            renderer: &renderer,
             desfire: Some((&app, &keys)),
-            els: None,
-            photos: None,
-            university: "U",
-            holograms: false,
-            session: &printer_session(),
+            ..plain_setup(&layout, &renderer, &session)
         };
-        let mut feed = SimFeed {
-            fed: 0,
-            torn: 0,
-            ejected: Vec::new(),
-        };
-        let err = run_batch(
-            &mut store,
-            &mut feed,
-            &mut UnknownOutcomePrinter,
-            &setup,
-            10,
-            &Control::default(),
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let (outcome, feed) = run_plainly(&mut store, &setup, &mut UnknownOutcomePrinter);
+        let err = outcome.unwrap_err();
         assert!(
             matches!(err, BatchError::Print(PrintError::Unknown { .. })),
             "{err}"
@@ -1046,21 +1046,9 @@ size_pt = 10
         let mut store = store_with_queue(2);
         let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
         let renderer = CardRenderer::new().unwrap();
-        let setup = PrintSetup {
-            layout: &layout,
-            renderer: &renderer,
-            desfire: None,
-            els: None,
-            photos: None,
-            university: "U",
-            holograms: false,
-            session: &printer_session(),
-        };
-        let mut feed = SimFeed {
-            fed: 0,
-            torn: 0,
-            ejected: Vec::new(),
-        };
+        let session = printer_session();
+        let setup = plain_setup(&layout, &renderer, &session);
+        let mut feed = SimFeed::tearing(0);
         let mut printer = FakePrinter { jobs: 0, fail: 0 };
         let control = Control::default();
         control.pause();
