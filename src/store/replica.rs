@@ -397,7 +397,8 @@ fn upsert_anonymous_set(
             "INSERT INTO anonymous_sets (remote_id, profile, default_name, updated_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (remote_id) DO UPDATE SET profile = ?2, default_name = ?3,
-                updated_at = ?4, deleted_remotely_at = NULL",
+                updated_at = ?4, deleted_remotely_at = NULL
+             WHERE (profile, default_name, deleted_remotely_at) IS NOT (?2, ?3, NULL)",
         )?
         .execute((&set.id, profile, default_name, now()));
     count_upsert(counts, resource, &set.id, existed, done)?;
@@ -569,6 +570,26 @@ pub fn production_update(fields: &Value) -> Value {
     Value::Object(settable.collect())
 }
 
+/// Records `remote_id` for a local object whose create the server has (made by this
+/// station or, for a production, by the server itself) and turns that create's outbox row
+/// into the update of the fields still to send, keeping its place in the queue.
+fn create_became_update(
+    conn: &Connection,
+    resource: Resource,
+    local_id: i64,
+    outbox_id: i64,
+    remote_id: &str,
+    update: &Value,
+) -> Result<()> {
+    set_remote_id(conn, resource, local_id, remote_id)?;
+    conn.prepare_cached(
+        "UPDATE outbox SET operation = ?1, payload = ?2, attempts = 0, last_error = NULL
+         WHERE id = ?3",
+    )?
+    .execute((Operation::Update, update.to_string(), outbox_id))?;
+    Ok(())
+}
+
 /// The server opens a production itself when a card enters `in_production` (the API
 /// cannot create one); a production this station ordered for that card becomes that one.
 /// Its queued create turns into an update of the fields the API lets a station set.
@@ -582,7 +603,6 @@ fn adopt_production(conn: &Connection, card_id: i64, remote_id: &str) -> Result<
     let Some(local_id) = ordered else {
         return Ok(None);
     };
-    set_remote_id(conn, Resource::Productions, local_id, remote_id)?;
     let creates: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT id, payload FROM outbox
@@ -590,10 +610,17 @@ fn adopt_production(conn: &Connection, card_id: i64, remote_id: &str) -> Result<
         )?
         .query_map([local_id], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    set_remote_id(conn, Resource::Productions, local_id, remote_id)?;
     for (outbox_id, payload) in creates {
         let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
-        conn.prepare_cached("UPDATE outbox SET operation = 'update', payload = ?1 WHERE id = ?2")?
-            .execute((production_update(&payload).to_string(), outbox_id))?;
+        create_became_update(
+            conn,
+            Resource::Productions,
+            local_id,
+            outbox_id,
+            remote_id,
+            &production_update(&payload),
+        )?;
     }
     tracing::info!(
         local_id,
@@ -831,13 +858,14 @@ impl Store {
         update: &Value,
     ) -> Result<OutboxEntry> {
         self.write(|tx| {
-            set_remote_id(tx, entry.resource, entry.local_id, remote_id)?;
-            tx.prepare_cached(
-                "UPDATE outbox SET operation = ?1, payload = ?2, attempts = 0, last_error = NULL
-                 WHERE id = ?3",
-            )?
-            .execute((Operation::Update, update.to_string(), entry.id))?;
-            Ok(())
+            create_became_update(
+                tx,
+                entry.resource,
+                entry.local_id,
+                entry.id,
+                remote_id,
+                update,
+            )
         })?;
         Ok(OutboxEntry {
             operation: Operation::Update,
@@ -1085,9 +1113,11 @@ mod tests {
             .upsert_remote_anonymous_sets(std::slice::from_ref(&set))
             .unwrap();
         assert_eq!(counts.inserted, 1);
+        let again = store.upsert_remote_anonymous_sets(&[set]).unwrap();
         assert_eq!(
-            store.upsert_remote_anonymous_sets(&[set]).unwrap().updated,
-            1
+            (again.updated, again.unchanged),
+            (0, 1),
+            "the same set is not rewritten"
         );
         let linked: Option<i64> = store
             .conn
