@@ -16,7 +16,7 @@ use cardstation::config::{Els, Profile, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::crypto::keys;
-use cardstation::station::desk;
+use cardstation::station::desk::{self, DeskError};
 use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 use cardstation::store::Store;
 
@@ -470,16 +470,15 @@ fn write(
             // only the desk asks for.
             let uid = cardstation::card::read_uid(t)?;
             match desk::cards_in_use(store, id, &uid) {
-                Ok(in_use) if !in_use.is_empty() => {
-                    return Ok(Err(Failure::new(
-                        format!(
-                            "cardholder {id} already has card {} in use; nothing was written",
-                            in_use[0]
-                        ),
-                        "issue a second card at the desk, which asks why (lost, damaged), or block the old card first",
-                    )));
+                Ok(in_use) => {
+                    if let Some(&card_id) = in_use.first() {
+                        let refused = DeskError::NeedsDuplicateReason { card_id };
+                        return Ok(Err(Failure::new(
+                            format!("{refused}; nothing was written"),
+                            refused.next_step(),
+                        )));
+                    }
                 }
-                Ok(_) => {}
                 Err(err) => return Ok(Err(Failure::new(err.to_string(), err.next_step()))),
             }
         }

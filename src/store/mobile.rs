@@ -6,6 +6,14 @@ use serde_json::{Map, Value};
 
 use super::{Result, Store, Upserted, now};
 
+/// The local card a mobile card's barcode (`?6` of the upsert) names: the same text in the
+/// upsert and in the test that checks it is an index lookup.
+macro_rules! card_by_barcode {
+    () => {
+        "(SELECT id FROM cards WHERE barcode = ?6 AND ?6 IS NOT NULL LIMIT 1)"
+    };
+}
+
 /// A mobile card as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MobileCard {
@@ -63,17 +71,18 @@ impl Store {
                         "SELECT count(*) FROM mobile_cards WHERE source = ?1 AND remote_id = ?2",
                     )?
                     .query_row((&card.source, &card.remote_id), |row| row.get(0))?;
-                tx.prepare_cached(
+                tx.prepare_cached(concat!(
                     "INSERT INTO mobile_cards (source, remote_id, template_id, status, sub_status,
                         barcode, photo_url, name, name_fields, title, institution, expires,
                         remote_updated_at, card_id, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                        (SELECT id FROM cards WHERE barcode = ?6 AND ?6 IS NOT NULL LIMIT 1), ?14)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ",
+                    card_by_barcode!(),
+                    ", ?14)
                      ON CONFLICT (source, remote_id) DO UPDATE SET template_id = ?3, status = ?4,
                         sub_status = ?5, barcode = ?6, photo_url = ?7, name = ?8, name_fields = ?9,
                         title = ?10, institution = ?11, expires = ?12, remote_updated_at = ?13,
-                        card_id = excluded.card_id, updated_at = ?14",
-                )?
+                        card_id = excluded.card_id, updated_at = ?14"
+                ))?
                 .execute((
                     &card.source,
                     &card.remote_id,
@@ -197,14 +206,15 @@ mod tests {
     #[test]
     fn the_barcode_link_is_an_index_lookup_not_a_scan_of_the_cards() {
         let store = Store::open_in_memory().unwrap();
-        let plan: String = store
-            .conn
-            .query_row(
-                "EXPLAIN QUERY PLAN SELECT id FROM cards WHERE barcode = ?1 AND ?1 IS NOT NULL LIMIT 1",
-                ["B7"],
-                |row| row.get(3),
-            )
-            .unwrap();
+        // The upsert's own subquery, its `?6` bound as the upsert binds it.
+        let query = concat!("EXPLAIN QUERY PLAN SELECT ", card_by_barcode!());
+        let mut statement = store.conn.prepare(query).unwrap();
+        statement.raw_bind_parameter(6, "B7").unwrap();
+        let mut rows = statement.raw_query();
+        let mut plan = String::new();
+        while let Some(row) = rows.next().unwrap() {
+            plan.push_str(&row.get::<_, String>(3).unwrap());
+        }
         assert!(plan.contains("INDEX cards_barcode"), "{plan}");
     }
 }

@@ -29,7 +29,8 @@ pub struct Upserted {
     pub unchanged: usize,
     /// Objects the store cannot hold (missing required fields, unknown parent...), logged.
     pub skipped: usize,
-    /// Pending local changes the server's copy overrode (or a station card status kept).
+    /// Objects changed on both sides: pending local changes the server's copy overrode, or
+    /// the station's copy kept (a card status it set, a production it printed).
     pub conflicts: usize,
 }
 
@@ -673,7 +674,8 @@ fn upsert_production(
             remote_id = production.id,
             "production kept: local changes wait to be pushed"
         );
-        counts.skipped += 1;
+        // The station's copy wins until pushed: counted where kept local changes are.
+        counts.conflicts += 1;
         return Ok(());
     }
     let existed = local.is_some();
@@ -1225,7 +1227,7 @@ mod tests {
 
         let opened = json!({"id": "r", "person": "p", "cardholder": "h", "card": "c"});
         let counts = store.upsert_remote_productions(&[from(opened)]).unwrap();
-        assert_eq!((counts.inserted, counts.skipped), (0, 1), "{counts:?}");
+        assert_eq!((counts.inserted, counts.conflicts), (0, 1), "{counts:?}");
         assert_eq!(store.status().unwrap().productions, 1);
         assert_eq!(
             store
