@@ -231,10 +231,7 @@ fn load_signer(args: &SignerArgs, els: Option<&Els>) -> Result<Signer, Failure> 
 }
 
 pub(crate) fn key_failure(err: keys::KeyError) -> Failure {
-    Failure::new(
-        err.to_string(),
-        "check the key and certificate files (the key must be PKCS#8 PEM, mode 600)",
-    )
+    Failure::new(err.to_string(), err.next_step())
 }
 
 pub(crate) fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {

@@ -41,20 +41,40 @@ pub enum KeyError {
     UnsupportedPemLabel { path: PathBuf, label: String },
     #[error("key file {} is encrypted but no passphrase environment variable is configured", path.display())]
     PassphraseNotConfigured { path: PathBuf },
-    #[error(
-        "passphrase {var} is neither set in the environment nor stored in the keyring \
-         (`cardstation secret set {var}`)"
-    )]
-    PassphraseMissing { var: String },
-    /// The keyring could not be read (its reason, never a value).
-    #[error("passphrase {var} is not set in the environment, and {reason}")]
-    PassphraseUnreadable { var: String, reason: String },
+    /// The passphrase's variable is set nowhere, or the keyring holding it cannot be read:
+    /// the one secret lookup's own error, with its own next step.
+    #[error("the signer key's passphrase: {0}")]
+    Passphrase(#[from] crate::config::ConfigError),
     #[error("cannot decrypt key file {} (wrong passphrase or unsupported encryption scheme)", path.display())]
     DecryptionFailed { path: PathBuf },
     #[error("key file {} is not a PKCS#8 ECDSA P-256 private key", path.display())]
     NotP256Key { path: PathBuf },
     #[error("{} is not an X.509 certificate in PEM or DER form: {reason}", path.display())]
     BadCertificate { path: PathBuf, reason: String },
+}
+
+impl KeyError {
+    pub fn next_step(&self) -> &'static str {
+        match self {
+            KeyError::Io { .. } => "check the path in the profile and that the file is readable",
+            KeyError::InsecurePermissions { .. } => "run the chmod named above, then start again",
+            KeyError::NotPem { .. }
+            | KeyError::UnsupportedPemLabel { .. }
+            | KeyError::NotP256Key { .. } => {
+                "convert the key to PKCS#8 PEM (openssl pkcs8 -topk8) with an ECDSA P-256 key"
+            }
+            KeyError::PassphraseNotConfigured { .. } => {
+                "name the passphrase's variable in the profile's [els] signer_passphrase_env"
+            }
+            KeyError::Passphrase(err) => err.next_step(),
+            KeyError::DecryptionFailed { .. } => {
+                "check the passphrase in the variable named by [els] signer_passphrase_env"
+            }
+            KeyError::BadCertificate { .. } => {
+                "point the profile at the signer's X.509 certificate (PEM or DER)"
+            }
+        }
+    }
 }
 
 /// Loads a PKCS#8 P-256 signing key from a PEM file, decrypting it (PBES2)
@@ -74,17 +94,7 @@ pub fn load_signing_key(path: &Path, passphrase_env: Option<&str>) -> Result<Sig
             let var = passphrase_env.ok_or_else(|| KeyError::PassphraseNotConfigured {
                 path: path.to_owned(),
             })?;
-            let passphrase = crate::config::Secret::lookup(var).map_err(|err| match err {
-                keyring @ crate::config::ConfigError::Keyring { .. } => {
-                    KeyError::PassphraseUnreadable {
-                        var: var.to_owned(),
-                        reason: keyring.to_string(),
-                    }
-                }
-                _ => KeyError::PassphraseMissing {
-                    var: var.to_owned(),
-                },
-            })?;
+            let passphrase = crate::config::Secret::lookup(var)?;
             let decryption_failed = || KeyError::DecryptionFailed {
                 path: path.to_owned(),
             };
@@ -282,7 +292,18 @@ mod tests {
         );
 
         let err = load_signing_key(&path, Some("ELS_TEST_PASSPHRASE_UNSET")).unwrap_err();
-        assert!(matches!(err, KeyError::PassphraseMissing { .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                KeyError::Passphrase(crate::config::ConfigError::MissingSecret(_))
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.next_step().contains("secret set"),
+            "{}",
+            err.next_step()
+        );
 
         let wrong = "wrong passphrase 12345";
         set_passphrase_var("ELS_TEST_PASSPHRASE_WRONG", wrong);

@@ -63,9 +63,7 @@ impl SetupError {
             SetupError::CardKeyInvalid(..) => {
                 "put the card key master (hex, of the profile's card_key_type) in that variable or the keyring, then restart the station"
             }
-            SetupError::Key(_) => {
-                "check the signer key and certificate files (PKCS#8 PEM key, mode 600)"
-            }
+            SetupError::Key(err) => err.next_step(),
         }
     }
 }
