@@ -52,4 +52,26 @@ fn the_print_station_shows_the_queue_with_a_preview_and_only_printers_start_a_ba
         2,
         "the selected card's front and back are drawn"
     );
+
+    // A late answer for a card no longer selected (quick clicks) is dropped.
+    let first = app.print.as_ref().unwrap().queue[0].id;
+    let second = app.print.as_ref().unwrap().queue[1].id;
+    send(
+        &runtime,
+        &mut app,
+        Message::Print(print::Message::Select(second)),
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Print(print::Message::Previewed {
+            id: first,
+            result: Ok(Vec::new()),
+        }),
+    );
+    assert_eq!(
+        app.print.as_ref().unwrap().preview_sides(),
+        2,
+        "the second card's sides stay"
+    );
 }

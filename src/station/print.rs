@@ -221,28 +221,28 @@ impl PrintStation {
         )
     }
 
-    /// A production's printed sides as RGBA pixels `width` wide, for the queue's preview.
-    pub fn preview(
-        &self,
-        store: &Store,
-        production_id: i64,
-        width: u32,
-    ) -> Result<Vec<(u32, u32, Vec<u8>)>, String> {
+    /// What the queue's preview of a production shows: read from the store (quick; the
+    /// drawing, [`Self::preview`], needs no store).
+    pub fn preview_face(&self, store: &Store, production_id: i64) -> Result<CardFace, String> {
         let production = store
             .get_production(production_id)
             .map_err(|err| err.to_string())?;
-        let face = production_face(
+        Ok(production_face(
             store,
             &production,
             &self.university,
             self.printer.photos.as_deref(),
         )?
-        .face;
+        .face)
+    }
+
+    /// A face's printed sides as RGBA pixels `width` wide, for the queue's preview.
+    pub fn preview(&self, face: &CardFace, width: u32) -> Result<Vec<(u32, u32, Vec<u8>)>, String> {
         printed_sides(&self.layout)
             .iter()
             .map(|side| {
                 self.renderer
-                    .rgba(&self.layout, &face, *side, width)
+                    .rgba(&self.layout, face, *side, width)
                     .map_err(|err| err.to_string())
             })
             .collect()

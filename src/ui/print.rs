@@ -55,7 +55,10 @@ pub enum Message {
     StationLoaded(Result<Arc<PrintStation>, String>),
     QueueLoaded(Result<Vec<Production>, String>),
     Select(i64),
-    Previewed(Result<Vec<(u32, u32, Vec<u8>)>, String>),
+    Previewed {
+        id: i64,
+        result: Result<Vec<(u32, u32, Vec<u8>)>, String>,
+    },
     Start,
     Pause,
     Resume,
@@ -132,26 +135,43 @@ impl PrintScreen {
                 let (Ok(station), db) = (self.station.clone(), self.db.clone()) else {
                     return Task::none();
                 };
+                let failed = |cause| {
+                    Failed {
+                    cause,
+                    next_step: "select the card again; if it repeats, check its holder's record and the profile's card layout".to_owned(),
+                }
+                };
                 return Task::perform(
                     async move {
-                        db.run(move |store| {
-                            station.preview(store, id, PREVIEW_WIDTH).map_err(|cause| Failed {
-                                cause,
-                                next_step: "select the card again; if it repeats, check its holder's record and the profile's card layout".to_owned(),
-                            })
+                        // The store only while the face is read; the drawing runs beside it.
+                        let for_face = station.clone();
+                        let face = db
+                            .run(move |store| for_face.preview_face(store, id).map_err(failed))
+                            .await?;
+                        tokio::task::spawn_blocking(move || {
+                            station
+                                .preview(&face, PREVIEW_WIDTH)
+                                .map_err(|cause| failed(cause).to_string())
                         })
                         .await
+                        .unwrap_or_else(|_| Err(stopped("preview")))
                     },
-                    Message::Previewed,
+                    move |result| Message::Previewed { id, result },
                 );
             }
-            Message::Previewed(Ok(sides)) => {
+            // An answer for a card no longer selected (quick clicks through the queue).
+            Message::Previewed { id, .. } if self.selected != Some(id) => {}
+            Message::Previewed {
+                result: Ok(sides), ..
+            } => {
                 self.preview = sides
                     .into_iter()
                     .map(|(width, height, rgba)| image::Handle::from_rgba(width, height, rgba))
                     .collect();
             }
-            Message::Previewed(Err(err)) => {
+            Message::Previewed {
+                result: Err(err), ..
+            } => {
                 self.preview.clear();
                 self.error = Some(err);
             }
