@@ -221,8 +221,6 @@ impl From<StoreError> for DeskError {
     }
 }
 
-/// Issues an ELS to a cardholder: UID, their data, sign, write, verify, record. The card
-/// is recorded only once it verifies on the chip; a duplicate also retires the old card.
 /// The cardholder's cards still in use, other than the chip `uid` itself (rewriting the
 /// same chip is not a second card): a new card beside any of them is a duplicate, which
 /// needs a reason.
@@ -239,6 +237,8 @@ pub fn cards_in_use(store: &Store, cardholder_id: i64, uid: &[u8]) -> Result<Vec
         .collect())
 }
 
+/// Issues an ELS to a cardholder: UID, their data, sign, write, verify, record. The card
+/// is recorded only once it verifies on the chip; a duplicate also retires the old card.
 pub fn issue_card<T: Transport + ?Sized>(
     session: &Session,
     card: &mut T,

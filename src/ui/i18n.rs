@@ -45,6 +45,7 @@ catalogue! {
     SignIn => "Zaloguj", "Sign in";
     SignOut => "Wyloguj", "Sign out";
     SigningIn => "Sprawdzanie…", "Checking…";
+    CheckingCard => "Sprawdzanie karty…", "Checking the card…";
     EnterNameAndPin => "Wpisz nazwę operatora i PIN.", "Enter your name and PIN.";
     DemoOperators => "Demo: anna / 1111 (wydawanie), piotr / 2222 (druk), admin / 0000", "Demo: anna / 1111 (desk), piotr / 2222 (printing), admin / 0000";
     OpeningStore => "Otwieranie bazy…", "Opening the store…";
@@ -162,7 +163,6 @@ catalogue! {
     IssuanceDesk => "Stanowisko wydawania", "Issuance desk";
     PrintStation => "Stanowisko druku", "Print station";
     ValidationKiosk => "Kiosk weryfikacji", "Validation kiosk";
-    HolderPhoto => "Zdjęcie", "Photo";
     Usos => "USOS", "USOS";
     UsosLoading => "Pobieranie danych z USOS…", "Asking USOS…";
     UsosConnecting => "Łączenie z USOS…", "Connecting to USOS…";

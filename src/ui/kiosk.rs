@@ -340,7 +340,7 @@ impl Kiosk {
                 )],
                 IDLE,
             ),
-            Phase::Checking => (t(language, Text::SigningIn), vec![], IDLE),
+            Phase::Checking => (t(language, Text::CheckingCard), vec![], IDLE),
             Phase::NoVerdict(why) => {
                 let (title, lines) = why.text(language);
                 (title, lines, UNKNOWN)

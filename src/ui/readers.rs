@@ -221,7 +221,7 @@ async fn read_uid(reader: String) -> Result<String, String> {
     match outcome {
         Ok(Ok(uid)) => Ok(hex::encode_upper(uid)),
         Ok(Err(err)) => Err(super::problem(&err)),
-        Err(_) => Err("the reader thread stopped".to_owned()),
+        Err(_) => Err(super::stopped("reader")),
     }
 }
 
