@@ -646,9 +646,15 @@ impl Secret {
         }
     }
 
+    /// Whether the environment sets `var` the way [`Secret::lookup`] reads it (non-empty
+    /// UTF-8), so that it takes precedence over the keyring.
+    pub fn in_environment(var: &str) -> bool {
+        env_value(var).is_some()
+    }
+
     /// Where [`Secret::lookup`] would find `var`, without keeping the value.
     pub fn source(var: &str) -> Result<SecretSource, ConfigError> {
-        if env_value(var).is_some() {
+        if Self::in_environment(var) {
             return Ok(SecretSource::Environment);
         }
         Ok(match keyring::read(var)? {

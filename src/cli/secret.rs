@@ -49,7 +49,7 @@ pub fn set(var: &str) -> Result<(), Failure> {
              kernel has no persistent keyring, so it lasts only as long as this session"
         );
     }
-    if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+    if Secret::in_environment(var) {
         println!("note: {var} is also set in this environment, which takes precedence");
     }
     Ok(())
@@ -63,7 +63,7 @@ pub fn delete(var: &str) -> Result<(), Failure> {
     } else {
         println!("{var} was not in the keyring");
     }
-    if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+    if Secret::in_environment(var) {
         println!("note: {var} is still set in this environment");
     }
     Ok(())
