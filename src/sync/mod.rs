@@ -403,8 +403,10 @@ async fn push(
     }
 }
 
-/// What every resource's pull shares.
+/// What every resource's pull shares, and where its counts go.
 struct Puller<'a> {
+    store: &'a mut Store,
+    report: &'a mut SyncReport,
     client: &'a Client,
     options: &'a SyncOptions,
     progress: &'a (dyn Fn(ProgressEvent) + Sync),
@@ -419,7 +421,9 @@ async fn pull(
     cancel: &Cancel,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let puller = Puller {
+    let mut puller = Puller {
+        store,
+        report,
         client,
         options,
         progress,
@@ -427,42 +431,24 @@ async fn pull(
     };
     // Parents before children: an object's references resolve to rows already stored.
     // Anonymous sets come after cardholders: a set names its cardholders, not the reverse.
-    let pulled = puller
-        .pull(store, Resource::Persons, Store::upsert_remote_persons)
+    puller
+        .pull_and_absorb(Resource::Persons, Store::upsert_remote_persons)
         .await?;
-    report.entry(Resource::Persons).absorb_pull(pulled);
-    let pulled = puller
-        .pull(store, Resource::Addresses, Store::upsert_remote_addresses)
+    puller
+        .pull_and_absorb(Resource::Addresses, Store::upsert_remote_addresses)
         .await?;
-    report.entry(Resource::Addresses).absorb_pull(pulled);
-    let pulled = puller
-        .pull(
-            store,
-            Resource::Cardholders,
-            Store::upsert_remote_cardholders,
-        )
+    puller
+        .pull_and_absorb(Resource::Cardholders, Store::upsert_remote_cardholders)
         .await?;
-    report.entry(Resource::Cardholders).absorb_pull(pulled);
-    let pulled = puller
-        .pull(
-            store,
-            Resource::AnonymousSets,
-            Store::upsert_remote_anonymous_sets,
-        )
+    puller
+        .pull_and_absorb(Resource::AnonymousSets, Store::upsert_remote_anonymous_sets)
         .await?;
-    report.entry(Resource::AnonymousSets).absorb_pull(pulled);
-    let pulled = puller
-        .pull(store, Resource::Cards, Store::upsert_remote_cards)
+    puller
+        .pull_and_absorb(Resource::Cards, Store::upsert_remote_cards)
         .await?;
-    report.entry(Resource::Cards).absorb_pull(pulled);
-    let pulled = puller
-        .pull(
-            store,
-            Resource::Productions,
-            Store::upsert_remote_productions,
-        )
+    puller
+        .pull_and_absorb(Resource::Productions, Store::upsert_remote_productions)
         .await?;
-    report.entry(Resource::Productions).absorb_pull(pulled);
     Ok(())
 }
 
@@ -472,21 +458,18 @@ impl Puller<'_> {
     /// was read (no error, no cancellation: those return early) and the pages agree on the
     /// total are local rows the server did not list marked as deleted there; pages that
     /// disagree (objects created or deleted while paging shift the offsets) mark nothing.
-    async fn pull<T>(
-        &self,
-        store: &mut Store,
+    /// The counts go into the report beside the resource's push counts.
+    async fn pull_and_absorb<T>(
+        &mut self,
         resource: Resource,
         upsert: impl Fn(&mut Store, &[T]) -> Result<Upserted, StoreError>,
-    ) -> Result<Moved, SyncError>
+    ) -> Result<(), SyncError>
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let Puller {
-            client,
-            options,
-            progress,
-            cancel,
-        } = *self;
+        let (client, options, progress, cancel) =
+            (self.client, self.options, self.progress, self.cancel);
+        let store = &mut *self.store;
         let per_page = options.per_page.clamp(1, MAX_PER_PAGE);
         let first: Page<T> = client.list(path(resource), 1, per_page, &[]).await?;
         let total = first.total;
@@ -564,7 +547,8 @@ impl Puller<'_> {
             );
         }
         store.record_sync(resource)?;
-        Ok(moved)
+        self.report.entry(resource).absorb_pull(moved);
+        Ok(())
     }
 }
 
