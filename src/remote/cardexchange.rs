@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::http::{self, Unreachable, excerpt, refuses_credentials};
 pub use super::retry::RetryPolicy;
-use super::retry::{Attempt, exchange, with_retries};
+use super::retry::{Attempt, with_retries};
 
 /// Largest page the API serves.
 pub const MAX_PER_PAGE: u32 = 100;
@@ -74,6 +75,15 @@ pub enum RemoteError {
     },
     #[error("the CardExchange server sent an unreadable answer to {what}: {cause}")]
     BadResponse { what: String, cause: String },
+}
+
+impl Unreachable for RemoteError {
+    fn unreachable(url: &str, cause: String) -> Self {
+        RemoteError::Unreachable {
+            url: url.to_owned(),
+            cause,
+        }
+    }
 }
 
 fn field_errors(errors: &Map<String, Value>) -> String {
@@ -145,10 +155,8 @@ fn problem(status: StatusCode, body: &[u8]) -> RemoteError {
     let title = parsed
         .title
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    let detail = parsed
-        .detail
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+    let detail = parsed.detail.unwrap_or_else(|| excerpt(body));
+    if refuses_credentials(status) {
         return RemoteError::Unauthorized { detail };
     }
     RemoteError::Problem {
@@ -339,14 +347,8 @@ enum Method {
 
 impl Client {
     pub fn new(base_url: &str, key: ApiKey, retry: RetryPolicy) -> Result<Self, RemoteError> {
-        let http = retry
-            .http_client()
-            .map_err(|err| RemoteError::Unreachable {
-                url: base_url.into(),
-                cause: err.to_string(),
-            })?;
         Ok(Self {
-            http,
+            http: http::client::<RemoteError>(&retry, base_url)?,
             // Profiles may name the server root or its API root.
             base: base_url
                 .trim_end_matches('/')
@@ -412,31 +414,16 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let (status, headers, bytes) = exchange(request).await.map_err(|cause| {
-            Attempt::Retry(RemoteError::Unreachable {
-                url: url.to_owned(),
-                cause,
-            })
+        let answer = http::send(request, url).await?;
+        if !answer.status.is_success() {
+            let problem = problem(answer.status, &answer.body);
+            return Err(answer.failed(&self.retry, problem));
+        }
+        let body = answer.json(|cause| RemoteError::BadResponse {
+            what: url.to_owned(),
+            cause,
         })?;
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(self.retry.after_too_many(&headers, problem(status, &bytes)));
-        }
-        if status.is_server_error() {
-            return Err(Attempt::Retry(problem(status, &bytes)));
-        }
-        if !status.is_success() {
-            return Err(Attempt::Final(problem(status, &bytes)));
-        }
-        if bytes.is_empty() {
-            return Ok((headers, Value::Null));
-        }
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Ok((headers, value)),
-            Err(err) => Err(Attempt::Retry(RemoteError::BadResponse {
-                what: url.to_owned(),
-                cause: err.to_string(),
-            })),
-        }
+        Ok((answer.headers, body))
     }
 
     pub async fn create(&self, resource: &str, fields: &Value) -> Result<Value, RemoteError> {

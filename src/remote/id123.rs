@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-use super::retry::{Attempt, RetryPolicy, exchange, with_retries};
+use super::http::{self, Unreachable, excerpt, refuses_credentials};
+use super::retry::{Attempt, RetryPolicy, with_retries};
 use crate::config::Secret;
 use crate::store::{MobileCard, Store, StoreError, Upserted};
 
@@ -41,6 +42,15 @@ impl Id123Error {
             Id123Error::Failure { .. } => "check the card template id",
             Id123Error::BadResponse { .. } => "try again later; if it persists, report it",
             Id123Error::Store(err) => err.next_step(),
+        }
+    }
+}
+
+impl Unreachable for Id123Error {
+    fn unreachable(url: &str, cause: String) -> Self {
+        Id123Error::Unreachable {
+            url: url.to_owned(),
+            cause,
         }
     }
 }
@@ -167,13 +177,9 @@ pub struct ImportSummary {
 impl Id123Client {
     /// `base_url` is the server root (`https://secure.id123.io`) or its `/api/v2/` endpoint.
     pub fn new(base_url: &str, key: Secret, retry: RetryPolicy) -> Result<Self, Id123Error> {
-        let http = retry.http_client().map_err(|err| Id123Error::Unreachable {
-            url: base_url.into(),
-            cause: err.to_string(),
-        })?;
         let root = base_url.trim_end_matches('/').trim_end_matches("/api/v2");
         Ok(Self {
-            http,
+            http: http::client::<Id123Error>(&retry, base_url)?,
             endpoint: format!("{root}/api/v2/"),
             key: Arc::new(key),
             retry,
@@ -218,31 +224,22 @@ impl Id123Client {
             .header("X-API-KEY", self.key.expose())
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_owned());
-        let (status, headers, bytes) = exchange(request).await.map_err(|cause| {
-            Attempt::Retry(Id123Error::Unreachable {
-                url: self.endpoint.clone(),
-                cause,
-            })
-        })?;
-        let parsed: Option<Answer> = serde_json::from_slice(&bytes).ok();
+        let response = http::send(request, &self.endpoint).await?;
+        let status = response.status;
+        let parsed: Option<Answer> = serde_json::from_slice(&response.body).ok();
         let message = parsed
             .as_ref()
             .map(|answer| answer.message.clone())
-            .unwrap_or_else(|| {
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
-            });
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            .unwrap_or_else(|| excerpt(&response.body));
+        if refuses_credentials(status) {
             return Err(Attempt::Final(Id123Error::Unauthorized { message }));
         }
         let failure = |code: String| Id123Error::Failure {
             code,
             message: message.clone(),
         };
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(self.retry.after_too_many(&headers, failure("429".into())));
-        }
-        if status.is_server_error() {
-            return Err(Attempt::Retry(failure(status.as_u16().to_string())));
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(response.failed(&self.retry, failure(status.as_u16().to_string())));
         }
         let Some(answer) = parsed else {
             return Err(Attempt::Retry(Id123Error::BadResponse {

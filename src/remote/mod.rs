@@ -2,6 +2,7 @@
 //! APIs) the tests and the demo run against.
 
 pub mod cardexchange;
+pub mod http;
 pub mod id123;
 pub mod oauth1;
 pub mod retry;

@@ -1,6 +1,7 @@
 //! Retries shared by the remote clients: exponential backoff with full jitter for server and
 //! network trouble, `Retry-After` on 429, and one loop that tells a retryable try from a final
-//! one. Each client decides per answer which kind of failure it is.
+//! one. Each client decides per answer which kind of failure it is (`super::http` has what
+//! the three decide alike).
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,14 +39,6 @@ impl RetryPolicy {
             .saturating_mul(1 << attempt.min(16))
             .min(self.max_delay);
         bound.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
-    }
-
-    /// An HTTP client with this policy's timeouts.
-    pub fn http_client(&self) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .timeout(self.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
     }
 
     /// How to go on after a 429: wait as asked when the wait is reasonable, else give up.
@@ -103,20 +96,6 @@ where
             }
         }
     }
-}
-
-/// One HTTP exchange read to the end: status, headers and body. A transport failure
-/// (connect, timeout, a body cut short) comes back as its cause without the URL, which
-/// may carry a signature or a key; the client names the URL itself and retries it.
-pub async fn exchange(
-    request: reqwest::RequestBuilder,
-) -> Result<(reqwest::StatusCode, HeaderMap, bytes::Bytes), String> {
-    let cause = |err: reqwest::Error| err.without_url().to_string();
-    let response = request.send().await.map_err(cause)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(cause)?;
-    Ok((status, headers, body))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs and falls back to backoff).

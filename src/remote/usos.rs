@@ -20,8 +20,9 @@ use serde_json::Value;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::http::{self, Unreachable, by_status, excerpt, refuses_credentials};
 use super::oauth1::{self, Credential};
-use super::retry::{Attempt, RetryPolicy, exchange, with_retries};
+use super::retry::{Attempt, RetryPolicy, with_retries};
 use crate::card::els::{CardKey, WriteKey};
 use crate::crypto::diversify::KeyAlgorithm;
 
@@ -80,6 +81,15 @@ impl UsosError {
     }
 }
 
+impl Unreachable for UsosError {
+    fn unreachable(url: &str, cause: String) -> Self {
+        UsosError::Unreachable {
+            url: url.to_owned(),
+            cause,
+        }
+    }
+}
+
 /// A USOS error body: `{"message": ..., "error": "object_not_found", "param_name": ...}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -92,11 +102,9 @@ struct ErrorBody {
 /// The error an answer means, and whether trying again (signed anew) may help.
 fn usos_error(status: StatusCode, body: &[u8]) -> Attempt<UsosError> {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let message = parsed
-        .message
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    let message = parsed.message.unwrap_or_else(|| excerpt(body));
     let code = parsed.error.unwrap_or_default();
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+    if refuses_credentials(status) {
         let error = UsosError::Authentication {
             cause: if code.is_empty() {
                 "refused".into()
@@ -127,11 +135,7 @@ fn usos_error(status: StatusCode, body: &[u8]) -> Attempt<UsosError> {
             message,
         },
     };
-    if status.is_server_error() {
-        Attempt::Retry(error)
-    } else {
-        Attempt::Final(error)
-    }
+    by_status(status, error)
 }
 
 /// Text the server sends that must not be printed or kept: write keys, mObywatel tokens.
@@ -412,12 +416,8 @@ impl UsosClient {
         consumer: Credential,
         retry: RetryPolicy,
     ) -> Result<Self, UsosError> {
-        let http = retry.http_client().map_err(|err| UsosError::Unreachable {
-            url: base_url.into(),
-            cause: err.to_string(),
-        })?;
         Ok(Self {
-            http,
+            http: http::client::<UsosError>(&retry, base_url)?,
             base: base_url
                 .trim_end_matches('/')
                 .trim_end_matches("/services")
@@ -513,15 +513,10 @@ impl UsosClient {
         } else {
             self.http.get(format!("{url}?{encoded}"))
         };
-        let (status, headers, bytes) = exchange(request).await.map_err(|cause| {
-            Attempt::Retry(UsosError::Unreachable {
-                url: url.to_owned(),
-                cause,
-            })
-        })?;
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let answer = http::send(request, url).await?;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
             return Err(self.retry.after_too_many(
-                &headers,
+                &answer.headers,
                 UsosError::Api {
                     status: 429,
                     code: "throttled".into(),
@@ -529,17 +524,12 @@ impl UsosClient {
                 },
             ));
         }
-        if !status.is_success() {
-            return Err(usos_error(status, &bytes));
+        if !answer.status.is_success() {
+            return Err(usos_error(answer.status, &answer.body));
         }
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&bytes).map_err(|err| {
-            Attempt::Retry(UsosError::BadResponse {
-                what: url.to_owned(),
-                cause: err.to_string(),
-            })
+        answer.json(|cause| UsosError::BadResponse {
+            what: url.to_owned(),
+            cause,
         })
     }
 
