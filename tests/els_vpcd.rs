@@ -58,6 +58,53 @@ fn cardstation(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
+/// Fails the test with the command's stderr unless it succeeded.
+#[track_caller]
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `els write` of data.json, signed with the test signer, to the card in `reader`.
+fn els_write(card_key: &str, reader: &str, dir: &Path) -> Output {
+    cardstation(
+        &[
+            "els",
+            "write",
+            "--data",
+            "data.json",
+            "--key",
+            "key.pem",
+            "--cert",
+            "cert.pem",
+            "--card-key",
+            card_key,
+            "--reader",
+            reader,
+        ],
+        dir,
+    )
+}
+
+/// `els read --json` of the card in `reader`, checked against the test certificate.
+fn els_read_json(reader: &str, dir: &Path) -> Output {
+    cardstation(
+        &[
+            "els", "read", "--reader", reader, "--cert", "cert.pem", "--json",
+        ],
+        dir,
+    )
+}
+
+/// The verdict `els read --json` prints as its last line.
+fn verdict(read: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&read.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 fn card_key() -> CardKey {
     CardKey::Master {
         algorithm: KeyAlgorithm::Aes128,
@@ -92,11 +139,7 @@ fn openssl_accepts_what_els_sign_writes_and_els_verify_rejects_any_flipped_byte(
         ],
         dir,
     );
-    assert!(
-        signed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&signed.stderr)
-    );
+    assert_success(&signed);
     let openssl = Command::new("openssl")
         .args([
             "cms",
@@ -137,11 +180,7 @@ fn openssl_accepts_what_els_sign_writes_and_els_verify_rejects_any_flipped_byte(
         ],
         dir,
     );
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_success(&ok);
 
     let original = std::fs::read(dir.join("els.der")).unwrap();
     let content_at = original
@@ -176,88 +215,24 @@ fn els_write_then_read_json_through_pcscd_and_a_wrong_key_writes_nothing() {
     let _in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
 
-    let wrong = cardstation(
-        &[
-            "els",
-            "write",
-            "--data",
-            "data.json",
-            "--key",
-            "key.pem",
-            "--cert",
-            "cert.pem",
-            "--card-key",
-            "FF112233445566778899AABBCCDDEEFF",
-            "--reader",
-            &reader.name,
-        ],
-        dir,
-    );
+    let wrong = els_write("FF112233445566778899AABBCCDDEEFF", &reader.name, dir);
     assert_eq!(wrong.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&wrong.stderr).contains("refused the write key"),
         "{}",
         String::from_utf8_lossy(&wrong.stderr)
     );
-    let empty = cardstation(
-        &[
-            "els",
-            "read",
-            "--reader",
-            &reader.name,
-            "--cert",
-            "cert.pem",
-            "--json",
-        ],
-        dir,
-    );
+    let empty = els_read_json(&reader.name, dir);
     assert_eq!(empty.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&empty.stderr).contains("EF.ELS is empty"),
         "nothing was written"
     );
 
-    let write = cardstation(
-        &[
-            "els",
-            "write",
-            "--data",
-            "data.json",
-            "--key",
-            "key.pem",
-            "--cert",
-            "cert.pem",
-            "--card-key",
-            CARD_KEY,
-            "--reader",
-            &reader.name,
-        ],
-        dir,
-    );
-    assert!(
-        write.status.success(),
-        "{}",
-        String::from_utf8_lossy(&write.stderr)
-    );
-    let read = cardstation(
-        &[
-            "els",
-            "read",
-            "--reader",
-            &reader.name,
-            "--cert",
-            "cert.pem",
-            "--json",
-        ],
-        dir,
-    );
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&read.stdout);
-    let verdict: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_success(&els_write(CARD_KEY, &reader.name, dir));
+    let read = els_read_json(&reader.name, dir);
+    assert_success(&read);
+    let verdict = verdict(&read);
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert_eq!(verdict["uid"], "04A1B2C3D4E5F6");
     assert_eq!(verdict["data"]["surnames"][0], "Żółkiewska");
@@ -311,25 +286,7 @@ fn same_data_on_another_chip_reads_as_wrong_chip() {
     )
     .unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
-    let read = cardstation(
-        &[
-            "els",
-            "read",
-            "--reader",
-            &reader.name,
-            "--cert",
-            "cert.pem",
-            "--json",
-        ],
-        pki.dir.path(),
-    );
-    let verdict: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&read.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let verdict = verdict(&els_read_json(&reader.name, pki.dir.path()));
     assert_eq!(verdict["valid"], false, "{verdict}");
     assert_eq!(verdict["reason"], "wrong_chip");
     assert_eq!(verdict["uid"], "04112233445566");
@@ -520,11 +477,7 @@ fn no_secret_reaches_any_output_or_log_file() {
             passphrase,
         ),
     ];
-    assert!(
-        outputs[0].status.success(),
-        "{}",
-        String::from_utf8_lossy(&outputs[0].stderr)
-    );
+    assert_success(&outputs[0]);
     assert_eq!(outputs[1].status.code(), Some(1));
     assert_eq!(outputs[2].status.code(), Some(1));
     assert_eq!(outputs[3].status.code(), Some(1));
