@@ -5,7 +5,6 @@
 
 #![cfg(feature = "gui")]
 
-use cardstation::config::{Language, Profile};
 use cardstation::crypto::keys;
 use cardstation::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
 use cardstation::station::desk::DeskSetup;
@@ -14,7 +13,7 @@ use cardstation::store::{CardStatus, Store};
 use cardstation::ui::{App, CardAccess, Message, desk};
 mod ui_harness;
 
-use ui_harness::{send, shows, sign_in};
+use ui_harness::{english_demo_signing_in, send, shows, sign_in};
 
 const CARD_KEY_VAR: &str = "CARDSTATION_UI_TEST_CARD_KEY";
 const UID: [u8; 7] = [0x04, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA];
@@ -28,13 +27,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("desk.sqlite");
-    let mut profile = Profile::demo();
-    profile.ui.language = Some(Language::En);
-    profile.els.as_mut().unwrap().card_key_env = Some(CARD_KEY_VAR.to_owned());
-    // The demo signer goes into the data directory; keep it in this test's own.
-    let (key, cert) = cardstation::station::demo::ensure_signer(dir.path()).unwrap();
-    profile.els.as_mut().unwrap().signer_key = Some(key);
-    profile.els.as_mut().unwrap().signer_cert = Some(cert.clone());
+    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
 
     let (mut app, _boot) = App::boot(profile.clone(), Some(database.clone()));
     let card_key = DeskSetup::card_key_from_profile(&profile).unwrap();
@@ -137,7 +130,8 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     );
 
     // What is on the chip verifies, with the student's data.
-    let trusted = [keys::load_certificate(&cert).unwrap()];
+    let cert = profile.els.as_ref().unwrap().signer_cert.as_ref().unwrap();
+    let trusted = [keys::load_certificate(cert).unwrap()];
     let reading = issue::read_and_verify(
         &mut SimTransport::insert(card.clone(), Faults::default()),
         &trusted,

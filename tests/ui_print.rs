@@ -4,20 +4,18 @@
 
 #![cfg(feature = "gui")]
 
-use cardstation::config::{Language, Profile};
 use cardstation::ui::{App, Message, print};
 mod ui_harness;
 
-use ui_harness::{send, shows, sign_in};
+use ui_harness::{english_demo, send, shows, sign_in};
 
 #[test]
 fn the_print_station_shows_the_queue_with_a_preview_and_only_printers_start_a_batch() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("print.sqlite");
-    let mut profile = Profile::demo();
+    let mut profile = english_demo();
     profile.role = cardstation::config::Role::Print;
-    profile.ui.language = Some(Language::En);
     let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
 
     // A desk operator at the print station sees the queue but may not print.

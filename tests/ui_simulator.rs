@@ -4,26 +4,14 @@
 
 use cardstation::card::ReaderEvent;
 use cardstation::config::{Language, Profile};
-use cardstation::ui::{App, Message, Tab, readers, theme};
-use iced_test::core::Settings;
+use cardstation::ui::{App, Message, Tab, readers};
 use iced_test::simulator::Simulator;
+mod ui_harness;
 
-fn settings() -> Settings {
-    Settings {
-        fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
-        default_font: theme::REGULAR,
-        ..Settings::default()
-    }
-}
+use ui_harness::{english_demo, settings};
 
 fn reader_event(app: &mut App, event: ReaderEvent) {
     let _ = app.update(Message::Readers(readers::Message::Reader(event)));
-}
-
-fn english_demo() -> Profile {
-    let mut profile = Profile::demo();
-    profile.ui.language = Some(Language::En);
-    profile
 }
 
 #[test]

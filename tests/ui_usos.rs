@@ -8,18 +8,18 @@
 
 use std::path::Path;
 
-use cardstation::config::{CardReady, Language, Profile, Usos};
+use cardstation::config::{CardReady, Profile, Usos};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::remote::server::{
     Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,
 };
-use cardstation::store::{CardStatus, CardType, CardholderFields, NewCard, PersonFields, Store};
+use cardstation::store::{CardStatus, CardType, NewCard, PersonFields, Store};
 use cardstation::ui::{App, Message, desk};
-use time::macros::date;
 use time::{Duration as Days, OffsetDateTime};
+mod common;
 mod ui_harness;
 
-use ui_harness::{send, shows, sign_in};
+use ui_harness::{english_demo_signing_in, send, shows, sign_in};
 
 const KEY_VAR: &str = "CARDSTATION_UI_USOS_CONSUMER_KEY";
 const SECRET_VAR: &str = "CARDSTATION_UI_USOS_CONSUMER_SECRET";
@@ -31,22 +31,11 @@ const USOS_CHIP: &str = "04A1B2C3D4E5F6";
 /// USOS never heard of.
 fn seed_anna(database: &Path) {
     let mut store = Store::open(database).unwrap();
-    let person = store
-        .create_person(&PersonFields {
-            person_number: Some("P-1001".into()),
-            first_name: "Anna".into(),
-            middle_name: Some("Maria".into()),
-            last_name: "Żółkiewska".into(),
-            birth_date: date!(2002 - 07 - 08),
-            phone_number: None,
-            mobile_number: None,
-            album_number: Some("123456".into()),
-            pesel: Some("02070803628".into()),
-        })
-        .unwrap();
-    let holder = store
-        .create_cardholder(&CardholderFields::active(person))
-        .unwrap();
+    let anna = PersonFields {
+        person_number: Some("P-1001".into()),
+        ..common::anna()
+    };
+    let holder = common::cardholder(&mut store, &anna);
     for (uid, status) in [
         (USOS_CHIP, CardStatus::Personalized),
         ("04DEADBEEF0001", CardStatus::Withdrawn),
@@ -71,8 +60,7 @@ fn seed_anna(database: &Path) {
 }
 
 fn usos_profile(url: &str, photos: &Path, signer_dir: &Path) -> Profile {
-    let mut profile = Profile::demo();
-    profile.ui.language = Some(Language::En);
+    let mut profile = english_demo_signing_in(signer_dir, CARD_KEY_VAR);
     profile.usos = Some(Usos {
         url: url.to_owned(),
         consumer_key_env: KEY_VAR.into(),
@@ -83,11 +71,6 @@ fn usos_profile(url: &str, photos: &Path, signer_dir: &Path) -> Profile {
         card_ready: CardReady::default(),
     });
     profile.photos = Some(photos.to_owned());
-    // The demo signer goes into the data directory; keep it in this test's own.
-    let (key, cert) = cardstation::station::demo::ensure_signer(signer_dir).unwrap();
-    profile.els.as_mut().unwrap().signer_key = Some(key);
-    profile.els.as_mut().unwrap().signer_cert = Some(cert);
-    profile.els.as_mut().unwrap().card_key_env = Some(CARD_KEY_VAR.into());
     profile
 }
 

@@ -24,10 +24,9 @@ use cardstation::remote::usos::UsosClient;
 use cardstation::sim::{ElsCard, ElsCardState, vpcd};
 use cardstation::station::issue::read_and_verify;
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
-use cardstation::store::{CardStatus, CardholderFields, PersonFields, Store, UidKind};
+use cardstation::store::{CardStatus, Store, UidKind};
 use common::{UID, reader};
 use der::Encode;
-use time::macros::date;
 use time::{Duration as Days, OffsetDateTime};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
@@ -50,47 +49,6 @@ fn blank_card(uid: &[u8]) -> Arc<Mutex<ElsCard>> {
         uid,
         &master().for_card(uid).unwrap(),
     ))))
-}
-
-fn anna(store: &mut Store) -> i64 {
-    cardholder(
-        store,
-        PersonFields {
-            person_number: None,
-            first_name: "Anna".into(),
-            middle_name: Some("Maria".into()),
-            last_name: "Żółkiewska".into(),
-            birth_date: date!(2002 - 07 - 08),
-            phone_number: None,
-            mobile_number: None,
-            album_number: Some("123456".into()),
-            pesel: Some("02070803628".into()),
-        },
-    )
-}
-
-fn jan(store: &mut Store) -> i64 {
-    cardholder(
-        store,
-        PersonFields {
-            person_number: None,
-            first_name: "Jan".into(),
-            middle_name: None,
-            last_name: "Nowak".into(),
-            birth_date: date!(1944 - 05 - 14),
-            phone_number: None,
-            mobile_number: None,
-            album_number: Some("654321".into()),
-            pesel: Some("44051401359".into()),
-        },
-    )
-}
-
-fn cardholder(store: &mut Store, person: PersonFields) -> i64 {
-    let person = store.create_person(&person).unwrap();
-    store
-        .create_cardholder(&CardholderFields::active(person))
-        .unwrap()
 }
 
 /// The reference server with a signer made by openssl and the card key master; returns the
@@ -146,7 +104,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     };
     let store_dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
-    let holder = anna(&mut store);
+    let holder = common::cardholder(&mut store, &common::anna());
     let today = OffsetDateTime::now_utc().date();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -173,7 +131,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
         matches!(other_chip, UsosIssueError::OtherChip { .. }),
         "{other_chip}"
     );
-    let jan = jan(&mut store);
+    let jan = common::cardholder(&mut store, &common::jan());
     let other_holder = on_card(&mut transport, |t| {
         runtime.block_on(usos::issue(
             &desk,
@@ -316,7 +274,7 @@ fn usos_issue_and_prolong_commands_through_pcscd() {
         store
             .add_trusted_issuer(&certificate.to_der().unwrap(), "test")
             .unwrap();
-        anna(&mut store)
+        common::cardholder(&mut store, &common::anna())
     };
     std::fs::write(
         dir.path().join("desk.toml"),

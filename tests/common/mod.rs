@@ -1,6 +1,6 @@
-//! Shared set-up for tests that go through the real pcscd and the vpcd virtual readers.
-//! A missing pcscd or vpcd fails the test with the command that fixes it: these tests never
-//! skip silently.
+//! Shared set-up for tests that go through the real pcscd and the vpcd virtual readers, and
+//! the people the tests store. A missing pcscd or vpcd fails the test with the command that
+//! fixes it: these tests never skip silently.
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::sim::vpcd;
+use cardstation::store::{CardholderFields, PersonFields, Store};
+use time::macros::date;
 
 pub const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
 
@@ -97,4 +99,42 @@ pub fn make_signer_files(dir: &std::path::Path, subject: &str) {
         "req", "-x509", "-new", "-key", "key.pem", "-subj", subject, "-days", "3650", "-out",
         "cert.pem",
     ]);
+}
+
+/// Anna Maria Żółkiewska: the reference server's USOS user 1001.
+pub fn anna() -> PersonFields {
+    PersonFields {
+        person_number: None,
+        first_name: "Anna".into(),
+        middle_name: Some("Maria".into()),
+        last_name: "Żółkiewska".into(),
+        birth_date: date!(2002 - 07 - 08),
+        phone_number: None,
+        mobile_number: None,
+        album_number: Some("123456".into()),
+        pesel: Some("02070803628".into()),
+    }
+}
+
+/// Jan Nowak: the reference server's USOS user 1002.
+pub fn jan() -> PersonFields {
+    PersonFields {
+        person_number: None,
+        first_name: "Jan".into(),
+        middle_name: None,
+        last_name: "Nowak".into(),
+        birth_date: date!(1944 - 05 - 14),
+        phone_number: None,
+        mobile_number: None,
+        album_number: Some("654321".into()),
+        pesel: Some("44051401359".into()),
+    }
+}
+
+/// Stores `person` as an active cardholder; the cardholder's id.
+pub fn cardholder(store: &mut Store, person: &PersonFields) -> i64 {
+    let person = store.create_person(person).unwrap();
+    store
+        .create_cardholder(&CardholderFields::active(person))
+        .unwrap()
 }

@@ -1,7 +1,13 @@
-//! What the window tests share: the simulator's settings with the embedded fonts, and a
-//! runner that executes the tasks `update` returns (and the tasks their messages lead to) on
-//! a tokio runtime, as the iced runtime would; widget operations (focus) are skipped.
+//! What the window tests and the desk typing benchmark share: the English demo profile, the
+//! simulator's settings with the embedded fonts, and a runner that executes the tasks
+//! `update` returns (and the tasks their messages lead to) on a tokio runtime, as the iced
+//! runtime would; widget operations (focus) are skipped.
 
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::path::Path;
+
+use cardstation::config::{Language, Profile};
 use cardstation::ui::{App, Message, sign_in, theme};
 use iced::Task;
 use iced::futures::StreamExt;
@@ -9,6 +15,26 @@ use iced_test::core::Settings;
 use iced_test::runtime::Action;
 use iced_test::runtime::task::into_stream;
 use iced_test::simulator::Simulator;
+
+/// The demo profile in English, the language the tests read the window in.
+pub fn english_demo() -> Profile {
+    let mut profile = Profile::demo();
+    profile.ui.language = Some(Language::En);
+    profile
+}
+
+/// The English demo profile signing with a demo signer made in `dir` (the demo's own goes
+/// into the data directory, which the tests must not share), the card key master read from
+/// the variable `card_key_var`.
+pub fn english_demo_signing_in(dir: &Path, card_key_var: &str) -> Profile {
+    let mut profile = english_demo();
+    let (key, cert) = cardstation::station::demo::ensure_signer(dir).unwrap();
+    let els = profile.els.as_mut().unwrap();
+    els.signer_key = Some(key);
+    els.signer_cert = Some(cert);
+    els.card_key_env = Some(card_key_var.to_owned());
+    profile
+}
 
 pub fn settings() -> Settings {
     Settings {
@@ -18,18 +44,27 @@ pub fn settings() -> Settings {
     }
 }
 
+/// Runs `task` to its end; the messages it put out.
+pub fn run(runtime: &tokio::runtime::Runtime, task: Task<Message>) -> Vec<Message> {
+    let Some(stream) = into_stream(task) else {
+        return Vec::new();
+    };
+    let actions: Vec<Action<Message>> = runtime.block_on(stream.collect());
+    actions
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Output(message) => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs `task` and every task its messages lead to.
 pub fn settle(runtime: &tokio::runtime::Runtime, app: &mut App, task: Task<Message>) {
     let mut pending = vec![task];
     while let Some(task) = pending.pop() {
-        let Some(stream) = into_stream(task) else {
-            continue;
-        };
-        let actions: Vec<Action<Message>> = runtime.block_on(stream.collect());
-        for action in actions {
-            if let Action::Output(message) = action {
-                pending.push(app.update(message));
-            }
+        for message in run(runtime, task) {
+            pending.push(app.update(message));
         }
     }
 }
