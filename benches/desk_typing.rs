@@ -52,20 +52,20 @@ use std::time::{Duration, Instant};
 use cardstation::config::{Language, Profile};
 use cardstation::crypto::pesel;
 use cardstation::store::{ImportedPerson, OperatorRole, PersonFields, Store};
-use cardstation::ui::{App, Message, desk, sign_in, theme};
-use iced::Task;
-use iced::futures::StreamExt;
+use cardstation::ui::{App, Message, desk, theme};
 use iced_test::core::keyboard::{Key, key::Named};
 use iced_test::core::renderer::{self, Headless};
 use iced_test::core::theme::Base;
 use iced_test::core::widget::operation::focusable;
 use iced_test::core::{Event, Rectangle, Settings, Size, SmolStr, clipboard, mouse, window};
 use iced_test::renderer::graphics::Viewport;
-use iced_test::runtime::Action;
-use iced_test::runtime::task::into_stream;
 use iced_test::runtime::user_interface::{self, UserInterface};
 use iced_test::simulator::{self, Simulator};
 use time::Date;
+#[path = "../tests/ui_harness/mod.rs"]
+mod ui_harness;
+
+use ui_harness::{run, send, sign_in};
 
 const PEOPLE: usize = 100_000;
 /// The window's size in `ui::run`.
@@ -508,13 +508,7 @@ fn typing(
     let (mut app, _boot) = App::boot(profile, Some(database.to_owned()));
     let opened = runtime.block_on(cardstation::ui::open_store(database.to_owned(), false));
     send(runtime, &mut app, Message::StoreOpened(opened));
-    for message in [
-        sign_in::Message::Name(OPERATOR.0.into()),
-        sign_in::Message::Pin(OPERATOR.1.into()),
-        sign_in::Message::Submit,
-    ] {
-        send(runtime, &mut app, Message::SignIn(message));
-    }
+    sign_in(runtime, &mut app, OPERATOR.0, OPERATOR.1);
     assert!(app.desk.is_some(), "the bench operator signed in");
 
     let theme = theme::theme();
@@ -537,14 +531,13 @@ fn typing(
 
 /// The simulator's settings: the window's fonts the first time, none after (already loaded).
 fn settings(load_fonts: bool) -> Settings {
-    Settings {
-        fonts: if load_fonts {
-            vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()]
-        } else {
-            Vec::new()
-        },
-        default_font: theme::REGULAR,
-        ..Settings::default()
+    if load_fonts {
+        ui_harness::settings()
+    } else {
+        Settings {
+            fonts: Vec::new(),
+            ..ui_harness::settings()
+        }
     }
 }
 
@@ -649,31 +642,6 @@ fn renderer_creation() -> Duration {
         .collect();
     times.sort_unstable();
     times[times.len() / 2]
-}
-
-/// Runs `task` to its end; its output messages.
-fn run(runtime: &tokio::runtime::Runtime, task: Task<Message>) -> Vec<Message> {
-    let Some(stream) = into_stream(task) else {
-        return Vec::new();
-    };
-    let actions: Vec<Action<Message>> = runtime.block_on(stream.collect());
-    actions
-        .into_iter()
-        .filter_map(|action| match action {
-            Action::Output(message) => Some(message),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Sends `message` and everything that follows from it (set-up, not measured).
-fn send(runtime: &tokio::runtime::Runtime, app: &mut App, message: Message) {
-    let mut pending = vec![app.update(message)];
-    while let Some(task) = pending.pop() {
-        for message in run(runtime, task) {
-            pending.push(app.update(message));
-        }
-    }
 }
 
 fn report_machine(fill_time: Duration, measured: &[Keystroke]) {
