@@ -1,7 +1,7 @@
 //! Persons and cardholders: local create / read / update with their outbox rows, the
 //! search index kept in the same transactions, and the one-transaction CSV import.
 
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, ToSql};
 use serde_json::{Value, json};
 use time::Date;
 
@@ -99,6 +99,29 @@ impl PersonFields {
             pesel::validate(number).map_err(|err| StoreError::Invalid(err.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The person's columns in table order (person_number to pesel), then `updated_at` and
+    /// `key` (the row's id or remote id): the parameters of every statement that writes a
+    /// person's row, local or from the server, so they cannot disagree on the order.
+    pub(super) fn row_params<'a>(
+        &'a self,
+        updated_at: &'a dyn ToSql,
+        key: &'a dyn ToSql,
+    ) -> [&'a dyn ToSql; 11] {
+        [
+            &self.person_number,
+            &self.first_name,
+            &self.middle_name,
+            &self.last_name,
+            &self.birth_date,
+            &self.phone_number,
+            &self.mobile_number,
+            &self.album_number,
+            &self.pesel,
+            updated_at,
+            key,
+        ]
     }
 
     /// The CardExchange create/update body.
@@ -204,19 +227,8 @@ fn cardholder_from_row(row: &Row) -> rusqlite::Result<Cardholder> {
 fn save_person(conn: &Connection, id: Option<i64>, fields: &PersonFields) -> Result<i64> {
     fields.validate()?;
     // One parameter list for both statements: a NULL id makes SQLite pick a new one.
-    let values = (
-        &fields.person_number,
-        &fields.first_name,
-        &fields.middle_name,
-        &fields.last_name,
-        fields.birth_date,
-        &fields.phone_number,
-        &fields.mobile_number,
-        &fields.album_number,
-        &fields.pesel,
-        now(),
-        id,
-    );
+    let updated_at = now();
+    let values = fields.row_params(&updated_at, &id);
     let (id, operation) = match id {
         None => {
             conn.prepare_cached(

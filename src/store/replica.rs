@@ -238,19 +238,8 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
         pesel: text(metadata, "pesel").map(str::to_owned),
     };
     let local = find_local(conn, resource, &person.id, metadata)?;
-    let values = (
-        &fields.person_number,
-        &fields.first_name,
-        &fields.middle_name,
-        &fields.last_name,
-        fields.birth_date,
-        &fields.phone_number,
-        &fields.mobile_number,
-        &fields.album_number,
-        &fields.pesel,
-        now(),
-        &person.id,
-    );
+    let updated_at = now();
+    let values = fields.row_params(&updated_at, &person.id);
     let id = match local {
         Some(id) => {
             counts.conflicts += server_wins(conn, resource, id)?;
