@@ -896,6 +896,23 @@ mod tests {
         .unwrap()
     }
 
+    /// The server's JSON object as its model.
+    fn from_server<T: serde::de::DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// A store holding the server's person `p` and its cardholder `holder`.
+    fn store_with_server_holder(holder: Value) -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
+            .unwrap();
+        store
+            .upsert_remote_cardholders(&[from_server(holder)])
+            .unwrap();
+        store
+    }
+
     #[test]
     fn upserts_insert_then_update_by_remote_id_and_keep_search_in_step() {
         let mut store = Store::open_in_memory().unwrap();
@@ -966,13 +983,7 @@ mod tests {
 
     #[test]
     fn the_server_wins_except_for_a_card_status_the_station_set() {
-        let mut store = Store::open_in_memory().unwrap();
-        store
-            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
-            .unwrap();
-        let holder: remote::Cardholder =
-            serde_json::from_value(json!({"id": "h", "person": "p"})).unwrap();
-        store.upsert_remote_cardholders(&[holder]).unwrap();
+        let mut store = store_with_server_holder(json!({"id": "h", "person": "p"}));
         let card = |status: &str| -> remote::Card {
             serde_json::from_value(json!({"id": "c", "cardholder": "h", "status": status})).unwrap()
         };
@@ -1055,13 +1066,7 @@ mod tests {
 
     #[test]
     fn a_card_reads_as_deleted_when_it_or_its_cardholder_is_marked() {
-        let mut store = Store::open_in_memory().unwrap();
-        store
-            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
-            .unwrap();
-        let holder: remote::Cardholder =
-            serde_json::from_value(json!({"id": "h", "person": "p"})).unwrap();
-        store.upsert_remote_cardholders(&[holder]).unwrap();
+        let mut store = store_with_server_holder(json!({"id": "h", "person": "p"}));
         let card: remote::Card = serde_json::from_value(json!({
             "id": "c", "cardholder": "h", "status": "activated",
             "metadata": {"contactUid": "04a1b2c3"}}))
@@ -1160,31 +1165,23 @@ mod tests {
 
     #[test]
     fn a_production_printed_elsewhere_leaves_the_print_queue() {
-        let mut store = Store::open_in_memory().unwrap();
-        fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
-            serde_json::from_value(value).unwrap()
-        }
+        let mut store =
+            store_with_server_holder(json!({"id": "h", "person": "p", "status": "activated"}));
         store
-            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
-            .unwrap();
-        store
-            .upsert_remote_cardholders(&[from(
-                json!({"id": "h", "person": "p", "status": "activated"}),
-            )])
-            .unwrap();
-        store
-            .upsert_remote_cards(&[from(
+            .upsert_remote_cards(&[from_server(
                 json!({"id": "c", "cardholder": "h", "status": "in_production"}),
             )])
             .unwrap();
         let queued = json!({"id": "r", "person": "p", "cardholder": "h", "card": "c"});
         store
-            .upsert_remote_productions(&[from(queued.clone())])
+            .upsert_remote_productions(&[from_server(queued.clone())])
             .unwrap();
         assert_eq!(store.productions_to_produce(10).unwrap().len(), 1);
         let mut printed = queued;
         printed["printedOn"] = json!("2026-11-20T10:00:00Z");
-        store.upsert_remote_productions(&[from(printed)]).unwrap();
+        store
+            .upsert_remote_productions(&[from_server(printed)])
+            .unwrap();
         assert!(
             store.productions_to_produce(10).unwrap().is_empty(),
             "printed at another station: not printed again here"
@@ -1193,18 +1190,8 @@ mod tests {
 
     #[test]
     fn the_servers_production_for_a_card_ordered_here_is_adopted_not_duplicated() {
-        let mut store = Store::open_in_memory().unwrap();
-        fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
-            serde_json::from_value(value).unwrap()
-        }
-        store
-            .upsert_remote_persons(&[remote_person("p", "Anna", json!({}))])
-            .unwrap();
-        store
-            .upsert_remote_cardholders(&[from(
-                json!({"id": "h", "person": "p", "status": "activated"}),
-            )])
-            .unwrap();
+        let mut store =
+            store_with_server_holder(json!({"id": "h", "person": "p", "status": "activated"}));
         let holder = local_id_of(&store.conn, Resource::Cardholders, "h")
             .unwrap()
             .unwrap();
@@ -1215,7 +1202,9 @@ mod tests {
         set_remote_id(&store.conn, Resource::Cards, card, "c").unwrap();
 
         let opened = json!({"id": "r", "person": "p", "cardholder": "h", "card": "c"});
-        let counts = store.upsert_remote_productions(&[from(opened)]).unwrap();
+        let counts = store
+            .upsert_remote_productions(&[from_server(opened)])
+            .unwrap();
         assert_eq!((counts.inserted, counts.conflicts), (0, 1), "{counts:?}");
         assert_eq!(store.status().unwrap().productions, 1);
         assert_eq!(
