@@ -10,7 +10,7 @@ use cardstation::card::Transport;
 use cardstation::card::els::{self, CardKey};
 use cardstation::card::transport::Counting;
 use cardstation::crypto::diversify::KeyAlgorithm;
-use cardstation::crypto::els_sig::{self, Certificates, ElsData};
+use cardstation::crypto::els_sig::{Certificates, ElsData};
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SimTransport, vpcd};
 use cardstation::station::issue;
 use common::signer;
@@ -41,14 +41,7 @@ fn main() {
         pesel: "02070803628".into(),
         expires: today.replace_year(today.year() + 1).unwrap(),
     };
-    let structure = els_sig::sign(
-        &data,
-        &signer.key,
-        &signer.certificate,
-        Certificates::InEfCert,
-        today,
-    )
-    .unwrap();
+    let structure = signer.sign(&data, Certificates::InEfCert, today).unwrap();
     let cert = signer.certificate.to_der().unwrap();
     println!(
         "EF.ELS {} bytes + EF.CERT {} bytes = {} bytes to write",

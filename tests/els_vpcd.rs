@@ -311,17 +311,11 @@ fn a_tear_at_every_apdu_of_a_write_through_pcscd() {
     let write_apdus = {
         let card = personalised_card();
         let mut counter = sim::SimTransport::insert(card.clone(), Faults::default());
-        let structure = cardstation::crypto::els_sig::sign(
-            &ElsData {
-                chip_serial: "04A1B2C3D4E5F6".into(),
-                ..student(&pki)
-            },
-            &signer.key,
-            &signer.certificate,
-            Certificates::InEfCert,
-            today(),
-        )
-        .unwrap();
+        let data = ElsData {
+            chip_serial: "04A1B2C3D4E5F6".into(),
+            ..student(&pki)
+        };
+        let structure = signer.sign(&data, Certificates::InEfCert, today()).unwrap();
         let cert = der::Encode::to_der(&signer.certificate).unwrap();
         els::write(
             &mut counter,

@@ -299,14 +299,9 @@ fn issue_failure(err: IssueError) -> Failure {
 fn sign(data: &Path, signer: &SignerArgs, els: Option<&Els>, out: &Path) -> Result<(), Failure> {
     let data = load_data(data)?;
     let signer = load_signer(signer, els)?;
-    let structure = els_sig::sign(
-        &data,
-        &signer.key,
-        &signer.certificate,
-        Certificates::Embed,
-        today(),
-    )
-    .map_err(|err| Failure::new(err.to_string(), "correct the card data"))?;
+    let structure = signer
+        .sign(&data, Certificates::Embed, today())
+        .map_err(|err| Failure::new(err.to_string(), "correct the card data"))?;
     std::fs::write(out, &structure).map_err(|err| {
         Failure::new(
             format!("cannot write {}: {err}", out.display()),

@@ -21,6 +21,18 @@ pub struct Signer {
     pub certificate: Certificate,
 }
 
+impl Signer {
+    /// Signs `data` as an EF.ELS structure, its certificate placed as `certificates` says.
+    pub fn sign(
+        &self,
+        data: &ElsData,
+        certificates: Certificates,
+        today: Date,
+    ) -> Result<Vec<u8>, SignError> {
+        els_sig::sign(data, &self.key, &self.certificate, certificates, today)
+    }
+}
+
 /// What goes onto the card.
 pub enum ElsSource<'a> {
     /// Sign locally; `chip_serial` is taken from the card (and must match if already set).
@@ -138,13 +150,7 @@ pub fn issue_with_progress<T: Transport + ?Sized>(
             }
             data.chip_serial = serial.clone();
             progress(Step::Sign);
-            let structure = els_sig::sign(
-                &data,
-                &signer.key,
-                &signer.certificate,
-                Certificates::InEfCert,
-                today,
-            )?;
+            let structure = signer.sign(&data, Certificates::InEfCert, today)?;
             let certificate = signer
                 .certificate
                 .to_der()
@@ -190,13 +196,7 @@ pub fn prolong<T: Transport + ?Sized>(
         expires: new_expiry,
         ..current
     };
-    let structure = els_sig::sign(
-        &data,
-        &signer.key,
-        &signer.certificate,
-        Certificates::InEfCert,
-        today,
-    )?;
+    let structure = signer.sign(&data, Certificates::InEfCert, today)?;
     let key = card_key.for_card(&uid)?;
     els::write(card, Some(&key), &structure, None)?;
     let verified = read_back(card, &uid, &structure, trusted, today)?;
