@@ -413,6 +413,19 @@ mod tests {
         signer: Signer,
     }
 
+    impl Fixture {
+        /// Issues `source` onto `card` with the right card key, trusting the test CA.
+        fn issue(&self, card: &SharedCard, source: ElsSource<'_>) -> Result<Issued, IssueError> {
+            issue(
+                &mut insert(card),
+                source,
+                &card_key(MASTER),
+                std::slice::from_ref(&self.ca),
+                TODAY,
+            )
+        }
+    }
+
     fn fixture() -> Fixture {
         let (ca, key, certificate) = els_signer();
         Fixture {
@@ -462,16 +475,7 @@ mod tests {
     fn issues_and_reads_back_a_valid_card() {
         let f = fixture();
         let card = personalised_card();
-        let mut transport = insert(&card);
-        let source = signed(&f, date!(2027 - 03 - 31));
-        let issued = issue(
-            &mut transport,
-            source,
-            &card_key(MASTER),
-            std::slice::from_ref(&f.ca),
-            TODAY,
-        )
-        .unwrap();
+        let issued = f.issue(&card, signed(&f, date!(2027 - 03 - 31))).unwrap();
         assert_eq!(issued.uid, UID);
         assert_eq!(issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
         assert_eq!(issued.verified.data.surnames, ["Żółkiewska"]);
@@ -509,17 +513,11 @@ mod tests {
         let card = personalised_card();
         let mut data = student(date!(2027 - 03 - 31));
         data.chip_serial = "04000000000001".into();
-        let err = issue(
-            &mut insert(&card),
-            ElsSource::Sign {
-                data,
-                signer: &f.signer,
-            },
-            &card_key(MASTER),
-            std::slice::from_ref(&f.ca),
-            TODAY,
-        )
-        .unwrap_err();
+        let source = ElsSource::Sign {
+            data,
+            signer: &f.signer,
+        };
+        let err = f.issue(&card, source).unwrap_err();
         assert!(matches!(err, IssueError::WrongCard { .. }), "{err}");
         assert!(matches!(
             els::read_els(&mut insert(&card)),
@@ -632,14 +630,7 @@ mod tests {
         let f = fixture();
         let card = personalised_card();
         let trusted_ca = std::slice::from_ref(&f.ca);
-        issue(
-            &mut insert(&card),
-            signed(&f, date!(2027 - 03 - 31)),
-            &card_key(MASTER),
-            trusted_ca,
-            TODAY,
-        )
-        .unwrap();
+        f.issue(&card, signed(&f, date!(2027 - 03 - 31))).unwrap();
         let mut via_ca = insert(&card);
         assert!(
             read_and_verify(&mut via_ca, trusted_ca, TODAY)
@@ -699,14 +690,7 @@ mod tests {
             data,
             signer: &f.signer,
         };
-        let issued = issue(
-            &mut insert(&card),
-            source,
-            &card_key(MASTER),
-            std::slice::from_ref(&f.ca),
-            TODAY,
-        )
-        .unwrap();
+        let issued = f.issue(&card, source).unwrap();
         let audit_before = store.audit_verify().unwrap();
         let card_id = record_issued(&mut store, holder_id, &issued, "anna.operator").unwrap();
         assert_eq!(
@@ -741,14 +725,7 @@ mod tests {
         let f = fixture();
         let card = personalised_card();
         let source = signed(&f, date!(2026 - 12 - 31));
-        issue(
-            &mut insert(&card),
-            source,
-            &card_key(MASTER),
-            std::slice::from_ref(&f.ca),
-            TODAY,
-        )
-        .unwrap();
+        f.issue(&card, source).unwrap();
         let later = date!(2027 - 01 - 10);
         let prolonged = prolong(
             &mut insert(&card),
@@ -772,14 +749,7 @@ mod tests {
         state.force_get_response = true;
         let card = shared(ElsCard::new(state));
         let source = signed(&f, date!(2027 - 03 - 31));
-        issue(
-            &mut insert(&card),
-            source,
-            &card_key(MASTER),
-            std::slice::from_ref(&f.ca),
-            TODAY,
-        )
-        .unwrap();
+        f.issue(&card, source).unwrap();
         assert!(
             read_and_verify(&mut insert(&card), std::slice::from_ref(&f.ca), TODAY)
                 .unwrap()
@@ -796,14 +766,7 @@ mod tests {
         state.ef_els = vec![0; 200];
         let card = shared(ElsCard::new(state));
         let source = signed(&f, date!(2027 - 03 - 31));
-        let err = issue(
-            &mut insert(&card),
-            source,
-            &card_key(MASTER),
-            std::slice::from_ref(&f.ca),
-            TODAY,
-        )
-        .unwrap_err();
+        let err = f.issue(&card, source).unwrap_err();
         assert!(
             matches!(
                 err,
