@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cardstation::config::{Profile, Secret};
+use cardstation::config::{Profile, Secret, Usos};
 use cardstation::remote::id123::{DEFAULT_PAGE_SIZE, Id123Client, Id123Error};
 use cardstation::remote::retry::RetryPolicy;
 use cardstation::remote::usos::{UsosClient, UsosError};
@@ -141,6 +141,48 @@ fn trusted(store: &Store, trust: &TrustArgs) -> Result<Vec<Certificate>, Failure
     Ok(from_store)
 }
 
+/// What `usos issue` and `usos prolong` work with, once the operator may do `action`: the
+/// profile's USOS client and settings, the certificates the written card must verify
+/// against, and who is at the desk.
+struct UsosSession<'p> {
+    client: UsosClient,
+    settings: &'p Usos,
+    trusted: Vec<Certificate>,
+    operator: String,
+}
+
+impl<'p> UsosSession<'p> {
+    /// Also opens the store (the trusted issuers may come from it).
+    fn open(
+        profile: &'p Profile,
+        action: Action,
+        db: &Path,
+        trust: &TrustArgs,
+    ) -> Result<(Self, Store), Failure> {
+        super::require(profile, action)?;
+        let client = usos_client(profile)?;
+        let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
+        let store = Store::open(db)?;
+        let trusted = trusted(&store, trust)?;
+        let session = UsosSession {
+            client,
+            settings,
+            trusted,
+            operator: super::operator(),
+        };
+        Ok((session, store))
+    }
+
+    fn desk(&self) -> UsosDesk<'_> {
+        UsosDesk {
+            client: &self.client,
+            key_algorithm: self.settings.card_key_type,
+            trusted: &self.trusted,
+            operator: &self.operator,
+        }
+    }
+}
+
 fn usos_failure(err: UsosIssueError) -> Failure {
     Failure::new(err.to_string(), err.next_step())
 }
@@ -155,18 +197,8 @@ pub fn issue(
     trust: &TrustArgs,
     notify: bool,
 ) -> Result<(), Failure> {
-    super::require(profile, Action::IssueCard)?;
-    let client = usos_client(profile)?;
-    let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
-    let mut store = Store::open(db)?;
-    let trusted = trusted(&store, trust)?;
-    let operator = super::operator();
-    let desk = UsosDesk {
-        client: &client,
-        key_algorithm: settings.card_key_type,
-        trusted: &trusted,
-        operator: &operator,
-    };
+    let (session, mut store) = UsosSession::open(profile, Action::IssueCard, db, trust)?;
+    let desk = session.desk();
     let find_by = barcode.map_or(FindBy::ChipUid, FindBy::Barcode);
     let runtime = runtime()?;
     let mut card = super::els::connect(reader)?;
@@ -194,8 +226,8 @@ pub fn issue(
     if notify {
         let sent = runtime
             .block_on(usos::send_card_ready(
-                &client,
-                &settings.card_ready,
+                &session.client,
+                &session.settings.card_ready,
                 &issued.usos_card,
             ))
             .map_err(|err| {
@@ -216,18 +248,8 @@ pub fn prolong(
     reader: Option<&str>,
     trust: &TrustArgs,
 ) -> Result<(), Failure> {
-    super::require(profile, Action::ProlongCard)?;
-    let client = usos_client(profile)?;
-    let settings = profile.usos.as_ref().expect("usos_client checked [usos]");
-    let mut store = Store::open(db)?;
-    let trusted = trusted(&store, trust)?;
-    let operator = super::operator();
-    let desk = UsosDesk {
-        client: &client,
-        key_algorithm: settings.card_key_type,
-        trusted: &trusted,
-        operator: &operator,
-    };
+    let (session, mut store) = UsosSession::open(profile, Action::ProlongCard, db, trust)?;
+    let desk = session.desk();
     let runtime = runtime()?;
     let mut card = super::els::connect(reader)?;
     let prolonged = card
@@ -243,7 +265,7 @@ pub fn prolong(
     super::els::report_recorded(cardstation::station::issue::record_prolonged(
         &mut store,
         &prolonged.issued,
-        &operator,
+        &session.operator,
     )?);
     Ok(())
 }
