@@ -254,22 +254,14 @@ fn cli_issue_then_read_json_with_a_simulated_card_process() {
     sim.wait().unwrap();
     wait_until(WAIT, || !card_present(&reader.name));
 
-    assert!(
-        issued.status.success(),
-        "{}",
-        String::from_utf8_lossy(&issued.stderr)
-    );
+    common::assert_success(&issued);
     let issued_text = String::from_utf8_lossy(&issued.stdout);
     assert!(
         issued_text.contains(&hex::encode_upper(UID)),
         "{issued_text}"
     );
 
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
+    common::assert_success(&read);
     let verdict = last_line_json(&read);
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert_eq!(verdict["reason"], "valid");

@@ -15,7 +15,7 @@ use cardstation::crypto::els_sig::{Certificates, ElsData};
 use cardstation::crypto::keys;
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, vpcd};
 use cardstation::station::issue::{self, ElsSource, Signer};
-use common::{UID, reader};
+use common::{UID, assert_success, reader};
 use zeroize::Zeroizing;
 
 const CARD_KEY: &str = "00112233445566778899AABBCCDDEEFF";
@@ -56,16 +56,6 @@ fn cardstation(args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .unwrap()
-}
-
-/// Fails the test with the command's stderr unless it succeeded.
-#[track_caller]
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// `els write` of data.json, signed with the test signer, to the card in `reader`.

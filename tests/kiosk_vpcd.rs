@@ -44,6 +44,16 @@ fn last_json(output: &Output) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// One kiosk tap on the card in `reader`: the verdict `validate --once --json` prints.
+fn tap(dir: &Path, reader: &str) -> serde_json::Value {
+    last_json(&cardstation(
+        dir,
+        &[
+            "validate", "--once", "--wait", "10", "--json", "--reader", reader,
+        ],
+    ))
+}
+
 fn personalised(uid: &[u8]) -> ElsCardState {
     let key = CardKey::Master {
         algorithm: KeyAlgorithm::Aes128,
@@ -67,11 +77,7 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
     )
     .unwrap();
     let import = cardstation(dir, &["import", "persons", "people.csv"]);
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::assert_success(&import);
 
     let reader = reader(35963);
     let card = sim::shared(ElsCard::new(personalised(&UID)));
@@ -110,11 +116,7 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
             .unwrap()
     };
     let write = els_write();
-    assert!(
-        write.status.success(),
-        "{}",
-        String::from_utf8_lossy(&write.stderr)
-    );
+    common::assert_success(&write);
     assert!(String::from_utf8_lossy(&write.stdout).contains("recorded as card 1 of cardholder 1"));
     assert!(
         cardstation(dir, &["trust", "add", "cert.pem"])
@@ -122,21 +124,7 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
             .success()
     );
 
-    let tap = || {
-        cardstation(
-            dir,
-            &[
-                "validate",
-                "--once",
-                "--wait",
-                "10",
-                "--json",
-                "--reader",
-                &reader.name,
-            ],
-        )
-    };
-    let valid = last_json(&tap());
+    let valid = tap(dir, &reader.name);
     assert_eq!(valid["verdict"], "valid", "{valid}");
     assert_eq!(valid["evidence"], "signed_chip");
     assert_eq!(valid["holder_id"], "1");
@@ -185,7 +173,7 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
             .set_card_status(card_id, CardStatus::Blocked, "desk", "reported lost")
             .unwrap();
     }
-    let blocked = last_json(&tap());
+    let blocked = tap(dir, &reader.name);
     assert_eq!(
         (blocked["verdict"].as_str(), blocked["reason"].as_str()),
         (Some("blocked"), Some("card blocked"))
@@ -209,17 +197,13 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
         WAIT,
     )
     .unwrap();
-    let forged = last_json(&tap());
+    let forged = tap(dir, &reader.name);
     assert_eq!(forged["verdict"], "forged", "{forged}");
     assert!(forged["reason"].as_str().unwrap().starts_with("wrong_chip"));
 
     // Every tap is in the validations log, and the audit chain holds.
     let status = cardstation(dir, &["audit", "verify"]);
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    common::assert_success(&status);
 }
 
 /// The other verdicts through pcscd: an expired ELS card, a card the register does not know,
@@ -242,20 +226,6 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
             .success()
     );
     let reader = reader(35964);
-    let tap = || {
-        last_json(&cardstation(
-            dir,
-            &[
-                "validate",
-                "--once",
-                "--wait",
-                "10",
-                "--json",
-                "--reader",
-                &reader.name,
-            ],
-        ))
-    };
 
     // Issued in 2020, valid until the end of 2021.
     let signer = Signer {
@@ -291,7 +261,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
     )
     .unwrap();
     let in_reader = vpcd::insert(old, reader.port, Faults::default(), WAIT).unwrap();
-    let expired = tap();
+    let expired = tap(dir, &reader.name);
     assert_eq!(expired["verdict"], "expired", "{expired}");
     in_reader.remove().unwrap();
     common::wait_until(WAIT, || !common::card_present(&reader.name));
@@ -318,7 +288,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
     )
     .unwrap();
     let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
-    let genuine = tap();
+    let genuine = tap(dir, &reader.name);
     assert_eq!(
         (genuine["verdict"].as_str(), genuine["evidence"].as_str()),
         (Some("valid"), Some("mac_record")),
@@ -345,7 +315,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
         file.data[holder_at + 5] = b'8';
     }
     let _tampered = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
-    let forged = tap();
+    let forged = tap(dir, &reader.name);
     assert_eq!(forged["verdict"], "forged", "{forged}");
     assert!(
         forged["reason"].as_str().unwrap().starts_with("forged"),
@@ -364,7 +334,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
         WAIT,
     )
     .unwrap();
-    let unknown = tap();
+    let unknown = tap(dir, &reader.name);
     assert_eq!(
         (unknown["verdict"].as_str(), unknown["reason"].as_str()),
         (Some("unknown"), Some("card not in the register"))
@@ -415,11 +385,7 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
             "10",
         ],
     );
-    assert!(
-        issue.status.success(),
-        "{}",
-        String::from_utf8_lossy(&issue.stderr)
-    );
+    common::assert_success(&issue);
     assert!(String::from_utf8_lossy(&issue.stdout).contains("recorded as card 1 of cardholder 1"));
     let store = Store::open(&dir.join("station.sqlite")).unwrap();
     let card = store
@@ -428,18 +394,7 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
         .expect("the contactless UID is recorded");
     assert_eq!(card.fields.card_number.as_deref(), Some("42"));
 
-    let tap = last_json(&cardstation(
-        dir,
-        &[
-            "validate",
-            "--once",
-            "--wait",
-            "10",
-            "--json",
-            "--reader",
-            &reader.name,
-        ],
-    ));
+    let tap = tap(dir, &reader.name);
     assert_eq!(
         (tap["verdict"].as_str(), tap["evidence"].as_str()),
         (Some("valid"), Some("mac_record")),

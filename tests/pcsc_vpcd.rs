@@ -67,11 +67,7 @@ fn cli_sim_then_uid_prints_the_uid() {
         .unwrap();
     sim.kill().unwrap();
     sim.wait().unwrap();
-    assert!(
-        uid.status.success(),
-        "{}",
-        String::from_utf8_lossy(&uid.stderr)
-    );
+    common::assert_success(&uid);
     assert_eq!(
         String::from_utf8_lossy(&uid.stdout).trim(),
         "04A1B2C3D4E5F6"

@@ -433,11 +433,7 @@ fn usos_call_prints_the_answer_or_the_usos_error() {
         &url,
         USOS_CONSUMER_SECRET,
     );
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    common::assert_success(&ok);
     let stdout = String::from_utf8_lossy(&ok.stdout);
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last, serde_json::json!({"id": "501", "type": "student"}));
@@ -470,11 +466,7 @@ fn usos_call_prints_the_answer_or_the_usos_error() {
 
     f.server.seed_id123(12);
     let import = cardstation(&["import", "id123"], dir.path(), &url, USOS_CONSUMER_SECRET);
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::assert_success(&import);
     assert!(String::from_utf8_lossy(&import.stdout).contains("new 12"));
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use std::fs::File;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
@@ -51,6 +52,16 @@ pub fn connect(reader: &str) -> PcscTransport {
 pub fn card_present(reader: &str) -> bool {
     pcsc::list_readers()
         .is_ok_and(|readers| readers.iter().any(|r| r.name == reader && r.card_present))
+}
+
+/// Fails the test with the command's stderr unless the command succeeded.
+#[track_caller]
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Polls `condition` until it holds, failing the test after `timeout`.
