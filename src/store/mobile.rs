@@ -161,21 +161,10 @@ mod tests {
 
     #[test]
     fn a_mobile_card_links_to_the_local_card_with_its_barcode() {
-        use crate::store::{CardStatus, CardType, CardholderFields, NewCard, PersonFields};
+        use crate::store::people::tests::person;
+        use crate::store::{CardStatus, CardType, CardholderFields, NewCard};
         let mut store = Store::open_in_memory().unwrap();
-        let person = store
-            .create_person(&PersonFields {
-                person_number: None,
-                first_name: "Anna".into(),
-                middle_name: None,
-                last_name: "Kowalska".into(),
-                birth_date: time::macros::date!(2001 - 02 - 03),
-                phone_number: None,
-                mobile_number: None,
-                album_number: None,
-                pesel: None,
-            })
-            .unwrap();
+        let person = store.create_person(&person("Anna", "Kowalska")).unwrap();
         let holder = store
             .create_cardholder(&CardholderFields::active(person))
             .unwrap();
