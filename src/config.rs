@@ -327,15 +327,14 @@ pub enum WhenStale {
     UidCardsUnknown,
 }
 
-/// The demo puts a simulated card into a vpcd reader so the station can be tried without hardware.
+/// The demo: a store seeded with made-up students, and a simulated card that `cardstation-sim`
+/// (started by scripts/demo.sh) keeps in the contact reader, so the station can be tried
+/// without hardware.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Demo {
     /// Chip UID of the simulated card, hex.
     pub simulated_card_uid: String,
-    /// vpcd port of the reader it goes into (35963 = "Virtual PCD 00 00").
-    #[serde(default = "default_vpcd_port")]
-    pub simulated_card_port: u16,
 }
 
 /// The university application on MIFARE DESFire cards (`[desfire]`). Every application key is
@@ -451,10 +450,6 @@ pub fn is_env_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         && !hex::decode(name).is_ok_and(|bytes| bytes.len() >= 8)
-}
-
-fn default_vpcd_port() -> u16 {
-    crate::sim::vpcd::DEFAULT_PORT
 }
 
 #[derive(Debug, thiserror::Error)]

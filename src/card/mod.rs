@@ -9,7 +9,7 @@ pub mod pcsc;
 pub mod transport;
 
 pub use apdu::{Command, Response, StatusWord, exchange};
-pub use transport::{Counting, ReaderEvent, Transport, TransportError};
+pub use transport::{Connect, Counting, ReaderEvent, Transport, TransportError};
 
 /// `FF CA 00 00 00`: the PC/SC part 3 pseudo-APDU for the chip UID, answered by the reader.
 pub fn read_uid<T: Transport + ?Sized>(transport: &mut T) -> Result<Vec<u8>, TransportError> {

@@ -142,12 +142,6 @@ pub struct CardKeyArgs {
     system_id: Option<String>,
 }
 
-impl CardKeyArgs {
-    pub fn is_given(&self) -> bool {
-        self.card_key.is_some() || self.card_key_env.is_some()
-    }
-}
-
 const READER_WAIT: Duration = Duration::from_secs(5);
 
 pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Failure> {
@@ -558,19 +552,4 @@ pub(crate) fn report_recorded(card_id: Option<i64>) {
         Some(card_id) => println!("card {card_id} in the register now expires then"),
         None => println!("the chip is not in this station's register; nothing recorded"),
     }
-}
-
-/// The simulated card's write key from `sim --card-key`: the card is personalised with the
-/// master diversified for its own UID, as a card issuer's personalisation would.
-pub fn sim_write_key(
-    key: &CardKeyArgs,
-    uid: &[u8],
-) -> Result<Option<cardstation::card::els::WriteKey>, Failure> {
-    if key.card_key.is_none() && key.card_key_env.is_none() {
-        return Ok(None);
-    }
-    card_key(key, None)?
-        .for_card(uid)
-        .map(Some)
-        .map_err(|err| Failure::new(err.to_string(), "check --card-key and --system-id"))
 }

@@ -9,9 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use cardstation::config::Profile;
 use cardstation::render::layout::Layout;
-use cardstation::sim::feed::VpcdFeed;
-use cardstation::sim::vpcd;
-use cardstation::station::print::{self, CardFeed, Control, PcscFeed, PrintEvent, PrintStation};
+use cardstation::station::print::{self, Control, PcscFeed, PrintEvent, PrintStation};
 use cardstation::store::Store;
 
 use cardstation::station::auth::Action;
@@ -37,10 +35,6 @@ pub struct PrintArgs {
         default_value = "reprint"
     )]
     reason: String,
-    /// Feed simulated blank DESFire cards through the vpcd reader on PORT instead of the
-    /// printer's encoder (demo and tests).
-    #[arg(long, value_name = "PORT")]
-    simulate: Option<u16>,
     /// Seconds the printer may take to bring a card into the encoder.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     feed_wait: u64,
@@ -74,19 +68,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     let setup = station.setup(&session);
     let mut cups = station.cups();
     let wait = Duration::from_secs(args.feed_wait);
-    let _reader_lock;
-    let mut feed: Box<dyn CardFeed> = match args.simulate {
-        Some(port) => {
-            _reader_lock = vpcd::lock_reader(port).map_err(|err| {
-                Failure::new(
-                    format!("cannot lock the virtual reader: {err}"),
-                    "check that the temp directory is writable",
-                )
-            })?;
-            Box::new(VpcdFeed::new(port, u64::from(std::process::id()) << 16))
-        }
-        None => Box::new(PcscFeed::new(printer.encoder(&profile.readers), wait)),
-    };
+    let mut feed = PcscFeed::new(printer.encoder(&profile.readers), wait);
 
     let control = Control::default();
     cancel_on_ctrl_c(control.clone());
@@ -156,7 +138,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     };
     let summary = print::run_batch(
         &mut store,
-        feed.as_mut(),
+        &mut feed,
         &mut cups,
         &setup,
         args.limit.unwrap_or(usize::MAX),
