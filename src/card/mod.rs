@@ -5,6 +5,7 @@ pub mod desfire;
 #[cfg(test)]
 pub(crate) mod desfire_traces;
 pub mod els;
+pub mod feed;
 pub mod pcsc;
 pub mod transport;
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use cardstation::card::feed::PcscFeed;
 use cardstation::config::Profile;
 use cardstation::render::layout::Layout;
-use cardstation::station::print::{self, Control, PcscFeed, PrintEvent, PrintStation};
+use cardstation::station::print::{self, Control, PrintEvent, PrintStation};
 use cardstation::store::Store;
 
 use cardstation::station::auth::Action;
