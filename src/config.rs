@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::card::desfire::{Aid, CommMode};
 use crate::crypto::diversify::KeyAlgorithm;
+use crate::error::Problem;
 
 /// The profile used when none is given: local store, simulated card, no server.
 pub const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
@@ -477,8 +478,8 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for ConfigError {
+    fn next_step(&self) -> &'static str {
         match self {
             ConfigError::Read { .. } => "check the --profile path",
             ConfigError::Invalid { .. } => {

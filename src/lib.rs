@@ -8,6 +8,7 @@
 pub mod card;
 pub mod config;
 pub mod crypto;
+pub mod error;
 pub mod logging;
 pub mod remote;
 pub mod render;

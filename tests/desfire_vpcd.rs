@@ -10,6 +10,7 @@ use std::time::Duration;
 use cardstation::card::desfire::{DesfireError, DesfireKey};
 use cardstation::card::{Transport, TransportError};
 use cardstation::config::{DesfireApp, Profile};
+use cardstation::error::Problem;
 use cardstation::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport, vpcd};
 use cardstation::station::desfire::{
     self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys,

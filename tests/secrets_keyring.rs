@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cardstation::card::els::CardKey;
 use cardstation::config::Profile;
+use cardstation::error::Problem;
 use cardstation::station::desk::DeskSetup;
 use cardstation_refserver::{
     ReferenceServer, ServerFaults, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,

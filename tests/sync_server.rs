@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cardstation::error::Problem;
 use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
 use cardstation::station::validate::Register;
 use cardstation::store::{CardType, ImportedPerson, PersonFields, Store, UidKind};

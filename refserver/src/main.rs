@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use cardstation::config::Secret;
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::keys;
+use cardstation::error::Failure;
 use cardstation_refserver::{ReferenceServer, ServerFaults, UsosOptions};
 use clap::Parser;
 
@@ -49,21 +50,6 @@ struct Args {
     seed_id123: Option<usize>,
 }
 
-/// Why the server could not start, and what to do about it.
-struct Failure {
-    cause: String,
-    next_step: String,
-}
-
-impl Failure {
-    fn new(cause: impl Into<String>, next_step: impl Into<String>) -> Self {
-        Self {
-            cause: cause.into(),
-            next_step: next_step.into(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     match serve(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,15 +77,14 @@ fn serve(args: Args) -> Result<(), Failure> {
             })?;
     let mut usos = UsosOptions::default();
     if let (Some(key), Some(cert)) = (&args.usos_signer_key, &args.usos_signer_cert) {
-        let key_failure = |err: keys::KeyError| Failure::new(err.to_string(), err.next_step());
+        let key_failure = Failure::from;
         usos.signer = Some((
             keys::load_signing_key(key, None).map_err(key_failure)?,
             keys::load_certificate(cert).map_err(key_failure)?,
         ));
     }
     if let Some(var) = &args.usos_card_key_env {
-        let master =
-            Secret::lookup(var).map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+        let master = Secret::lookup(var)?;
         let master =
             zeroize::Zeroizing::new(hex::decode(master.expose().trim()).map_err(|_| {
                 Failure::new(

@@ -10,6 +10,7 @@ use std::time::Duration;
 use cardstation::card::els::{CardKey, WriteKey};
 use cardstation::config::Secret;
 use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::error::Failure;
 use cardstation::sim::{
     self, DesfireCard, DesfireCardState, ElsCard, ElsCardState, Faults, SharedCard, vpcd,
 };
@@ -72,21 +73,6 @@ struct Args {
 enum SimCard {
     Els,
     Desfire,
-}
-
-/// Why the card could not be simulated, and what to do about it.
-struct Failure {
-    cause: String,
-    next_step: String,
-}
-
-impl Failure {
-    fn new(cause: impl Into<String>, next_step: impl Into<String>) -> Self {
-        Self {
-            cause: cause.into(),
-            next_step: next_step.into(),
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -159,8 +145,7 @@ fn write_key(
     system_id: &str,
     uid: &[u8],
 ) -> Result<WriteKey, Failure> {
-    let master =
-        Secret::lookup(variable).map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+    let master = Secret::lookup(variable)?;
     CardKey::master_from_hex(algorithm, master.expose(), system_id.as_bytes())
         .map_err(|cause| Failure::new(cause, format!("give the {algorithm} master key as hex")))?
         .for_card(uid)

@@ -15,6 +15,7 @@ use super::transport::{Transport, TransportError};
 use crate::crypto::block::{BlockCipher, pad_zeros, xor_into};
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::crypto::{OsRandom, RandomSource};
+use crate::error::Problem;
 
 /// Native DESFire command codes (the INS byte of the ISO wrapping).
 pub mod ins {
@@ -91,9 +92,9 @@ pub enum DesfireError {
     InvalidRequest(&'static str),
 }
 
-impl DesfireError {
+impl Problem for DesfireError {
     /// What the operator should do next.
-    pub fn next_step(&self) -> &'static str {
+    fn next_step(&self) -> &'static str {
         match self {
             DesfireError::Status(status::PERMISSION_DENIED | status::AUTHENTICATION_ERROR) => {
                 "check the card profile: this step needs the key its access rights name"

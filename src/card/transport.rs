@@ -1,6 +1,8 @@
 //! The seam between card logic and card access: a tiny transport trait (the openpgp-card
 //! `card-backend` model), its errors, and the reader events the watcher emits.
 
+use crate::error::Problem;
+
 /// Sends raw command APDUs to one card and returns the raw response (data + SW1 SW2).
 /// PC/SC, the in-process simulator and scripted fakes all implement it, so every workflow
 /// runs the same against a real reader and in a unit test.
@@ -70,9 +72,9 @@ pub enum TransportError {
     Subsystem(String),
 }
 
-impl TransportError {
+impl Problem for TransportError {
     /// What the operator should do next.
-    pub fn next_step(&self) -> &'static str {
+    fn next_step(&self) -> &'static str {
         match self {
             TransportError::CardRemoved => "put the card back on the reader and try again",
             TransportError::CardReset => "try again; close other programs that use the reader",

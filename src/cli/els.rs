@@ -21,6 +21,7 @@ use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 use cardstation::store::Store;
 
 use super::Failure;
+use cardstation::error::Problem;
 use cardstation::station::auth::Action;
 
 #[derive(Subcommand)]
@@ -225,7 +226,7 @@ fn load_signer(args: &SignerArgs, els: Option<&Els>) -> Result<Signer, Failure> 
 }
 
 pub(crate) fn key_failure(err: keys::KeyError) -> Failure {
-    Failure::new(err.to_string(), err.next_step())
+    Failure::from(err)
 }
 
 pub(crate) fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
@@ -287,7 +288,7 @@ pub(crate) fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {
 }
 
 fn issue_failure(err: IssueError) -> Failure {
-    Failure::new(err.to_string(), err.next_step())
+    Failure::from(err)
 }
 
 fn sign(data: &Path, signer: &SignerArgs, els: Option<&Els>, out: &Path) -> Result<(), Failure> {
@@ -364,9 +365,7 @@ fn verify_failure(err: &VerifyError) -> Failure {
 fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failure> {
     let trusted = load_trust(trust)?;
     let mut card = connect(filter)?;
-    let reading = card
-        .in_transaction(|t| Ok(issue::read_and_verify(t, &trusted, today())))?
-        .map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+    let reading = card.in_transaction(|t| Ok(issue::read_and_verify(t, &trusted, today())))??;
     let (valid, reason, data) = match &reading.verdict {
         Ok(verified) => (true, None, Some(verified.data.clone())),
         Err(err) => (
@@ -441,8 +440,7 @@ fn write(
                 ));
             };
             let expires = parse_date(expires, "--expires")?;
-            issue::els_data_for(store, id, university, edition, expires)
-                .map_err(|err| Failure::new(err.to_string(), err.next_step()))?
+            issue::els_data_for(store, id, university, edition, expires)?
         }
         _ => {
             return Err(Failure::new(
@@ -470,7 +468,7 @@ fn write(
                         )));
                     }
                 }
-                Err(err) => return Ok(Err(Failure::new(err.to_string(), err.next_step()))),
+                Err(err) => return Ok(Err(Failure::from(err))),
             }
         }
         Ok(issue::issue(

@@ -50,7 +50,7 @@ pub enum HologramCommand {
 }
 
 pub fn load_layout(path: &Path) -> Result<Layout, Failure> {
-    Layout::load(path).map_err(|err| Failure::new(err.to_string(), err.next_step()))
+    Layout::load(path).map_err(Failure::from)
 }
 
 pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failure> {
@@ -148,7 +148,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     )
     .map_err(|err| {
         bar.abandon();
-        Failure::new(err.to_string(), err.next_step())
+        Failure::from(err)
     })?;
     println!(
         "batch {}: {} printed, {} card(s) rejected, {} left in the queue{}{}",

@@ -4,23 +4,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use cardstation::config::{Profile, Secret};
-use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
+use cardstation::error::Problem;
+use cardstation::remote::cardexchange::{ApiKey, Client, RetryPolicy};
 use cardstation::store::Store;
 use cardstation::sync::{self, Cancel, ProgressEvent, SyncError, SyncOptions, SyncReport};
 
 use super::Failure;
-
-impl From<SyncError> for Failure {
-    fn from(err: SyncError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
-
-impl From<RemoteError> for Failure {
-    fn from(err: RemoteError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
 
 /// One sync, or (with `every`) one sync per interval until interrupted. In the repeating
 /// mode a failure the next try may not meet (server or network down, rate limit) is

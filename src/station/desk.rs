@@ -16,6 +16,7 @@ use crate::card::els::{CardKey, ElsCardError};
 use crate::card::{Transport, TransportError, read_uid};
 use crate::config::{ConfigError, Profile, Secret};
 use crate::crypto::keys::{self, KeyError};
+use crate::error::Problem;
 use crate::store::{CardStatus, Store, StoreError};
 
 /// What the desk signs and writes with, loaded once when the desk opens.
@@ -53,8 +54,8 @@ pub enum SetupError {
     Key(#[from] KeyError),
 }
 
-impl SetupError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for SetupError {
+    fn next_step(&self) -> &'static str {
         match self {
             SetupError::NoSigner | SetupError::NoCardKey => {
                 "set signer_key, signer_cert and card_key_env in the profile's [els] section"
@@ -173,7 +174,19 @@ pub enum DeskError {
 }
 
 impl DeskError {
-    pub fn next_step(&self) -> &'static str {
+    /// The card left the reader mid-way: putting it back resumes the issuance.
+    pub fn card_removed(&self) -> bool {
+        matches!(
+            self,
+            DeskError::Issue(IssueError::Card(ElsCardError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset
+            )))
+        )
+    }
+}
+
+impl Problem for DeskError {
+    fn next_step(&self) -> &'static str {
         match self {
             DeskError::Denied(err) => err.next_step(),
             DeskError::Issue(err) => err.next_step(),
@@ -186,16 +199,6 @@ impl DeskError {
             }
             DeskError::NoContactChip { .. } => "issue the holder a new card at this desk",
         }
-    }
-
-    /// The card left the reader mid-way: putting it back resumes the issuance.
-    pub fn card_removed(&self) -> bool {
-        matches!(
-            self,
-            DeskError::Issue(IssueError::Card(ElsCardError::Transport(
-                TransportError::CardRemoved | TransportError::CardReset
-            )))
-        )
     }
 }
 

@@ -13,6 +13,7 @@ use crate::crypto::diversify::DiversifyError;
 use crate::crypto::els_sig::{
     self, Certificates, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions,
 };
+use crate::error::Problem;
 use crate::store::{CardStatus, CardType, NewCard, Store, StoreError, UidKind};
 
 /// The local signer: the authorised person's (or the university seal's) key and certificate.
@@ -52,8 +53,8 @@ pub enum IssueError {
     Certificate(String),
 }
 
-impl IssueError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for IssueError {
+    fn next_step(&self) -> &'static str {
         match self {
             IssueError::Card(err) => err.next_step(),
             IssueError::WrongCard { .. } => "put the right student's card on the reader",
@@ -287,8 +288,8 @@ pub enum RecordError {
     },
 }
 
-impl RecordError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for RecordError {
+    fn next_step(&self) -> &'static str {
         match self {
             RecordError::Store(err) => err.next_step(),
             RecordError::Incomplete { .. } => "complete the cardholder's record first",

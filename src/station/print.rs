@@ -18,6 +18,7 @@ use crate::card::els::CardKey;
 use crate::card::feed::{CardFeed, Eject};
 use crate::card::{Transport, TransportError};
 use crate::config::{Chip, DesfireApp};
+use crate::error::Problem;
 use crate::render::card::{CardRenderer, RenderError};
 use crate::render::cups::{CupsPrinter, PrintError};
 use crate::render::face::CardFace;
@@ -322,8 +323,8 @@ pub enum BatchError {
     Print(PrintError),
 }
 
-impl BatchError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for BatchError {
+    fn next_step(&self) -> &'static str {
         match self {
             BatchError::Denied(denied) => denied.next_step(),
             BatchError::Store(err) => err.next_step(),

@@ -15,6 +15,7 @@ use crate::card::els::ElsCardError;
 use crate::card::{Transport, TransportError, read_uid};
 use crate::config::{DesfireApp, WhenStale};
 use crate::crypto::els_sig::VerifyError;
+use crate::error::Problem;
 use crate::store::{Store, UidKind};
 
 /// The five verdicts; the store's type, so the validations log holds exactly these.
@@ -112,8 +113,8 @@ pub enum PolicyError {
     Config(#[from] crate::config::ConfigError),
 }
 
-impl PolicyError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for PolicyError {
+    fn next_step(&self) -> &'static str {
         match self {
             PolicyError::Store(err) => err.next_step(),
             PolicyError::DamagedIssuer(_) => {

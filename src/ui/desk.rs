@@ -17,6 +17,7 @@ use super::photo::{self, Photo};
 use super::{CardAccess, Db, problem, stopped, theme};
 use crate::card::{ReaderEvent, read_uid};
 use crate::config::{CardReady, Language, Profile};
+use crate::error::Problem;
 use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};

@@ -62,7 +62,7 @@ macro_rules! problems {
     ($($kind:ty),+ $(,)?) => {
         $(impl Problem for $kind {
             fn next_step(&self) -> &str {
-                <$kind>::next_step(self)
+                <$kind as crate::error::Problem>::next_step(self)
             }
         })+
     };
