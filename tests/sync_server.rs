@@ -579,7 +579,7 @@ fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
     let mut store = Store::open_in_memory().unwrap();
     run_sync(&mut store, &client, &options(4, 10)).unwrap();
     let known = store.card_by_uid(&UID).unwrap().expect("the card is known");
-    assert_eq!(known.stopped, None);
+    assert_eq!(known.refused, None);
 
     let holder = server.objects("cards")[0]["cardholder"]
         .as_str()
@@ -589,7 +589,10 @@ fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
     let report = run_sync(&mut store, &client, &options(4, 10)).unwrap();
     assert_eq!(report.resources["cardholders"].deleted_remotely, 1);
     let refused = store.card_by_uid(&UID).unwrap().expect("still known");
-    assert_eq!(refused.stopped.as_deref(), Some("deleted on the server"));
+    assert_eq!(
+        refused.refused.map(|refusal| refusal.reason).as_deref(),
+        Some("deleted on the server")
+    );
     let card = store
         .find_card_by_uid(UidKind::Contact, &UID)
         .unwrap()
