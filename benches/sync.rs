@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use cardstation::remote::cardexchange::{ApiKey, Client, RetryPolicy};
-use cardstation::remote::server::{Faults, ReferenceServer};
 use cardstation::store::Store;
 use cardstation::sync::{self, Cancel, DEFAULT_CONCURRENCY, SyncOptions};
+use cardstation_refserver::{ReferenceServer, ServerFaults};
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -57,9 +57,9 @@ fn main() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(10_000);
-    let faults = Faults {
+    let faults = ServerFaults {
         delay: Duration::from_millis(20),
-        ..Faults::default()
+        ..ServerFaults::default()
     };
     let server_dir = tempfile::tempdir().expect("temp dir");
     let server = ReferenceServer::start(0, Some(&server_dir.path().join("server.sqlite")), faults)

@@ -4,19 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --desktop
-cargo build --locked
+# `sim` builds cardstation-sim beside the station: the station binary holds no simulator.
+cargo build --locked --features sim
 export ICED_BACKEND="${ICED_BACKEND:-tiny-skia}"
 # The demo profile's DESFire master key: a public demo value, never a real one.
 export CARDSTATION_DEMO_DESFIRE_KEY="${CARDSTATION_DEMO_DESFIRE_KEY:-00112233445566778899AABBCCDDEEFF}"
 # The demo desk's ELS card key master: public, for the simulated card only.
 export CARDSTATION_DEMO_CARD_KEY="${CARDSTATION_DEMO_CARD_KEY:-404142434445464748494A4B4C4D4E4F}"
+# The demo profile's card (profiles/demo.toml [demo]): a blank ELS chip personalised with the
+# write key the demo desk derives, as a manufacturer's blank would be, in "Virtual PCD 00 00".
+target/debug/cardstation-sim --card els --uid "${DEMO_CARD_UID:-04A1B2C3D4E5F6}" \
+  --card-key-env CARDSTATION_DEMO_CARD_KEY &
+sim=$!
+trap 'kill $sim 2>/dev/null || true' EXIT
 if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
-  exec target/debug/cardstation "$@"
+  target/debug/cardstation "$@"
+  exit
 fi
 echo "demo: no display found; running under Xvfb on :99 and saving a screenshot" >&2
 Xvfb :99 -screen 0 1280x800x24 >/dev/null 2>&1 &
 xvfb=$!
-trap 'kill $app $xvfb 2>/dev/null || true' EXIT
+trap 'kill $app $xvfb $sim 2>/dev/null || true' EXIT
 export DISPLAY=:99
 sleep 1
 target/debug/cardstation "$@" &

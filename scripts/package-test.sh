@@ -36,7 +36,7 @@ fi
 # in, so `cargo build` would rebuild the dependencies those features touch; `cargo test --no-run`
 # is a no-op after scripts/test.sh's test run (and builds what is stale when run alone).
 t=$SECONDS
-cargo test --locked --no-run --quiet
+cargo test --locked --workspace --no-run --quiet
 target_dir=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 [[ -n "$target_dir" ]] || fail "cannot find cargo's target directory"
 bin="$target_dir/debug/cardstation"
@@ -119,6 +119,20 @@ grep -qx 'Exec=cardstation --profile /etc/cardstation/station.toml' /usr/share/a
 /usr/bin/cardstation render --layout /usr/share/cardstation/profiles/layouts/staff-badge.toml \
   --data tests/fixtures/render/staff.json --out "$tmp/badge.png" >/dev/null || fail "the installed staff-badge layout does not render"
 log "files, conffiles, Depends, man page, desktop entry and layouts are in place"
+
+# The station package holds no card simulator and no test server: no such subcommands, no
+# cardstation-sim or cardstation-refserver file, and none of their code linked into the binary
+# (the debug binary keeps its symbols, so the simulator's and servers' functions would show).
+for command in sim serve; do
+  if /usr/bin/cardstation "$command" --help >/dev/null 2>&1; then
+    fail "/usr/bin/cardstation still has a '$command' subcommand"
+  fi
+done
+grep -E 'cardstation-(sim|refserver)' <<<"$files" && fail "the package ships a test tool"
+command -v nm >/dev/null || fail "nm (binutils) is missing"
+linked=$(nm -C /usr/bin/cardstation | grep -cE 'cardstation::sim::|cardstation_refserver::|axum::' || true)
+((linked == 0)) || fail "/usr/bin/cardstation links $linked simulator or server symbols, e.g. $(nm -C /usr/bin/cardstation | grep -E 'cardstation::sim::|cardstation_refserver::|axum::' | head -3)"
+log "no simulator or test server in the package"
 
 # The unit, checked by the user manager's rules (any warning fails). The man page was checked above.
 unit=/usr/lib/systemd/user/cardstation-kiosk.service

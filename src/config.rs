@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::card::desfire::{Aid, CommMode};
 use crate::crypto::diversify::KeyAlgorithm;
+use crate::error::Problem;
 
 /// The profile used when none is given: local store, simulated card, no server.
 pub const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
@@ -327,15 +328,14 @@ pub enum WhenStale {
     UidCardsUnknown,
 }
 
-/// The demo puts a simulated card into a vpcd reader so the station can be tried without hardware.
+/// The demo: a store seeded with made-up students, and a simulated card that `cardstation-sim`
+/// (started by scripts/demo.sh) keeps in the contact reader, so the station can be tried
+/// without hardware.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Demo {
     /// Chip UID of the simulated card, hex.
     pub simulated_card_uid: String,
-    /// vpcd port of the reader it goes into (35963 = "Virtual PCD 00 00").
-    #[serde(default = "default_vpcd_port")]
-    pub simulated_card_port: u16,
 }
 
 /// The university application on MIFARE DESFire cards (`[desfire]`). Every application key is
@@ -453,10 +453,6 @@ pub fn is_env_name(name: &str) -> bool {
         && !hex::decode(name).is_ok_and(|bytes| bytes.len() >= 8)
 }
 
-fn default_vpcd_port() -> u16 {
-    crate::sim::vpcd::DEFAULT_PORT
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read profile {path}: {source}")]
@@ -482,8 +478,8 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for ConfigError {
+    fn next_step(&self) -> &'static str {
         match self {
             ConfigError::Read { .. } => "check the --profile path",
             ConfigError::Invalid { .. } => {

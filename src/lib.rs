@@ -8,9 +8,14 @@
 pub mod card;
 pub mod config;
 pub mod crypto;
+pub mod error;
 pub mod logging;
 pub mod remote;
 pub mod render;
+/// Simulated cards for tests, benches and the demo: compiled for the crate's own unit tests
+/// and with the `sim` feature (which the test-support crate `cardstation-refserver` turns on
+/// for every test and bench build), never into a station's build.
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod station;
 pub mod store;

@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use cardstation::config::Profile;
 use cardstation::crypto::diversify::KeyAlgorithm;
-use cardstation::sim::{Faults, vpcd};
 
 mod cli;
 use cli::Failure;
@@ -63,36 +62,6 @@ enum Command {
         /// Wait up to SECS seconds for a card instead of failing at once.
         #[arg(long, value_name = "SECS")]
         wait: Option<f64>,
-    },
-    /// Put a simulated card into a vpcd virtual reader (until interrupted).
-    Sim {
-        /// Which card: an ELS contact chip or a MIFARE DESFire EV1.
-        #[arg(long, value_enum)]
-        card: SimCard,
-        /// Chip UID in hex (4, 7 or 10 bytes).
-        #[arg(long, value_name = "HEX")]
-        uid: String,
-        /// vpcd port of the reader: 35963 is "Virtual PCD 00 00", 35964 "Virtual PCD 00 01".
-        #[arg(long, value_name = "PORT", default_value_t = vpcd::DEFAULT_PORT)]
-        reader_port: u16,
-        /// Keep the card's memory in this JSON file, so it can be taken out and put back.
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// Tear the card out instead of answering APDU number N+1.
-        #[arg(long, value_name = "N")]
-        tear_after: Option<u64>,
-        /// Milliseconds the card takes for each APDU.
-        #[arg(long, value_name = "MS", default_value_t = 0)]
-        delay_ms: u64,
-        /// ELS card: largest READ BINARY answer in bytes (smaller values force chunked reads).
-        #[arg(long, value_name = "BYTES")]
-        max_response: Option<usize>,
-        /// ELS card: answer T=0 style, 61xx with the data fetched by GET RESPONSE.
-        #[arg(long)]
-        t0: bool,
-        /// Personalise the card with a write key diversified from this card_key master.
-        #[command(flatten)]
-        card_key: cli::els::CardKeyArgs,
     },
     /// The signed student-card structure (ELS/ELD/ELN): sign, verify, read, write, prolong.
     Els {
@@ -166,36 +135,6 @@ enum Command {
         /// One JSON object per sync on the last line: per-resource counts, outbox_pending, last_sync.
         #[arg(long)]
         json: bool,
-    },
-    /// The reference CardExchange server on 127.0.0.1 (tests and demo only); its data
-    /// lives in --db FILE (default: in memory).
-    Serve {
-        /// 0 picks a free port; the address is printed on the first line.
-        #[arg(long, value_name = "P", default_value_t = 8080)]
-        port: u16,
-        /// Faults to inject, e.g. error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=1
-        /// (fail_after=N answers 503 to every request after the first N)
-        #[arg(long, value_name = "SPEC")]
-        faults: Option<String>,
-        /// Seed N persons, each with a cardholder, a card in production and its production.
-        #[arg(long, value_name = "N")]
-        seed_people: Option<usize>,
-        /// USOS student_card_data: sign ELS structures with this PKCS#8 PEM key...
-        #[arg(long, value_name = "KEY.pem", requires = "usos_signer_cert")]
-        usos_signer_key: Option<PathBuf>,
-        /// ...and this certificate.
-        #[arg(long, value_name = "CERT.pem", requires = "usos_signer_key")]
-        usos_signer_cert: Option<PathBuf>,
-        /// USOS student_card_data: hand out write keys derived from the card_key master (hex)
-        /// in this environment variable.
-        #[arg(long, value_name = "VAR")]
-        usos_card_key_env: Option<String>,
-        /// Type of that master key.
-        #[arg(long, value_name = "aes|2k3des|3k3des", default_value = "aes")]
-        usos_card_key_type: KeyAlgorithm,
-        /// Seed N ID123 mobile cards (template 906c56c2d85817633abc07978f4899ff89cff060).
-        #[arg(long, value_name = "N")]
-        seed_id123: Option<usize>,
     },
     /// USOS API calls with the profile's [usos] consumer (and token, if set).
     Usos {
@@ -399,12 +338,6 @@ enum AuditCommand {
     Verify,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum SimCard {
-    Els,
-    Desfire,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_flush = cardstation::logging::init(cli.log_json);
@@ -432,42 +365,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         None => run_gui(profile, cli.db),
         Some(Command::Readers { json }) => cli::card::readers(json),
         Some(Command::Uid { reader, wait }) => cli::card::uid(reader.as_deref(), wait),
-        Some(Command::Sim {
-            card,
-            uid,
-            reader_port,
-            state,
-            tear_after,
-            delay_ms,
-            max_response,
-            t0,
-            card_key,
-        }) => {
-            let faults = Faults {
-                tear_after,
-                delay: Duration::from_millis(delay_ms),
-            };
-            match card {
-                SimCard::Els => cli::card::simulate_els(
-                    &uid,
-                    reader_port,
-                    state.as_deref(),
-                    faults,
-                    max_response,
-                    t0,
-                    &card_key,
-                ),
-                SimCard::Desfire if max_response.is_some() || t0 || card_key.is_given() => {
-                    Err(Failure::new(
-                        "--max-response, --t0 and --card-key apply to the ELS card only",
-                        "leave them out with --card desfire",
-                    ))
-                }
-                SimCard::Desfire => {
-                    cli::card::simulate_desfire(&uid, reader_port, state.as_deref(), faults)
-                }
-            }
-        }
         Some(Command::Diversify {
             alg,
             key,
@@ -581,28 +478,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             (!once).then(|| Duration::from_secs(u64::from(every))),
             usize::from(concurrency),
             json,
-        ),
-        Some(Command::Serve {
-            port,
-            faults,
-            seed_people,
-            usos_signer_key,
-            usos_signer_cert,
-            usos_card_key_env,
-            usos_card_key_type,
-            seed_id123,
-        }) => cli::sync::serve(
-            port,
-            cli.db.as_deref(),
-            faults.as_deref(),
-            seed_people,
-            &cli::sync::ServeExtras {
-                signer_key: usos_signer_key.as_deref(),
-                signer_cert: usos_signer_cert.as_deref(),
-                card_key_env: usos_card_key_env.as_deref(),
-                card_key_type: usos_card_key_type,
-                seed_id123,
-            },
         ),
         Some(Command::Manpages { dir }) => manpages(&dir),
     }

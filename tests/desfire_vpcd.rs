@@ -10,6 +10,7 @@ use std::time::Duration;
 use cardstation::card::desfire::{DesfireError, DesfireKey};
 use cardstation::card::{Transport, TransportError};
 use cardstation::config::{DesfireApp, Profile};
+use cardstation::error::Problem;
 use cardstation::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport, vpcd};
 use cardstation::station::desfire::{
     self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys,
@@ -217,8 +218,8 @@ fn last_line_json(out: &Output) -> serde_json::Value {
 fn cli_issue_then_read_json_with_a_simulated_card_process() {
     let reader = reader(READER_0);
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = Process::new(env!("CARGO_BIN_EXE_cardstation"))
-        .args(["sim", "--card", "desfire", "--uid", &hex::encode_upper(UID)])
+    let mut sim = Process::new(env!("CARGO_BIN_EXE_cardstation-sim"))
+        .args(["--card", "desfire", "--uid", &hex::encode_upper(UID)])
         .args(["--reader-port", &reader.port.to_string()])
         .arg("--state")
         .arg(dir.path().join("card.json"))

@@ -44,9 +44,8 @@ fn readers_and_uid_through_pcscd() {
 fn cli_sim_then_uid_prints_the_uid() {
     let reader = reader(READER_0);
     let bin = env!("CARGO_BIN_EXE_cardstation");
-    let mut sim = Process::new(bin)
+    let mut sim = Process::new(env!("CARGO_BIN_EXE_cardstation-sim"))
         .args([
-            "sim",
             "--card",
             "els",
             "--uid",

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cardstation::card::desfire::DesfireKey;
+use cardstation::card::feed::Eject;
 use cardstation::config::{DesfireApp, Profile, Role};
 use cardstation::remote::cardexchange as remote;
 use cardstation::render::card::CardRenderer;
@@ -20,7 +21,7 @@ use cardstation::sim::Faults;
 use cardstation::sim::feed::VpcdFeed;
 use cardstation::station::auth::Session;
 use cardstation::station::desfire::MasterKeys;
-use cardstation::station::print::{self, Control, Eject, PrintEvent, PrintSetup};
+use cardstation::station::print::{self, Control, PrintEvent, PrintSetup};
 use cardstation::store::OperatorRole;
 use cardstation::store::{ProductionStatus, Resource, Store};
 use serde_json::json;

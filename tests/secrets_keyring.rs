@@ -13,10 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cardstation::card::els::CardKey;
 use cardstation::config::Profile;
-use cardstation::remote::server::{
-    Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,
-};
+use cardstation::error::Problem;
 use cardstation::station::desk::DeskSetup;
+use cardstation_refserver::{
+    ReferenceServer, ServerFaults, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,
+};
 
 const ANNA_CHIP: &str = "04A1B2C3D4E5F6";
 const CARD_KEY: &str = "00112233445566778899AABBCCDDEEFF";
@@ -176,7 +177,7 @@ fn usos_call_signs_with_secrets_from_the_keyring_and_never_shows_them() {
     }
     let key_var = unique("USOS_KEY");
     let secret_var = unique("USOS_SECRET");
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     let profile = usos_profile(world.dir.path(), &server.url(), &key_var, &secret_var);
     let call = [
         "--profile",

@@ -7,11 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cardstation::error::Problem;
 use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
-use cardstation::remote::server::{Faults, ReferenceServer};
 use cardstation::station::validate::Register;
 use cardstation::store::{CardType, ImportedPerson, PersonFields, Store, UidKind};
 use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
+use cardstation_refserver::{ReferenceServer, ServerFaults};
 use rand::Rng;
 use serde_json::{Value, json};
 use time::macros::date;
@@ -63,7 +64,7 @@ fn run_sync_with(
     runtime.block_on(sync::sync(store, client, options, progress, cancel))
 }
 
-fn faults(spec: &str) -> Faults {
+fn faults(spec: &str) -> ServerFaults {
     spec.parse().unwrap()
 }
 
@@ -220,7 +221,7 @@ fn a_server_that_is_down_gives_a_clear_error_and_loses_nothing() {
 
 #[test]
 fn a_live_key_is_refused_by_the_reference_server_without_echoing_it() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     let client = Client::new(
         &server.url(),
         ApiKey::new("sk_live_secret42"),
@@ -369,7 +370,7 @@ fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
 
 #[test]
 fn status_json_reports_the_last_sync() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("desk.sqlite");
@@ -397,7 +398,7 @@ fn status_json_reports_the_last_sync() {
 
 #[test]
 fn a_cancelled_sync_stops_and_keeps_the_outbox() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(30).unwrap();
     let mut store = Store::open_in_memory().unwrap();
     import_people(&mut store, 2, "Cancel");
@@ -430,7 +431,7 @@ fn id_of(object: &Value) -> String {
 
 #[test]
 fn addresses_and_anonymous_sets_are_pulled_and_sets_own_their_cardholders() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(2).unwrap();
     let client = client(&server.url());
     let person = id_of(&server.objects("persons")[0]);
@@ -507,7 +508,7 @@ fn addresses_and_anonymous_sets_are_pulled_and_sets_own_their_cardholders() {
 
 #[test]
 fn a_person_deleted_on_the_server_is_marked_after_the_next_sync() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(5).unwrap();
     let client = client(&server.url());
     let mut store = Store::open_in_memory().unwrap();
@@ -538,7 +539,7 @@ fn a_person_deleted_on_the_server_is_marked_after_the_next_sync() {
 
 #[test]
 fn a_pull_that_fails_midway_marks_nothing() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(10).unwrap();
     let client = client(&server.url());
     let mut store = Store::open_in_memory().unwrap();
@@ -553,7 +554,7 @@ fn a_pull_that_fails_midway_marks_nothing() {
     assert!(matches!(err, SyncError::Remote(_)), "{err:?}");
     assert_eq!(store.status().unwrap().deleted_remotely, 0);
 
-    server.set_faults(Faults::default());
+    server.set_faults(ServerFaults::default());
     let report = run_sync(&mut store, &client, &options(2, 2)).unwrap();
     assert_eq!(
         report.resources["persons"].deleted_remotely, 2,
@@ -564,7 +565,7 @@ fn a_pull_that_fails_midway_marks_nothing() {
 #[test]
 fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
     const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(2).unwrap();
     let client = client(&server.url());
     let card = id_of(&server.objects("cards")[0]);
@@ -578,7 +579,7 @@ fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
     let mut store = Store::open_in_memory().unwrap();
     run_sync(&mut store, &client, &options(4, 10)).unwrap();
     let known = store.card_by_uid(&UID).unwrap().expect("the card is known");
-    assert_eq!(known.stopped, None);
+    assert_eq!(known.refused, None);
 
     let holder = server.objects("cards")[0]["cardholder"]
         .as_str()
@@ -588,7 +589,10 @@ fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
     let report = run_sync(&mut store, &client, &options(4, 10)).unwrap();
     assert_eq!(report.resources["cardholders"].deleted_remotely, 1);
     let refused = store.card_by_uid(&UID).unwrap().expect("still known");
-    assert_eq!(refused.stopped.as_deref(), Some("deleted on the server"));
+    assert_eq!(
+        refused.refused.map(|refusal| refusal.reason).as_deref(),
+        Some("deleted on the server")
+    );
     let card = store
         .find_card_by_uid(UidKind::Contact, &UID)
         .unwrap()
@@ -600,7 +604,7 @@ fn a_card_whose_cardholder_was_deleted_on_the_server_is_refused_by_the_kiosk() {
 /// two listings must show in the next one (pages, total, last page).
 #[test]
 fn server_pages_follow_creates_and_deletes() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     server.seed_people(5).unwrap();
     let client = client(&server.url());
     let page_ids = |page: u32| {
@@ -680,7 +684,7 @@ fn a_repeating_sync_outlives_a_server_that_is_down() {
         "sync exited on the failure"
     );
 
-    let server = ReferenceServer::start(port, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(port, None, ServerFaults::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Store::open(&db).unwrap().status().unwrap().outbox_pending > 0 {
         assert!(
@@ -699,7 +703,7 @@ fn a_repeating_sync_outlives_a_server_that_is_down() {
 /// waits in the outbox with the reason, and the rest of the sync goes on.
 #[test]
 fn a_refused_follow_up_update_of_a_new_card_waits_without_stopping_the_sync() {
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("station.sqlite");
     let mut store = Store::open(&db).unwrap();

@@ -35,7 +35,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         &UID,
         &card_key.for_card(&UID).unwrap(),
     )));
-    app.card_access = CardAccess::Simulated(card.clone());
+    app.card_access = CardAccess::Direct(SimTransport::connector(card.clone()));
     let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
     send(&runtime, &mut app, Message::StoreOpened(opened));
     assert!(shows(&app, "Sign in"), "the desk starts at the sign-in");
@@ -118,7 +118,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         desk.issuance
     );
     let expires =
-        cardstation::station::desk::default_expiry(time::OffsetDateTime::now_utc().date());
+        cardstation::station::issue::default_expiry(time::OffsetDateTime::now_utc().date());
     assert!(shows(
         &app,
         &format!("Card issued 045566778899AA · valid until {expires}")
@@ -154,7 +154,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         &OTHER_UID,
         &card_key.for_card(&OTHER_UID).unwrap(),
     )));
-    app.desk.as_mut().unwrap().access = CardAccess::Simulated(other.clone());
+    app.desk.as_mut().unwrap().access = CardAccess::Direct(SimTransport::connector(other.clone()));
     send(
         &runtime,
         &mut app,
@@ -182,7 +182,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     ));
 
     // Prolong it (same card on the reader) to the end of the following semester.
-    app.desk.as_mut().unwrap().access = CardAccess::Simulated(card.clone());
+    app.desk.as_mut().unwrap().access = CardAccess::Direct(SimTransport::connector(card.clone()));
     send(
         &runtime,
         &mut app,
@@ -191,7 +191,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
             expires: Some(expires),
         }),
     );
-    let prolonged = cardstation::station::desk::default_expiry(expires);
+    let prolonged = cardstation::station::issue::default_expiry(expires);
     assert!(prolonged > expires);
     assert!(
         shows(&app, &format!("Prolonged: 045566778899AA → {prolonged}")),

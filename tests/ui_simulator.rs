@@ -92,9 +92,6 @@ fn explains_what_to_install_when_pcscd_is_missing() {
     let (mut app, _) = App::boot(english_demo(), None);
     let _ = app.update(Message::Tab(Tab::Readers));
     reader_event(&mut app, ReaderEvent::ServiceLost);
-    let _ = app.update(Message::DemoCard(Err(
-        "no virtual reader listens on port 35963".into(),
-    )));
     let mut ui = Simulator::with_settings(settings(), app.view());
     assert!(
         ui.find("The smart-card service (pcscd) is not running.")
@@ -106,7 +103,7 @@ fn explains_what_to_install_when_pcscd_is_missing() {
     );
     assert!(
         ui.find(
-            "Demo mode: the simulated card is not inserted: no virtual reader listens on port 35963"
+            "Demo mode: the simulated card is not inserted: run scripts/demo.sh (cardstation-sim puts it in)."
         )
         .is_ok()
     );

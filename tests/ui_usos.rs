@@ -10,11 +10,11 @@ use std::path::Path;
 
 use cardstation::config::{CardReady, Profile, Usos};
 use cardstation::crypto::diversify::KeyAlgorithm;
-use cardstation::remote::server::{
-    Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,
-};
 use cardstation::store::{CardStatus, CardType, NewCard, PersonFields, Store};
 use cardstation::ui::{App, Message, desk};
+use cardstation_refserver::{
+    ReferenceServer, ServerFaults, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET,
+};
 use time::{Duration as Days, OffsetDateTime};
 mod common;
 mod ui_harness;
@@ -109,7 +109,7 @@ fn the_desk_shows_the_holders_photo_usos_cards_and_phones_and_sends_the_card_rea
         std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242");
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("desk.sqlite");
     // Photos are named by person number (or album number): Anna's is P-1001.png.

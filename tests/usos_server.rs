@@ -18,12 +18,12 @@ use cardstation::crypto::keys;
 use cardstation::remote::id123::{Id123Client, Id123Error};
 use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;
-use cardstation::remote::server::{
-    Faults, ID123_DEMO_TEMPLATE, ID123_TEST_KEY, ReferenceServer, USOS_CONSUMER_KEY,
-    USOS_CONSUMER_SECRET, USOS_TOKEN_KEY, USOS_TOKEN_SECRET, UsosOptions,
-};
 use cardstation::remote::usos::{CardLookup, LangDict, Notification, Phone, UsosClient, UsosError};
 use cardstation::store::Store;
+use cardstation_refserver::{
+    ID123_DEMO_TEMPLATE, ID123_TEST_KEY, ReferenceServer, ServerFaults, USOS_CONSUMER_KEY,
+    USOS_CONSUMER_SECRET, USOS_TOKEN_KEY, USOS_TOKEN_SECRET, UsosOptions,
+};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -53,7 +53,7 @@ fn fixture() -> Fixture {
         )),
         ..UsosOptions::default()
     };
-    let server = ReferenceServer::start_with(0, None, Faults::default(), options).unwrap();
+    let server = ReferenceServer::start_with(0, None, ServerFaults::default(), options).unwrap();
     Fixture { server, pki }
 }
 

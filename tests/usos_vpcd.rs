@@ -17,14 +17,14 @@ use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::keys;
 use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;
-use cardstation::remote::server::{
-    Faults, ReferenceServer, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET, UsosOptions,
-};
 use cardstation::remote::usos::UsosClient;
 use cardstation::sim::{ElsCard, ElsCardState, vpcd};
 use cardstation::station::issue::read_and_verify;
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
 use cardstation::store::{CardStatus, Store, UidKind};
+use cardstation_refserver::{
+    ReferenceServer, ServerFaults, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET, UsosOptions,
+};
 use common::{UID, reader};
 use der::Encode;
 use time::{Duration as Days, OffsetDateTime};
@@ -67,7 +67,7 @@ fn usos_server(pki: &Path) -> (ReferenceServer, Certificate) {
     let server = ReferenceServer::start_with(
         0,
         None,
-        Faults::default(),
+        ServerFaults::default(),
         UsosOptions {
             signer: Some((
                 keys::load_signing_key(&pki.join("key.pem"), None).unwrap(),

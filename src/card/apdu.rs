@@ -52,6 +52,43 @@ pub enum ApduError {
     ResponseTooShort(usize),
 }
 
+/// The native DESFire status byte (SW2 of a `91xx` answer) in words. `91xx` is how DESFire's
+/// ISO 7816 wrapping reports native status, so the table sits with the other status words
+/// (the DESFire layer builds on this module, not the other way round).
+pub fn desfire_status_meaning(status: u8) -> &'static str {
+    match status {
+        0x00 => "DESFire: success",
+        0x0C => "DESFire: no changes made",
+        0x0E => "DESFire: out of EEPROM (the card is full)",
+        0x1C => "DESFire: illegal command code",
+        0x1E => "DESFire: integrity error (CRC, MAC or padding wrong)",
+        0x40 => "DESFire: no such key",
+        0x7E => "DESFire: length error",
+        0x9D => "DESFire: permission denied (authenticate with the right key)",
+        0x9E => "DESFire: parameter error",
+        0xA0 => "DESFire: application not found",
+        0xA1 => "DESFire: application integrity error",
+        0xAE => "DESFire: authentication error",
+        0xAF => "DESFire: additional frame expected",
+        0xBE => "DESFire: boundary error (outside the file)",
+        0xC1 => "DESFire: card integrity error",
+        0xCA => "DESFire: command aborted",
+        0xCD => "DESFire: card disabled",
+        0xCE => "DESFire: count error (too many applications or files)",
+        0xDE => "DESFire: duplicate (application or file already exists)",
+        0xEE => "DESFire: EEPROM error",
+        0xF0 => "DESFire: file not found",
+        0xF1 => "DESFire: file integrity error",
+        _ => "DESFire: unknown status",
+    }
+}
+
+impl From<ApduError> for TransportError {
+    fn from(err: ApduError) -> Self {
+        TransportError::Protocol(err.to_string())
+    }
+}
+
 impl Command {
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
         Self {
@@ -297,7 +334,7 @@ impl StatusWord {
             0x63 if sw2 & 0xF0 == 0xC0 => {
                 format!("verification failed, {} tries left", sw2 & 0x0F)
             }
-            0x91 => super::desfire::status_meaning(sw2).to_owned(),
+            0x91 => desfire_status_meaning(sw2).to_owned(),
             0x62 | 0x63 => "warning: state of non-volatile memory may have changed".to_owned(),
             0x64 | 0x65 => "execution error".to_owned(),
             0x67 => "wrong length".to_owned(),

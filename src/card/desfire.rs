@@ -10,11 +10,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::apdu::{Command, StatusWord, exchange};
+use super::apdu::{Command, StatusWord, desfire_status_meaning, exchange};
 use super::transport::{Transport, TransportError};
 use crate::crypto::block::{BlockCipher, pad_zeros, xor_into};
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::crypto::{OsRandom, RandomSource};
+use crate::error::Problem;
 
 /// Native DESFire command codes (the INS byte of the ISO wrapping).
 pub mod ins {
@@ -61,35 +62,6 @@ pub mod status {
     pub const FILE_NOT_FOUND: u8 = 0xF0;
 }
 
-/// The native DESFire status byte (SW2 of a `91xx` answer) in words.
-pub fn status_meaning(status: u8) -> &'static str {
-    match status {
-        0x00 => "DESFire: success",
-        0x0C => "DESFire: no changes made",
-        0x0E => "DESFire: out of EEPROM (the card is full)",
-        0x1C => "DESFire: illegal command code",
-        0x1E => "DESFire: integrity error (CRC, MAC or padding wrong)",
-        0x40 => "DESFire: no such key",
-        0x7E => "DESFire: length error",
-        0x9D => "DESFire: permission denied (authenticate with the right key)",
-        0x9E => "DESFire: parameter error",
-        0xA0 => "DESFire: application not found",
-        0xA1 => "DESFire: application integrity error",
-        0xAE => "DESFire: authentication error",
-        0xAF => "DESFire: additional frame expected",
-        0xBE => "DESFire: boundary error (outside the file)",
-        0xC1 => "DESFire: card integrity error",
-        0xCA => "DESFire: command aborted",
-        0xCD => "DESFire: card disabled",
-        0xCE => "DESFire: count error (too many applications or files)",
-        0xDE => "DESFire: duplicate (application or file already exists)",
-        0xEE => "DESFire: EEPROM error",
-        0xF0 => "DESFire: file not found",
-        0xF1 => "DESFire: file integrity error",
-        _ => "DESFire: unknown status",
-    }
-}
-
 /// Native data bytes per command frame; longer commands continue in `AF` frames. Real EV1 and
 /// EV3 cards take 59 (the patsys and desox traces), which keeps every APDU within 65 bytes.
 pub const MAX_FRAME_DATA: usize = 59;
@@ -102,7 +74,7 @@ const MAX_U24: u32 = 0x00FF_FFFF;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DesfireError {
-    #[error("the card refused the command: {}", status_meaning(*.0))]
+    #[error("the card refused the command: {}", desfire_status_meaning(*.0))]
     Status(u8),
     #[error("authentication failed: the card does not accept this key")]
     Authentication,
@@ -120,9 +92,9 @@ pub enum DesfireError {
     InvalidRequest(&'static str),
 }
 
-impl DesfireError {
+impl Problem for DesfireError {
     /// What the operator should do next.
-    pub fn next_step(&self) -> &'static str {
+    fn next_step(&self) -> &'static str {
         match self {
             DesfireError::Status(status::PERMISSION_DENIED | status::AUTHENTICATION_ERROR) => {
                 "check the card profile: this step needs the key its access rights name"

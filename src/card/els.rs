@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::apdu::{Command, Response, SHORT_MAX_DATA, SHORT_MAX_LE, StatusWord, exchange};
 use super::transport::{Transport, TransportError};
 use crate::crypto::diversify::{DiversifyError, KeyAlgorithm, diversify};
+use crate::error::Problem;
 
 /// DF.SELS, the ELS application (D6 16 = ISO 7816-5 national RID for Poland).
 pub const SELS_AID: [u8; 7] = [0xD6, 0x16, 0x00, 0x00, 0x30, 0x01, 0x01];
@@ -44,8 +45,8 @@ pub enum ElsCardError {
     Refused { step: &'static str, sw: StatusWord },
 }
 
-impl ElsCardError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for ElsCardError {
+    fn next_step(&self) -> &'static str {
         match self {
             ElsCardError::Transport(err) => err.next_step(),
             ElsCardError::NotAnElsCard => {

@@ -5,11 +5,12 @@ pub mod desfire;
 #[cfg(test)]
 pub(crate) mod desfire_traces;
 pub mod els;
+pub mod feed;
 pub mod pcsc;
 pub mod transport;
 
 pub use apdu::{Command, Response, StatusWord, exchange};
-pub use transport::{Counting, ReaderEvent, Transport, TransportError};
+pub use transport::{Connect, Counting, ReaderEvent, Transport, TransportError};
 
 /// `FF CA 00 00 00`: the PC/SC part 3 pseudo-APDU for the chip UID, answered by the reader.
 pub fn read_uid<T: Transport + ?Sized>(transport: &mut T) -> Result<Vec<u8>, TransportError> {

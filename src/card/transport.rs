@@ -1,7 +1,7 @@
 //! The seam between card logic and card access: a tiny transport trait (the openpgp-card
 //! `card-backend` model), its errors, and the reader events the watcher emits.
 
-use super::apdu::ApduError;
+use crate::error::Problem;
 
 /// Sends raw command APDUs to one card and returns the raw response (data + SW1 SW2).
 /// PC/SC, the in-process simulator and scripted fakes all implement it, so every workflow
@@ -16,6 +16,11 @@ pub trait Transport: Send {
     /// state and current file are gone afterwards: callers restart their sequence.
     fn reconnect(&mut self) -> Result<(), TransportError>;
 }
+
+/// Opens a new transport to one card each time it is called: how a workflow is given a card
+/// that is not behind a PC/SC reader (in tests, a simulated card in-process).
+pub type Connect =
+    std::sync::Arc<dyn Fn() -> Result<Box<dyn Transport>, TransportError> + Send + Sync>;
 
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
@@ -67,21 +72,15 @@ pub enum TransportError {
     Subsystem(String),
 }
 
-impl From<ApduError> for TransportError {
-    fn from(err: ApduError) -> Self {
-        TransportError::Protocol(err.to_string())
-    }
-}
-
-impl TransportError {
+impl Problem for TransportError {
     /// What the operator should do next.
-    pub fn next_step(&self) -> &'static str {
+    fn next_step(&self) -> &'static str {
         match self {
             TransportError::CardRemoved => "put the card back on the reader and try again",
             TransportError::CardReset => "try again; close other programs that use the reader",
             TransportError::NoCard(_) | TransportError::Timeout => "put a card on the reader",
             TransportError::NoSuchReader(_) => "run `cardstation readers` to see the reader names",
-            TransportError::NoReaders => "connect a reader (or start `cardstation sim`)",
+            TransportError::NoReaders => "connect a reader",
             TransportError::NoService => {
                 "start the smart-card service: `pcscd` (install with `apt-get install pcscd`)"
             }

@@ -10,9 +10,10 @@ use zeroize::Zeroizing;
 use cardstation::config::{DesfireApp, Profile};
 use cardstation::crypto::diversify::{self, KeyAlgorithm};
 use cardstation::station::desfire::{
-    self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys, VerifiedRecord,
+    self, CardRecord, DesfireReadError, MasterKeys, VerifiedRecord,
 };
 
+use cardstation::error::Problem;
 use cardstation::station::issue::record_card;
 use cardstation::store::{CardStatus, CardType, NewCard, Store, UidKind};
 
@@ -225,16 +226,4 @@ fn verdict_json(result: &Result<VerifiedRecord, DesfireReadError>) -> serde_json
         "holder_id": record.map(|r| &r.holder_id),
         "expires": record.map(|r| r.expires.to_string()),
     })
-}
-
-impl From<DesfireIssueError> for Failure {
-    fn from(err: DesfireIssueError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
-
-impl From<DesfireReadError> for Failure {
-    fn from(err: DesfireReadError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
 }

@@ -21,6 +21,7 @@ use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 use cardstation::store::Store;
 
 use super::Failure;
+use cardstation::error::Problem;
 use cardstation::station::auth::Action;
 
 #[derive(Subcommand)]
@@ -142,12 +143,6 @@ pub struct CardKeyArgs {
     system_id: Option<String>,
 }
 
-impl CardKeyArgs {
-    pub fn is_given(&self) -> bool {
-        self.card_key.is_some() || self.card_key_env.is_some()
-    }
-}
-
 const READER_WAIT: Duration = Duration::from_secs(5);
 
 pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Failure> {
@@ -231,7 +226,7 @@ fn load_signer(args: &SignerArgs, els: Option<&Els>) -> Result<Signer, Failure> 
 }
 
 pub(crate) fn key_failure(err: keys::KeyError) -> Failure {
-    Failure::new(err.to_string(), err.next_step())
+    Failure::from(err)
 }
 
 pub(crate) fn load_trust(args: &TrustArgs) -> Result<Vec<Certificate>, Failure> {
@@ -293,7 +288,7 @@ pub(crate) fn connect(filter: Option<&str>) -> Result<PcscTransport, Failure> {
 }
 
 fn issue_failure(err: IssueError) -> Failure {
-    Failure::new(err.to_string(), err.next_step())
+    Failure::from(err)
 }
 
 fn sign(data: &Path, signer: &SignerArgs, els: Option<&Els>, out: &Path) -> Result<(), Failure> {
@@ -365,9 +360,7 @@ fn verify_failure(err: &VerifyError) -> Failure {
 fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failure> {
     let trusted = load_trust(trust)?;
     let mut card = connect(filter)?;
-    let reading = card
-        .in_transaction(|t| Ok(issue::read_and_verify(t, &trusted, today())))?
-        .map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+    let reading = card.in_transaction(|t| Ok(issue::read_and_verify(t, &trusted, today())))??;
     let (valid, reason, data) = match &reading.verdict {
         Ok(verified) => (true, None, Some(verified.data.clone())),
         Err(err) => (
@@ -442,8 +435,7 @@ fn write(
                 ));
             };
             let expires = parse_date(expires, "--expires")?;
-            issue::els_data_for(store, id, university, edition, expires)
-                .map_err(|err| Failure::new(err.to_string(), err.next_step()))?
+            issue::els_data_for(store, id, university, edition, expires)?
         }
         _ => {
             return Err(Failure::new(
@@ -471,7 +463,7 @@ fn write(
                         )));
                     }
                 }
-                Err(err) => return Ok(Err(Failure::new(err.to_string(), err.next_step()))),
+                Err(err) => return Ok(Err(Failure::from(err))),
             }
         }
         Ok(issue::issue(
@@ -553,19 +545,4 @@ pub(crate) fn report_recorded(card_id: Option<i64>) {
         Some(card_id) => println!("card {card_id} in the register now expires then"),
         None => println!("the chip is not in this station's register; nothing recorded"),
     }
-}
-
-/// The simulated card's write key from `sim --card-key`: the card is personalised with the
-/// master diversified for its own UID, as a card issuer's personalisation would.
-pub fn sim_write_key(
-    key: &CardKeyArgs,
-    uid: &[u8],
-) -> Result<Option<cardstation::card::els::WriteKey>, Failure> {
-    if key.card_key.is_none() && key.card_key_env.is_none() {
-        return Ok(None);
-    }
-    card_key(key, None)?
-        .for_card(uid)
-        .map(Some)
-        .map_err(|err| Failure::new(err.to_string(), "check --card-key and --system-id"))
 }

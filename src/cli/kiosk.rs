@@ -24,8 +24,7 @@ pub fn validate(
     wait: Option<f64>,
 ) -> Result<(), Failure> {
     let store = Store::open(db)?;
-    let mut policy = Policy::for_station(profile, &store)
-        .map_err(|err| Failure::new(err.to_string(), err.next_step()))?;
+    let mut policy = Policy::for_station(profile, &store)?;
     if policy.trusted.is_empty() && policy.desfire.is_none() {
         eprintln!(
             "warning: no trusted issuer in the store and no [desfire] in the profile: only UIDs can be checked (`cardstation trust add CERT.pem`)"

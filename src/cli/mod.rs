@@ -12,7 +12,6 @@ pub mod store;
 pub mod sync;
 pub mod usos;
 
-use cardstation::card::TransportError;
 use cardstation::config::Profile;
 use cardstation::station::auth::{Action, Session};
 use cardstation::store::OperatorRole;
@@ -28,9 +27,7 @@ pub fn operator() -> String {
 /// the station's local administrator otherwise: whoever has its shell can open the store
 /// file directly, so a PIN there would guard nothing.
 pub fn require(profile: &Profile, action: Action) -> Result<(), Failure> {
-    session(profile)
-        .require(action)
-        .map_err(|denied| Failure::new(denied.to_string(), denied.next_step()))
+    session(profile).require(action).map_err(Failure::from)
 }
 
 /// The command line's session: the local operator as the station's administrator (see
@@ -43,44 +40,4 @@ pub fn session(profile: &Profile) -> Session {
     }
 }
 
-/// A failed operation: what happened and what to do about it.
-pub struct Failure {
-    pub cause: String,
-    pub next_step: String,
-}
-
-impl From<TransportError> for Failure {
-    fn from(err: TransportError) -> Self {
-        Failure {
-            next_step: err.next_step().to_owned(),
-            cause: err.to_string(),
-        }
-    }
-}
-
-impl From<cardstation::config::ConfigError> for Failure {
-    fn from(err: cardstation::config::ConfigError) -> Self {
-        Failure {
-            next_step: err.next_step().to_owned(),
-            cause: err.to_string(),
-        }
-    }
-}
-
-impl From<cardstation::store::StoreError> for Failure {
-    fn from(err: cardstation::store::StoreError) -> Self {
-        Failure {
-            next_step: err.next_step().to_owned(),
-            cause: err.to_string(),
-        }
-    }
-}
-
-impl Failure {
-    pub fn new(cause: impl Into<String>, next_step: impl Into<String>) -> Self {
-        Self {
-            cause: cause.into(),
-            next_step: next_step.into(),
-        }
-    }
-}
+pub use cardstation::error::Failure;

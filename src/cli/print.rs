@@ -7,11 +7,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use cardstation::card::feed::PcscFeed;
 use cardstation::config::Profile;
 use cardstation::render::layout::Layout;
-use cardstation::sim::feed::VpcdFeed;
-use cardstation::sim::vpcd;
-use cardstation::station::print::{self, CardFeed, Control, PcscFeed, PrintEvent, PrintStation};
+use cardstation::station::print::{self, Control, PrintEvent, PrintStation};
 use cardstation::store::Store;
 
 use cardstation::station::auth::Action;
@@ -37,10 +36,6 @@ pub struct PrintArgs {
         default_value = "reprint"
     )]
     reason: String,
-    /// Feed simulated blank DESFire cards through the vpcd reader on PORT instead of the
-    /// printer's encoder (demo and tests).
-    #[arg(long, value_name = "PORT")]
-    simulate: Option<u16>,
     /// Seconds the printer may take to bring a card into the encoder.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     feed_wait: u64,
@@ -55,7 +50,7 @@ pub enum HologramCommand {
 }
 
 pub fn load_layout(path: &Path) -> Result<Layout, Failure> {
-    Layout::load(path).map_err(|err| Failure::new(err.to_string(), err.next_step()))
+    Layout::load(path).map_err(Failure::from)
 }
 
 pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failure> {
@@ -74,19 +69,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     let setup = station.setup(&session);
     let mut cups = station.cups();
     let wait = Duration::from_secs(args.feed_wait);
-    let _reader_lock;
-    let mut feed: Box<dyn CardFeed> = match args.simulate {
-        Some(port) => {
-            _reader_lock = vpcd::lock_reader(port).map_err(|err| {
-                Failure::new(
-                    format!("cannot lock the virtual reader: {err}"),
-                    "check that the temp directory is writable",
-                )
-            })?;
-            Box::new(VpcdFeed::new(port, u64::from(std::process::id()) << 16))
-        }
-        None => Box::new(PcscFeed::new(printer.encoder(&profile.readers), wait)),
-    };
+    let mut feed = PcscFeed::new(printer.encoder(&profile.readers), wait);
 
     let control = Control::default();
     cancel_on_ctrl_c(control.clone());
@@ -156,7 +139,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     };
     let summary = print::run_batch(
         &mut store,
-        feed.as_mut(),
+        &mut feed,
         &mut cups,
         &setup,
         args.limit.unwrap_or(usize::MAX),
@@ -165,7 +148,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     )
     .map_err(|err| {
         bar.abandon();
-        Failure::new(err.to_string(), err.next_step())
+        Failure::from(err)
     })?;
     println!(
         "batch {}: {} printed, {} card(s) rejected, {} left in the queue{}{}",

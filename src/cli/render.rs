@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use cardstation::config::Profile;
 use cardstation::render::barcode::{Barcode, BarcodeSize, Symbology};
-use cardstation::render::card::{CardFormat, CardRenderer, RenderError};
+use cardstation::render::card::{CardFormat, CardRenderer};
 use cardstation::render::face::CardFace;
 use cardstation::render::layout::SideName;
 use cardstation::station::print;
@@ -118,7 +118,7 @@ pub fn render(args: &RenderArgs, profile: &Profile, db: &Path) -> Result<(), Fai
         (None, CardFormat::Pdf, true) => print::printed_sides(&layout).to_vec(),
         (None, ..) => vec![SideName::Front],
     };
-    let render_failure = |err: RenderError| Failure::new(err.to_string(), err.next_step());
+    let render_failure = Failure::from;
     let renderer = CardRenderer::new().map_err(render_failure)?;
     let bytes = match (format, sides.as_slice()) {
         (CardFormat::Png, [side]) | (CardFormat::Pdf, [side]) => renderer

@@ -1,28 +1,15 @@
-//! `sync` and `serve`: replication with the profile's CardExchange server, and the
-//! reference server tests and the demo run against.
+//! `sync`: replication with the profile's CardExchange server.
 
 use std::path::Path;
 use std::time::Duration;
 
 use cardstation::config::{Profile, Secret};
-use cardstation::remote::cardexchange::{ApiKey, Client, RemoteError, RetryPolicy};
-use cardstation::remote::server::{Faults, ReferenceServer, UsosOptions};
+use cardstation::error::Problem;
+use cardstation::remote::cardexchange::{ApiKey, Client, RetryPolicy};
 use cardstation::store::Store;
 use cardstation::sync::{self, Cancel, ProgressEvent, SyncError, SyncOptions, SyncReport};
 
 use super::Failure;
-
-impl From<SyncError> for Failure {
-    fn from(err: SyncError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
-
-impl From<RemoteError> for Failure {
-    fn from(err: RemoteError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
 
 /// One sync, or (with `every`) one sync per interval until interrupted. In the repeating
 /// mode a failure the next try may not meet (server or network down, rate limit) is
@@ -134,70 +121,5 @@ fn print_report(report: &SyncReport, store: &Store, json: bool) -> Result<(), Fa
         );
     }
     println!("outbox pending\t{}", status.outbox_pending);
-    Ok(())
-}
-
-/// The USOS and ID123 side of `serve`.
-pub struct ServeExtras<'a> {
-    pub signer_key: Option<&'a Path>,
-    pub signer_cert: Option<&'a Path>,
-    /// Variable holding the card_key master (hex) the served write keys derive from.
-    pub card_key_env: Option<&'a str>,
-    pub card_key_type: cardstation::crypto::diversify::KeyAlgorithm,
-    pub seed_id123: Option<usize>,
-}
-
-pub fn serve(
-    port: u16,
-    db: Option<&Path>,
-    faults: Option<&str>,
-    seed_people: Option<usize>,
-    extras: &ServeExtras<'_>,
-) -> Result<(), Failure> {
-    let faults: Faults = faults.unwrap_or_default().parse().map_err(|err| {
-        Failure::new(
-            format!("bad --faults: {err}"),
-            "use e.g. error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,seed=1",
-        )
-    })?;
-    let mut usos = UsosOptions::default();
-    if let (Some(key), Some(cert)) = (extras.signer_key, extras.signer_cert) {
-        usos.signer = Some((
-            cardstation::crypto::keys::load_signing_key(key, None)
-                .map_err(super::els::key_failure)?,
-            cardstation::crypto::keys::load_certificate(cert).map_err(super::els::key_failure)?,
-        ));
-    }
-    if let Some(var) = extras.card_key_env {
-        let master = Secret::lookup(var)?;
-        let master =
-            zeroize::Zeroizing::new(hex::decode(master.expose().trim()).map_err(|_| {
-                Failure::new(
-                    format!("{var} does not hold a hex key"),
-                    "export the card_key master as hex",
-                )
-            })?);
-        usos.card_key = Some((extras.card_key_type, master));
-    }
-    let server = ReferenceServer::start_with(port, db, faults, usos).map_err(|err| {
-        Failure::new(
-            format!("cannot start the reference server on 127.0.0.1:{port}: {err}"),
-            "pick another --port (0 = any free one)",
-        )
-    })?;
-    if let Some(count) = seed_people {
-        server.seed_people(count).map_err(|err| {
-            Failure::new(
-                format!("cannot seed the server: {err}"),
-                "check the --db file",
-            )
-        })?;
-    }
-    if let Some(count) = extras.seed_id123 {
-        server.seed_id123(count);
-    }
-    // Scripts read the address from this line.
-    println!("listening on {}", server.url());
-    server.wait();
     Ok(())
 }

@@ -5,30 +5,19 @@
 use std::path::Path;
 
 use cardstation::config::{Profile, Secret, Usos};
-use cardstation::remote::id123::{DEFAULT_PAGE_SIZE, Id123Client, Id123Error};
+use cardstation::remote::id123::{DEFAULT_PAGE_SIZE, Id123Client};
 use cardstation::remote::retry::RetryPolicy;
-use cardstation::remote::usos::{UsosClient, UsosError};
+use cardstation::remote::usos::UsosClient;
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
 use cardstation::store::Store;
 use der::Decode;
 use x509_cert::Certificate;
 
+use cardstation::error::Problem;
 use cardstation::station::auth::Action;
 
 use super::Failure;
 use super::els::TrustArgs;
-
-impl From<UsosError> for Failure {
-    fn from(err: UsosError) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
-
-impl From<Id123Error> for Failure {
-    fn from(err: Id123Error) -> Self {
-        Failure::new(err.to_string(), err.next_step())
-    }
-}
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
@@ -44,8 +33,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// The profile's USOS client: consumer from `[usos]`, and its access token when set.
 pub fn usos_client(profile: &Profile) -> Result<UsosClient, Failure> {
-    usos::client_from_profile(profile, RetryPolicy::default())
-        .map_err(|err| Failure::new(err.to_string(), err.next_step()))
+    usos::client_from_profile(profile, RetryPolicy::default()).map_err(Failure::from)
 }
 
 /// Calls `method` with `key=value` parameters and prints the answer: pretty JSON, or with
@@ -184,7 +172,7 @@ impl<'p> UsosSession<'p> {
 }
 
 fn usos_failure(err: UsosIssueError) -> Failure {
-    Failure::new(err.to_string(), err.next_step())
+    Failure::from(err)
 }
 
 /// `usos issue`: the card on the reader, from USOS's data, for store cardholder `cardholder`.

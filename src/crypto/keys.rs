@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::error::Problem;
 use der::{Decode, DecodePem};
 use p256::ecdsa::SigningKey;
 use pkcs8::{DecodePrivateKey, EncryptedPrivateKeyInfo, SecretDocument};
@@ -53,8 +54,8 @@ pub enum KeyError {
     BadCertificate { path: PathBuf, reason: String },
 }
 
-impl KeyError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for KeyError {
+    fn next_step(&self) -> &'static str {
         match self {
             KeyError::Io { .. } => "check the path in the profile and that the file is readable",
             KeyError::InsecurePermissions { .. } => "run the chmod named above, then start again",

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use super::http::{self, Unreachable, excerpt, refuses_credentials};
 pub use super::retry::RetryPolicy;
 use super::retry::{Attempt, with_retries};
+use crate::error::Problem;
 
 /// Largest page the API serves.
 pub const MAX_PER_PAGE: u32 = 100;
@@ -108,7 +109,22 @@ fn field_errors(errors: &Map<String, Value>) -> String {
 }
 
 impl RemoteError {
-    pub fn next_step(&self) -> &'static str {
+    /// Whether the same request may succeed later (server or network trouble).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RemoteError::Unreachable { .. } | RemoteError::BadResponse { .. } => true,
+            RemoteError::Problem { status, .. } => *status >= 500 || *status == 429,
+            RemoteError::Unauthorized { .. } => false,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RemoteError::Problem { status: 404, .. })
+    }
+}
+
+impl Problem for RemoteError {
+    fn next_step(&self) -> &'static str {
         match self {
             RemoteError::Unreachable { .. } => {
                 "check the network and [server] url in the profile; local changes stay queued"
@@ -125,19 +141,6 @@ impl RemoteError {
             RemoteError::Problem { .. } => "correct the record named above, then sync again",
             RemoteError::BadResponse { .. } => "try again later; if it persists, report it",
         }
-    }
-
-    /// Whether the same request may succeed later (server or network trouble).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RemoteError::Unreachable { .. } | RemoteError::BadResponse { .. } => true,
-            RemoteError::Problem { status, .. } => *status >= 500 || *status == 429,
-            RemoteError::Unauthorized { .. } => false,
-        }
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, RemoteError::Problem { status: 404, .. })
     }
 }
 

@@ -13,6 +13,7 @@ use thiserror::Error;
 use super::http::{self, Unreachable, excerpt, refuses_credentials};
 use super::retry::{Attempt, RetryPolicy, with_retries};
 use crate::config::Secret;
+use crate::error::Problem;
 use crate::store::{MobileCard, Store, StoreError, Upserted};
 
 /// Cards per page the import asks for.
@@ -32,8 +33,8 @@ pub enum Id123Error {
     Store(#[from] StoreError),
 }
 
-impl Id123Error {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for Id123Error {
+    fn next_step(&self) -> &'static str {
         match self {
             Id123Error::Unreachable { .. } => "check the network and [id123] url in the profile",
             Id123Error::Unauthorized { .. } => {

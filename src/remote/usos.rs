@@ -25,6 +25,7 @@ use super::oauth1::{self, Credential};
 use super::retry::{Attempt, RetryPolicy, with_retries};
 use crate::card::els::{CardKey, WriteKey};
 use crate::crypto::diversify::KeyAlgorithm;
+use crate::error::Problem;
 
 /// Methods that change something: sent as POST with a form body.
 const CHANGES: &[&str] = &[
@@ -59,7 +60,13 @@ pub enum UsosError {
 }
 
 impl UsosError {
-    pub fn next_step(&self) -> &'static str {
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, UsosError::Authentication { .. })
+    }
+}
+
+impl Problem for UsosError {
+    fn next_step(&self) -> &'static str {
         match self {
             UsosError::Unreachable { .. } => "check the network and [usos] url in the profile",
             UsosError::Authentication { .. } => {
@@ -74,10 +81,6 @@ impl UsosError {
                 "set [usos] token_env and token_secret_env to a user's access token"
             }
         }
-    }
-
-    pub fn is_authentication(&self) -> bool {
-        matches!(self, UsosError::Authentication { .. })
     }
 }
 

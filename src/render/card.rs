@@ -16,6 +16,7 @@ use super::layout::{
     Align, Background, CARD_HEIGHT_MM, CARD_WIDTH_MM, Element, FontWeight, Frame,
     GradientDirection, ImageFit, Layout, Picture, SideName,
 };
+use crate::error::Problem;
 
 const REGULAR_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const BOLD_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
@@ -46,8 +47,8 @@ pub enum RenderError {
     Draw(String),
 }
 
-impl RenderError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for RenderError {
+    fn next_step(&self) -> &'static str {
         match self {
             RenderError::Element { .. } => {
                 "fix the card holder's data, or widen the layout element named"

@@ -3,6 +3,7 @@
 //! until CUPS reports it completed, or it was aborted or cancelled, or the time is up (then
 //! the job is cancelled, so a late card never comes out of the printer unannounced).
 
+use crate::error::Problem;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,8 +58,8 @@ fn reason(message: &str) -> String {
     }
 }
 
-impl PrintError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for PrintError {
+    fn next_step(&self) -> &'static str {
         match self {
             PrintError::Tool { .. } => {
                 "install the CUPS client tools: apt-get install cups-client cups-ipp-utils"

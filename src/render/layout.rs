@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::barcode::Symbology;
 use super::face::{self, FIELD_NAMES};
+use crate::error::Problem;
 
 /// ISO/IEC 7810 ID-1 (CR80).
 pub const CARD_WIDTH_MM: f64 = 85.60;
@@ -29,8 +30,8 @@ pub enum LayoutError {
     Invalid { path: PathBuf, message: String },
 }
 
-impl LayoutError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for LayoutError {
+    fn next_step(&self) -> &'static str {
         match self {
             LayoutError::Read { .. } => "check the layout path (samples: profiles/layouts/)",
             LayoutError::Invalid { .. } => {

@@ -69,28 +69,3 @@ pub fn thumbnail(path: &Path, width: u32, height: u32) -> Result<Thumbnail, Stri
         rgba: pixmap.take(),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_portrait_is_cropped_to_fill_and_a_broken_file_is_explained() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = crate::station::demo::ensure_photos(dir.path()).unwrap();
-        let small = thumbnail(&folder.join("100231.png"), 60, 60).unwrap();
-        assert_eq!((small.width, small.height), (60, 60));
-        assert_eq!(small.rgba.len(), 60 * 60 * 4);
-        assert!(small.rgba.chunks_exact(4).all(|pixel| pixel[3] == 255));
-        // The demo silhouette's dark head sits in the middle of the square.
-        let centre = &small.rgba[(30 * 60 + 30) * 4..][..3];
-        assert!(centre.iter().all(|channel| *channel < 120), "{centre:?}");
-
-        let broken = dir.path().join("broken.png");
-        std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
-        let err = thumbnail(&broken, 60, 60).unwrap_err();
-        assert!(err.contains("could not be decoded"), "{err}");
-        let err = thumbnail(&dir.path().join("missing.png"), 60, 60).unwrap_err();
-        assert!(err.contains("cannot read"), "{err}");
-    }
-}

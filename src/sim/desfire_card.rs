@@ -979,6 +979,7 @@ mod tests {
     use crate::card::desfire_traces::{self as traces, Trace, h, iso_answer, iso_command};
     use crate::card::{Transport, TransportError, read_uid};
     use crate::crypto::diversify::diversify;
+    use crate::error::Problem;
     use crate::sim::{Faults, SharedCard, SimTransport, shared};
     use proptest::prelude::*;
 

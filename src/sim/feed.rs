@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{DesfireCard, DesfireCardState, Faults, SharedCard, vpcd};
+use crate::card::feed::{CardFeed, Eject};
 use crate::card::pcsc;
 use crate::card::pcsc::PcscTransport;
 use crate::card::{Transport, TransportError};
-use crate::station::print::{CardFeed, Eject};
 
 /// A card the feed put into the reader, with where it went.
 pub struct FedCard {

@@ -132,6 +132,11 @@ impl SimTransport {
         }
     }
 
+    /// Inserts the card anew, without faults, on every connect.
+    pub fn connector(card: SharedCard) -> crate::card::Connect {
+        Arc::new(move || Ok(Box::new(Self::insert(card.clone(), Faults::default()))))
+    }
+
     /// APDUs the card answered so far.
     pub fn answered(&self) -> u64 {
         self.clock.answered

@@ -3,6 +3,7 @@
 //! issue, a printer cannot block cards, whatever calls the workflow.
 
 use crate::config::Role;
+use crate::error::Problem;
 use crate::store::{Operator, OperatorRole};
 
 /// Something a workflow is about to do.
@@ -54,8 +55,8 @@ pub enum Denied {
     },
 }
 
-impl Denied {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for Denied {
+    fn next_step(&self) -> &'static str {
         match self {
             Denied::Station { .. } => "do this at a station with the right profile",
             Denied::Operator { .. } => "ask an operator with the right role, or an administrator",

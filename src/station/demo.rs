@@ -219,7 +219,7 @@ pub fn seed(store: &mut Store) -> crate::store::Result<usize> {
         .collect();
     let report = store.import_persons("demo", "demo", &rows, Vec::new())?;
     // The last six students have a card ordered, so the print station has a queue.
-    let expires = super::desk::default_expiry(time::OffsetDateTime::now_utc().date());
+    let expires = super::issue::default_expiry(time::OffsetDateTime::now_utc().date());
     for (_, _, _, _, _, album) in &PEOPLE[PEOPLE.len() - PRINT_QUEUE..] {
         let person = &store.search_people(album, 1)?[0];
         if let Some(cardholder) = store.cardholders_of_person(person.id)?.first() {
@@ -271,5 +271,43 @@ mod tests {
         ensure_signer(dir.path()).unwrap();
         let again = keys::load_signing_key(&key_path, None).unwrap();
         assert_eq!(key.to_bytes(), again.to_bytes());
+    }
+
+    // The demo data exercised by the layers below (they cannot use the demo themselves).
+    #[test]
+    fn the_sync_summary_agrees_with_the_full_status() {
+        let mut store = Store::open_in_memory().unwrap();
+        let empty = store.sync_summary().unwrap();
+        assert_eq!((empty.last_sync, empty.outbox_pending), (None, 0));
+        seed(&mut store).unwrap();
+        let status = store.status().unwrap();
+        let summary = store.sync_summary().unwrap();
+        assert!(summary.outbox_pending > 0);
+        assert_eq!(
+            (summary.last_sync, summary.outbox_pending),
+            (status.last_sync, status.outbox_pending)
+        );
+        assert_eq!(store.outbox_len().unwrap(), status.outbox_pending);
+    }
+
+    #[test]
+    fn a_portrait_is_cropped_to_fill_and_a_broken_file_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = ensure_photos(dir.path()).unwrap();
+        let small = crate::render::photo::thumbnail(&folder.join("100231.png"), 60, 60).unwrap();
+        assert_eq!((small.width, small.height), (60, 60));
+        assert_eq!(small.rgba.len(), 60 * 60 * 4);
+        assert!(small.rgba.chunks_exact(4).all(|pixel| pixel[3] == 255));
+        // The demo silhouette's dark head sits in the middle of the square.
+        let centre = &small.rgba[(30 * 60 + 30) * 4..][..3];
+        assert!(centre.iter().all(|channel| *channel < 120), "{centre:?}");
+
+        let broken = dir.path().join("broken.png");
+        std::fs::write(&broken, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+        let err = crate::render::photo::thumbnail(&broken, 60, 60).unwrap_err();
+        assert!(err.contains("could not be decoded"), "{err}");
+        let err =
+            crate::render::photo::thumbnail(&dir.path().join("missing.png"), 60, 60).unwrap_err();
+        assert!(err.contains("cannot read"), "{err}");
     }
 }

@@ -39,6 +39,7 @@ use crate::card::{Counting, Transport, TransportError, read_uid};
 use crate::config::{ConfigError, DesfireApp, Secret};
 use crate::crypto::block::BlockCipher;
 use crate::crypto::diversify::{KeyAlgorithm, diversify};
+use crate::error::Problem;
 
 /// Bytes of the record, MAC included.
 pub const RECORD_LEN: usize = MAC_OFFSET + MAC_LEN;
@@ -348,8 +349,8 @@ impl From<TransportError> for DesfireIssueError {
     }
 }
 
-impl DesfireIssueError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for DesfireIssueError {
+    fn next_step(&self) -> &'static str {
         match self {
             Self::InvalidRecord(_) => "correct the card data and issue again",
             Self::RandomUid { .. } => {
@@ -423,8 +424,10 @@ impl DesfireReadError {
             Self::Card(_) => None,
         }
     }
+}
 
-    pub fn next_step(&self) -> &'static str {
+impl Problem for DesfireReadError {
+    fn next_step(&self) -> &'static str {
         match self {
             Self::NotOurApplication { .. } | Self::UnsupportedUid(_) => {
                 "this is not a card of this university: send the holder to the ID office"

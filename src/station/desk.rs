@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use time::{Date, Month};
+use time::Date;
 use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
@@ -16,6 +16,7 @@ use crate::card::els::{CardKey, ElsCardError};
 use crate::card::{Transport, TransportError, read_uid};
 use crate::config::{ConfigError, Profile, Secret};
 use crate::crypto::keys::{self, KeyError};
+use crate::error::Problem;
 use crate::store::{CardStatus, Store, StoreError};
 
 /// What the desk signs and writes with, loaded once when the desk opens.
@@ -53,8 +54,8 @@ pub enum SetupError {
     Key(#[from] KeyError),
 }
 
-impl SetupError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for SetupError {
+    fn next_step(&self) -> &'static str {
         match self {
             SetupError::NoSigner | SetupError::NoCardKey => {
                 "set signer_key, signer_cert and card_key_env in the profile's [els] section"
@@ -107,22 +108,6 @@ impl DeskSetup {
         )
         .map_err(|cause| SetupError::CardKeyInvalid(variable, cause))
     }
-}
-
-/// Student cards run to the end of a semester: 31 March or 31 October, whichever comes
-/// next (and not within a week, so a card issued on 28 March does not expire at once).
-pub fn default_expiry(today: Date) -> Date {
-    let soon = today + time::Duration::days(7);
-    let year = soon.year();
-    [
-        (year, Month::March),
-        (year, Month::October),
-        (year + 1, Month::March),
-    ]
-    .into_iter()
-    .map(|(year, month)| Date::from_calendar_date(year, month, 31).expect("a real date"))
-    .find(|end| *end >= soon)
-    .expect("31 March next year is always later")
 }
 
 /// Why a new card replaces the cardholder's current one.
@@ -189,7 +174,19 @@ pub enum DeskError {
 }
 
 impl DeskError {
-    pub fn next_step(&self) -> &'static str {
+    /// The card left the reader mid-way: putting it back resumes the issuance.
+    pub fn card_removed(&self) -> bool {
+        matches!(
+            self,
+            DeskError::Issue(IssueError::Card(ElsCardError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset
+            )))
+        )
+    }
+}
+
+impl Problem for DeskError {
+    fn next_step(&self) -> &'static str {
         match self {
             DeskError::Denied(err) => err.next_step(),
             DeskError::Issue(err) => err.next_step(),
@@ -202,16 +199,6 @@ impl DeskError {
             }
             DeskError::NoContactChip { .. } => "issue the holder a new card at this desk",
         }
-    }
-
-    /// The card left the reader mid-way: putting it back resumes the issuance.
-    pub fn card_removed(&self) -> bool {
-        matches!(
-            self,
-            DeskError::Issue(IssueError::Card(ElsCardError::Transport(
-                TransportError::CardRemoved | TransportError::CardReset
-            )))
-        )
     }
 }
 
@@ -469,14 +456,6 @@ mod tests {
         for secret in ["42424242", "[66, 66", "SigningKey"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-    }
-
-    #[test]
-    fn cards_run_to_the_end_of_the_semester() {
-        assert_eq!(default_expiry(date!(2026 - 11 - 22)), date!(2027 - 03 - 31));
-        assert_eq!(default_expiry(date!(2026 - 01 - 10)), date!(2026 - 03 - 31));
-        assert_eq!(default_expiry(date!(2026 - 03 - 28)), date!(2026 - 10 - 31));
-        assert_eq!(default_expiry(date!(2026 - 10 - 30)), date!(2027 - 03 - 31));
     }
 
     #[test]

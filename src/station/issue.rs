@@ -4,7 +4,7 @@
 
 use der::{Decode, Encode};
 use p256::ecdsa::SigningKey;
-use time::Date;
+use time::{Date, Month};
 use x509_cert::Certificate;
 
 use crate::card::els::{self, CardKey, ElsCardError};
@@ -13,6 +13,7 @@ use crate::crypto::diversify::DiversifyError;
 use crate::crypto::els_sig::{
     self, Certificates, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions,
 };
+use crate::error::Problem;
 use crate::store::{CardStatus, CardType, NewCard, Store, StoreError, UidKind};
 
 /// The local signer: the authorised person's (or the university seal's) key and certificate.
@@ -64,8 +65,8 @@ pub enum IssueError {
     Certificate(String),
 }
 
-impl IssueError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for IssueError {
+    fn next_step(&self) -> &'static str {
         match self {
             IssueError::Card(err) => err.next_step(),
             IssueError::WrongCard { .. } => "put the right student's card on the reader",
@@ -94,6 +95,22 @@ pub struct Issued {
 
 pub fn chip_serial(uid: &[u8]) -> String {
     hex::encode_upper(uid)
+}
+
+/// Student cards run to the end of a semester: 31 March or 31 October, whichever comes
+/// next (and not within a week, so a card issued on 28 March does not expire at once).
+pub fn default_expiry(today: Date) -> Date {
+    let soon = today + time::Duration::days(7);
+    let year = soon.year();
+    [
+        (year, Month::March),
+        (year, Month::October),
+        (year + 1, Month::March),
+    ]
+    .into_iter()
+    .map(|(year, month)| Date::from_calendar_date(year, month, 31).expect("a real date"))
+    .find(|end| *end >= soon)
+    .expect("31 March next year is always later")
 }
 
 /// The steps of an issuance, in order, as the desk shows them.
@@ -271,8 +288,8 @@ pub enum RecordError {
     },
 }
 
-impl RecordError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for RecordError {
+    fn next_step(&self) -> &'static str {
         match self {
             RecordError::Store(err) => err.next_step(),
             RecordError::Incomplete { .. } => "complete the cardholder's record first",
@@ -469,6 +486,14 @@ mod tests {
 
     fn insert(card: &SharedCard) -> SimTransport {
         SimTransport::insert(card.clone(), Faults::default())
+    }
+
+    #[test]
+    fn cards_run_to_the_end_of_the_semester() {
+        assert_eq!(default_expiry(date!(2026 - 11 - 22)), date!(2027 - 03 - 31));
+        assert_eq!(default_expiry(date!(2026 - 01 - 10)), date!(2026 - 03 - 31));
+        assert_eq!(default_expiry(date!(2026 - 03 - 28)), date!(2026 - 10 - 31));
+        assert_eq!(default_expiry(date!(2026 - 10 - 30)), date!(2027 - 03 - 31));
     }
 
     #[test]

@@ -15,9 +15,10 @@ use time::{Date, OffsetDateTime};
 use x509_cert::Certificate;
 
 use crate::card::els::CardKey;
-use crate::card::pcsc::{self, PcscTransport};
+use crate::card::feed::{CardFeed, Eject};
 use crate::card::{Transport, TransportError};
 use crate::config::{Chip, DesfireApp};
+use crate::error::Problem;
 use crate::render::card::{CardRenderer, RenderError};
 use crate::render::cups::{CupsPrinter, PrintError};
 use crate::render::face::CardFace;
@@ -30,20 +31,6 @@ use crate::store::{Card, Printed, Production, Store, StoreError, ranges};
 /// Blank cards one production may use in one batch before the batch moves on without it.
 pub const MAX_TRIES: u32 = 3;
 
-/// The printer's card path: a blank card into the encoder, and out again.
-pub trait CardFeed {
-    /// Brings the next blank card into the encoder and connects to its chip.
-    fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError>;
-    /// Sends the card in the encoder on: to the print head, or to the reject tray.
-    fn eject(&mut self, to: Eject) -> Result<(), TransportError>;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Eject {
-    ToPrinter,
-    Reject,
-}
-
 /// Where a card's PDF goes once its chip is encoded.
 pub trait Printer {
     /// Prints the card (one page per side) and returns the job's id once it completed.
@@ -53,44 +40,6 @@ pub trait Printer {
 impl Printer for CupsPrinter {
     fn print(&mut self, title: &str, pdf: &[u8]) -> Result<String, PrintError> {
         CupsPrinter::print(self, title, pdf).map(|job| job.request)
-    }
-}
-
-/// A printer whose encoder is a PC/SC reader: the printer feeds the card there, the station
-/// connects, and after the eject waits until the card has left the reader.
-pub struct PcscFeed {
-    reader: Option<String>,
-    wait: Duration,
-}
-
-impl PcscFeed {
-    /// `reader`: a reader name or part of it; `wait`: how long a card may take to arrive.
-    pub fn new(reader: Option<&str>, wait: Duration) -> Self {
-        Self {
-            reader: reader.map(str::to_owned),
-            wait,
-        }
-    }
-}
-
-impl CardFeed for PcscFeed {
-    fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
-        let name = pcsc::wait_for_card(self.reader.as_deref(), self.wait)?;
-        Ok(Box::new(PcscTransport::connect_exclusive(
-            &name, self.wait,
-        )?))
-    }
-
-    fn eject(&mut self, _to: Eject) -> Result<(), TransportError> {
-        let filter = self.reader.as_deref();
-        let deadline = std::time::Instant::now() + self.wait;
-        while pcsc::choose_reader(filter).is_ok_and(|reader| reader.card_present) {
-            if std::time::Instant::now() >= deadline {
-                return Err(TransportError::Timeout);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
     }
 }
 
@@ -374,8 +323,8 @@ pub enum BatchError {
     Print(PrintError),
 }
 
-impl BatchError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for BatchError {
+    fn next_step(&self) -> &'static str {
         match self {
             BatchError::Denied(denied) => denied.next_step(),
             BatchError::Store(err) => err.next_step(),

@@ -16,6 +16,7 @@ use crate::card::{Transport, read_uid};
 use crate::config::{CardReady, ConfigError, Profile, Secret};
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::crypto::els_sig::{self, VerifyError};
+use crate::error::Problem;
 use crate::remote::oauth1::Credential;
 use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{
@@ -34,8 +35,8 @@ pub enum UsosSetupError {
     Client(#[from] UsosError),
 }
 
-impl UsosSetupError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for UsosSetupError {
+    fn next_step(&self) -> &'static str {
         match self {
             UsosSetupError::NoUsos => {
                 "pass --profile with [usos] url, consumer_key_env and consumer_secret_env"
@@ -106,8 +107,8 @@ pub enum UsosIssueError {
     Record(#[from] RecordError),
 }
 
-impl UsosIssueError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for UsosIssueError {
+    fn next_step(&self) -> &'static str {
         match self {
             UsosIssueError::Usos(err) => err.next_step(),
             UsosIssueError::Refused { .. } => "settle the reason in USOS, then issue again",
@@ -471,8 +472,8 @@ pub enum NoticeError {
     Usos(#[from] UsosError),
 }
 
-impl NoticeError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for NoticeError {
+    fn next_step(&self) -> &'static str {
         match self {
             NoticeError::Denied(err) => err.next_step(),
             NoticeError::Usos(err) => err.next_step(),

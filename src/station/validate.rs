@@ -15,7 +15,8 @@ use crate::card::els::ElsCardError;
 use crate::card::{Transport, TransportError, read_uid};
 use crate::config::{DesfireApp, WhenStale};
 use crate::crypto::els_sig::VerifyError;
-use crate::store::{Store, UidKind};
+use crate::error::Problem;
+use crate::store::{CardStatus, Store, UidKind};
 
 /// The five verdicts; the store's type, so the validations log holds exactly these.
 pub use crate::store::Verdict;
@@ -37,8 +38,43 @@ pub enum Evidence {
 pub struct RegisteredCard {
     pub holder_id: Option<String>,
     /// `None` while the card may be used; otherwise why not (blocked, lost, withdrawn, ...).
-    pub stopped: Option<String>,
+    pub refused: Option<Refusal>,
     pub expires: Option<Date>,
+}
+
+/// Why the register refuses a card, whatever the card itself proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `Expired` for a card the register marks expired, `Blocked` for every other refusal.
+    pub verdict: Verdict,
+    /// What the register says, e.g. "blocked", "in_production", "deleted on the server".
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn blocked(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Blocked,
+            reason: reason.into(),
+        }
+    }
+
+    /// The register's refusal of a card in `status`, if the status does not mean the card is
+    /// in its holder's hands (an allow list: see [`CardStatus::in_holders_hands`]).
+    pub fn of_status(status: CardStatus) -> Option<Self> {
+        match status {
+            _ if status.in_holders_hands() => None,
+            CardStatus::Expired => Some(Self {
+                verdict: Verdict::Expired,
+                reason: status.to_string(),
+            }),
+            _ => Some(Self::blocked(status.to_string())),
+        }
+    }
+
+    fn finding(&self, evidence: Evidence) -> Finding {
+        Finding::new(self.verdict, format!("card {}", self.reason), evidence)
+    }
 }
 
 /// The offline knowledge a kiosk decides with. The store implements it; tests use a map.
@@ -67,13 +103,10 @@ impl Register for Store {
             holder_id: Some(card.fields.cardholder_id.to_string()),
             // Deleted on the server (the card or its holder): refused, not unknown, so
             // the reader says why; see `store::Card::deleted_remotely_at`.
-            stopped: if card.deleted_remotely_at.is_some() {
-                Some("deleted on the server".into())
+            refused: if card.deleted_remotely_at.is_some() {
+                Some(Refusal::blocked("deleted on the server"))
             } else {
-                card.fields
-                    .status
-                    .refuses_entry()
-                    .then(|| card.fields.status.to_string())
+                Refusal::of_status(card.fields.status)
             },
             expires: card.fields.expires,
         }))
@@ -112,8 +145,8 @@ pub enum PolicyError {
     Config(#[from] crate::config::ConfigError),
 }
 
-impl PolicyError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for PolicyError {
+    fn next_step(&self) -> &'static str {
         match self {
             PolicyError::Store(err) => err.next_step(),
             PolicyError::DamagedIssuer(_) => {
@@ -328,7 +361,7 @@ fn record_finding(record: &CardRecord, registered: Option<&RegisteredCard>) -> F
     finding.until(Some(record.expires))
 }
 
-/// The verdict for a card whose data proved genuine: blocked if the register stopped it,
+/// The verdict for a card whose data proved genuine: refused if the register refuses it,
 /// otherwise valid, saying so when the register does not know the card.
 fn proven_finding(
     registered: Option<&RegisteredCard>,
@@ -337,9 +370,9 @@ fn proven_finding(
 ) -> Finding {
     match registered {
         Some(RegisteredCard {
-            stopped: Some(stopped),
+            refused: Some(refusal),
             ..
-        }) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
+        }) => refusal.finding(evidence),
         Some(_) => Finding::new(Verdict::Valid, valid, evidence),
         None => Finding::new(
             Verdict::Valid,
@@ -391,8 +424,8 @@ fn uid_finding(
             evidence,
         );
     }
-    let finding = match (&card.stopped, card.expires) {
-        (Some(stopped), _) => Finding::new(Verdict::Blocked, format!("card {stopped}"), evidence),
+    let finding = match (&card.refused, card.expires) {
+        (Some(refusal), _) => refusal.finding(evidence),
         (None, Some(expires)) if expires < policy.today => {
             Finding::new(Verdict::Expired, format!("valid until {expires}"), evidence)
         }
@@ -533,7 +566,7 @@ mod tests {
     fn active(holder: &str) -> RegisteredCard {
         RegisteredCard {
             holder_id: Some(holder.into()),
-            stopped: None,
+            refused: None,
             expires: None,
         }
     }
@@ -558,7 +591,7 @@ mod tests {
         let kiosk = Kiosk::new();
         let card = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
         let lost = RegisteredCard {
-            stopped: Some("lost".into()),
+            refused: Some(Refusal::blocked("lost")),
             ..active("H-1")
         };
         let register = MapRegister {
@@ -725,7 +758,7 @@ mod tests {
             cards: HashMap::from([(
                 UID.to_vec(),
                 RegisteredCard {
-                    stopped: Some("blocked".into()),
+                    refused: Some(Refusal::blocked("blocked")),
                     ..active("H-7")
                 },
             )]),
@@ -835,7 +868,7 @@ mod tests {
             .unwrap()
             .expect("found by its contactless UID");
         assert_eq!(
-            (found.stopped, found.expires),
+            (found.refused, found.expires),
             (None, Some(date!(2027 - 09 - 30)))
         );
         assert_eq!(store.card_by_uid(&[4, 0, 0, 0, 0, 0, 1]).unwrap(), None);
@@ -849,8 +882,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            store.card_by_uid(&UID).unwrap().unwrap().stopped.as_deref(),
-            Some("blocked")
+            store.card_by_uid(&UID).unwrap().unwrap().refused,
+            Some(Refusal::blocked("blocked"))
         );
 
         let kiosk = Kiosk::new();
@@ -870,6 +903,66 @@ mod tests {
         assert_eq!(
             (decision.verdict, decision.reason.as_str()),
             (Verdict::Blocked, "card blocked")
+        );
+    }
+
+    #[test]
+    fn only_a_card_in_its_holders_hands_passes_the_register() {
+        let in_hands = [
+            CardStatus::Personalized,
+            CardStatus::Activated,
+            CardStatus::Issued,
+            CardStatus::Linked,
+        ];
+        for status in CardStatus::ALL {
+            let refusal = Refusal::of_status(*status);
+            if in_hands.contains(status) {
+                assert_eq!(refusal, None, "{status}");
+                continue;
+            }
+            let refusal = refusal.unwrap_or_else(|| panic!("{status} must be refused"));
+            assert_eq!(refusal.reason, status.to_string());
+            let expected = match status {
+                CardStatus::Expired => Verdict::Expired,
+                _ => Verdict::Blocked,
+            };
+            assert_eq!(refusal.verdict, expected, "{status}");
+        }
+
+        // Through the store, as the kiosk reads it: a card still in production is refused
+        // by name even though its signature is perfect.
+        let (mut store, card) = store_with_card(&UID);
+        store
+            .set_card_status(card, CardStatus::InProduction, "operator", "reprint")
+            .unwrap();
+        let kiosk = Kiosk::new();
+        let policy = Policy {
+            max_register_age: None,
+            ..kiosk.policy()
+        };
+        let signed = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
+        let decision = validate(
+            &mut SimTransport::insert(signed.clone(), Faults::default()),
+            &store,
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(
+            (decision.verdict, decision.reason.as_str()),
+            (Verdict::Blocked, "card in_production")
+        );
+        store
+            .set_card_status(card, CardStatus::Expired, "operator", "semester over")
+            .unwrap();
+        let decision = validate(
+            &mut SimTransport::insert(signed, Faults::default()),
+            &store,
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(
+            (decision.verdict, decision.reason.as_str()),
+            (Verdict::Expired, "card expired")
         );
     }
 

@@ -29,7 +29,21 @@ text_enum! {
 }
 
 impl CardStatus {
-    /// Whether a validation must refuse the card (lost cards are blocked).
+    /// Whether the card is in its holder's hands: the only statuses a kiosk accepts. An allow
+    /// list, so a card still on its way (initialized, in production), unlinked, expired or
+    /// stopped, and any status added later, is refused with its name.
+    pub fn in_holders_hands(self) -> bool {
+        matches!(
+            self,
+            CardStatus::Personalized
+                | CardStatus::Activated
+                | CardStatus::Issued
+                | CardStatus::Linked
+        )
+    }
+
+    /// Whether the card was stopped for good (lost cards are blocked): a desk may issue its
+    /// holder a new one.
     pub fn refuses_entry(self) -> bool {
         matches!(
             self,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::Problem;
 use rusqlite::ErrorCode;
 use thiserror::Error;
 
@@ -40,8 +41,8 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
 }
 
-impl StoreError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for StoreError {
+    fn next_step(&self) -> &'static str {
         match self {
             StoreError::CannotOpen { .. } => {
                 "check that the directory exists and is writable, or pass another file with --db"

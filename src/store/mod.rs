@@ -376,22 +376,6 @@ mod tests {
     }
 
     #[test]
-    fn the_sync_summary_agrees_with_the_full_status() {
-        let mut store = Store::open_in_memory().unwrap();
-        let empty = store.sync_summary().unwrap();
-        assert_eq!((empty.last_sync, empty.outbox_pending), (None, 0));
-        crate::station::demo::seed(&mut store).unwrap();
-        let status = store.status().unwrap();
-        let summary = store.sync_summary().unwrap();
-        assert!(summary.outbox_pending > 0);
-        assert_eq!(
-            (summary.last_sync, summary.outbox_pending),
-            (status.last_sync, status.outbox_pending)
-        );
-        assert_eq!(store.outbox_len().unwrap(), status.outbox_pending);
-    }
-
-    #[test]
     fn reopening_keeps_the_data_and_does_not_migrate_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");

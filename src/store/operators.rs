@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::{Result, Store, StoreError, audit, now};
+use crate::error::Problem;
 
 text_enum! {
     /// What a signed-in person may do (the workflows check it, not only the screens).
@@ -51,8 +52,8 @@ pub enum SignInError {
     Store(String),
 }
 
-impl SignInError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for SignInError {
+    fn next_step(&self) -> &'static str {
         match self {
             SignInError::Refused => "check the name and type the PIN again",
             SignInError::LockedOut { .. } => {

@@ -35,6 +35,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Problem;
     use crate::store::Store;
 
     #[test]

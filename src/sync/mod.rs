@@ -23,6 +23,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::error::Problem;
 use crate::remote::cardexchange::{Client, MAX_PER_PAGE, Page, RemoteError};
 use crate::store::{Operation, OutboxEntry, Resource, Store, StoreError, Upserted};
 
@@ -140,8 +141,8 @@ pub enum SyncError {
     Cancelled,
 }
 
-impl SyncError {
-    pub fn next_step(&self) -> &'static str {
+impl Problem for SyncError {
+    fn next_step(&self) -> &'static str {
         match self {
             SyncError::Remote(err) => err.next_step(),
             SyncError::Store(err) => err.next_step(),

@@ -17,11 +17,12 @@ use super::photo::{self, Photo};
 use super::{CardAccess, Db, problem, stopped, theme};
 use crate::card::{ReaderEvent, read_uid};
 use crate::config::{CardReady, Language, Profile};
+use crate::error::Problem;
 use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};
 use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
-use crate::station::issue::{Step, chip_serial};
+use crate::station::issue::{self, Step, chip_serial};
 use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos};
 use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
 
@@ -369,7 +370,7 @@ impl Desk {
                     return Task::none();
                 };
                 let today = OffsetDateTime::now_utc().date();
-                let new_expiry = desk::default_expiry(expires.map_or(today, |e| e.max(today)));
+                let new_expiry = issue::default_expiry(expires.map_or(today, |e| e.max(today)));
                 let (access, db, session) =
                     (self.access.clone(), self.db.clone(), self.session.clone());
                 self.notice = None;
@@ -571,7 +572,7 @@ impl Desk {
         let today = OffsetDateTime::now_utc().date();
         let request = IssueRequest {
             cardholder_id: cardholder.id,
-            expires: desk::default_expiry(today),
+            expires: issue::default_expiry(today),
             expected_uid: resume.clone(),
             duplicate: self.duplicate,
         };
@@ -1348,7 +1349,7 @@ mod tests {
         let (desk, _) = Desk::new(
             Db::new(store),
             session,
-            CardAccess::Simulated(card),
+            CardAccess::Direct(crate::sim::SimTransport::connector(card)),
             &Profile::demo(),
             Task::none(),
         );

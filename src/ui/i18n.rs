@@ -156,10 +156,10 @@ catalogue! {
     CardBlocked => "Karta zablokowana", "Card blocked";
     CardNotKnown => "Karta nieznana", "Card not known";
     CardForged => "Karta podrobiona", "Card forged";
-    InsertingTheSimulatedCard => "Wkładanie karty symulowanej…", "Inserting the simulated card…";
     DemoModeSimulatedCard => "Tryb demo: karta symulowana", "Demo mode: simulated card";
     IsInTheVirtualReader => "jest w czytniku wirtualnym.", "is in the virtual reader.";
     DemoModeTheSimulatedCard => "Tryb demo: nie włożono karty symulowanej:", "Demo mode: the simulated card is not inserted:";
+    DemoStartTheSimulator => "uruchom scripts/demo.sh (kartę wkłada cardstation-sim).", "run scripts/demo.sh (cardstation-sim puts it in).";
     IssuanceDesk => "Stanowisko wydawania", "Issuance desk";
     PrintStation => "Stanowisko druku", "Print station";
     ValidationKiosk => "Kiosk weryfikacji", "Validation kiosk";

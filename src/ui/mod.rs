@@ -23,10 +23,8 @@ use iced::widget::{button, column, container, row, space, text};
 use iced::{Element, Length, Subscription, Task};
 
 use crate::card::pcsc::{self, PcscTransport, ReaderWatcher};
-use crate::card::{ReaderEvent, Transport, TransportError};
+use crate::card::{Connect, ReaderEvent, Transport, TransportError};
 use crate::config::{Language, Profile, Role};
-use crate::sim::vpcd::{self, InsertedCard};
-use crate::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, SimTransport};
 use crate::station::auth::Session;
 use crate::station::desk::DeskSetup;
 use crate::store::Store;
@@ -51,31 +49,6 @@ pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
     .run()
 }
 
-/// The demo's simulated card, kept in the reader for as long as the window lives.
-#[derive(Clone)]
-pub struct DemoCard {
-    _in_reader: Arc<InsertedCard>,
-}
-
-impl fmt::Debug for DemoCard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DemoCard")
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Demo {
-    /// The profile has no demo card.
-    Off,
-    Inserting,
-    Inserted {
-        uid: String,
-    },
-    Unavailable {
-        reason: String,
-    },
-}
-
 /// How long the desk waits for another program (the reader list reading a UID while the
 /// Readers tab is open, another station's tool) to let go of the card.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
@@ -89,7 +62,7 @@ macro_rules! problems {
     ($($kind:ty),+ $(,)?) => {
         $(impl Problem for $kind {
             fn next_step(&self) -> &str {
-                <$kind>::next_step(self)
+                <$kind as crate::error::Problem>::next_step(self)
             }
         })+
     };
@@ -183,18 +156,18 @@ impl Db {
 }
 
 /// Where the desk finds the card it writes: the profile's contact reader through pcscd, or
-/// (in tests) a simulated card in-process.
+/// (in tests) a card reached some other way, such as a simulated card in-process.
 #[derive(Clone)]
 pub enum CardAccess {
     Reader { contact: Option<String> },
-    Simulated(SharedCard),
+    Direct(Connect),
 }
 
 impl fmt::Debug for CardAccess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CardAccess::Reader { contact } => write!(f, "Reader({contact:?})"),
-            CardAccess::Simulated(_) => f.write_str("Simulated"),
+            CardAccess::Direct(_) => f.write_str("Direct"),
         }
     }
 }
@@ -204,10 +177,7 @@ impl CardAccess {
     /// by someone else (the Readers tab reading a UID) is waited for briefly.
     pub fn connect(&self) -> Result<Box<dyn Transport>, TransportError> {
         match self {
-            CardAccess::Simulated(card) => Ok(Box::new(SimTransport::insert(
-                card.clone(),
-                Faults::default(),
-            ))),
+            CardAccess::Direct(connect) => connect(),
             CardAccess::Reader { contact } => {
                 let reader = pcsc::choose_reader(contact.as_deref())?;
                 if !reader.card_present {
@@ -228,7 +198,7 @@ impl CardAccess {
                 contact: Some(filter),
             } => reader.to_lowercase().contains(&filter.to_lowercase()),
             CardAccess::Reader { contact: None } => true,
-            CardAccess::Simulated(_) => true,
+            CardAccess::Direct(_) => true,
         }
     }
 }
@@ -247,8 +217,6 @@ pub struct App {
     pub readers: readers::Readers,
     /// The kiosk screen, in the kiosk role.
     pub kiosk: Option<kiosk::Kiosk>,
-    pub demo: Demo,
-    demo_card: Option<DemoCard>,
     pub db: Option<Result<Db, String>>,
     pub tab: Tab,
     pub sign_in: sign_in::SignIn,
@@ -265,7 +233,6 @@ pub struct App {
 pub enum Message {
     Readers(readers::Message),
     Kiosk(kiosk::Message),
-    DemoCard(Result<DemoCard, String>),
     StoreOpened(Result<Db, String>),
     SignIn(sign_in::Message),
     Desk(desk::Message),
@@ -282,18 +249,6 @@ impl App {
     pub fn boot(profile: Profile, db: Option<PathBuf>) -> (Self, Task<Message>) {
         let database = profile.database_path(db.as_deref());
         let language = profile.ui.language.unwrap_or_else(i18n::system_language);
-        let (demo, task) = match &profile.demo {
-            None => (Demo::Off, Task::none()),
-            Some(settings) => {
-                let uid = settings.simulated_card_uid.clone();
-                let port = settings.simulated_card_port;
-                let card_key = demo_card_key(&profile);
-                (
-                    Demo::Inserting,
-                    Task::perform(insert_demo_card(uid, port, card_key), Message::DemoCard),
-                )
-            }
-        };
         let (kiosk, kiosk_task, open_task) = match profile.role {
             Role::Kiosk => {
                 let (kiosk, task) = kiosk::Kiosk::boot(&profile, database.clone());
@@ -318,8 +273,6 @@ impl App {
             language,
             readers: readers::Readers::default(),
             kiosk,
-            demo,
-            demo_card: None,
             db: None,
             tab: Tab::Work,
             sign_in: sign_in::SignIn::default(),
@@ -330,7 +283,7 @@ impl App {
             card_access,
         };
         let focus = iced::widget::operation::focus(sign_in::NAME_ID);
-        (app, Task::batch([task, kiosk_task, open_task, focus]))
+        (app, Task::batch([kiosk_task, open_task, focus]))
     }
 
     pub fn title(&self) -> String {
@@ -371,21 +324,6 @@ impl App {
                 Some(kiosk) => kiosk.update(message).map(Message::Kiosk),
                 None => Task::none(),
             },
-            Message::DemoCard(Ok(card)) => {
-                let uid = self
-                    .profile
-                    .demo
-                    .as_ref()
-                    .map(|d| d.simulated_card_uid.to_uppercase())
-                    .unwrap_or_default();
-                self.demo = Demo::Inserted { uid };
-                self.demo_card = Some(card);
-                Task::none()
-            }
-            Message::DemoCard(Err(reason)) => {
-                self.demo = Demo::Unavailable { reason };
-                Task::none()
-            }
             Message::StoreOpened(result) => {
                 let refresh = match &result {
                     Ok(db) => status::refresh(db.clone()).map(Message::Status),
@@ -623,21 +561,38 @@ impl App {
         }
     }
 
+    /// The demo's card is put into the virtual reader by `cardstation-sim` (scripts/demo.sh),
+    /// not by the window: the station binary holds no simulator. The line says whether the
+    /// demo's reader has a card.
     fn demo_line(&self, language: Language) -> Option<Element<'_, Message>> {
-        let line = match &self.demo {
-            Demo::Off => return None,
-            Demo::Inserting => text(t(language, Text::InsertingTheSimulatedCard)),
-            Demo::Inserted { uid } => text(format!(
-                "{} {uid} {}",
+        let demo = self.profile.demo.as_ref()?;
+        let filter = self
+            .profile
+            .readers
+            .contact
+            .as_deref()
+            .unwrap_or_default()
+            .to_lowercase();
+        let card_in_reader = self
+            .readers
+            .readers
+            .iter()
+            .any(|(name, card)| name.to_lowercase().contains(&filter) && card.is_some());
+        let line = if card_in_reader {
+            text(format!(
+                "{} {} {}",
                 t(language, Text::DemoModeSimulatedCard),
+                demo.simulated_card_uid.to_uppercase(),
                 t(language, Text::IsInTheVirtualReader),
             ))
-            .color(theme::OK),
-            Demo::Unavailable { reason } => text(format!(
-                "{} {reason}",
+            .color(theme::OK)
+        } else {
+            text(format!(
+                "{} {}",
                 t(language, Text::DemoModeTheSimulatedCard),
+                t(language, Text::DemoStartTheSimulator),
             ))
-            .color(theme::PROBLEM),
+            .color(theme::PROBLEM)
         };
         Some(
             container(line)
@@ -683,17 +638,6 @@ pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
     .unwrap_or_else(|_| Err(stopped("store")))
 }
 
-/// The demo card carries the write key the demo desk derives, as a manufacturer's blank
-/// would; without the demo key variable it is an open blank.
-fn demo_card_key(profile: &Profile) -> Option<crate::card::els::WriteKey> {
-    DeskSetup::card_key_from_profile(profile)
-        .ok()
-        .and_then(|key| {
-            let uid = hex::decode(&profile.demo.as_ref()?.simulated_card_uid).ok()?;
-            key.for_card(&uid).ok()
-        })
-}
-
 fn role_name(profile: &Profile, language: Language) -> &'static str {
     match profile.role {
         Role::Issuance => t(language, Text::IssuanceDesk),
@@ -712,30 +656,6 @@ fn reader_events() -> impl iced::futures::Stream<Item = ReaderEvent> {
             }
         }
     })
-}
-
-async fn insert_demo_card(
-    uid_hex: String,
-    port: u16,
-    card_key: Option<crate::card::els::WriteKey>,
-) -> Result<DemoCard, String> {
-    let uid =
-        hex::decode(&uid_hex).map_err(|_| format!("the profile's UID {uid_hex} is not hex"))?;
-    let inserted = tokio::task::spawn_blocking(move || {
-        let state = match &card_key {
-            Some(key) => ElsCardState::personalised(&uid, key),
-            None => ElsCardState::blank(&uid),
-        };
-        let card = sim::shared(ElsCard::new(state));
-        vpcd::insert(card, port, Faults::default(), Duration::from_secs(3))
-    })
-    .await
-    .map_err(|_| "the simulator thread stopped".to_owned())?;
-    inserted
-        .map(|card| DemoCard {
-            _in_reader: Arc::new(card),
-        })
-        .map_err(|err| err.to_string())
 }
 
 #[cfg(test)]

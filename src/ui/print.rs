@@ -11,9 +11,10 @@ use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
 use super::{Db, Failed, problem, stopped, theme};
+use crate::card::feed::PcscFeed;
 use crate::config::Language;
 use crate::station::auth::{Action, Session};
-use crate::station::print::{self, BatchSummary, Control, PcscFeed, PrintEvent, PrintStation};
+use crate::station::print::{self, BatchSummary, Control, PrintEvent, PrintStation};
 use crate::store::{Production, Store};
 
 const QUEUE_SHOWN: usize = 500;

@@ -1,4 +1,4 @@
-//! The reference CardExchange Cloud v1 server (`cardstation serve`): the documented subset for
+//! The reference CardExchange Cloud v1 server (`cardstation-refserver`): the documented subset for
 //! persons, addresses, anonymous sets, cardholders, cards and productions over its own SQLite file, with
 //! `sk_test_` keys, page/per_page lists with `X-Total-Count` and `Link`, `q=` search,
 //! problem+json errors and seeded fault injection; beside it the USOS API (`usos_api`) and
@@ -44,9 +44,9 @@ const DEFAULT_PER_PAGE: u32 = 15;
 /// Largest body the truncation fault reads back before cutting it.
 const MAX_BODY: usize = 64 << 20;
 
-/// Faults injected into authenticated requests, drawn from a seeded RNG so runs repeat.
+/// ServerFaults injected into authenticated requests, drawn from a seeded RNG so runs repeat.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Faults {
+pub struct ServerFaults {
     /// Share of requests answered 503 before they are handled.
     pub error_rate: f64,
     /// Every Nth request is answered 429 with `Retry-After: 1`.
@@ -61,13 +61,13 @@ pub struct Faults {
     pub seed: u64,
 }
 
-impl FromStr for Faults {
+impl FromStr for ServerFaults {
     type Err = String;
 
     /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`;
     /// all optional.
     fn from_str(spec: &str) -> Result<Self, String> {
-        let mut faults = Faults::default();
+        let mut faults = ServerFaults::default();
         for item in spec
             .split(',')
             .map(str::trim)
@@ -199,13 +199,13 @@ const PERSON_STATUSES: &[&str] = &[
 
 /// An error answered as `application/problem+json`.
 #[derive(Debug)]
-struct Problem {
+struct ProblemDocument {
     status: StatusCode,
     detail: String,
     errors: Map<String, Value>,
 }
 
-impl Problem {
+impl ProblemDocument {
     fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
@@ -229,13 +229,13 @@ impl Problem {
     }
 }
 
-impl From<rusqlite::Error> for Problem {
+impl From<rusqlite::Error> for ProblemDocument {
     fn from(err: rusqlite::Error) -> Self {
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {err}"))
+        ProblemDocument::new(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {err}"))
     }
 }
 
-impl IntoResponse for Problem {
+impl IntoResponse for ProblemDocument {
     fn into_response(self) -> Response {
         let body = json!({
             "title": self.status.canonical_reason().unwrap_or("Error"),
@@ -255,14 +255,14 @@ impl IntoResponse for Problem {
 /// The server's connection with the unfiltered lists' row order, so a page is found by
 /// position instead of an `OFFSET` that walks every row before it (quadratic over a full
 /// listing: at 100k objects it, not the network, bounded a concurrent pull).
-struct Db {
+struct ServerData {
     conn: Connection,
     /// `seq`s of each resource in list order, valid while the connection's
     /// `total_changes()` is the one recorded (every write goes through this connection).
     positions: HashMap<&'static str, (u64, Arc<Vec<i64>>)>,
 }
 
-impl Db {
+impl ServerData {
     fn positions(&mut self, kind: Kind) -> rusqlite::Result<Arc<Vec<i64>>> {
         let changes = self.conn.total_changes();
         if let Some((seen, seqs)) = self.positions.get(kind.name())
@@ -281,7 +281,7 @@ impl Db {
     }
 }
 
-impl std::ops::Deref for Db {
+impl std::ops::Deref for ServerData {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
@@ -289,21 +289,21 @@ impl std::ops::Deref for Db {
     }
 }
 
-impl std::ops::DerefMut for Db {
+impl std::ops::DerefMut for ServerData {
     fn deref_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 }
 
 struct ServerState {
-    db: Mutex<Db>,
-    faults: Mutex<Faults>,
+    db: Mutex<ServerData>,
+    faults: Mutex<ServerFaults>,
     rng: Mutex<StdRng>,
     requests: AtomicU64,
 }
 
 impl ServerState {
-    fn db(&self) -> MutexGuard<'_, Db> {
+    fn db(&self) -> MutexGuard<'_, ServerData> {
         // A handler that panicked left no half-written transaction (rusqlite rolls back on
         // drop), so the connection is still usable.
         self.db
@@ -311,7 +311,7 @@ impl ServerState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn faults(&self) -> Faults {
+    fn faults(&self) -> ServerFaults {
         self.faults
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -356,7 +356,11 @@ fn now() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
-fn load(conn: &Connection, kind: Kind, id: &str) -> Result<Option<Map<String, Value>>, Problem> {
+fn load(
+    conn: &Connection,
+    kind: Kind,
+    id: &str,
+) -> Result<Option<Map<String, Value>>, ProblemDocument> {
     let body: Option<String> = conn
         .prepare_cached("SELECT body FROM objects WHERE resource = ?1 AND id = ?2")?
         .query_row((kind.name(), id), |row| row.get(0))
@@ -367,14 +371,22 @@ fn load(conn: &Connection, kind: Kind, id: &str) -> Result<Option<Map<String, Va
     }))
 }
 
-fn insert(conn: &Connection, kind: Kind, object: &Map<String, Value>) -> Result<(), Problem> {
+fn insert(
+    conn: &Connection,
+    kind: Kind,
+    object: &Map<String, Value>,
+) -> Result<(), ProblemDocument> {
     let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
     conn.prepare_cached("INSERT INTO objects (resource, id, body) VALUES (?1, ?2, ?3)")?
         .execute((kind.name(), id, Value::Object(object.clone()).to_string()))?;
     Ok(())
 }
 
-fn store(conn: &Connection, kind: Kind, object: &Map<String, Value>) -> Result<(), Problem> {
+fn store(
+    conn: &Connection,
+    kind: Kind,
+    object: &Map<String, Value>,
+) -> Result<(), ProblemDocument> {
     let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
     conn.prepare_cached("UPDATE objects SET body = ?3 WHERE resource = ?1 AND id = ?2")?
         .execute((kind.name(), id, Value::Object(object.clone()).to_string()))?;
@@ -382,11 +394,18 @@ fn store(conn: &Connection, kind: Kind, object: &Map<String, Value>) -> Result<(
 }
 
 /// Checks field types and references of a create or update body.
-fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Result<(), Problem> {
+fn validate(
+    conn: &Connection,
+    kind: Kind,
+    fields: &Map<String, Value>,
+) -> Result<(), ProblemDocument> {
     if let Some(metadata) = fields.get("metadata")
         && !metadata.is_object()
     {
-        return Err(Problem::field("metadata", "metadata must be an object"));
+        return Err(ProblemDocument::field(
+            "metadata",
+            "metadata must be an object",
+        ));
     }
     let statuses = match kind {
         Kind::Cards => CARD_STATUSES,
@@ -397,7 +416,7 @@ fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Resul
     if let Some(status) = fields.get("status").filter(|status| !status.is_null()) {
         let known = status.as_str().is_some_and(|text| statuses.contains(&text));
         if !known {
-            return Err(Problem::field(
+            return Err(ProblemDocument::field(
                 "status",
                 format!("status must be one of: {}", statuses.join(", ")),
             ));
@@ -416,7 +435,10 @@ fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Resul
                 .is_ok()
             });
         if !valid {
-            return Err(Problem::field(field, format!("{field} must be YYYY-MM-DD")));
+            return Err(ProblemDocument::field(
+                field,
+                format!("{field} must be YYYY-MM-DD"),
+            ));
         }
     }
     for (field, target) in [("person", Kind::Persons), ("cardholder", Kind::Cardholders)] {
@@ -426,7 +448,7 @@ fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Resul
                 None => false,
             };
             if !exists {
-                return Err(Problem::field(
+                return Err(ProblemDocument::field(
                     field,
                     format!("no {} {reference}", target.name()),
                 ));
@@ -436,23 +458,24 @@ fn validate(conn: &Connection, kind: Kind, fields: &Map<String, Value>) -> Resul
     Ok(())
 }
 
-fn json_body(body: &str) -> Result<Map<String, Value>, Problem> {
+fn json_body(body: &str) -> Result<Map<String, Value>, ProblemDocument> {
     match serde_json::from_str(body) {
         Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(Problem::new(
+        Ok(_) => Err(ProblemDocument::new(
             StatusCode::BAD_REQUEST,
             "the body must be a JSON object",
         )),
-        Err(err) => Err(Problem::new(
+        Err(err) => Err(ProblemDocument::new(
             StatusCode::BAD_REQUEST,
             format!("the body is not JSON: {err}"),
         )),
     }
 }
 
-fn kind_of(segment: &str) -> Result<Kind, Problem> {
-    Kind::parse(segment)
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no resource {segment:?}")))
+fn kind_of(segment: &str) -> Result<Kind, ProblemDocument> {
+    Kind::parse(segment).ok_or_else(|| {
+        ProblemDocument::new(StatusCode::NOT_FOUND, format!("no resource {segment:?}"))
+    })
 }
 
 fn ok_json(object: Map<String, Value>) -> Response {
@@ -460,7 +483,7 @@ fn ok_json(object: Map<String, Value>) -> Response {
 }
 
 /// Creates a production when a card enters `in_production`, removes it when it leaves.
-fn follow_production(conn: &Connection, card: &Map<String, Value>) -> Result<(), Problem> {
+fn follow_production(conn: &Connection, card: &Map<String, Value>) -> Result<(), ProblemDocument> {
     let card_id = card.get("id").and_then(Value::as_str).unwrap_or_default();
     let existing: Option<String> = conn
         .prepare_cached(
@@ -508,9 +531,9 @@ fn create_object(
     conn: &Connection,
     kind: Kind,
     fields: Map<String, Value>,
-) -> Result<Map<String, Value>, Problem> {
+) -> Result<Map<String, Value>, ProblemDocument> {
     if kind == Kind::Productions {
-        return Err(Problem::new(
+        return Err(ProblemDocument::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "productions are created when a card enters in_production",
         ));
@@ -520,7 +543,10 @@ fn create_object(
             .get(*field)
             .is_none_or(|value| value.is_null() || value.as_str() == Some(""))
         {
-            return Err(Problem::field(field, format!("{field} is required")));
+            return Err(ProblemDocument::field(
+                field,
+                format!("{field} is required"),
+            ));
         }
     }
     validate(conn, kind, &fields)?;
@@ -571,13 +597,13 @@ fn create_object(
 /// Most cards one anonymous-set call makes.
 const MAX_ANONYMOUS_QUANTITY: u64 = 1000;
 
-fn quantity(fields: &Map<String, Value>) -> Result<u64, Problem> {
+fn quantity(fields: &Map<String, Value>) -> Result<u64, ProblemDocument> {
     fields
         .get("quantity")
         .and_then(Value::as_u64)
         .filter(|quantity| (1..=MAX_ANONYMOUS_QUANTITY).contains(quantity))
         .ok_or_else(|| {
-            Problem::field(
+            ProblemDocument::field(
                 "quantity",
                 format!("quantity must be an integer from 1 to {MAX_ANONYMOUS_QUANTITY}"),
             )
@@ -602,7 +628,7 @@ fn add_anonymous_members(
     conn: &Connection,
     set: &mut Map<String, Value>,
     quantity: u64,
-) -> Result<Vec<Value>, Problem> {
+) -> Result<Vec<Value>, ProblemDocument> {
     let mut holder_fields = Map::new();
     holder_fields.insert(
         "profile".into(),
@@ -646,7 +672,7 @@ async fn create(
     State(state): State<Arc<ServerState>>,
     UrlPath(resource): UrlPath<String>,
     body: String,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDocument> {
     let kind = kind_of(&resource)?;
     let fields = json_body(&body)?;
     let mut conn = state.db();
@@ -659,9 +685,10 @@ async fn create(
 async fn retrieve(
     State(state): State<Arc<ServerState>>,
     UrlPath((resource, id)): UrlPath<(String, String)>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDocument> {
     let kind = kind_of(&resource)?;
-    let object = load(&state.db(), kind, &id)?.ok_or_else(|| Problem::not_found(kind, &id))?;
+    let object =
+        load(&state.db(), kind, &id)?.ok_or_else(|| ProblemDocument::not_found(kind, &id))?;
     Ok(ok_json(object))
 }
 
@@ -669,12 +696,12 @@ async fn update(
     State(state): State<Arc<ServerState>>,
     UrlPath((resource, id)): UrlPath<(String, String)>,
     body: String,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDocument> {
     let kind = kind_of(&resource)?;
     let fields = json_body(&body)?;
     let mut conn = state.db();
     let tx = conn.transaction()?;
-    let mut object = load(&tx, kind, &id)?.ok_or_else(|| Problem::not_found(kind, &id))?;
+    let mut object = load(&tx, kind, &id)?.ok_or_else(|| ProblemDocument::not_found(kind, &id))?;
     validate(&tx, kind, &fields)?;
     if kind == Kind::AnonymousSets {
         // Updating a set only adds cards to it.
@@ -705,10 +732,10 @@ async fn update(
 async fn delete(
     State(state): State<Arc<ServerState>>,
     UrlPath((resource, id)): UrlPath<(String, String)>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDocument> {
     let kind = kind_of(&resource)?;
     if matches!(kind, Kind::Cards | Kind::Productions | Kind::AnonymousSets) {
-        return Err(Problem::new(
+        return Err(ProblemDocument::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{} cannot be deleted", kind.name()),
         ));
@@ -718,7 +745,7 @@ async fn delete(
         .prepare_cached("DELETE FROM objects WHERE resource = ?1 AND id = ?2")?
         .execute((kind.name(), &id))?;
     if deleted == 0 {
-        return Err(Problem::not_found(kind, &id));
+        return Err(ProblemDocument::not_found(kind, &id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -740,14 +767,20 @@ fn camel_case(name: &str) -> String {
     out
 }
 
-fn page_number(query: &[(String, String)], name: &str, default: u32) -> Result<u32, Problem> {
+fn page_number(
+    query: &[(String, String)],
+    name: &str,
+    default: u32,
+) -> Result<u32, ProblemDocument> {
     match query.iter().find(|(key, _)| key == name) {
         None => Ok(default),
         Some((_, value)) => value
             .parse()
             .ok()
             .filter(|number| *number >= 1)
-            .ok_or_else(|| Problem::field(name, format!("{name} must be a positive integer"))),
+            .ok_or_else(|| {
+                ProblemDocument::field(name, format!("{name} must be a positive integer"))
+            }),
     }
 }
 
@@ -755,12 +788,12 @@ async fn list(
     State(state): State<Arc<ServerState>>,
     UrlPath(resource): UrlPath<String>,
     Query(query): Query<Vec<(String, String)>>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDocument> {
     let kind = kind_of(&resource)?;
     let page = page_number(&query, "page", 1)?;
     let per_page = page_number(&query, "per_page", DEFAULT_PER_PAGE)?;
     if per_page > MAX_PER_PAGE {
-        return Err(Problem::field(
+        return Err(ProblemDocument::field(
             "per_page",
             "per_page must be between 1 and 100",
         ));
@@ -832,7 +865,7 @@ async fn list(
         {
             url.push_str(&format!(
                 "&{name}={}",
-                crate::remote::oauth1::percent_encode(value)
+                cardstation::remote::oauth1::percent_encode(value)
             ));
         }
         format!("{url}>; rel=\"{rel}\"")
@@ -875,14 +908,14 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
     match api_key(request.headers()) {
         Some(key) if key.starts_with("sk_test_") && key.len() > "sk_test_".len() => {}
         Some(key) if key.starts_with("sk_live_") => {
-            return Problem::new(
+            return ProblemDocument::new(
                 StatusCode::UNAUTHORIZED,
                 "this reference server accepts test keys (sk_test_...) only",
             )
             .into_response();
         }
         _ => {
-            return Problem::new(
+            return ProblemDocument::new(
                 StatusCode::UNAUTHORIZED,
                 "send an API key as the Basic auth user name (or as a Bearer token)",
             )
@@ -895,20 +928,23 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
     }
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     if faults.fail_after.is_some_and(|after| number > after) {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "injected outage").into_response();
+        return ProblemDocument::new(StatusCode::SERVICE_UNAVAILABLE, "injected outage")
+            .into_response();
     }
     if faults
         .too_many_every
         .is_some_and(|every| number % every == 0)
     {
-        let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+        let mut response =
+            ProblemDocument::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     }
     if state.roll(faults.error_rate) {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response();
+        return ProblemDocument::new(StatusCode::SERVICE_UNAVAILABLE, "injected fault")
+            .into_response();
     }
     let response = next.run(request).await;
     if !state.roll(faults.truncate_rate) {
@@ -954,7 +990,7 @@ pub struct ReferenceServer {
 
 impl ReferenceServer {
     /// Starts on 127.0.0.1:`port` (0 = any free port) over `db` (None = in memory).
-    pub fn start(port: u16, db: Option<&Path>, faults: Faults) -> std::io::Result<Self> {
+    pub fn start(port: u16, db: Option<&Path>, faults: ServerFaults) -> std::io::Result<Self> {
         Self::start_with(port, db, faults, UsosOptions::default())
     }
 
@@ -962,14 +998,14 @@ impl ReferenceServer {
     pub fn start_with(
         port: u16,
         db: Option<&Path>,
-        faults: Faults,
+        faults: ServerFaults,
         usos: UsosOptions,
     ) -> std::io::Result<Self> {
         let usos = Arc::new(usos_api::UsosState::new(usos));
         let id123 = Arc::new(id123_api::Id123State::new());
         let conn = open_db(db).map_err(std::io::Error::other)?;
         let state = Arc::new(ServerState {
-            db: Mutex::new(Db {
+            db: Mutex::new(ServerData {
                 conn,
                 positions: HashMap::new(),
             }),
@@ -1020,7 +1056,7 @@ impl ReferenceServer {
     /// Replaces the faults from now on and restarts the request count `429_every` and
     /// `fail_after` use (the RNG keeps its sequence): for tests that break the server
     /// between two syncs.
-    pub fn set_faults(&self, faults: Faults) {
+    pub fn set_faults(&self, faults: ServerFaults) {
         *self
             .state
             .faults
@@ -1131,7 +1167,7 @@ mod tests {
 
     #[test]
     fn fault_specs_parse_and_bad_ones_are_refused() {
-        let faults: Faults =
+        let faults: ServerFaults =
             "error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=9,seed=3"
                 .parse()
                 .unwrap();
@@ -1139,7 +1175,7 @@ mod tests {
         assert_eq!(faults.too_many_every, Some(7));
         assert_eq!(faults.delay, Duration::from_millis(20));
         assert_eq!(faults.seed, 3);
-        assert_eq!("".parse::<Faults>().unwrap(), Faults::default());
+        assert_eq!("".parse::<ServerFaults>().unwrap(), ServerFaults::default());
         for bad in [
             "error_rate=2",
             "429_every=0",
@@ -1147,7 +1183,7 @@ mod tests {
             "delay_ms",
             "delay_ms=soon",
         ] {
-            assert!(bad.parse::<Faults>().is_err(), "{bad}");
+            assert!(bad.parse::<ServerFaults>().is_err(), "{bad}");
         }
     }
 
@@ -1171,7 +1207,7 @@ mod tests {
 
     #[test]
     fn seeded_people_come_with_cardholders_cards_and_productions() {
-        let server = ReferenceServer::start(0, None, Faults::default()).unwrap();
+        let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
         server.seed_people(3).unwrap();
         for resource in ["persons", "cardholders", "cards", "productions"] {
             assert_eq!(server.objects(resource).len(), 3, "{resource}");

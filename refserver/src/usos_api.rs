@@ -23,11 +23,11 @@ use time::{Date, Duration as Days, OffsetDateTime};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
-use crate::card::els::WriteKey;
-use crate::config::Secret;
-use crate::crypto::diversify::KeyAlgorithm;
-use crate::crypto::els_sig::{self, Certificates, ElsData};
-use crate::remote::oauth1;
+use cardstation::card::els::WriteKey;
+use cardstation::config::Secret;
+use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::crypto::els_sig::{self, Certificates, ElsData};
+use cardstation::remote::oauth1;
 
 /// The consumer the reference server knows (an administrative one).
 pub const TEST_CONSUMER_KEY: &str = "cardstation-test-consumer";
