@@ -20,6 +20,7 @@ use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;
 use cardstation::remote::usos::{CardLookup, LangDict, Notification, Phone, UsosClient, UsosError};
 use cardstation::store::Store;
+use cardstation::sync::id123;
 use cardstation_refserver::{
     ID123_DEMO_TEMPLATE, ID123_TEST_KEY, ReferenceServer, ServerFaults, USOS_CONSUMER_KEY,
     USOS_CONSUMER_SECRET, USOS_TOKEN_KEY, USOS_TOKEN_SECRET, UsosOptions,
@@ -478,7 +479,13 @@ fn id123_pages_into_a_sqlite_store_file() {
     let path = dir.path().join("store.sqlite");
     let client = Id123Client::new(&f.server.url(), Secret::new(ID123_TEST_KEY), quick()).unwrap();
     let mut store = Store::open(&path).unwrap();
-    let summary = block_on(client.import(&mut store, Some(ID123_DEMO_TEMPLATE), 10)).unwrap();
+    let summary = block_on(id123::import(
+        &client,
+        &mut store,
+        Some(ID123_DEMO_TEMPLATE),
+        10,
+    ))
+    .unwrap();
     assert_eq!(summary.pages, 3);
     assert_eq!((summary.stored.inserted, summary.stored.updated), (23, 0));
     drop(store);
@@ -500,12 +507,24 @@ fn id123_pages_into_a_sqlite_store_file() {
     assert_eq!(cards[5].name.as_deref(), Some("Student5 Kowalski"));
 
     let mut store = store;
-    let again = block_on(client.import(&mut store, Some(ID123_DEMO_TEMPLATE), 23)).unwrap();
+    let again = block_on(id123::import(
+        &client,
+        &mut store,
+        Some(ID123_DEMO_TEMPLATE),
+        23,
+    ))
+    .unwrap();
     assert_eq!(
         (again.pages, again.stored.inserted, again.stored.updated),
         (2, 0, 23)
     );
-    let other = block_on(client.import(&mut store, Some("no-such-template"), 10)).unwrap();
+    let other = block_on(id123::import(
+        &client,
+        &mut store,
+        Some("no-such-template"),
+        10,
+    ))
+    .unwrap();
     assert_eq!(other.stored.inserted, 0);
 
     let wrong = Id123Client::new(&f.server.url(), Secret::new("nope"), quick()).unwrap();

@@ -10,6 +10,7 @@ use cardstation::remote::retry::RetryPolicy;
 use cardstation::remote::usos::UsosClient;
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
 use cardstation::store::Store;
+use cardstation::sync::id123;
 use der::Decode;
 use x509_cert::Certificate;
 
@@ -100,7 +101,12 @@ pub fn import_id123(profile: &Profile, db: &Path, template: Option<&str>) -> Res
     let client = Id123Client::new(&id123.url, key, RetryPolicy::default())?;
     let template = template.or(id123.card_template_id.as_deref());
     let mut store = Store::open(db)?;
-    let summary = runtime()?.block_on(client.import(&mut store, template, DEFAULT_PAGE_SIZE))?;
+    let summary = runtime()?.block_on(id123::import(
+        &client,
+        &mut store,
+        template,
+        DEFAULT_PAGE_SIZE,
+    ))?;
     println!(
         "id123\tpages {}\tnew {}\tupdated {}\tunreadable {}",
         summary.pages, summary.stored.inserted, summary.stored.updated, summary.unreadable

@@ -5,6 +5,7 @@ use rusqlite::Row;
 use serde_json::{Map, Value};
 
 use super::{Result, Store, Upserted, now};
+use crate::remote::id123::{Id123Card, Id123Field};
 
 /// The local card a mobile card's barcode (`?6` of the upsert) names: the same text in the
 /// upsert and in the test that checks it is an index lookup.
@@ -58,6 +59,53 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<MobileCard> {
         remote_updated_at: row.get(12)?,
         card_id: row.get(13)?,
     })
+}
+
+/// The store's form of an ID123 card.
+impl From<&Id123Card> for MobileCard {
+    fn from(card: &Id123Card) -> Self {
+        let first = |fields: &[Id123Field], key: &str| {
+            fields
+                .iter()
+                .find(|field| field.key == key)
+                .or(fields.first())
+                .and_then(Id123Field::text)
+        };
+        let name_fields: Map<String, Value> = card
+            .name_fields
+            .iter()
+            .map(|field| (field.key.clone(), field.value.clone()))
+            .collect();
+        let name = card
+            .name_fields
+            .iter()
+            .find(|field| field.key == "name")
+            .and_then(Id123Field::text)
+            .or_else(|| {
+                let joined: Vec<String> = card
+                    .name_fields
+                    .iter()
+                    .filter_map(Id123Field::text)
+                    .collect();
+                (!joined.is_empty()).then(|| joined.join(" "))
+            });
+        Self {
+            source: "id123".into(),
+            remote_id: card.card_id.clone(),
+            template_id: card.card_template_id.clone(),
+            status: card.card_status.clone(),
+            sub_status: card.card_sub_status.clone(),
+            barcode: first(&card.barcode, "barcode"),
+            photo_url: first(&card.image, "id-photo"),
+            name,
+            name_fields,
+            title: card.card_title.clone(),
+            institution: card.institution.clone(),
+            expires: card.card_expiration.clone(),
+            remote_updated_at: card.last_updated.clone(),
+            card_id: None,
+        }
+    }
 }
 
 impl Store {
@@ -142,6 +190,21 @@ mod tests {
             remote_updated_at: None,
             card_id: None,
         }
+    }
+
+    #[test]
+    fn the_documented_id123_card_maps_to_the_store() {
+        let card: Id123Card =
+            serde_json::from_str(crate::remote::id123::tests::DOCUMENTED_CARD).unwrap();
+        let mobile = MobileCard::from(&card);
+        assert_eq!(mobile.barcode.as_deref(), Some("1234567"));
+        assert_eq!(
+            mobile.photo_url.as_deref(),
+            Some("https://id123.test/p/c1.jpg")
+        );
+        assert_eq!(mobile.name.as_deref(), Some("Anna Kowalska"));
+        assert_eq!(mobile.sub_status.as_deref(), Some("claimed"));
+        assert_eq!(mobile.remote_id, "c1");
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! rule in `store::replica`. After a complete pull of a resource, local rows the server did
 //! not list are marked `deleted_remotely_at` (never deleted); a partial pull marks nothing.
 
+pub mod id123;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
