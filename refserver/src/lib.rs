@@ -376,10 +376,12 @@ fn insert(
     kind: Kind,
     object: &Map<String, Value>,
 ) -> Result<(), ProblemDocument> {
-    let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
-    conn.prepare_cached("INSERT INTO objects (resource, id, body) VALUES (?1, ?2, ?3)")?
-        .execute((kind.name(), id, Value::Object(object.clone()).to_string()))?;
-    Ok(())
+    write(
+        conn,
+        "INSERT INTO objects (resource, id, body) VALUES (?1, ?2, ?3)",
+        kind,
+        object,
+    )
 }
 
 fn store(
@@ -387,9 +389,27 @@ fn store(
     kind: Kind,
     object: &Map<String, Value>,
 ) -> Result<(), ProblemDocument> {
+    write(
+        conn,
+        "UPDATE objects SET body = ?3 WHERE resource = ?1 AND id = ?2",
+        kind,
+        object,
+    )
+}
+
+/// Runs `sql` with the object's resource, id and body as ?1, ?2 and ?3.
+fn write(
+    conn: &Connection,
+    sql: &str,
+    kind: Kind,
+    object: &Map<String, Value>,
+) -> Result<(), ProblemDocument> {
     let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
-    conn.prepare_cached("UPDATE objects SET body = ?3 WHERE resource = ?1 AND id = ?2")?
-        .execute((kind.name(), id, Value::Object(object.clone()).to_string()))?;
+    conn.prepare_cached(sql)?.execute((
+        kind.name(),
+        id,
+        Value::Object(object.clone()).to_string(),
+    ))?;
     Ok(())
 }
 
