@@ -136,23 +136,31 @@ impl Db {
 
     /// Runs `work` with the store on a blocking thread. Every way it can fail (the work's
     /// own error, an unusable connection, a stopped thread) comes back as one line for the
-    /// screen, made by [`problem`]: the cause and the next step.
-    pub async fn run<T, E>(
-        &self,
-        work: impl FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, String>
+    /// screen, made by [`problem`]: the cause and the next step. The future owns what it
+    /// needs, so it goes straight into `Task::perform`.
+    pub fn run<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, String>> + use<T, E, W>
     where
+        W: FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Problem + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking("store", move || {
             let mut store = db.lock().map_err(|err| problem(&err))?;
             work(&mut store).map_err(|err| problem(&err))
         })
-        .await
-        .unwrap_or_else(|_| Err(stopped("store")))
     }
+}
+
+/// Runs `work` on tokio's blocking pool, so the window never waits on SQLite, a card or a
+/// file. A thread that ends without an answer (it panicked) comes back as [`stopped`].
+pub async fn blocking<T: Send + 'static>(
+    thread: &'static str,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(stopped(thread)))
 }
 
 /// Where the desk finds the card it writes: the profile's contact reader through pcscd, or
@@ -452,15 +460,11 @@ impl App {
         }
         let profile = self.profile.clone();
         let setup = Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    DeskSetup::from_profile(&profile, &crate::config::data_dir())
-                        .map(Arc::new)
-                        .map_err(|err| problem(&err))
-                })
-                .await
-                .unwrap_or_else(|_| Err(stopped("set-up")))
-            },
+            blocking("set-up", move || {
+                DeskSetup::from_profile(&profile, &crate::config::data_dir())
+                    .map(Arc::new)
+                    .map_err(|err| problem(&err))
+            }),
             std::convert::identity,
         );
         let (desk, task) =
@@ -627,7 +631,7 @@ impl App {
 
 /// Opens the store; the demo profile fills an empty one with its students and operators.
 pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
-    tokio::task::spawn_blocking(move || {
+    blocking("store", move || {
         let mut store = Store::open(&path).map_err(|err| problem(&err))?;
         if demo {
             crate::station::demo::seed(&mut store).map_err(|err| problem(&err))?;
@@ -635,7 +639,6 @@ pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
         Ok(Db::new(store))
     })
     .await
-    .unwrap_or_else(|_| Err(stopped("store")))
 }
 
 fn role_name(profile: &Profile, language: Language) -> &'static str {

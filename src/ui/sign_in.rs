@@ -74,10 +74,8 @@ impl SignIn {
                 self.error = None;
                 let name = self.name.clone();
                 let pin = std::mem::take(&mut self.pin);
-                let check = async move {
-                    db.run(move |store| store.sign_in(&name, &pin, OffsetDateTime::now_utc()))
-                        .await
-                };
+                let check =
+                    db.run(move |store| store.sign_in(&name, &pin, OffsetDateTime::now_utc()));
                 return (Task::perform(check, Message::Checked), Outcome::None);
             }
             Message::Checked(result) => {

@@ -16,7 +16,7 @@ use crate::station::issue::{self, chip_serial};
 use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
 use crate::ui::i18n::{Text, t};
 use crate::ui::photo::{self, Photo};
-use crate::ui::{Db, problem, stopped, theme};
+use crate::ui::{Db, blocking, problem, theme};
 
 /// The selected person with their cardholder record and cards.
 #[derive(Debug, Clone)]
@@ -32,16 +32,13 @@ const PHOTO_SIZE: (u32, u32) = (96, 120);
 /// Finds the profile's photo folder once, for every holder opened after.
 pub(super) fn photo_folder(profile: &Profile) -> Task<Message> {
     let profile = profile.clone();
-    Task::perform(
-        async move {
-            tokio::task::spawn_blocking(move || {
-                photo::folder_of(&profile, &crate::config::data_dir())
-            })
-            .await
-            .unwrap_or_default()
-        },
-        Message::PhotoFolder,
-    )
+    let find = blocking("photo", move || {
+        Ok(photo::folder_of(&profile, &crate::config::data_dir()))
+    });
+    // A thread that stopped means no photos, as a profile without a folder does.
+    Task::perform(find, |folder| {
+        Message::PhotoFolder(folder.unwrap_or_default())
+    })
 }
 
 impl Desk {
@@ -109,27 +106,21 @@ impl Desk {
 
     pub(super) fn set_blocked(&mut self, card_id: i64, blocked: bool) -> Task<Message> {
         let session = self.session.clone();
-        let db = self.db.clone();
         let reason = if blocked {
             "reported lost at the desk"
         } else {
             "found again; unblocked at the desk"
         };
-        Task::perform(
-            async move {
-                db.run(move |store| {
-                    let done = if blocked {
-                        Text::BlockedCard
-                    } else {
-                        Text::UnblockedCard
-                    };
-                    desk::set_blocked(&session, store, card_id, blocked, reason)
-                        .map(|_| (done, card_id.to_string()))
-                })
-                .await
-            },
-            Message::Changed,
-        )
+        let change = self.db.run(move |store| {
+            let done = if blocked {
+                Text::BlockedCard
+            } else {
+                Text::UnblockedCard
+            };
+            desk::set_blocked(&session, store, card_id, blocked, reason)
+                .map(|_| (done, card_id.to_string()))
+        });
+        Task::perform(change, Message::Changed)
     }
 
     /// Prolongs this card of the register, which must be the one on the reader, to the end
@@ -142,25 +133,20 @@ impl Desk {
         let new_expiry = issue::default_expiry(expires.map_or(today, |e| e.max(today)));
         let (access, db, session) = (self.access.clone(), self.db.clone(), self.session.clone());
         self.notice = None;
-        Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    let mut card = access.connect().map_err(|err| problem(&err))?;
-                    let mut store = db.lock().map_err(|err| problem(&err))?;
-                    desk::prolong_card(
-                        &session, &mut *card, &mut store, &setup, card_id, new_expiry, today,
-                    )
-                    .map(|card| {
-                        let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
-                        (Text::Prolonged, done)
-                    })
-                    .map_err(|err| problem(&err))
-                })
-                .await
-                .unwrap_or_else(|_| Err(stopped("card")))
-            },
-            Message::Changed,
-        )
+        // The card first, then the store: the store is not held while the reader is waited for.
+        let change = blocking("card", move || {
+            let mut card = access.connect().map_err(|err| problem(&err))?;
+            let mut store = db.lock().map_err(|err| problem(&err))?;
+            desk::prolong_card(
+                &session, &mut *card, &mut store, &setup, card_id, new_expiry, today,
+            )
+            .map(|card| {
+                let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
+                (Text::Prolonged, done)
+            })
+            .map_err(|err| problem(&err))
+        });
+        Task::perform(change, Message::Changed)
     }
 
     /// A block, unblock or prolong came back: its outcome goes on the panel, which is read

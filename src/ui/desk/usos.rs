@@ -13,7 +13,7 @@ use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};
 use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos};
 use crate::ui::i18n::{Text, t};
-use crate::ui::{Db, problem, stopped, theme};
+use crate::ui::{Db, blocking, problem, theme};
 
 /// The desk's USOS side, present when the profile has `[usos]`.
 pub struct UsosSide {
@@ -64,14 +64,10 @@ pub(super) fn start(profile: &Profile) -> (Option<UsosSide>, Task<Message>) {
         Some(settings) => {
             let profile = profile.clone();
             let client = Task::perform(
-                async move {
-                    tokio::task::spawn_blocking(move || {
-                        usos_flow::client_from_profile(&profile, desk_retry())
-                            .map_err(|err| problem(&err))
-                    })
-                    .await
-                    .unwrap_or_else(|_| Err(stopped("USOS set-up")))
-                },
+                blocking("USOS set-up", move || {
+                    usos_flow::client_from_profile(&profile, desk_retry())
+                        .map_err(|err| problem(&err))
+                }),
                 Message::UsosClient,
             );
             let side = UsosSide {
