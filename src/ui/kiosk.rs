@@ -4,7 +4,7 @@
 //! connection, the photo is found and decoded after it; the UI only shows what comes back.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use iced::widget::{button, column, container, image, row, text, text_input};
@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::{Failed, problem, stopped, theme};
+use super::{Db, blocking, problem, theme};
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile};
@@ -23,7 +23,7 @@ use crate::store::{OperatorRole, Store};
 /// The store connection and policy the kiosk decides with, opened once at start.
 #[derive(Clone)]
 pub struct Ready {
-    store: Arc<Mutex<Store>>,
+    db: Db,
     policy: Arc<Mutex<Policy>>,
     /// The profile's holder photos, if it has a folder.
     photos: Option<std::path::PathBuf>,
@@ -154,21 +154,16 @@ impl Kiosk {
         let profile = profile.clone();
         let show_for = Duration::from_secs(u64::from(profile.kiosk.show_verdict_seconds.max(1)));
         let open = Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    let store = Store::open(&database).map_err(|err| problem(&err))?;
-                    let policy =
-                        Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
-                    let photos = photo::folder_of(&profile, &crate::config::data_dir());
-                    Ok(Ready {
-                        store: Arc::new(Mutex::new(store)),
-                        policy: Arc::new(Mutex::new(policy)),
-                        photos,
-                    })
+            blocking("store", move || {
+                let store = Store::open(&database).map_err(|err| problem(&err))?;
+                let policy = Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
+                let photos = photo::folder_of(&profile, &crate::config::data_dir());
+                Ok(Ready {
+                    db: Db::new(store),
+                    policy: Arc::new(Mutex::new(policy)),
+                    photos,
                 })
-                .await
-                .unwrap_or_else(|_| Err(stopped("store")))
-            },
+            }),
             Message::Opened,
         );
         (
@@ -255,13 +250,9 @@ impl Kiosk {
                 };
                 let name = exit.name.clone();
                 let pin = std::mem::take(&mut exit.pin);
-                let store = ready.store.clone();
+                let db = ready.db.clone();
                 return Task::perform(
-                    async move {
-                        tokio::task::spawn_blocking(move || admin_may_exit(&store, &name, &pin))
-                            .await
-                            .unwrap_or_else(|_| Err(stopped("store")))
-                    },
+                    blocking("store", move || admin_may_exit(&db, &name, &pin)),
                     Message::ExitChecked,
                 );
             }
@@ -290,12 +281,12 @@ impl Kiosk {
             return Task::none();
         };
         self.photo = Photo::Loading;
-        let store = ready.store.clone();
+        let db = ready.db.clone();
         let (width, height) = PHOTO_SIZE;
         Task::perform(
             photo::load(
                 move || {
-                    let store = store.lock().ok()?;
+                    let store = db.lock().ok()?;
                     crate::station::photo::of_cardholder(&store, &folder, holder)
                 },
                 width,
@@ -446,13 +437,8 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
 }
 
 /// Only an administrator's name and PIN close the kiosk (failures count towards lock-out).
-fn admin_may_exit(store: &Mutex<Store>, name: &str, pin: &str) -> Result<(), String> {
-    let mut store = store.lock().map_err(|_| {
-        problem(&Failed {
-            cause: "the kiosk's store connection is unusable".to_owned(),
-            next_step: "restart the kiosk".to_owned(),
-        })
-    })?;
+fn admin_may_exit(db: &Db, name: &str, pin: &str) -> Result<(), String> {
+    let mut store = db.lock().map_err(|err| problem(&err))?;
     let operator = store
         .sign_in(name, pin, time::OffsetDateTime::now_utc())
         .map_err(|err| problem(&err))?;
@@ -536,35 +522,37 @@ fn verdict_title(verdict: Verdict, language: Language) -> &'static str {
     }
 }
 
-fn unusable<T>(_poisoned: T) -> NoVerdict {
-    NoVerdict::Failed(problem(&Failed {
-        cause: "the kiosk's store connection is unusable".to_owned(),
-        next_step: "restart the kiosk".to_owned(),
-    }))
-}
-
 /// Connects to the card and decides, on a blocking thread; logs the tap in the store.
 async fn decide(reader: String, ready: Ready) -> Result<Decision, NoVerdict> {
-    tokio::task::spawn_blocking(move || {
-        let store = ready.store.lock().map_err(unusable)?;
-        let mut policy = ready.policy.lock().map_err(unusable)?;
-        // A kiosk runs for days: expiry is judged against today, not the start day.
-        policy.today = time::OffsetDateTime::now_utc().date();
-        let mut card =
-            PcscTransport::connect(&reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
-        let decision = card
-            .in_transaction(|t| validate::validate(t, &*store, &policy))
-            .map_err(|err| NoVerdict::of(&err))?;
-        let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
-        if let Err(err) =
-            store.record_validation(&decision.uid, decision.verdict, &decision.reason, holder)
-        {
-            tracing::error!(%err, "the validation could not be logged");
-        }
-        Ok(decision)
-    })
-    .await
-    .unwrap_or_else(|_| Err(NoVerdict::Failed(stopped("card"))))
+    // The outer error is a stopped thread, the inner one the tap's own outcome.
+    blocking("card", move || Ok(decide_now(&reader, &ready)))
+        .await
+        .unwrap_or_else(|stopped| Err(NoVerdict::Failed(stopped)))
+}
+
+/// Blocking: the tap's verdict, logged in the store.
+fn decide_now(reader: &str, ready: &Ready) -> Result<Decision, NoVerdict> {
+    let store = ready
+        .db
+        .lock()
+        .map_err(|err| NoVerdict::Failed(problem(&err)))?;
+    // The checks only read the policy and `today` is set afresh below: a tap that panicked
+    // cannot have left it half-changed.
+    let mut policy = ready.policy.lock().unwrap_or_else(PoisonError::into_inner);
+    // A kiosk runs for days: expiry is judged against today, not the start day.
+    policy.today = time::OffsetDateTime::now_utc().date();
+    let mut card =
+        PcscTransport::connect(reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
+    let decision = card
+        .in_transaction(|t| validate::validate(t, &*store, &policy))
+        .map_err(|err| NoVerdict::of(&err))?;
+    let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
+    if let Err(err) =
+        store.record_validation(&decision.uid, decision.verdict, &decision.reason, holder)
+    {
+        tracing::error!(%err, "the validation could not be logged");
+    }
+    Ok(decision)
 }
 
 #[cfg(test)]
@@ -645,7 +633,7 @@ mod tests {
         store
             .set_operator("anna", OperatorRole::Operator, "1111", "test")
             .unwrap();
-        let store = Mutex::new(store);
+        let store = Db::new(store);
         assert!(admin_may_exit(&store, "admin", "0000").is_ok());
         assert_eq!(
             admin_may_exit(&store, "anna", "1111"),
@@ -706,7 +694,7 @@ mod tests {
         // would make the test depend on the machine's speed.
         screen.show_for = Duration::from_secs(3600);
         screen.ready = Some(Ready {
-            store: Arc::new(Mutex::new(store)),
+            db: Db::new(store),
             policy: Arc::new(Mutex::new(Policy {
                 trusted: Vec::new(),
                 desfire: None,
