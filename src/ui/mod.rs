@@ -239,6 +239,8 @@ pub struct App {
 
 #[derive(Debug, Clone)]
 pub enum Message {
+    /// From the reader watcher: the list, the kiosk and the desk each follow it.
+    Reader(ReaderEvent),
     Readers(readers::Message),
     Kiosk(kiosk::Message),
     StoreOpened(Result<Db, String>),
@@ -304,29 +306,16 @@ impl App {
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
+            Message::Reader(event) => Task::batch([
+                self.update(Message::Kiosk(kiosk::Message::Reader(event.clone()))),
+                self.update(Message::Desk(desk::Message::Reader(event.clone()))),
+                self.update(Message::Readers(readers::Message::Reader(event))),
+            ]),
             Message::Readers(message) => {
-                // The kiosk and the desk react to the same reader events the list shows.
-                let mut tasks = Vec::new();
-                if let readers::Message::Reader(event) = &message {
-                    if let Some(kiosk) = &mut self.kiosk {
-                        tasks.push(
-                            kiosk
-                                .update(kiosk::Message::Reader(event.clone()))
-                                .map(Message::Kiosk),
-                        );
-                    }
-                    if let Some(desk) = &mut self.desk {
-                        tasks.push(
-                            desk.update(desk::Message::Reader(event.clone()))
-                                .map(Message::Desk),
-                        );
-                    }
-                }
                 // Reading a UID connects to the card: only while the list is on screen (never
                 // in the kiosk), not under the desk's or the kiosk's own connection.
                 let shown = self.tab == Tab::Readers && self.kiosk.is_none();
-                tasks.push(self.readers.update(message, shown).map(Message::Readers));
-                Task::batch(tasks)
+                self.readers.update(message, shown).map(Message::Readers)
             }
             Message::Kiosk(message) => match &mut self.kiosk {
                 Some(kiosk) => kiosk.update(message).map(Message::Kiosk),
@@ -608,8 +597,7 @@ impl App {
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
-        let readers = Subscription::run(reader_events)
-            .map(|event| Message::Readers(readers::Message::Reader(event)));
+        let readers = Subscription::run(reader_events).map(Message::Reader);
         if self.kiosk.is_some() {
             return Subscription::batch([
                 readers,
