@@ -1,6 +1,8 @@
-//! The iced window. Screens own their State / Message / update / view; the root routes
-//! messages, runs store and card work as Tasks on blocking threads, and listens to the reader
-//! watcher, the keyboard and a status timer as Subscriptions.
+//! The iced window. Screens own their State / Message / update / view; a screen whose news
+//! the root must act on (a signed-in operator, a changed store, a closed kiosk) returns it as
+//! an `Event` from update, so the root never looks inside a screen's messages. The root routes
+//! messages, runs store and card work as Tasks on blocking threads ([`blocking`], [`Db::run`]),
+//! and listens to the reader watcher, the keyboard and a status timer as Subscriptions.
 
 pub mod desk;
 pub mod i18n;
@@ -341,18 +343,13 @@ impl App {
                 }
             }
             Message::Desk(message) => {
-                // A card issued or blocked changes the outbox count the status bar shows.
-                let changes_store = matches!(
-                    message,
-                    desk::Message::Changed(_)
-                        | desk::Message::Issuing(desk::IssueEvent::Finished(Ok(_)))
-                );
                 let Some(desk) = &mut self.desk else {
                     return Task::none();
                 };
-                let task = desk.update(message).map(Message::Desk);
-                match self.ready_db() {
-                    Some(db) if changes_store => {
+                let (task, event) = desk.update(message);
+                let task = task.map(Message::Desk);
+                match (event, self.ready_db()) {
+                    (Some(desk::Event::StoreChanged), Some(db)) => {
                         Task::batch([task, status::refresh(db.clone()).map(Message::Status)])
                     }
                     _ => task,

@@ -8,7 +8,7 @@ use iced::widget::{button, column, container, row, text};
 use iced::{Alignment, Element, Length, Task};
 use time::{Date, OffsetDateTime};
 
-use super::{Desk, Message, Panel};
+use super::{Desk, Event, Message, Panel};
 use crate::card::{ReaderEvent, read_uid};
 use crate::config::Language;
 use crate::error::Problem;
@@ -118,7 +118,8 @@ impl Desk {
         Task::run(work.events(), Message::Issuing)
     }
 
-    pub(super) fn issuing(&mut self, event: IssueEvent) -> Task<Message> {
+    /// Follows the issuance thread; a card issued is news for the window (see [`Event`]).
+    pub(super) fn issuing(&mut self, event: IssueEvent) -> (Task<Message>, Option<Event>) {
         match event {
             IssueEvent::Uid(read) => {
                 if let Issuance::Running { uid, .. } = &mut self.issuance {
@@ -136,7 +137,7 @@ impl Desk {
             IssueEvent::Finished(Ok(issued)) => {
                 self.issuance = Issuance::Done(issued);
                 self.duplicate = None;
-                return self.reopen();
+                return (self.reopen(), Some(Event::StoreChanged));
             }
             IssueEvent::Finished(Err(failure)) => {
                 let started_on = match &self.issuance {
@@ -157,7 +158,7 @@ impl Desk {
                 };
             }
         }
-        Task::none()
+        (Task::none(), None)
     }
 
     pub(super) fn issuance_view<'a>(

@@ -115,6 +115,14 @@ pub enum Message {
     },
 }
 
+/// What the desk tells the window, which acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A card was issued, or a block, unblock or prolong came back: the outbox count on the
+    /// status bar may have moved.
+    StoreChanged,
+}
+
 impl Desk {
     pub fn new(
         db: Db,
@@ -152,8 +160,9 @@ impl Desk {
         )
     }
 
-    pub fn update(&mut self, message: Message) -> Task<Message> {
-        match message {
+    /// Handles a message; what the window must act on comes back as an [`Event`].
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        let task = match message {
             Message::QueryChanged(query) => self.search(query),
             Message::Searched { generation, result } => {
                 self.searched(generation, result);
@@ -175,11 +184,13 @@ impl Desk {
                 self.duplicate = Some(reason);
                 Task::none()
             }
-            Message::Issuing(event) => self.issuing(event),
+            Message::Issuing(event) => return self.issuing(event),
             Message::Reader(event) => self.reader(event),
             Message::SetBlocked { card_id, blocked } => self.set_blocked(card_id, blocked),
             Message::Prolong { card_id, expires } => self.prolong(card_id, expires),
-            Message::Changed(result) => self.changed(result),
+            Message::Changed(result) => {
+                return (self.changed(result), Some(Event::StoreChanged));
+            }
             Message::PhotoFolder(folder) => self.photo_folder_found(folder),
             Message::PhotoLoaded { person_id, photo } => {
                 self.photo_loaded(person_id, photo);
@@ -195,7 +206,8 @@ impl Desk {
                 self.card_ready_sent(person_id, result);
                 Task::none()
             }
-        }
+        };
+        (task, None)
     }
 
     pub fn view(&self, language: Language) -> Element<'_, Message> {
@@ -246,8 +258,12 @@ mod testing {
         (desk, path)
     }
 
-    /// Runs `task` to its end and returns its messages, without feeding them back.
-    pub(super) fn messages(runtime: &tokio::runtime::Runtime, task: Task<Message>) -> Vec<Message> {
+    /// Runs the task of an `update` to its end and returns its messages, without feeding
+    /// them back.
+    pub(super) fn messages(
+        runtime: &tokio::runtime::Runtime,
+        (task, _event): (Task<Message>, Option<Event>),
+    ) -> Vec<Message> {
         let Some(stream) = iced_test::runtime::task::into_stream(task) else {
             return Vec::new();
         };
