@@ -333,10 +333,10 @@ impl App {
             }
             Message::SignIn(message) => {
                 let db = self.ready_db().cloned();
-                let (task, outcome) = self.sign_in.update(message, db.as_ref());
+                let (task, event) = self.sign_in.update(message, db.as_ref());
                 let task = task.map(Message::SignIn);
-                match (outcome, db) {
-                    (sign_in::Outcome::SignedIn(operator), Some(db)) => {
+                match (event, db) {
+                    (Some(sign_in::Event::SignedIn(operator)), Some(db)) => {
                         Task::batch([task, self.start_session(operator, db)])
                     }
                     _ => task,
