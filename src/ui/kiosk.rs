@@ -126,6 +126,13 @@ pub struct Kiosk {
     generation: u64,
 }
 
+/// What the kiosk tells the window, which acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// An administrator's name and PIN were given: the window closes.
+    Exit,
+}
+
 #[derive(Debug, Clone)]
 pub enum Message {
     Opened(Result<Ready, String>),
@@ -179,7 +186,8 @@ impl Kiosk {
         )
     }
 
-    pub fn update(&mut self, message: Message) -> Task<Message> {
+    /// Handles a message; what the window must act on comes back as an [`Event`].
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Opened(Ok(ready)) => {
                 self.ready = Some(ready);
@@ -188,16 +196,16 @@ impl Kiosk {
             Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason),
             Message::Reader(ReaderEvent::CardInserted { reader, .. }) => {
                 let Some(ready) = self.ready.clone() else {
-                    return Task::none();
+                    return (Task::none(), None);
                 };
                 self.generation += 1;
                 self.phase = Phase::Checking;
                 self.photo = Photo::None;
                 let generation = self.generation;
-                return Task::perform(decide(reader, ready), move |result| Message::Decided {
-                    generation,
-                    result,
+                let decided = Task::perform(decide(reader, ready), move |result| {
+                    Message::Decided { generation, result }
                 });
+                return (decided, None);
             }
             Message::Reader(_) => {}
             Message::Decided { generation, result } if generation == self.generation => {
@@ -215,7 +223,7 @@ impl Kiosk {
                     async move { tokio::time::sleep(show_for).await },
                     move |()| Message::BackToIdle { generation },
                 );
-                return Task::batch([photo, back]);
+                return (Task::batch([photo, back]), None);
             }
             Message::Decided { .. } => {}
             Message::BackToIdle { generation }
@@ -246,24 +254,25 @@ impl Kiosk {
             }
             Message::ExitSubmit => {
                 let (Some(exit), Some(ready)) = (&mut self.exit, &self.ready) else {
-                    return Task::none();
+                    return (Task::none(), None);
                 };
                 let name = exit.name.clone();
                 let pin = std::mem::take(&mut exit.pin);
                 let db = ready.db.clone();
-                return Task::perform(
+                let checked = Task::perform(
                     blocking("store", move || admin_may_exit(&db, &name, &pin)),
                     Message::ExitChecked,
                 );
+                return (checked, None);
             }
-            Message::ExitChecked(Ok(())) => return iced::exit(),
+            Message::ExitChecked(Ok(())) => return (Task::none(), Some(Event::Exit)),
             Message::ExitChecked(Err(err)) => {
                 if let Some(exit) = &mut self.exit {
                     exit.error = Some(err);
                 }
             }
         }
-        Task::none()
+        (Task::none(), None)
     }
 
     /// The photo of the holder the register names for this verdict. Not for a forged or
@@ -642,13 +651,13 @@ mod tests {
         assert!(admin_may_exit(&store, "admin", "1234").is_err());
     }
 
-    /// Runs `task` until it has produced `messages` messages (the verdict's timer, which
-    /// would come next, is left unrun), feeding each back into the kiosk, and returns the
-    /// photo state after each one.
+    /// Runs the task of an `update` until it has produced `messages` messages (the
+    /// verdict's timer, which would come next, is left unrun), feeding each back into the
+    /// kiosk, and returns the photo state after each one.
     fn run(
         runtime: &tokio::runtime::Runtime,
         kiosk: &mut Kiosk,
-        task: Task<Message>,
+        (task, _event): (Task<Message>, Option<Event>),
         messages: usize,
     ) -> Vec<bool> {
         use iced::futures::StreamExt;

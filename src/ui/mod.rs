@@ -319,10 +319,17 @@ impl App {
                 let shown = self.tab == Tab::Readers && self.kiosk.is_none();
                 self.readers.update(message, shown).map(Message::Readers)
             }
-            Message::Kiosk(message) => match &mut self.kiosk {
-                Some(kiosk) => kiosk.update(message).map(Message::Kiosk),
-                None => Task::none(),
-            },
+            Message::Kiosk(message) => {
+                let Some(kiosk) = &mut self.kiosk else {
+                    return Task::none();
+                };
+                let (task, event) = kiosk.update(message);
+                let task = task.map(Message::Kiosk);
+                match event {
+                    Some(kiosk::Event::Exit) => Task::batch([task, iced::exit()]),
+                    None => task,
+                }
+            }
             Message::StoreOpened(result) => {
                 let refresh = match &result {
                     Ok(db) => status::refresh(db.clone()).map(Message::Status),
