@@ -4,7 +4,7 @@
 //! connection, the photo is found and decoded after it; the UI only shows what comes back.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use iced::widget::{button, column, container, image, row, text, text_input};
@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::{Failed, problem, stopped, theme};
+use super::{Db, blocking, problem, theme};
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile};
@@ -23,7 +23,7 @@ use crate::store::{OperatorRole, Store};
 /// The store connection and policy the kiosk decides with, opened once at start.
 #[derive(Clone)]
 pub struct Ready {
-    store: Arc<Mutex<Store>>,
+    db: Db,
     policy: Arc<Mutex<Policy>>,
     /// The profile's holder photos, if it has a folder.
     photos: Option<std::path::PathBuf>,
@@ -126,6 +126,13 @@ pub struct Kiosk {
     generation: u64,
 }
 
+/// What the kiosk tells the window, which acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// An administrator's name and PIN were given: the window closes.
+    Exit,
+}
+
 #[derive(Debug, Clone)]
 pub enum Message {
     Opened(Result<Ready, String>),
@@ -154,21 +161,16 @@ impl Kiosk {
         let profile = profile.clone();
         let show_for = Duration::from_secs(u64::from(profile.kiosk.show_verdict_seconds.max(1)));
         let open = Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    let store = Store::open(&database).map_err(|err| problem(&err))?;
-                    let policy =
-                        Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
-                    let photos = photo::folder_of(&profile, &crate::config::data_dir());
-                    Ok(Ready {
-                        store: Arc::new(Mutex::new(store)),
-                        policy: Arc::new(Mutex::new(policy)),
-                        photos,
-                    })
+            blocking("store", move || {
+                let store = Store::open(&database).map_err(|err| problem(&err))?;
+                let policy = Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
+                let photos = photo::folder_of(&profile, &crate::config::data_dir());
+                Ok(Ready {
+                    db: Db::new(store),
+                    policy: Arc::new(Mutex::new(policy)),
+                    photos,
                 })
-                .await
-                .unwrap_or_else(|_| Err(stopped("store")))
-            },
+            }),
             Message::Opened,
         );
         (
@@ -184,7 +186,8 @@ impl Kiosk {
         )
     }
 
-    pub fn update(&mut self, message: Message) -> Task<Message> {
+    /// Handles a message; what the window must act on comes back as an [`Event`].
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Opened(Ok(ready)) => {
                 self.ready = Some(ready);
@@ -193,16 +196,16 @@ impl Kiosk {
             Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason),
             Message::Reader(ReaderEvent::CardInserted { reader, .. }) => {
                 let Some(ready) = self.ready.clone() else {
-                    return Task::none();
+                    return (Task::none(), None);
                 };
                 self.generation += 1;
                 self.phase = Phase::Checking;
                 self.photo = Photo::None;
                 let generation = self.generation;
-                return Task::perform(decide(reader, ready), move |result| Message::Decided {
-                    generation,
-                    result,
+                let decided = Task::perform(decide(reader, ready), move |result| {
+                    Message::Decided { generation, result }
                 });
+                return (decided, None);
             }
             Message::Reader(_) => {}
             Message::Decided { generation, result } if generation == self.generation => {
@@ -220,7 +223,7 @@ impl Kiosk {
                     async move { tokio::time::sleep(show_for).await },
                     move |()| Message::BackToIdle { generation },
                 );
-                return Task::batch([photo, back]);
+                return (Task::batch([photo, back]), None);
             }
             Message::Decided { .. } => {}
             Message::BackToIdle { generation }
@@ -251,28 +254,25 @@ impl Kiosk {
             }
             Message::ExitSubmit => {
                 let (Some(exit), Some(ready)) = (&mut self.exit, &self.ready) else {
-                    return Task::none();
+                    return (Task::none(), None);
                 };
                 let name = exit.name.clone();
                 let pin = std::mem::take(&mut exit.pin);
-                let store = ready.store.clone();
-                return Task::perform(
-                    async move {
-                        tokio::task::spawn_blocking(move || admin_may_exit(&store, &name, &pin))
-                            .await
-                            .unwrap_or_else(|_| Err(stopped("store")))
-                    },
+                let db = ready.db.clone();
+                let checked = Task::perform(
+                    blocking("store", move || admin_may_exit(&db, &name, &pin)),
                     Message::ExitChecked,
                 );
+                return (checked, None);
             }
-            Message::ExitChecked(Ok(())) => return iced::exit(),
+            Message::ExitChecked(Ok(())) => return (Task::none(), Some(Event::Exit)),
             Message::ExitChecked(Err(err)) => {
                 if let Some(exit) = &mut self.exit {
                     exit.error = Some(err);
                 }
             }
         }
-        Task::none()
+        (Task::none(), None)
     }
 
     /// The photo of the holder the register names for this verdict. Not for a forged or
@@ -290,12 +290,12 @@ impl Kiosk {
             return Task::none();
         };
         self.photo = Photo::Loading;
-        let store = ready.store.clone();
+        let db = ready.db.clone();
         let (width, height) = PHOTO_SIZE;
         Task::perform(
             photo::load(
                 move || {
-                    let store = store.lock().ok()?;
+                    let store = db.lock().ok()?;
                     crate::station::photo::of_cardholder(&store, &folder, holder)
                 },
                 width,
@@ -446,13 +446,8 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
 }
 
 /// Only an administrator's name and PIN close the kiosk (failures count towards lock-out).
-fn admin_may_exit(store: &Mutex<Store>, name: &str, pin: &str) -> Result<(), String> {
-    let mut store = store.lock().map_err(|_| {
-        problem(&Failed {
-            cause: "the kiosk's store connection is unusable".to_owned(),
-            next_step: "restart the kiosk".to_owned(),
-        })
-    })?;
+fn admin_may_exit(db: &Db, name: &str, pin: &str) -> Result<(), String> {
+    let mut store = db.lock().map_err(|err| problem(&err))?;
     let operator = store
         .sign_in(name, pin, time::OffsetDateTime::now_utc())
         .map_err(|err| problem(&err))?;
@@ -536,35 +531,37 @@ fn verdict_title(verdict: Verdict, language: Language) -> &'static str {
     }
 }
 
-fn unusable<T>(_poisoned: T) -> NoVerdict {
-    NoVerdict::Failed(problem(&Failed {
-        cause: "the kiosk's store connection is unusable".to_owned(),
-        next_step: "restart the kiosk".to_owned(),
-    }))
-}
-
 /// Connects to the card and decides, on a blocking thread; logs the tap in the store.
 async fn decide(reader: String, ready: Ready) -> Result<Decision, NoVerdict> {
-    tokio::task::spawn_blocking(move || {
-        let store = ready.store.lock().map_err(unusable)?;
-        let mut policy = ready.policy.lock().map_err(unusable)?;
-        // A kiosk runs for days: expiry is judged against today, not the start day.
-        policy.today = time::OffsetDateTime::now_utc().date();
-        let mut card =
-            PcscTransport::connect(&reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
-        let decision = card
-            .in_transaction(|t| validate::validate(t, &*store, &policy))
-            .map_err(|err| NoVerdict::of(&err))?;
-        let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
-        if let Err(err) =
-            store.record_validation(&decision.uid, decision.verdict, &decision.reason, holder)
-        {
-            tracing::error!(%err, "the validation could not be logged");
-        }
-        Ok(decision)
-    })
-    .await
-    .unwrap_or_else(|_| Err(NoVerdict::Failed(stopped("card"))))
+    // The outer error is a stopped thread, the inner one the tap's own outcome.
+    blocking("card", move || Ok(decide_now(&reader, &ready)))
+        .await
+        .unwrap_or_else(|stopped| Err(NoVerdict::Failed(stopped)))
+}
+
+/// Blocking: the tap's verdict, logged in the store.
+fn decide_now(reader: &str, ready: &Ready) -> Result<Decision, NoVerdict> {
+    let store = ready
+        .db
+        .lock()
+        .map_err(|err| NoVerdict::Failed(problem(&err)))?;
+    // The checks only read the policy and `today` is set afresh below: a tap that panicked
+    // cannot have left it half-changed.
+    let mut policy = ready.policy.lock().unwrap_or_else(PoisonError::into_inner);
+    // A kiosk runs for days: expiry is judged against today, not the start day.
+    policy.today = time::OffsetDateTime::now_utc().date();
+    let mut card =
+        PcscTransport::connect(reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
+    let decision = card
+        .in_transaction(|t| validate::validate(t, &*store, &policy))
+        .map_err(|err| NoVerdict::of(&err))?;
+    let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
+    if let Err(err) =
+        store.record_validation(&decision.uid, decision.verdict, &decision.reason, holder)
+    {
+        tracing::error!(%err, "the validation could not be logged");
+    }
+    Ok(decision)
 }
 
 #[cfg(test)]
@@ -645,7 +642,7 @@ mod tests {
         store
             .set_operator("anna", OperatorRole::Operator, "1111", "test")
             .unwrap();
-        let store = Mutex::new(store);
+        let store = Db::new(store);
         assert!(admin_may_exit(&store, "admin", "0000").is_ok());
         assert_eq!(
             admin_may_exit(&store, "anna", "1111"),
@@ -654,13 +651,13 @@ mod tests {
         assert!(admin_may_exit(&store, "admin", "1234").is_err());
     }
 
-    /// Runs `task` until it has produced `messages` messages (the verdict's timer, which
-    /// would come next, is left unrun), feeding each back into the kiosk, and returns the
-    /// photo state after each one.
+    /// Runs the task of an `update` until it has produced `messages` messages (the
+    /// verdict's timer, which would come next, is left unrun), feeding each back into the
+    /// kiosk, and returns the photo state after each one.
     fn run(
         runtime: &tokio::runtime::Runtime,
         kiosk: &mut Kiosk,
-        task: Task<Message>,
+        (task, _event): (Task<Message>, Option<Event>),
         messages: usize,
     ) -> Vec<bool> {
         use iced::futures::StreamExt;
@@ -706,7 +703,7 @@ mod tests {
         // would make the test depend on the machine's speed.
         screen.show_for = Duration::from_secs(3600);
         screen.ready = Some(Ready {
-            store: Arc::new(Mutex::new(store)),
+            db: Db::new(store),
             policy: Arc::new(Mutex::new(Policy {
                 trusted: Vec::new(),
                 desfire: None,

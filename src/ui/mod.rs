@@ -1,6 +1,8 @@
-//! The iced window. Screens own their State / Message / update / view; the root routes
-//! messages, runs store and card work as Tasks on blocking threads, and listens to the reader
-//! watcher, the keyboard and a status timer as Subscriptions.
+//! The iced window. Screens own their State / Message / update / view; a screen whose news
+//! the root must act on (a signed-in operator, a changed store, a closed kiosk) returns it as
+//! an `Event` from update, so the root never looks inside a screen's messages. The root routes
+//! messages, runs store and card work as Tasks on blocking threads ([`blocking`], [`Db::run`]),
+//! and listens to the reader watcher, the keyboard and a status timer as Subscriptions.
 
 pub mod desk;
 pub mod i18n;
@@ -136,23 +138,31 @@ impl Db {
 
     /// Runs `work` with the store on a blocking thread. Every way it can fail (the work's
     /// own error, an unusable connection, a stopped thread) comes back as one line for the
-    /// screen, made by [`problem`]: the cause and the next step.
-    pub async fn run<T, E>(
-        &self,
-        work: impl FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, String>
+    /// screen, made by [`problem`]: the cause and the next step. The future owns what it
+    /// needs, so it goes straight into `Task::perform`.
+    pub fn run<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, String>> + use<T, E, W>
     where
+        W: FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Problem + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking("store", move || {
             let mut store = db.lock().map_err(|err| problem(&err))?;
             work(&mut store).map_err(|err| problem(&err))
         })
-        .await
-        .unwrap_or_else(|_| Err(stopped("store")))
     }
+}
+
+/// Runs `work` on tokio's blocking pool, so the window never waits on SQLite, a card or a
+/// file. A thread that ends without an answer (it panicked) comes back as [`stopped`].
+pub async fn blocking<T: Send + 'static>(
+    thread: &'static str,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(stopped(thread)))
 }
 
 /// Where the desk finds the card it writes: the profile's contact reader through pcscd, or
@@ -231,6 +241,8 @@ pub struct App {
 
 #[derive(Debug, Clone)]
 pub enum Message {
+    /// From the reader watcher: the list, the kiosk and the desk each follow it.
+    Reader(ReaderEvent),
     Readers(readers::Message),
     Kiosk(kiosk::Message),
     StoreOpened(Result<Db, String>),
@@ -296,34 +308,28 @@ impl App {
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
+            Message::Reader(event) => Task::batch([
+                self.update(Message::Kiosk(kiosk::Message::Reader(event.clone()))),
+                self.update(Message::Desk(desk::Message::Reader(event.clone()))),
+                self.update(Message::Readers(readers::Message::Reader(event))),
+            ]),
             Message::Readers(message) => {
-                // The kiosk and the desk react to the same reader events the list shows.
-                let mut tasks = Vec::new();
-                if let readers::Message::Reader(event) = &message {
-                    if let Some(kiosk) = &mut self.kiosk {
-                        tasks.push(
-                            kiosk
-                                .update(kiosk::Message::Reader(event.clone()))
-                                .map(Message::Kiosk),
-                        );
-                    }
-                    if let Some(desk) = &mut self.desk {
-                        tasks.push(
-                            desk.update(desk::Message::Reader(event.clone()))
-                                .map(Message::Desk),
-                        );
-                    }
-                }
                 // Reading a UID connects to the card: only while the list is on screen (never
                 // in the kiosk), not under the desk's or the kiosk's own connection.
                 let shown = self.tab == Tab::Readers && self.kiosk.is_none();
-                tasks.push(self.readers.update(message, shown).map(Message::Readers));
-                Task::batch(tasks)
+                self.readers.update(message, shown).map(Message::Readers)
             }
-            Message::Kiosk(message) => match &mut self.kiosk {
-                Some(kiosk) => kiosk.update(message).map(Message::Kiosk),
-                None => Task::none(),
-            },
+            Message::Kiosk(message) => {
+                let Some(kiosk) = &mut self.kiosk else {
+                    return Task::none();
+                };
+                let (task, event) = kiosk.update(message);
+                let task = task.map(Message::Kiosk);
+                match event {
+                    Some(kiosk::Event::Exit) => Task::batch([task, iced::exit()]),
+                    None => task,
+                }
+            }
             Message::StoreOpened(result) => {
                 let refresh = match &result {
                     Ok(db) => status::refresh(db.clone()).map(Message::Status),
@@ -334,28 +340,23 @@ impl App {
             }
             Message::SignIn(message) => {
                 let db = self.ready_db().cloned();
-                let (task, outcome) = self.sign_in.update(message, db.as_ref());
+                let (task, event) = self.sign_in.update(message, db.as_ref());
                 let task = task.map(Message::SignIn);
-                match (outcome, db) {
-                    (sign_in::Outcome::SignedIn(operator), Some(db)) => {
+                match (event, db) {
+                    (Some(sign_in::Event::SignedIn(operator)), Some(db)) => {
                         Task::batch([task, self.start_session(operator, db)])
                     }
                     _ => task,
                 }
             }
             Message::Desk(message) => {
-                // A card issued or blocked changes the outbox count the status bar shows.
-                let changes_store = matches!(
-                    message,
-                    desk::Message::Changed(_)
-                        | desk::Message::Issuing(desk::IssueEvent::Finished(Ok(_)))
-                );
                 let Some(desk) = &mut self.desk else {
                     return Task::none();
                 };
-                let task = desk.update(message).map(Message::Desk);
-                match self.ready_db() {
-                    Some(db) if changes_store => {
+                let (task, event) = desk.update(message);
+                let task = task.map(Message::Desk);
+                match (event, self.ready_db()) {
+                    (Some(desk::Event::StoreChanged), Some(db)) => {
                         Task::batch([task, status::refresh(db.clone()).map(Message::Status)])
                     }
                     _ => task,
@@ -452,15 +453,11 @@ impl App {
         }
         let profile = self.profile.clone();
         let setup = Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    DeskSetup::from_profile(&profile, &crate::config::data_dir())
-                        .map(Arc::new)
-                        .map_err(|err| problem(&err))
-                })
-                .await
-                .unwrap_or_else(|_| Err(stopped("set-up")))
-            },
+            blocking("set-up", move || {
+                DeskSetup::from_profile(&profile, &crate::config::data_dir())
+                    .map(Arc::new)
+                    .map_err(|err| problem(&err))
+            }),
             std::convert::identity,
         );
         let (desk, task) =
@@ -604,8 +601,7 @@ impl App {
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
-        let readers = Subscription::run(reader_events)
-            .map(|event| Message::Readers(readers::Message::Reader(event)));
+        let readers = Subscription::run(reader_events).map(Message::Reader);
         if self.kiosk.is_some() {
             return Subscription::batch([
                 readers,
@@ -627,7 +623,7 @@ impl App {
 
 /// Opens the store; the demo profile fills an empty one with its students and operators.
 pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
-    tokio::task::spawn_blocking(move || {
+    blocking("store", move || {
         let mut store = Store::open(&path).map_err(|err| problem(&err))?;
         if demo {
             crate::station::demo::seed(&mut store).map_err(|err| problem(&err))?;
@@ -635,7 +631,6 @@ pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
         Ok(Db::new(store))
     })
     .await
-    .unwrap_or_else(|_| Err(stopped("store")))
 }
 
 fn role_name(profile: &Profile, language: Language) -> &'static str {

@@ -47,22 +47,25 @@ pub async fn load(
     width: u32,
     height: u32,
 ) -> Photo {
-    tokio::task::spawn_blocking(move || {
-        let Some(path) = find() else {
-            return Photo::Missing;
-        };
-        match crate::render::photo::thumbnail(&path, width * 2, height * 2) {
-            Ok(picture) => Photo::Shown(image::Handle::from_rgba(
-                picture.width,
-                picture.height,
-                picture.rgba,
-            )),
-            Err(err) => {
-                tracing::warn!(%err, "holder photo not shown");
-                Photo::Missing
-            }
+    let decoded = super::blocking("photo", move || Ok(decode(find, width, height)));
+    // A thread that stopped shows no photo, as an unreadable file does.
+    decoded.await.unwrap_or(Photo::Missing)
+}
+
+/// Blocking: reads and scales the file.
+fn decode(find: impl FnOnce() -> Option<PathBuf>, width: u32, height: u32) -> Photo {
+    let Some(path) = find() else {
+        return Photo::Missing;
+    };
+    match crate::render::photo::thumbnail(&path, width * 2, height * 2) {
+        Ok(picture) => Photo::Shown(image::Handle::from_rgba(
+            picture.width,
+            picture.height,
+            picture.rgba,
+        )),
+        Err(err) => {
+            tracing::warn!(%err, "holder photo not shown");
+            Photo::Missing
         }
-    })
-    .await
-    .unwrap_or(Photo::Missing)
+    }
 }

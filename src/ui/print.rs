@@ -10,7 +10,7 @@ use iced::widget::{Column, button, column, container, image, progress_bar, row, 
 use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
-use super::{Db, Failed, problem, stopped, theme};
+use super::{Db, Failed, blocking, problem, stopped, theme};
 use crate::card::feed::PcscFeed;
 use crate::config::Language;
 use crate::station::auth::{Action, Session};
@@ -70,10 +70,7 @@ pub enum Message {
 
 fn load_queue(db: Db) -> Task<Message> {
     Task::perform(
-        async move {
-            db.run(|store| store.productions_to_produce(QUEUE_SHOWN))
-                .await
-        },
+        db.run(|store| store.productions_to_produce(QUEUE_SHOWN)),
         Message::QueueLoaded,
     )
 }
@@ -86,15 +83,11 @@ impl PrintScreen {
         profile: crate::config::Profile,
     ) -> (Self, Task<Message>) {
         let load_station = Task::perform(
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    PrintStation::from_profile(&profile)
-                        .map(Arc::new)
-                        .map_err(|(cause, next_step)| problem(&Failed { cause, next_step }))
-                })
-                .await
-                .unwrap_or_else(|_| Err(stopped("set-up")))
-            },
+            blocking("set-up", move || {
+                PrintStation::from_profile(&profile)
+                    .map(Arc::new)
+                    .map_err(|(cause, next_step)| problem(&Failed { cause, next_step }))
+            }),
             Message::StationLoaded,
         );
         let screen = Self {
@@ -149,13 +142,12 @@ impl PrintScreen {
                         let face = db
                             .run(move |store| for_face.preview_face(store, id).map_err(failed))
                             .await?;
-                        tokio::task::spawn_blocking(move || {
+                        blocking("preview", move || {
                             station
                                 .preview(&face, PREVIEW_WIDTH)
                                 .map_err(|cause| failed(cause).to_string())
                         })
                         .await
-                        .unwrap_or_else(|_| Err(stopped("preview")))
                     },
                     move |result| Message::Previewed { id, result },
                 );

@@ -213,16 +213,13 @@ fn read_task(reader: String, atr: Vec<u8>) -> Task<Message> {
 
 /// Connects to the reader on a blocking thread and reads the UID, so the UI never waits.
 async fn read_uid(reader: String) -> Result<String, String> {
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut card = PcscTransport::connect(&reader, Sharing::Shared)?;
-        crate::card::read_uid(&mut card)
+    super::blocking("reader", move || {
+        let uid = PcscTransport::connect(&reader, Sharing::Shared)
+            .and_then(|mut card| crate::card::read_uid(&mut card));
+        uid.map(hex::encode_upper)
+            .map_err(|err| super::problem(&err))
     })
-    .await;
-    match outcome {
-        Ok(Ok(uid)) => Ok(hex::encode_upper(uid)),
-        Ok(Err(err)) => Err(super::problem(&err)),
-        Err(_) => Err(super::stopped("reader")),
-    }
+    .await
 }
 
 #[cfg(test)]

@@ -45,25 +45,20 @@ impl Settings {
             }
         }
         let filter = self.filter.clone();
-        Task::perform(
-            async move {
-                db.run(move |store| {
-                    // A broken chain is a finding to show; a store that cannot be read fails.
-                    let chain = match store.audit_verify() {
-                        Ok(rows) => Ok(rows),
-                        Err(AuditError::Store(err)) => return Err(err),
-                        Err(tampered) => Err(tampered.to_string()),
-                    };
-                    Ok(Loaded {
-                        issuers: store.trusted_issuers()?,
-                        audit: store.audit_entries(&filter, AUDIT_ROWS)?,
-                        chain: Some(chain),
-                    })
-                })
-                .await
-            },
-            Message::Loaded,
-        )
+        let load = db.run(move |store| {
+            // A broken chain is a finding to show; a store that cannot be read fails.
+            let chain = match store.audit_verify() {
+                Ok(rows) => Ok(rows),
+                Err(AuditError::Store(err)) => return Err(err),
+                Err(tampered) => Err(tampered.to_string()),
+            };
+            Ok(Loaded {
+                issuers: store.trusted_issuers()?,
+                audit: store.audit_entries(&filter, AUDIT_ROWS)?,
+                chain: Some(chain),
+            })
+        });
+        Task::perform(load, Message::Loaded)
     }
 
     pub fn view<'a>(

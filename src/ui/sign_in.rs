@@ -33,14 +33,15 @@ pub enum Message {
     Checked(Result<Operator, String>),
 }
 
-/// What the root does with the screen's outcome.
-pub enum Outcome {
-    None,
+/// What the sign-in tells the window, which acts on it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The name and PIN were right: the window starts this operator's session.
     SignedIn(Operator),
 }
 
 impl SignIn {
-    pub fn update(&mut self, message: Message, db: Option<&Db>) -> (Task<Message>, Outcome) {
+    pub fn update(&mut self, message: Message, db: Option<&Db>) -> (Task<Message>, Option<Event>) {
         match message {
             Message::Name(name) => {
                 self.name = name;
@@ -52,10 +53,10 @@ impl SignIn {
                 self.pin =
                     Zeroizing::new(pin.chars().filter(char::is_ascii_digit).take(12).collect());
             }
-            Message::NameDone => return (iced::widget::operation::focus(PIN_ID), Outcome::None),
+            Message::NameDone => return (iced::widget::operation::focus(PIN_ID), None),
             Message::Submit => {
                 if self.checking {
-                    return (Task::none(), Outcome::None);
+                    return (Task::none(), None);
                 }
                 if self.name.trim().is_empty() || self.pin.is_empty() {
                     self.incomplete = true;
@@ -65,36 +66,34 @@ impl SignIn {
                     } else {
                         PIN_ID
                     };
-                    return (iced::widget::operation::focus(empty), Outcome::None);
+                    return (iced::widget::operation::focus(empty), None);
                 }
                 let Some(db) = db.cloned() else {
-                    return (Task::none(), Outcome::None);
+                    return (Task::none(), None);
                 };
                 self.checking = true;
                 self.error = None;
                 let name = self.name.clone();
                 let pin = std::mem::take(&mut self.pin);
-                let check = async move {
-                    db.run(move |store| store.sign_in(&name, &pin, OffsetDateTime::now_utc()))
-                        .await
-                };
-                return (Task::perform(check, Message::Checked), Outcome::None);
+                let check =
+                    db.run(move |store| store.sign_in(&name, &pin, OffsetDateTime::now_utc()));
+                return (Task::perform(check, Message::Checked), None);
             }
             Message::Checked(result) => {
                 self.checking = false;
                 match result {
                     Ok(operator) => {
                         self.name.clear();
-                        return (Task::none(), Outcome::SignedIn(operator));
+                        return (Task::none(), Some(Event::SignedIn(operator)));
                     }
                     Err(err) => {
                         self.error = Some(err);
-                        return (iced::widget::operation::focus(PIN_ID), Outcome::None);
+                        return (iced::widget::operation::focus(PIN_ID), None);
                     }
                 }
             }
         }
-        (Task::none(), Outcome::None)
+        (Task::none(), None)
     }
 
     pub fn view(&self, language: Language, demo: bool) -> Element<'_, Message> {

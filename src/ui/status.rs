@@ -53,10 +53,7 @@ pub enum Message {
 }
 
 pub fn refresh(db: Db) -> Task<Message> {
-    Task::perform(
-        async move { db.run(|store| store.sync_summary()).await },
-        Message::Counted,
-    )
+    Task::perform(db.run(|store| store.sync_summary()), Message::Counted)
 }
 
 impl Status {

@@ -1,0 +1,290 @@
+//! The issuance desk: search-as-you-type over the people in the store, a cardholder panel
+//! with their photo and cards (and, with a `[usos]` profile, what USOS has), and the "put
+//! the card on the reader" issuance with its steps. Searches, store changes, photos, card
+//! and network work run as tasks; the screen only shows what returns.
+//!
+//! One state and one message type for the whole screen; each part handles its messages and
+//! draws itself in its own file: `search` (the list on the left), `panel` (the holder on the
+//! right: photo, cards, block and prolong), `issuance` (writing a card) and `usos` (what
+//! USOS says about the holder).
+
+mod issuance;
+mod panel;
+mod search;
+mod usos;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use iced::widget::{container, row, text};
+use iced::{Element, Length, Task};
+use time::Date;
+
+use super::i18n::{Text, t};
+use super::photo::Photo;
+use super::{CardAccess, Db, theme};
+use crate::card::ReaderEvent;
+use crate::config::{Language, Profile};
+use crate::remote::usos::UsosClient;
+use crate::station::auth::Session;
+use crate::station::desk::{DeskSetup, DuplicateReason};
+use crate::station::usos::HolderInUsos;
+use crate::store::Person;
+
+pub use issuance::{Failure, Issuance, IssueEvent};
+pub use panel::Panel;
+pub use search::SEARCH_ID;
+pub use usos::{NoticeState, UsosHolder, UsosSide};
+
+pub struct Desk {
+    db: Db,
+    session: Session,
+    /// Where the card is written; tests put another simulated card on the reader here.
+    pub access: CardAccess,
+    /// The profile's photo folder, once known (`None` inside: the profile has none).
+    photos: Option<Option<PathBuf>>,
+    /// The open holder's photo.
+    pub photo: Photo,
+    pub usos: Option<UsosSide>,
+    pub query: String,
+    generation: u64,
+    pub hits: Vec<Person>,
+    pub highlighted: Option<usize>,
+    /// The person last asked for, and the number of that request: only its answer is shown,
+    /// so a slow answer to an earlier click never replaces a later one.
+    wanted: Option<i64>,
+    opening: u64,
+    pub panel: Option<Panel>,
+    pub issuance: Issuance,
+    setup: Result<Arc<DeskSetup>, String>,
+    duplicate: Option<DuplicateReason>,
+    /// The outcome of the last block / unblock / prolong, on the panel of the card.
+    /// The last change's outcome: what was done (its word and its object), or the problem.
+    pub notice: Option<Result<(Text, String), String>>,
+    /// A search or an "open" that failed: drawn above the results, where it is seen whether
+    /// or not anyone is open.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    QueryChanged(String),
+    Searched {
+        generation: u64,
+        result: Result<Vec<Person>, String>,
+    },
+    Move(i32),
+    OpenHighlighted,
+    Open(i64),
+    Opened {
+        /// The request this answers; answers to earlier ones are dropped.
+        opening: u64,
+        result: Result<Box<Panel>, String>,
+    },
+    SetupLoaded(Result<Arc<DeskSetup>, String>),
+    Issue,
+    Duplicate(DuplicateReason),
+    Issuing(IssueEvent),
+    SetBlocked {
+        card_id: i64,
+        blocked: bool,
+    },
+    /// Prolong this card of the register, which must be the one on the reader, to the end
+    /// of the semester after its current expiry.
+    Prolong {
+        card_id: i64,
+        expires: Option<Date>,
+    },
+    Changed(Result<(Text, String), String>),
+    Reader(ReaderEvent),
+    PhotoFolder(Option<PathBuf>),
+    PhotoLoaded {
+        person_id: i64,
+        photo: Photo,
+    },
+    UsosClient(Result<UsosClient, String>),
+    UsosLoaded {
+        lookup: u64,
+        result: Result<HolderInUsos, (String, String)>,
+    },
+    /// Send the "card ready" notice for the USOS card at this index of the loaded ones.
+    SendCardReady(usize),
+    CardReadySent {
+        person_id: i64,
+        result: Result<String, (String, String)>,
+    },
+}
+
+/// What the desk tells the window, which acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A card was issued, or a block, unblock or prolong came back: the outbox count on the
+    /// status bar may have moved.
+    StoreChanged,
+}
+
+impl Desk {
+    pub fn new(
+        db: Db,
+        session: Session,
+        access: CardAccess,
+        profile: &Profile,
+        setup: Task<Result<Arc<DeskSetup>, String>>,
+    ) -> (Self, Task<Message>) {
+        let photos = panel::photo_folder(profile);
+        let (usos, client) = usos::start(profile);
+        let desk = Self {
+            db,
+            session,
+            access,
+            photos: None,
+            photo: Photo::None,
+            usos,
+            query: String::new(),
+            generation: 0,
+            hits: Vec::new(),
+            highlighted: None,
+            wanted: None,
+            opening: 0,
+            panel: None,
+            issuance: Issuance::Idle,
+            setup: Err(String::new()),
+            duplicate: None,
+            notice: None,
+            problem: None,
+        };
+        let focus = iced::widget::operation::focus(SEARCH_ID);
+        (
+            desk,
+            Task::batch([setup.map(Message::SetupLoaded), photos, client, focus]),
+        )
+    }
+
+    /// Handles a message; what the window must act on comes back as an [`Event`].
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        let task = match message {
+            Message::QueryChanged(query) => self.search(query),
+            Message::Searched { generation, result } => {
+                self.searched(generation, result);
+                Task::none()
+            }
+            Message::Move(by) => {
+                self.move_highlight(by);
+                Task::none()
+            }
+            Message::OpenHighlighted => self.open_highlighted(),
+            Message::Open(person_id) => self.open(person_id),
+            Message::Opened { opening, result } => self.opened(opening, result),
+            Message::SetupLoaded(setup) => {
+                self.setup = setup;
+                Task::none()
+            }
+            Message::Issue => self.start_issue(None),
+            Message::Duplicate(reason) => {
+                self.duplicate = Some(reason);
+                Task::none()
+            }
+            Message::Issuing(event) => return self.issuing(event),
+            Message::Reader(event) => self.reader(event),
+            Message::SetBlocked { card_id, blocked } => self.set_blocked(card_id, blocked),
+            Message::Prolong { card_id, expires } => self.prolong(card_id, expires),
+            Message::Changed(result) => {
+                return (self.changed(result), Some(Event::StoreChanged));
+            }
+            Message::PhotoFolder(folder) => self.photo_folder_found(folder),
+            Message::PhotoLoaded { person_id, photo } => {
+                self.photo_loaded(person_id, photo);
+                Task::none()
+            }
+            Message::UsosClient(client) => self.usos_client_made(client),
+            Message::UsosLoaded { lookup, result } => {
+                self.usos_loaded(lookup, result);
+                Task::none()
+            }
+            Message::SendCardReady(index) => self.send_card_ready(index),
+            Message::CardReadySent { person_id, result } => {
+                self.card_ready_sent(person_id, result);
+                Task::none()
+            }
+        };
+        (task, None)
+    }
+
+    pub fn view(&self, language: Language) -> Element<'_, Message> {
+        let right = match &self.panel {
+            Some(panel) => self.panel_view(panel, language),
+            None => container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
+                .center(Length::Fill)
+                .into(),
+        };
+        row![
+            self.search_view(language),
+            container(right).width(Length::FillPortion(3))
+        ]
+        .spacing(20)
+        .height(Length::Fill)
+        .into()
+    }
+}
+
+/// What the desk's tests share: a desk over the demo store, and a way to run its tasks.
+#[cfg(test)]
+mod testing {
+    use super::*;
+    use crate::config::Role;
+    use crate::store::{OperatorRole, Store};
+    use iced::futures::StreamExt;
+
+    /// A desk over the demo store in `dir`, as anna at the issuance desk.
+    pub(super) fn desk(dir: &std::path::Path) -> (Desk, std::path::PathBuf) {
+        let path = dir.join("desk.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        crate::station::demo::seed(&mut store).unwrap();
+        let session = Session {
+            operator: "anna".to_owned(),
+            role: OperatorRole::Operator,
+            station: Role::Issuance,
+        };
+        let card = crate::sim::shared(crate::sim::ElsCard::new(crate::sim::ElsCardState::blank(
+            &[4, 1, 2, 3, 4, 5, 6],
+        )));
+        let (desk, _) = Desk::new(
+            Db::new(store),
+            session,
+            CardAccess::Direct(crate::sim::SimTransport::connector(card)),
+            &Profile::demo(),
+            Task::none(),
+        );
+        (desk, path)
+    }
+
+    /// Runs the task of an `update` to its end and returns its messages, without feeding
+    /// them back.
+    pub(super) fn messages(
+        runtime: &tokio::runtime::Runtime,
+        (task, _event): (Task<Message>, Option<Event>),
+    ) -> Vec<Message> {
+        let Some(stream) = iced_test::runtime::task::into_stream(task) else {
+            return Vec::new();
+        };
+        runtime
+            .block_on(stream.collect::<Vec<_>>())
+            .into_iter()
+            .filter_map(|action| match action {
+                iced_test::runtime::Action::Output(message) => Some(message),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(super) fn shows(desk: &Desk, wanted: &str) -> bool {
+        let settings = iced_test::core::Settings {
+            fonts: vec![theme::REGULAR_BYTES.into(), theme::BOLD_BYTES.into()],
+            default_font: theme::REGULAR,
+            ..iced_test::core::Settings::default()
+        };
+        iced_test::simulator::Simulator::with_settings(settings, desk.view(Language::En))
+            .find(wanted)
+            .is_ok()
+    }
+}

@@ -1,0 +1,457 @@
+//! The desk's right side: the open holder with their photo and cards, and what the operator
+//! may do with a card there (block, unblock, prolong). Opening someone is a numbered
+//! request, so that quick clicks never show an earlier person's answer.
+
+use std::path::PathBuf;
+
+use iced::widget::{Column, button, column, container, image, row, scrollable, space, text};
+use iced::{Alignment, Element, Length, Task};
+use time::{Date, OffsetDateTime};
+
+use super::{Desk, Issuance, Message};
+use crate::config::{Language, Profile};
+use crate::station::auth::Action;
+use crate::station::desk;
+use crate::station::issue::{self, chip_serial};
+use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
+use crate::ui::i18n::{Text, t};
+use crate::ui::photo::{self, Photo};
+use crate::ui::{Db, blocking, problem, theme};
+
+/// The selected person with their cardholder record and cards.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub person: Person,
+    pub cardholder: Option<Cardholder>,
+    pub cards: Vec<Card>,
+}
+
+/// Size of the holder photo on the panel (a 4:5 portrait).
+const PHOTO_SIZE: (u32, u32) = (96, 120);
+
+/// Finds the profile's photo folder once, for every holder opened after.
+pub(super) fn photo_folder(profile: &Profile) -> Task<Message> {
+    let profile = profile.clone();
+    let find = blocking("photo", move || {
+        Ok(photo::folder_of(&profile, &crate::config::data_dir()))
+    });
+    // A thread that stopped means no photos, as a profile without a folder does.
+    Task::perform(find, |folder| {
+        Message::PhotoFolder(folder.unwrap_or_default())
+    })
+}
+
+impl Desk {
+    pub(super) fn open(&mut self, person_id: i64) -> Task<Message> {
+        self.issuance = Issuance::Idle;
+        self.duplicate = None;
+        self.notice = None;
+        if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
+            self.highlighted = Some(i);
+        }
+        self.wanted = Some(person_id);
+        self.reopen()
+    }
+
+    pub(super) fn opened(
+        &mut self,
+        opening: u64,
+        result: Result<Box<Panel>, String>,
+    ) -> Task<Message> {
+        // The answer to an earlier request (see reopen) is dropped.
+        if opening != self.opening {
+            return Task::none();
+        }
+        let panel = match result {
+            Ok(panel) => panel,
+            Err(err) => {
+                self.problem = Some(err);
+                return Task::none();
+            }
+        };
+        let same_person = self
+            .panel
+            .as_ref()
+            .is_some_and(|open| open.person.id == panel.person.id);
+        self.panel = Some(*panel);
+        self.problem = None;
+        let photo = if same_person && !matches!(self.photo, Photo::None) {
+            Task::none()
+        } else {
+            self.load_photo()
+        };
+        if !same_person && let Some(usos) = &mut self.usos {
+            usos.notice = None;
+        }
+        // Again after a reopen too: a card just issued is now one USOS can find.
+        Task::batch([photo, self.load_usos()])
+    }
+
+    /// (Re)loads the person last asked for, as a new request: an answer to any earlier one,
+    /// still on its way, is dropped when it comes.
+    pub(super) fn reopen(&mut self) -> Task<Message> {
+        let Some(person_id) = self.wanted else {
+            return Task::none();
+        };
+        self.opening += 1;
+        let opening = self.opening;
+        Task::perform(load_panel(self.db.clone(), person_id), move |result| {
+            Message::Opened { opening, result }
+        })
+    }
+
+    pub(super) fn open_person(&self) -> Option<i64> {
+        self.panel.as_ref().map(|panel| panel.person.id)
+    }
+
+    pub(super) fn set_blocked(&mut self, card_id: i64, blocked: bool) -> Task<Message> {
+        let session = self.session.clone();
+        let reason = if blocked {
+            "reported lost at the desk"
+        } else {
+            "found again; unblocked at the desk"
+        };
+        let change = self.db.run(move |store| {
+            let done = if blocked {
+                Text::BlockedCard
+            } else {
+                Text::UnblockedCard
+            };
+            desk::set_blocked(&session, store, card_id, blocked, reason)
+                .map(|_| (done, card_id.to_string()))
+        });
+        Task::perform(change, Message::Changed)
+    }
+
+    /// Prolongs this card of the register, which must be the one on the reader, to the end
+    /// of the semester after its current expiry.
+    pub(super) fn prolong(&mut self, card_id: i64, expires: Option<Date>) -> Task<Message> {
+        let Ok(setup) = self.setup.clone() else {
+            return Task::none();
+        };
+        let today = OffsetDateTime::now_utc().date();
+        let new_expiry = issue::default_expiry(expires.map_or(today, |e| e.max(today)));
+        let (access, db, session) = (self.access.clone(), self.db.clone(), self.session.clone());
+        self.notice = None;
+        // The card first, then the store: the store is not held while the reader is waited for.
+        let change = blocking("card", move || {
+            let mut card = access.connect().map_err(|err| problem(&err))?;
+            let mut store = db.lock().map_err(|err| problem(&err))?;
+            desk::prolong_card(
+                &session, &mut *card, &mut store, &setup, card_id, new_expiry, today,
+            )
+            .map(|card| {
+                let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
+                (Text::Prolonged, done)
+            })
+            .map_err(|err| problem(&err))
+        });
+        Task::perform(change, Message::Changed)
+    }
+
+    /// A block, unblock or prolong came back: its outcome goes on the panel, which is read
+    /// again to show the card as it now is.
+    pub(super) fn changed(&mut self, result: Result<(Text, String), String>) -> Task<Message> {
+        self.notice = Some(result);
+        self.reopen()
+    }
+
+    pub(super) fn photo_folder_found(&mut self, folder: Option<PathBuf>) -> Task<Message> {
+        self.photos = Some(folder);
+        if self.panel.is_some() {
+            return self.load_photo();
+        }
+        Task::none()
+    }
+
+    pub(super) fn photo_loaded(&mut self, person_id: i64, photo: Photo) {
+        if self.open_person() == Some(person_id) {
+            self.photo = photo;
+        }
+    }
+
+    /// Looks for the open holder's photo once the folder is known.
+    fn load_photo(&mut self) -> Task<Message> {
+        let (Some(panel), Some(folder)) = (&self.panel, &self.photos) else {
+            self.photo = Photo::None;
+            return Task::none();
+        };
+        let Some(folder) = folder.clone() else {
+            self.photo = Photo::Missing;
+            return Task::none();
+        };
+        self.photo = Photo::Loading;
+        let person_id = panel.person.id;
+        let person = panel.person.fields.clone();
+        let (width, height) = PHOTO_SIZE;
+        Task::perform(
+            photo::load(
+                move || crate::station::photo::find(&folder, &person),
+                width,
+                height,
+            ),
+            move |photo| Message::PhotoLoaded { person_id, photo },
+        )
+    }
+
+    pub(super) fn panel_view<'a>(
+        &'a self,
+        panel: &'a Panel,
+        language: Language,
+    ) -> Element<'a, Message> {
+        let person = &panel.person.fields;
+        let initials: String = [&person.first_name, &person.last_name]
+            .iter()
+            .filter_map(|name| name.chars().next())
+            .collect();
+        let avatar: Element<'a, Message> = match self.photo.handle() {
+            Some(handle) => container(
+                image(handle.clone())
+                    .width(PHOTO_SIZE.0 as f32)
+                    .height(PHOTO_SIZE.1 as f32)
+                    .border_radius(8),
+            )
+            .style(container::bordered_box)
+            .into(),
+            None => container(
+                text(initials)
+                    .size(34)
+                    .font(theme::BOLD)
+                    .color(iced::Color::WHITE),
+            )
+            .center(84)
+            .style(|_| container::Style {
+                background: Some(theme::ACCENT.into()),
+                border: iced::Border::default().rounded(42),
+                ..container::Style::default()
+            })
+            .into(),
+        };
+        let facts = column![
+            text(format!("{} {}", person.first_name, person.last_name))
+                .size(theme::HEADING_SIZE)
+                .font(theme::BOLD),
+            text(format!(
+                "{} {} · PESEL {} · {} {}",
+                t(language, Text::Album),
+                person.album_number.as_deref().unwrap_or("–"),
+                person.pesel.as_deref().unwrap_or("–"),
+                t(language, Text::Born),
+                person.birth_date
+            )),
+            text(match &panel.cardholder {
+                Some(cardholder) => format!(
+                    "{} {} · {}",
+                    t(language, Text::Cardholder),
+                    cardholder.id,
+                    cardholder_status_name(cardholder.fields.status, language)
+                ),
+                None => t(language, Text::NoCardholder).to_owned(),
+            })
+            .size(theme::SMALL_SIZE)
+            .color(theme::MUTED),
+        ]
+        .spacing(4);
+        let mut cards = Column::new().spacing(6);
+        cards = cards.push(text(t(language, Text::Cards)).font(theme::BOLD));
+        if panel.cards.is_empty() {
+            cards = cards.push(text(t(language, Text::NoCards)).color(theme::MUTED));
+        }
+        for card in &panel.cards {
+            cards = cards.push(self.card_line(card, language));
+        }
+        let mut page = column![
+            row![avatar, facts].spacing(16).align_y(Alignment::Center),
+            cards
+        ]
+        .spacing(18);
+        if let Some(usos) = &self.usos {
+            page = page.push(self.usos_view(usos, panel, language));
+        }
+        if let Some(notice) = &self.notice {
+            page = page.push(match notice {
+                Ok((done, what)) => text(format!("{} {what}", t(language, *done))).color(theme::OK),
+                Err(err) => text(err.clone()).color(theme::PROBLEM),
+            });
+        }
+        page = page.push(self.issuance_view(panel, language));
+        scrollable(page.padding(4)).height(Length::Fill).into()
+    }
+
+    fn card_line<'a>(&self, card: &'a Card, language: Language) -> Element<'a, Message> {
+        let fields = &card.fields;
+        let blocked = fields.status.refuses_entry();
+        let what = column![
+            text(
+                fields
+                    .contact_uid
+                    .clone()
+                    .or(fields.contactless_uid.clone())
+                    .or(fields.card_number.clone())
+                    .unwrap_or_else(|| format!("#{}", card.id))
+            )
+            .font(theme::BOLD),
+            row![
+                text(card_status_name(fields.status, language)).color(if blocked {
+                    theme::PROBLEM
+                } else {
+                    theme::OK
+                }),
+                text(match fields.expires {
+                    Some(date) => format!("{} {date}", t(language, Text::ValidUntil)),
+                    None => String::new(),
+                })
+                .color(theme::MUTED),
+            ]
+            .spacing(10),
+        ]
+        .spacing(2);
+        let mut line = row![what, space::horizontal()]
+            .spacing(10)
+            .align_y(Alignment::Center);
+        if !blocked && self.session.may(Action::ProlongCard) && self.setup.is_ok() {
+            line = line.push(
+                button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .on_press(Message::Prolong {
+                        card_id: card.id,
+                        expires: fields.expires,
+                    }),
+            );
+        }
+        let action = if blocked {
+            Action::UnblockCard
+        } else {
+            Action::BlockCard
+        };
+        if self.session.may(action) {
+            let label = if blocked {
+                t(language, Text::Unblock)
+            } else {
+                t(language, Text::Block)
+            };
+            line = line.push(
+                button(text(label).size(theme::SMALL_SIZE))
+                    .style(if blocked {
+                        button::secondary
+                    } else {
+                        button::danger
+                    })
+                    .on_press(Message::SetBlocked {
+                        card_id: card.id,
+                        blocked: !blocked,
+                    }),
+            );
+        }
+        container(line)
+            .padding([6, 10])
+            .style(container::rounded_box)
+            .into()
+    }
+}
+
+async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, String> {
+    db.run(move |store| {
+        let person = store.get_person(person_id)?;
+        let cardholder = store.cardholders_of_person(person_id)?.into_iter().next();
+        let cards = match &cardholder {
+            Some(cardholder) => store.cards_of_cardholder(cardholder.id)?,
+            None => Vec::new(),
+        };
+        Ok::<_, crate::store::StoreError>(Box::new(Panel {
+            person,
+            cardholder,
+            cards,
+        }))
+    })
+    .await
+}
+
+/// The statuses a desk sees daily in the operator's language; the rarer ones as the server
+/// names them.
+fn card_status_name(status: CardStatus, language: Language) -> &'static str {
+    let key = match status {
+        CardStatus::Personalized => Text::StatusPersonalized,
+        CardStatus::Activated | CardStatus::Issued => Text::StatusActive,
+        CardStatus::Blocked | CardStatus::BulkBlocked => Text::StatusBlocked,
+        CardStatus::Withdrawn => Text::StatusWithdrawn,
+        CardStatus::Expired => Text::StatusExpired,
+        _ => return status.as_str(),
+    };
+    t(language, key)
+}
+
+fn cardholder_status_name(status: CardholderStatus, language: Language) -> &'static str {
+    let key = match status {
+        CardholderStatus::Activated => Text::StatusActive,
+        CardholderStatus::Blocked => Text::StatusBlocked,
+        CardholderStatus::Expired => Text::StatusExpired,
+        _ => return status.as_str(),
+    };
+    t(language, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{desk, messages};
+    use super::*;
+
+    fn person(desk: &Desk, query: &str) -> i64 {
+        desk.db.lock().unwrap().search_people(query, 1).unwrap()[0].id
+    }
+
+    fn opened(message: &Message) -> Option<i64> {
+        match message {
+            Message::Opened {
+                result: Ok(panel), ..
+            } => Some(panel.person.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn of_two_quick_clicks_the_later_one_stays_open_whatever_order_the_answers_come_in() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut desk, _) = desk(dir.path());
+        let (first, second) = (person(&desk, "wisniewska"), person(&desk, "kowalska"));
+        assert_ne!(first, second);
+
+        // The answers come back the other way round: the first click's arrives last.
+        let to_first = messages(&runtime, desk.update(Message::Open(first)));
+        let to_second = messages(&runtime, desk.update(Message::Open(second)));
+        assert_eq!(to_first.iter().find_map(opened), Some(first));
+        for message in to_second.into_iter().chain(to_first.clone()) {
+            let _ = desk.update(message);
+        }
+        assert_eq!(
+            desk.open_person(),
+            Some(second),
+            "the late answer is dropped"
+        );
+
+        // In order, the earlier answer is dropped as well and the later one opens.
+        let to_first = messages(&runtime, desk.update(Message::Open(first)));
+        let to_second = messages(&runtime, desk.update(Message::Open(second)));
+        for message in to_first {
+            let _ = desk.update(message);
+        }
+        assert_eq!(
+            desk.open_person(),
+            Some(second),
+            "the first click's answer does not replace what is open"
+        );
+        for message in to_second {
+            let _ = desk.update(message);
+        }
+        assert_eq!(desk.open_person(), Some(second));
+
+        // A failure for an earlier click is dropped too.
+        let _ = desk.update(Message::Open(first));
+        let _ = desk.update(Message::Opened {
+            opening: desk.opening - 1,
+            result: Err("late".into()),
+        });
+        assert_eq!(desk.problem, None);
+    }
+}
