@@ -55,6 +55,15 @@ impl Failure {
         }
     }
 
+    /// The failure an error describes, for an error that is only borrowed.
+    pub fn of<E: Problem + ?Sized>(err: &E) -> Self {
+        Self {
+            cause: err.to_string(),
+            next_step: err.next_step().to_owned(),
+            key: err.message_key(),
+        }
+    }
+
     /// The one way a failure reads in a line: "what went wrong. what to do next".
     pub fn line(&self) -> String {
         format!("{}. {}", self.cause, self.next_step)
@@ -70,11 +79,7 @@ impl fmt::Display for Failure {
 // `Failure` itself is no `Problem`, so this does not overlap `From<T> for T`.
 impl<E: Problem> From<E> for Failure {
     fn from(err: E) -> Self {
-        Self {
-            cause: err.to_string(),
-            next_step: err.next_step().to_owned(),
-            key: err.message_key(),
-        }
+        Self::of(&err)
     }
 }
 

@@ -62,8 +62,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
         println!("production {id} is back in the queue; `cardstation print --batch` prints it");
         return Ok(());
     }
-    let station = PrintStation::from_profile(profile)
-        .map_err(|(cause, next_step)| Failure::new(cause, next_step))?;
+    let station = PrintStation::from_profile(profile)?;
     let printer = &station.printer;
     let session = super::session(profile);
     let setup = station.setup(&session);

@@ -18,7 +18,7 @@ use crate::card::els::CardKey;
 use crate::card::feed::{CardFeed, Eject};
 use crate::card::{Transport, TransportError};
 use crate::config::{Chip, DesfireApp};
-use crate::error::Problem;
+use crate::error::{Failure, Problem};
 use crate::render::card::{CardRenderer, RenderError};
 use crate::render::cups::{CupsPrinter, PrintError};
 use crate::render::face::CardFace;
@@ -91,30 +91,24 @@ impl std::fmt::Debug for PrintStation {
 
 impl PrintStation {
     /// Loads everything the profile names; an error says what is wrong and what to do.
-    pub fn from_profile(profile: &crate::config::Profile) -> Result<Self, (String, String)> {
+    pub fn from_profile(profile: &crate::config::Profile) -> Result<Self, Failure> {
         let printer = profile.printer.clone().ok_or_else(|| {
-            (
-                "the profile has no [printer] section".to_owned(),
-                "use the profile of a print station (see profiles/print-station.toml)".to_owned(),
+            Failure::new(
+                "the profile has no [printer] section",
+                "use the profile of a print station (see profiles/print-station.toml)",
             )
         })?;
-        let layout = Layout::load(&printer.layout)
-            .map_err(|err| (err.to_string(), err.next_step().to_owned()))?;
-        let renderer =
-            CardRenderer::new().map_err(|err| (err.to_string(), err.next_step().to_owned()))?;
+        let layout = Layout::load(&printer.layout)?;
+        let renderer = CardRenderer::new()?;
         let desfire = match (&profile.desfire, printer.encode.contains(&Chip::Desfire)) {
-            (Some(app), true) => Some((
-                app.clone(),
-                MasterKeys::from_env(app)
-                    .map_err(|err| (err.to_string(), err.next_step().to_owned()))?,
-            )),
+            (Some(app), true) => Some((app.clone(), MasterKeys::from_env(app)?)),
             _ => None,
         };
         let els = if printer.encode.contains(&Chip::Els) {
-            Some(
-                crate::station::desk::DeskSetup::from_profile(profile, &crate::config::data_dir())
-                    .map_err(|err| (err.to_string(), err.next_step().to_owned()))?,
-            )
+            Some(crate::station::desk::DeskSetup::from_profile(
+                profile,
+                &crate::config::data_dir(),
+            )?)
         } else {
             None
         };
@@ -126,9 +120,9 @@ impl PrintStation {
         let mut printer = printer;
         printer.photos = crate::station::photo::folder(profile, &crate::config::data_dir())
             .map_err(|err| {
-                (
+                Failure::new(
                     format!("the demo photos cannot be made: {err}"),
-                    "check that the data directory is writable".to_owned(),
+                    "check that the data directory is writable",
                 )
             })?;
         Ok(Self {
@@ -633,8 +627,8 @@ pub fn run_batch(
                         });
                         break;
                     }
-                    Err(Failure::Batch(err)) => return Err(err),
-                    Err(Failure::Card(failure)) => {
+                    Err(CardOutcome::Batch(err)) => return Err(err),
+                    Err(CardOutcome::Card(failure)) => {
                         summary.failed_tries += 1;
                         let reason = failure.to_string();
                         store.record_failed_try(production_id, operator, &reason)?;
@@ -661,7 +655,8 @@ pub fn run_batch(
     Ok(summary)
 }
 
-enum Failure {
+/// Why one card did not come out, and whether the batch may go on.
+enum CardOutcome {
     /// This card failed; the next blank may succeed.
     Card(CardFailure),
     /// The batch cannot go on.
@@ -678,29 +673,29 @@ fn produce(
     job: &Prepared,
     batch: i64,
     hologram: Option<i64>,
-) -> Result<(Production, String), Failure> {
+) -> Result<(Production, String), CardOutcome> {
     let mut card = feed
         .next_card()
-        .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
+        .map_err(|err| CardOutcome::Batch(BatchError::Feed(err)))?;
     let encoded = encode(&mut card, job, setup, OffsetDateTime::now_utc().date());
     drop(card);
     let encoded = match encoded {
         Ok(encoded) => encoded,
         Err(failure) => {
             feed.eject(Eject::Reject)
-                .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
-            return Err(Failure::Card(failure));
+                .map_err(|err| CardOutcome::Batch(BatchError::Feed(err)))?;
+            return Err(CardOutcome::Card(failure));
         }
     };
     feed.eject(Eject::ToPrinter)
-        .map_err(|err| Failure::Batch(BatchError::Feed(err)))?;
+        .map_err(|err| CardOutcome::Batch(BatchError::Feed(err)))?;
     let printed_job = printer
         .print(&job.title, &job.pdf)
         .map_err(|err| match err {
             // Printed or not, nobody knows: no try is charged, and the batch stops for the
             // operator to look before a second card of the same production can come out.
-            PrintError::Unknown { .. } => Failure::Batch(BatchError::Print(err)),
-            err => Failure::Card(err.into()),
+            PrintError::Unknown { .. } => CardOutcome::Batch(BatchError::Print(err)),
+            err => CardOutcome::Card(err.into()),
         })?;
     let printed = Printed {
         production_id: job.production.id,
@@ -714,7 +709,7 @@ fn produce(
     };
     let production = store
         .record_printed(&printed)
-        .map_err(|err| Failure::Batch(err.into()))?;
+        .map_err(|err| CardOutcome::Batch(err.into()))?;
     Ok((production, printed_job))
 }
 

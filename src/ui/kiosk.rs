@@ -13,10 +13,11 @@ use zeroize::Zeroizing;
 
 use super::i18n::{Text, t};
 use super::photo::{self, Photo};
-use super::{Db, blocking, problem, theme};
+use super::{Db, blocking, theme};
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile};
+use crate::error::Failure;
 use crate::station::validate::{self, Decision, Policy, Verdict};
 use crate::store::{OperatorRole, Store};
 
@@ -61,7 +62,7 @@ pub enum NoVerdict {
 
 impl NoVerdict {
     pub fn of(err: &TransportError) -> Self {
-        let detail = problem(err);
+        let detail = Failure::of(err).line();
         match err {
             // No card by the time the kiosk connects: it left as soon as it arrived.
             TransportError::CardRemoved | TransportError::NoCard(_) => NoVerdict::CardRemoved,
@@ -135,7 +136,7 @@ pub enum Event {
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    Opened(Result<Ready, String>),
+    Opened(Result<Ready, Failure>),
     Reader(ReaderEvent),
     Decided {
         generation: u64,
@@ -153,7 +154,7 @@ pub enum Message {
     ExitPin(String),
     ExitSubmit,
     ExitCancel,
-    ExitChecked(Result<(), String>),
+    ExitChecked(Result<(), Failure>),
 }
 
 impl Kiosk {
@@ -162,8 +163,8 @@ impl Kiosk {
         let show_for = Duration::from_secs(u64::from(profile.kiosk.show_verdict_seconds.max(1)));
         let open = Task::perform(
             blocking("store", move || {
-                let store = Store::open(&database).map_err(|err| problem(&err))?;
-                let policy = Policy::for_station(&profile, &store).map_err(|err| problem(&err))?;
+                let store = Store::open(&database).map_err(Failure::from)?;
+                let policy = Policy::for_station(&profile, &store).map_err(Failure::from)?;
                 let photos = photo::folder_of(&profile, &crate::config::data_dir());
                 Ok(Ready {
                     db: Db::new(store),
@@ -193,7 +194,7 @@ impl Kiosk {
                 self.ready = Some(ready);
                 self.phase = Phase::Idle;
             }
-            Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason),
+            Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason.line()),
             Message::Reader(ReaderEvent::CardInserted { reader, .. }) => {
                 let Some(ready) = self.ready.clone() else {
                     return (Task::none(), None);
@@ -268,7 +269,7 @@ impl Kiosk {
             Message::ExitChecked(Ok(())) => return (Task::none(), Some(Event::Exit)),
             Message::ExitChecked(Err(err)) => {
                 if let Some(exit) = &mut self.exit {
-                    exit.error = Some(err);
+                    exit.error = Some(err.line());
                 }
             }
         }
@@ -446,15 +447,18 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
 }
 
 /// Only an administrator's name and PIN close the kiosk (failures count towards lock-out).
-fn admin_may_exit(db: &Db, name: &str, pin: &str) -> Result<(), String> {
-    let mut store = db.lock().map_err(|err| problem(&err))?;
+fn admin_may_exit(db: &Db, name: &str, pin: &str) -> Result<(), Failure> {
+    let mut store = db.lock()?;
     let operator = store
         .sign_in(name, pin, time::OffsetDateTime::now_utc())
-        .map_err(|err| problem(&err))?;
+        .map_err(Failure::from)?;
     if operator.role == OperatorRole::Admin {
         Ok(())
     } else {
-        Err(format!("{} is not an administrator", operator.name))
+        Err(Failure::new(
+            format!("{} is not an administrator", operator.name),
+            "sign in with an administrator's name and PIN",
+        ))
     }
 }
 
@@ -536,7 +540,7 @@ async fn decide(reader: String, ready: Ready) -> Result<Decision, NoVerdict> {
     // The outer error is a stopped thread, the inner one the tap's own outcome.
     blocking("card", move || Ok(decide_now(&reader, &ready)))
         .await
-        .unwrap_or_else(|stopped| Err(NoVerdict::Failed(stopped)))
+        .unwrap_or_else(|stopped| Err(NoVerdict::Failed(stopped.line())))
 }
 
 /// Blocking: the tap's verdict, logged in the store.
@@ -544,7 +548,7 @@ fn decide_now(reader: &str, ready: &Ready) -> Result<Decision, NoVerdict> {
     let store = ready
         .db
         .lock()
-        .map_err(|err| NoVerdict::Failed(problem(&err)))?;
+        .map_err(|err| NoVerdict::Failed(err.line()))?;
     // The checks only read the policy and `today` is set afresh below: a tap that panicked
     // cannot have left it half-changed.
     let mut policy = ready.policy.lock().unwrap_or_else(PoisonError::into_inner);
@@ -621,14 +625,17 @@ mod tests {
     #[test]
     fn a_broken_kiosk_says_why_and_stays_broken() {
         let mut screen = kiosk();
-        let _ = screen.update(Message::Opened(Err("cannot open the store".into())));
+        let _ = screen.update(Message::Opened(Err(Failure::new(
+            "cannot open the store",
+            "check the profile",
+        ))));
         let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
             reader: "R".into(),
             atr: vec![],
         }));
         assert_eq!(
             screen.phase,
-            Phase::Broken("cannot open the store".into()),
+            Phase::Broken("cannot open the store. check the profile".into()),
             "no store, no verdicts"
         );
     }
@@ -645,7 +652,7 @@ mod tests {
         let store = Db::new(store);
         assert!(admin_may_exit(&store, "admin", "0000").is_ok());
         assert_eq!(
-            admin_may_exit(&store, "anna", "1111"),
+            admin_may_exit(&store, "anna", "1111").map_err(|failure| failure.cause),
             Err("anna is not an administrator".to_owned())
         );
         assert!(admin_may_exit(&store, "admin", "1234").is_err());

@@ -27,6 +27,7 @@ use iced::{Element, Length, Subscription, Task};
 use crate::card::pcsc::{self, PcscTransport, ReaderWatcher};
 use crate::card::{Connect, ReaderEvent, Transport, TransportError};
 use crate::config::{Language, Profile, Role};
+use crate::error::Failure;
 use crate::station::auth::Session;
 use crate::station::desk::DeskSetup;
 use crate::store::Store;
@@ -55,62 +56,12 @@ pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
 /// Readers tab is open, another station's tool) to let go of the card.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
 
-/// A failure the window shows: what went wrong, and what the operator does next.
-pub trait Problem: fmt::Display {
-    fn next_step(&self) -> &str;
-}
-
-macro_rules! problems {
-    ($($kind:ty),+ $(,)?) => {
-        $(impl Problem for $kind {
-            fn next_step(&self) -> &str {
-                <$kind as crate::error::Problem>::next_step(self)
-            }
-        })+
-    };
-}
-
-problems!(
-    crate::store::StoreError,
-    crate::store::SignInError,
-    crate::station::desk::DeskError,
-    crate::station::desk::SetupError,
-    crate::station::print::BatchError,
-    crate::station::validate::PolicyError,
-    crate::station::usos::UsosSetupError,
-    TransportError,
-);
-
-/// A failure whose cause is only known as text, with the step to take.
-#[derive(Debug)]
-pub struct Failed {
-    pub cause: String,
-    pub next_step: String,
-}
-
-impl fmt::Display for Failed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.cause)
-    }
-}
-
-impl Problem for Failed {
-    fn next_step(&self) -> &str {
-        &self.next_step
-    }
-}
-
-/// The one way a failure reads on screen: "what went wrong. what to do next".
-pub fn problem(err: &dyn Problem) -> String {
-    format!("{err}. {}", err.next_step())
-}
-
-/// A worker thread that ended without an answer (it panicked), as [`problem`] has it.
-pub fn stopped(thread: &str) -> String {
-    problem(&Failed {
-        cause: format!("the {thread} thread stopped"),
-        next_step: "see the log, then restart the station".to_owned(),
-    })
+/// A worker thread that ended without an answer (it panicked).
+pub fn stopped(thread: &str) -> Failure {
+    Failure::new(
+        format!("the {thread} thread stopped"),
+        "see the log, then restart the station",
+    )
 }
 
 /// The store connection the window's tasks share. Every use runs on a blocking thread.
@@ -129,27 +80,26 @@ impl Db {
     }
 
     /// Waits for the connection; called on blocking threads only.
-    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, Failed> {
-        self.0.lock().map_err(|_| Failed {
-            cause: "an earlier store task failed".to_owned(),
-            next_step: "restart the station".to_owned(),
-        })
+    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, Failure> {
+        self.0
+            .lock()
+            .map_err(|_| Failure::new("an earlier store task failed", "restart the station"))
     }
 
     /// Runs `work` with the store on a blocking thread. Every way it can fail (the work's
-    /// own error, an unusable connection, a stopped thread) comes back as one line for the
-    /// screen, made by [`problem`]: the cause and the next step. The future owns what it
-    /// needs, so it goes straight into `Task::perform`.
-    pub fn run<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, String>> + use<T, E, W>
+    /// own error, an unusable connection, a stopped thread) comes back as one [`Failure`]:
+    /// the cause and the next step. The future owns what it needs, so it goes straight into
+    /// `Task::perform`.
+    pub fn run<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, Failure>> + use<T, E, W>
     where
         W: FnOnce(&mut Store) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: Problem + Send + 'static,
+        E: Into<Failure> + Send + 'static,
     {
         let db = self.clone();
         blocking("store", move || {
-            let mut store = db.lock().map_err(|err| problem(&err))?;
-            work(&mut store).map_err(|err| problem(&err))
+            let mut store = db.lock()?;
+            work(&mut store).map_err(Into::into)
         })
     }
 }
@@ -158,8 +108,8 @@ impl Db {
 /// file. A thread that ends without an answer (it panicked) comes back as [`stopped`].
 pub async fn blocking<T: Send + 'static>(
     thread: &'static str,
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|_| Err(stopped(thread)))
@@ -227,7 +177,7 @@ pub struct App {
     pub readers: readers::Readers,
     /// The kiosk screen, in the kiosk role.
     pub kiosk: Option<kiosk::Kiosk>,
-    pub db: Option<Result<Db, String>>,
+    pub db: Option<Result<Db, Failure>>,
     pub tab: Tab,
     pub sign_in: sign_in::SignIn,
     pub session: Option<Session>,
@@ -245,7 +195,7 @@ pub enum Message {
     Reader(ReaderEvent),
     Readers(readers::Message),
     Kiosk(kiosk::Message),
-    StoreOpened(Result<Db, String>),
+    StoreOpened(Result<Db, Failure>),
     SignIn(sign_in::Message),
     Desk(desk::Message),
     Print(print::Message),
@@ -456,7 +406,7 @@ impl App {
             blocking("set-up", move || {
                 DeskSetup::from_profile(&profile, &crate::config::data_dir())
                     .map(Arc::new)
-                    .map_err(|err| problem(&err))
+                    .map_err(Failure::from)
             }),
             std::convert::identity,
         );
@@ -622,11 +572,11 @@ impl App {
 }
 
 /// Opens the store; the demo profile fills an empty one with its students and operators.
-pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, String> {
+pub async fn open_store(path: PathBuf, demo: bool) -> Result<Db, Failure> {
     blocking("store", move || {
-        let mut store = Store::open(&path).map_err(|err| problem(&err))?;
+        let mut store = Store::open(&path).map_err(Failure::from)?;
         if demo {
-            crate::station::demo::seed(&mut store).map_err(|err| problem(&err))?;
+            crate::station::demo::seed(&mut store).map_err(Failure::from)?;
         }
         Ok(Db::new(store))
     })
@@ -665,15 +615,17 @@ mod tests {
             .block_on(db.run(|store| store.get_person(999)))
             .unwrap_err();
         assert_eq!(
-            err,
+            err.line(),
             "no person with id 999. check the id (it may have been removed by a sync)"
         );
+        assert_eq!(err.key, "StoreError.NotFound");
         // Work that panics leaves the connection unusable, and says so the same way.
-        let _ = runtime.block_on(db.run(|_| -> Result<(), Failed> { panic!("a bug") }));
+        let _ = runtime.block_on(db.run(|_| -> Result<(), Failure> { panic!("a bug") }));
         assert_eq!(
             runtime
                 .block_on(db.run(|store| store.get_person(1)))
-                .unwrap_err(),
+                .unwrap_err()
+                .line(),
             "an earlier store task failed. restart the station"
         );
     }

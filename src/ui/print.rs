@@ -10,9 +10,10 @@ use iced::widget::{Column, button, column, container, image, progress_bar, row, 
 use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
-use super::{Db, Failed, blocking, problem, stopped, theme};
+use super::{Db, blocking, stopped, theme};
 use crate::card::feed::PcscFeed;
 use crate::config::Language;
+use crate::error::Failure;
 use crate::station::auth::{Action, Session};
 use crate::station::print::{self, BatchSummary, Control, PrintEvent, PrintStation};
 use crate::store::{Production, Store};
@@ -40,7 +41,8 @@ pub struct PrintScreen {
     /// reading and writing meanwhile) rather than hold the window's for minutes.
     database: PathBuf,
     session: Session,
-    station: Result<Arc<PrintStation>, String>,
+    /// `None` while the printer set-up loads.
+    station: Option<Result<Arc<PrintStation>, Failure>>,
     pub queue: Vec<Production>,
     pub selected: Option<i64>,
     preview: Vec<image::Handle>,
@@ -53,12 +55,12 @@ pub struct PrintScreen {
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    StationLoaded(Result<Arc<PrintStation>, String>),
-    QueueLoaded(Result<Vec<Production>, String>),
+    StationLoaded(Result<Arc<PrintStation>, Failure>),
+    QueueLoaded(Result<Vec<Production>, Failure>),
     Select(i64),
     Previewed {
         id: i64,
-        result: Result<Vec<(u32, u32, Vec<u8>)>, String>,
+        result: Result<Vec<(u32, u32, Vec<u8>)>, Failure>,
     },
     Start,
     Pause,
@@ -84,9 +86,7 @@ impl PrintScreen {
     ) -> (Self, Task<Message>) {
         let load_station = Task::perform(
             blocking("set-up", move || {
-                PrintStation::from_profile(&profile)
-                    .map(Arc::new)
-                    .map_err(|(cause, next_step)| problem(&Failed { cause, next_step }))
+                PrintStation::from_profile(&profile).map(Arc::new)
             }),
             Message::StationLoaded,
         );
@@ -94,7 +94,7 @@ impl PrintScreen {
             db: db.clone(),
             database,
             session,
-            station: Err(String::new()),
+            station: None,
             queue: Vec::new(),
             selected: None,
             preview: Vec::new(),
@@ -109,7 +109,7 @@ impl PrintScreen {
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
             Message::StationLoaded(station) => {
-                self.station = station;
+                self.station = Some(station);
                 // The queue may have arrived first: draw the card it selected.
                 if let Some(id) = self.selected {
                     return self.update(Message::Select(id));
@@ -123,17 +123,17 @@ impl PrintScreen {
                     return self.update(Message::Select(first.id));
                 }
             }
-            Message::QueueLoaded(Err(err)) => self.error = Some(err),
+            Message::QueueLoaded(Err(err)) => self.error = Some(err.line()),
             Message::Select(id) => {
                 self.selected = Some(id);
-                let (Ok(station), db) = (self.station.clone(), self.db.clone()) else {
+                let (Some(Ok(station)), db) = (self.station.clone(), self.db.clone()) else {
                     return Task::none();
                 };
                 let failed = |cause| {
-                    Failed {
-                    cause,
-                    next_step: "select the card again; if it repeats, check its holder's record and the profile's card layout".to_owned(),
-                }
+                    Failure::new(
+                        cause,
+                        "select the card again; if it repeats, check its holder's record and the profile's card layout",
+                    )
                 };
                 return Task::perform(
                     async move {
@@ -143,9 +143,7 @@ impl PrintScreen {
                             .run(move |store| for_face.preview_face(store, id).map_err(failed))
                             .await?;
                         blocking("preview", move || {
-                            station
-                                .preview(&face, PREVIEW_WIDTH)
-                                .map_err(|cause| failed(cause).to_string())
+                            station.preview(&face, PREVIEW_WIDTH).map_err(failed)
                         })
                         .await
                     },
@@ -166,7 +164,7 @@ impl PrintScreen {
                 result: Err(err), ..
             } => {
                 self.preview.clear();
-                self.error = Some(err);
+                self.error = Some(err.line());
             }
             Message::Start => return self.start(),
             Message::Pause => self.control.pause(),
@@ -191,7 +189,7 @@ impl PrintScreen {
         if !self.session.may(Action::PrintCards) || matches!(self.batch, Batch::Running { .. }) {
             return Task::none();
         }
-        let Ok(station) = self.station.clone() else {
+        let Some(Ok(station)) = self.station.clone() else {
             return Task::none();
         };
         self.control = Control::default();
@@ -213,7 +211,7 @@ impl PrintScreen {
             use iced::futures::SinkExt;
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let worker = tokio::task::spawn_blocking(move || {
-                let mut store = Store::open(&database).map_err(|err| problem(&err))?;
+                let mut store = Store::open(&database).map_err(Failure::from)?;
                 let mut feed = PcscFeed::new(reader.as_deref(), FEED_WAIT);
                 let mut cups = station.cups();
                 let setup = station.setup(&session);
@@ -229,7 +227,7 @@ impl PrintScreen {
                     },
                 )
                 .map(drop)
-                .map_err(|err| problem(&err))
+                .map_err(Failure::from)
             });
             while let Some(event) = receiver.recv().await {
                 if output.send(Message::Event(event)).await.is_err() {
@@ -237,7 +235,7 @@ impl PrintScreen {
                 }
             }
             if let Ok(Err(err)) | Err(err) = worker.await.map_err(|_| stopped("print")) {
-                let _ = output.send(Message::BatchFailed(err)).await;
+                let _ = output.send(Message::BatchFailed(err.line())).await;
             }
         });
         Task::run(events, std::convert::identity)
@@ -326,17 +324,18 @@ impl PrintScreen {
 
         let mut side = column![].spacing(14).width(Length::FillPortion(3));
         match &self.station {
-            Err(reason) if reason.is_empty() => {}
-            Err(reason) => {
+            None => {}
+            Some(Err(reason)) => {
                 side = side.push(
                     text(format!(
-                        "{} {reason}",
-                        t(language, Text::PrinterUnavailable)
+                        "{} {}",
+                        t(language, Text::PrinterUnavailable),
+                        reason.line()
                     ))
                     .color(theme::PROBLEM),
                 );
             }
-            Ok(station) => {
+            Some(Ok(station)) => {
                 side = side.push(
                     text(format!("CUPS: {}", station.printer.queue))
                         .size(theme::SMALL_SIZE)
@@ -375,7 +374,7 @@ impl PrintScreen {
     }
 
     fn batch_view(&self, language: Language) -> Element<'_, Message> {
-        let may_print = self.session.may(Action::PrintCards) && self.station.is_ok();
+        let may_print = self.session.may(Action::PrintCards) && matches!(self.station, Some(Ok(_)));
         match &self.batch {
             Batch::Running {
                 total,

@@ -15,6 +15,7 @@ use super::theme;
 use crate::card::ReaderEvent;
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::config::Language;
+use crate::error::Failure;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uid {
@@ -52,7 +53,7 @@ pub enum Message {
     UidRead {
         reader: String,
         atr: Vec<u8>,
-        result: Result<String, String>,
+        result: Result<String, Failure>,
     },
 }
 
@@ -72,7 +73,7 @@ impl Readers {
                 {
                     card.uid = match result {
                         Ok(uid) => Uid::Read(uid),
-                        Err(err) => Uid::Failed(err),
+                        Err(err) => Uid::Failed(err.line()),
                     };
                 }
             }
@@ -212,12 +213,11 @@ fn read_task(reader: String, atr: Vec<u8>) -> Task<Message> {
 }
 
 /// Connects to the reader on a blocking thread and reads the UID, so the UI never waits.
-async fn read_uid(reader: String) -> Result<String, String> {
+async fn read_uid(reader: String) -> Result<String, Failure> {
     super::blocking("reader", move || {
         let uid = PcscTransport::connect(&reader, Sharing::Shared)
             .and_then(|mut card| crate::card::read_uid(&mut card));
-        uid.map(hex::encode_upper)
-            .map_err(|err| super::problem(&err))
+        uid.map(hex::encode_upper).map_err(Failure::from)
     })
     .await
 }

@@ -9,6 +9,7 @@ use iced::{Element, Length, Task};
 use super::i18n::{Text, t};
 use super::{Db, theme};
 use crate::config::{Language, Profile};
+use crate::error::Failure;
 use crate::store::{AuditEntry, AuditError, TrustedIssuer};
 
 const AUDIT_ROWS: usize = 200;
@@ -24,14 +25,14 @@ pub struct Loaded {
 #[derive(Default)]
 pub struct Settings {
     pub filter: String,
-    pub loaded: Option<Result<Loaded, String>>,
+    pub loaded: Option<Result<Loaded, Failure>>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Message {
     Load,
     Filter(String),
-    Loaded(Result<Loaded, String>),
+    Loaded(Result<Loaded, Failure>),
 }
 
 impl Settings {
@@ -98,7 +99,7 @@ impl Settings {
         };
         let loaded = match loaded {
             Ok(loaded) => loaded,
-            Err(err) => return page.push(text(err.clone()).color(theme::PROBLEM)).into(),
+            Err(err) => return page.push(text(err.line()).color(theme::PROBLEM)).into(),
         };
         page = page.push(heading(Text::TrustedIssuers));
         if loaded.issuers.is_empty() {

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::i18n::{Text, t};
 use super::{Db, theme};
 use crate::config::Language;
+use crate::error::Failure;
 use crate::store::Operator;
 
 pub const NAME_ID: &str = "sign-in-name";
@@ -30,7 +31,7 @@ pub enum Message {
     Pin(String),
     NameDone,
     Submit,
-    Checked(Result<Operator, String>),
+    Checked(Result<Operator, Failure>),
 }
 
 /// What the sign-in tells the window, which acts on it.
@@ -87,7 +88,7 @@ impl SignIn {
                         return (Task::none(), Some(Event::SignedIn(operator)));
                     }
                     Err(err) => {
-                        self.error = Some(err);
+                        self.error = Some(err.line());
                         return (iced::widget::operation::focus(PIN_ID), None);
                     }
                 }

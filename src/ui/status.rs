@@ -12,6 +12,7 @@ use super::i18n::{Text, t};
 use super::readers::Readers;
 use super::{Db, theme};
 use crate::config::{Language, Profile, Secret};
+use crate::error::Failure;
 use crate::station::auth::Session;
 use crate::store::SyncSummary;
 
@@ -41,7 +42,7 @@ impl ServerMode {
 }
 
 pub struct Status {
-    pub store: Option<Result<SyncSummary, String>>,
+    pub store: Option<Result<SyncSummary, Failure>>,
     pub server: ServerMode,
     pub operator: Option<Session>,
 }
@@ -49,7 +50,7 @@ pub struct Status {
 #[derive(Debug, Clone)]
 pub enum Message {
     Tick,
-    Counted(Result<SyncSummary, String>),
+    Counted(Result<SyncSummary, Failure>),
 }
 
 pub fn refresh(db: Db) -> Task<Message> {
@@ -104,7 +105,7 @@ impl Status {
         };
         let sync_line = match &self.store {
             None => small(String::new(), theme::MUTED),
-            Some(Err(err)) => small(err.clone(), theme::PROBLEM),
+            Some(Err(err)) => small(err.line(), theme::PROBLEM),
             Some(Ok(status)) => small(
                 format!(
                     "{}: {} · {} {}",

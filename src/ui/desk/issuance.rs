@@ -11,7 +11,7 @@ use time::{Date, OffsetDateTime};
 use super::{Desk, Event, Message, Panel};
 use crate::card::{ReaderEvent, read_uid};
 use crate::config::Language;
-use crate::error::Problem;
+use crate::error::Failure;
 use crate::station::auth::{Action, Session};
 use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
 use crate::station::issue::{self, Step, chip_serial};
@@ -33,8 +33,7 @@ pub enum Issuance {
     },
     Done(IssuedCard),
     Failed {
-        cause: String,
-        next_step: String,
+        failure: Failure,
         needs_reason: bool,
     },
 }
@@ -44,26 +43,36 @@ pub enum Issuance {
 pub enum IssueEvent {
     Uid(Vec<u8>),
     Step(Step),
-    Finished(Result<IssuedCard, Failure>),
+    Finished(Result<IssuedCard, IssueFailure>),
 }
 
+/// A failed issuance, with what the desk does about it beyond showing it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub cause: String,
-    pub next_step: String,
+pub struct IssueFailure {
+    pub failure: Failure,
+    /// Taken off the reader mid-write: wait for the same chip to come back.
     pub card_removed: bool,
     pub needs_reason: bool,
     /// No card on the reader yet: wait for one rather than call it a failure.
     pub no_card: bool,
 }
 
-impl Failure {
-    fn of(err: &DeskError) -> Self {
+impl IssueFailure {
+    fn of(err: DeskError) -> Self {
         Self {
-            cause: err.to_string(),
-            next_step: err.next_step().to_owned(),
             card_removed: err.card_removed(),
             needs_reason: matches!(err, DeskError::NeedsDuplicateReason { .. }),
+            no_card: false,
+            failure: err.into(),
+        }
+    }
+
+    /// A failure that only needs showing.
+    fn shown(failure: Failure) -> Self {
+        Self {
+            failure,
+            card_removed: false,
+            needs_reason: false,
             no_card: false,
         }
     }
@@ -91,9 +100,8 @@ impl Desk {
         let Some(cardholder) = self.panel.as_ref().and_then(|p| p.cardholder.as_ref()) else {
             return Task::none();
         };
-        let setup = match &self.setup {
-            Ok(setup) => setup.clone(),
-            Err(_) => return Task::none(),
+        let Some(Ok(setup)) = self.setup.clone() else {
+            return Task::none();
         };
         let today = OffsetDateTime::now_utc().date();
         let request = IssueRequest {
@@ -147,12 +155,11 @@ impl Desk {
                 self.issuance = if failure.no_card || failure.card_removed {
                     Issuance::WaitingForCard {
                         resume: started_on.filter(|_| failure.card_removed),
-                        why: failure.cause,
+                        why: failure.failure.cause,
                     }
                 } else {
                     Issuance::Failed {
-                        cause: failure.cause,
-                        next_step: failure.next_step,
+                        failure: failure.failure,
                         needs_reason: failure.needs_reason,
                     }
                 };
@@ -171,14 +178,16 @@ impl Desk {
                 .color(theme::MUTED)
                 .into();
         }
-        if let Err(reason) = &self.setup {
-            return text(if reason.is_empty() {
-                t(language, Text::LoadingSigner).to_owned()
-            } else {
-                format!("{} {reason}", t(language, Text::CannotIssue))
-            })
-            .color(theme::PROBLEM)
-            .into();
+        if let Some(problem) = match &self.setup {
+            None => Some(t(language, Text::LoadingSigner).to_owned()),
+            Some(Err(failure)) => Some(format!(
+                "{} {}",
+                t(language, Text::CannotIssue),
+                failure.line()
+            )),
+            Some(Ok(_)) => None,
+        } {
+            return text(problem).color(theme::PROBLEM).into();
         }
         let busy = matches!(self.issuance, Issuance::Running { .. });
         let issue = button(text(t(language, Text::IssueCard)).size(theme::HEADING_SIZE))
@@ -218,12 +227,11 @@ impl Desk {
                 );
             }
             Issuance::Failed {
-                cause,
-                next_step,
+                failure,
                 needs_reason,
             } => {
-                page = page.push(text(cause.clone()).color(theme::PROBLEM));
-                page = page.push(text(format!("→ {next_step}")));
+                page = page.push(text(failure.cause.clone()).color(theme::PROBLEM));
+                page = page.push(text(format!("→ {}", failure.next_step)));
                 if *needs_reason {
                     page = page.push(
                         row![
@@ -316,26 +324,18 @@ impl IssueWork {
         emit(IssueEvent::Finished(outcome));
     }
 
-    fn issue(&self, emit: &mut dyn FnMut(IssueEvent)) -> Result<IssuedCard, Failure> {
-        let mut card = self.access.connect().map_err(|err| Failure {
+    fn issue(&self, emit: &mut dyn FnMut(IssueEvent)) -> Result<IssuedCard, IssueFailure> {
+        let mut card = self.access.connect().map_err(|err| IssueFailure {
             no_card: matches!(
                 err,
                 crate::card::TransportError::NoCard(_) | crate::card::TransportError::CardRemoved
             ),
-            cause: err.to_string(),
-            next_step: err.next_step().to_owned(),
-            card_removed: false,
-            needs_reason: false,
+            ..IssueFailure::shown(err.into())
         })?;
-        let uid = read_uid(&mut *card).map_err(|err| Failure::of(&DeskError::Issue(err.into())))?;
+        let uid =
+            read_uid(&mut *card).map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
-        let mut store = self.db.lock().map_err(|failed| Failure {
-            cause: failed.cause,
-            next_step: failed.next_step,
-            card_removed: false,
-            needs_reason: false,
-            no_card: false,
-        })?;
+        let mut store = self.db.lock().map_err(IssueFailure::shown)?;
         desk::issue_card(
             &self.session,
             &mut *card,
@@ -345,7 +345,7 @@ impl IssueWork {
             self.today,
             &mut |step| emit(IssueEvent::Step(step)),
         )
-        .map_err(|err| Failure::of(&err))
+        .map_err(IssueFailure::of)
     }
 
     fn events(self) -> impl iced::futures::Stream<Item = IssueEvent> {

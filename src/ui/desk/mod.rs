@@ -25,13 +25,14 @@ use super::photo::Photo;
 use super::{CardAccess, Db, theme};
 use crate::card::ReaderEvent;
 use crate::config::{Language, Profile};
+use crate::error::Failure;
 use crate::remote::usos::UsosClient;
 use crate::station::auth::Session;
 use crate::station::desk::{DeskSetup, DuplicateReason};
 use crate::station::usos::HolderInUsos;
 use crate::store::Person;
 
-pub use issuance::{Failure, Issuance, IssueEvent};
+pub use issuance::{Issuance, IssueEvent, IssueFailure};
 pub use panel::Panel;
 pub use search::SEARCH_ID;
 pub use usos::{NoticeState, UsosHolder, UsosSide};
@@ -56,11 +57,12 @@ pub struct Desk {
     opening: u64,
     pub panel: Option<Panel>,
     pub issuance: Issuance,
-    setup: Result<Arc<DeskSetup>, String>,
+    /// `None` while the signer and card key load.
+    setup: Option<Result<Arc<DeskSetup>, Failure>>,
     duplicate: Option<DuplicateReason>,
     /// The outcome of the last block / unblock / prolong, on the panel of the card.
     /// The last change's outcome: what was done (its word and its object), or the problem.
-    pub notice: Option<Result<(Text, String), String>>,
+    pub notice: Option<Result<(Text, String), Failure>>,
     /// A search or an "open" that failed: drawn above the results, where it is seen whether
     /// or not anyone is open.
     pub problem: Option<String>,
@@ -71,7 +73,7 @@ pub enum Message {
     QueryChanged(String),
     Searched {
         generation: u64,
-        result: Result<Vec<Person>, String>,
+        result: Result<Vec<Person>, Failure>,
     },
     Move(i32),
     OpenHighlighted,
@@ -79,9 +81,9 @@ pub enum Message {
     Opened {
         /// The request this answers; answers to earlier ones are dropped.
         opening: u64,
-        result: Result<Box<Panel>, String>,
+        result: Result<Box<Panel>, Failure>,
     },
-    SetupLoaded(Result<Arc<DeskSetup>, String>),
+    SetupLoaded(Result<Arc<DeskSetup>, Failure>),
     Issue,
     Duplicate(DuplicateReason),
     Issuing(IssueEvent),
@@ -95,23 +97,23 @@ pub enum Message {
         card_id: i64,
         expires: Option<Date>,
     },
-    Changed(Result<(Text, String), String>),
+    Changed(Result<(Text, String), Failure>),
     Reader(ReaderEvent),
     PhotoFolder(Option<PathBuf>),
     PhotoLoaded {
         person_id: i64,
         photo: Photo,
     },
-    UsosClient(Result<UsosClient, String>),
+    UsosClient(Result<UsosClient, Failure>),
     UsosLoaded {
         lookup: u64,
-        result: Result<HolderInUsos, (String, String)>,
+        result: Result<HolderInUsos, Failure>,
     },
     /// Send the "card ready" notice for the USOS card at this index of the loaded ones.
     SendCardReady(usize),
     CardReadySent {
         person_id: i64,
-        result: Result<String, (String, String)>,
+        result: Result<String, Failure>,
     },
 }
 
@@ -129,7 +131,7 @@ impl Desk {
         session: Session,
         access: CardAccess,
         profile: &Profile,
-        setup: Task<Result<Arc<DeskSetup>, String>>,
+        setup: Task<Result<Arc<DeskSetup>, Failure>>,
     ) -> (Self, Task<Message>) {
         let photos = panel::photo_folder(profile);
         let (usos, client) = usos::start(profile);
@@ -148,7 +150,7 @@ impl Desk {
             opening: 0,
             panel: None,
             issuance: Issuance::Idle,
-            setup: Err(String::new()),
+            setup: None,
             duplicate: None,
             notice: None,
             problem: None,
@@ -176,7 +178,7 @@ impl Desk {
             Message::Open(person_id) => self.open(person_id),
             Message::Opened { opening, result } => self.opened(opening, result),
             Message::SetupLoaded(setup) => {
-                self.setup = setup;
+                self.setup = Some(setup);
                 Task::none()
             }
             Message::Issue => self.start_issue(None),

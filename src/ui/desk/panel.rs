@@ -10,13 +10,14 @@ use time::{Date, OffsetDateTime};
 
 use super::{Desk, Issuance, Message};
 use crate::config::{Language, Profile};
+use crate::error::Failure;
 use crate::station::auth::Action;
 use crate::station::desk;
 use crate::station::issue::{self, chip_serial};
 use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
 use crate::ui::i18n::{Text, t};
 use crate::ui::photo::{self, Photo};
-use crate::ui::{Db, blocking, problem, theme};
+use crate::ui::{Db, blocking, theme};
 
 /// The selected person with their cardholder record and cards.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ impl Desk {
     pub(super) fn opened(
         &mut self,
         opening: u64,
-        result: Result<Box<Panel>, String>,
+        result: Result<Box<Panel>, Failure>,
     ) -> Task<Message> {
         // The answer to an earlier request (see reopen) is dropped.
         if opening != self.opening {
@@ -65,7 +66,7 @@ impl Desk {
         let panel = match result {
             Ok(panel) => panel,
             Err(err) => {
-                self.problem = Some(err);
+                self.problem = Some(err.line());
                 return Task::none();
             }
         };
@@ -126,7 +127,7 @@ impl Desk {
     /// Prolongs this card of the register, which must be the one on the reader, to the end
     /// of the semester after its current expiry.
     pub(super) fn prolong(&mut self, card_id: i64, expires: Option<Date>) -> Task<Message> {
-        let Ok(setup) = self.setup.clone() else {
+        let Some(Ok(setup)) = self.setup.clone() else {
             return Task::none();
         };
         let today = OffsetDateTime::now_utc().date();
@@ -135,8 +136,8 @@ impl Desk {
         self.notice = None;
         // The card first, then the store: the store is not held while the reader is waited for.
         let change = blocking("card", move || {
-            let mut card = access.connect().map_err(|err| problem(&err))?;
-            let mut store = db.lock().map_err(|err| problem(&err))?;
+            let mut card = access.connect().map_err(Failure::from)?;
+            let mut store = db.lock()?;
             desk::prolong_card(
                 &session, &mut *card, &mut store, &setup, card_id, new_expiry, today,
             )
@@ -144,14 +145,14 @@ impl Desk {
                 let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
                 (Text::Prolonged, done)
             })
-            .map_err(|err| problem(&err))
+            .map_err(Failure::from)
         });
         Task::perform(change, Message::Changed)
     }
 
     /// A block, unblock or prolong came back: its outcome goes on the panel, which is read
     /// again to show the card as it now is.
-    pub(super) fn changed(&mut self, result: Result<(Text, String), String>) -> Task<Message> {
+    pub(super) fn changed(&mut self, result: Result<(Text, String), Failure>) -> Task<Message> {
         self.notice = Some(result);
         self.reopen()
     }
@@ -271,7 +272,7 @@ impl Desk {
         if let Some(notice) = &self.notice {
             page = page.push(match notice {
                 Ok((done, what)) => text(format!("{} {what}", t(language, *done))).color(theme::OK),
-                Err(err) => text(err.clone()).color(theme::PROBLEM),
+                Err(err) => text(err.line()).color(theme::PROBLEM),
             });
         }
         page = page.push(self.issuance_view(panel, language));
@@ -309,7 +310,7 @@ impl Desk {
         let mut line = row![what, space::horizontal()]
             .spacing(10)
             .align_y(Alignment::Center);
-        if !blocked && self.session.may(Action::ProlongCard) && self.setup.is_ok() {
+        if !blocked && self.session.may(Action::ProlongCard) && matches!(self.setup, Some(Ok(_))) {
             line = line.push(
                 button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))
                     .style(button::secondary)
@@ -350,7 +351,7 @@ impl Desk {
     }
 }
 
-async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, String> {
+async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, Failure> {
     db.run(move |store| {
         let person = store.get_person(person_id)?;
         let cardholder = store.cardholders_of_person(person_id)?.into_iter().next();
@@ -450,7 +451,7 @@ mod tests {
         let _ = desk.update(Message::Open(first));
         let _ = desk.update(Message::Opened {
             opening: desk.opening - 1,
-            result: Err("late".into()),
+            result: Err(Failure::new("late", "")),
         });
         assert_eq!(desk.problem, None);
     }

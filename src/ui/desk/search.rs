@@ -6,6 +6,7 @@ use iced::{Element, Length, Task};
 
 use super::{Desk, Message};
 use crate::config::Language;
+use crate::error::Failure;
 use crate::store::Person;
 use crate::ui::i18n::{Text, t};
 use crate::ui::{Db, theme};
@@ -25,7 +26,7 @@ impl Desk {
         })
     }
 
-    pub(super) fn searched(&mut self, generation: u64, result: Result<Vec<Person>, String>) {
+    pub(super) fn searched(&mut self, generation: u64, result: Result<Vec<Person>, Failure>) {
         // Only the answer to the latest keystroke counts; older ones arrive late.
         if generation != self.generation {
             return;
@@ -36,7 +37,7 @@ impl Desk {
                 self.hits = hits;
                 self.problem = None;
             }
-            Err(err) => self.problem = Some(err),
+            Err(err) => self.problem = Some(err.line()),
         }
     }
 
@@ -117,7 +118,7 @@ impl Desk {
     }
 }
 
-async fn search_people(db: Db, query: String) -> Result<Vec<Person>, String> {
+async fn search_people(db: Db, query: String) -> Result<Vec<Person>, Failure> {
     db.run(move |store| store.search_people(&query, HITS)).await
 }
 

@@ -7,18 +7,18 @@ use iced::{Alignment, Element, Length, Task};
 
 use super::{Desk, Message, Panel};
 use crate::config::{CardReady, Language, Profile};
-use crate::error::Problem;
+use crate::error::Failure;
 use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};
 use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos};
 use crate::ui::i18n::{Text, t};
-use crate::ui::{Db, blocking, problem, theme};
+use crate::ui::{Db, blocking, theme};
 
 /// The desk's USOS side, present when the profile has `[usos]`.
 pub struct UsosSide {
     /// None while the client is being made (secrets may come from the keyring).
-    client: Option<Result<UsosClient, String>>,
+    client: Option<Result<UsosClient, Failure>>,
     card_ready: CardReady,
     /// What USOS says about the open holder.
     pub holder: UsosHolder,
@@ -65,8 +65,7 @@ pub(super) fn start(profile: &Profile) -> (Option<UsosSide>, Task<Message>) {
             let profile = profile.clone();
             let client = Task::perform(
                 blocking("USOS set-up", move || {
-                    usos_flow::client_from_profile(&profile, desk_retry())
-                        .map_err(|err| problem(&err))
+                    usos_flow::client_from_profile(&profile, desk_retry()).map_err(Failure::from)
                 }),
                 Message::UsosClient,
             );
@@ -83,7 +82,10 @@ pub(super) fn start(profile: &Profile) -> (Option<UsosSide>, Task<Message>) {
 }
 
 impl Desk {
-    pub(super) fn usos_client_made(&mut self, client: Result<UsosClient, String>) -> Task<Message> {
+    pub(super) fn usos_client_made(
+        &mut self,
+        client: Result<UsosClient, Failure>,
+    ) -> Task<Message> {
         if let Some(usos) = &mut self.usos {
             usos.client = Some(client);
             return self.load_usos();
@@ -91,29 +93,25 @@ impl Desk {
         Task::none()
     }
 
-    pub(super) fn usos_loaded(
-        &mut self,
-        lookup: u64,
-        result: Result<HolderInUsos, (String, String)>,
-    ) {
+    pub(super) fn usos_loaded(&mut self, lookup: u64, result: Result<HolderInUsos, Failure>) {
         if let Some(usos) = self.usos.as_mut().filter(|usos| usos.lookup == lookup) {
             usos.holder = match result {
                 Ok(holder) => UsosHolder::Loaded(holder),
-                Err((cause, next_step)) => UsosHolder::Failed { cause, next_step },
+                Err(Failure {
+                    cause, next_step, ..
+                }) => UsosHolder::Failed { cause, next_step },
             };
         }
     }
 
-    pub(super) fn card_ready_sent(
-        &mut self,
-        person_id: i64,
-        result: Result<String, (String, String)>,
-    ) {
+    pub(super) fn card_ready_sent(&mut self, person_id: i64, result: Result<String, Failure>) {
         let current = self.open_person() == Some(person_id);
         if let (Some(usos), true) = (&mut self.usos, current) {
             usos.notice = Some(match result {
                 Ok(user) => NoticeState::Sent(user),
-                Err((cause, next_step)) => NoticeState::Failed { cause, next_step },
+                Err(Failure {
+                    cause, next_step, ..
+                }) => NoticeState::Failed { cause, next_step },
             });
         }
     }
@@ -130,8 +128,8 @@ impl Desk {
             None => return Task::none(),
             Some(Err(err)) => {
                 usos.holder = UsosHolder::Failed {
-                    cause: err.clone(),
-                    next_step: String::new(),
+                    cause: err.cause.clone(),
+                    next_step: err.next_step.clone(),
                 };
                 return Task::none();
             }
@@ -145,7 +143,7 @@ impl Desk {
             async move {
                 usos_flow::holder_in_usos(&client, &cards)
                     .await
-                    .map_err(|err| (err.to_string(), err.next_step().to_owned()))
+                    .map_err(Failure::from)
             },
             move |result| Message::UsosLoaded { lookup, result },
         )
@@ -384,10 +382,10 @@ async fn send_notice(
     client: UsosClient,
     templates: CardReady,
     card: UsosCard,
-) -> Result<String, (String, String)> {
+) -> Result<String, Failure> {
     let sent = usos_flow::notify_card_ready(&session, &client, &templates, &card)
         .await
-        .map_err(|err| (err.to_string(), err.next_step().to_owned()))?;
+        .map_err(Failure::from)?;
     let user = sent.user_id.clone();
     let subject = format!("usos_user:{user}");
     let details = serde_json::json!({"usos_card": card.id, "event_type": sent.event_type_id});
@@ -425,7 +423,7 @@ mod tests {
         };
         let _ = desk.update(Message::UsosLoaded {
             lookup: 1,
-            result: Err(("an older answer".into(), String::new())),
+            result: Err(Failure::new("an older answer", "")),
         });
         assert_eq!(desk.usos.as_ref().unwrap().holder, UsosHolder::Loading);
         let _ = desk.update(Message::UsosLoaded {
