@@ -44,7 +44,7 @@ use time::Date;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectKeyIdentifier};
 
-use super::pesel::{self, PeselError};
+use crate::crypto::pesel::{self, PeselError};
 
 /// eContentType of the ELS data object, `1.2.616.1.101.4.1.1.1`.
 pub const ELS_CONTENT_TYPE: ObjectIdentifier =
