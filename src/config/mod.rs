@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::card::desfire::{Aid, CommMode};
+use crate::card::desfire_record::RECORD_LEN;
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::error::Problem;
 
@@ -579,9 +580,7 @@ impl Profile {
             }
         }
         if let Some(desfire) = &profile.desfire {
-            desfire
-                .check(crate::station::desfire::RECORD_LEN)
-                .map_err(invalid)?;
+            desfire.check(RECORD_LEN).map_err(invalid)?;
         }
         if let Some(printer) = &profile.printer {
             printer.check(&profile).map_err(invalid)?;
