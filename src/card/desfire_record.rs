@@ -37,8 +37,9 @@ pub struct CardRecord {
     pub expires: Date,
 }
 
+/// A [`CardRecord`] that does not fit the layout, or bytes that are not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
+pub enum CardRecordError {
     #[error("the {field} must be 1 to {TEXT_FIELD_LEN} printable ASCII characters")]
     BadText { field: &'static str },
     #[error("the record has layout version {0}; this station reads version 1")]
@@ -49,14 +50,14 @@ pub enum RecordError {
 
 impl CardRecord {
     /// The record without its MAC; refuses fields that do not fit the layout.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, RecordError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, CardRecordError> {
         let mut bytes = Vec::with_capacity(RECORD_LEN);
         bytes.push(LAYOUT_VERSION);
         bytes.extend_from_slice(&self.card_number.to_be_bytes());
         bytes.extend_from_slice(&text_field("barcode", &self.barcode)?);
         bytes.extend_from_slice(&text_field("holder id", &self.holder_id)?);
         let year = u16::try_from(self.expires.year())
-            .map_err(|_| RecordError::Malformed("expiry year"))?;
+            .map_err(|_| CardRecordError::Malformed("expiry year"))?;
         bytes.extend_from_slice(&year.to_be_bytes());
         bytes.push(u8::from(self.expires.month()));
         bytes.push(self.expires.day());
@@ -64,21 +65,21 @@ impl CardRecord {
     }
 
     /// Parses the bytes before the MAC.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CardRecordError> {
         let field = |from: usize, len: usize| bytes.get(from..from + len);
         match bytes.first() {
             Some(&LAYOUT_VERSION) => {}
-            Some(&other) => return Err(RecordError::UnknownLayout(other)),
-            None => return Err(RecordError::Malformed("layout version")),
+            Some(&other) => return Err(CardRecordError::UnknownLayout(other)),
+            None => return Err(CardRecordError::Malformed("layout version")),
         }
         let card_number = field(CARD_NUMBER_OFFSET, 8)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes)
-            .ok_or(RecordError::Malformed("card number"))?;
+            .ok_or(CardRecordError::Malformed("card number"))?;
         let text = |offset: usize, name: &'static str| {
             field(offset, TEXT_FIELD_LEN)
                 .and_then(parse_text_field)
-                .ok_or(RecordError::Malformed(name))
+                .ok_or(CardRecordError::Malformed(name))
         };
         let expires = field(EXPIRY_OFFSET, 4)
             .and_then(|b| {
@@ -86,7 +87,7 @@ impl CardRecord {
                 let month = Month::try_from(b[2]).ok()?;
                 Date::from_calendar_date(year, month, b[3]).ok()
             })
-            .ok_or(RecordError::Malformed("expiry date"))?;
+            .ok_or(CardRecordError::Malformed("expiry date"))?;
         Ok(Self {
             card_number,
             barcode: text(BARCODE_OFFSET, "barcode")?,
@@ -100,9 +101,9 @@ fn is_printable(text: &str) -> bool {
     text.bytes().all(|b| (0x20..=0x7E).contains(&b))
 }
 
-fn text_field(field: &'static str, text: &str) -> Result<[u8; TEXT_FIELD_LEN], RecordError> {
+fn text_field(field: &'static str, text: &str) -> Result<[u8; TEXT_FIELD_LEN], CardRecordError> {
     if text.is_empty() || text.len() > TEXT_FIELD_LEN || !is_printable(text) {
-        return Err(RecordError::BadText { field });
+        return Err(CardRecordError::BadText { field });
     }
     let mut bytes = [0; TEXT_FIELD_LEN];
     bytes[..text.len()].copy_from_slice(text.as_bytes());
@@ -149,7 +150,7 @@ mod tests {
         };
         assert_eq!(
             too_long.encode(),
-            Err(RecordError::BadText { field: "barcode" })
+            Err(CardRecordError::BadText { field: "barcode" })
         );
         let not_ascii = CardRecord {
             holder_id: "Łukasz".into(),
@@ -160,7 +161,7 @@ mod tests {
         bad_date[EXPIRY_OFFSET + 2] = 13;
         assert_eq!(
             CardRecord::decode(&bad_date),
-            Err(RecordError::Malformed("expiry date"))
+            Err(CardRecordError::Malformed("expiry date"))
         );
         let mut junk_after_nul = bytes;
         junk_after_nul[BARCODE_OFFSET + 20] = b'x';

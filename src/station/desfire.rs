@@ -36,7 +36,7 @@ use crate::error::Problem;
 
 // What `issue` writes and `read` returns, and why a record does not fit: re-exported so their
 // callers need not reach into the card layer.
-pub use crate::card::desfire_record::{CardRecord, RecordError};
+pub use crate::card::desfire_record::{CardRecord, CardRecordError};
 
 /// The version every diversified key is given on the card.
 pub const ISSUED_KEY_VERSION: u8 = 1;
@@ -162,7 +162,7 @@ impl CardKeys {
     }
 
     /// The record followed by its MAC.
-    fn seal(&self, record: &CardRecord) -> Result<Vec<u8>, RecordError> {
+    fn seal(&self, record: &CardRecord) -> Result<Vec<u8>, CardRecordError> {
         let mut bytes = record.encode()?;
         let mac = self.mac(&bytes);
         bytes.extend_from_slice(&mac);
@@ -205,7 +205,7 @@ pub struct VerifiedRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum DesfireIssueError {
     #[error("the record cannot be written: {0}")]
-    InvalidRecord(#[from] RecordError),
+    InvalidRecord(#[from] CardRecordError),
     #[error(
         "the card shows a random UID ({reader}) instead of its real one; the kiosk could not derive its keys"
     )]
@@ -280,7 +280,10 @@ pub enum DesfireReadError {
     #[error("MAC mismatch: the card record is forged or damaged")]
     Forged { uid: Vec<u8> },
     #[error("the card record is unreadable: {error}")]
-    Unreadable { uid: Vec<u8>, error: RecordError },
+    Unreadable {
+        uid: Vec<u8>,
+        error: CardRecordError,
+    },
     #[error("the card expired on {}", .0.record.expires)]
     Expired(Box<VerifiedRecord>),
     #[error("the card shows a {}-byte UID, not the 7-byte UID of a DESFire card without random UID", .0.len())]
