@@ -425,13 +425,13 @@ pub(crate) fn rotate_left(challenge: &[u8]) -> Zeroizing<Vec<u8>> {
 
 /// An EV1 secure-messaging session: the session key and the IV that every command and answer
 /// moves on. Card and reader must move it identically or the next CMAC fails.
-pub(crate) struct Session {
+pub(crate) struct SecureMessaging {
     cipher: BlockCipher,
     iv: Zeroizing<Vec<u8>>,
     key_no: u8,
 }
 
-impl Session {
+impl SecureMessaging {
     pub(crate) fn establish(key: &DesfireKey, key_no: u8, rnd_a: &[u8], rnd_b: &[u8]) -> Self {
         let cipher = key.session_key(rnd_a, rnd_b).cipher();
         let iv = Zeroizing::new(vec![0; cipher.block_size()]);
@@ -609,7 +609,7 @@ enum Outgoing<'a> {
 pub struct Desfire<T: Transport> {
     transport: T,
     random: Box<dyn RandomSource>,
-    session: Option<Session>,
+    session: Option<SecureMessaging>,
     selected: Aid,
 }
 
@@ -764,7 +764,7 @@ impl<T: Transport> Desfire<T> {
             // The card does not know the key (or is an impostor that replayed a challenge).
             return Err(DesfireError::Authentication);
         }
-        self.session = Some(Session::establish(key, key_no, &rnd_a, &rnd_b));
+        self.session = Some(SecureMessaging::establish(key, key_no, &rnd_a, &rnd_b));
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 pub mod apdu;
 pub mod desfire;
+pub mod desfire_record;
 #[cfg(test)]
 pub(crate) mod desfire_traces;
 pub mod els;

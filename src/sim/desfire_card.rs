@@ -13,8 +13,8 @@ use super::StateFileError;
 use super::VirtualCard;
 use crate::card::apdu::{Command, Response, StatusWord};
 use crate::card::desfire::{
-    AccessRights, Aid, CommMode, DesfireKey, MAX_FRAME_DATA, Session, crc32, ins, rotate_left,
-    split_crc, status,
+    AccessRights, Aid, CommMode, DesfireKey, MAX_FRAME_DATA, SecureMessaging, crc32, ins,
+    rotate_left, split_crc, status,
 };
 use crate::crypto::block::xor_into;
 use crate::crypto::diversify::KeyAlgorithm;
@@ -141,7 +141,7 @@ pub struct DesfireCard {
     state_file: Option<PathBuf>,
     random: Box<dyn RandomSource>,
     selected: Aid,
-    session: Option<Session>,
+    session: Option<SecureMessaging>,
     pending: Pending,
     /// Backup-file contents written but not committed, by application and file. Volatile:
     /// a reset or tear drops them, as on the real chip.
@@ -225,7 +225,7 @@ impl DesfireCard {
     }
 
     fn authenticated_key(&self) -> Option<u8> {
-        self.session.as_ref().map(Session::key_no)
+        self.session.as_ref().map(SecureMessaging::key_no)
     }
 
     /// Whether the session's key is one of `keys`, or one of them is "free".
@@ -499,7 +499,7 @@ impl DesfireCard {
         }
         let mut proof = rotate_left(rnd_a).to_vec();
         cipher.cbc_encrypt(&mut auth.iv, &mut proof);
-        self.session = Some(Session::establish(
+        self.session = Some(SecureMessaging::establish(
             &auth.key,
             auth.key_no,
             rnd_a,
@@ -841,7 +841,7 @@ impl DesfireCard {
         let same_key = key_no == session_key_no;
         let key_data_len = algorithm.key_len() + usize::from(algorithm == KeyAlgorithm::Aes128);
         let body_len = key_data_len + if same_key { 4 } else { 8 };
-        let bs = self.session.as_ref().map_or(8, Session::block_size);
+        let bs = self.session.as_ref().map_or(8, SecureMessaging::block_size);
         if plain.len() != body_len.div_ceil(bs) * bs {
             return Err(status::LENGTH_ERROR);
         }
@@ -910,7 +910,7 @@ impl DesfireCard {
     }
 }
 
-fn with_cmac(session: &mut Session, mut data: Vec<u8>) -> Vec<u8> {
+fn with_cmac(session: &mut SecureMessaging, mut data: Vec<u8>) -> Vec<u8> {
     data.push(status::OK);
     let mac = session.cmac(&data);
     data.pop();

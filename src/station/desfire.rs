@@ -16,45 +16,30 @@
 //!
 //! The record file is a backup data file (read: key 1; write, read-write, change: key 0), so a
 //! write torn before CommitTransaction leaves the previous record. The record is
-//! [`RECORD_LEN`] bytes at offset 0:
-//!
-//! | offset | length | field |
-//! |---|---|---|
-//! | 0 | 1 | layout version, 1 |
-//! | 1 | 8 | card number, unsigned big-endian |
-//! | 9 | 24 | barcode, printable ASCII, NUL-padded |
-//! | 33 | 24 | holder id, printable ASCII, NUL-padded |
-//! | 57 | 4 | expiry: year (big-endian u16), month, day; valid through that day |
-//! | 61 | 8 | MAC: the first 8 bytes of the NIST CMAC of bytes 0..61 under the MAC key |
+//! [`RECORD_LEN`] bytes at offset 0: the [`CardRecord`] and its MAC under the record MAC key,
+//! laid out as [`crate::card::desfire_record`] shows.
 
 use std::fmt;
 
-use time::{Date, Month, OffsetDateTime};
+use time::{Date, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::card::desfire::{
     AccessRights, Aid, Desfire, DesfireError, DesfireKey, FileSpec, status,
 };
+use crate::card::desfire_record::{MAC_LEN, MAC_OFFSET, RECORD_LEN};
 use crate::card::{Counting, Transport, TransportError, read_uid};
 use crate::config::{ConfigError, DesfireApp, Secret};
 use crate::crypto::block::BlockCipher;
 use crate::crypto::diversify::{KeyAlgorithm, diversify};
 use crate::error::Problem;
 
-/// Bytes of the record, MAC included.
-pub const RECORD_LEN: usize = MAC_OFFSET + MAC_LEN;
-/// Longest barcode and holder id.
-pub const TEXT_FIELD_LEN: usize = 24;
+// What `issue` writes and `read` returns, and why a record does not fit: re-exported so their
+// callers need not reach into the card layer.
+pub use crate::card::desfire_record::{CardRecord, CardRecordError};
+
 /// The version every diversified key is given on the card.
 pub const ISSUED_KEY_VERSION: u8 = 1;
-
-const LAYOUT_VERSION: u8 = 1;
-const CARD_NUMBER_OFFSET: usize = 1;
-const BARCODE_OFFSET: usize = CARD_NUMBER_OFFSET + 8;
-const HOLDER_OFFSET: usize = BARCODE_OFFSET + TEXT_FIELD_LEN;
-const EXPIRY_OFFSET: usize = HOLDER_OFFSET + TEXT_FIELD_LEN;
-const MAC_OFFSET: usize = EXPIRY_OFFSET + 4;
-const MAC_LEN: usize = 8;
 
 const APP_MASTER_KEY: u8 = 0;
 const READ_KEY: u8 = 1;
@@ -64,96 +49,6 @@ const MAC_KEY_SLOT: u8 = 2;
 /// deleting files and changing keys need the master key.
 const APP_KEY_SETTINGS: u8 = 0x0B;
 const DESFIRE_UID_LEN: usize = 7;
-
-/// What the card carries about its holder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardRecord {
-    pub card_number: u64,
-    pub barcode: String,
-    pub holder_id: String,
-    pub expires: Date,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
-    #[error("the {field} must be 1 to {TEXT_FIELD_LEN} printable ASCII characters")]
-    BadText { field: &'static str },
-    #[error("the record has layout version {0}; this station reads version 1")]
-    UnknownLayout(u8),
-    #[error("the record's {0} is malformed")]
-    Malformed(&'static str),
-}
-
-impl CardRecord {
-    /// The record without its MAC; refuses fields that do not fit the layout.
-    fn encode(&self) -> Result<Vec<u8>, RecordError> {
-        let mut bytes = Vec::with_capacity(RECORD_LEN);
-        bytes.push(LAYOUT_VERSION);
-        bytes.extend_from_slice(&self.card_number.to_be_bytes());
-        bytes.extend_from_slice(&text_field("barcode", &self.barcode)?);
-        bytes.extend_from_slice(&text_field("holder id", &self.holder_id)?);
-        let year = u16::try_from(self.expires.year())
-            .map_err(|_| RecordError::Malformed("expiry year"))?;
-        bytes.extend_from_slice(&year.to_be_bytes());
-        bytes.push(u8::from(self.expires.month()));
-        bytes.push(self.expires.day());
-        Ok(bytes)
-    }
-
-    /// Parses the bytes before the MAC.
-    fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
-        let field = |from: usize, len: usize| bytes.get(from..from + len);
-        match bytes.first() {
-            Some(&LAYOUT_VERSION) => {}
-            Some(&other) => return Err(RecordError::UnknownLayout(other)),
-            None => return Err(RecordError::Malformed("layout version")),
-        }
-        let card_number = field(CARD_NUMBER_OFFSET, 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .ok_or(RecordError::Malformed("card number"))?;
-        let text = |offset: usize, name: &'static str| {
-            field(offset, TEXT_FIELD_LEN)
-                .and_then(parse_text_field)
-                .ok_or(RecordError::Malformed(name))
-        };
-        let expires = field(EXPIRY_OFFSET, 4)
-            .and_then(|b| {
-                let year = i32::from(u16::from_be_bytes([b[0], b[1]]));
-                let month = Month::try_from(b[2]).ok()?;
-                Date::from_calendar_date(year, month, b[3]).ok()
-            })
-            .ok_or(RecordError::Malformed("expiry date"))?;
-        Ok(Self {
-            card_number,
-            barcode: text(BARCODE_OFFSET, "barcode")?,
-            holder_id: text(HOLDER_OFFSET, "holder id")?,
-            expires,
-        })
-    }
-}
-
-fn is_printable(text: &str) -> bool {
-    text.bytes().all(|b| (0x20..=0x7E).contains(&b))
-}
-
-fn text_field(field: &'static str, text: &str) -> Result<[u8; TEXT_FIELD_LEN], RecordError> {
-    if text.is_empty() || text.len() > TEXT_FIELD_LEN || !is_printable(text) {
-        return Err(RecordError::BadText { field });
-    }
-    let mut bytes = [0; TEXT_FIELD_LEN];
-    bytes[..text.len()].copy_from_slice(text.as_bytes());
-    Ok(bytes)
-}
-
-/// Text up to the first NUL; only NULs may follow it.
-fn parse_text_field(bytes: &[u8]) -> Option<String> {
-    let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    let (text, padding) = bytes.split_at(len);
-    let text = std::str::from_utf8(text).ok()?;
-    (!text.is_empty() && is_printable(text) && padding.iter().all(|&b| b == 0))
-        .then(|| text.to_owned())
-}
 
 /// The master keys of the `[desfire]` profile section, read from the environment.
 pub struct MasterKeys {
@@ -267,7 +162,7 @@ impl CardKeys {
     }
 
     /// The record followed by its MAC.
-    fn seal(&self, record: &CardRecord) -> Result<Vec<u8>, RecordError> {
+    fn seal(&self, record: &CardRecord) -> Result<Vec<u8>, CardRecordError> {
         let mut bytes = record.encode()?;
         let mac = self.mac(&bytes);
         bytes.extend_from_slice(&mac);
@@ -310,7 +205,7 @@ pub struct VerifiedRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum DesfireIssueError {
     #[error("the record cannot be written: {0}")]
-    InvalidRecord(#[from] RecordError),
+    InvalidRecord(#[from] CardRecordError),
     #[error(
         "the card shows a random UID ({reader}) instead of its real one; the kiosk could not derive its keys"
     )]
@@ -385,7 +280,10 @@ pub enum DesfireReadError {
     #[error("MAC mismatch: the card record is forged or damaged")]
     Forged { uid: Vec<u8> },
     #[error("the card record is unreadable: {error}")]
-    Unreadable { uid: Vec<u8>, error: RecordError },
+    Unreadable {
+        uid: Vec<u8>,
+        error: CardRecordError,
+    },
     #[error("the card expired on {}", .0.record.expires)]
     Expired(Box<VerifiedRecord>),
     #[error("the card shows a {}-byte UID, not the 7-byte UID of a DESFire card without random UID", .0.len())]
@@ -628,6 +526,7 @@ mod tests {
 
     use super::*;
     use crate::card::desfire::CommMode;
+    use crate::card::desfire_record::CARD_NUMBER_OFFSET;
     use crate::config::Profile;
     use crate::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport};
 
@@ -721,42 +620,6 @@ mod tests {
             .expect("the record file exists");
         file.data[..RECORD_LEN].to_vec()
     }
-
-    #[test]
-    fn record_layout_round_trips_and_refuses_what_does_not_fit() {
-        let original = record(42);
-        let bytes = original.encode().unwrap();
-        assert_eq!(bytes.len(), MAC_OFFSET);
-        assert_eq!(bytes[0], LAYOUT_VERSION);
-        assert_eq!(bytes[1..9], 42u64.to_be_bytes());
-        assert_eq!(bytes[EXPIRY_OFFSET..], [0x07, 0xEB, 9, 30]);
-        assert_eq!(CardRecord::decode(&bytes).unwrap(), original);
-
-        let too_long = CardRecord {
-            barcode: "1".repeat(TEXT_FIELD_LEN + 1),
-            ..record(1)
-        };
-        assert_eq!(
-            too_long.encode(),
-            Err(RecordError::BadText { field: "barcode" })
-        );
-        let not_ascii = CardRecord {
-            holder_id: "Łukasz".into(),
-            ..record(1)
-        };
-        assert!(not_ascii.encode().is_err());
-        let mut bad_date = bytes.clone();
-        bad_date[EXPIRY_OFFSET + 2] = 13;
-        assert_eq!(
-            CardRecord::decode(&bad_date),
-            Err(RecordError::Malformed("expiry date"))
-        );
-        let mut junk_after_nul = bytes;
-        junk_after_nul[BARCODE_OFFSET + 20] = b'x';
-        assert!(CardRecord::decode(&junk_after_nul).is_err());
-        assert!(CardRecord::decode(&[]).is_err());
-    }
-
     #[test]
     fn issue_then_read_for_every_key_type_and_comm_mode() {
         for key_type in [

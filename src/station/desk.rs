@@ -10,7 +10,7 @@ use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
 use super::issue::{
-    self, ElsSource, IssueError, RecordError, Signer, Step, chip_serial, els_data_for,
+    self, CardholderRecordError, ElsSource, IssueError, Signer, Step, chip_serial, els_data_for,
 };
 use crate::card::els::{CardKey, ElsCardError};
 use crate::card::{Transport, TransportError, read_uid};
@@ -158,7 +158,7 @@ pub enum DeskError {
     #[error(transparent)]
     Issue(#[from] IssueError),
     #[error(transparent)]
-    Record(#[from] RecordError),
+    Record(#[from] CardholderRecordError),
     #[error("the cardholder already has card {card_id} in use")]
     NeedsDuplicateReason { card_id: i64 },
     #[error(
@@ -204,7 +204,7 @@ impl Problem for DeskError {
 
 impl From<StoreError> for DeskError {
     fn from(err: StoreError) -> Self {
-        DeskError::Record(RecordError::Store(err))
+        DeskError::Record(CardholderRecordError::Store(err))
     }
 }
 

@@ -249,12 +249,15 @@ pub fn els_data_for(
     university: &str,
     edition: &str,
     expires: Date,
-) -> Result<ElsData, RecordError> {
+) -> Result<ElsData, CardholderRecordError> {
     let cardholder = store.get_cardholder(cardholder_id)?;
-    let person_id = cardholder.fields.person_id.ok_or(RecordError::Incomplete {
-        cardholder_id,
-        missing: "a person",
-    })?;
+    let person_id = cardholder
+        .fields
+        .person_id
+        .ok_or(CardholderRecordError::Incomplete {
+            cardholder_id,
+            missing: "a person",
+        })?;
     let person = store.get_person(person_id)?.fields;
     let given_names = std::iter::once(person.first_name)
         .chain(person.middle_name)
@@ -264,12 +267,14 @@ pub fn els_data_for(
         university: university.to_owned(),
         surnames: vec![person.last_name],
         given_names,
-        album_number: person.album_number.ok_or(RecordError::Incomplete {
-            cardholder_id,
-            missing: "an album number",
-        })?,
+        album_number: person
+            .album_number
+            .ok_or(CardholderRecordError::Incomplete {
+                cardholder_id,
+                missing: "an album number",
+            })?,
         edition: edition.to_owned(),
-        pesel: person.pesel.ok_or(RecordError::Incomplete {
+        pesel: person.pesel.ok_or(CardholderRecordError::Incomplete {
             cardholder_id,
             missing: "a PESEL",
         })?,
@@ -277,8 +282,10 @@ pub fn els_data_for(
     })
 }
 
+/// The cardholder's record in the store cannot give a card its data, or the card cannot be
+/// recorded against it.
 #[derive(Debug, thiserror::Error)]
-pub enum RecordError {
+pub enum CardholderRecordError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cardholder {cardholder_id} has no {missing}: the card cannot carry it")]
@@ -288,11 +295,11 @@ pub enum RecordError {
     },
 }
 
-impl Problem for RecordError {
+impl Problem for CardholderRecordError {
     fn next_step(&self) -> &'static str {
         match self {
-            RecordError::Store(err) => err.next_step(),
-            RecordError::Incomplete { .. } => "complete the cardholder's record first",
+            CardholderRecordError::Store(err) => err.next_step(),
+            CardholderRecordError::Incomplete { .. } => "complete the cardholder's record first",
         }
     }
 }
@@ -306,7 +313,7 @@ pub fn record_issued(
     cardholder_id: i64,
     issued: &Issued,
     operator: &str,
-) -> Result<i64, RecordError> {
+) -> Result<i64, CardholderRecordError> {
     let card = NewCard {
         cardholder_id,
         card_number: None,
@@ -329,10 +336,10 @@ pub fn record_card(
     uid: &[u8],
     card: NewCard,
     operator: &str,
-) -> Result<i64, RecordError> {
+) -> Result<i64, CardholderRecordError> {
     if let Some(known) = store.find_card_by_uid(kind, uid)? {
         if known.fields.cardholder_id != card.cardholder_id {
-            return Err(RecordError::Store(StoreError::Invalid(format!(
+            return Err(CardholderRecordError::Store(StoreError::Invalid(format!(
                 "chip {} belongs to cardholder {}, not {}",
                 chip_serial(uid),
                 known.fields.cardholder_id,
@@ -734,7 +741,7 @@ mod tests {
         assert!(
             matches!(
                 record_issued(&mut store, holder_id + 1, &issued, "x"),
-                Err(RecordError::Store(_))
+                Err(CardholderRecordError::Store(_))
             ),
             "another holder's chip"
         );

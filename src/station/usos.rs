@@ -10,7 +10,7 @@ use time::macros::format_description;
 use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
-use super::issue::{self, ElsSource, IssueError, Issued, RecordError, chip_serial};
+use super::issue::{self, CardholderRecordError, ElsSource, IssueError, Issued, chip_serial};
 use crate::card::els::ElsCardError;
 use crate::card::{Transport, read_uid};
 use crate::config::{CardReady, ConfigError, Profile, Secret};
@@ -104,7 +104,7 @@ pub enum UsosIssueError {
     #[error(transparent)]
     Issue(#[from] IssueError),
     #[error(transparent)]
-    Record(#[from] RecordError),
+    Record(#[from] CardholderRecordError),
 }
 
 impl Problem for UsosIssueError {
@@ -230,9 +230,11 @@ pub async fn issue<T: Transport + ?Sized>(
         .map_err(|err| UsosIssueError::Issue(IssueError::NotVerified(err)))?;
     let holder = store
         .get_cardholder(cardholder_id)
-        .map_err(RecordError::from)?;
+        .map_err(CardholderRecordError::from)?;
     if let Some(person_id) = holder.fields.person_id {
-        let person = store.get_person(person_id).map_err(RecordError::from)?;
+        let person = store
+            .get_person(person_id)
+            .map_err(CardholderRecordError::from)?;
         if let Some(pesel) = person.fields.pesel
             && pesel != offered.pesel
         {
