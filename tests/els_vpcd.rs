@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use cardstation::card::els::{self, CardKey};
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
+use cardstation::config::keys;
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{Certificates, ElsData};
-use cardstation::crypto::keys;
 use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, vpcd};
 use cardstation::station::issue::{self, ElsSource, Signer};
 use common::{UID, assert_success, reader};

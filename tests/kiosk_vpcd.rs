@@ -229,8 +229,8 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
 
     // Issued in 2020, valid until the end of 2021.
     let signer = Signer {
-        key: cardstation::crypto::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
-        certificate: cardstation::crypto::keys::load_certificate(&dir.join("cert.pem")).unwrap(),
+        key: cardstation::config::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
+        certificate: cardstation::config::keys::load_certificate(&dir.join("cert.pem")).unwrap(),
     };
     let old = sim::shared(ElsCard::new(personalised(&UID)));
     let data = cardstation::crypto::els_sig::ElsData {

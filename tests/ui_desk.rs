@@ -5,7 +5,7 @@
 
 #![cfg(feature = "gui")]
 
-use cardstation::crypto::keys;
+use cardstation::config::keys;
 use cardstation::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
 use cardstation::station::desk::DeskSetup;
 use cardstation::station::issue;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use cardstation::config::Secret;
+use cardstation::config::keys;
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, VerifyOptions};
-use cardstation::crypto::keys;
 use cardstation::remote::id123::{Id123Client, Id123Error};
 use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;

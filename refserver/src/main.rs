@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cardstation::config::Secret;
+use cardstation::config::keys;
 use cardstation::crypto::diversify::KeyAlgorithm;
-use cardstation::crypto::keys;
 use cardstation::error::Failure;
 use cardstation_refserver::{ReferenceServer, ServerFaults, UsosOptions};
 use clap::Parser;

@@ -12,10 +12,10 @@ use zeroize::Zeroizing;
 
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc::{self, PcscTransport};
+use cardstation::config::keys;
 use cardstation::config::{Els, Profile, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
-use cardstation::crypto::keys;
 use cardstation::station::desk::{self, DeskError};
 use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
 use cardstation::store::Store;

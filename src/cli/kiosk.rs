@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use cardstation::card::ReaderEvent;
 use cardstation::card::pcsc::{PcscTransport, ReaderWatcher, Sharing};
 use cardstation::config::Profile;
-use cardstation::crypto::keys;
+use cardstation::config::keys;
 use cardstation::station::validate::{self, Decision, Policy};
 use cardstation::store::Store;
 

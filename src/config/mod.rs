@@ -2,6 +2,7 @@
 //! which readers it uses and which servers it talks to. Secrets are never in the file: the
 //! profile names the environment variables that hold them, and `secrets` looks them up.
 
+pub mod keys;
 mod secrets;
 
 pub use secrets::{KEYRING_SERVICE, Secret, SecretSource};

@@ -5,7 +5,6 @@
 pub mod block;
 pub mod diversify;
 pub mod els_sig;
-pub mod keys;
 pub mod pesel;
 #[cfg(test)]
 pub(crate) mod test_pki;

@@ -19,7 +19,7 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Validity;
 
-use crate::crypto::keys::KeyError;
+use crate::config::keys::KeyError;
 use crate::crypto::pesel;
 use crate::store::{CardType, ImportedPerson, OperatorRole, PersonFields, Store};
 
@@ -239,7 +239,7 @@ pub fn seed(store: &mut Store) -> crate::store::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::keys;
+    use crate::config::keys;
 
     #[test]
     fn the_demo_store_gets_24_students_with_valid_pesels_and_three_operators_once() {

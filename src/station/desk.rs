@@ -14,8 +14,8 @@ use super::issue::{
 };
 use crate::card::els::{CardKey, ElsCardError};
 use crate::card::{Transport, TransportError, read_uid};
+use crate::config::keys::{self, KeyError};
 use crate::config::{ConfigError, Profile, Secret};
-use crate::crypto::keys::{self, KeyError};
 use crate::error::Problem;
 use crate::store::{CardStatus, Store, StoreError};
 

@@ -1,4 +1,5 @@
-//! Loading the ELS signing key and X.509 certificates from disk.
+//! Loading the ELS signing key and X.509 certificates the profile names from disk (here, not
+//! in `crypto`, because an encrypted key's passphrase is a secret the profile names).
 //!
 //! Every buffer that holds secret material (PEM text, DER, passphrase) is a
 //! [`Zeroizing`] value, and no error message ever carries key bytes or the
@@ -45,7 +46,7 @@ pub enum KeyError {
     /// The passphrase's variable is set nowhere, or the keyring holding it cannot be read:
     /// the one secret lookup's own error, with its own next step.
     #[error("the signer key's passphrase: {0}")]
-    Passphrase(#[from] crate::config::ConfigError),
+    Passphrase(#[from] super::ConfigError),
     #[error("cannot decrypt key file {} (wrong passphrase or unsupported encryption scheme)", path.display())]
     DecryptionFailed { path: PathBuf },
     #[error("key file {} is not a PKCS#8 ECDSA P-256 private key", path.display())]
@@ -95,7 +96,7 @@ pub fn load_signing_key(path: &Path, passphrase_env: Option<&str>) -> Result<Sig
             let var = passphrase_env.ok_or_else(|| KeyError::PassphraseNotConfigured {
                 path: path.to_owned(),
             })?;
-            let passphrase = crate::config::Secret::lookup(var)?;
+            let passphrase = super::Secret::lookup(var)?;
             let decryption_failed = || KeyError::DecryptionFailed {
                 path: path.to_owned(),
             };
