@@ -371,31 +371,8 @@ fn load(
     }))
 }
 
-fn insert(
-    conn: &Connection,
-    kind: Kind,
-    object: &Map<String, Value>,
-) -> Result<(), ProblemDocument> {
-    write(
-        conn,
-        "INSERT INTO objects (resource, id, body) VALUES (?1, ?2, ?3)",
-        kind,
-        object,
-    )
-}
-
-fn store(
-    conn: &Connection,
-    kind: Kind,
-    object: &Map<String, Value>,
-) -> Result<(), ProblemDocument> {
-    write(
-        conn,
-        "UPDATE objects SET body = ?3 WHERE resource = ?1 AND id = ?2",
-        kind,
-        object,
-    )
-}
+const INSERT_OBJECT: &str = "INSERT INTO objects (resource, id, body) VALUES (?1, ?2, ?3)";
+const UPDATE_OBJECT: &str = "UPDATE objects SET body = ?3 WHERE resource = ?1 AND id = ?2";
 
 /// Runs `sql` with the object's resource, id and body as ?1, ?2 and ?3.
 fn write(
@@ -535,7 +512,7 @@ fn follow_production(conn: &Connection, card: &Map<String, Value>) -> Result<(),
                 "numberOfTries": 0,
             });
             if let Value::Object(production) = production {
-                insert(conn, Kind::Productions, &production)?;
+                write(conn, INSERT_OBJECT, Kind::Productions, &production)?;
             }
         }
         (false, Some(id)) => {
@@ -607,7 +584,7 @@ fn create_object(
         }
         Kind::Addresses | Kind::Productions => {}
     }
-    insert(conn, kind, &object)?;
+    write(conn, INSERT_OBJECT, kind, &object)?;
     if kind == Kind::Cards {
         follow_production(conn, &object)?;
     }
@@ -732,7 +709,7 @@ async fn update(
         if let Some(Value::Array(data)) = object.get_mut("data") {
             data.extend(added);
         }
-        store(&tx, kind, &object)?;
+        write(&tx, UPDATE_OBJECT, kind, &object)?;
         tx.commit()?;
         return Ok(ok_json(object));
     }
@@ -741,7 +718,7 @@ async fn update(
             object.insert(field, value);
         }
     }
-    store(&tx, kind, &object)?;
+    write(&tx, UPDATE_OBJECT, kind, &object)?;
     if kind == Kind::Cards {
         follow_production(&tx, &object)?;
     }
