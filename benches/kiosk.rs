@@ -51,6 +51,7 @@ fn main() {
         today,
         max_register_age: None,
         when_stale: WhenStale::Warn,
+        accept_uid_only: false,
     };
 
     for (label, card, expected) in [

@@ -394,15 +394,41 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
         .expect("the contactless UID is recorded");
     assert_eq!(card.fields.card_number.as_deref(), Some("42"));
 
-    let tap = tap(dir, &reader.name);
+    let verdict = tap(dir, &reader.name);
     assert_eq!(
-        (tap["verdict"].as_str(), tap["evidence"].as_str()),
+        (verdict["verdict"].as_str(), verdict["evidence"].as_str()),
         (Some("valid"), Some("mac_record")),
-        "{tap}"
+        "{verdict}"
     );
-    assert_eq!(tap["holder_id"], "1");
+    assert_eq!(verdict["holder_id"], "1");
     assert!(
-        tap["reason"].as_str().unwrap().contains("holder P-0042"),
-        "the record names the person number: {tap}"
+        verdict["reason"]
+            .as_str()
+            .unwrap()
+            .contains("holder P-0042"),
+        "the record names the person number: {verdict}"
+    );
+
+    // An attacker's emulator presenting the registered UID and nothing else: a blank chip
+    // with the same UID, no university application. The register knows the UID, but a UID
+    // proves nothing: forged, not valid.
+    drop(_in_reader);
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let _spoofed = vpcd::insert(
+        sim::shared(sim::DesfireCard::new(sim::DesfireCardState::blank(&uid))),
+        reader.port,
+        Faults::default(),
+        WAIT,
+    )
+    .unwrap();
+    let spoofed = tap(dir, &reader.name);
+    assert_eq!(
+        (spoofed["verdict"].as_str(), spoofed["evidence"].as_str()),
+        (Some("forged"), Some("uid_only")),
+        "{spoofed}"
+    );
+    assert!(
+        spoofed["reason"].as_str().unwrap().contains("emulator"),
+        "{spoofed}"
     );
 }

@@ -51,8 +51,11 @@ pub fn validate(
                 .map_err(|_| Failure::new("the reader watcher stopped", "restart cardstation"))?,
         };
         match event {
+            // `--reader` narrows the profile's readers; a card on any other reader on the box
+            // is not the kiosk's.
             ReaderEvent::CardInserted { reader, .. }
-                if filter.is_none_or(|f| reader.to_lowercase().contains(&f.to_lowercase())) =>
+                if profile.readers.includes(&reader)
+                    && filter.is_none_or(|f| reader.to_lowercase().contains(&f.to_lowercase())) =>
             {
                 // The day can change while a kiosk runs.
                 policy.today = time::OffsetDateTime::now_utc().date();

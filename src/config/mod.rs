@@ -72,6 +72,19 @@ pub struct Readers {
     pub contactless: Option<String>,
 }
 
+impl Readers {
+    /// Whether `reader` is one of these readers (a name or any part of it, either chip,
+    /// ignoring case). A profile that names no reader takes every reader.
+    pub fn includes(&self, reader: &str) -> bool {
+        let reader = reader.to_lowercase();
+        let mut named = [self.contact.as_deref(), self.contactless.as_deref()]
+            .into_iter()
+            .flatten()
+            .peekable();
+        named.peek().is_none() || named.any(|name| reader.contains(&name.to_lowercase()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServerKind {
@@ -314,6 +327,10 @@ pub struct Kiosk {
     pub when_stale: WhenStale,
     /// How long a verdict stays on screen before the idle screen returns.
     pub show_verdict_seconds: u32,
+    /// Whether a registered card that proves nothing but its UID (no signed chip, no MACed
+    /// record) may be valid. Off: any emulator can present a copied UID, so such a card is
+    /// refused as forged; on, its verdict says it rests on the UID only.
+    pub accept_uid_only: bool,
 }
 
 impl Default for Kiosk {
@@ -322,6 +339,7 @@ impl Default for Kiosk {
             max_register_age_hours: None,
             when_stale: WhenStale::Warn,
             show_verdict_seconds: 4,
+            accept_uid_only: false,
         }
     }
 }
@@ -612,6 +630,21 @@ pub fn data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_profiles_readers_are_included_and_none_named_means_all() {
+        let readers = Readers {
+            contact: Some("Omnikey 3121".into()),
+            contactless: Some("ACR1252".into()),
+        };
+        assert!(readers.includes("HID Global OMNIKEY 3121 [00] 00"));
+        assert!(readers.includes("ACS ACR1252 1S CL Reader(1)"));
+        assert!(
+            !readers.includes("Virtual PCD 00 01"),
+            "another reader on the box"
+        );
+        assert!(Readers::default().includes("Virtual PCD 00 01"));
+    }
 
     #[test]
     fn shipped_profiles_parse() {

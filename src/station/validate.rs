@@ -40,6 +40,9 @@ pub struct RegisteredCard {
     /// `None` while the card may be used; otherwise why not (blocked, lost, withdrawn, ...).
     pub refused: Option<Refusal>,
     pub expires: Option<Date>,
+    /// Issued with a signed chip (the register holds the chip serial the signature binds):
+    /// such a card that shows no valid signature is a copy, whatever the policy says.
+    pub signed_at_issue: bool,
 }
 
 /// Why the register refuses a card, whatever the card itself proves.
@@ -109,6 +112,7 @@ impl Register for Store {
                 Refusal::of_status(card.fields.status)
             },
             expires: card.fields.expires,
+            signed_at_issue: card.fields.chip_serial_number.is_some(),
         }))
     }
 
@@ -133,6 +137,8 @@ pub struct Policy {
     pub today: Date,
     pub max_register_age: Option<Duration>,
     pub when_stale: WhenStale,
+    /// `[kiosk] accept_uid_only`: a registered UID alone may make a card valid.
+    pub accept_uid_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +194,7 @@ impl Policy {
                 .max_register_age_hours
                 .map(|h| Duration::from_secs(u64::from(h) * 3600)),
             when_stale: profile.kiosk.when_stale,
+            accept_uid_only: profile.kiosk.accept_uid_only,
         })
     }
 }
@@ -429,6 +436,18 @@ fn uid_finding(
         (None, Some(expires)) if expires < policy.today => {
             Finding::new(Verdict::Expired, format!("valid until {expires}"), evidence)
         }
+        (None, _) if card.signed_at_issue => Finding::new(
+            Verdict::Forged,
+            "the card was issued with a signed chip but shows none: only its UID matches, \
+             which a card emulator can copy",
+            evidence,
+        ),
+        (None, _) if !policy.accept_uid_only => Finding::new(
+            Verdict::Forged,
+            "the card proves nothing but its UID, which a card emulator can copy \
+             (no signed chip, no university record; [kiosk] accept_uid_only is off)",
+            evidence,
+        ),
         (None, _) => Finding::new(
             Verdict::Valid,
             "known by its UID only (weaker than a signed chip)",
@@ -521,6 +540,7 @@ mod tests {
                 today: TODAY,
                 max_register_age: Some(Duration::from_secs(24 * 3600)),
                 when_stale: WhenStale::UidCardsUnknown,
+                accept_uid_only: false,
             }
         }
         fn issued_card(&self, uid: &[u8], expires: Date) -> SharedCard {
@@ -568,6 +588,7 @@ mod tests {
             holder_id: Some(holder.into()),
             refused: None,
             expires: None,
+            signed_at_issue: false,
         }
     }
 
@@ -642,7 +663,7 @@ mod tests {
     }
 
     #[test]
-    fn cards_known_only_by_uid_are_weaker_and_go_unknown_when_the_register_is_stale() {
+    fn cards_known_only_by_uid_are_forged_unless_the_profile_accepts_them() {
         let kiosk = Kiosk::new();
         let plain = shared(ElsCard::new(ElsCardState::blank(&UID)));
         let mut register = MapRegister {
@@ -656,20 +677,58 @@ mod tests {
             "an empty ELS chip proves nothing"
         );
 
-        let contactless_only = shared(crate::sim::DesfireCard::new(
+        // An emulator (or any blank DESFire card) answering with a registered UID and
+        // nothing else: no signed chip, no university record.
+        let spoofed = shared(crate::sim::DesfireCard::new(
             crate::sim::DesfireCardState::blank(&UID),
         ));
-        let decision = tap(&contactless_only, &register, &kiosk.policy());
+        let decision = tap(&spoofed, &register, &kiosk.policy());
+        assert_eq!(
+            (decision.verdict, decision.evidence),
+            (Verdict::Forged, Evidence::UidOnly),
+            "{}",
+            decision.reason
+        );
+        assert!(
+            decision.reason.contains("accept_uid_only is off"),
+            "{}",
+            decision.reason
+        );
+
+        let accepting = Policy {
+            accept_uid_only: true,
+            ..kiosk.policy()
+        };
+        let decision = tap(&spoofed, &register, &accepting);
         assert_eq!(
             (decision.verdict, decision.evidence),
             (Verdict::Valid, Evidence::UidOnly),
             "{}",
             decision.reason
         );
-        assert!(decision.reason.contains("weaker"));
+        assert!(decision.reason.contains("UID only"), "{}", decision.reason);
+
+        // A card issued with a signed chip never passes on its UID, opt-in or not.
+        let signed = MapRegister {
+            cards: HashMap::from([(
+                UID.to_vec(),
+                RegisteredCard {
+                    signed_at_issue: true,
+                    ..active("H-2")
+                },
+            )]),
+            age: Some(Duration::from_secs(3600)),
+        };
+        let decision = tap(&spoofed, &signed, &accepting);
+        assert_eq!(decision.verdict, Verdict::Forged, "{}", decision.reason);
+        assert!(
+            decision.reason.contains("issued with a signed chip"),
+            "{}",
+            decision.reason
+        );
 
         register.age = Some(Duration::from_secs(3 * 24 * 3600));
-        let decision = tap(&contactless_only, &register, &kiosk.policy());
+        let decision = tap(&spoofed, &register, &accepting);
         assert_eq!(decision.verdict, Verdict::Unknown);
         assert!(
             decision.reason.contains("register last synced 72 h ago"),
@@ -677,7 +736,7 @@ mod tests {
             decision.reason
         );
 
-        let decision = tap(&contactless_only, &MapRegister::default(), &kiosk.policy());
+        let decision = tap(&spoofed, &MapRegister::default(), &kiosk.policy());
         assert_eq!(
             (decision.verdict, decision.reason.as_str()),
             (

@@ -16,7 +16,7 @@ use super::photo::{self, Photo};
 use super::{Db, blocking, theme};
 use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
-use crate::config::{Language, Profile};
+use crate::config::{Language, Profile, Readers};
 use crate::error::Failure;
 use crate::station::validate::{self, Decision, Policy, Verdict};
 use crate::store::{OperatorRole, Store};
@@ -122,6 +122,8 @@ pub struct Kiosk {
     pub photo: Photo,
     pub exit: Option<ExitPrompt>,
     ready: Option<Ready>,
+    /// The profile's `[readers]`: a card on any other reader on the box is not the kiosk's.
+    readers: Readers,
     show_for: Duration,
     /// Bumped by every tap, so the timer of an earlier verdict does not clear a newer one.
     generation: u64,
@@ -159,6 +161,7 @@ pub enum Message {
 
 impl Kiosk {
     pub fn boot(profile: &Profile, database: std::path::PathBuf) -> (Self, Task<Message>) {
+        let readers = profile.readers.clone();
         let profile = profile.clone();
         let show_for = Duration::from_secs(u64::from(profile.kiosk.show_verdict_seconds.max(1)));
         let open = Task::perform(
@@ -180,6 +183,7 @@ impl Kiosk {
                 photo: Photo::None,
                 exit: None,
                 ready: None,
+                readers,
                 show_for,
                 generation: 0,
             },
@@ -195,7 +199,9 @@ impl Kiosk {
                 self.phase = Phase::Idle;
             }
             Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason.line()),
-            Message::Reader(ReaderEvent::CardInserted { reader, .. }) => {
+            Message::Reader(ReaderEvent::CardInserted { reader, .. })
+                if self.readers.includes(&reader) =>
+            {
                 let Some(ready) = self.ready.clone() else {
                     return (Task::none(), None);
                 };
@@ -579,6 +585,7 @@ mod tests {
             phase: Phase::Idle,
             photo: Photo::None,
             ready: None,
+            readers: Readers::default(),
             show_for: Duration::from_secs(4),
             generation: 0,
         }
@@ -620,6 +627,45 @@ mod tests {
             matches!(screen.phase, Phase::Verdict(_)),
             "the first tap's timer must not clear the second verdict"
         );
+    }
+
+    #[test]
+    fn a_card_on_a_reader_the_profile_does_not_name_is_not_checked() {
+        let mut screen = Kiosk {
+            readers: Readers {
+                contact: None,
+                contactless: Some("Virtual PCD 00 01".into()),
+            },
+            ..kiosk()
+        };
+        screen.ready = Some(Ready {
+            db: Db::new(Store::open_in_memory().unwrap()),
+            policy: Arc::new(Mutex::new(Policy {
+                trusted: Vec::new(),
+                desfire: None,
+                today: time::OffsetDateTime::now_utc().date(),
+                max_register_age: None,
+                when_stale: crate::config::WhenStale::Warn,
+                accept_uid_only: false,
+            })),
+            photos: None,
+        });
+        let (task, _) = screen.update(Message::Reader(ReaderEvent::CardInserted {
+            reader: "Virtual PCD 00 00".into(),
+            atr: vec![0x3B],
+        }));
+        assert_eq!(
+            screen.phase,
+            Phase::Idle,
+            "another reader's card is ignored"
+        );
+        assert_eq!(screen.generation, 0);
+        drop(task);
+        let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
+            reader: "Virtual PCD 00 01".into(),
+            atr: vec![0x3B],
+        }));
+        assert_eq!(screen.phase, Phase::Checking, "the kiosk's own reader is");
     }
 
     #[test]
@@ -717,6 +763,7 @@ mod tests {
                 today: time::OffsetDateTime::now_utc().date(),
                 max_register_age: None,
                 when_stale: crate::config::WhenStale::Warn,
+                accept_uid_only: false,
             })),
             photos: Some(photos),
         });
