@@ -472,7 +472,9 @@ impl SecureMessaging {
         Some(data)
     }
 
-    /// Wraps `data ‖ CRC32(data ‖ status)` for an enciphered answer.
+    /// Wraps `data ‖ CRC32(data ‖ status)` for an enciphered answer: the card's side, so only
+    /// the simulated card (and the tests) use it.
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn encrypt_answer(&mut self, data: &[u8]) -> Vec<u8> {
         let mut plain = Zeroizing::new(data.to_vec());
         plain.push(status::OK);
