@@ -120,12 +120,13 @@ fn parse_text_field(bytes: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use time::macros::date;
 
     use super::*;
 
-    fn record(card_number: u64) -> CardRecord {
+    /// A record with this card number (the DESFire tests in `station` use it too).
+    pub(crate) fn record(card_number: u64) -> CardRecord {
         CardRecord {
             card_number,
             barcode: format!("2900{card_number:09}"),

@@ -554,14 +554,7 @@ mod tests {
         MasterKeys::new(app, &master, DesfireKey::des([0; 8])).unwrap()
     }
 
-    fn record(card_number: u64) -> CardRecord {
-        CardRecord {
-            card_number,
-            barcode: format!("2900{card_number:09}"),
-            holder_id: "USOS-123456".into(),
-            expires: date!(2027 - 09 - 30),
-        }
-    }
+    use crate::card::desfire_record::tests::record;
 
     fn blank_card() -> Arc<Mutex<DesfireCard>> {
         Arc::new(Mutex::new(DesfireCard::new(DesfireCardState::blank(&UID))))

@@ -591,6 +591,18 @@ mod tests {
         }
     }
 
+    /// Trusts nothing, no DESFire, no register-age limit: only the register decides.
+    fn open_policy() -> Arc<Mutex<Policy>> {
+        Arc::new(Mutex::new(Policy {
+            trusted: Vec::new(),
+            desfire: None,
+            today: time::OffsetDateTime::now_utc().date(),
+            max_register_age: None,
+            when_stale: crate::config::WhenStale::Warn,
+            accept_uid_only: false,
+        }))
+    }
+
     fn decision(verdict: Verdict) -> Decision {
         Decision {
             verdict,
@@ -640,14 +652,7 @@ mod tests {
         };
         screen.ready = Some(Ready {
             db: Db::new(Store::open_in_memory().unwrap()),
-            policy: Arc::new(Mutex::new(Policy {
-                trusted: Vec::new(),
-                desfire: None,
-                today: time::OffsetDateTime::now_utc().date(),
-                max_register_age: None,
-                when_stale: crate::config::WhenStale::Warn,
-                accept_uid_only: false,
-            })),
+            policy: open_policy(),
             photos: None,
         });
         let (task, _) = screen.update(Message::Reader(ReaderEvent::CardInserted {
@@ -757,14 +762,7 @@ mod tests {
         screen.show_for = Duration::from_secs(3600);
         screen.ready = Some(Ready {
             db: Db::new(store),
-            policy: Arc::new(Mutex::new(Policy {
-                trusted: Vec::new(),
-                desfire: None,
-                today: time::OffsetDateTime::now_utc().date(),
-                max_register_age: None,
-                when_stale: crate::config::WhenStale::Warn,
-                accept_uid_only: false,
-            })),
+            policy: open_policy(),
             photos: Some(photos),
         });
         let runtime = tokio::runtime::Runtime::new().unwrap();
