@@ -122,7 +122,7 @@ log "files, conffiles, Depends, man page, desktop entry and layouts are in place
 
 # The station package holds no card simulator and no test server: no such subcommands, no
 # cardstation-sim or cardstation-refserver file, and none of their code linked into the binary
-# (the debug binary keeps its symbols, so the simulator's and servers' functions would show).
+# (read from the unstripped binary that was packaged).
 for command in sim serve; do
   if /usr/bin/cardstation "$command" --help >/dev/null 2>&1; then
     fail "/usr/bin/cardstation still has a '$command' subcommand"
@@ -130,9 +130,19 @@ for command in sim serve; do
 done
 grep -E 'cardstation-(sim|refserver)' <<<"$files" && fail "the package ships a test tool"
 command -v nm >/dev/null || fail "nm (binutils) is missing"
-linked=$(nm -C /usr/bin/cardstation | grep -cE 'cardstation::sim::|cardstation_refserver::|axum::' || true)
-((linked == 0)) || fail "/usr/bin/cardstation links $linked simulator or server symbols, e.g. $(nm -C /usr/bin/cardstation | grep -E 'cardstation::sim::|cardstation_refserver::|axum::' | head -3)"
-log "no simulator or test server in the package"
+# cargo deb strips the installed copy, so the symbols are read from the binary it packaged
+# ($bin). The check means something only where they are there to read: the station's own
+# card layer must show up, or a stripped binary would pass it unseen.
+symbols=$(nm -C "$bin" 2>/dev/null || true)
+station=$(grep -c 'cardstation::card::' <<<"$symbols" || true)
+((station > 0)) || fail "nm lists no cardstation::card:: symbol in $bin (stripped?): the simulator check cannot be made"
+# ...and the pattern must find the simulator where it is: in cardstation-sim, built beside.
+in_sim=$(nm -C "$target_dir/debug/cardstation-sim" | grep -c 'cardstation::sim::' || true)
+((in_sim > 0)) ||
+  fail "the simulator check's pattern finds nothing even in $target_dir/debug/cardstation-sim"
+linked=$(grep -cE 'cardstation::sim::|cardstation_refserver::|axum::' <<<"$symbols" || true)
+((linked == 0)) || fail "$bin (packaged as /usr/bin/cardstation) links $linked simulator or server symbols, e.g. $(grep -E 'cardstation::sim::|cardstation_refserver::|axum::' <<<"$symbols" | head -3)"
+log "no simulator or test server in the package ($station card-layer symbols read, 0 simulator or server ones)"
 
 # The unit, checked by the user manager's rules (any warning fails). The man page was checked above.
 unit=/usr/lib/systemd/user/cardstation-kiosk.service
