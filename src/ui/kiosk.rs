@@ -62,18 +62,19 @@ pub enum NoVerdict {
 
 impl NoVerdict {
     pub fn of(err: &TransportError) -> Self {
-        let detail = Failure::of(err).line();
+        // Only staff read the detail: the holder's everyday case (card taken away) needs none.
+        let detail = || Failure::of(err).line();
         match err {
             // No card by the time the kiosk connects: it left as soon as it arrived.
             TransportError::CardRemoved | TransportError::NoCard(_) => NoVerdict::CardRemoved,
             TransportError::NoService
             | TransportError::NoReaders
             | TransportError::NoSuchReader(_)
-            | TransportError::Subsystem(_) => NoVerdict::ReaderGone(detail),
+            | TransportError::Subsystem(_) => NoVerdict::ReaderGone(detail()),
             TransportError::CardReset
             | TransportError::Busy(_)
             | TransportError::Timeout
-            | TransportError::Protocol(_) => NoVerdict::Failed(detail),
+            | TransportError::Protocol(_) => NoVerdict::Failed(detail()),
         }
     }
 

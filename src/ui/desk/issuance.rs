@@ -16,7 +16,7 @@ use crate::station::auth::{Action, Session};
 use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
 use crate::station::issue::{self, Step, chip_serial};
 use crate::ui::i18n::{Text, t};
-use crate::ui::{CardAccess, Db, theme};
+use crate::ui::{CardAccess, Db, stopped, theme};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Issuance {
@@ -362,7 +362,11 @@ impl IssueWork {
                     break;
                 }
             }
-            let _ = worker.await;
+            // A worker that panicked sent no Finished: say so, or the desk waits forever.
+            if worker.await.is_err() {
+                let stopped = IssueEvent::Finished(Err(IssueFailure::shown(stopped("issuance"))));
+                let _ = output.send(stopped).await;
+            }
         })
     }
 }
