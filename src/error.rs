@@ -64,6 +64,14 @@ impl Failure {
         }
     }
 
+    /// Prints the failure as every binary of the project does (`error:` and `next step:` on
+    /// stderr) and gives the exit status for a failed operation, 1.
+    pub fn report(&self) -> std::process::ExitCode {
+        eprintln!("error: {}", self.cause);
+        eprintln!("next step: {}", self.next_step);
+        std::process::ExitCode::FAILURE
+    }
+
     /// The one way a failure reads in a line: "what went wrong. what to do next".
     pub fn line(&self) -> String {
         format!("{}. {}", self.cause, self.next_step)

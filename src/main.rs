@@ -343,11 +343,7 @@ fn main() -> ExitCode {
     let _log_flush = cardstation::logging::init(cli.log_json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {}", failure.cause);
-            eprintln!("next step: {}", failure.next_step);
-            ExitCode::from(1)
-        }
+        Err(failure) => failure.report(),
     }
 }
 

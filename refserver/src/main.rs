@@ -53,13 +53,7 @@ struct Args {
 fn main() -> ExitCode {
     match serve(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!(
-                "cardstation-refserver: {}\nnext step: {}",
-                failure.cause, failure.next_step
-            );
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(),
     }
 }
 

@@ -78,13 +78,7 @@ enum SimCard {
 fn main() -> ExitCode {
     match simulate(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!(
-                "cardstation-sim: {}\nnext step: {}",
-                failure.cause, failure.next_step
-            );
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(),
     }
 }
 

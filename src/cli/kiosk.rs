@@ -41,7 +41,7 @@ pub fn validate(
                     None => {
                         return Err(Failure::new(
                             "no card was presented in time",
-                            "tap a card on the reader",
+                            "tap a card on one of the profile's [readers] (or the --reader given)",
                         ));
                     }
                 }
@@ -71,6 +71,12 @@ pub fn validate(
                         eprintln!("no verdict: {} ({})", failure.cause, failure.next_step)
                     }
                 }
+            }
+            ReaderEvent::CardInserted { reader, .. } if !profile.readers.includes(&reader) => {
+                eprintln!(
+                    "a card on {reader} was not checked: the profile's [readers] do not name it \
+                     (add it there to validate on it)"
+                )
             }
             ReaderEvent::ServiceLost => {
                 eprintln!("the smart-card service stopped; waiting for it to come back")
