@@ -293,11 +293,14 @@ impl Desk {
             )
             .font(theme::BOLD),
             row![
-                text(card_status_name(fields.status, language)).color(if blocked {
-                    theme::PROBLEM
-                } else {
-                    theme::OK
-                }),
+                // Green only where a kiosk lets the card in; block and prolong follow `blocked`.
+                text(card_status_name(fields.status, language)).color(
+                    if fields.status.in_holders_hands() {
+                        theme::OK
+                    } else {
+                        theme::PROBLEM
+                    }
+                ),
                 text(match fields.expires {
                     Some(date) => format!("{} {date}", t(language, Text::ValidUntil)),
                     None => String::new(),
