@@ -1,5 +1,6 @@
 //! `cardstation`: with no subcommand the window in the profile's role, otherwise a scriptable
-//! command. Exit codes: 0 ok, 1 the operation failed (cause and next step on stderr), 2 usage.
+//! command. Exit codes: 0 ok, 1 the operation failed (cause and next step on stderr), 2 usage,
+//! 10 the kiosk window was closed by its administrator (`ui::kiosk::ADMIN_EXIT_STATUS`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,7 +24,8 @@ student cards (ELS, ELD, ELN) and MIFARE DESFire university cards.\n\n\
 Without a subcommand it opens the window in the role the profile names (issuance, print or \
 kiosk); with one it runs a scriptable command. Readers are reached through pcscd.",
     after_long_help = "Exit status: 0 ok, 1 the operation failed (cause and next step on stderr), \
-2 usage error.\n\n\
+2 usage error, 10 the kiosk window was closed by an administrator (its systemd unit then \
+leaves it stopped).\n\n\
 Files: /etc/cardstation/*.toml are the installed station profiles; examples with every key are \
 in /usr/share/cardstation/profiles/. A relative `database` path in a profile is taken in \
 $XDG_DATA_HOME/cardstation (~/.local/share/cardstation); logs go to its logs/ folder, or \
@@ -342,7 +344,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_flush = cardstation::logging::init(cli.log_json);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(failure) => failure.report(),
     }
 }
@@ -354,11 +356,11 @@ fn load_profile(path: Option<&Path>) -> Result<Profile, Failure> {
     })
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let profile = load_profile(cli.profile.as_deref())?;
     let db = profile.database_path(cli.db.as_deref());
-    match cli.command {
-        None => run_gui(profile, cli.db),
+    let done = match cli.command {
+        None => return run_gui(profile, cli.db),
         Some(Command::Readers { json }) => cli::card::readers(json),
         Some(Command::Uid { reader, wait }) => cli::card::uid(reader.as_deref(), wait),
         Some(Command::Diversify {
@@ -476,7 +478,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
         ),
         Some(Command::Manpages { dir }) => manpages(&dir),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// The man pages come from the same clap tree as `--help`, so they cannot drift from it.
@@ -491,13 +494,23 @@ fn manpages(dir: &Path) -> Result<(), Failure> {
         })
 }
 
+/// The window's end as the exit status: the kiosk's administrator exit has its own, so that
+/// the kiosk's systemd unit restarts the kiosk after every other end.
 #[cfg(feature = "gui")]
-fn run_gui(profile: Profile, db: Option<PathBuf>) -> Result<(), Failure> {
-    cardstation::ui::run(profile, db).map_err(|err| Failure::new(format!("the window could not start: {err}"), "run it in a graphical session (DISPLAY or WAYLAND_DISPLAY set); without a GPU set ICED_BACKEND=tiny-skia"))
+fn run_gui(profile: Profile, db: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    use cardstation::ui::{Ended, kiosk::ADMIN_EXIT_STATUS, run};
+    match run(profile, db) {
+        Ok(Ended::Closed) => Ok(ExitCode::SUCCESS),
+        Ok(Ended::AdminExit) => Ok(ExitCode::from(ADMIN_EXIT_STATUS)),
+        Err(err) => Err(Failure::new(
+            format!("the window could not start: {err}"),
+            "run it in a graphical session (DISPLAY or WAYLAND_DISPLAY set); without a GPU set ICED_BACKEND=tiny-skia",
+        )),
+    }
 }
 
 #[cfg(not(feature = "gui"))]
-fn run_gui(_profile: Profile, _db: Option<PathBuf>) -> Result<(), Failure> {
+fn run_gui(_profile: Profile, _db: Option<PathBuf>) -> Result<ExitCode, Failure> {
     Err(Failure::new(
         "this build has no window (built without the `gui` feature)",
         "use a subcommand (see `cardstation --help`) or install a build with the gui feature",

@@ -106,6 +106,15 @@ impl NoVerdict {
     }
 }
 
+/// The process's exit status after the administrator's exit, and only then. The kiosk's
+/// systemd unit (packaging/cardstation-kiosk.service) restarts the kiosk after any other
+/// end (`Restart=always`) but this one (`RestartPreventExitStatus=10`); 1 and 2 are the
+/// CLI's failure and usage statuses, 101 a panic.
+pub const ADMIN_EXIT_STATUS: u8 = 10;
+
+const EXIT_NAME_ID: &str = "kiosk-exit-name";
+const EXIT_PIN_ID: &str = "kiosk-exit-pin";
+
 /// The administrator's way out of the fullscreen kiosk: Escape opens it, an admin PIN ends.
 #[derive(Default)]
 pub struct ExitPrompt {
@@ -154,6 +163,8 @@ pub enum Message {
     },
     AskExit,
     ExitName(String),
+    /// Enter in the name field: on to the PIN.
+    ExitNameDone,
     ExitPin(String),
     ExitSubmit,
     ExitCancel,
@@ -247,7 +258,15 @@ impl Kiosk {
                 self.photo = photo;
             }
             Message::PhotoLoaded { .. } => {}
-            Message::AskExit => self.exit = Some(ExitPrompt::default()),
+            // The keyboard is all an administrator has at a kiosk: the name field takes the
+            // typing at once, Enter moves on to the PIN.
+            Message::AskExit => {
+                self.exit = Some(ExitPrompt::default());
+                return (iced::widget::operation::focus(EXIT_NAME_ID), None);
+            }
+            Message::ExitNameDone => {
+                return (iced::widget::operation::focus(EXIT_PIN_ID), None);
+            }
             Message::ExitCancel => self.exit = None,
             Message::ExitName(name) => {
                 if let Some(exit) = &mut self.exit {
@@ -430,9 +449,12 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
             .size(theme::TITLE_SIZE)
             .font(theme::BOLD),
         text_input(t(language, Text::Administrator), &exit.name)
+            .id(EXIT_NAME_ID)
             .on_input(Message::ExitName)
+            .on_submit(Message::ExitNameDone)
             .padding(10),
         text_input("PIN", &exit.pin)
+            .id(EXIT_PIN_ID)
             .secure(true)
             .on_input(Message::ExitPin)
             .on_submit(Message::ExitSubmit)

@@ -17,6 +17,7 @@ pub mod theme;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,11 +34,28 @@ use crate::station::desk::DeskSetup;
 use crate::store::Store;
 use i18n::{Text, t};
 
-/// Starts the window in the profile's role.
-pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
+/// How the window ended, for the process's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Closed by its user (every role but the kiosk, which ignores close requests).
+    Closed,
+    /// The kiosk's administrator exit: the kiosk unit must leave it stopped
+    /// ([`kiosk::ADMIN_EXIT_STATUS`]).
+    AdminExit,
+}
+
+/// Starts the window in the profile's role, and says how it ended.
+pub fn run(profile: Profile, db: Option<PathBuf>) -> Result<Ended, iced::Error> {
     let scale = profile.ui.scale;
+    let window = window_settings(profile.role);
+    let admin_exit = Arc::new(AtomicBool::new(false));
+    let exited = admin_exit.clone();
     iced::application(
-        move || App::boot(profile.clone(), db.clone()),
+        move || {
+            let (mut app, task) = App::boot(profile.clone(), db.clone());
+            app.admin_exit = exited.clone();
+            (app, task)
+        },
         App::update,
         App::view,
     )
@@ -48,8 +66,44 @@ pub fn run(profile: Profile, db: Option<PathBuf>) -> iced::Result {
     .font(theme::REGULAR_BYTES)
     .font(theme::BOLD_BYTES)
     .default_font(theme::REGULAR)
-    .window_size((1180.0, 760.0))
-    .run()
+    .window(window)
+    .run()?;
+    Ok(if admin_exit.load(Ordering::SeqCst) {
+        Ended::AdminExit
+    } else {
+        Ended::Closed
+    })
+}
+
+/// The desk and the print station open a window of their own; the kiosk takes the whole
+/// screen, with no title bar to close it by, and ignores close requests (Alt+F4, the window
+/// manager's close): a passer-by must not be able to stop it.
+fn window_settings(role: Role) -> iced::window::Settings {
+    let desk = iced::window::Settings {
+        size: iced::Size::new(1180.0, 760.0),
+        ..iced::window::Settings::default()
+    };
+    match role {
+        Role::Kiosk => iced::window::Settings {
+            fullscreen: true,
+            decorations: false,
+            resizable: false,
+            closeable: false,
+            minimizable: false,
+            exit_on_close_request: false,
+            ..desk
+        },
+        Role::Issuance | Role::Print => desk,
+    }
+}
+
+/// Fullscreen is a request the window manager carries out; a kiosk session with no window
+/// manager (X started with the kiosk alone) would leave the window at its first size in the
+/// corner. Sizing the window to its monitor covers the screen either way.
+fn cover_the_monitor<T: Send + 'static>() -> Task<T> {
+    iced::window::latest().and_then(|id| {
+        iced::window::monitor_size(id).and_then(move |size| iced::window::resize(id, size))
+    })
 }
 
 /// How long the desk waits for another program (the reader list reading a UID while the
@@ -187,6 +241,8 @@ pub struct App {
     pub status: status::Status,
     /// Where the desk writes cards; tests swap in a simulated card.
     pub card_access: CardAccess,
+    /// Set by the kiosk's administrator exit; [`run`] reads it once the window has closed.
+    pub admin_exit: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +261,8 @@ pub enum Message {
     ToggleLanguage,
     SignOut,
     Key(iced::keyboard::Key),
+    /// Alt+F4 or the window manager's close, in the kiosk: ignored.
+    CloseRequested,
 }
 
 impl App {
@@ -214,7 +272,7 @@ impl App {
         let (kiosk, kiosk_task, open_task) = match profile.role {
             Role::Kiosk => {
                 let (kiosk, task) = kiosk::Kiosk::boot(&profile, database.clone());
-                (Some(kiosk), task.map(Message::Kiosk), Task::none())
+                (Some(kiosk), task.map(Message::Kiosk), cover_the_monitor())
             }
             _ => (
                 None,
@@ -243,6 +301,7 @@ impl App {
             print: None,
             settings: settings::Settings::default(),
             card_access,
+            admin_exit: Arc::default(),
         };
         let focus = iced::widget::operation::focus(sign_in::NAME_ID);
         (app, Task::batch([kiosk_task, open_task, focus]))
@@ -276,7 +335,11 @@ impl App {
                 let (task, event) = kiosk.update(message);
                 let task = task.map(Message::Kiosk);
                 match event {
-                    Some(kiosk::Event::Exit) => Task::batch([task, iced::exit()]),
+                    Some(kiosk::Event::Exit) => {
+                        tracing::info!("the kiosk was closed by an administrator");
+                        self.admin_exit.store(true, Ordering::SeqCst);
+                        Task::batch([task, iced::exit()])
+                    }
                     None => task,
                 }
             }
@@ -382,6 +445,12 @@ impl App {
                     }
                     _ => Task::none(),
                 }
+            }
+            Message::CloseRequested => {
+                tracing::info!(
+                    "a close request (Alt+F4, the window manager) was ignored: only the administrator's exit (Escape, admin PIN) ends the kiosk"
+                );
+                Task::none()
             }
         }
     }
@@ -552,13 +621,14 @@ impl App {
 
     pub fn subscription(&self) -> Subscription<Message> {
         let readers = Subscription::run(reader_events).map(Message::Reader);
-        if self.kiosk.is_some() {
+        if let Some(kiosk) = &self.kiosk {
+            // The kiosk's window does not close on request (see `window_settings`): the
+            // requests are only logged.
+            let close_requests = iced::window::close_requests().map(|_| Message::CloseRequested);
             return Subscription::batch([
                 readers,
-                self.kiosk
-                    .as_ref()
-                    .map(|k| k.subscription().map(Message::Kiosk))
-                    .unwrap_or_else(Subscription::none),
+                kiosk.subscription().map(Message::Kiosk),
+                close_requests,
             ]);
         }
         let keys = iced::keyboard::listen().filter_map(|event| match event {
@@ -606,6 +676,35 @@ fn reader_events() -> impl iced::futures::Stream<Item = ReaderEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_kiosk_window_is_fullscreen_undecorated_and_deaf_to_close_requests() {
+        let kiosk = window_settings(Role::Kiosk);
+        assert!(kiosk.fullscreen && !kiosk.decorations && !kiosk.exit_on_close_request);
+        for role in [Role::Issuance, Role::Print] {
+            let desk = window_settings(role);
+            assert!(!desk.fullscreen && desk.decorations && desk.exit_on_close_request);
+            assert_eq!(desk.size, iced::Size::new(1180.0, 760.0));
+        }
+    }
+
+    #[test]
+    fn only_the_administrators_exit_marks_the_kiosk_as_ended_by_the_administrator() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile {
+            role: Role::Kiosk,
+            ..Profile::demo()
+        };
+        let (mut app, _boot) = App::boot(profile, Some(dir.path().join("kiosk.sqlite")));
+        let _ = app.update(Message::CloseRequested);
+        let _ = app.update(Message::Kiosk(kiosk::Message::AskExit));
+        let _ = app.update(Message::Kiosk(kiosk::Message::ExitChecked(Err(
+            Failure::new("wrong PIN", "type it again"),
+        ))));
+        assert!(!app.admin_exit.load(Ordering::SeqCst));
+        let _ = app.update(Message::Kiosk(kiosk::Message::ExitChecked(Ok(()))));
+        assert!(app.admin_exit.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn every_store_failure_reads_as_its_cause_then_the_next_step() {
