@@ -2,7 +2,8 @@
 # The Debian package as IT staff install it: builds the .deb from the debug binary the test run
 # already built (no second, release build), installs it with dpkg, runs the installed binary,
 # checks every file is where it belongs, verifies the kiosk's user unit and starts its ExecStart
-# line under Xvfb until the window shows, then removes the package so a rerun starts clean.
+# line under Xvfb until the window shows and covers the screen, then removes the package so a
+# rerun starts clean.
 # Needs root (dpkg); scripts/test.sh calls it last. A missing tool fails, never skips.
 #   KEEP_PACKAGE=1 scripts/package-test.sh   leave the package installed for a look
 set -euo pipefail
@@ -151,8 +152,15 @@ verify=$(XDG_RUNTIME_DIR="$tmp/runtime" systemd-analyze --user --man=no verify "
   fail "systemd-analyze verify: $verify"
 [[ -z "$verify" ]] || fail "systemd-analyze verify warns: $verify"
 grep -qx 'WantedBy=graphical-session.target' "$unit" || fail "the unit is not wanted by graphical-session.target"
-grep -qx 'Restart=on-failure' "$unit" || fail "the unit does not restart on failure"
-log "unit verified"
+# It restarts the kiosk after every end but the administrator's exit, whose status the
+# installed binary names in its --help.
+grep -qx 'Restart=always' "$unit" || fail "the unit does not restart the kiosk after every end"
+admin_exit=$(sed -n 's/^RestartPreventExitStatus=//p' "$unit")
+[[ "$admin_exit" =~ ^[0-9]+$ ]] || fail "the unit has no single RestartPreventExitStatus: '$admin_exit'"
+help=$(/usr/bin/cardstation --help)
+[[ "$help" == *"$admin_exit the kiosk window was closed by an administrator"* ]] ||
+  fail "RestartPreventExitStatus=$admin_exit is not the status cardstation --help gives the kiosk's administrator exit"
+log "unit verified (restarts always, but not after status $admin_exit)"
 
 # The kiosk as the unit starts it: its ExecStart and Environment lines, under Xvfb, as a user
 # whose home is empty (the profile's relative store path must land in the user's data dir).
@@ -179,6 +187,13 @@ while ((SECONDS - t < 15)); do
 done
 [[ -n "$window" ]] || fail "no visible Cardstation window within 15 s: $(cat "$tmp/kiosk.log")"
 log "kiosk window '$(DISPLAY=:95 xdotool getwindowname "$window")' up after $((SECONDS - t)) s"
+# Fullscreen: it is sized to the screen once it shows (tests/kiosk_window.rs checks the rest).
+for _ in $(seq 30); do
+  geometry=$(DISPLAY=:95 xdotool getwindowgeometry "$window" | sed -n 's/^ *Geometry: //p' || true)
+  [[ "$geometry" == 1280x800 ]] && break
+  sleep 0.2
+done
+[[ "$geometry" == 1280x800 ]] || fail "the kiosk window is $geometry, not the 1280x800 screen"
 for _ in $(seq 30); do [[ -f "$tmp/home/.local/share/cardstation/kiosk.sqlite" ]] && break; sleep 0.2; done
 [[ -f "$tmp/home/.local/share/cardstation/kiosk.sqlite" ]] || fail "the kiosk made no store in the user's data dir"
 kill "$kiosk_pid"
