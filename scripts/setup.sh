@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs what Cardstation needs on a Debian machine and makes sure pcscd runs with the
 # vsmartcard virtual readers. Safe to run again: it only installs what is missing.
-#   scripts/setup.sh            card stack + build dependencies
-#   scripts/setup.sh --desktop  also what the window needs under Xvfb (demo, screenshots)
+#   scripts/setup.sh            card stack, build dependencies, and what tests/kiosk_window.rs
+#                               needs to run the real window under Xvfb and drive it
+#   scripts/setup.sh --desktop  also what the demo and its screenshots need
 #   scripts/setup.sh --package  also what scripts/package-test.sh needs to build, install and
 #                               check the .deb (the window's libraries come from its Depends)
 # It also starts CUPS with a PDF queue (cups-pdf) the print tests and benchmark print to.
 set -euo pipefail
 
 packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools procps openssl
-  cups cups-client cups-ipp-utils printer-driver-cups-pdf zbar-tools poppler-utils)
+  cups cups-client cups-ipp-utils printer-driver-cups-pdf zbar-tools poppler-utils
+  xvfb xdotool x11-utils python3-xlib libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6)
 for option in "$@"; do
   case "$option" in
-    --desktop) packages+=(xvfb x11-apps imagemagick libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6) ;;
-    --package) packages+=(dpkg-dev xvfb xdotool systemd desktop-file-utils) ;;
+    --desktop) packages+=(x11-apps imagemagick) ;;
+    --package) packages+=(dpkg-dev systemd desktop-file-utils) ;;
     *)
       echo "setup: unknown option $option (--desktop, --package)" >&2
       exit 2
