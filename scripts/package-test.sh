@@ -194,6 +194,7 @@ for _ in $(seq 30); do
   sleep 0.2
 done
 [[ "$geometry" == 1280x800 ]] || fail "the kiosk window is $geometry, not the 1280x800 screen"
+log "kiosk window covers the 1280x800 screen"
 for _ in $(seq 30); do [[ -f "$tmp/home/.local/share/cardstation/kiosk.sqlite" ]] && break; sleep 0.2; done
 [[ -f "$tmp/home/.local/share/cardstation/kiosk.sqlite" ]] || fail "the kiosk made no store in the user's data dir"
 kill "$kiosk_pid"
