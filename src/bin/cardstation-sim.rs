@@ -12,7 +12,7 @@ use cardstation::config::Secret;
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::error::Failure;
 use cardstation::sim::{
-    self, DesfireCard, DesfireCardState, ElsCard, ElsCardState, Faults, SharedCard, vpcd,
+    self, DesfireCard, DesfireCardState, ElsCard, ElsCardState, Faults, SharedCard, SimSerial, vpcd,
 };
 use clap::{Parser, ValueEnum};
 
@@ -47,6 +47,10 @@ struct Args {
     /// ELS card: answer T=0 style, 61xx with the data fetched by GET RESPONSE.
     #[arg(long)]
     t0: bool,
+    /// ELS card: be a contact card (contact ATR) that refuses the PC/SC `FF CA` (6E00), its
+    /// chip serial in the CPLC (`cplc`, the default) or nowhere (`none`).
+    #[arg(long, value_enum, value_name = "SERIAL", num_args = 0..=1, default_missing_value = "cplc")]
+    contact: Option<SimSerial>,
     /// ELS card: personalise it with the write key diversified (AN10922) for its UID from the
     /// card_key master (hex) in this environment variable, as a card issuer would.
     #[arg(long, value_name = "VAR")]
@@ -91,14 +95,20 @@ fn simulate(args: Args) -> Result<(), Failure> {
     let (card, label): (SharedCard, String) = match args.card {
         SimCard::Els => {
             let card = els_card(&args, &uid)?;
-            let label = format!("ELS card {}", hex::encode_upper(&card.state().uid));
+            let label = match card.state().chip_serial() {
+                Some(serial) => format!("ELS card, chip serial {}", hex::encode_upper(serial)),
+                None => format!("ELS card {} (no chip serial)", hex::encode_upper(&uid)),
+            };
             (sim::shared(card), label)
         }
         SimCard::Desfire
-            if args.max_response.is_some() || args.t0 || args.card_key_env.is_some() =>
+            if args.max_response.is_some()
+                || args.t0
+                || args.card_key_env.is_some()
+                || args.contact.is_some() =>
         {
             return Err(Failure::new(
-                "--max-response, --t0 and --card-key-env apply to the ELS card only",
+                "--max-response, --t0, --contact and --card-key-env apply to the ELS card only",
                 "leave them out with --card desfire",
             ));
         }
@@ -123,11 +133,17 @@ fn els_card(args: &Args, uid: &[u8]) -> Result<ElsCard, Failure> {
         card.state_mut().max_response_len = max.clamp(1, 65_536);
     }
     card.state_mut().force_get_response |= args.t0;
+    if let Some(serial) = args.contact {
+        *card.state_mut() = card.state().clone().on_contact_reader(serial);
+    }
     // A card put back from its state file keeps the key it was personalised with.
     if card.state().write_key.is_none()
         && let Some(variable) = &args.card_key_env
     {
-        let key = write_key(variable, args.key_alg, &args.system_id, uid)?;
+        // Diversified for the serial the station will read (a card without one never gets
+        // issued, whatever its key).
+        let serial = card.state().chip_serial().unwrap_or_else(|| uid.to_vec());
+        let key = write_key(variable, args.key_alg, &args.system_id, &serial)?;
         card.state_mut().write_key = ElsCardState::personalised(uid, &key).write_key;
     }
     Ok(card)

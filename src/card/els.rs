@@ -6,6 +6,7 @@ use der::{Decode, Header, Reader, SliceReader};
 use zeroize::Zeroizing;
 
 use super::apdu::{Command, Response, SHORT_MAX_DATA, SHORT_MAX_LE, StatusWord, exchange};
+use super::chip_serial::{ChipSerial, read_chip_serial};
 use super::transport::{Transport, TransportError};
 use crate::crypto::diversify::{DiversifyError, KeyAlgorithm, diversify};
 use crate::error::Problem;
@@ -43,6 +44,11 @@ pub enum ElsCardError {
     Malformed { file: &'static str, reason: String },
     #[error("the card answered {sw} to {step}")]
     Refused { step: &'static str, sw: StatusWord },
+    #[error(
+        "neither the reader nor the card gives this chip's serial number, so the card cannot be \
+         bound to its chip (the signed data names it and the write key is derived from it)"
+    )]
+    NoChipSerial,
 }
 
 impl Problem for ElsCardError {
@@ -62,6 +68,11 @@ impl Problem for ElsCardError {
             }
             ElsCardError::Malformed { .. } => "rewrite the card",
             ElsCardError::Refused { .. } => "take the card off, put it back and try again",
+            ElsCardError::NoChipSerial => {
+                "write the card on a reader that gives the chip serial: a dual-interface reader's \
+                 contactless side, or a contact reader with a card that answers GET DATA for its \
+                 CPLC (see the README's Hardware section)"
+            }
         }
     }
 }
@@ -178,6 +189,16 @@ impl CardKey {
             } => WriteKey::diversified(*algorithm, master, uid, system_id),
             CardKey::Specific(key) => WriteKey::card_specific(key.algorithm, key.key.clone()),
         }
+    }
+}
+
+/// The chip serial that issuance signs into the data and derives the write key from; a card
+/// without one cannot be issued or prolonged ([`ElsCardError::NoChipSerial`]), although it can
+/// still be read.
+pub fn serial_to_bind<T: Transport + ?Sized>(card: &mut T) -> Result<Vec<u8>, ElsCardError> {
+    match read_chip_serial(card)? {
+        ChipSerial::Read { bytes, .. } => Ok(bytes),
+        ChipSerial::Unavailable => Err(ElsCardError::NoChipSerial),
     }
 }
 

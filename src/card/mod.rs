@@ -1,6 +1,7 @@
 //! The transport-agnostic smart-card layer. Only `pcsc.rs` touches the pcsc crate.
 
 pub mod apdu;
+pub mod chip_serial;
 pub mod desfire;
 pub mod desfire_record;
 #[cfg(test)]
@@ -11,9 +12,11 @@ pub mod pcsc;
 pub mod transport;
 
 pub use apdu::{Command, Response, StatusWord, exchange};
+pub use chip_serial::{ChipSerial, SerialSource, read_chip_serial};
 pub use transport::{Connect, Counting, ReaderEvent, Transport, TransportError};
 
 /// `FF CA 00 00 00`: the PC/SC part 3 pseudo-APDU for the chip UID, answered by the reader.
+/// Contactless (DESFire) work only: an ELS contact chip's serial is [`read_chip_serial`].
 pub fn read_uid<T: Transport + ?Sized>(transport: &mut T) -> Result<Vec<u8>, TransportError> {
     let response = exchange(
         transport,

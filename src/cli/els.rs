@@ -10,7 +10,7 @@ use time::Date;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
-use cardstation::card::els::CardKey;
+use cardstation::card::els::{self, CardKey, ElsCardError};
 use cardstation::card::pcsc::{self, PcscTransport};
 use cardstation::config::keys;
 use cardstation::config::{Els, Profile, Secret};
@@ -374,13 +374,17 @@ fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failu
             "valid": valid,
             "reason": reason.map(VerifyError::kind),
             "message": reason.map(ToString::to_string),
-            "uid": hex::encode_upper(&reading.uid),
+            "uid": reading.chip.bytes().map(hex::encode_upper),
+            "chip_checked": reading.chip.bytes().is_some(),
             "data": data,
             "signer": reading.verdict.as_ref().ok().map(|v| v.signer_subject.clone()),
         });
         println!("{object}");
     } else {
-        println!("chip      {}", hex::encode_upper(&reading.uid));
+        match reading.chip.bytes() {
+            Some(serial) => println!("chip      {}", hex::encode_upper(serial)),
+            None => println!("chip      {}", issue::CHIP_NOT_CHECKED),
+        }
         if let Some(data) = &data {
             println!(
                 "name      {} {}",
@@ -452,7 +456,11 @@ fn write(
         if let (Some(store), Some(id)) = (store.as_ref(), cardholder) {
             // The desk's rule: a second card beside one still in use needs a reason, which
             // only the desk asks for.
-            let uid = cardstation::card::read_uid(t)?;
+            let uid = match els::serial_to_bind(t) {
+                Ok(uid) => uid,
+                Err(ElsCardError::Transport(err)) => return Err(err),
+                Err(err) => return Ok(Err(Failure::from(err))),
+            };
             match desk::cards_in_use(store, id, &uid) {
                 Ok(in_use) => {
                     if let Some(&card_id) = in_use.first() {

@@ -1,5 +1,7 @@
 //! A virtual ELS contact chip: an ISO 7816-4 file system with MF `3F00`, DF.SELS
-//! (AID `D6 16 00 00 30 01 01`), EF.CERT `0001` and EF.ELS `0002`.
+//! (AID `D6 16 00 00 30 01 01`), EF.CERT `0001` and EF.ELS `0002`. By default it sits behind a
+//! contactless reader that answers `FF CA` with its UID; as a contact card
+//! ([`SimSerial::Cplc`], [`SimSerial::None`]) it refuses `FF CA` as a contact card does.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::{StateFileError, VirtualCard};
 use crate::card::apdu::{Command, Response, StatusWord};
+use crate::card::chip_serial::{CPLC_LEN, cplc_chip_serial};
 use crate::card::els::{CHALLENGE_LEN, EF_CERT_FID, EF_ELS_FID, SELS_AID, WriteKey};
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::crypto::{OsRandom, RandomSource};
@@ -23,6 +26,23 @@ const DEFAULT_FILE_SIZE: usize = 2048;
 
 /// T=1, 14 historical bytes spelling the simulator's name, so a log shows which card it was.
 const DEFAULT_ATR: &str = "3B8E80014361726473746174696F6E454C531B";
+
+/// A contact card's own ATR: T=1 (TD1 = 01, not the PC/SC part 3 `80 01`), 12 historical
+/// bytes "CardstationC", TCK.
+pub const CONTACT_ATR: &str = "3B8C014361726473746174696F6E4380";
+
+/// How the simulated card's chip serial can be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SimSerial {
+    /// Behind a contactless reader: `FF CA` gives the UID.
+    #[default]
+    ReaderUid,
+    /// A contact card: `FF CA` is refused (`6E00`), GET DATA `80 CA 9F 7F` gives the CPLC.
+    Cplc,
+    /// A contact card that gives no serial at all.
+    None,
+}
 
 /// Everything that survives taking the card out; saved as JSON with `--state`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +68,8 @@ pub struct ElsCardState {
     /// Wrong cryptograms left before the write key blocks.
     #[serde(default = "full_tries")]
     pub auth_tries_left: u8,
+    #[serde(default)]
+    pub serial: SimSerial,
 }
 
 fn full_tries() -> u8 {
@@ -73,6 +95,43 @@ impl ElsCardState {
             force_get_response: false,
             write_key: None,
             auth_tries_left: AUTH_TRIES,
+            serial: SimSerial::ReaderUid,
+        }
+    }
+
+    /// The same card as a contact chip, its serial readable as `serial` says.
+    pub fn on_contact_reader(self, serial: SimSerial) -> Self {
+        let atr = match serial {
+            SimSerial::ReaderUid => self.atr,
+            SimSerial::Cplc | SimSerial::None => {
+                hex::decode(CONTACT_ATR).expect("the contact ATR constant is valid hex")
+            }
+        };
+        Self {
+            atr,
+            serial,
+            ..self
+        }
+    }
+
+    /// The CPLC (GlobalPlatform tag 9F7F) the card answers: IC fabricator "CS", IC type "EL",
+    /// the last 4 UID bytes as IC serial number and the first 2 as batch; the rest zeros.
+    pub fn cplc(&self) -> Vec<u8> {
+        let mut cplc = vec![0u8; CPLC_LEN];
+        cplc[..4].copy_from_slice(b"CSEL");
+        let uid = &self.uid;
+        cplc[12..16].copy_from_slice(&uid[uid.len() - 4..]);
+        cplc[16..18].copy_from_slice(&uid[..2]);
+        cplc
+    }
+
+    /// The chip serial a reader reads from this card (what issuance signs and derives the
+    /// write key from), if any.
+    pub fn chip_serial(&self) -> Option<Vec<u8>> {
+        match self.serial {
+            SimSerial::ReaderUid => Some(self.uid.clone()),
+            SimSerial::Cplc => cplc_chip_serial(&self.cplc()),
+            SimSerial::None => None,
         }
     }
 
@@ -147,7 +206,9 @@ impl ElsCard {
 
     fn answer(&mut self, command: &Command) -> Response {
         match (command.cla, command.ins) {
-            (0xFF, 0xCA) => self.get_uid(command),
+            // A contact reader passes the pseudo-APDU on to the card, which knows no class FF.
+            (0xFF, 0xCA) if self.state.serial == SimSerial::ReaderUid => self.get_uid(command),
+            (0x80, 0xCA) if self.state.serial == SimSerial::Cplc => self.get_cplc(command),
             (0x00, 0xA4) => self.select(command),
             (0x00, 0xB0) => self.read_binary(command),
             (0x00, 0xD6) => self.update_binary(command),
@@ -172,6 +233,18 @@ impl ElsCard {
                 sw: StatusWord(0x6282),
             },
             _ => data(uid.clone()),
+        }
+    }
+
+    fn get_cplc(&self, command: &Command) -> Response {
+        if (command.p1, command.p2) != (0x9F, 0x7F) {
+            return status(0x6A88);
+        }
+        let mut answer = vec![0x9F, 0x7F, CPLC_LEN as u8];
+        answer.extend(self.state.cplc());
+        match command.le {
+            Some(le) if le < answer.len() => status(0x6C00 | answer.len() as u16),
+            _ => data(answer),
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::card::{Transport, TransportError};
 
 pub use desfire_card::{DesfireCard, DesfireCardState};
-pub use els_card::{ElsCard, ElsCardState};
+pub use els_card::{CONTACT_ATR, ElsCard, ElsCardState, SimSerial};
 
 /// Loads a card's memory from its state file, or makes a new card when there is none.
 fn load_state<S: serde::de::DeserializeOwned>(

@@ -12,8 +12,8 @@ use super::auth::{Action, Denied, Session};
 use super::issue::{
     self, CardholderRecordError, ElsSource, IssueError, Signer, Step, chip_serial, els_data_for,
 };
-use crate::card::els::{CardKey, ElsCardError};
-use crate::card::{Transport, TransportError, read_uid};
+use crate::card::els::{self, CardKey, ElsCardError};
+use crate::card::{Transport, TransportError};
 use crate::config::keys::{self, KeyError};
 use crate::config::{ConfigError, Profile, Secret};
 use crate::error::Problem;
@@ -237,7 +237,7 @@ pub fn issue_card<T: Transport + ?Sized>(
 ) -> Result<IssuedCard, DeskError> {
     session.require(Action::IssueCard)?;
     progress(Step::ReadUid);
-    let uid = read_uid(card).map_err(IssueError::from)?;
+    let uid = els::serial_to_bind(card).map_err(IssueError::from)?;
     if let Some(expected) = request.expected_uid.as_ref().filter(|e| **e != uid) {
         return Err(IssueError::WrongCard {
             card: chip_serial(&uid),
@@ -319,7 +319,7 @@ pub fn prolong_card<T: Transport + ?Sized>(
         .fields
         .contact_uid
         .ok_or(DeskError::NoContactChip { card_id })?;
-    let on_reader = chip_serial(&read_uid(card).map_err(IssueError::from)?);
+    let on_reader = chip_serial(&els::serial_to_bind(card).map_err(IssueError::from)?);
     if !on_reader.eq_ignore_ascii_case(&chosen) {
         return Err(DeskError::NotTheChosenCard {
             card_id,

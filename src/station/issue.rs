@@ -8,7 +8,7 @@ use time::{Date, Month};
 use x509_cert::Certificate;
 
 use crate::card::els::{self, CardKey, ElsCardError};
-use crate::card::{Transport, TransportError, read_uid};
+use crate::card::{ChipSerial, Transport, TransportError, read_chip_serial};
 use crate::crypto::diversify::DiversifyError;
 use crate::crypto::els_sig::{
     self, Certificates, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions,
@@ -155,7 +155,7 @@ pub fn issue_with_progress<T: Transport + ?Sized>(
     today: Date,
     progress: &mut dyn FnMut(Step),
 ) -> Result<Issued, IssueError> {
-    let uid = read_uid(card)?;
+    let uid = els::serial_to_bind(card)?;
     let serial = chip_serial(&uid);
     let (structure, certificate) = match source {
         ElsSource::Sign { mut data, signer } => {
@@ -208,7 +208,11 @@ pub fn prolong<T: Transport + ?Sized>(
         }
         Err(err) => return Err(IssueError::NotVerified(err)),
     };
-    let uid = reading.uid;
+    let uid = reading
+        .chip
+        .bytes()
+        .ok_or(ElsCardError::NoChipSerial)?
+        .to_vec();
     let data = ElsData {
         expires: new_expiry,
         ..current
@@ -229,9 +233,10 @@ fn read_back<T: Transport + ?Sized>(
     today: Date,
 ) -> Result<VerifiedEls, IssueError> {
     let reading = read_and_verify(card, trusted, today)?;
-    if reading.uid != uid {
+    let on_card = reading.chip.bytes().ok_or(ElsCardError::NoChipSerial)?;
+    if on_card != uid {
         return Err(IssueError::WrongCard {
-            card: chip_serial(&reading.uid),
+            card: chip_serial(on_card),
             data: chip_serial(uid),
         });
     }
@@ -366,29 +371,36 @@ pub fn record_prolonged(
     Ok(Some(card.id))
 }
 
+/// What a verdict adds when the reader and the card gave no chip serial to compare with the
+/// one the data names.
+pub const CHIP_NOT_CHECKED: &str = "chip binding not checked (the reader gave no chip serial)";
+
 /// A card's ELS as read, with the verification verdict.
 #[derive(Debug)]
 pub struct Reading {
-    pub uid: Vec<u8>,
+    /// The serial of the chip the ELS was read from; when unavailable, the verdict did not
+    /// check the chip binding ([`CHIP_NOT_CHECKED`]).
+    pub chip: ChipSerial,
     pub structure: Vec<u8>,
     pub verdict: Result<VerifiedEls, VerifyError>,
 }
 
-/// Reads the UID, then EF.ELS, and verifies it against that chip.
+/// Reads the chip serial, then EF.ELS, and verifies it against that chip (without the chip
+/// binding when there is no serial).
 pub fn read_and_verify<T: Transport + ?Sized>(
     card: &mut T,
     trusted: &[Certificate],
     today: Date,
 ) -> Result<Reading, ElsCardError> {
-    let uid = read_uid(card)?;
-    read_els_and_verify(card, &uid, trusted, today)
+    let chip = read_chip_serial(card)?;
+    read_els_and_verify(card, &chip, trusted, today)
 }
 
-/// Reads EF.ELS and verifies it against the chip `uid` it sits on. EF.CERT is read only when
+/// Reads EF.ELS and verifies it against the `chip` it sits on. EF.CERT is read only when
 /// the signer's certificate is neither embedded nor among the trusted ones.
 pub fn read_els_and_verify<T: Transport + ?Sized>(
     card: &mut T,
-    uid: &[u8],
+    chip: &ChipSerial,
     trusted: &[Certificate],
     today: Date,
 ) -> Result<Reading, ElsCardError> {
@@ -396,7 +408,7 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
     let mut options = VerifyOptions {
         card_cert: None,
         trusted,
-        chip_serial: Some(chip_serial(uid)),
+        chip_serial: chip.bytes().map(chip_serial),
         today,
     };
     let mut verdict = els_sig::verify(&structure, &options);
@@ -413,7 +425,7 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
         verdict = els_sig::verify(&structure, &options);
     }
     Ok(Reading {
-        uid: uid.to_vec(),
+        chip: chip.clone(),
         structure,
         verdict,
     })

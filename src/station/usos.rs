@@ -11,8 +11,8 @@ use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
 use super::issue::{self, CardholderRecordError, ElsSource, IssueError, Issued, chip_serial};
-use crate::card::els::ElsCardError;
-use crate::card::{Transport, read_uid};
+use crate::card::Transport;
+use crate::card::els::{self, ElsCardError};
 use crate::config::{CardReady, ConfigError, Profile, Secret};
 use crate::crypto::diversify::KeyAlgorithm;
 use crate::crypto::els_sig::{self, VerifyError};
@@ -200,7 +200,7 @@ pub async fn issue<T: Transport + ?Sized>(
     find_by: &FindBy,
     today: Date,
 ) -> Result<UsosIssued, UsosIssueError> {
-    let uid = read_uid(card)?;
+    let uid = els::serial_to_bind(card).map_err(IssueError::from)?;
     let serial = chip_serial(&uid);
     let lookup = match find_by {
         FindBy::ChipUid => CardLookup::ContactChipUid(serial.clone()),
@@ -280,7 +280,11 @@ pub async fn prolong<T: Transport + ?Sized>(
             .map_err(|err| UsosIssueError::Issue(IssueError::NotVerified(err)))?,
         Err(err) => return Err(UsosIssueError::Issue(IssueError::NotVerified(err))),
     };
-    let lookup = CardLookup::ContactChipUid(chip_serial(&reading.uid));
+    let on_card = reading
+        .chip
+        .bytes()
+        .ok_or(IssueError::Card(ElsCardError::NoChipSerial))?;
+    let lookup = CardLookup::ContactChipUid(chip_serial(on_card));
     let data = desk.client.student_card_data(&lookup, None).await?;
     if let Some(refusal) = refused(&data) {
         return Err(refusal);

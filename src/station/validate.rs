@@ -12,7 +12,7 @@ use super::desfire::{self, CardRecord, DesfireReadError, MasterKeys};
 use super::issue::{self, Reading};
 use crate::card::desfire::DesfireError;
 use crate::card::els::ElsCardError;
-use crate::card::{Transport, TransportError, read_uid};
+use crate::card::{ChipSerial, Transport, TransportError, read_chip_serial};
 use crate::config::{DesfireApp, WhenStale};
 use crate::crypto::els_sig::VerifyError;
 use crate::error::Problem;
@@ -232,7 +232,9 @@ pub fn validate<T: Transport + ?Sized>(
     policy: &Policy,
 ) -> Result<Decision, TransportError> {
     let started = Instant::now();
-    let uid = read_uid(card)?;
+    let chip = read_chip_serial(card)?;
+    // No serial (a contact reader and card that give none): the ELS is still checked.
+    let uid = chip.bytes().map(<[u8]>::to_vec).unwrap_or_default();
     let registered = match register.card_by_uid(&uid) {
         Ok(registered) => registered,
         Err(err) => {
@@ -245,8 +247,12 @@ pub fn validate<T: Transport + ?Sized>(
     let registered = registered.as_ref();
     // The register's age matters only where the profile limits it: no query otherwise.
     let age = policy.max_register_age.and_then(|_| register.age());
-    let finding = match issue::read_els_and_verify(card, &uid, &policy.trusted, policy.today) {
-        Ok(reading) => els_finding(reading, registered),
+    let mut by_signed_serial = None;
+    let finding = match issue::read_els_and_verify(card, &chip, &policy.trusted, policy.today) {
+        Ok(reading) => {
+            by_signed_serial = registered_by_signed_serial(&reading, register);
+            els_finding(reading, by_signed_serial.as_ref().or(registered))
+        }
         Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
             Some(check) => {
                 match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
@@ -278,6 +284,7 @@ pub fn validate<T: Transport + ?Sized>(
         },
         None => finding,
     };
+    let registered = by_signed_serial.as_ref().or(registered);
     let decision = finding.decision(uid, registered.and_then(|r| r.holder_id.clone()), started);
     tracing::info!(verdict = ?decision.verdict, evidence = ?decision.evidence, reason = %decision.reason,
         micros = decision.elapsed.as_micros() as u64, "validate: verdict");
@@ -325,6 +332,23 @@ impl Finding {
     }
 }
 
+/// A card read without a chip serial is looked up by the serial its genuine ELS names, so a
+/// blocked card stays blocked on a reader that gives no serial.
+fn registered_by_signed_serial(
+    reading: &Reading,
+    register: &dyn Register,
+) -> Option<RegisteredCard> {
+    if reading.chip != ChipSerial::Unavailable {
+        return None;
+    }
+    let serial = hex::decode(&reading.verdict.as_ref().ok()?.data.chip_serial).ok()?;
+    register
+        .card_by_uid(&serial)
+        .inspect_err(|err| tracing::warn!(%err, "validate: the register cannot be read"))
+        .ok()
+        .flatten()
+}
+
 fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding {
     let evidence = Evidence::SignedChip;
     let verified = match reading.verdict {
@@ -348,10 +372,13 @@ fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding
     let expires = Some(verified.data.expires);
     // A genuine signature says who the card was issued to; the register says whether it may
     // still be used (a lost card keeps a perfect signature).
-    let valid = format!(
+    let mut valid = format!(
         "{name}, album {}, until {}",
         verified.data.album_number, verified.data.expires
     );
+    if reading.chip == ChipSerial::Unavailable {
+        valid = format!("{valid}; {}", issue::CHIP_NOT_CHECKED);
+    }
     let finding = proven_finding(registered, evidence, valid);
     Finding {
         holder_name: Some(name),

@@ -9,7 +9,7 @@ use iced::{Alignment, Element, Length, Task};
 use time::{Date, OffsetDateTime};
 
 use super::{Desk, Event, Message, Panel};
-use crate::card::{ReaderEvent, read_uid};
+use crate::card::{ReaderEvent, els};
 use crate::config::Language;
 use crate::error::Failure;
 use crate::station::auth::{Action, Session};
@@ -332,8 +332,8 @@ impl IssueWork {
             ),
             ..IssueFailure::shown(err.into())
         })?;
-        let uid =
-            read_uid(&mut *card).map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
+        let uid = els::serial_to_bind(&mut *card)
+            .map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
         let mut store = self.db.lock().map_err(IssueFailure::shown)?;
         desk::issue_card(

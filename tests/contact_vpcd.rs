@@ -1,0 +1,326 @@
+//! ELS cards behind a contact reader, through pcscd + vpcd: the card refuses the PC/SC
+//! `FF CA` (6E00) as a contact card does, so the chip serial comes from its CPLC, or from
+//! nowhere. Issuance signs the CPLC serial in; a card with no serial is refused at the desk and
+//! read at the kiosk without the chip binding.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use cardstation::card::els::CardKey;
+use cardstation::card::pcsc;
+use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::sim::{self, ElsCard, ElsCardState, Faults, SharedCard, SimSerial, vpcd};
+use cardstation::store::{CardStatus, Store, UidKind};
+use common::{UID, reader};
+use zeroize::Zeroizing;
+
+const CARD_KEY: &str = "00112233445566778899AABBCCDDEEFF";
+const WAIT: Duration = Duration::from_secs(10);
+/// What the simulator's CPLC gives for [`UID`]: fabricator "CS", type "EL", the last four UID
+/// bytes as IC serial, the first two as batch.
+const CPLC_SERIAL: &str = "4353454CC3D4E5F604A1";
+
+fn cardstation(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cardstation"))
+        .args(["--db", "station.sqlite"])
+        .args(args)
+        .current_dir(dir)
+        .env("CARDSTATION_LOG_DIR", dir.join("logs"))
+        .env("TEST_ELS_CARD_KEY", CARD_KEY)
+        // The demo profile's [desfire] master key, which the kiosk tries on non-ELS cards.
+        .env(
+            "CARDSTATION_DEMO_DESFIRE_KEY",
+            "00112233445566778899AABBCCDDEEFF",
+        )
+        .output()
+        .unwrap()
+}
+
+fn last_json(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no output; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    serde_json::from_str(line).unwrap()
+}
+
+fn tap(dir: &Path, reader: &str) -> serde_json::Value {
+    last_json(&cardstation(
+        dir,
+        &[
+            "validate", "--once", "--wait", "10", "--json", "--reader", reader,
+        ],
+    ))
+}
+
+fn els_write(dir: &Path, reader: &str) -> Output {
+    cardstation(
+        dir,
+        &[
+            "--profile",
+            "desk.toml",
+            "els",
+            "write",
+            "--cardholder",
+            "1",
+            "--expires",
+            "2031-06-30",
+            "--reader",
+            reader,
+        ],
+    )
+}
+
+/// A contact card personalised, as a card issuer would, with the write key for the chip
+/// serial a reader reads from it.
+fn contact_card(uid: &[u8], serial: SimSerial) -> SharedCard {
+    let state = ElsCardState::blank(uid).on_contact_reader(serial);
+    let key = CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    };
+    let chip = state.chip_serial().unwrap_or_else(|| uid.to_vec());
+    let personalised = ElsCardState::personalised(uid, &key.for_card(&chip).unwrap());
+    sim::shared(ElsCard::new(ElsCardState {
+        write_key: personalised.write_key,
+        ..state
+    }))
+}
+
+/// A desk with Jan Nowak imported, the test signer trusted and a desk profile naming it.
+fn desk() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::make_signer_files(
+        dir,
+        "/CN=osoba uprawniona do wystawiania legitymacji/O=Uniwersytet Testowy/C=PL",
+    );
+    std::fs::write(
+        dir.join("people.csv"),
+        "firstName,lastName,birthDate,albumNumber,pesel\nJan,Nowak,1944-05-14,654321,44051401359\n",
+    )
+    .unwrap();
+    common::assert_success(&cardstation(dir, &["import", "persons", "people.csv"]));
+    common::assert_success(&cardstation(dir, &["trust", "add", "cert.pem"]));
+    std::fs::write(
+        dir.join("desk.toml"),
+        format!(
+            "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[els]\nsigner_key = \"{}\"\nsigner_cert = \"{}\"\ncard_key_env = \"TEST_ELS_CARD_KEY\"\nuniversity = \"Uniwersytet Łódzki\"\nedition = \"B\"\n",
+            dir.join("key.pem").display(),
+            dir.join("cert.pem").display()
+        ),
+    )
+    .unwrap();
+    tmp
+}
+
+#[test]
+fn a_contact_card_is_issued_and_validated_with_its_cplc_serial() {
+    let desk = desk();
+    let dir = desk.path();
+    let reader = reader(35963);
+    let card = contact_card(&UID, SimSerial::Cplc);
+    let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    // The reader passes FF CA to the card, which refuses it.
+    let uid = cardstation(dir, &["uid", "--reader", &reader.name]);
+    assert!(!uid.status.success());
+    assert!(
+        String::from_utf8_lossy(&uid.stderr).contains("6E00"),
+        "{}",
+        String::from_utf8_lossy(&uid.stderr)
+    );
+
+    let write = els_write(dir, &reader.name);
+    common::assert_success(&write);
+    let written = String::from_utf8_lossy(&write.stdout);
+    assert!(written.contains(CPLC_SERIAL), "{written}");
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    let recorded = store
+        .find_card_by_uid(UidKind::Contact, &hex::decode(CPLC_SERIAL).unwrap())
+        .unwrap()
+        .expect("the card is recorded under its CPLC serial");
+    assert_eq!(
+        recorded.fields.chip_serial_number.as_deref(),
+        Some(CPLC_SERIAL)
+    );
+
+    let read = cardstation(
+        dir,
+        &[
+            "els",
+            "read",
+            "--reader",
+            &reader.name,
+            "--cert",
+            "cert.pem",
+            "--json",
+        ],
+    );
+    let read = last_json(&read);
+    assert_eq!(read["valid"], true, "{read}");
+    assert_eq!(read["uid"], CPLC_SERIAL);
+    assert_eq!(read["chip_checked"], true);
+
+    let valid = tap(dir, &reader.name);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+    assert_eq!(valid["evidence"], "signed_chip");
+    assert_eq!(valid["holder_id"], "1");
+    assert_eq!(valid["uid"], CPLC_SERIAL);
+    assert!(
+        !valid["reason"].as_str().unwrap().contains("not checked"),
+        "{valid}"
+    );
+
+    // The same files on another contact chip: its CPLC serial differs, the binding catches it.
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let copy = copy_onto(
+        &card,
+        &[0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66],
+        SimSerial::Cplc,
+    );
+    let _copy_in_reader = vpcd::insert(copy, reader.port, Faults::default(), WAIT).unwrap();
+    let forged = tap(dir, &reader.name);
+    assert_eq!(forged["verdict"], "forged", "{forged}");
+    assert!(forged["reason"].as_str().unwrap().starts_with("wrong_chip"));
+}
+
+/// A chip with `card`'s EF.ELS and EF.CERT copied onto it.
+fn copy_onto(card: &SharedCard, uid: &[u8], serial: SimSerial) -> SharedCard {
+    let mut copier = sim::SimTransport::insert(card.clone(), Faults::default());
+    cardstation::card::els::select_application(&mut copier).unwrap();
+    let structure = cardstation::card::els::read_els(&mut copier).unwrap();
+    let certificate = cardstation::card::els::read_cert(&mut copier)
+        .unwrap()
+        .unwrap();
+    let mut clone = ElsCardState::blank(uid).on_contact_reader(serial);
+    clone.ef_els[..structure.len()].copy_from_slice(&structure);
+    clone.ef_cert[..certificate.len()].copy_from_slice(&certificate);
+    sim::shared(ElsCard::new(clone))
+}
+
+#[test]
+fn a_card_with_no_chip_serial_is_not_issued_but_is_read_without_the_chip_binding() {
+    let desk = desk();
+    let dir = desk.path();
+    let reader = reader(35964);
+
+    let mute = contact_card(&UID, SimSerial::None);
+    let in_reader = vpcd::insert(mute.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    let refused = els_write(dir, &reader.name);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("error: neither the reader nor the card gives this chip's serial number"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("next step: write the card on a reader that gives the chip serial"));
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let mut unwritten = sim::SimTransport::insert(mute, Faults::default());
+    assert!(
+        matches!(
+            cardstation::card::els::read_els(&mut unwritten),
+            Err(cardstation::card::els::ElsCardError::Empty)
+        ),
+        "nothing was written"
+    );
+
+    // Issued on a contact reader with CPLC, then read where no serial can be had.
+    let issued = contact_card(&UID, SimSerial::Cplc);
+    let in_reader = vpcd::insert(issued.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    common::assert_success(&els_write(dir, &reader.name));
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+    let no_serial = copy_onto(&issued, &UID, SimSerial::None);
+    let _in_reader = vpcd::insert(no_serial, reader.port, Faults::default(), WAIT).unwrap();
+
+    let read = last_json(&cardstation(
+        dir,
+        &[
+            "els",
+            "read",
+            "--reader",
+            &reader.name,
+            "--cert",
+            "cert.pem",
+            "--json",
+        ],
+    ));
+    assert_eq!(read["valid"], true, "{read}");
+    assert_eq!(read["uid"], serde_json::Value::Null);
+    assert_eq!(read["chip_checked"], false);
+
+    let valid = tap(dir, &reader.name);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+    assert_eq!(valid["evidence"], "signed_chip");
+    let reason = valid["reason"].as_str().unwrap();
+    assert!(reason.contains("Jan Nowak"), "{reason}");
+    assert!(
+        reason.contains("chip binding not checked (the reader gave no chip serial)"),
+        "{reason}"
+    );
+    // The register finds the card by the serial its genuine data names: blocked stays blocked.
+    assert_eq!(valid["holder_id"], "1", "{valid}");
+    {
+        let mut store = Store::open(&dir.join("station.sqlite")).unwrap();
+        let card_id = store
+            .find_card_by_uid(UidKind::Contact, &hex::decode(CPLC_SERIAL).unwrap())
+            .unwrap()
+            .unwrap()
+            .id;
+        store
+            .set_card_status(card_id, CardStatus::Blocked, "desk", "reported lost")
+            .unwrap();
+    }
+    let blocked = tap(dir, &reader.name);
+    assert_eq!(blocked["verdict"], "blocked", "{blocked}");
+}
+
+#[test]
+fn cardstation_sim_contact_mode_refuses_ff_ca_and_answers_its_cplc() {
+    let reader = reader(35963);
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_cardstation-sim"))
+        .args([
+            "--card",
+            "els",
+            "--contact",
+            "--uid",
+            &hex::encode_upper(UID),
+        ])
+        .args(["--reader-port", &reader.port.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut card = common::connect(&reader.name);
+    let atr = cardstation::card::Transport::atr(&card).to_vec();
+    let answers = card.in_transaction(|t| {
+        Ok((
+            cardstation::card::read_uid(t),
+            cardstation::card::read_chip_serial(t)?,
+        ))
+    });
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+    let (uid, serial) = answers.unwrap();
+    assert!(uid.unwrap_err().to_string().contains("6E00"));
+    assert_eq!(
+        serial,
+        cardstation::card::ChipSerial::Read {
+            bytes: hex::decode(CPLC_SERIAL).unwrap(),
+            source: cardstation::card::SerialSource::Cplc
+        }
+    );
+    assert_eq!(hex::encode_upper(atr), cardstation::sim::CONTACT_ATR);
+}
