@@ -9,9 +9,13 @@
 # It also starts CUPS with a PDF queue (cups-pdf) the print tests and benchmark print to.
 set -euo pipefail
 
+# vsmartcard-vpicc + python3-pycryptodome: the vicc card emulator the independent-card test
+# runs (tests/vicc_vpcd.rs); python3-pyscard: the DESFire EV1 client in tests/peers/ (the PyPI
+# pyscard project, packaged by Debian for the system Python, which PEP 668 keeps pip out of).
 packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools procps openssl
   cups cups-client cups-ipp-utils printer-driver-cups-pdf zbar-tools poppler-utils
-  xvfb xdotool x11-utils python3-xlib libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6)
+  xvfb xdotool x11-utils python3-xlib libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6
+  vsmartcard-vpicc python3-pycryptodome python3-pyscard)
 for option in "$@"; do
   case "$option" in
     --desktop) packages+=(x11-apps imagemagick) ;;

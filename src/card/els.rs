@@ -246,26 +246,33 @@ fn select_file_size<T: Transport + ?Sized>(card: &mut T, fid: u16) -> Result<usi
     })
 }
 
-/// Tag 80 (data size) inside an FCP template (tag 62).
+/// The file size in an FCP (tag 62) or FCI (tag 6F, as some cards answer P2 00 with): tag 80,
+/// the data bytes, or failing that tag 81, the bytes including structural information.
 fn fcp_file_size(fcp: &[u8]) -> Option<usize> {
     let body = match fcp {
-        [0x62, len, body @ ..] if usize::from(*len) <= body.len() => &body[..usize::from(*len)],
+        [0x62 | 0x6F, len, body @ ..] if usize::from(*len) <= body.len() => {
+            &body[..usize::from(*len)]
+        }
         _ => return None,
     };
     let mut rest = body;
+    let mut total = None;
     while let [tag, len, tail @ ..] = rest {
         let len = usize::from(*len);
         let value = tail.get(..len)?;
-        if *tag == 0x80 {
-            return Some(
-                value
-                    .iter()
-                    .fold(0usize, |size, byte| (size << 8) | usize::from(*byte)),
-            );
+        let size = || {
+            value
+                .iter()
+                .fold(0usize, |size, byte| (size << 8) | usize::from(*byte))
+        };
+        match tag {
+            0x80 => return Some(size()),
+            0x81 => total = Some(size()),
+            _ => {}
         }
         rest = &tail[len..];
     }
-    None
+    total
 }
 
 fn file_name(fid: u16) -> &'static str {
@@ -362,6 +369,8 @@ fn read_chunk<T: Transport + ?Sized>(
     match response.sw.0 {
         0x9000 => Ok((response.data, false)),
         0x6282 => Ok((response.data, true)),
+        // Offset beyond the end: a file exactly as long as what it was given.
+        0x6B00 if offset > 0 => Ok((Vec::new(), true)),
         _ => Err(ElsCardError::Refused {
             step: file,
             sw: response.sw,
@@ -507,6 +516,11 @@ mod tests {
             Some(2048)
         );
         assert_eq!(fcp_file_size(&[0x62, 0x03, 0x82, 0x01, 0x01]), None);
+        assert_eq!(
+            fcp_file_size(&[0x6F, 0x08, 0x83, 0x02, 0x00, 0x02, 0x81, 0x02, 0x03, 0x1C]),
+            Some(796),
+            "an FCI with only the total size"
+        );
         assert_eq!(fcp_file_size(&[0x62, 0x09, 0x80]), None, "truncated FCP");
         assert_eq!(fcp_file_size(&[]), None);
     }
