@@ -80,6 +80,10 @@ fn els_write(dir: &Path, reader: &str) -> Output {
 /// A contact card personalised, as a card issuer would, with the write key for the chip
 /// serial a reader reads from it.
 fn contact_card(uid: &[u8], serial: SimSerial) -> SharedCard {
+    sim::shared(ElsCard::new(contact_state(uid, serial)))
+}
+
+fn contact_state(uid: &[u8], serial: SimSerial) -> ElsCardState {
     let state = ElsCardState::blank(uid).on_contact_reader(serial);
     let key = CardKey::Master {
         algorithm: KeyAlgorithm::Aes128,
@@ -88,10 +92,10 @@ fn contact_card(uid: &[u8], serial: SimSerial) -> SharedCard {
     };
     let chip = state.chip_serial().unwrap_or_else(|| uid.to_vec());
     let personalised = ElsCardState::personalised(uid, &key.for_card(&chip).unwrap());
-    sim::shared(ElsCard::new(ElsCardState {
+    ElsCardState {
         write_key: personalised.write_key,
         ..state
-    }))
+    }
 }
 
 /// A desk with Jan Nowak imported, the test signer trusted and a desk profile naming it.
@@ -323,4 +327,26 @@ fn cardstation_sim_contact_mode_refuses_ff_ca_and_answers_its_cplc() {
         }
     );
     assert_eq!(hex::encode_upper(atr), cardstation::sim::CONTACT_ATR);
+}
+
+/// A T=0-only contact reader: every answer with data comes as `61xx` and is fetched with GET
+/// RESPONSE (the CPLC too), and READ BINARY asked for more than 59 bytes answers `6C3B`.
+#[test]
+fn a_t0_contact_card_with_a_small_buffer_is_issued_and_validated() {
+    let desk = desk();
+    let dir = desk.path();
+    let reader = reader(35963);
+    let card = sim::shared(ElsCard::new(ElsCardState {
+        force_get_response: true,
+        max_response_len: 59,
+        ..contact_state(&UID, SimSerial::Cplc)
+    }));
+    let _in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    let write = els_write(dir, &reader.name);
+    common::assert_success(&write);
+    assert!(String::from_utf8_lossy(&write.stdout).contains(CPLC_SERIAL));
+    let valid = tap(dir, &reader.name);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+    assert_eq!(valid["uid"], CPLC_SERIAL);
 }

@@ -90,11 +90,21 @@ fn pick_reader<'a>(
         return Err(TransportError::NoReaders);
     }
     match filter {
+        // A reader's full name wins; otherwise a part of the name matches, and where it
+        // matches several (a dual-interface reader's contact and contactless slots), the
+        // one holding a card.
         Some(filter) => {
-            let wanted = filter.to_lowercase();
+            let wanted = filter.trim().to_lowercase();
+            let matching = || {
+                readers
+                    .iter()
+                    .filter(|r| r.name.to_lowercase().contains(&wanted))
+            };
             readers
                 .iter()
-                .find(|r| r.name.to_lowercase().contains(&wanted))
+                .find(|r| r.name.to_lowercase() == wanted)
+                .or_else(|| matching().find(|r| r.card_present))
+                .or_else(|| matching().next())
                 .ok_or_else(|| TransportError::NoSuchReader(filter.to_owned()))
         }
         None => Ok(readers
@@ -590,6 +600,34 @@ mod tests {
             card_present: card,
             atr: None,
         }
+    }
+
+    #[test]
+    fn picks_the_slot_with_the_card_among_a_dual_interface_readers_names() {
+        // Names shaped as pcscd shows dual-interface readers: one reader per slot.
+        let contact = "HID Global OMNIKEY 5422 Smartcard Reader 00 00";
+        let contactless = "HID Global OMNIKEY 5422CL Smartcard Reader 01 00";
+        let acr39 = "ACS ACR39U ICC Reader 02 00";
+        let readers = [
+            reader(contact, false),
+            reader(contactless, true),
+            reader(acr39, false),
+        ];
+        let pick = |filter| pick_reader(&readers, Some(filter)).unwrap().name.as_str();
+        assert_eq!(pick("omnikey 5422"), contactless, "the slot with the card");
+        assert_eq!(pick(" OMNIKEY 5422CL "), contactless);
+        assert_eq!(pick("acr39"), acr39);
+        assert_eq!(
+            pick(contact),
+            contact,
+            "a full name wins over a card elsewhere"
+        );
+        let empty = [reader(contact, false), reader(contactless, false)];
+        assert_eq!(
+            pick_reader(&empty, Some("OMNIKEY")).unwrap().name,
+            contact,
+            "no card anywhere: the first match"
+        );
     }
 
     #[test]

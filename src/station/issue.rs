@@ -515,6 +515,52 @@ mod tests {
         assert_eq!(default_expiry(date!(2026 - 10 - 30)), date!(2027 - 03 - 31));
     }
 
+    /// A reader without extended-length APDUs: it fails the transmission of one, as such
+    /// readers do.
+    struct ShortApdusOnly(SimTransport);
+
+    impl Transport for ShortApdusOnly {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            // An extended APDU has 00 where a short one has Lc or Le, followed by more bytes.
+            if apdu.len() > 5 && apdu[4] == 0 {
+                return Err(TransportError::Protocol("extended APDU".into()));
+            }
+            self.0.transmit(apdu)
+        }
+        fn atr(&self) -> &[u8] {
+            self.0.atr()
+        }
+        fn reconnect(&mut self) -> Result<(), TransportError> {
+            self.0.reconnect()
+        }
+    }
+
+    #[test]
+    fn a_contact_card_is_issued_and_read_with_short_apdus_only() {
+        let f = fixture();
+        let blank = ElsCardState::blank(&UID).on_contact_reader(crate::sim::SimSerial::Cplc);
+        let serial = blank.chip_serial().unwrap();
+        let key = card_key(MASTER).for_card(&serial).unwrap();
+        let card = shared(ElsCard::new(ElsCardState {
+            write_key: ElsCardState::personalised(&UID, &key).write_key,
+            ..blank
+        }));
+        let mut reader = ShortApdusOnly(insert(&card));
+        let issued = issue(
+            &mut reader,
+            signed(&f, date!(2027 - 03 - 31)),
+            &card_key(MASTER),
+            std::slice::from_ref(&f.ca),
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(issued.uid, serial);
+        assert_eq!(issued.verified.data.chip_serial, hex::encode_upper(&serial));
+        let reading = read_and_verify(&mut reader, std::slice::from_ref(&f.ca), TODAY).unwrap();
+        assert!(reading.verdict.is_ok());
+        assert_eq!(reading.chip.bytes(), Some(&serial[..]));
+    }
+
     #[test]
     fn issues_and_reads_back_a_valid_card() {
         let f = fixture();
