@@ -130,8 +130,10 @@ fn cards_methods_answer_typed_with_the_fields_selector() {
             &VerifyOptions {
                 card_cert: None,
                 trusted: std::slice::from_ref(&certificate),
+                revoked: &[],
                 chip_serial: Some(ANNA_CHIP.into()),
                 today,
+                now: OffsetDateTime::now_utc(),
             },
         )
         .expect("the server's structure verifies for its chip");

@@ -324,8 +324,10 @@ fn verify(file: &Path, trust: &TrustArgs, chip_serial: Option<String>) -> Result
     let options = VerifyOptions {
         card_cert,
         trusted: &trusted,
+        revoked: &[],
         chip_serial,
         today: today(),
+        now: time::OffsetDateTime::now_utc(),
     };
     match els_sig::verify(&structure, &options) {
         Ok(verified) => {

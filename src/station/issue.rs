@@ -11,7 +11,7 @@ use crate::card::els::{self, CardKey, ElsCardError};
 use crate::card::{ChipSerial, Transport, TransportError, read_chip_serial};
 use crate::crypto::diversify::DiversifyError;
 use crate::crypto::els_sig::{
-    self, Certificates, ElsData, SignError, VerifiedEls, VerifyError, VerifyOptions,
+    self, Certificates, ElsData, Revoked, SignError, VerifiedEls, VerifyError, VerifyOptions,
 };
 use crate::error::Problem;
 use crate::store::{CardStatus, CardType, NewCard, Store, StoreError, UidKind};
@@ -393,7 +393,9 @@ pub fn read_and_verify<T: Transport + ?Sized>(
     today: Date,
 ) -> Result<Reading, ElsCardError> {
     let chip = read_chip_serial(card)?;
-    read_els_and_verify(card, &chip, trusted, today)
+    // The desk checks what it just wrote against its own signer: revocations are the
+    // kiosk's business.
+    read_els_and_verify(card, &chip, trusted, &[], today)
 }
 
 /// Reads EF.ELS and verifies it against the `chip` it sits on. EF.CERT is read only when
@@ -402,14 +404,19 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
     card: &mut T,
     chip: &ChipSerial,
     trusted: &[Certificate],
+    revoked: &[Revoked],
     today: Date,
 ) -> Result<Reading, ElsCardError> {
     let structure = els::read_els(card)?;
     let mut options = VerifyOptions {
         card_cert: None,
         trusted,
+        revoked,
         chip_serial: chip.bytes().map(chip_serial),
         today,
+        // Certificates are checked at this instant; `today` is the caller's day for the
+        // card's own expiry date.
+        now: time::OffsetDateTime::now_utc(),
     };
     let mut verdict = els_sig::verify(&structure, &options);
     if matches!(verdict, Err(VerifyError::MissingCertificate))

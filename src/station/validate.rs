@@ -14,7 +14,7 @@ use crate::card::desfire::DesfireError;
 use crate::card::els::ElsCardError;
 use crate::card::{ChipSerial, Transport, TransportError, read_chip_serial};
 use crate::config::{DesfireApp, WhenStale};
-use crate::crypto::els_sig::VerifyError;
+use crate::crypto::els_sig::{Revoked, VerifyError};
 use crate::error::Problem;
 use crate::store::{CardStatus, Store, UidKind};
 
@@ -133,6 +133,8 @@ pub struct DesfireCheck {
 
 pub struct Policy {
     pub trusted: Vec<Certificate>,
+    /// Certificates refused anywhere in a signer's path (`trust revoke`, `trust crl add`).
+    pub revoked: Vec<Revoked>,
     pub desfire: Option<DesfireCheck>,
     pub today: Date,
     pub max_register_age: Option<Duration>,
@@ -164,7 +166,7 @@ impl Problem for PolicyError {
 }
 
 impl Policy {
-    /// The station's policy: trusted issuers from the store, the DESFire check when the
+    /// The station's policy: trusted issuers and revocations from the store, the DESFire check when the
     /// profile has `[desfire]` (its keys from their environment variables), the register-age
     /// rule from `[kiosk]`, and today's date.
     pub fn for_station(
@@ -178,6 +180,7 @@ impl Policy {
             .map(|issuer| Certificate::from_der(&issuer.certificate_der))
             .collect::<Result<Vec<_>, _>>()
             .map_err(PolicyError::DamagedIssuer)?;
+        let revoked = store.revoked()?;
         let desfire = match &profile.desfire {
             Some(app) => Some(DesfireCheck {
                 app: app.clone(),
@@ -187,6 +190,7 @@ impl Policy {
         };
         Ok(Policy {
             trusted,
+            revoked,
             desfire,
             today: time::OffsetDateTime::now_utc().date(),
             max_register_age: profile
@@ -248,7 +252,13 @@ pub fn validate<T: Transport + ?Sized>(
     // The register's age matters only where the profile limits it: no query otherwise.
     let age = policy.max_register_age.and_then(|_| register.age());
     let mut by_signed_serial = None;
-    let finding = match issue::read_els_and_verify(card, &chip, &policy.trusted, policy.today) {
+    let finding = match issue::read_els_and_verify(
+        card,
+        &chip,
+        &policy.trusted,
+        &policy.revoked,
+        policy.today,
+    ) {
         Ok(reading) => {
             by_signed_serial = registered_by_signed_serial(&reading, register);
             els_finding(reading, by_signed_serial.as_ref().or(registered))
@@ -563,6 +573,7 @@ mod tests {
         fn policy(&self) -> Policy {
             Policy {
                 trusted: vec![self.ca.clone()],
+                revoked: Vec::new(),
                 desfire: None,
                 today: TODAY,
                 max_register_age: Some(Duration::from_secs(24 * 3600)),

@@ -1,12 +1,16 @@
 //! What the offline kiosk needs from the store besides cards: the issuer certificates it
-//! trusts, and its log of validations (no personal data beyond the holder id).
+//! trusts, the certificates it refuses (revoked by hand or by a loaded CRL), and its log of
+//! validations (no personal data beyond the holder id).
 
 use der::Decode;
+use rusqlite::OptionalExtension;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
+use x509_cert::name::Name;
 
 use super::{Result, Store, StoreError, audit, now};
+use crate::crypto::els_sig::Revoked;
 
 text_enum! {
     pub enum Verdict {
@@ -26,6 +30,53 @@ pub struct TrustedIssuer {
     pub subject: String,
     pub certificate_der: Vec<u8>,
     pub added_at: String,
+}
+
+/// A certificate to revoke by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRevocation {
+    /// DER Name of the issuer; `None` revokes the serial whoever issued it.
+    pub issuer_der: Option<Vec<u8>>,
+    pub issuer_subject: Option<String>,
+    /// Upper-case hex without leading zero bytes (`els_sig::serial_bytes`).
+    pub serial_hex: String,
+    /// The revoked certificate's subject, when it was given as a file.
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub id: i64,
+    pub issuer_der: Option<Vec<u8>>,
+    pub issuer_subject: Option<String>,
+    pub serial_hex: String,
+    pub subject: Option<String>,
+    /// The CRL that listed it; `None` when revoked by hand.
+    pub crl_id: Option<i64>,
+    pub added_at: String,
+}
+
+/// A checked CRL to store (see [`Store::store_crl`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCrl {
+    pub issuer_der: Vec<u8>,
+    pub issuer_subject: String,
+    /// RFC 3339, UTC: compared as text to keep the newest CRL.
+    pub this_update: String,
+    pub next_update: Option<String>,
+    pub der: Vec<u8>,
+    pub serials_hex: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCrl {
+    pub id: i64,
+    pub issuer_subject: String,
+    pub this_update: String,
+    pub next_update: Option<String>,
+    pub added_at: String,
+    /// How many serials it revokes.
+    pub revoked: i64,
 }
 
 impl Store {
@@ -72,6 +123,209 @@ impl Store {
                 subject: row.get(2)?,
                 certificate_der: row.get(3)?,
                 added_at: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stops trusting the issuer whose DER has this SHA-256 (hex, any case); `None` when no
+    /// trusted issuer has it. The CRL it signed goes with it: nothing vouches for it any more.
+    pub fn remove_trusted_issuer(
+        &mut self,
+        sha256: &str,
+        operator: &str,
+    ) -> Result<Option<TrustedIssuer>> {
+        let fingerprint = sha256.trim().to_uppercase();
+        let Some(issuer) = self
+            .trusted_issuers()?
+            .into_iter()
+            .find(|issuer| issuer.sha256 == fingerprint)
+        else {
+            return Ok(None);
+        };
+        let subject_der = Certificate::from_der(&issuer.certificate_der)
+            .ok()
+            .and_then(|cert| der::Encode::to_der(&cert.tbs_certificate.subject).ok());
+        self.write(|tx| {
+            tx.execute("DELETE FROM trusted_issuers WHERE id = ?1", [issuer.id])?;
+            // Another trusted certificate of the same name may still vouch for the CRL.
+            let same_name_left = tx.query_row(
+                "SELECT COUNT(*) FROM trusted_issuers WHERE subject = ?1",
+                [&issuer.subject],
+                |row| row.get::<_, i64>(0),
+            )? > 0;
+            if let Some(subject_der) = &subject_der
+                && !same_name_left
+            {
+                tx.execute("DELETE FROM crls WHERE issuer = ?1", [subject_der])?;
+            }
+            let details = json!({"subject": issuer.subject, "sha256": issuer.sha256});
+            audit::append(
+                tx,
+                operator,
+                "issuer.untrust",
+                &format!("issuer:{}", issuer.id),
+                &details,
+            )?;
+            Ok(())
+        })?;
+        Ok(Some(issuer))
+    }
+
+    /// Revokes a certificate by hand. Revoking the same one again is a no-op returning the
+    /// same id.
+    pub fn revoke_certificate(&mut self, revocation: &NewRevocation, operator: &str) -> Result<i64> {
+        let serial = revocation.serial_hex.to_uppercase();
+        self.write(|tx| {
+            let existing = tx
+                .query_row(
+                    "SELECT id FROM revoked_certificates
+                     WHERE crl_id IS NULL AND serial = ?1 AND issuer IS ?2",
+                    (&serial, &revocation.issuer_der),
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            tx.execute(
+                "INSERT INTO revoked_certificates (issuer, issuer_subject, serial, subject, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                (
+                    &revocation.issuer_der,
+                    &revocation.issuer_subject,
+                    &serial,
+                    &revocation.subject,
+                    now(),
+                ),
+            )?;
+            let id = tx.last_insert_rowid();
+            let details = json!({
+                "serial": serial,
+                "issuer": revocation.issuer_subject,
+                "subject": revocation.subject,
+            });
+            audit::append(tx, operator, "certificate.revoke", &format!("revoked:{id}"), &details)?;
+            Ok(id)
+        })
+    }
+
+    /// Stores a CRL already checked against a trusted issuer (`els_sig::check_crl`) with its
+    /// serials, replacing the older CRL of the same issuer. An older CRL than the one stored
+    /// is refused: it could bring back a revoked certificate.
+    pub fn store_crl(&mut self, crl: &NewCrl, operator: &str) -> Result<i64> {
+        self.write(|tx| {
+            let stored: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, this_update FROM crls WHERE issuer = ?1",
+                    [&crl.issuer_der],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            if let Some((id, this_update)) = stored {
+                if this_update == crl.this_update {
+                    return Ok(id);
+                }
+                if this_update > crl.this_update {
+                    return Err(StoreError::Invalid(format!(
+                        "a newer CRL of {} is loaded (issued {this_update}; this one {})",
+                        crl.issuer_subject, crl.this_update
+                    )));
+                }
+                tx.execute("DELETE FROM crls WHERE id = ?1", [id])?;
+            }
+            tx.execute(
+                "INSERT INTO crls (issuer, issuer_subject, this_update, next_update, crl, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (
+                    &crl.issuer_der,
+                    &crl.issuer_subject,
+                    &crl.this_update,
+                    &crl.next_update,
+                    &crl.der,
+                    now(),
+                ),
+            )?;
+            let id = tx.last_insert_rowid();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO revoked_certificates (issuer, issuer_subject, serial, crl_id, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let added = now();
+            for serial in &crl.serials_hex {
+                insert.execute((
+                    &crl.issuer_der,
+                    &crl.issuer_subject,
+                    serial.to_uppercase(),
+                    id,
+                    &added,
+                ))?;
+            }
+            let details = json!({
+                "issuer": crl.issuer_subject,
+                "this_update": crl.this_update,
+                "revoked": crl.serials_hex.len(),
+            });
+            audit::append(tx, operator, "crl.add", &format!("crl:{id}"), &details)?;
+            Ok(id)
+        })
+    }
+
+    /// Every revocation, by hand and from CRLs, in the order they were added.
+    pub fn revocations(&self) -> Result<Vec<Revocation>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, issuer, issuer_subject, serial, subject, crl_id, added_at
+             FROM revoked_certificates ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(Revocation {
+                id: row.get(0)?,
+                issuer_der: row.get(1)?,
+                issuer_subject: row.get(2)?,
+                serial_hex: row.get(3)?,
+                subject: row.get(4)?,
+                crl_id: row.get(5)?,
+                added_at: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The revocations as ELS verification takes them.
+    pub fn revoked(&self) -> Result<Vec<Revoked>> {
+        self.revocations()?
+            .into_iter()
+            .map(|revocation| {
+                let damaged = |what: &str| {
+                    StoreError::Invalid(format!(
+                        "revocation {} has a damaged {what}",
+                        revocation.id
+                    ))
+                };
+                let issuer = match &revocation.issuer_der {
+                    Some(der) => Some(Name::from_der(der).map_err(|_| damaged("issuer"))?),
+                    None => None,
+                };
+                let serial = hex::decode(&revocation.serial_hex).map_err(|_| damaged("serial"))?;
+                Ok(Revoked { issuer, serial })
+            })
+            .collect()
+    }
+
+    pub fn crls(&self) -> Result<Vec<StoredCrl>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT crls.id, issuer_subject, this_update, next_update, added_at,
+                    (SELECT COUNT(*) FROM revoked_certificates WHERE crl_id = crls.id)
+             FROM crls ORDER BY crls.id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(StoredCrl {
+                id: row.get(0)?,
+                issuer_subject: row.get(1)?,
+                this_update: row.get(2)?,
+                next_update: row.get(3)?,
+                added_at: row.get(4)?,
+                revoked: row.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

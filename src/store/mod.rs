@@ -95,7 +95,7 @@ use time::format_description::well_known::Rfc3339;
 pub use audit::{AuditEntry, AuditError};
 pub use cards::{Card, CardStatus, CardType, NewCard, UidKind};
 pub use error::StoreError;
-pub use kiosk::{TrustedIssuer, Verdict};
+pub use kiosk::{NewCrl, NewRevocation, Revocation, StoredCrl, TrustedIssuer, Verdict};
 pub use mobile::MobileCard;
 pub use operators::{
     LOCK_OUT, MAX_FAILED_ATTEMPTS, Operator, OperatorRole, SignInError, check_pin_format,

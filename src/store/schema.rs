@@ -15,6 +15,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0004_mobile_cards.sql")),
     M::up(include_str!("migrations/0005_deleted_remotely.sql")),
     M::up(include_str!("migrations/0006_cards_barcode.sql")),
+    M::up(include_str!("migrations/0007_revocations.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

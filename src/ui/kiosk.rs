@@ -618,6 +618,7 @@ mod tests {
     fn open_policy() -> Arc<Mutex<Policy>> {
         Arc::new(Mutex::new(Policy {
             trusted: Vec::new(),
+            revoked: Vec::new(),
             desfire: None,
             today: time::OffsetDateTime::now_utc().date(),
             max_register_age: None,

@@ -22,12 +22,16 @@
 //! This module holds the data model; `der` encodes and decodes `SELSInfo`, `sign` and
 //! `verify` handle the CMS envelope around it.
 
+mod crl;
 mod der;
+mod path;
 mod sign;
 #[cfg(test)]
 mod test_fixtures;
 mod verify;
 
+pub use crl::{CheckedCrl, CrlError, check_crl};
+pub use path::{Revoked, serial_bytes};
 pub use sign::{Certificates, SignError, sign};
 pub use verify::{VerifiedEls, VerifyError, VerifyOptions, decode_unverified, verify};
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use cms::builder::{create_content_type_attribute, create_message_digest_attribute};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
@@ -23,6 +24,8 @@ use spki::AlgorithmIdentifierOwned;
 use time::Date;
 use time::macros::date;
 use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+use x509_cert::time::Time;
 
 use super::der::SelsInfo;
 use super::verify::DigestAlgorithm;
@@ -95,8 +98,11 @@ pub(super) fn options() -> VerifyOptions<'static> {
     VerifyOptions {
         card_cert: None,
         trusted: std::slice::from_ref(&pki().ca_cert),
+        revoked: &[],
         chip_serial: Some(CHIP.to_owned()),
         today: TODAY,
+        // The test certificates are made valid from the moment they are made.
+        now: time::OffsetDateTime::now_utc(),
     }
 }
 
@@ -152,16 +158,25 @@ pub(super) struct HandSigned<'a> {
     pub(super) sid: SignerIdentifier,
     pub(super) certificates: Vec<Certificate>,
     pub(super) signed_attributes: bool,
+    /// A signing-time signed attribute (with `signed_attributes`).
+    pub(super) signing_time: Option<SystemTime>,
 }
 
 impl HandSigned<'_> {
     pub(super) fn build(&self) -> Vec<u8> {
         let (signed_attrs, signature) = if self.signed_attributes {
-            let attributes: SignedAttributes = SetOfVec::try_from(vec![
+            let mut attributes = vec![
                 create_content_type_attribute(self.content_type).unwrap(),
                 create_message_digest_attribute(&self.digest.hash(&self.content)).unwrap(),
-            ])
-            .unwrap();
+            ];
+            if let Some(signing_time) = self.signing_time {
+                let time = Any::encode_from(&Time::try_from(signing_time).unwrap()).unwrap();
+                attributes.push(Attribute {
+                    oid: rfc5911::ID_SIGNING_TIME,
+                    values: SetOfVec::try_from(vec![time]).unwrap(),
+                });
+            }
+            let attributes: SignedAttributes = SetOfVec::try_from(attributes).unwrap();
             let signature = (self.sign)(&attributes.to_der().unwrap());
             (Some(attributes), signature)
         } else {
@@ -230,6 +245,7 @@ pub(super) fn hand_signed_p256(content: Vec<u8>) -> HandSigned<'static> {
         sid: issuer_and_serial(&pki().p256_cert),
         certificates: vec![pki().p256_cert.clone()],
         signed_attributes: true,
+        signing_time: None,
     }
 }
 

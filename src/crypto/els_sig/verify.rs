@@ -2,6 +2,7 @@
 //! and expiry.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
@@ -9,17 +10,21 @@ use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
 use der::referenced::OwnedToRef;
+use der::asn1::BitString;
 use der::{AnyRef, Decode, Encode, Reader, SliceReader, Tag, Tagged};
+use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use signature::hazmat::PrehashVerifier;
-use spki::SubjectPublicKeyInfoOwned;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use thiserror::Error;
-use time::Date;
+use time::{Date, OffsetDateTime};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::time::Time;
 
 use super::der::{SELS_INFO_VERSION, SelsInfo};
+use super::path::{self, CLOCK_SKEW, Moments, PathInputs, Revoked, show_moment};
 use super::{ELS_CONTENT_TYPE, ElsData};
 
 /// What to check a card's EF.ELS against.
@@ -28,13 +33,18 @@ pub struct VerifyOptions<'a> {
     /// The certificate read from EF.CERT, if any; otherwise the signer
     /// certificate is taken from `SignedData.certificates`.
     pub card_cert: Option<Certificate>,
-    /// Trust anchors: the signer certificate must be one of these or be
-    /// issued (and signed) directly by one of them. Borrowed: a kiosk checks every tap against
-    /// the same list.
+    /// Trust anchors: the signer certificate must be one of these or chain to one of them
+    /// through the structure's certificates (see `path.rs`). Borrowed: a kiosk checks every
+    /// tap against the same list.
     pub trusted: &'a [Certificate],
+    /// Certificates revoked by `trust revoke` or a loaded CRL: refused anywhere in the path.
+    pub revoked: &'a [Revoked],
     /// The chip serial read from the card; `None` skips the binding check.
     pub chip_serial: Option<String>,
+    /// The day the card's own expiry date (`dataWaznosci`) is compared with.
     pub today: Date,
+    /// The moment the certificates are checked at (with the structure's signing time).
+    pub now: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +72,29 @@ pub enum VerifyError {
     WrongChip { card: String, data: String },
     #[error("card expired on {0}")]
     Expired(Date),
+    #[error("certificate {subject} was not valid {when}: it is valid from {not_before} to {not_after}")]
+    CertificateNotValid {
+        subject: String,
+        when: String,
+        not_before: String,
+        not_after: String,
+    },
+    #[error("certificate {subject} (serial {serial}) is revoked")]
+    Revoked { subject: String, serial: String },
+    #[error("the key of certificate {subject} is not accepted: {reason}")]
+    WeakKey { subject: String, reason: String },
+    #[error("certificate {subject} may not have signed this: {reason}")]
+    KeyUsage { subject: String, reason: String },
+    #[error("certificate {subject} issued a certificate but is not a CA: {reason}")]
+    NotACa { subject: String, reason: String },
+    #[error(
+        "certificate {subject} allows {allowed} intermediate CA certificate(s) below it, the path has {found}"
+    )]
+    PathLength {
+        subject: String,
+        allowed: u8,
+        found: usize,
+    },
 }
 
 impl VerifyError {
@@ -74,6 +107,12 @@ impl VerifyError {
             Self::UntrustedIssuer(_) => "untrusted_issuer",
             Self::WrongChip { .. } => "wrong_chip",
             Self::Expired(_) => "expired",
+            Self::CertificateNotValid { .. } => "certificate_not_valid",
+            Self::Revoked { .. } => "revoked",
+            Self::WeakKey { .. } => "weak_key",
+            Self::KeyUsage { .. } => "key_usage",
+            Self::NotACa { .. } => "not_a_ca",
+            Self::PathLength { .. } => "path_length",
         }
     }
 }
@@ -88,7 +127,31 @@ pub fn verify(der: &[u8], opts: &VerifyOptions<'_>) -> Result<VerifiedEls, Verif
     let parsed = ParsedEls::parse(der)?;
     let signer_cert = find_signer_certificate(&parsed, opts.card_cert.as_ref(), opts.trusted)?;
     verify_signature(&parsed, signer_cert)?;
-    check_trusted(signer_cert, opts.trusted)?;
+    let now = SystemTime::from(opts.now);
+    let signed_at = signing_time(&parsed.signer)?;
+    if let Some(signed_at) = signed_at
+        && signed_at > now + CLOCK_SKEW
+    {
+        return Err(VerifyError::Forged(format!(
+            "the structure claims to be signed at {}, later than now ({})",
+            show_moment(signed_at),
+            show_moment(now)
+        )));
+    }
+    let intermediates = opts
+        .card_cert
+        .iter()
+        .chain(embedded_certificates(&parsed.signed_data))
+        .collect();
+    path::check_path(
+        signer_cert,
+        &PathInputs {
+            trusted: opts.trusted,
+            intermediates,
+            revoked: opts.revoked,
+            at: Moments { now, signed_at },
+        },
+    )?;
     let signer_subject = signer_cert.tbs_certificate.subject.to_string();
 
     let data = parsed.sels.into_els_data();
@@ -234,24 +297,47 @@ fn find_signer_certificate<'a>(
     card_cert: Option<&'a Certificate>,
     trusted: &'a [Certificate],
 ) -> Result<&'a Certificate, VerifyError> {
-    let embedded = parsed
-        .signed_data
-        .certificates
-        .iter()
-        .flat_map(|set| set.0.iter())
-        .filter_map(|choice| match choice {
-            CertificateChoices::Certificate(cert) => Some(cert),
-            CertificateChoices::Other(_) => None,
-        });
     card_cert
         .into_iter()
-        .chain(embedded)
+        .chain(embedded_certificates(&parsed.signed_data))
         .chain(trusted)
         .find(|cert| identifies(&parsed.signer.sid, cert))
         // EF.CERT is the card's own statement of the signer; if its sid does
         // not match, the signature check below is what rejects it.
         .or(card_cert)
         .ok_or(VerifyError::MissingCertificate)
+}
+
+fn embedded_certificates(signed_data: &SignedData) -> impl Iterator<Item = &Certificate> {
+    signed_data
+        .certificates
+        .iter()
+        .flat_map(|set| set.0.iter())
+        .filter_map(|choice| match choice {
+            CertificateChoices::Certificate(cert) => Some(cert),
+            CertificateChoices::Other(_) => None,
+        })
+}
+
+/// The signing-time signed attribute (RFC 5652 §11.3), if the structure has one.
+fn signing_time(signer: &SignerInfo) -> Result<Option<SystemTime>, VerifyError> {
+    let Some(attributes) = &signer.signed_attrs else {
+        return Ok(None);
+    };
+    let mut matching = attributes
+        .iter()
+        .filter(|attr| attr.oid == rfc5911::ID_SIGNING_TIME);
+    let Some(attribute) = matching.next() else {
+        return Ok(None);
+    };
+    let value = match (matching.next(), attribute.values.len()) {
+        (None, 1) => attribute.values.get(0),
+        _ => None,
+    };
+    value
+        .and_then(|value| Time::from_der(&value.to_der().ok()?).ok())
+        .map(|time| Some(time.to_system_time()))
+        .ok_or_else(|| malformed("the signing-time attribute is not a single time"))
 }
 
 fn identifies(sid: &SignerIdentifier, cert: &Certificate) -> bool {
@@ -296,6 +382,10 @@ fn verify_signature(parsed: &ParsedEls, signer_cert: &Certificate) -> Result<(),
         |failure| match failure {
             CryptoFailure::Unsupported(what) => VerifyError::UnsupportedAlgorithm(what),
             CryptoFailure::Invalid(why) => VerifyError::Forged(format!("signer key: {why}")),
+            CryptoFailure::Refused(reason) => VerifyError::WeakKey {
+                subject: signer_cert.tbs_certificate.subject.to_string(),
+                reason,
+            },
         },
     )?;
     if key.family() != family {
@@ -306,7 +396,7 @@ fn verify_signature(parsed: &ParsedEls, signer_cert: &Certificate) -> Result<(),
     key.verify(digest, &signed_bytes, signer.signature.as_bytes())
         .map_err(|failure| match failure {
             CryptoFailure::Unsupported(what) => VerifyError::UnsupportedAlgorithm(what),
-            CryptoFailure::Invalid(why) => VerifyError::Forged(why),
+            CryptoFailure::Invalid(why) | CryptoFailure::Refused(why) => VerifyError::Forged(why),
         })
 }
 
@@ -348,38 +438,8 @@ fn check_signed_attributes(
     Ok(())
 }
 
-/// The signer certificate must be trusted itself or be directly issued by a
-/// trusted certificate (issuer name matches and the certificate signature
-/// verifies with that certificate's key).
-fn check_trusted(signer_cert: &Certificate, trusted: &[Certificate]) -> Result<(), VerifyError> {
-    if trusted.contains(signer_cert) {
-        return Ok(());
-    }
-    let tbs = &signer_cert.tbs_certificate;
-    let issued_by_trusted = tbs.to_der().is_ok_and(|tbs_der| {
-        trusted
-            .iter()
-            .filter(|issuer| issuer.tbs_certificate.subject == tbs.issuer && may_issue(issuer))
-            .any(|issuer| verify_certificate_signature(signer_cert, &tbs_der, issuer).is_ok())
-    });
-    if issued_by_trusted {
-        Ok(())
-    } else {
-        Err(VerifyError::UntrustedIssuer(tbs.subject.to_string()))
-    }
-}
-
-/// A trusted certificate may act as issuer unless its basicConstraints says
-/// it is not a CA (certificates without the extension are legacy v1 roots).
-fn may_issue(issuer: &Certificate) -> bool {
-    match issuer.tbs_certificate.get::<BasicConstraints>() {
-        Ok(Some((_, constraints))) => constraints.ca,
-        Ok(None) => true,
-        Err(_) => false,
-    }
-}
-
-fn verify_certificate_signature(
+/// Whether `issuer`'s key made `cert`'s signature over `tbs_der` (its TBSCertificate).
+pub(super) fn verify_certificate_signature(
     cert: &Certificate,
     tbs_der: &[u8],
     issuer: &Certificate,
@@ -389,19 +449,33 @@ fn verify_certificate_signature(
             "inner and outer signature algorithms differ".into(),
         ));
     }
-    let oid = cert.signature_algorithm.oid;
+    verify_signed(
+        &cert.signature_algorithm,
+        tbs_der,
+        &cert.signature,
+        &issuer.tbs_certificate.subject_public_key_info,
+    )
+}
+
+/// An X.509 signature (certificate or CRL) over `tbs_der` by the key in `spki`.
+pub(super) fn verify_signed(
+    algorithm: &AlgorithmIdentifierOwned,
+    tbs_der: &[u8],
+    signature: &BitString,
+    spki: &SubjectPublicKeyInfoOwned,
+) -> Result<(), CryptoFailure> {
+    let oid = algorithm.oid;
     let (family, digest) = match signature_algorithm(&oid) {
         Some((family, Some(digest))) => (family, digest),
         _ => return Err(CryptoFailure::Unsupported(format!("signature {oid}"))),
     };
-    let key = PublicKey::from_spki(&issuer.tbs_certificate.subject_public_key_info)?;
+    let key = PublicKey::from_spki(spki)?;
     if key.family() != family {
         return Err(CryptoFailure::Invalid(
             "signature algorithm does not fit the issuer key".into(),
         ));
     }
-    let signature = cert
-        .signature
+    let signature = signature
         .as_bytes()
         .ok_or_else(|| CryptoFailure::Invalid("signature has unused bits".into()))?;
     key.verify(digest, tbs_der, signature)
@@ -468,20 +542,25 @@ fn signature_algorithm(
     })
 }
 
-/// Why a key or signature could not be used: we do not implement it, or it is wrong.
-enum CryptoFailure {
+/// Why a key or signature could not be used: we do not implement it, it is wrong, or it is
+/// too weak to be trusted (RSA under 2048 bits, curves other than P-256 and P-384).
+pub(super) enum CryptoFailure {
     Unsupported(String),
     Invalid(String),
+    Refused(String),
 }
 
-enum PublicKey {
+/// RSA moduli shorter than this are refused (NIST SP 800-131A: 2048 since 2014).
+const MIN_RSA_BITS: usize = 2048;
+
+pub(super) enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Rsa(RsaPublicKey),
 }
 
 impl PublicKey {
-    fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, CryptoFailure> {
+    pub(super) fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, CryptoFailure> {
         let invalid = |what: &str| CryptoFailure::Invalid(format!("invalid {what} public key"));
         match spki.algorithm.oid {
             rfc5912::ID_EC_PUBLIC_KEY => {
@@ -502,14 +581,22 @@ impl PublicKey {
                     rfc5912::SECP_384_R_1 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
                         .map(Self::P384)
                         .map_err(|_| invalid("P-384")),
-                    other => Err(CryptoFailure::Unsupported(format!(
-                        "elliptic curve {other}"
+                    other => Err(CryptoFailure::Refused(format!(
+                        "elliptic curve {} (only P-256 and P-384 are accepted)",
+                        const_oid::db::DB.by_oid(&other).unwrap_or(&other.to_string())
                     ))),
                 }
             }
-            rfc5912::RSA_ENCRYPTION => RsaPublicKey::try_from(spki.owned_to_ref())
-                .map(Self::Rsa)
-                .map_err(|_| invalid("RSA")),
+            rfc5912::RSA_ENCRYPTION => {
+                let key = RsaPublicKey::try_from(spki.owned_to_ref()).map_err(|_| invalid("RSA"))?;
+                let bits = key.n().bits();
+                if bits < MIN_RSA_BITS {
+                    return Err(CryptoFailure::Refused(format!(
+                        "RSA key of {bits} bits (at least {MIN_RSA_BITS} are required)"
+                    )));
+                }
+                Ok(Self::Rsa(key))
+            }
             other => Err(CryptoFailure::Unsupported(format!("public key {other}"))),
         }
     }
@@ -1023,7 +1110,8 @@ mod tests {
             trusted: std::slice::from_ref(&trusted_leaf),
             ..options()
         };
-        assert_eq!(verify(&der, &opts).unwrap_err().kind(), "untrusted_issuer");
+        // The path exists, but a certificate that says cA = false issued in it.
+        assert_eq!(verify(&der, &opts).unwrap_err().kind(), "not_a_ca");
     }
 
     #[test]
