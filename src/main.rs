@@ -270,8 +270,40 @@ enum TrustCommand {
         #[arg(value_name = "CERT.pem")]
         certificate: PathBuf,
     },
-    /// List the trusted certificates: SHA-256, when added, subject.
+    /// List the trusted certificates (SHA-256, when added, subject), then the revoked
+    /// certificates and the loaded CRLs.
     List,
+    /// Stop trusting a certificate, given as its file or its SHA-256 (as `trust list` shows).
+    Remove {
+        #[arg(value_name = "CERT|FINGERPRINT")]
+        certificate: String,
+    },
+    /// Refuse a certificate anywhere in a signer's path: give its file, or its serial number
+    /// in hex (with --issuer to name who issued it; without, the serial is refused whoever
+    /// issued it).
+    Revoke {
+        #[arg(value_name = "CERT|SERIAL")]
+        certificate: String,
+        /// The issuer of SERIAL: its certificate file or a trusted issuer's SHA-256.
+        #[arg(long, value_name = "CERT|FINGERPRINT")]
+        issuer: Option<String>,
+    },
+    /// Certificate revocation lists.
+    Crl {
+        #[command(subcommand)]
+        action: CrlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrlCommand {
+    /// Load a CRL (DER or PEM) signed by a trusted certificate; its serials are refused
+    /// from then on. It replaces an older CRL of the same issuer; an out-of-date CRL is
+    /// refused.
+    Add {
+        #[arg(value_name = "FILE.crl")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -461,6 +493,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Some(Command::Trust {
             action: TrustCommand::List,
         }) => cli::kiosk::trust_list(&db),
+        Some(Command::Trust {
+            action: TrustCommand::Remove { certificate },
+        }) => cli::kiosk::trust_remove(&db, &certificate),
+        Some(Command::Trust {
+            action:
+                TrustCommand::Revoke {
+                    certificate,
+                    issuer,
+                },
+        }) => cli::kiosk::trust_revoke(&db, &certificate, issuer.as_deref()),
+        Some(Command::Trust {
+            action:
+                TrustCommand::Crl {
+                    action: CrlCommand::Add { file },
+                },
+        }) => cli::kiosk::trust_crl_add(&db, &file),
         Some(Command::Barcode(args)) => cli::render::barcode(&args),
         Some(Command::Render(args)) => cli::render::render(&args, &profile, &db),
         Some(Command::Print(args)) => cli::print::print(&profile, &db, &args),

@@ -1,15 +1,19 @@
 //! `validate` (the headless kiosk: one verdict line per tap) and `trust` (the issuer
-//! certificates the kiosk verifies ELS signatures against).
+//! certificates the kiosk verifies ELS signatures against, and the revocations it refuses).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use cardstation::card::ReaderEvent;
 use cardstation::card::pcsc::{PcscTransport, ReaderWatcher, Sharing};
 use cardstation::config::Profile;
 use cardstation::config::keys;
+use cardstation::crypto::els_sig::{CrlError, check_crl, serial_bytes};
 use cardstation::station::validate::{self, Decision, Policy};
-use cardstation::store::Store;
+use cardstation::store::{NewCrl, NewRevocation, Store};
+use der::Decode;
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
 
 use super::Failure;
 
@@ -146,8 +150,224 @@ pub fn trust_add(db: &Path, certificate: &Path) -> Result<(), Failure> {
 }
 
 pub fn trust_list(db: &Path) -> Result<(), Failure> {
-    for issuer in Store::open(db)?.trusted_issuers()? {
+    let store = Store::open(db)?;
+    for issuer in store.trusted_issuers()? {
         println!("{}\t{}\t{}", issuer.sha256, issuer.added_at, issuer.subject);
     }
+    let crls = store.crls()?;
+    for revocation in store.revocations()? {
+        let source = match revocation.crl_id {
+            Some(id) => format!("crl {id}"),
+            None => "by hand".to_owned(),
+        };
+        println!(
+            "revoked\t{}\t{}\tserial {}\t{}\t{source}",
+            revocation.added_at,
+            revocation.subject.as_deref().unwrap_or("-"),
+            revocation.serial_hex,
+            revocation.issuer_subject.as_deref().map_or_else(
+                || "any issuer".to_owned(),
+                |issuer| format!("issuer {issuer}")
+            ),
+        );
+    }
+    let now = rfc3339(SystemTime::now());
+    for crl in crls {
+        let next = match &crl.next_update {
+            Some(next) if *next < now => {
+                format!("next update {next} (out of date: load a newer CRL)")
+            }
+            Some(next) => format!("next update {next}"),
+            None => "no next update".to_owned(),
+        };
+        println!(
+            "crl {}\t{}\t{}\tissued {}\t{next}\t{} revoked",
+            crl.id, crl.added_at, crl.issuer_subject, crl.this_update, crl.revoked
+        );
+    }
     Ok(())
+}
+
+/// `trust remove CERT|FINGERPRINT`.
+pub fn trust_remove(db: &Path, certificate: &str) -> Result<(), Failure> {
+    let fingerprint = fingerprint_of(certificate)?;
+    match Store::open(db)?.remove_trusted_issuer(&fingerprint, &super::operator())? {
+        Some(issuer) => {
+            println!("no longer trusted: {}", issuer.subject);
+            Ok(())
+        }
+        None => Err(Failure::new(
+            format!("no trusted certificate has the SHA-256 {fingerprint}"),
+            "`cardstation trust list` shows the trusted certificates and their SHA-256",
+        )),
+    }
+}
+
+/// `trust revoke CERT|SERIAL [--issuer CERT|FINGERPRINT]`.
+pub fn trust_revoke(db: &Path, certificate: &str, issuer: Option<&str>) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    let revocation =
+        if Path::new(certificate).is_file() {
+            if issuer.is_some() {
+                return Err(Failure::new(
+                    "--issuer is for a serial number: a certificate file names its issuer",
+                    "leave out --issuer",
+                ));
+            }
+            let cert = load_certificate(Path::new(certificate))?;
+            let tbs = &cert.tbs_certificate;
+            NewRevocation {
+                issuer_der: Some(encode(&tbs.issuer)?),
+                issuer_subject: Some(tbs.issuer.to_string()),
+                serial_hex: hex::encode_upper(serial_bytes(tbs.serial_number.as_bytes())),
+                subject: Some(tbs.subject.to_string()),
+            }
+        } else {
+            let digits: String = certificate
+                .trim()
+                .trim_start_matches("0x")
+                .chars()
+                .filter(|c| *c != ':')
+                .collect();
+            let padded = if digits.len() % 2 == 1 {
+                format!("0{digits}")
+            } else {
+                digits
+            };
+            let serial = hex::decode(&padded).ok().filter(|bytes| !bytes.is_empty()).ok_or_else(|| {
+            Failure::new(
+                format!("{certificate} is neither a certificate file nor a serial number in hex"),
+                "give the certificate file, or its serial as `openssl x509 -serial` prints it",
+            )
+        })?;
+            let issuer = issuer
+                .map(|issuer| issuer_certificate(&store, issuer))
+                .transpose()?;
+            NewRevocation {
+                issuer_der: issuer
+                    .as_ref()
+                    .map(|cert| encode(&cert.tbs_certificate.subject))
+                    .transpose()?,
+                issuer_subject: issuer.map(|cert| cert.tbs_certificate.subject.to_string()),
+                serial_hex: hex::encode_upper(serial_bytes(&serial)),
+                subject: None,
+            }
+        };
+    store.revoke_certificate(&revocation, &super::operator())?;
+    println!(
+        "revoked: serial {} ({}{})",
+        revocation.serial_hex,
+        revocation.issuer_subject.as_deref().map_or_else(
+            || "any issuer".to_owned(),
+            |issuer| format!("issuer {issuer}")
+        ),
+        revocation
+            .subject
+            .as_deref()
+            .map(|subject| format!(", {subject}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `trust crl add FILE`: checked against the trusted certificates, then its serials stored.
+pub fn trust_crl_add(db: &Path, file: &Path) -> Result<(), Failure> {
+    let bytes = std::fs::read(file).map_err(|err| {
+        Failure::new(
+            format!("cannot read {}: {err}", file.display()),
+            "check the file path",
+        )
+    })?;
+    let mut store = Store::open(db)?;
+    let trusted = store
+        .trusted_issuers()?
+        .into_iter()
+        .filter_map(|issuer| Certificate::from_der(&issuer.certificate_der).ok())
+        .collect::<Vec<_>>();
+    let checked = check_crl(&bytes, &trusted, SystemTime::now()).map_err(|err| {
+        let next = match err {
+            CrlError::Malformed(_) => "give the CRL file in DER or PEM",
+            CrlError::UnknownIssuer(_) => {
+                "trust its issuer first (`cardstation trust add CA.pem`), or check the file"
+            }
+            CrlError::BadSignature { .. } => {
+                "the CRL is damaged or forged: fetch it again from the issuing CA"
+            }
+            CrlError::NotACrlSigner(_) => "ask the CA for a CRL signed with its CRL key",
+            CrlError::Outdated { .. } => "fetch the current CRL from the issuing CA",
+            CrlError::NotYetIssued { .. } => "check this station's clock",
+        };
+        Failure::new(err.to_string(), next)
+    })?;
+    let crl = NewCrl {
+        issuer_der: encode(&checked.issuer)?,
+        issuer_subject: checked.issuer.to_string(),
+        this_update: rfc3339(checked.this_update),
+        next_update: checked.next_update.map(rfc3339),
+        der: checked.der.clone(),
+        serials_hex: checked.revoked.iter().map(hex::encode_upper).collect(),
+    };
+    store.store_crl(&crl, &super::operator())?;
+    println!(
+        "CRL of {}: {} revoked certificate(s), {}",
+        crl.issuer_subject,
+        crl.serials_hex.len(),
+        crl.next_update.as_deref().map_or_else(
+            || "no next update".to_owned(),
+            |next| format!("next update {next}")
+        )
+    );
+    Ok(())
+}
+
+fn load_certificate(path: &Path) -> Result<Certificate, Failure> {
+    keys::load_certificate(path)
+        .map_err(|err| Failure::new(err.to_string(), "give an X.509 certificate in PEM or DER"))
+}
+
+fn encode(value: &impl der::Encode) -> Result<Vec<u8>, Failure> {
+    value
+        .to_der()
+        .map_err(|err| Failure::new(err.to_string(), "check the certificate"))
+}
+
+/// The SHA-256 of a certificate file's DER, or the fingerprint given (colons allowed).
+fn fingerprint_of(certificate: &str) -> Result<String, Failure> {
+    if Path::new(certificate).is_file() {
+        let der = encode(&load_certificate(Path::new(certificate))?)?;
+        return Ok(hex::encode_upper(Sha256::digest(der)));
+    }
+    let fingerprint: String = certificate.chars().filter(|c| *c != ':').collect();
+    if fingerprint.len() != 64 || !fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Failure::new(
+            format!("{certificate} is neither a certificate file nor a SHA-256 fingerprint"),
+            "give the certificate file or the SHA-256 `cardstation trust list` shows",
+        ));
+    }
+    Ok(fingerprint.to_uppercase())
+}
+
+/// An issuer named by its certificate file or by a trusted certificate's SHA-256.
+fn issuer_certificate(store: &Store, issuer: &str) -> Result<Certificate, Failure> {
+    if Path::new(issuer).is_file() {
+        return load_certificate(Path::new(issuer));
+    }
+    let fingerprint = fingerprint_of(issuer)?;
+    store
+        .trusted_issuers()?
+        .into_iter()
+        .find(|trusted| trusted.sha256 == fingerprint)
+        .and_then(|trusted| Certificate::from_der(&trusted.certificate_der).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                format!("no trusted certificate has the SHA-256 {fingerprint}"),
+                "give the issuer's certificate file, or a SHA-256 `cardstation trust list` shows",
+            )
+        })
+}
+
+fn rfc3339(moment: SystemTime) -> String {
+    time::OffsetDateTime::from(moment)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "?".into())
 }

@@ -11,6 +11,7 @@ use p256::ecdsa::{DerSignature, SigningKey};
 use rand::rngs::OsRng;
 use signature::{SignatureEncoding, Signer};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::Certificate;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::certificate::{TbsCertificate, Version};
 use x509_cert::ext::Extension;
@@ -18,7 +19,6 @@ use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
-use x509_cert::Certificate;
 
 pub fn spki_of(key: impl spki::EncodePublicKey) -> SubjectPublicKeyInfoOwned {
     SubjectPublicKeyInfoOwned::from_key(key).unwrap()
@@ -110,9 +110,10 @@ impl Custom<'_> {
             version: Version::V3,
             serial_number: SerialNumber::from(self.serial),
             signature: algorithm.clone(),
-            issuer: self
-                .issuer
-                .map_or_else(|| subject.clone(), |issuer| issuer.tbs_certificate.subject.clone()),
+            issuer: self.issuer.map_or_else(
+                || subject.clone(),
+                |issuer| issuer.tbs_certificate.subject.clone(),
+            ),
             validity: Validity {
                 not_before: Time::try_from(self.not_before).unwrap(),
                 not_after: Time::try_from(self.not_after).unwrap(),

@@ -174,7 +174,11 @@ impl Store {
 
     /// Revokes a certificate by hand. Revoking the same one again is a no-op returning the
     /// same id.
-    pub fn revoke_certificate(&mut self, revocation: &NewRevocation, operator: &str) -> Result<i64> {
+    pub fn revoke_certificate(
+        &mut self,
+        revocation: &NewRevocation,
+        operator: &str,
+    ) -> Result<i64> {
         let serial = revocation.serial_hex.to_uppercase();
         self.write(|tx| {
             let existing = tx
@@ -402,6 +406,85 @@ mod tests {
 
         let err = store.add_trusted_issuer(b"not DER", "admin").unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    }
+
+    #[test]
+    fn revocations_by_hand_and_by_crl_and_removing_an_issuer() {
+        let mut store = Store::open_in_memory().unwrap();
+        let ca = self_signed_der("CN=ELS Test CA,C=PL");
+        store.add_trusted_issuer(&ca, "admin").unwrap();
+        let issuer_name = Certificate::from_der(&ca).unwrap().tbs_certificate.subject;
+        let issuer_der = der::Encode::to_der(&issuer_name).unwrap();
+
+        let by_hand = NewRevocation {
+            issuer_der: None,
+            issuer_subject: None,
+            serial_hex: "4d".into(),
+            subject: None,
+        };
+        let id = store.revoke_certificate(&by_hand, "admin").unwrap();
+        assert_eq!(store.revoke_certificate(&by_hand, "admin").unwrap(), id);
+
+        let crl = |this_update: &str, serials: &[&str]| NewCrl {
+            issuer_der: issuer_der.clone(),
+            issuer_subject: issuer_name.to_string(),
+            this_update: this_update.into(),
+            next_update: Some("2030-01-01T00:00:00Z".into()),
+            der: vec![0x30, 0x00],
+            serials_hex: serials.iter().map(|s| s.to_string()).collect(),
+        };
+        store
+            .store_crl(&crl("2026-01-01T00:00:00Z", &["01", "02"]), "admin")
+            .unwrap();
+        // A newer CRL replaces the older one's serials; an older one is refused.
+        let newer = store
+            .store_crl(&crl("2026-02-01T00:00:00Z", &["03"]), "admin")
+            .unwrap();
+        let err = store
+            .store_crl(&crl("2026-01-15T00:00:00Z", &["01"]), "admin")
+            .unwrap_err();
+        assert!(err.to_string().contains("newer CRL"), "{err}");
+
+        let revoked = store.revoked().unwrap();
+        assert_eq!(
+            revoked,
+            [
+                Revoked {
+                    issuer: None,
+                    serial: vec![0x4D]
+                },
+                Revoked {
+                    issuer: Some(issuer_name.clone()),
+                    serial: vec![0x03]
+                },
+            ]
+        );
+        let crls = store.crls().unwrap();
+        assert_eq!((crls.len(), crls[0].id, crls[0].revoked), (1, newer, 1));
+
+        // Removing the issuer takes its CRL (nothing vouches for it) but not the revocation
+        // made by hand.
+        let fingerprint = hex::encode(Sha256::digest(&ca));
+        let removed = store
+            .remove_trusted_issuer(&fingerprint, "admin")
+            .unwrap()
+            .unwrap();
+        assert!(removed.subject.contains("ELS Test CA"));
+        assert!(store.trusted_issuers().unwrap().is_empty());
+        assert!(store.crls().unwrap().is_empty());
+        assert_eq!(
+            store.revoked().unwrap(),
+            [Revoked {
+                issuer: None,
+                serial: vec![0x4D]
+            }]
+        );
+        assert_eq!(
+            store.remove_trusted_issuer(&fingerprint, "admin").unwrap(),
+            None
+        );
+        // trust, revoke, 3 CRL loads (one refused, rolled back), untrust.
+        assert_eq!(store.audit_verify().unwrap(), 5);
     }
 
     #[test]

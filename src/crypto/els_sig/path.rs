@@ -36,7 +36,10 @@ impl Revoked {
     fn matches(&self, cert: &Certificate) -> bool {
         let tbs = &cert.tbs_certificate;
         self.serial == serial_bytes(tbs.serial_number.as_bytes())
-            && self.issuer.as_ref().is_none_or(|issuer| *issuer == tbs.issuer)
+            && self
+                .issuer
+                .as_ref()
+                .is_none_or(|issuer| *issuer == tbs.issuer)
     }
 }
 
@@ -81,7 +84,9 @@ pub(super) fn check_path(signer: &Certificate, inputs: &PathInputs<'_>) -> Resul
     Err(search
         .first_error
         .or(search.refused_key)
-        .unwrap_or_else(|| VerifyError::UntrustedIssuer(signer.tbs_certificate.subject.to_string())))
+        .unwrap_or_else(|| {
+            VerifyError::UntrustedIssuer(signer.tbs_certificate.subject.to_string())
+        }))
 }
 
 struct Search<'a, 'i> {
@@ -349,12 +354,24 @@ mod tests {
     }
 
     fn root(path_len: Option<u8>) -> Holder {
-        holder(1, "CN=Root,C=PL", None, valid_now(), ca_extensions(path_len))
+        holder(
+            1,
+            "CN=Root,C=PL",
+            None,
+            valid_now(),
+            ca_extensions(path_len),
+        )
     }
 
     fn intermediate(root: &Holder, path_len: Option<u8>) -> Holder {
         let extensions = ca_extensions(path_len);
-        holder(2, "CN=Intermediate,C=PL", Some(root), valid_now(), extensions)
+        holder(
+            2,
+            "CN=Intermediate,C=PL",
+            Some(root),
+            valid_now(),
+            extensions,
+        )
     }
 
     fn signer(issuer: &Holder) -> Holder {
@@ -439,7 +456,10 @@ mod tests {
         let unsigned_time = structure(&expired, &[&expired.cert], None);
         let result = kind(check(&unsigned_time, trusted, &[]));
         assert!(result.starts_with("certificate_not_valid"), "{result}");
-        assert!(result.contains("CN=Expired signer") && result.contains("now"), "{result}");
+        assert!(
+            result.contains("CN=Expired signer") && result.contains("now"),
+            "{result}"
+        );
 
         // Signed (it says) after the certificate expired: refused.
         let late = structure(&expired, &[&expired.cert], Some(now - DAY));
@@ -464,7 +484,10 @@ mod tests {
         // Nor does a signing time in the future make it valid.
         let claims_future = structure(&not_yet, &[&not_yet.cert], Some(now + 20 * DAY));
         let result = kind(check(&claims_future, trusted, &[]));
-        assert!(result.starts_with("forged") && result.contains("later than now"), "{result}");
+        assert!(
+            result.starts_with("forged") && result.contains("later than now"),
+            "{result}"
+        );
     }
 
     #[test]
@@ -491,7 +514,13 @@ mod tests {
             basic_constraints(false, None),
             key_usage(KeyUsages::KeyEncipherment),
         ];
-        let signer = holder(8, "CN=Encryption only,C=PL", Some(&root), valid_now(), extensions);
+        let signer = holder(
+            8,
+            "CN=Encryption only,C=PL",
+            Some(&root),
+            valid_now(),
+            extensions,
+        );
         let der = structure(&signer, &[&signer.cert], None);
         let result = kind(check(&der, std::slice::from_ref(&root.cert), &[]));
         assert!(result.starts_with("key_usage"), "{result}");
@@ -503,7 +532,10 @@ mod tests {
         ] {
             let signer = holder(9, "CN=Signer,C=PL", Some(&root), valid_now(), extensions);
             let der = structure(&signer, &[&signer.cert], None);
-            assert_eq!(kind(check(&der, std::slice::from_ref(&root.cert), &[])), "accepted");
+            assert_eq!(
+                kind(check(&der, std::slice::from_ref(&root.cert), &[])),
+                "accepted"
+            );
         }
     }
 
@@ -512,7 +544,10 @@ mod tests {
         let root = root(None);
         let cases = [
             ("cA = false", vec![basic_constraints(false, None)]),
-            ("no basicConstraints", vec![key_usage(KeyUsages::KeyCertSign)]),
+            (
+                "no basicConstraints",
+                vec![key_usage(KeyUsages::KeyCertSign)],
+            ),
             (
                 "lacks keyCertSign",
                 vec![
@@ -541,14 +576,20 @@ mod tests {
         let der = structure(&signer, &[&signer.cert, &intermediate.cert], None);
         let result = kind(check(&der, std::slice::from_ref(&root.cert), &[]));
         assert!(result.starts_with("path_length"), "{result}");
-        assert!(result.contains("allows 0") && result.contains("has 1"), "{result}");
+        assert!(
+            result.contains("allows 0") && result.contains("has 1"),
+            "{result}"
+        );
 
         // pathLen 0 on the intermediate itself still lets it issue the signer.
         let root = self::root(Some(1));
         let intermediate = self::intermediate(&root, Some(0));
         let signer = self::signer(&intermediate);
         let der = structure(&signer, &[&signer.cert, &intermediate.cert], None);
-        assert_eq!(kind(check(&der, std::slice::from_ref(&root.cert), &[])), "accepted");
+        assert_eq!(
+            kind(check(&der, std::slice::from_ref(&root.cert), &[])),
+            "accepted"
+        );
     }
 
     #[test]
@@ -572,7 +613,10 @@ mod tests {
             assert!(result.starts_with("revoked"), "{result}");
         }
         let result = kind(check(&der, trusted, &[revoke(&signer.cert, true)]));
-        assert!(result.contains("CN=Signer") && result.contains("serial 4D"), "{result}");
+        assert!(
+            result.contains("CN=Signer") && result.contains("serial 4D"),
+            "{result}"
+        );
 
         // The same serial from another issuer, or another serial: not this certificate.
         let other_issuer = Revoked {
@@ -583,7 +627,10 @@ mod tests {
             issuer: Some(intermediate.cert.tbs_certificate.subject.clone()),
             serial: vec![78],
         };
-        assert_eq!(kind(check(&der, trusted, &[other_issuer, other_serial])), "accepted");
+        assert_eq!(
+            kind(check(&der, trusted, &[other_issuer, other_serial])),
+            "accepted"
+        );
     }
 
     #[test]
@@ -608,14 +655,20 @@ mod tests {
         let sign = |message: &[u8]| rsa_signer.sign(message).to_vec();
         let der = HandSigned {
             sign: &sign,
-            signature_algorithm: algorithm(const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION, true),
+            signature_algorithm: algorithm(
+                const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+                true,
+            ),
             sid: issuer_and_serial(&signer_cert),
             certificates: vec![signer_cert.clone()],
             ..hand_signed_p256(sels_der(&sample_data()))
         }
         .build();
         let result = kind(check(&der, std::slice::from_ref(&root.cert), &[]));
-        assert!(result.starts_with("weak_key") && result.contains("1024 bits"), "{result}");
+        assert!(
+            result.starts_with("weak_key") && result.contains("1024 bits"),
+            "{result}"
+        );
 
         // An RSA-1024 root that issued a good P-256 signer.
         let weak_root = CertificateBuilder::new(
@@ -651,7 +704,10 @@ mod tests {
         };
         let der = structure(&signer, &[&signer.cert], None);
         let result = kind(check(&der, std::slice::from_ref(&weak_root), &[]));
-        assert!(result.starts_with("weak_key") && result.contains("CN=Weak root"), "{result}");
+        assert!(
+            result.starts_with("weak_key") && result.contains("CN=Weak root"),
+            "{result}"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
-use der::referenced::OwnedToRef;
 use der::asn1::BitString;
+use der::referenced::OwnedToRef;
 use der::{AnyRef, Decode, Encode, Reader, SliceReader, Tag, Tagged};
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
@@ -72,7 +72,9 @@ pub enum VerifyError {
     WrongChip { card: String, data: String },
     #[error("card expired on {0}")]
     Expired(Date),
-    #[error("certificate {subject} was not valid {when}: it is valid from {not_before} to {not_after}")]
+    #[error(
+        "certificate {subject} was not valid {when}: it is valid from {not_before} to {not_after}"
+    )]
     CertificateNotValid {
         subject: String,
         when: String,
@@ -583,12 +585,15 @@ impl PublicKey {
                         .map_err(|_| invalid("P-384")),
                     other => Err(CryptoFailure::Refused(format!(
                         "elliptic curve {} (only P-256 and P-384 are accepted)",
-                        const_oid::db::DB.by_oid(&other).unwrap_or(&other.to_string())
+                        const_oid::db::DB
+                            .by_oid(&other)
+                            .unwrap_or(&other.to_string())
                     ))),
                 }
             }
             rfc5912::RSA_ENCRYPTION => {
-                let key = RsaPublicKey::try_from(spki.owned_to_ref()).map_err(|_| invalid("RSA"))?;
+                let key =
+                    RsaPublicKey::try_from(spki.owned_to_ref()).map_err(|_| invalid("RSA"))?;
                 let bits = key.n().bits();
                 if bits < MIN_RSA_BITS {
                     return Err(CryptoFailure::Refused(format!(
