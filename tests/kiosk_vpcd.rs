@@ -432,3 +432,296 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
         "{spoofed}"
     );
 }
+
+/// The signer certificates a kiosk must refuse, each on a card through pcscd and judged by
+/// `validate --once --json`: expired, revoked by `trust revoke` and by an OpenSSL CRL
+/// (`trust crl add`), issued by a certificate that is not a CA, and an RSA-1024 key.
+#[test]
+fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
+    use std::str::FromStr;
+    use std::time::SystemTime;
+
+    use cardstation::crypto::els_sig::{self, Certificates, ElsData};
+    use cms::cert::CertificateChoices;
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    use der::{Decode, Encode, EncodePem};
+    use p256::ecdsa::{DerSignature, SigningKey};
+    use p256::pkcs8::DecodePrivateKey;
+    use rand::rngs::OsRng;
+    use x509_cert::Certificate;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::time::{Time, Validity};
+
+    const DAY: Duration = Duration::from_secs(86_400);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (scripts/setup.sh)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    // The university's CA, made by OpenSSL as a real one would be, with a CA database for
+    // its CRL.
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ndefault_crl_days = 7\n\
+         [ca_ext]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=Uczelnia Test CA/C=PL",
+        "-days",
+        "30",
+        "-config",
+        "ca.cnf",
+        "-extensions",
+        "ca_ext",
+    ]);
+    let ca_key =
+        SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.join("ca.key")).unwrap()).unwrap();
+    let ca = cardstation::config::keys::load_certificate(&dir.join("ca.pem")).unwrap();
+    common::assert_success(&cardstation(dir, &["trust", "add", "ca.pem"]));
+
+    let now = SystemTime::now();
+    let validity = |from: SystemTime, to: SystemTime| Validity {
+        not_before: Time::try_from(from).unwrap(),
+        not_after: Time::try_from(to).unwrap(),
+    };
+    let current = validity(now - DAY, now + 365 * DAY);
+    let leaf = |issuer: &Certificate| Profile::Leaf {
+        issuer: issuer.tbs_certificate.subject.clone(),
+        enable_key_agreement: false,
+        enable_key_encipherment: false,
+    };
+    // A certificate for `spki`, issued with `issuer_key`.
+    let issue = |profile: Profile,
+                 serial: u32,
+                 subject: &str,
+                 validity: Validity,
+                 spki: spki::SubjectPublicKeyInfoOwned,
+                 issuer_key: &SigningKey| {
+        CertificateBuilder::new(
+            profile,
+            SerialNumber::from(serial),
+            validity,
+            Name::from_str(subject).unwrap(),
+            spki,
+            issuer_key,
+        )
+        .unwrap()
+        .build::<DerSignature>()
+        .unwrap()
+    };
+    let p256_signer =
+        |serial: u32, subject: &str, validity: Validity, issuer: (&Certificate, &SigningKey)| {
+            let key = SigningKey::random(&mut OsRng);
+            let spki = spki::SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).unwrap();
+            let cert = issue(leaf(issuer.0), serial, subject, validity, spki, issuer.1);
+            (key, cert)
+        };
+    let data = ElsData {
+        chip_serial: hex::encode_upper(UID),
+        university: "Uniwersytet Testowy".into(),
+        surnames: vec!["Nowak".into()],
+        given_names: vec!["Jan".into()],
+        album_number: "654321".into(),
+        edition: "B".into(),
+        pesel: "44051401359".into(),
+        expires: time::macros::date!(2031 - 06 - 30),
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    // The structure signed now with `key`, `cert` and `extra` embedded.
+    let structure = |key: &SigningKey, cert: &Certificate, extra: &[&Certificate]| {
+        let signed = els_sig::sign(&data, key, cert, Certificates::Embed, today).unwrap();
+        let mut content_info = ContentInfo::from_der(&signed).unwrap();
+        let mut signed_data: SignedData = content_info.content.decode_as().unwrap();
+        let certificates = signed_data.certificates.as_mut().unwrap();
+        for cert in extra {
+            certificates
+                .0
+                .insert(CertificateChoices::Certificate((*cert).clone()))
+                .unwrap();
+        }
+        content_info.content = der::Any::encode_from(&signed_data).unwrap();
+        content_info.to_der().unwrap()
+    };
+
+    let reader = reader(35963);
+    let judge = |structure: &[u8]| {
+        let mut state = ElsCardState::blank(&UID);
+        state.ef_els[..structure.len()].copy_from_slice(structure);
+        let in_reader = vpcd::insert(
+            sim::shared(ElsCard::new(state)),
+            reader.port,
+            Faults::default(),
+            WAIT,
+        )
+        .unwrap();
+        pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+        let verdict = tap(dir, &reader.name);
+        in_reader.remove().unwrap();
+        common::wait_until(WAIT, || !common::card_present(&reader.name));
+        verdict
+    };
+    let expect_forged = |structure: &[u8], reason_part: &str| {
+        let verdict = judge(structure);
+        assert_eq!(verdict["verdict"], "forged", "{verdict}");
+        assert_eq!(verdict["evidence"], "signed_chip", "{verdict}");
+        let reason = verdict["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(reason_part),
+            "wanted {reason_part:?} in {verdict}"
+        );
+    };
+
+    // A good signer first: the card is genuine (the register does not know it).
+    let (good_key, good) = p256_signer(0x10, "CN=Signer A,C=PL", current.clone(), (&ca, &ca_key));
+    let good_structure = structure(&good_key, &good, &[]);
+    let valid = judge(&good_structure);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+
+    // Revoked by hand, from its certificate file.
+    std::fs::write(
+        dir.join("a.pem"),
+        good.to_pem(der::pem::LineEnding::LF).unwrap(),
+    )
+    .unwrap();
+    common::assert_success(&cardstation(dir, &["trust", "revoke", "a.pem"]));
+    expect_forged(
+        &good_structure,
+        "revoked: certificate CN=Signer A,C=PL (serial 10) is revoked",
+    );
+
+    // Revoked by the CA's CRL.
+    let (b_key, b) = p256_signer(0x11, "CN=Signer B,C=PL", current.clone(), (&ca, &ca_key));
+    let b_structure = structure(&b_key, &b, &[]);
+    assert_eq!(judge(&b_structure)["verdict"], "valid");
+    std::fs::write(
+        dir.join("index.txt"),
+        "R\t491231235959Z\t260101000000Z\t11\tunknown\t/CN=Signer B/C=PL\n",
+    )
+    .unwrap();
+    openssl(&[
+        "ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-out",
+        "ca.crl", "-crldays", "7",
+    ]);
+    let crl_add = cardstation(dir, &["trust", "crl", "add", "ca.crl"]);
+    common::assert_success(&crl_add);
+    assert!(
+        String::from_utf8_lossy(&crl_add.stdout).contains("1 revoked certificate(s)"),
+        "{}",
+        String::from_utf8_lossy(&crl_add.stdout)
+    );
+    expect_forged(&b_structure, "CN=Signer B,C=PL (serial 11) is revoked");
+    let list = String::from_utf8_lossy(&cardstation(dir, &["trust", "list"]).stdout).into_owned();
+    assert!(
+        list.contains("serial 10") && list.contains("serial 11"),
+        "{list}"
+    );
+    assert!(
+        list.contains("crl 1\t") && list.contains("1 revoked"),
+        "{list}"
+    );
+
+    // Expired a month ago, so not valid when (now) the structure says it was signed.
+    let (old_key, old) = p256_signer(
+        0x12,
+        "CN=Signer C,C=PL",
+        validity(now - 400 * DAY, now - 30 * DAY),
+        (&ca, &ca_key),
+    );
+    expect_forged(
+        &structure(&old_key, &old, &[]),
+        "certificate_not_valid: certificate CN=Signer C,C=PL was not valid when the structure was signed",
+    );
+
+    // Issued by an end-entity certificate of the CA, which embeds it as an "intermediate".
+    let (middle_key, middle) =
+        p256_signer(0x13, "CN=Not a CA,C=PL", current.clone(), (&ca, &ca_key));
+    let (d_key, d) = p256_signer(
+        0x14,
+        "CN=Signer D,C=PL",
+        current.clone(),
+        (&middle, &middle_key),
+    );
+    expect_forged(
+        &structure(&d_key, &d, &[&middle]),
+        "not_a_ca: certificate CN=Not a CA,C=PL issued a certificate but is not a CA",
+    );
+
+    // An RSA-1024 signer (issued by the CA), signing with the cms builder.
+    let rsa_key = rsa::RsaPrivateKey::new(&mut OsRng, 1024).unwrap();
+    let rsa_cert = issue(
+        leaf(&ca),
+        0x15,
+        "CN=Signer E,C=PL",
+        current,
+        spki::SubjectPublicKeyInfoOwned::from_key(rsa_key.to_public_key()).unwrap(),
+        &ca_key,
+    );
+    let content = {
+        let signed: SignedData = ContentInfo::from_der(&good_structure)
+            .unwrap()
+            .content
+            .decode_as()
+            .unwrap();
+        signed.encap_content_info
+    };
+    let rsa_signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key);
+    let sha256 = spki::AlgorithmIdentifierOwned {
+        oid: const_oid::db::rfc5912::ID_SHA_256,
+        parameters: None,
+    };
+    let signer_info = cms::builder::SignerInfoBuilder::new(
+        &rsa_signer,
+        cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(
+            cms::cert::IssuerAndSerialNumber {
+                issuer: rsa_cert.tbs_certificate.issuer.clone(),
+                serial_number: rsa_cert.tbs_certificate.serial_number.clone(),
+            },
+        ),
+        sha256.clone(),
+        &content,
+        None,
+    )
+    .unwrap();
+    let rsa_structure = cms::builder::SignedDataBuilder::new(&content)
+        .add_digest_algorithm(sha256)
+        .unwrap()
+        .add_certificate(CertificateChoices::Certificate(rsa_cert))
+        .unwrap()
+        .add_signer_info::<_, rsa::pkcs1v15::Signature>(signer_info)
+        .unwrap()
+        .build()
+        .unwrap()
+        .to_der()
+        .unwrap();
+    expect_forged(
+        &rsa_structure,
+        "weak_key: the key of certificate CN=Signer E,C=PL is not accepted: RSA key of 1024 bits",
+    );
+}
