@@ -47,6 +47,7 @@ fn main() {
     let desfire_card = desfire_card(&app, &keys, today);
     let policy = Policy {
         trusted: vec![signer.certificate.clone()],
+        revoked: Vec::new(),
         desfire: Some(DesfireCheck { app, keys }),
         today,
         max_register_age: None,

@@ -599,7 +599,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     };
 
     // A good signer first: the card is genuine (the register does not know it).
-    let (good_key, good) = p256_signer(0x10, "CN=Signer A,C=PL", current.clone(), (&ca, &ca_key));
+    let (good_key, good) = p256_signer(0x10, "CN=Signer A,C=PL", current, (&ca, &ca_key));
     let good_structure = structure(&good_key, &good, &[]);
     let valid = judge(&good_structure);
     assert_eq!(valid["verdict"], "valid", "{valid}");
@@ -617,7 +617,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     );
 
     // Revoked by the CA's CRL.
-    let (b_key, b) = p256_signer(0x11, "CN=Signer B,C=PL", current.clone(), (&ca, &ca_key));
+    let (b_key, b) = p256_signer(0x11, "CN=Signer B,C=PL", current, (&ca, &ca_key));
     let b_structure = structure(&b_key, &b, &[]);
     assert_eq!(judge(&b_structure)["verdict"], "valid");
     std::fs::write(
@@ -660,14 +660,8 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     );
 
     // Issued by an end-entity certificate of the CA, which embeds it as an "intermediate".
-    let (middle_key, middle) =
-        p256_signer(0x13, "CN=Not a CA,C=PL", current.clone(), (&ca, &ca_key));
-    let (d_key, d) = p256_signer(
-        0x14,
-        "CN=Signer D,C=PL",
-        current.clone(),
-        (&middle, &middle_key),
-    );
+    let (middle_key, middle) = p256_signer(0x13, "CN=Not a CA,C=PL", current, (&ca, &ca_key));
+    let (d_key, d) = p256_signer(0x14, "CN=Signer D,C=PL", current, (&middle, &middle_key));
     expect_forged(
         &structure(&d_key, &d, &[&middle]),
         "not_a_ca: certificate CN=Not a CA,C=PL issued a certificate but is not a CA",

@@ -52,7 +52,7 @@ pub fn check_crl(
     now: SystemTime,
 ) -> Result<CheckedCrl, CrlError> {
     let der = match der::pem::decode_vec(input) {
-        Ok((label, der)) if label == "X509 CRL" => der,
+        Ok(("X509 CRL", der)) => der,
         Ok((label, _)) => {
             return Err(CrlError::Malformed(format!(
                 "PEM label {label:?}, not \"X509 CRL\""
