@@ -7,11 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(response) = Response::parse(data) {
-        assert_eq!(
-            response.to_bytes(),
-            data,
-            "a response re-serialises byte for byte"
-        );
+        assert_eq!(response.to_bytes(), data, "a response re-serialises byte for byte");
         let _ = response.sw.meaning();
         let _ = response.success();
     }

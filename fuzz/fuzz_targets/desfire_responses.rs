@@ -5,7 +5,9 @@
 //! into a result or an error, never a panic; with no tampering the read must succeed.
 #![no_main]
 
-use cardstation::card::desfire::{AccessRights, Aid, CommMode, Desfire, DesfireError, DesfireKey};
+use cardstation::card::desfire::{
+    AccessRights, Aid, CommMode, Desfire, DesfireKey, DesfireError,
+};
 use cardstation::card::{Transport, TransportError};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::sim::VirtualCard;
@@ -91,8 +93,8 @@ fuzz_target!(|data: &[u8]| {
         1 => DesfireKey::new(
             KeyAlgorithm::TwoKey3Des,
             &[
-                0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0, 0xB0, 0xA0,
-                0x90, 0x80,
+                0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0, 0xB0,
+                0xA0, 0x90, 0x80,
             ],
         )
         .unwrap(),
@@ -150,20 +152,10 @@ fuzz_target!(|data: &[u8]| {
         if len == 0 && comm == CommMode::Enciphered {
             // Refused by design (this target found why): the end of enciphered data of unknown
             // length cannot be told from its CRC.
-            assert!(
-                matches!(read, Err(DesfireError::InvalidRequest(_))),
-                "{read:02X?}"
-            );
+            assert!(matches!(read, Err(DesfireError::InvalidRequest(_))), "{read:02X?}");
         } else {
-            let end = if len == 0 {
-                FILE_LEN
-            } else {
-                (offset + len) as usize
-            };
-            assert_eq!(
-                read.expect("an honest card reads"),
-                &contents[offset as usize..end]
-            );
+            let end = if len == 0 { FILE_LEN } else { (offset + len) as usize };
+            assert_eq!(read.expect("an honest card reads"), &contents[offset as usize..end]);
         }
     }
 });
