@@ -47,6 +47,8 @@ pub struct Profile {
     #[serde(default)]
     pub readers: Readers,
     pub server: Option<Server>,
+    #[serde(default)]
+    pub sync: SyncSchedule,
     pub usos: Option<Usos>,
     pub id123: Option<Id123>,
     #[serde(default)]
@@ -100,6 +102,89 @@ pub struct Server {
     /// The server's cardholder profile id given to cardholders this station creates.
     #[serde(default)]
     pub cardholder_profile: Option<String>,
+}
+
+/// When the station replicates with its `[server]` (`[sync]`): a full pull (every object) on
+/// a slow interval, and the revocation fast path (only the cards in a refusal status) on a
+/// fast one, so a card blocked at one station is refused at every kiosk within seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSchedule {
+    /// Seconds between two full pulls; none: the role's default (kiosk 900, else 60).
+    pub pull_every_seconds: Option<u32>,
+    /// Seconds between two revocation polls (also when local changes are pushed); 0 turns
+    /// the fast path off.
+    pub revocation_every_seconds: u32,
+}
+
+impl Default for SyncSchedule {
+    fn default() -> Self {
+        Self {
+            pull_every_seconds: None,
+            revocation_every_seconds: 5,
+        }
+    }
+}
+
+impl SyncSchedule {
+    /// A kiosk only reads, and its refusals come by the fast path: a full pull every 15
+    /// minutes is enough. Desks and print stations see new people and orders every minute.
+    pub fn pull_every(&self, role: Role) -> std::time::Duration {
+        let default = match role {
+            Role::Kiosk => 900,
+            Role::Issuance | Role::Print => 60,
+        };
+        std::time::Duration::from_secs(u64::from(self.pull_every_seconds.unwrap_or(default)))
+    }
+
+    /// `None` when the fast path is off.
+    pub fn revocation_every(&self) -> Option<std::time::Duration> {
+        (self.revocation_every_seconds > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(self.revocation_every_seconds)))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self
+            .pull_every_seconds
+            .is_some_and(|s| !(1..=86_400).contains(&s))
+        {
+            return Err("sync.pull_every_seconds must be 1 to 86400".into());
+        }
+        if self.revocation_every_seconds > 3600 {
+            return Err("sync.revocation_every_seconds must be 0 (off) to 3600".into());
+        }
+        Ok(())
+    }
+}
+
+/// Why `url` may not be a server's address, if it may not: https only, except plain http to
+/// this machine (the reference server, a local proxy), where nothing crosses a network.
+pub fn server_url_problem(url: &str) -> Option<String> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        return (rest.is_empty() || rest.starts_with('/'))
+            .then(|| format!("\"{url}\" names no host"));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Some(format!("must start with https:// (got \"{url}\")"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // user:password@ would come before the host; nobody should put credentials in a URL.
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback || authority.contains('@')).then(|| {
+        format!(
+            "must start with https:// (got \"{url}\"); plain http:// is accepted only for this \
+             machine (127.0.0.0/8, ::1, localhost), since keys and personal data would cross \
+             the network unencrypted"
+        )
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -331,6 +416,10 @@ pub struct Kiosk {
     /// record) may be valid. Off: any emulator can present a copied UID, so such a card is
     /// refused as forged; on, its verdict says it rests on the UID only.
     pub accept_uid_only: bool,
+    /// The revocation fast path's last poll may be this old before verdicts say so and the
+    /// stale-register rule (`when_stale`) applies; the sync that polls records it with each
+    /// poll, so a kiosk whose sync stopped notices.
+    pub max_revocation_age_seconds: u32,
 }
 
 impl Default for Kiosk {
@@ -340,6 +429,9 @@ impl Default for Kiosk {
             when_stale: WhenStale::Warn,
             show_verdict_seconds: 4,
             accept_uid_only: false,
+            // Twelve missed polls at the default 5 s: a server hiccup passes unnoticed, a
+            // stopped sync shows within a minute.
+            max_revocation_age_seconds: 60,
         }
     }
 }
@@ -564,12 +656,11 @@ impl Profile {
             profile.id123.as_ref().map(|s| ("id123.url", &s.url)),
         ];
         for (key, url) in urls.into_iter().flatten() {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(invalid(format!(
-                    "{key} must start with https:// (got \"{url}\")"
-                )));
+            if let Some(problem) = server_url_problem(url) {
+                return Err(invalid(format!("{key} {problem}")));
             }
         }
+        profile.sync.check().map_err(invalid)?;
         if let Some(demo) = &profile.demo {
             let uid = hex::decode(&demo.simulated_card_uid)
                 .map_err(|_| invalid("demo.simulated_card_uid must be hex".to_owned()))?;
@@ -689,6 +780,30 @@ mod tests {
                 .to_string()
                 .contains("server.url")
         );
+        for (url, accepted) in [
+            ("https://cx.example.edu.pl", true),
+            ("http://127.0.0.1:8080/api/v1", true),
+            ("http://127.3.4.5", true),
+            ("http://[::1]:9000/", true),
+            ("http://localhost:9000", true),
+            ("http://cx.example.edu.pl", false),
+            ("http://10.0.0.8:8080", false),
+            ("http://localhost.example.com", false),
+            ("http://127.0.0.1@evil.example.com/", false),
+            ("http://user:pw@127.0.0.1/", false),
+            ("https://", false),
+        ] {
+            let text = bad_url.replace("ftp://x", url);
+            let parsed = Profile::parse(&text, "p");
+            assert_eq!(parsed.is_ok(), accepted, "{url}: {parsed:?}");
+            if let Err(err) = parsed {
+                assert!(err.to_string().contains("server.url"), "{err}");
+            }
+        }
+        let plain = Profile::parse(&bad_url.replace("ftp://x", "http://cx.example.edu.pl"), "p")
+            .unwrap_err()
+            .to_string();
+        assert!(plain.contains("only for this machine"), "{plain}");
         let bad_scale = "role = \"kiosk\"\ndatabase = \"x\"\n[ui]\nscale = 9.0\n";
         assert!(
             Profile::parse(bad_scale, "p")
