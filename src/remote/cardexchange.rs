@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::http::{self, Unreachable, excerpt, refuses_credentials};
+use super::http::{self, Unreachable, content_type, excerpt, refuses_credentials};
 pub use super::retry::RetryPolicy;
 use super::retry::{Attempt, with_retries};
 use crate::error::Problem;
@@ -76,11 +76,20 @@ pub enum RemoteError {
     },
     #[error("the CardExchange server sent an unreadable answer to {what}: {cause}")]
     BadResponse { what: String, cause: String },
+    #[error("the CardExchange server at {url} sent too much: {cause}")]
+    TooLarge { url: String, cause: String },
 }
 
 impl Unreachable for RemoteError {
     fn unreachable(url: &str, cause: String) -> Self {
         RemoteError::Unreachable {
+            url: url.to_owned(),
+            cause,
+        }
+    }
+
+    fn too_large(url: &str, cause: String) -> Self {
+        RemoteError::TooLarge {
             url: url.to_owned(),
             cause,
         }
@@ -114,7 +123,7 @@ impl RemoteError {
         match self {
             RemoteError::Unreachable { .. } | RemoteError::BadResponse { .. } => true,
             RemoteError::Problem { status, .. } => *status >= 500 || *status == 429,
-            RemoteError::Unauthorized { .. } => false,
+            RemoteError::Unauthorized { .. } | RemoteError::TooLarge { .. } => false,
         }
     }
 
@@ -140,6 +149,9 @@ impl Problem for RemoteError {
             }
             RemoteError::Problem { .. } => "correct the record named above, then sync again",
             RemoteError::BadResponse { .. } => "try again later; if it persists, report it",
+            RemoteError::TooLarge { .. } => {
+                "check that [server] url names the CardExchange API (not a download or a proxy's page); if it does, report it to the server's operator"
+            }
         }
     }
 }
@@ -153,12 +165,21 @@ struct ProblemBody {
     errors: Option<Map<String, Value>>,
 }
 
-fn problem(status: StatusCode, body: &[u8]) -> RemoteError {
+/// The error an answer with a failing `status` means. A body that is not a problem document
+/// (a proxy's HTML page) is summarised in one line: its content type and the start of its
+/// text, never the page.
+fn problem(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> RemoteError {
     let parsed: ProblemBody = serde_json::from_slice(body).unwrap_or_default();
     let title = parsed
         .title
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    let detail = parsed.detail.unwrap_or_else(|| excerpt(body));
+    let detail = parsed.detail.unwrap_or_else(|| {
+        let kind = content_type(headers);
+        match excerpt(body) {
+            text if text.is_empty() => format!("{kind} answer, empty"),
+            text => format!("{kind} answer: {text}"),
+        }
+    });
     if refuses_credentials(status) {
         return RemoteError::Unauthorized { detail };
     }
@@ -331,6 +352,7 @@ pub struct Client {
     key: ApiKey,
     auth: AuthScheme,
     retry: RetryPolicy,
+    max_body: u64,
 }
 
 impl fmt::Debug for Client {
@@ -360,7 +382,14 @@ impl Client {
             key,
             auth: AuthScheme::default(),
             retry,
+            max_body: http::DEFAULT_MAX_BODY,
         })
+    }
+
+    /// Answers longer than `bytes` are refused ([`http::DEFAULT_MAX_BODY`] by default).
+    pub fn with_max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     pub fn with_auth(mut self, auth: AuthScheme) -> Self {
@@ -417,9 +446,9 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let answer = http::send(request, url).await?;
+        let answer = http::send_limited(request, url, self.max_body).await?;
         if !answer.status.is_success() {
-            let problem = problem(answer.status, &answer.body);
+            let problem = problem(answer.status, &answer.headers, &answer.body);
             return Err(answer.failed(&self.retry, problem));
         }
         let body = answer.json(|cause| RemoteError::BadResponse {
@@ -646,14 +675,14 @@ mod tests {
     #[test]
     fn problems_become_messages_naming_the_fields() {
         let body = br#"{"title":"Bad Request","status":400,"detail":"birthDate is required","errors":{"birthDate":["is required"]}}"#;
-        let error = problem(StatusCode::BAD_REQUEST, body);
+        let error = problem(StatusCode::BAD_REQUEST, &HeaderMap::new(), body);
         assert_eq!(
             error.to_string(),
             "Bad Request (400): birthDate is required [birthDate: is required]"
         );
         assert!(!error.is_transient());
         for hostile in [&b"{"[..], b"[]", b"null", b"{\"errors\": 5}", b"\xff\xfe"] {
-            let error = problem(StatusCode::BAD_GATEWAY, hostile);
+            let error = problem(StatusCode::BAD_GATEWAY, &HeaderMap::new(), hostile);
             assert!(error.is_transient(), "{error}");
         }
     }
