@@ -87,6 +87,11 @@ pub trait Register {
     fn card_by_uid(&self, uid: &[u8]) -> Result<Option<RegisteredCard>, String>;
     /// How old the register's data is (time since the last successful sync), if known.
     fn age(&self) -> Option<Duration>;
+    /// The revocation fast path's last poll, when one is kept: how long ago, and how old it
+    /// may get (`[kiosk] max_revocation_age_seconds`, recorded by the polling sync).
+    fn revocations_age(&self) -> Option<(Duration, Duration)> {
+        None
+    }
 }
 
 /// The kiosk reads its register straight from the store: one connection on the kiosk's
@@ -122,6 +127,15 @@ impl Register for Store {
             time::OffsetDateTime::parse(&last_sync, &time::format_description::well_known::Rfc3339)
                 .ok()?;
         Some(Duration::try_from(time::OffsetDateTime::now_utc() - synced).unwrap_or_default())
+    }
+
+    fn revocations_age(&self) -> Option<(Duration, Duration)> {
+        let (polled, limit) = self.revocation_poll().ok()??;
+        let polled =
+            time::OffsetDateTime::parse(&polled, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        let age = Duration::try_from(time::OffsetDateTime::now_utc() - polled).unwrap_or_default();
+        Some((age, limit))
     }
 }
 
@@ -251,6 +265,7 @@ pub fn validate<T: Transport + ?Sized>(
     let registered = registered.as_ref();
     // The register's age matters only where the profile limits it: no query otherwise.
     let age = policy.max_register_age.and_then(|_| register.age());
+    let stale_revocations = stale_revocations(register);
     let mut by_signed_serial = None;
     let finding = match issue::read_els_and_verify(
         card,
@@ -268,12 +283,12 @@ pub fn validate<T: Transport + ?Sized>(
                 match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
                     Ok(verified) => record_finding(&verified.record, registered),
                     Err(DesfireReadError::Card(DesfireError::Transport(err))) => return Err(err),
-                    Err(err) => {
-                        desfire_failure(err).unwrap_or_else(|| uid_finding(registered, age, policy))
-                    }
+                    Err(err) => desfire_failure(err).unwrap_or_else(|| {
+                        uid_finding(registered, age, stale_revocations.is_some(), policy)
+                    }),
                 }
             }
-            None => uid_finding(registered, age, policy),
+            None => uid_finding(registered, age, stale_revocations.is_some(), policy),
         },
         Err(ElsCardError::Transport(err)) => return Err(err),
         Err(ElsCardError::Empty) => Finding::new(
@@ -287,7 +302,7 @@ pub fn validate<T: Transport + ?Sized>(
             Evidence::SignedChip,
         ),
     };
-    let finding = match stale_note(age, policy) {
+    let finding = match stale_note(age, policy).or(stale_revocations) {
         Some(note) => Finding {
             reason: format!("{} ({note})", finding.reason),
             ..finding
@@ -455,13 +470,16 @@ fn desfire_failure(err: DesfireReadError) -> Option<Finding> {
 fn uid_finding(
     registered: Option<&RegisteredCard>,
     age: Option<Duration>,
+    revocations_stale: bool,
     policy: &Policy,
 ) -> Finding {
     let evidence = Evidence::UidOnly;
     let Some(card) = registered else {
         return Finding::new(Verdict::Unknown, "card not in the register", evidence);
     };
-    if is_stale(age, policy) && policy.when_stale == WhenStale::UidCardsUnknown {
+    if (is_stale(age, policy) || revocations_stale)
+        && policy.when_stale == WhenStale::UidCardsUnknown
+    {
         return Finding::new(
             Verdict::Unknown,
             "the register is too old to vouch for a card known only by its UID",
@@ -501,6 +519,19 @@ fn is_stale(age: Option<Duration>, policy: &Policy) -> bool {
         (None, Some(_)) => true,
         (_, None) => false,
     }
+}
+
+/// The note for a revocation poll older than its limit: a block made at another station in
+/// the meantime may not be here yet.
+fn stale_revocations(register: &dyn Register) -> Option<String> {
+    let (age, limit) = register
+        .revocations_age()
+        .filter(|(age, limit)| age > limit)?;
+    Some(format!(
+        "blocks last fetched {} s ago, over the {} s limit ([kiosk] max_revocation_age_seconds)",
+        age.as_secs(),
+        limit.as_secs()
+    ))
 }
 
 fn stale_note(age: Option<Duration>, policy: &Policy) -> Option<String> {
@@ -1080,5 +1111,47 @@ mod tests {
         assert_eq!(json["uid"], "04A1B2C3D4E5F6");
         assert_eq!(json["holder_id"], "H-1");
         assert_eq!(json["ms"], 12.35);
+    }
+
+    #[test]
+    fn a_revocation_poll_older_than_its_limit_is_stale_like_an_old_register() {
+        let kiosk = Kiosk::new();
+        let card = kiosk.issued_card(&UID, date!(2027 - 03 - 31));
+        let (mut store, _) = store_with_card(&UID);
+        let policy = Policy {
+            max_register_age: None,
+            ..kiosk.policy()
+        };
+        let decide = |store: &Store| {
+            validate(
+                &mut SimTransport::insert(card.clone(), Faults::default()),
+                store,
+                &policy,
+            )
+            .unwrap()
+        };
+        assert!(
+            !decide(&store).reason.contains("blocks last fetched"),
+            "no poll kept: no note"
+        );
+        store
+            .record_revocation_poll(Duration::from_secs(60))
+            .unwrap();
+        let fresh = decide(&store);
+        assert!(
+            !fresh.reason.contains("blocks last fetched"),
+            "{}",
+            fresh.reason
+        );
+        store.record_revocation_poll(Duration::ZERO).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let stale = decide(&store);
+        assert!(
+            stale.reason.contains("blocks last fetched 1 s ago, over the 0 s limit ([kiosk] max_revocation_age_seconds)"),
+            "{}",
+            stale.reason
+        );
+        store.clear_revocation_poll().unwrap();
+        assert!(!decide(&store).reason.contains("blocks last fetched"));
     }
 }

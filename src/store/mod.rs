@@ -132,6 +132,8 @@ pub struct StoreStatus {
     pub outbox_pending: i64,
     /// Most recent successful sync of any resource (RFC 3339), `None` if never synced.
     pub last_sync: Option<String>,
+    /// Most recent complete revocation poll (RFC 3339), `None` if the fast path never ran.
+    pub last_revocation_poll: Option<String>,
 }
 
 /// The sync state alone, for the status bar's refresh every few seconds.
@@ -275,7 +277,8 @@ impl Store {
                           + (SELECT count(*) FROM anonymous_sets WHERE deleted_remotely_at IS NOT NULL)
                           + (SELECT count(*) FROM cardholders WHERE deleted_remotely_at IS NOT NULL)
                           + (SELECT count(*) FROM cards WHERE deleted_remotely_at IS NOT NULL)
-                          + (SELECT count(*) FROM productions WHERE deleted_remotely_at IS NOT NULL))",
+                          + (SELECT count(*) FROM productions WHERE deleted_remotely_at IS NOT NULL)),
+                    (SELECT polled_at FROM revocation_poll)",
             [],
             |row| {
                 Ok(StoreStatus {
@@ -288,6 +291,7 @@ impl Store {
                     deleted_remotely: row.get(8)?,
                     outbox_pending: row.get(4)?,
                     last_sync: row.get(5)?,
+                    last_revocation_poll: row.get(9)?,
                 })
             },
         )?;

@@ -143,10 +143,23 @@ fn pending_updates(
 fn server_wins(conn: &Connection, resource: Resource, local_id: i64) -> Result<usize> {
     let pending = pending_updates(conn, resource, local_id)?;
     for (outbox_id, payload) in &pending {
+        // The changed fields' names only: their values (names, PESEL) stay out of the log
+        // above debug.
+        let fields = payload
+            .as_object()
+            .map(|fields| {
+                fields
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
         tracing::warn!(
-            %resource, local_id, outbox_id, %payload,
+            %resource, local_id, outbox_id, fields,
             "conflict: the server's copy changed too; the server wins and this local change is dropped"
         );
+        tracing::debug!(%resource, local_id, outbox_id, %payload, "dropped change");
         conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
             .execute([outbox_id])?;
     }
@@ -865,6 +878,67 @@ impl Store {
             last_error: None,
             ..entry.clone()
         })
+    }
+
+    /// How many rows of `resource` the station holds from the server (a remote id, not
+    /// marked deleted), and how many of those are not in `listed`: what a complete pull that
+    /// listed `listed` would mark, before it does.
+    pub fn count_unlisted(
+        &self,
+        resource: Resource,
+        listed: &HashSet<String>,
+    ) -> Result<(usize, usize)> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT remote_id FROM {} WHERE remote_id IS NOT NULL AND deleted_remotely_at IS NULL",
+            table(resource)
+        ))?;
+        let mut rows = statement.query([])?;
+        let (mut known, mut unlisted) = (0, 0);
+        while let Some(row) = rows.next()? {
+            known += 1;
+            if !listed.contains(row.get_ref(0)?.as_str().unwrap_or_default()) {
+                unlisted += 1;
+            }
+        }
+        Ok((known, unlisted))
+    }
+
+    /// Notes a complete revocation poll (every card in a refusal status read and stored):
+    /// the kiosk's verdicts say so once it is older than `stale_after`.
+    pub fn record_revocation_poll(&mut self, stale_after: std::time::Duration) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO revocation_poll (id, polled_at, stale_after_seconds) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET polled_at = ?1, stale_after_seconds = ?2",
+            )?
+            .execute((now(), i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX)))?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the lease: the fast path was turned off, so verdicts fall back to the
+    /// register-age rule instead of calling every card stale.
+    pub fn clear_revocation_poll(&mut self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM revocation_poll", [])?;
+            Ok(())
+        })
+    }
+
+    /// When the last complete revocation poll finished (RFC 3339) and how old it may get,
+    /// `None` if nobody polls: one row, cheap enough for every tap.
+    pub fn revocation_poll(&self) -> Result<Option<(String, std::time::Duration)>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT polled_at, stale_after_seconds FROM revocation_poll")?
+            .query_row([], |row| {
+                let seconds: i64 = row.get(1)?;
+                Ok((
+                    row.get(0)?,
+                    std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
+                ))
+            })
+            .optional()?)
     }
 
     /// Notes a completed pull of `resource` (what `status` reports as `last_sync`).

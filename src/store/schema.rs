@@ -16,6 +16,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0005_deleted_remotely.sql")),
     M::up(include_str!("migrations/0006_cards_barcode.sql")),
     M::up(include_str!("migrations/0007_revocations.sql")),
+    M::up(include_str!("migrations/0008_revocation_poll.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 
