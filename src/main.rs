@@ -137,6 +137,15 @@ enum Command {
         /// One JSON object per sync on the last line: per-resource counts, outbox_pending, last_sync.
         #[arg(long)]
         json: bool,
+        /// Run as the station's background sync: a full sync every [sync] pull_every_seconds
+        /// and, between them, the outbox pushed and blocked cards fetched every [sync]
+        /// revocation_every_seconds (instead of --every).
+        #[arg(long, conflicts_with_all = ["once", "every"])]
+        watch: bool,
+        /// Mark what the server no longer lists even when that is most of the store (only
+        /// after checking that the server really deleted it).
+        #[arg(long)]
+        accept_deletions: bool,
     },
     /// USOS API calls with the profile's [usos] consumer (and token, if set).
     Usos {
@@ -518,12 +527,23 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             every,
             concurrency,
             json,
+            watch,
+            accept_deletions,
         }) => cli::sync::sync(
             &profile,
             &db,
-            (!once).then(|| Duration::from_secs(u64::from(every))),
-            usize::from(concurrency),
-            json,
+            &cli::sync::Run {
+                every: match (watch, once) {
+                    (true, _) => cli::sync::Every::Schedule,
+                    (false, true) => cli::sync::Every::Once,
+                    (false, false) => {
+                        cli::sync::Every::Interval(Duration::from_secs(u64::from(every)))
+                    }
+                },
+                concurrency: usize::from(concurrency),
+                json,
+                accept_deletions,
+            },
         ),
         Some(Command::Manpages { dir }) => manpages(&dir),
     };

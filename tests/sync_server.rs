@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use cardstation::error::Problem;
 use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
 use cardstation::station::validate::Register;
-use cardstation::store::{CardType, ImportedPerson, PersonFields, Store, UidKind};
+use cardstation::store::{CardStatus, CardType, ImportedPerson, PersonFields, Store, UidKind};
+use cardstation::sync::revocation::RevocationPoller;
 use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
 use cardstation_refserver::{ReferenceServer, ServerFaults};
 use rand::Rng;
@@ -38,6 +39,7 @@ fn options(concurrency: usize, per_page: u32) -> SyncOptions {
         concurrency,
         per_page,
         cardholder_profile: Some(PROFILE_ID.into()),
+        accept_deletions: false,
     }
 }
 
@@ -762,4 +764,345 @@ fn a_refused_follow_up_update_of_a_new_card_waits_without_stopping_the_sync() {
     assert_eq!(store.status().unwrap().productions, 1);
     assert_eq!(store.status().unwrap().outbox_pending, 0);
     assert_eq!(server.objects("cards")[0]["status"], "in_production");
+}
+
+/// A server whose first card is activated with this contact UID, and a store synced with it.
+fn server_with_a_known_card(people: usize) -> (ReferenceServer, Client, String) {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    server.seed_people(people).unwrap();
+    let client = client(&server.url());
+    let card = id_of(&server.objects("cards")[0]);
+    block_on(client.update(
+        "cards",
+        &card,
+        &json!({"status": "activated",
+                "metadata": {"type": "student", "contactUid": "04A1B2C3D4E5F6"}}),
+    ))
+    .unwrap();
+    (server, client, card)
+}
+
+const KNOWN_UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
+
+#[test]
+fn a_block_at_a_desk_reaches_the_kiosk_in_one_revocation_poll() {
+    let (server, client, _) = server_with_a_known_card(30);
+    let mut desk = Store::open_in_memory().unwrap();
+    let mut kiosk = Store::open_in_memory().unwrap();
+    run_sync(&mut desk, &client, &options(4, 100)).unwrap();
+    run_sync(&mut kiosk, &client, &options(4, 100)).unwrap();
+    assert_eq!(
+        kiosk.card_by_uid(&KNOWN_UID).unwrap().unwrap().refused,
+        None
+    );
+    let mut poller = RevocationPoller::default();
+    let first = block_on(poller.poll(&mut kiosk, &client, Duration::from_secs(60))).unwrap();
+    assert_eq!(first.requests, 7, "one page per refusal status: {first:?}");
+
+    let card = desk
+        .find_card_by_uid(UidKind::Contact, &KNOWN_UID)
+        .unwrap()
+        .unwrap();
+    desk.set_card_status(card.id, CardStatus::Blocked, "desk", "lost")
+        .unwrap();
+    let pushed = run_sync(&mut desk, &client, &options(4, 100)).unwrap();
+    assert_eq!(pushed.resources["cards"].pushed, 1, "{pushed:?}");
+
+    let before = server.requests();
+    let polled = block_on(poller.poll(&mut kiosk, &client, Duration::from_secs(60))).unwrap();
+    assert_eq!(
+        (polled.requests, polled.stored.updated),
+        (7, 1),
+        "{polled:?}"
+    );
+    assert_eq!(server.requests() - before, 7);
+    let refused = kiosk.card_by_uid(&KNOWN_UID).unwrap().unwrap().refused;
+    assert!(refused.is_some(), "blocked at the kiosk after one poll");
+    assert!(kiosk.status().unwrap().last_revocation_poll.is_some());
+    let (age, limit) = kiosk.revocations_age().unwrap();
+    assert!(age < Duration::from_secs(5) && limit == Duration::from_secs(60));
+}
+
+#[test]
+fn a_status_with_more_than_one_page_is_read_whole_only_when_its_total_changes() {
+    let (_server, client, _) = server_with_a_known_card(250);
+    let cards: Vec<Value> = {
+        let page: Page<Value> = block_on(client.list("cards", 1, 100, &[])).unwrap();
+        page.items
+    };
+    for card in &cards[1..] {
+        block_on(client.update("cards", &id_of(card), &json!({"status": "expired"}))).unwrap();
+    }
+    let mut kiosk = Store::open_in_memory().unwrap();
+    run_sync(&mut kiosk, &client, &options(4, 100)).unwrap();
+    let mut poller = RevocationPoller::default();
+    let stale_after = Duration::from_secs(60);
+    // 99 expired: one page; every other status: one (empty) page.
+    assert_eq!(
+        block_on(poller.poll(&mut kiosk, &client, stale_after))
+            .unwrap()
+            .requests,
+        7
+    );
+    let more: Page<Value> = block_on(client.list("cards", 2, 100, &[])).unwrap();
+    for card in &more.items[..50] {
+        block_on(client.update("cards", &id_of(card), &json!({"status": "expired"}))).unwrap();
+    }
+    let grown = block_on(poller.poll(&mut kiosk, &client, stale_after)).unwrap();
+    assert_eq!((grown.requests, grown.stored.updated), (8, 50), "{grown:?}");
+    let steady = block_on(poller.poll(&mut kiosk, &client, stale_after)).unwrap();
+    assert_eq!(
+        (steady.requests, steady.stored.updated),
+        (7, 0),
+        "{steady:?}"
+    );
+    block_on(client.update(
+        "cards",
+        &cards[0]["id"].as_str().unwrap(),
+        &json!({"status": "expired"}),
+    ))
+    .unwrap();
+    let one_more = block_on(poller.poll(&mut kiosk, &client, stale_after)).unwrap();
+    assert_eq!(
+        (one_more.requests, one_more.stored.updated),
+        (8, 1),
+        "{one_more:?}"
+    );
+    assert!(
+        kiosk
+            .card_by_uid(&KNOWN_UID)
+            .unwrap()
+            .unwrap()
+            .refused
+            .is_some()
+    );
+}
+
+#[test]
+fn the_background_sync_brings_a_block_to_the_kiosk_within_seconds() {
+    let (_server, client, card) = server_with_a_known_card(10);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kiosk.sqlite");
+    let profile = write_profile(dir.path(), &client.base_url().to_owned());
+    let text = std::fs::read_to_string(&profile)
+        .unwrap()
+        .replace("issuance", "kiosk")
+        + "[sync]\nrevocation_every_seconds = 1\n";
+    std::fs::write(&profile, text).unwrap();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_cardstation"));
+    watch
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--db")
+        .arg(&db)
+        .args(["sync", "--watch"])
+        .env("CARDSTATION_TEST_CX_KEY", KEY)
+        .env("CARDSTATION_LOG_DIR", dir.path().join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = watch.spawn().unwrap();
+    let refused = |db: &Path| {
+        Store::open(db)
+            .ok()
+            .and_then(|store| store.card_by_uid(&KNOWN_UID).ok().flatten())
+            .map(|card| card.refused.is_some())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while refused(&db) != Some(false) {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the first full sync never finished: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    block_on(client.update("cards", &card, &json!({"status": "blocked"}))).unwrap();
+    let blocked_at = Instant::now();
+    while refused(&db) != Some(true) {
+        assert!(
+            blocked_at.elapsed() < Duration::from_secs(5),
+            "the block did not arrive within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = blocked_at.elapsed();
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("blocked cards every 1 s"), "{stderr}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+}
+
+#[test]
+fn plain_http_is_refused_for_any_server_off_this_machine() {
+    let err = Client::new(
+        "http://cx.example.edu.pl",
+        ApiKey::new(KEY),
+        quick_retries(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("https://") && err.contains("only for this machine"),
+        "{err}"
+    );
+    for (section, keys) in [
+        ("server", "kind = \"cardexchange\"\napi_key_env = \"K\""),
+        (
+            "usos",
+            "consumer_key_env = \"K\"\nconsumer_secret_env = \"S\"",
+        ),
+        ("id123", "api_key_env = \"K\""),
+    ] {
+        for (url, accepted) in [
+            ("http://usos.example.edu.pl", false),
+            ("http://127.0.0.1:9", true),
+        ] {
+            let text = format!(
+                "role = \"issuance\"\ndatabase = \"x\"\n[{section}]\nurl = \"{url}\"\n{keys}\n"
+            );
+            let parsed = cardstation::config::Profile::parse(&text, "p");
+            assert_eq!(parsed.is_ok(), accepted, "{section} {url}: {parsed:?}");
+            if let Err(err) = parsed {
+                let message = err.to_string();
+                assert!(
+                    message.contains(&format!("{section}.url must start with https://")),
+                    "{message}"
+                );
+                assert!(err.next_step().contains("fix the profile"));
+            }
+        }
+    }
+}
+
+/// Peak resident memory of this test process, in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+#[test]
+fn an_enormous_body_is_refused_without_reading_it_all() {
+    let server = ReferenceServer::start(0, None, faults("huge_body=10000000000")).unwrap();
+    let client = client(&server.url());
+    let started = Instant::now();
+    let err = block_on(client.list::<Value>("persons", 1, 100, &[])).unwrap_err();
+    assert!(matches!(err, RemoteError::TooLarge { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the answer is 9536 MiB, more than the 64 MiB"),
+        "{err}"
+    );
+    assert!(err.next_step().contains("[server] url"));
+    assert_eq!(server.requests(), 1, "not retried");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused by its length"
+    );
+
+    // No length: read until the limit, then refused; 2 GiB offered, 64 MiB held at most.
+    server.set_faults(faults("huge_body_unsized=2000000000"));
+    let err = block_on(client.list::<Value>("persons", 1, 100, &[])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the answer is longer, more than the 64 MiB"),
+        "{err}"
+    );
+    assert!(peak_rss_mib() < 1000, "peak {} MiB", peak_rss_mib());
+    let small = client.clone().with_max_body(1 << 20);
+    let err = block_on(small.list::<Value>("persons", 1, 100, &[])).unwrap_err();
+    assert!(err.to_string().contains("more than the 1 MiB"), "{err}");
+
+    let mut store = Store::open_in_memory().unwrap();
+    let err = run_sync(&mut store, &small, &options(2, 100)).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Remote(RemoteError::TooLarge { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_pull_that_lists_none_of_the_stores_objects_is_refused_and_marks_nothing() {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    server.seed_people(20).unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    run_sync(&mut store, &client(&server.url()), &options(4, 100)).unwrap();
+    let before = store.status().unwrap();
+    assert_eq!(before.persons, 20);
+
+    // Another, empty server behind the same profile (a wiped database, the test environment).
+    let empty = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let err = run_sync(&mut store, &client(&empty.url()), &options(4, 100)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::MassDeletion {
+                listed: 0,
+                known: 20,
+                unlisted: 20,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the server lists 0 persons, but 20 of the 20"),
+        "{message}"
+    );
+    assert!(
+        err.next_step().contains("--accept-deletions"),
+        "{}",
+        err.next_step()
+    );
+    let after = store.status().unwrap();
+    assert_eq!(after.deleted_remotely, 0);
+    assert_eq!(
+        (after.persons, after.cards, after.last_sync),
+        (before.persons, before.cards, before.last_sync)
+    );
+
+    let accepting = SyncOptions {
+        accept_deletions: true,
+        ..options(4, 100)
+    };
+    let report = run_sync(&mut store, &client(&empty.url()), &accepting).unwrap();
+    assert_eq!(
+        report.resources["persons"].deleted_remotely, 20,
+        "{report:?}"
+    );
+}
+
+#[test]
+fn an_html_error_page_is_summarised_in_one_line() {
+    let server = ReferenceServer::start(0, None, faults("html_errors=true,fail_after=0")).unwrap();
+    let client = Client::new(
+        &server.url(),
+        ApiKey::new(KEY),
+        RetryPolicy {
+            max_attempts: 2,
+            ..quick_retries()
+        },
+    )
+    .unwrap();
+    let err = block_on(client.list::<Value>("persons", 1, 100, &[])).unwrap_err();
+    let message = err.to_string();
+    assert_eq!(
+        message,
+        "Service Unavailable (503): text/html answer: 503 Service Temporarily Unavailable \
+         503 Service Temporarily Unavailable nginx"
+    );
+    assert!(err.is_transient());
 }

@@ -58,14 +58,21 @@ pub struct ServerFaults {
     /// Every request after the first N (counted from the start, or from `set_faults`) is
     /// answered 503: a server that dies in the middle of a sync.
     pub fail_after: Option<u64>,
+    /// Injected errors (503, the outage) come as a proxy's HTML page instead of problem+json.
+    pub html_errors: bool,
+    /// Every answer is replaced by this many bytes of JSON white space, streamed (never held
+    /// in memory), with its `Content-Length`.
+    pub huge_body: Option<u64>,
+    /// As `huge_body`, without `Content-Length` (chunked): the client finds out by reading.
+    pub huge_body_unsized: Option<u64>,
     pub seed: u64,
 }
 
 impl FromStr for ServerFaults {
     type Err = String;
 
-    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`;
-    /// all optional.
+    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`,
+    /// `html_errors=true`, `huge_body=BYTES`, `huge_body_unsized=BYTES`; all optional.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut faults = ServerFaults::default();
         for item in spec
@@ -85,10 +92,15 @@ impl FromStr for ServerFaults {
                     faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
                 "fail_after" => faults.fail_after = Some(value.parse().map_err(|_| bad())?),
+                "html_errors" => faults.html_errors = value.parse().map_err(|_| bad())?,
+                "huge_body" => faults.huge_body = Some(value.parse().map_err(|_| bad())?),
+                "huge_body_unsized" => {
+                    faults.huge_body_unsized = Some(value.parse().map_err(|_| bad())?)
+                }
                 "seed" => faults.seed = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
-                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, fail_after, seed)"
+                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
                     ));
                 }
             }
@@ -924,9 +936,21 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
         tokio::time::sleep(faults.delay).await;
     }
     let number = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let unavailable = |detail: &str| {
+        if faults.html_errors {
+            html_error_page()
+        } else {
+            ProblemDocument::new(StatusCode::SERVICE_UNAVAILABLE, detail).into_response()
+        }
+    };
     if faults.fail_after.is_some_and(|after| number > after) {
-        return ProblemDocument::new(StatusCode::SERVICE_UNAVAILABLE, "injected outage")
-            .into_response();
+        return unavailable("injected outage");
+    }
+    if let Some(size) = faults.huge_body {
+        return huge_body(size, true);
+    }
+    if let Some(size) = faults.huge_body_unsized {
+        return huge_body(size, false);
     }
     if faults
         .too_many_every
@@ -940,8 +964,7 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
         return response;
     }
     if state.roll(faults.error_rate) {
-        return ProblemDocument::new(StatusCode::SERVICE_UNAVAILABLE, "injected fault")
-            .into_response();
+        return unavailable("injected fault");
     }
     let response = next.run(request).await;
     if !state.roll(faults.truncate_rate) {
@@ -955,6 +978,43 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
     let cut = bytes.slice(..bytes.len() / 2);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(cut))
+}
+
+/// What a reverse proxy in front of a dead API sends: a whole styled HTML page.
+fn html_error_page() -> Response {
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>503 Service Temporarily Unavailable</title>\n\
+         <style>body {{ font-family: sans-serif; }}</style></head>\n<body>\n\
+         <center><h1>503 Service Temporarily Unavailable</h1></center>\n<hr><center>nginx</center>\n\
+         {}</body></html>\n",
+        "<!-- a padding comment as proxies add -->\n".repeat(40)
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+/// `size` bytes of JSON white space in 64 KiB chunks, made as they are sent.
+fn huge_body(size: u64, sized: bool) -> Response {
+    const CHUNK: u64 = 64 << 10;
+    let chunk = axum::body::Bytes::from(vec![b' '; CHUNK as usize]);
+    let chunks = futures_util::stream::iter((0..size.div_ceil(CHUNK)).map(move |index| {
+        let length = (size - index * CHUNK).min(CHUNK) as usize;
+        Ok::<_, std::io::Error>(chunk.slice(..length))
+    }));
+    let mut response = Response::new(Body::from_stream(chunks));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if sized {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    response
 }
 
 fn router(
@@ -1040,6 +1100,11 @@ impl ReferenceServer {
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
+    }
+
+    /// Requests authenticated since the start or the last `set_faults`.
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
     }
 
     pub fn url(&self) -> String {

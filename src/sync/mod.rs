@@ -10,9 +10,19 @@
 //! bounded channel to the one store writer, one transaction per page, so memory stays flat
 //! (but for the listed ids, kept to find what the server no longer has). Conflicts follow the
 //! rule in `store::replica`. After a complete pull of a resource, local rows the server did
-//! not list are marked `deleted_remotely_at` (never deleted); a partial pull marks nothing.
+//! not list are marked `deleted_remotely_at` (never deleted); a partial pull marks nothing,
+//! and neither does a complete one that would mark most of what the station holds (see
+//! [`mass_deletion`]).
+//!
+//! The revocation fast path (`revocation`) reads only the cards in a refusal status, every
+//! few seconds, between the full pulls; [`background::run`] schedules both.
+//!
+//! Store work runs through [`blocking`], so SQLite never stalls the runtime's workers (the
+//! page fetchers keep running while a page is written).
 
+pub mod background;
 pub mod id123;
+pub mod revocation;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -40,6 +50,9 @@ pub struct SyncOptions {
     pub per_page: u32,
     /// Given to cardholders created here that have none (the server requires one).
     pub cardholder_profile: Option<String>,
+    /// Mark what a complete pull did not list even when that is most of the store
+    /// (`--accept-deletions`, after checking the server really deleted it).
+    pub accept_deletions: bool,
 }
 
 impl Default for SyncOptions {
@@ -48,6 +61,7 @@ impl Default for SyncOptions {
             concurrency: DEFAULT_CONCURRENCY,
             per_page: MAX_PER_PAGE,
             cardholder_profile: None,
+            accept_deletions: false,
         }
     }
 }
@@ -141,6 +155,17 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("the sync was cancelled; what was done is kept")]
     Cancelled,
+    #[error(
+        "the server lists {listed} {resource}, but {unlisted} of the {known} this station holds \
+         from it are not among them: nothing is marked as deleted (a server that lost its data, \
+         or a key for an empty environment, would otherwise make the station refuse every card)"
+    )]
+    MassDeletion {
+        resource: Resource,
+        listed: usize,
+        known: usize,
+        unlisted: usize,
+    },
 }
 
 impl Problem for SyncError {
@@ -149,7 +174,33 @@ impl Problem for SyncError {
             SyncError::Remote(err) => err.next_step(),
             SyncError::Store(err) => err.next_step(),
             SyncError::Cancelled => "run the sync again to finish it",
+            SyncError::MassDeletion { .. } => {
+                "check [server] url and the API key in the profile (live or test environment); if the server really deleted them, run `cardstation sync --once --accept-deletions`"
+            }
         }
+    }
+}
+
+/// Fewer rows than this are too few to tell a wiped server from ordinary deletions.
+const MASS_DELETION_MIN_ROWS: usize = 10;
+
+/// Whether a complete pull that did not list `unlisted` of the `known` rows the station
+/// holds from the server looks like a server fault rather than deletions: more than half
+/// gone at once, out of at least [`MASS_DELETION_MIN_ROWS`]. CardExchange cannot delete
+/// cards at all and staff delete persons one by one, so half the register vanishing between
+/// two pulls is a server that lost its data, a restore from an old backup, or a profile
+/// pointing at another environment; marking it would make a kiosk refuse every card.
+pub fn mass_deletion(known: usize, unlisted: usize) -> bool {
+    known >= MASS_DELETION_MIN_ROWS && unlisted * 2 > known
+}
+
+/// Runs store work without stalling the async runtime: on a multi-threaded runtime the
+/// worker hands its other tasks to the other workers for the duration
+/// (`block_in_place`); a current-thread runtime has no other worker, so it runs inline.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
@@ -235,13 +286,13 @@ async fn push_entry(
     fields: Value,
 ) -> Result<Pushed, SyncError> {
     let resource = path(entry.resource);
-    let remote_id = store.remote_id(entry.resource, entry.local_id)?;
+    let remote_id = blocking(|| store.remote_id(entry.resource, entry.local_id))?;
     // A create whose fields follow in an update becomes that update once created.
     let mut entry = entry.clone();
     let outcome = match (entry.operation, remote_id) {
         (Operation::Create, Some(remote_id)) => {
             // Recorded by a pull that recognised the operation id: already done.
-            store.complete_push(&entry, Some(&remote_id))?;
+            blocking(|| store.complete_push(&entry, Some(&remote_id)))?;
             return Ok(Pushed::Done);
         }
         (Operation::Create, None) if entry.resource == Resource::Productions => {
@@ -265,7 +316,9 @@ async fn push_entry(
             match found.map(this_cards) {
                 Ok(Some(remote_id)) => {
                     let update = crate::store::production_update(&fields);
-                    entry = store.complete_create_then_update(&entry, &remote_id, &update)?;
+                    entry = blocking(|| {
+                        store.complete_create_then_update(&entry, &remote_id, &update)
+                    })?;
                     client.update(resource, &remote_id, &update).await.map(drop)
                 }
                 Ok(None) => {
@@ -278,7 +331,7 @@ async fn push_entry(
         }
         (Operation::Create, None) => {
             let maybe_sent_before = entry.attempts > 0;
-            store.begin_push_attempt(entry.id)?;
+            blocking(|| store.begin_push_attempt(entry.id))?;
             let (create_fields, then_update) = split_card_create(resource, fields);
             let created = client
                 .create_once(
@@ -291,11 +344,13 @@ async fn push_entry(
             match created {
                 Ok(object) => match (object.get("id").and_then(Value::as_str), then_update) {
                     (Some(remote_id), None) => {
-                        store.complete_push(&entry, Some(remote_id))?;
+                        blocking(|| store.complete_push(&entry, Some(remote_id)))?;
                         return Ok(Pushed::Done);
                     }
                     (Some(remote_id), Some(update)) => {
-                        entry = store.complete_create_then_update(&entry, remote_id, &update)?;
+                        entry = blocking(|| {
+                            store.complete_create_then_update(&entry, remote_id, &update)
+                        })?;
                         client.update(resource, remote_id, &update).await.map(drop)
                     }
                     (None, _) => Err(RemoteError::BadResponse {
@@ -318,22 +373,37 @@ async fn push_entry(
     };
     match outcome {
         Ok(()) => {
-            store.complete_push(&entry, None)?;
+            blocking(|| store.complete_push(&entry, None))?;
             Ok(Pushed::Done)
         }
         Err(err) if err.is_not_found() && entry.operation != Operation::Create => {
+            // The fields name the change; their values (names, PESEL) stay out of the log
+            // above debug.
             tracing::warn!(
-                resource, local_id = entry.local_id, payload = %entry.payload,
+                resource, local_id = entry.local_id, fields = %field_names(&entry.payload),
                 "the server no longer has this object; the local change is dropped"
             );
-            store.complete_push(&entry, None)?;
+            tracing::debug!(resource, local_id = entry.local_id, payload = %entry.payload, "dropped change");
+            blocking(|| store.complete_push(&entry, None))?;
             Ok(Pushed::Gone)
         }
         Err(err) if err.is_transient() || matches!(err, RemoteError::Unauthorized { .. }) => {
-            store.record_push_error(entry.id, &err.to_string())?;
+            blocking(|| store.record_push_error(entry.id, &err.to_string()))?;
             Err(err.into())
         }
         Err(err) => Ok(Pushed::Refused(err.to_string())),
+    }
+}
+
+/// The field names of a change, for a log line that must not carry their values.
+pub(crate) fn field_names(payload: &Value) -> String {
+    match payload {
+        Value::Object(fields) => fields
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
     }
 }
 
@@ -365,12 +435,12 @@ async fn push(
     cancel: &Cancel,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let total = u64::try_from(store.outbox_len()?).unwrap_or(0);
+    let total = u64::try_from(blocking(|| store.outbox_len())?).unwrap_or(0);
     let mut held_back: HashSet<(Resource, i64)> = HashSet::new();
     let mut after_id = 0;
     let mut done = 0;
     loop {
-        let batch = store.outbox_pending_after(after_id, PUSH_BATCH)?;
+        let batch = blocking(|| store.outbox_pending_after(after_id, PUSH_BATCH))?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -382,7 +452,7 @@ async fn push(
             if held_back.contains(&object) {
                 continue;
             }
-            let fields = server_fields(store, &entry, options)?;
+            let fields = blocking(|| server_fields(store, &entry, options))?;
             match push_entry(store, client, &entry, fields).await? {
                 Pushed::Done => report.entry(entry.resource).pushed += 1,
                 Pushed::Gone => report.entry(entry.resource).gone += 1,
@@ -391,7 +461,7 @@ async fn push(
                         resource = %entry.resource, local_id = entry.local_id,
                         "the server refused a local change; it stays queued: {reason}"
                     );
-                    store.record_push_error(entry.id, &reason)?;
+                    blocking(|| store.record_push_error(entry.id, &reason))?;
                     held_back.insert(object);
                     report.entry(entry.resource).refused += 1;
                 }
@@ -486,7 +556,7 @@ impl Puller<'_> {
                 listed.extend(page.ids);
                 moved.pulled += page.items.len();
                 moved.stored.skipped += page.unreadable;
-                moved.stored.add(upsert(store, &page.items)?);
+                moved.stored.add(blocking(|| upsert(store, &page.items))?);
                 progress(ProgressEvent {
                     phase: Phase::Pull,
                     resource,
@@ -542,14 +612,24 @@ impl Puller<'_> {
         }
         cancel.check()?;
         if consistent && listed.len() as u64 == total {
-            moved.deleted_remotely = store.mark_deleted_remotely(resource, &listed)?.marked;
+            let (known, unlisted) = blocking(|| store.count_unlisted(resource, &listed))?;
+            if mass_deletion(known, unlisted) && !options.accept_deletions {
+                return Err(SyncError::MassDeletion {
+                    resource,
+                    listed: listed.len(),
+                    known,
+                    unlisted,
+                });
+            }
+            moved.deleted_remotely =
+                blocking(|| store.mark_deleted_remotely(resource, &listed))?.marked;
         } else {
             tracing::warn!(
                 %resource, total, listed = listed.len(),
                 "the server's list changed while it was read: nothing is marked as deleted this time"
             );
         }
-        store.record_sync(resource)?;
+        blocking(|| store.record_sync(resource))?;
         self.report.entry(resource).absorb_pull(moved);
         Ok(())
     }
@@ -570,5 +650,18 @@ mod tests {
         assert_eq!(update, Some(json!({"status": "personalized"})));
         let (create, update) = split_card_create("persons", json!({"firstName": "A"}));
         assert_eq!((create, update), (json!({"firstName": "A"}), None));
+    }
+
+    #[test]
+    fn most_of_a_big_store_vanishing_at_once_is_a_server_fault() {
+        assert!(mass_deletion(10, 10), "none of ten listed");
+        assert!(mass_deletion(100_000, 50_001));
+        assert!(!mass_deletion(100_000, 50_000), "half is still believed");
+        assert!(!mass_deletion(9, 9), "too few to tell");
+        assert!(!mass_deletion(0, 0));
+        assert_eq!(
+            field_names(&json!({"pesel": "44051401359", "lastName": "Nowak"})),
+            "lastName,pesel"
+        );
     }
 }
