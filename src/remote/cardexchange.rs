@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -192,7 +192,7 @@ fn problem(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> RemoteError 
 }
 
 /// A person as the server returns it. Unknown fields are ignored, missing ones are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Person {
     pub id: String,
@@ -208,7 +208,7 @@ pub struct Person {
     pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Address {
     pub id: String,
@@ -261,7 +261,7 @@ impl AnonymousSet {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Cardholder {
     pub id: String,
@@ -278,7 +278,7 @@ pub struct Cardholder {
     pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Card {
     pub id: String,

@@ -106,7 +106,7 @@ pub use people::{
     PersonFields,
 };
 pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
-pub use replica::{Marked, Upserted, production_update};
+pub use replica::{Conflict, Marked, Upserted, production_update};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -134,6 +134,8 @@ pub struct StoreStatus {
     pub last_sync: Option<String>,
     /// Most recent complete revocation poll (RFC 3339), `None` if the fast path never ran.
     pub last_revocation_poll: Option<String>,
+    /// Conflicts the sync resolved and kept (`Store::conflicts` lists them).
+    pub conflicts: i64,
 }
 
 /// The sync state alone, for the status bar's refresh every few seconds.
@@ -278,7 +280,7 @@ impl Store {
                           + (SELECT count(*) FROM cardholders WHERE deleted_remotely_at IS NOT NULL)
                           + (SELECT count(*) FROM cards WHERE deleted_remotely_at IS NOT NULL)
                           + (SELECT count(*) FROM productions WHERE deleted_remotely_at IS NOT NULL)),
-                    (SELECT polled_at FROM revocation_poll)",
+                    (SELECT polled_at FROM revocation_poll), (SELECT count(*) FROM conflicts)",
             [],
             |row| {
                 Ok(StoreStatus {
@@ -292,6 +294,7 @@ impl Store {
                     outbox_pending: row.get(4)?,
                     last_sync: row.get(5)?,
                     last_revocation_poll: row.get(9)?,
+                    conflicts: row.get(10)?,
                 })
             },
         )?;

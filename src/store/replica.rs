@@ -44,6 +44,20 @@ impl Upserted {
     }
 }
 
+/// A conflict the sync resolved: one field of a local change that met a different server
+/// copy. Values are JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    pub resource: Resource,
+    pub local_id: i64,
+    pub remote_id: Option<String>,
+    pub field: String,
+    pub local_value: Option<String>,
+    pub server_value: Option<String>,
+    pub rule: String,
+    pub resolved_at: String,
+}
+
 /// What one `mark_deleted_remotely` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Marked {
@@ -139,12 +153,22 @@ fn pending_updates(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Server wins: drops the object's pending updates, logging each so nothing goes silently.
-fn server_wins(conn: &Connection, resource: Resource, local_id: i64) -> Result<usize> {
+/// Server wins: drops the object's pending updates, each kept in `conflicts` (field by
+/// field, with the server's value from `server`) and the audit log.
+fn server_wins(
+    conn: &Connection,
+    resource: Resource,
+    local_id: i64,
+    server: &impl serde::Serialize,
+) -> Result<usize> {
     let pending = pending_updates(conn, resource, local_id)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let server = serde_json::to_value(server).unwrap_or(Value::Null);
     for (outbox_id, payload) in &pending {
         // The changed fields' names only: their values (names, PESEL) stay out of the log
-        // above debug.
+        // above debug (they are in the conflicts table).
         let fields = payload
             .as_object()
             .map(|fields| {
@@ -159,11 +183,68 @@ fn server_wins(conn: &Connection, resource: Resource, local_id: i64) -> Result<u
             %resource, local_id, outbox_id, fields,
             "conflict: the server's copy changed too; the server wins and this local change is dropped"
         );
-        tracing::debug!(%resource, local_id, outbox_id, %payload, "dropped change");
+        for (field, local) in payload.as_object().into_iter().flatten() {
+            let on_server = field.strip_suffix("LocalId").unwrap_or(field);
+            record_conflict(
+                conn,
+                resource,
+                local_id,
+                field,
+                local,
+                server.get(on_server).unwrap_or(&Value::Null),
+                SERVER_WINS,
+            )?;
+        }
         conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
             .execute([outbox_id])?;
     }
     Ok(pending.len())
+}
+
+const SERVER_WINS: &str = "server wins: the local change was dropped";
+const STATION_STATUS_KEPT: &str = "the station's card status is kept and pushed again";
+
+/// Keeps one resolved conflict and its audit entry (field and rule; the values stay in the
+/// table, out of the audit log's details).
+fn record_conflict(
+    conn: &Connection,
+    resource: Resource,
+    local_id: i64,
+    field: &str,
+    local: &Value,
+    server: &Value,
+    rule: &str,
+) -> Result<()> {
+    let remote_id: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT remote_id FROM {} WHERE id = ?1",
+            table(resource)
+        ))?
+        .query_row([local_id], |row| row.get(0))
+        .optional()?
+        .flatten();
+    conn.prepare_cached(
+        "INSERT INTO conflicts (resource, local_id, remote_id, field, local_value, server_value,
+            rule, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute((
+        resource,
+        local_id,
+        &remote_id,
+        field,
+        local.to_string(),
+        server.to_string(),
+        rule,
+        now(),
+    ))?;
+    super::audit::append(
+        conn,
+        "sync",
+        "sync.conflict",
+        &format!("{resource}:{local_id}"),
+        &serde_json::json!({"field": field, "rule": rule, "remote_id": remote_id}),
+    )?;
+    Ok(())
 }
 
 fn text<'a>(metadata: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str> {
@@ -255,7 +336,7 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
     let values = fields.row_params(&updated_at, &person.id);
     let id = match local {
         Some(id) => {
-            counts.conflicts += server_wins(conn, resource, id)?;
+            counts.conflicts += server_wins(conn, resource, id, person)?;
             let done = conn
                 .prepare_cached(
                     "UPDATE persons SET person_number = ?1, first_name = ?2, middle_name = ?3,
@@ -340,7 +421,7 @@ fn upsert_address(
     let metadata = address.metadata.clone().unwrap_or_default();
     let local = find_local(conn, resource, &address.id, Some(&metadata))?;
     if let Some(id) = local {
-        counts.conflicts += server_wins(conn, resource, id)?;
+        counts.conflicts += server_wins(conn, resource, id, address)?;
     }
     let done = conn
         .prepare_cached(
@@ -449,7 +530,7 @@ fn upsert_cardholder(
     let profile = profile_id(holder.profile.as_ref());
     let local = find_local(conn, resource, &holder.id, holder.metadata.as_ref())?;
     if let Some(id) = local {
-        counts.conflicts += server_wins(conn, resource, id)?;
+        counts.conflicts += server_wins(conn, resource, id, holder)?;
     }
     let done = conn
         .prepare_cached(
@@ -522,11 +603,20 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
                         local_id = id, server = %status, station = %kept,
                         "conflict: card status changed on both sides; the station's status is kept and pushed again"
                     );
+                    record_conflict(
+                        conn,
+                        resource,
+                        id,
+                        "status",
+                        &kept.as_str().into(),
+                        &status.as_str().into(),
+                        STATION_STATUS_KEPT,
+                    )?;
                     counts.conflicts += 1;
                 }
                 status = kept;
             }
-            None => counts.conflicts += server_wins(conn, resource, id)?,
+            None => counts.conflicts += server_wins(conn, resource, id, card)?,
         }
     }
     let done = conn
@@ -880,6 +970,28 @@ impl Store {
         })
     }
 
+    /// The most recent `limit` conflicts the sync resolved, newest first.
+    pub fn conflicts(&self, limit: usize) -> Result<Vec<Conflict>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT resource, local_id, remote_id, field, local_value, server_value, rule,
+                    resolved_at
+             FROM conflicts ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(Conflict {
+                resource: row.get(0)?,
+                local_id: row.get(1)?,
+                remote_id: row.get(2)?,
+                field: row.get(3)?,
+                local_value: row.get(4)?,
+                server_value: row.get(5)?,
+                rule: row.get(6)?,
+                resolved_at: row.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// How many rows of `resource` the station holds from the server (a remote id, not
     /// marked deleted), and how many of those are not in `listed`: what a complete pull that
     /// listed `listed` would mark, before it does.
@@ -1091,6 +1203,40 @@ mod tests {
             "Server"
         );
         assert_eq!(store.status().unwrap().outbox_pending, 1);
+
+        let kept = store.conflicts(100).unwrap();
+        let status = kept.iter().find(|c| c.field == "status").unwrap();
+        assert_eq!(
+            (
+                status.resource,
+                status.local_value.as_deref(),
+                status.server_value.as_deref()
+            ),
+            (Resource::Cards, Some("\"blocked\""), Some("\"issued\""))
+        );
+        assert_eq!(
+            (status.rule.as_str(), status.remote_id.as_deref()),
+            (STATION_STATUS_KEPT, Some("c"))
+        );
+        let name = kept.iter().find(|c| c.field == "firstName").unwrap();
+        assert_eq!(
+            (
+                name.local_value.as_deref(),
+                name.server_value.as_deref(),
+                name.rule.as_str()
+            ),
+            (Some("\"Local\""), Some("\"Server\""), SERVER_WINS)
+        );
+        assert_eq!(store.status().unwrap().conflicts, kept.len() as i64);
+        let audited: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'sync.conflict'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(audited, kept.len() as i64);
     }
 
     #[test]
