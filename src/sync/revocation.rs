@@ -3,7 +3,8 @@
 //! poll instead of one full pull (about 5,000 requests at 100k people).
 //!
 //! CardExchange's `GET /cards` filters by one exact `status` per request and has no
-//! "changed since" parameter (docs/ has the vendor's list arguments), so one poll asks page 1
+//! "changed since" parameter (its other filters are dates of validity, type, layout), so
+//! one poll asks page 1
 //! of each refusal status: 7 requests. Its `X-Total-Count` tells whether that status gained
 //! or lost cards since the last poll; only then are its other pages read. A status with at
 //! most one page (100 cards) is therefore read whole every poll. The one change this does not
