@@ -156,11 +156,23 @@ impl Store {
                 source: source.into(),
             })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::CannotOpen {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })?;
-        Self::prepare(conn, path)
+        // Switching a brand-new file to WAL needs it to itself, and SQLite answers a second
+        // opener busy at once there rather than waiting (a kiosk window and its
+        // `sync --watch` started together); that opener tries again shortly.
+        let mut attempt = 0;
+        loop {
+            let conn = Connection::open(path).map_err(|source| StoreError::CannotOpen {
+                path: path.to_owned(),
+                source: Box::new(source),
+            })?;
+            match Self::prepare(conn, path) {
+                Err(StoreError::Locked) if attempt < 20 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25 * attempt));
+                }
+                done => return done,
+            }
+        }
     }
 
     /// A private store in memory, for tests and demos.
