@@ -12,7 +12,7 @@ use cardstation::card::desfire::DesfireKey;
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::config::{DesfireApp, Profile};
 use cardstation::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport, vpcd};
-use cardstation::station::desfire::{self, CardRecord, MasterKeys};
+use cardstation::station::desfire::{self, CardRecord, IssueKeys};
 use time::macros::date;
 
 const ISSUES: usize = 10;
@@ -24,7 +24,14 @@ fn main() {
     let app = Profile::demo()
         .desfire
         .expect("the demo profile has [desfire]");
-    let keys = MasterKeys::new(&app, &[0x11; 16], DesfireKey::des([0; 8])).expect("key length");
+    let keys = IssueKeys::new(
+        &app,
+        &[0x11; 16],
+        &[0x11 ^ 0x5A; 16],
+        DesfireKey::des([0; 8]),
+        p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a scalar"),
+    )
+    .expect("key lengths");
     let record = CardRecord {
         card_number: 1,
         barcode: "2900100000001".into(),
@@ -80,7 +87,7 @@ struct Connected {
 
 struct Bench<'a> {
     app: &'a DesfireApp,
-    keys: &'a MasterKeys,
+    keys: &'a IssueKeys,
     record: &'a CardRecord,
 }
 
@@ -113,8 +120,8 @@ impl Bench<'_> {
         let mut read_apdus = 0;
         for _ in 0..READS {
             let start = Instant::now();
-            let verified =
-                desfire::read(&mut connected.transport, self.app, self.keys).expect("read works");
+            let verified = desfire::read(&mut connected.transport, self.app, self.keys.reading())
+                .expect("read works");
             read_times.push(start.elapsed());
             read_apdus = verified.apdus;
         }

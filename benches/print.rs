@@ -17,7 +17,7 @@ use cardstation::render::layout::{Layout, SideName};
 use cardstation::sim::feed::VpcdFeed;
 use cardstation::sim::vpcd;
 use cardstation::station::auth::Session;
-use cardstation::station::desfire::MasterKeys;
+use cardstation::station::desfire::IssueKeys;
 use cardstation::station::print::{self, Control, PrintEvent, PrintSetup};
 use cardstation::store::OperatorRole;
 use cardstation::store::Store;
@@ -95,7 +95,14 @@ fn main() {
     let mut store = Store::open(&dir.path().join("bench.sqlite")).unwrap();
     queue(&mut store, CARDS);
     let app = Profile::demo().desfire.unwrap();
-    let keys = MasterKeys::new(&app, &[0x5A; 16], DesfireKey::des([0; 8])).unwrap();
+    let keys = IssueKeys::new(
+        &app,
+        &[0x5A; 16],
+        &[0x5A ^ 0x5A; 16],
+        DesfireKey::des([0; 8]),
+        p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a scalar"),
+    )
+    .expect("key lengths");
     // The student layout has a photo frame: every holder gets the fixture's portrait.
     for n in 0..CARDS {
         std::fs::copy(

@@ -7,8 +7,9 @@ scripts/setup.sh --desktop
 # `sim` builds cardstation-sim beside the station: the station binary holds no simulator.
 cargo build --locked --features sim
 export ICED_BACKEND="${ICED_BACKEND:-tiny-skia}"
-# The demo profile's DESFire master key: a public demo value, never a real one.
+# The demo profile's DESFire key masters (write, read): public demo values, never real ones.
 export CARDSTATION_DEMO_DESFIRE_KEY="${CARDSTATION_DEMO_DESFIRE_KEY:-00112233445566778899AABBCCDDEEFF}"
+export CARDSTATION_DEMO_DESFIRE_READ_KEY="${CARDSTATION_DEMO_DESFIRE_READ_KEY:-F0E1D2C3B4A5968778695A4B3C2D1E0F}"
 # The demo desk's ELS card key master: public, for the simulated card only.
 export CARDSTATION_DEMO_CARD_KEY="${CARDSTATION_DEMO_CARD_KEY:-404142434445464748494A4B4C4D4E4F}"
 # The demo profile's card (profiles/demo.toml [demo]): a blank ELS chip personalised with the

@@ -337,7 +337,7 @@ enum DesfireCommand {
         #[command(flatten)]
         card: CardChoice,
     },
-    /// Read and check the record as the kiosk does: key, MAC, expiry.
+    /// Read and check the record as the kiosk does: read key, signature, expiry.
     Read {
         /// One JSON object on the last line: valid, reason, uid, card_number, barcode, holder_id, expires.
         #[arg(long)]

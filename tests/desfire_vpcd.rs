@@ -13,16 +13,19 @@ use cardstation::config::{DesfireApp, Profile};
 use cardstation::error::Problem;
 use cardstation::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport, vpcd};
 use cardstation::station::desfire::{
-    self, CardRecord, DesfireIssueError, DesfireReadError, MasterKeys,
+    self, CardRecord, DesfireIssueError, DesfireReadError, IssueKeys,
 };
 use common::{UID, card_present, connect, reader, wait_until};
+use p256::ecdsa::SigningKey;
 use time::macros::date;
 
 const READER_0: u16 = 35963;
 const READER_1: u16 = 35964;
 const WAIT: Duration = Duration::from_secs(10);
 const MASTER_HEX: &str = "00112233445566778899AABBCCDDEEFF";
+const READ_HEX: &str = "F0E1D2C3B4A5968778695A4B3C2D1E0F";
 const MASTER_ENV: &str = "CARDSTATION_DEMO_DESFIRE_KEY";
+const READ_ENV: &str = "CARDSTATION_DEMO_DESFIRE_READ_KEY";
 
 /// The demo profile's application: what `cardstation` uses without --profile.
 fn app() -> DesfireApp {
@@ -31,12 +34,22 @@ fn app() -> DesfireApp {
         .expect("the demo profile has [desfire]")
 }
 
-fn keys(master: &[u8]) -> MasterKeys {
-    MasterKeys::new(&app(), master, DesfireKey::des([0; 8])).unwrap()
+/// A desk's keys: the demo's application master, this read-key master, a fixed signer.
+fn keys(read_master: &[u8]) -> IssueKeys {
+    let master = hex::decode(MASTER_HEX).unwrap();
+    let signer = SigningKey::from_slice(&[0x42; 32]).unwrap();
+    IssueKeys::new(
+        &app(),
+        &master,
+        read_master,
+        DesfireKey::des([0; 8]),
+        signer,
+    )
+    .unwrap()
 }
 
-fn right_keys() -> MasterKeys {
-    keys(&hex::decode(MASTER_HEX).unwrap())
+fn right_keys() -> IssueKeys {
+    keys(&hex::decode(READ_HEX).unwrap())
 }
 
 fn record(card_number: u64) -> CardRecord {
@@ -72,12 +85,12 @@ fn issue_then_read_through_pcscd() {
     let report = desfire::issue(&mut transport, &app(), &right_keys(), &record(1)).unwrap();
     assert_eq!(report.uid, UID);
     assert!(report.created_application && report.changed_keys);
-    let verified = desfire::read(&mut transport, &app(), &right_keys()).unwrap();
+    let verified = desfire::read(&mut transport, &app(), right_keys().reading()).unwrap();
     assert_eq!(verified.record, record(1));
     assert_eq!(verified.uid, UID);
 
     let wrong = keys(&[0x5A; 16]);
-    let err = desfire::read(&mut transport, &app(), &wrong).unwrap_err();
+    let err = desfire::read(&mut transport, &app(), wrong.reading()).unwrap_err();
     assert!(
         matches!(err, DesfireReadError::AuthenticationRefused { .. }),
         "{err:?}"
@@ -185,7 +198,7 @@ fn a_tear_during_the_record_write_keeps_the_old_record_and_a_retry_works() {
 
     let inserted = insert(&card, reader.port, Faults::default());
     let mut transport = connect(&reader.name);
-    let after_tear = desfire::read(&mut transport, &app(), &right_keys()).unwrap();
+    let after_tear = desfire::read(&mut transport, &app(), right_keys().reading()).unwrap();
     assert_eq!(
         after_tear.record,
         record(1),
@@ -193,17 +206,21 @@ fn a_tear_during_the_record_write_keeps_the_old_record_and_a_retry_works() {
     );
     let retry = desfire::issue(&mut transport, &app(), &right_keys(), &record(2)).unwrap();
     assert!(!retry.created_application && !retry.changed_keys);
-    let after_retry = desfire::read(&mut transport, &app(), &right_keys()).unwrap();
+    let after_retry = desfire::read(&mut transport, &app(), right_keys().reading()).unwrap();
     assert_eq!(after_retry.record, record(2));
     drop(transport);
     take_out(inserted, &reader.name);
 }
 
-/// The binary with the built-in demo profile and its master key in the environment.
-fn cardstation(master_hex: &str, args: &[&str]) -> Output {
+/// The binary with the built-in demo profile, its application master and this read-key
+/// master in the environment, and its demo record signer in a data directory of its own.
+fn cardstation(read_hex: &str, args: &[&str]) -> Output {
+    let data = std::env::temp_dir().join(format!("desfire-vpcd-data-{}", std::process::id()));
     Process::new(env!("CARGO_BIN_EXE_cardstation"))
         .args(args)
-        .env(MASTER_ENV, master_hex)
+        .env(MASTER_ENV, MASTER_HEX)
+        .env(READ_ENV, read_hex)
+        .env("XDG_DATA_HOME", data)
         .output()
         .expect("the binary runs")
 }
@@ -228,7 +245,7 @@ fn cli_issue_then_read_json_with_a_simulated_card_process() {
         .unwrap();
     let on_reader = ["--reader", reader.name.as_str(), "--wait", "10"];
     let issued = cardstation(
-        MASTER_HEX,
+        READ_HEX,
         &[
             &[
                 "desfire",
@@ -244,7 +261,7 @@ fn cli_issue_then_read_json_with_a_simulated_card_process() {
         .concat(),
     );
     let read = cardstation(
-        MASTER_HEX,
+        READ_HEX,
         &[&["desfire", "read", "--json"][..], &on_reader].concat(),
     );
     let wrong_key = cardstation(

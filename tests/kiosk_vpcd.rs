@@ -17,6 +17,11 @@ use zeroize::Zeroizing;
 
 const CARD_KEY: &str = "00112233445566778899AABBCCDDEEFF";
 const WAIT: Duration = Duration::from_secs(10);
+/// The DESFire application master (desk only) and read-key master (desk and kiosk).
+const DESFIRE_MASTER: &str = "00112233445566778899AABBCCDDEEFF";
+const DESFIRE_READ: &str = "F0E1D2C3B4A5968778695A4B3C2D1E0F";
+/// The demo profile's university application, which the test profiles use too.
+const DESFIRE_APP: &str = "aid = \"F54230\"\nkey_type = \"aes\"\nsystem_id = \"44454D4F\"\nrecord_file = 1\nrecord_size = 128\ncomm_mode = \"enciphered\"\nread_key_env = \"TEST_DESFIRE_READ_KEY\"\n";
 
 fn cardstation(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cardstation"))
@@ -24,13 +29,50 @@ fn cardstation(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("CARDSTATION_LOG_DIR", dir.join("logs"))
-        // The demo profile's [desfire] master key, as scripts/demo.sh sets it.
-        .env(
-            "CARDSTATION_DEMO_DESFIRE_KEY",
-            "00112233445566778899AABBCCDDEEFF",
-        )
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("TEST_DESFIRE_KEY", DESFIRE_MASTER)
+        .env("TEST_DESFIRE_READ_KEY", DESFIRE_READ)
         .output()
         .unwrap()
+}
+
+/// The kiosk's profile in `dir`: the DESFire read-key master's variable and the record
+/// signer's public key (from `key.pem`, see `common::make_signer_files`), nothing that writes.
+fn write_kiosk_profile(dir: &Path) {
+    let status = Command::new("openssl")
+        .args([
+            "pkey",
+            "-in",
+            "key.pem",
+            "-pubout",
+            "-out",
+            "record.pub.pem",
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        dir.join("kiosk.toml"),
+        format!(
+            "role = \"kiosk\"\ndatabase = \"unused.sqlite\"\n[desfire]\n{DESFIRE_APP}record_verify_key = \"record.pub.pem\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The desk's DESFire keys as the kiosk profile expects them, the record signed by `key.pem`.
+fn desk_desfire_keys(dir: &Path) -> cardstation::station::desfire::IssueKeys {
+    use cardstation::card::desfire::DesfireKey;
+    let app = cardstation::config::Profile::demo().desfire.unwrap();
+    cardstation::station::desfire::IssueKeys::new(
+        &app,
+        &hex::decode(DESFIRE_MASTER).unwrap(),
+        &hex::decode(DESFIRE_READ).unwrap(),
+        DesfireKey::des([0; 8]),
+        cardstation::config::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
+    )
+    .unwrap()
 }
 
 fn last_json(output: &Output) -> serde_json::Value {
@@ -44,12 +86,21 @@ fn last_json(output: &Output) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
-/// One kiosk tap on the card in `reader`: the verdict `validate --once --json` prints.
+/// One kiosk tap on the card in `reader`: the verdict `validate --once --json` prints with
+/// the kiosk profile (see [`write_kiosk_profile`]).
 fn tap(dir: &Path, reader: &str) -> serde_json::Value {
     last_json(&cardstation(
         dir,
         &[
-            "validate", "--once", "--wait", "10", "--json", "--reader", reader,
+            "--profile",
+            "kiosk.toml",
+            "validate",
+            "--once",
+            "--wait",
+            "10",
+            "--json",
+            "--reader",
+            reader,
         ],
     ))
 }
@@ -71,6 +122,7 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
         dir,
         "/CN=osoba uprawniona do wystawiania legitymacji/O=Uniwersytet Testowy/C=PL",
     );
+    write_kiosk_profile(dir);
     std::fs::write(
         dir.join("people.csv"),
         "firstName,lastName,birthDate,albumNumber,pesel\nJan,Nowak,1944-05-14,654321,44051401359\n",
@@ -129,6 +181,14 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
     assert_eq!(valid["evidence"], "signed_chip");
     assert_eq!(valid["holder_id"], "1");
     assert!(valid["reason"].as_str().unwrap().contains("Jan Nowak"));
+    // An ELS-only card: the public format has no chip authentication, and the verdict says so.
+    assert!(
+        valid["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("signature only, chip not authenticated"),
+        "{valid}"
+    );
     assert!(
         valid["ms"].as_f64().unwrap() < 300.0,
         "tap to verdict {} ms",
@@ -210,9 +270,8 @@ fn issue_for_a_cardholder_then_the_kiosk_says_valid_blocked_forged() {
 /// and a DESFire card whose record was altered by one byte.
 #[test]
 fn expired_unknown_and_tampered_desfire_through_pcscd() {
-    use cardstation::card::desfire::DesfireKey;
     use cardstation::config::Profile;
-    use cardstation::station::desfire::{self, CardRecord, MasterKeys};
+    use cardstation::station::desfire::{self, CardRecord};
     use cardstation::station::issue::{self, ElsSource, Signer};
     use std::sync::{Arc, Mutex};
     use time::macros::date;
@@ -220,6 +279,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    write_kiosk_profile(dir);
     assert!(
         cardstation(dir, &["trust", "add", "cert.pem"])
             .status
@@ -266,10 +326,9 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
     in_reader.remove().unwrap();
     common::wait_until(WAIT, || !common::card_present(&reader.name));
 
-    // A DESFire card issued with the demo profile's application and key.
+    // A DESFire card issued with the demo profile's application and the desk's keys.
     let app = Profile::demo().desfire.unwrap();
-    let master = hex::decode("00112233445566778899AABBCCDDEEFF").unwrap();
-    let keys = MasterKeys::new(&app, &master, DesfireKey::des([0; 8])).unwrap();
+    let keys = desk_desfire_keys(dir);
     let desfire_uid = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66];
     let card = Arc::new(Mutex::new(sim::DesfireCard::new(
         sim::DesfireCardState::blank(&desfire_uid),
@@ -291,7 +350,7 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
     let genuine = tap(dir, &reader.name);
     assert_eq!(
         (genuine["verdict"].as_str(), genuine["evidence"].as_str()),
-        (Some("valid"), Some("mac_record")),
+        (Some("valid"), Some("authenticated_chip")),
         "{genuine}"
     );
     in_reader.remove().unwrap();
@@ -347,6 +406,15 @@ fn expired_unknown_and_tampered_desfire_through_pcscd() {
 fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    write_kiosk_profile(dir);
+    std::fs::write(
+        dir.join("desk.toml"),
+        format!(
+            "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[desfire]\n{DESFIRE_APP}master_key_env = \"TEST_DESFIRE_KEY\"\nrecord_signer_key = \"key.pem\"\n"
+        ),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("people.csv"),
         "firstName,lastName,birthDate,personNumber\nEwa,Lis,1999-02-03,P-0042\n",
@@ -369,6 +437,8 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
     let issue = cardstation(
         dir,
         &[
+            "--profile",
+            "desk.toml",
             "desfire",
             "issue",
             "--cardholder",
@@ -393,11 +463,15 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
         .unwrap()
         .expect("the contactless UID is recorded");
     assert_eq!(card.fields.card_number.as_deref(), Some("42"));
+    assert!(
+        card.fields.desfire_issued,
+        "the kiosk will ask this card for its DESFire proof"
+    );
 
     let verdict = tap(dir, &reader.name);
     assert_eq!(
         (verdict["verdict"].as_str(), verdict["evidence"].as_str()),
-        (Some("valid"), Some("mac_record")),
+        (Some("valid"), Some("authenticated_chip")),
         "{verdict}"
     );
     assert_eq!(verdict["holder_id"], "1");
@@ -545,6 +619,47 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
         };
     let data = ElsData {
         chip_serial: hex::encode_upper(UID),
+/// Item 2 of the kiosk's threat list: a card registered as dual-interface (ELS contact chip
+/// plus the DESFire application on one chip) must prove its chip with the DESFire
+/// challenge-response; a chip serving that card's EF.ELS under its UID without the DESFire
+/// application, or with another system's DESFire keys, is forged.
+#[test]
+fn a_copied_els_of_a_dual_interface_card_is_forged_through_pcscd() {
+    use cardstation::config::Profile;
+    use cardstation::station::desfire::{self, CardRecord};
+    use cardstation::station::issue::{self, ElsSource, Signer};
+    use cardstation::store::NewCard;
+    use time::macros::date;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    write_kiosk_profile(dir);
+    assert!(
+        cardstation(dir, &["trust", "add", "cert.pem"])
+            .status
+            .success()
+    );
+    let reader = reader(35963);
+    let signer = Signer {
+        key: cardstation::config::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
+        certificate: cardstation::config::keys::load_certificate(&dir.join("cert.pem")).unwrap(),
+    };
+    let els_key = CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    };
+    let app = Profile::demo().desfire.unwrap();
+    let expires = date!(2031 - 09 - 30);
+
+    // The desk issues both applications onto one chip.
+    let dual = sim::shared(sim::DualInterfaceCard::new(
+        ElsCard::new(personalised(&UID)),
+        sim::DesfireCard::new(sim::DesfireCardState::blank(&UID)),
+    ));
+    let data = cardstation::crypto::els_sig::ElsData {
+        chip_serial: String::new(),
         university: "Uniwersytet Testowy".into(),
         surnames: vec!["Nowak".into()],
         given_names: vec!["Jan".into()],
@@ -718,4 +833,116 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
         &rsa_structure,
         "weak_key: the key of certificate CN=Signer E,C=PL is not accepted: RSA key of 1024 bits",
     );
+        edition: "A".into(),
+        pesel: "44051401359".into(),
+        expires,
+    };
+    let issued = issue::issue(
+        &mut sim::SimTransport::insert(dual.clone(), Faults::default()),
+        ElsSource::Sign {
+            data,
+            signer: &signer,
+        },
+        &els_key,
+        std::slice::from_ref(&signer.certificate),
+        date!(2026 - 10 - 01),
+    )
+    .unwrap();
+    let record = CardRecord {
+        card_number: 9,
+        barcode: "2900000000009".into(),
+        holder_id: "USOS-9".into(),
+        expires,
+    };
+    desfire::issue(
+        sim::SimTransport::insert(dual.clone(), Faults::default()),
+        &app,
+        &desk_desfire_keys(dir),
+        &record,
+    )
+    .unwrap();
+    // The register's entry, as the desk records such a card.
+    {
+        let mut store = Store::open(&dir.join("station.sqlite")).unwrap();
+        let holder = common::cardholder(&mut store, &common::jan());
+        store
+            .insert_card(
+                &NewCard {
+                    cardholder_id: holder,
+                    card_number: Some("9".into()),
+                    barcode: None,
+                    card_type: cardstation::store::CardType::Student,
+                    contact_uid: Some(hex::encode_upper(UID)),
+                    contactless_uid: Some(hex::encode_upper(UID)),
+                    chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
+                    status: CardStatus::Activated,
+                    expires: Some(expires),
+                    desfire_issued: true,
+                },
+                "desk",
+            )
+            .unwrap();
+    }
+
+    let in_reader = vpcd::insert(dual.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    let genuine = tap(dir, &reader.name);
+    assert_eq!(
+        (genuine["verdict"].as_str(), genuine["evidence"].as_str()),
+        (Some("valid"), Some("signed_and_authenticated_chip")),
+        "{genuine}"
+    );
+    assert!(
+        genuine["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("signature and chip authenticated"),
+        "{genuine}"
+    );
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // What anyone can read off the genuine card without a key.
+    let mut copier = sim::SimTransport::insert(dual, Faults::default());
+    let structure = cardstation::card::els::read_els(&mut copier).unwrap();
+    let certificate = cardstation::card::els::read_cert(&mut copier)
+        .unwrap()
+        .unwrap();
+    let copied_els = || {
+        let mut clone = ElsCardState::blank(&UID);
+        clone.ef_els[..structure.len()].copy_from_slice(&structure);
+        clone.ef_cert[..certificate.len()].copy_from_slice(&certificate);
+        ElsCard::new(clone)
+    };
+    // With no DESFire application, and with one an attacker keyed himself.
+    let without_desfire = sim::shared(copied_els());
+    let foreign = sim::shared(sim::DualInterfaceCard::new(
+        copied_els(),
+        sim::DesfireCard::new(sim::DesfireCardState::blank(&UID)),
+    ));
+    let attacker_keys = cardstation::station::desfire::IssueKeys::new(
+        &app,
+        &[0x66; 16],
+        &[0x77; 16],
+        cardstation::card::desfire::DesfireKey::des([0; 8]),
+        p256::ecdsa::SigningKey::from_slice(&[0x55; 32]).unwrap(),
+    )
+    .unwrap();
+    desfire::issue(
+        sim::SimTransport::insert(foreign.clone(), Faults::default()),
+        &app,
+        &attacker_keys,
+        &record,
+    )
+    .unwrap();
+    for (what, card) in [
+        ("no DESFire application", without_desfire),
+        ("another system's DESFire keys", foreign),
+    ] {
+        let in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
+        let forged = tap(dir, &reader.name);
+        assert_eq!(forged["verdict"], "forged", "{what}: {forged}");
+        assert_eq!(forged["reason_key"], "copied_els", "{what}: {forged}");
+        in_reader.remove().unwrap();
+        common::wait_until(WAIT, || !common::card_present(&reader.name));
+    }
 }

@@ -20,7 +20,7 @@ use cardstation::render::layout::Layout;
 use cardstation::sim::Faults;
 use cardstation::sim::feed::VpcdFeed;
 use cardstation::station::auth::Session;
-use cardstation::station::desfire::MasterKeys;
+use cardstation::station::desfire::IssueKeys;
 use cardstation::station::print::{self, Control, PrintEvent, PrintSetup};
 use cardstation::store::OperatorRole;
 use cardstation::store::{ProductionStatus, Resource, Store};
@@ -176,10 +176,12 @@ fn a_batch_of_50_encodes_prints_and_records_every_card_and_survives_a_torn_chip(
     }
     let renderer = CardRenderer::new().unwrap();
     let app = app();
-    let keys = MasterKeys::new(
+    let keys = IssueKeys::new(
         &app,
         &hex::decode("00112233445566778899AABBCCDDEEFF").unwrap(),
+        &hex::decode("F0E1D2C3B4A5968778695A4B3C2D1E0F").unwrap(),
         DesfireKey::des([0; 8]),
+        p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap(),
     )
     .unwrap();
     let setup = PrintSetup {
@@ -297,7 +299,7 @@ fn a_batch_of_50_encodes_prints_and_records_every_card_and_survives_a_torn_chip(
         .find(|card| card.ejected == Some(Eject::ToPrinter))
         .unwrap();
     let mut sim = cardstation::sim::SimTransport::insert(first.card.clone(), Faults::default());
-    let record = cardstation::station::desfire::read(&mut sim, &app, &keys).unwrap();
+    let record = cardstation::station::desfire::read(&mut sim, &app, keys.reading()).unwrap();
     assert_eq!(record.record.card_number, 700_000);
     assert_eq!(record.record.holder_id, "P0000");
 

@@ -132,7 +132,7 @@ fn the_profiles_language_is_used_and_the_header_switches_it() {
 
 #[test]
 fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
-    use cardstation::station::validate::{Decision, Evidence, Verdict};
+    use cardstation::station::validate::{Decision, Evidence, Reason, Verdict};
     use cardstation::ui::kiosk::Phase;
     let mut profile = Profile::demo();
     profile.role = cardstation::config::Role::Kiosk;
@@ -151,16 +151,54 @@ fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
             "the kiosk shows no operator screens"
         );
     }
-    for (verdict, title, icon) in [
-        (Verdict::Valid, "Legitymacja ważna", "✔"),
-        (Verdict::Expired, "Legitymacja nieważna (termin minął)", "⚠"),
-        (Verdict::Blocked, "Karta zablokowana", "⊘"),
-        (Verdict::Unknown, "Karta nieznana", "?"),
-        (Verdict::Forged, "Karta podrobiona", "✖"),
+    for (verdict, title, icon, reason, detail, polish) in [
+        (
+            Verdict::Valid,
+            "Legitymacja ważna",
+            "✔",
+            Reason::Valid,
+            Some("Jan Nowak, 654321"),
+            "karta ważna: Jan Nowak, 654321; tylko podpis, chip nieuwierzytelniony",
+        ),
+        (
+            Verdict::Expired,
+            "Legitymacja nieważna (termin minął)",
+            "⚠",
+            Reason::Expired,
+            Some("2026-03-31"),
+            "ważna do 2026-03-31",
+        ),
+        (
+            Verdict::Blocked,
+            "Karta zablokowana",
+            "⊘",
+            Reason::Refused,
+            Some("blocked"),
+            "rejestr nie dopuszcza karty, status blocked",
+        ),
+        (
+            Verdict::Unknown,
+            "Karta nieznana",
+            "?",
+            Reason::NotInRegister,
+            None,
+            "karty nie ma w rejestrze",
+        ),
+        (
+            Verdict::Forged,
+            "Karta podrobiona",
+            "✖",
+            Reason::CopiedEls,
+            None,
+            "dane legitymacji są prawdziwe, ale chip nie przeszedł uwierzytelnienia DESFire: kopia",
+        ),
     ] {
         app.kiosk.as_mut().unwrap().phase = Phase::Verdict(Decision {
             verdict,
-            reason: "Jan Nowak, album 654321".into(),
+            reason: "the English reason".into(),
+            reason_key: reason,
+            detail: detail.map(str::to_owned),
+            stale: None,
             uid: vec![0x04, 0xA1, 0xB2],
             holder_id: None,
             holder_name: Some("Jan Nowak".into()),
@@ -174,6 +212,8 @@ fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
             ui.find(icon).is_ok(),
             "{verdict:?} shows the {icon} shape too"
         );
-        assert!(ui.find("Jan Nowak, album 654321").is_ok());
+        // The Polish kiosk gives the checks' reason in Polish too.
+        assert!(ui.find(polish).is_ok(), "{verdict:?} shows {polish}");
+        assert!(ui.find("the English reason").is_err());
     }
 }

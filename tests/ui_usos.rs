@@ -52,6 +52,7 @@ fn seed_anna(database: &Path) {
                     chip_serial_number: Some(uid.into()),
                     status,
                     expires: None,
+                    desfire_issued: false,
                 },
                 "test",
             )

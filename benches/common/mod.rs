@@ -8,10 +8,25 @@ use std::time::Duration;
 
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::sim::{Faults, SharedCard, vpcd};
+use cardstation::station::desfire::IssueKeys;
 use cardstation::station::issue::Signer;
 use p256::ecdsa::SigningKey;
 use rand::rngs::OsRng;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+
+/// A desk's DESFire keys made from `byte`: application master, another read-key master and a
+/// fresh record signer.
+pub fn desfire_keys(app: &cardstation::config::DesfireApp, byte: u8) -> IssueKeys {
+    let len = app.key_type.key_len();
+    IssueKeys::new(
+        app,
+        &vec![byte; len],
+        &vec![byte ^ 0x5A; len],
+        cardstation::card::desfire::DesfireKey::des([0; 8]),
+        SigningKey::random(&mut OsRng),
+    )
+    .expect("key lengths")
+}
 
 pub fn signer() -> Signer {
     let key = SigningKey::random(&mut OsRng);

@@ -1,32 +1,36 @@
 //! The card record of the university DESFire application: what the desk writes into the
 //! application's record file and the kiosk reads back (`station::desfire`, which holds the keys,
-//! computes and checks its MAC). It is defined in the card layer because the profile check in
+//! makes and checks its signature). It is defined in the card layer because the profile check in
 //! `config` needs its size and must not depend on the station. The record is [`RECORD_LEN`]
 //! bytes at offset 0:
 //!
 //! | offset | length | field |
 //! |---|---|---|
-//! | 0 | 1 | layout version, 1 |
+//! | 0 | 1 | layout version, 2 |
 //! | 1 | 8 | card number, unsigned big-endian |
 //! | 9 | 24 | barcode, printable ASCII, NUL-padded |
 //! | 33 | 24 | holder id, printable ASCII, NUL-padded |
 //! | 57 | 4 | expiry: year (big-endian u16), month, day; valid through that day |
-//! | 61 | 8 | MAC: the first 8 bytes of the NIST CMAC of bytes 0..61 under the MAC key |
+//! | 61 | 64 | ECDSA P-256 signature `r ‖ s` (see `station::desfire` for what it covers) |
+//!
+//! Version 1 carried an 8-byte CMAC under a key derived from the application master key, so
+//! every kiosk needed that master; version 2 is signed by the desk and verified with a public key.
 
 use time::{Date, Month};
 
-/// Bytes of the record, MAC included.
-pub const RECORD_LEN: usize = MAC_OFFSET + MAC_LEN;
+/// Bytes of the record, signature included.
+pub const RECORD_LEN: usize = SIGNATURE_OFFSET + SIGNATURE_LEN;
 /// Longest barcode and holder id.
 pub const TEXT_FIELD_LEN: usize = 24;
 
-const LAYOUT_VERSION: u8 = 1;
+const LAYOUT_VERSION: u8 = 2;
 pub(crate) const CARD_NUMBER_OFFSET: usize = 1;
 const BARCODE_OFFSET: usize = CARD_NUMBER_OFFSET + 8;
 const HOLDER_OFFSET: usize = BARCODE_OFFSET + TEXT_FIELD_LEN;
 const EXPIRY_OFFSET: usize = HOLDER_OFFSET + TEXT_FIELD_LEN;
-pub(crate) const MAC_OFFSET: usize = EXPIRY_OFFSET + 4;
-pub(crate) const MAC_LEN: usize = 8;
+/// Where the signature starts: the signed fields are the bytes before it.
+pub const SIGNATURE_OFFSET: usize = EXPIRY_OFFSET + 4;
+pub const SIGNATURE_LEN: usize = 64;
 
 /// What the card carries about its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,15 +46,15 @@ pub struct CardRecord {
 pub enum CardRecordError {
     #[error("the {field} must be 1 to {TEXT_FIELD_LEN} printable ASCII characters")]
     BadText { field: &'static str },
-    #[error("the record has layout version {0}; this station reads version 1")]
+    #[error("the record has layout version {0}; this station reads version 2")]
     UnknownLayout(u8),
     #[error("the record's {0} is malformed")]
     Malformed(&'static str),
 }
 
 impl CardRecord {
-    /// The record without its MAC; refuses fields that do not fit the layout.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, CardRecordError> {
+    /// The record without its signature; refuses fields that do not fit the layout.
+    pub fn encode(&self) -> Result<Vec<u8>, CardRecordError> {
         let mut bytes = Vec::with_capacity(RECORD_LEN);
         bytes.push(LAYOUT_VERSION);
         bytes.extend_from_slice(&self.card_number.to_be_bytes());
@@ -64,8 +68,9 @@ impl CardRecord {
         Ok(bytes)
     }
 
-    /// Parses the bytes before the MAC.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CardRecordError> {
+    /// Parses the bytes before the signature. Public for the fuzz target: it reads what a
+    /// hostile card sends, before any signature is checked.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CardRecordError> {
         let field = |from: usize, len: usize| bytes.get(from..from + len);
         match bytes.first() {
             Some(&LAYOUT_VERSION) => {}
@@ -139,7 +144,7 @@ pub(crate) mod tests {
     fn record_layout_round_trips_and_refuses_what_does_not_fit() {
         let original = record(42);
         let bytes = original.encode().unwrap();
-        assert_eq!(bytes.len(), MAC_OFFSET);
+        assert_eq!(bytes.len(), SIGNATURE_OFFSET);
         assert_eq!(bytes[0], LAYOUT_VERSION);
         assert_eq!(bytes[1..9], 42u64.to_be_bytes());
         assert_eq!(bytes[EXPIRY_OFFSET..], [0x07, 0xEB, 9, 30]);

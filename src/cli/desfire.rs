@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use cardstation::config::{DesfireApp, Profile};
 use cardstation::crypto::diversify::{self, KeyAlgorithm};
 use cardstation::station::desfire::{
-    self, CardRecord, DesfireReadError, MasterKeys, VerifiedRecord,
+    self, CardRecord, DesfireReadError, IssueKeys, ReadKeys, VerifiedRecord,
 };
 
 use cardstation::error::Problem;
@@ -57,15 +57,14 @@ fn parse_hex(option: &str, text: &str, example: &str) -> Result<Vec<u8>, Failure
         .map_err(|_| Failure::new(format!("{option} \"{text}\" is not hex"), example))
 }
 
-/// The `[desfire]` section and its keys, or why they cannot be used.
-fn application(profile: &Profile) -> Result<(&DesfireApp, MasterKeys), Failure> {
-    let app = profile.desfire.as_ref().ok_or_else(|| {
+/// The `[desfire]` section, or why there is none.
+fn application(profile: &Profile) -> Result<&DesfireApp, Failure> {
+    profile.desfire.as_ref().ok_or_else(|| {
         Failure::new(
             "the profile has no [desfire] section",
             "use a profile with one (see profiles/issuance-desk.toml) via --profile",
         )
-    })?;
-    Ok((app, MasterKeys::from_env(app)?))
+    })
 }
 
 /// The card record as the operator typed it. The local store will build the same
@@ -115,7 +114,8 @@ pub fn issue(
         _ => None,
     };
     let record = input.to_record(holder_from_store.as_deref())?;
-    let (app, keys) = application(profile)?;
+    let app = application(profile)?;
+    let keys = IssueKeys::for_profile(profile, &cardstation::config::data_dir())?;
     let reader = reader.or(profile.readers.contactless.as_deref());
     let mut card = connect(reader, wait)?;
     let report = desfire::issue(&mut card, app, &keys, &record)?;
@@ -143,6 +143,7 @@ pub fn issue(
             chip_serial_number: None,
             status: CardStatus::Personalized,
             expires: Some(record.expires),
+            desfire_issued: true,
         };
         let card_id = record_card(
             store,
@@ -178,7 +179,8 @@ pub fn read(
     wait: Option<f64>,
     json: bool,
 ) -> Result<(), Failure> {
-    let (app, keys) = application(profile)?;
+    let app = application(profile)?;
+    let keys = ReadKeys::for_profile(profile, &cardstation::config::data_dir())?;
     let reader = reader.or(profile.readers.contactless.as_deref());
     let mut card = connect(reader, wait)?;
     let result = desfire::read(&mut card, app, &keys);

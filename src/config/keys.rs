@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
 use der::{Decode, DecodePem};
-use p256::ecdsa::SigningKey;
-use pkcs8::{DecodePrivateKey, EncryptedPrivateKeyInfo, SecretDocument};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use pkcs8::{DecodePrivateKey, DecodePublicKey, EncryptedPrivateKeyInfo, SecretDocument};
 use thiserror::Error;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
@@ -53,6 +53,18 @@ pub enum KeyError {
     NotP256Key { path: PathBuf },
     #[error("{} is not an X.509 certificate in PEM or DER form: {reason}", path.display())]
     BadCertificate { path: PathBuf, reason: String },
+    #[error(
+        "{} holds neither an ECDSA P-256 public key (PEM or DER SubjectPublicKeyInfo) nor a certificate with one",
+        path.display()
+    )]
+    NotP256PublicKey { path: PathBuf },
+}
+
+/// The record signer's key files are the profile's DESFire keys.
+impl From<KeyError> for super::ConfigError {
+    fn from(err: KeyError) -> Self {
+        Self::RecordKey(Box::new(err))
+    }
 }
 
 impl Problem for KeyError {
@@ -74,6 +86,10 @@ impl Problem for KeyError {
             }
             KeyError::BadCertificate { .. } => {
                 "point the profile at the signer's X.509 certificate (PEM or DER)"
+            }
+            KeyError::NotP256PublicKey { .. } => {
+                "export the signer's public key with `openssl pkey -in KEY.pem -pubout`, or \
+                 point the profile at its certificate"
             }
         }
     }
@@ -135,6 +151,32 @@ pub fn load_certificate(path: &Path) -> Result<Certificate, KeyError> {
         path: path.to_owned(),
         reason: err.to_string(),
     })
+}
+
+/// Loads an ECDSA P-256 public key: a SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----` or
+/// DER), or the key of an X.509 certificate (PEM or DER). Public: no permission check.
+pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let not_p256 = || KeyError::NotP256PublicKey {
+        path: path.to_owned(),
+    };
+    let text = std::str::from_utf8(&bytes).ok();
+    let from_spki = match text {
+        Some(pem) if pem.contains("-----BEGIN PUBLIC KEY-----") => {
+            VerifyingKey::from_public_key_pem(pem).ok()
+        }
+        _ => VerifyingKey::from_public_key_der(&bytes).ok(),
+    };
+    if let Some(key) = from_spki {
+        return Ok(key);
+    }
+    let certificate = load_certificate(path).map_err(|_| not_p256())?;
+    let spki = der::Encode::to_der(&certificate.tbs_certificate.subject_public_key_info)
+        .map_err(|_| not_p256())?;
+    VerifyingKey::from_public_key_der(&spki).map_err(|_| not_p256())
 }
 
 /// Reads a whole file into a zeroizing buffer after checking its permissions.
@@ -344,6 +386,34 @@ mod tests {
     }
 
     #[test]
+    fn loads_verifying_key_from_spki_or_certificate() {
+        use pkcs8::EncodePublicKey;
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::random(&mut OsRng);
+        let public = key.verifying_key();
+        let pem = public.to_public_key_pem(LineEnding::LF).unwrap();
+        let pem_path = write_file(dir.path(), "record.pub.pem", pem.as_bytes(), 0o644);
+        assert_eq!(load_verifying_key(&pem_path).unwrap(), *public);
+        let der = public.to_public_key_der().unwrap();
+        let der_path = write_file(dir.path(), "record.pub.der", der.as_bytes(), 0o644);
+        assert_eq!(load_verifying_key(&der_path).unwrap(), *public);
+
+        let p384 = p384::ecdsa::SigningKey::random(&mut OsRng);
+        let other = p384
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let other_path = write_file(dir.path(), "p384.pub.pem", other.as_bytes(), 0o644);
+        let err = load_verifying_key(&other_path).unwrap_err();
+        assert!(matches!(err, KeyError::NotP256PublicKey { .. }), "{err:?}");
+        // A private key where the public key belongs is refused too, without echoing it.
+        let private = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let private_path = write_file(dir.path(), "key.pem", private.as_bytes(), 0o600);
+        let err = load_verifying_key(&private_path).unwrap_err();
+        assert!(matches!(err, KeyError::NotP256PublicKey { .. }), "{err:?}");
+    }
+
+    #[test]
     fn loads_certificate_as_pem_and_der() {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("key.pem");
@@ -369,6 +439,11 @@ mod tests {
         std::fs::write(&der_path, der::Encode::to_der(&from_pem).unwrap()).unwrap();
         let from_der = load_certificate(&der_path).unwrap();
         assert_eq!(from_pem, from_der);
+        // A kiosk may name the record signer's certificate instead of its bare public key.
+        assert_eq!(
+            load_verifying_key(&pem_path).unwrap(),
+            load_verifying_key(&der_path).unwrap()
+        );
         assert_eq!(from_pem.tbs_certificate.subject.to_string(), "CN=ELS test");
 
         let bad_path = write_file(dir.path(), "bad.der", b"\x30\x03\x02\x01", 0o644);

@@ -412,7 +412,7 @@ pub struct Kiosk {
     pub when_stale: WhenStale,
     /// How long a verdict stays on screen before the idle screen returns.
     pub show_verdict_seconds: u32,
-    /// Whether a registered card that proves nothing but its UID (no signed chip, no MACed
+    /// Whether a registered card that proves nothing but its UID (no signed chip, no signed
     /// record) may be valid. Off: any emulator can present a copied UID, so such a card is
     /// refused as forged; on, its verdict says it rests on the UID only.
     pub accept_uid_only: bool,
@@ -453,8 +453,10 @@ pub struct Demo {
     pub simulated_card_uid: String,
 }
 
-/// The university application on MIFARE DESFire cards (`[desfire]`). Every application key is
-/// diversified per card (AN10922) from one master key held in an environment variable.
+/// The university application on MIFARE DESFire cards (`[desfire]`). The card keys are
+/// diversified per card (AN10922) from two independent masters held in environment variables:
+/// the application master (writes) and the read-key master (reads). The card record is signed
+/// with an ECDSA P-256 key file and verified with its public key (see `station::desfire`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DesfireApp {
@@ -464,13 +466,25 @@ pub struct DesfireApp {
     pub aid: Aid,
     /// Type of the application keys.
     pub key_type: KeyAlgorithm,
-    /// Environment variable holding the master key (hex) the card keys are derived from.
-    pub master_key_env: String,
+    /// Environment variable holding the application master key (hex) the cards' write keys
+    /// are derived from: desk and print station only, never a kiosk.
+    pub master_key_env: Option<String>,
+    /// Environment variable holding the read-key master (hex) the cards' read keys are
+    /// derived from; it derives no write key.
+    pub read_key_env: String,
+    /// The record signer's PKCS#8 PEM private key (ECDSA P-256, mode 600): desk and print
+    /// station only. The demo profile uses its demo signer.
+    pub record_signer_key: Option<PathBuf>,
+    /// Environment variable with the passphrase of an encrypted record signer key.
+    pub record_signer_passphrase_env: Option<String>,
+    /// The record signer's public key (PEM or DER SubjectPublicKeyInfo) or certificate (PEM
+    /// or DER): what a kiosk verifies records with.
+    pub record_verify_key: Option<PathBuf>,
     /// AN10922 system identifier, hex.
     #[serde(deserialize_with = "bytes_from_hex")]
     pub system_id: Vec<u8>,
     /// Environment variable holding the card (PICC) master key, hex; unset: the factory
-    /// DES key of zeros.
+    /// DES key of zeros. Desk and print station only.
     pub picc_key_env: Option<String>,
     /// Type of the PICC master key; 2k3des also covers a single DES key.
     #[serde(default = "default_picc_key_type")]
@@ -543,14 +557,19 @@ impl DesfireApp {
                 self.record_size
             ));
         }
-        let env_names = [Some(&self.master_key_env), self.picc_key_env.as_ref()];
+        let env_names = [
+            self.master_key_env.as_ref(),
+            Some(&self.read_key_env),
+            self.picc_key_env.as_ref(),
+            self.record_signer_passphrase_env.as_ref(),
+        ];
         if env_names
             .into_iter()
             .flatten()
             .any(|name| !is_env_name(name))
         {
             return Err(
-                "desfire.master_key_env and desfire.picc_key_env name environment variables (A-Z, 0-9, _), not keys"
+                "desfire.master_key_env, read_key_env, picc_key_env and record_signer_passphrase_env name environment variables (A-Z, 0-9, _), not keys"
                     .to_owned(),
             );
         }
@@ -584,6 +603,26 @@ pub enum ConfigError {
     MissingSecret(String),
     #[error("secret {var} does not hold {expected}")]
     BadSecret { var: String, expected: String },
+    /// A kiosk profile names a key that writes cards or makes their data: a stolen kiosk
+    /// would mint cards.
+    #[error(
+        "profile {path} is a kiosk's but names {}: keys that write cards or sign their data, \
+         which a kiosk must never hold",
+        keys.join(", ")
+    )]
+    KioskHoldsWriteKey {
+        path: String,
+        keys: Vec<&'static str>,
+    },
+    #[error("the profile has no {key}, which this needs")]
+    MissingKey { key: &'static str },
+    #[error("the DESFire record signer's key: {0}")]
+    RecordKey(Box<keys::KeyError>),
+    #[error(
+        "desfire.record_verify_key is not the public key of desfire.record_signer_key: the \
+         kiosks would call every card this station issues forged"
+    )]
+    RecordKeysDiffer,
     /// The kernel keyring refused an operation; the text is the keyring's, never a value.
     #[error("the keyring cannot {action} {var}: {reason}")]
     Keyring {
@@ -607,6 +646,19 @@ impl Problem for ConfigError {
             ConfigError::BadSecret { .. } => {
                 "export the variable (or `cardstation secret set` it) with a value of that form"
             }
+            ConfigError::KioskHoldsWriteKey { .. } => {
+                "remove those keys from the kiosk's profile (and its environment): a kiosk needs \
+                 only desfire.read_key_env and desfire.record_verify_key (README, Keys)"
+            }
+            ConfigError::MissingKey { .. } => {
+                "add it to the profile (see profiles/issuance-desk.toml); only a desk or print \
+                 station profile writes cards"
+            }
+            ConfigError::RecordKey(err) => err.next_step(),
+            ConfigError::RecordKeysDiffer => {
+                "point desfire.record_verify_key at the signer's own public key, or remove it \
+                 (the desk derives it from the signer)"
+            }
             ConfigError::Keyring { .. } => {
                 "the variable is not set in the environment: export it instead; the kernel \
                  keyring (keyctl show @s) may be unavailable in this session or container"
@@ -628,6 +680,17 @@ impl Profile {
         let mut profile = Self::parse(&text, &path.display().to_string())?;
         if let Some(dir) = path.parent() {
             profile.photos = profile.photos.as_ref().map(|photos| dir.join(photos));
+            if let Some(desfire) = profile.desfire.as_mut() {
+                for path in [
+                    &mut desfire.record_signer_key,
+                    &mut desfire.record_verify_key,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    *path = dir.join(&*path);
+                }
+            }
             if let Some(printer) = profile.printer.as_mut() {
                 printer.layout = dir.join(&printer.layout);
                 printer.photos = printer.photos.as_ref().map(|photos| dir.join(photos));
@@ -692,10 +755,61 @@ impl Profile {
         if let Some(desfire) = &profile.desfire {
             desfire.check(RECORD_LEN).map_err(invalid)?;
         }
+        if profile.role == Role::Kiosk {
+            let keys = profile.write_keys();
+            if !keys.is_empty() {
+                return Err(ConfigError::KioskHoldsWriteKey {
+                    path: origin.to_owned(),
+                    keys,
+                });
+            }
+            if profile
+                .desfire
+                .as_ref()
+                .is_some_and(|app| app.record_verify_key.is_none())
+            {
+                return Err(invalid(
+                    "a kiosk's [desfire] needs record_verify_key: the public key (or certificate) \
+                     of the desk's record signer"
+                        .to_owned(),
+                ));
+            }
+        }
         if let Some(printer) = &profile.printer {
             printer.check(&profile).map_err(invalid)?;
         }
         Ok(profile)
+    }
+
+    /// The keys this profile names that write cards or sign what goes on them.
+    fn write_keys(&self) -> Vec<&'static str> {
+        let desfire = self.desfire.as_ref();
+        let els = self.els.as_ref();
+        [
+            (
+                "desfire.master_key_env",
+                desfire.is_some_and(|d| d.master_key_env.is_some()),
+            ),
+            (
+                "desfire.picc_key_env",
+                desfire.is_some_and(|d| d.picc_key_env.is_some()),
+            ),
+            (
+                "desfire.record_signer_key",
+                desfire.is_some_and(|d| d.record_signer_key.is_some()),
+            ),
+            (
+                "els.card_key_env",
+                els.is_some_and(|e| e.card_key_env.is_some()),
+            ),
+            (
+                "els.signer_key",
+                els.is_some_and(|e| e.signer_key.is_some()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, named)| named.then_some(key))
+        .collect()
     }
 
     /// Where the store lives: `--db` wins, then the profile, relative to the data directory.
@@ -813,7 +927,7 @@ mod tests {
         );
     }
 
-    const DESFIRE: &str = "role = \"kiosk\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 96\ncomm_mode = \"maced\"\n";
+    const DESFIRE: &str = "role = \"issuance\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nread_key_env = \"R\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 128\ncomm_mode = \"maced\"\n";
 
     fn desfire_error(from: &str, to: &str) -> String {
         let text = DESFIRE.replace(from, to);
@@ -847,7 +961,7 @@ mod tests {
             "{message}"
         );
         assert!(desfire_error("554E4956", &"55".repeat(21)).contains("must be 1 to 20"));
-        assert!(desfire_error("= 96", "= 16").contains("desfire.record_size 16"));
+        assert!(desfire_error("= 128", "= 96").contains("desfire.record_size 96"));
         assert!(desfire_error("record_file = 1", "record_file = 40").contains("record_file 40"));
         assert!(desfire_error("\"maced\"", "\"secret\"").contains("secret"));
         let key_in_file = desfire_error(
@@ -860,6 +974,53 @@ mod tests {
         );
         assert!(!key_in_file.contains("0011223344"), "{key_in_file}");
         assert!(desfire_error("comm_mode", "com_mode").contains("com_mode"));
+    }
+
+    #[test]
+    fn a_kiosk_profile_with_a_key_that_writes_cards_is_refused() {
+        let kiosk = DESFIRE
+            .replace("\"issuance\"", "\"kiosk\"")
+            .replace("master_key_env = \"K\"\n", "")
+            + "[els]\ncard_key_env = \"ELS_KEY\"\n";
+        let kiosk = kiosk.replace("[desfire]\n", "[desfire]\nrecord_verify_key = \"r.pub\"\n");
+        let err = Profile::parse(&kiosk, "kiosk.toml").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::KioskHoldsWriteKey { keys, .. } if keys == &["els.card_key_env"]),
+            "{err:?}"
+        );
+        let err = Profile::parse(
+            &kiosk.replace(
+                "[desfire]\n",
+                "[desfire]\nmaster_key_env = \"K\"\npicc_key_env = \"P\"\n",
+            ),
+            "kiosk.toml",
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("desfire.master_key_env, desfire.picc_key_env, els.card_key_env"),
+            "{message}"
+        );
+        assert!(message.contains("kiosk.toml"), "{message}");
+        assert!(
+            err.next_step().contains("read_key_env"),
+            "{}",
+            err.next_step()
+        );
+
+        // Without the write keys the kiosk profile parses, and it must say how to verify.
+        let reading = kiosk.replace("[els]\ncard_key_env = \"ELS_KEY\"\n", "");
+        let app = Profile::parse(&reading, "kiosk.toml")
+            .unwrap()
+            .desfire
+            .unwrap();
+        assert_eq!(app.master_key_env, None);
+        assert_eq!(app.read_key_env, "R");
+        let unverifiable = reading.replace("record_verify_key = \"r.pub\"\n", "");
+        let message = Profile::parse(&unverifiable, "kiosk.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("record_verify_key"), "{message}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! integration tests, the demo and benchmarks.
 
 pub mod desfire_card;
+pub mod dual_card;
 pub mod els_card;
 pub mod feed;
 pub mod vpcd;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use crate::card::{Transport, TransportError};
 
 pub use desfire_card::{DesfireCard, DesfireCardState};
+pub use dual_card::DualInterfaceCard;
 pub use els_card::{CONTACT_ATR, ElsCard, ElsCardState, SimSerial};
 
 /// Loads a card's memory from its state file, or makes a new card when there is none.

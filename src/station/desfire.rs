@@ -3,34 +3,41 @@
 //!
 //! Application layout (AID, key type, record file from the profile's `[desfire]`):
 //!
-//! | key | role | diversification slot |
-//! |---|---|---|
-//! | 0 | application master key: creates the record file, writes the record, changes keys | 0 |
-//! | 1 | read key: what the kiosk authenticates with | 1 |
-//! | – | record MAC key: never loaded onto a card, so keys read out of one chip cannot forge a record | 2 |
+//! | key | role | diversified from | slot |
+//! |---|---|---|---|
+//! | 0 | application master key: creates the record file, writes the record, changes keys | `master_key_env` (desk, print station) | 0 |
+//! | 1 | read key: what the kiosk authenticates with (the card's proof of presence) | `read_key_env` (desk, print station, kiosk) | 1 |
 //!
-//! Every key is AN10922-diversified from the profile's master key with the input
+//! Every key is AN10922-diversified from its own master with the input
 //! `UID(7) ‖ AID(3, as stored) ‖ system_id ‖ slot(1)`; `cardstation diversify --sysid
-//! <system_id><slot>` reproduces it. Keys on the card carry version [`ISSUED_KEY_VERSION`]
-//! (default keys have version 0), which tells a re-issue which keys are already changed.
+//! <system_id><slot>` reproduces it. The two masters are independent secrets: the read-key
+//! master a kiosk holds derives no write key. Keys on the card carry version
+//! [`ISSUED_KEY_VERSION`] (default keys have version 0), which tells a re-issue which keys are
+//! already changed.
+//!
+//! The record is signed, not MACed: the desk (or print station) signs it with the ECDSA P-256
+//! key of `record_signer_key`, and the kiosk verifies it with the public key of
+//! `record_verify_key`, so no secret at a kiosk can make a record. The signature covers
+//! [`SIGNATURE_DOMAIN`] `‖ UID ‖ AID ‖ record fields`: a record copied onto another chip fails.
 //!
 //! The record file is a backup data file (read: key 1; write, read-write, change: key 0), so a
 //! write torn before CommitTransaction leaves the previous record. The record is
-//! [`RECORD_LEN`] bytes at offset 0: the [`CardRecord`] and its MAC under the record MAC key,
-//! laid out as [`crate::card::desfire_record`] shows.
+//! [`RECORD_LEN`] bytes at offset 0, laid out as [`crate::card::desfire_record`] shows.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use time::{Date, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::card::desfire::{
     AccessRights, Aid, Desfire, DesfireError, DesfireKey, FileSpec, status,
 };
-use crate::card::desfire_record::{MAC_LEN, MAC_OFFSET, RECORD_LEN};
+use crate::card::desfire_record::{RECORD_LEN, SIGNATURE_OFFSET};
 use crate::card::{Counting, Transport, TransportError, read_uid};
-use crate::config::{ConfigError, DesfireApp, Secret};
-use crate::crypto::block::BlockCipher;
+use crate::config::{ConfigError, DesfireApp, Profile, Secret, keys};
 use crate::crypto::diversify::{KeyAlgorithm, diversify};
 use crate::error::Problem;
 
@@ -40,66 +47,125 @@ pub use crate::card::desfire_record::{CardRecord, CardRecordError};
 
 /// The version every diversified key is given on the card.
 pub const ISSUED_KEY_VERSION: u8 = 1;
+/// What a record signature is over, before the UID: no other cardstation signature (an ELS
+/// structure, a certificate) can be replayed as a record signature.
+pub const SIGNATURE_DOMAIN: &[u8] = b"cardstation desfire record v2\0";
 
 const APP_MASTER_KEY: u8 = 0;
 const READ_KEY: u8 = 1;
 const APP_KEY_COUNT: u8 = 2;
-const MAC_KEY_SLOT: u8 = 2;
 /// Master key changeable, free directory listing, configuration changeable; creating and
 /// deleting files and changing keys need the master key.
 const APP_KEY_SETTINGS: u8 = 0x0B;
 const DESFIRE_UID_LEN: usize = 7;
 
-/// The master keys of the `[desfire]` profile section, read from the environment.
-pub struct MasterKeys {
-    application: Zeroizing<Vec<u8>>,
-    picc: DesfireKey,
+/// What a kiosk holds: the read-key master and the record's public verifying key. Neither
+/// writes a card nor makes a record.
+pub struct ReadKeys {
+    read_master: Zeroizing<Vec<u8>>,
+    verifier: VerifyingKey,
 }
 
-impl fmt::Debug for MasterKeys {
+impl fmt::Debug for ReadKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKeys(<redacted>)")
+        f.write_str("ReadKeys(<redacted>)")
     }
 }
 
-impl MasterKeys {
-    /// `application` is the master key the card keys are diversified from; `picc` the card
-    /// master key that allows creating the application.
-    pub fn new(app: &DesfireApp, application: &[u8], picc: DesfireKey) -> Result<Self, String> {
-        if application.len() != app.key_type.key_len() {
-            return Err(format!(
-                "a {}-byte {} master key",
-                app.key_type.key_len(),
-                app.key_type
-            ));
-        }
+/// What the desk and the print station hold: everything a card is written with.
+pub struct IssueKeys {
+    application: Zeroizing<Vec<u8>>,
+    picc: DesfireKey,
+    /// Zeroized on drop by `p256`.
+    signer: SigningKey,
+    reading: ReadKeys,
+}
+
+impl fmt::Debug for IssueKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IssueKeys(<redacted>)")
+    }
+}
+
+fn check_key_len(app: &DesfireApp, key: &[u8], which: &str) -> Result<(), String> {
+    if key.len() == app.key_type.key_len() {
+        return Ok(());
+    }
+    Err(format!(
+        "a {}-byte {} {which}",
+        app.key_type.key_len(),
+        app.key_type
+    ))
+}
+
+impl ReadKeys {
+    /// `read_master` is the master the cards' read keys are diversified from, `verifier` the
+    /// public key of the desk's record signer.
+    pub fn new(
+        app: &DesfireApp,
+        read_master: &[u8],
+        verifier: VerifyingKey,
+    ) -> Result<Self, String> {
+        check_key_len(app, read_master, "read-key master")?;
         Ok(Self {
-            application: Zeroizing::new(application.to_vec()),
-            picc,
+            read_master: Zeroizing::new(read_master.to_vec()),
+            verifier,
         })
     }
 
-    /// Reads the keys from the variables the profile names.
-    pub fn from_env(app: &DesfireApp) -> Result<Self, ConfigError> {
-        let bad = |var: &str, expected: String| ConfigError::BadSecret {
-            var: var.to_owned(),
-            expected,
+    /// The profile's read-key master (`read_key_env`) and verifying key: `record_verify_key`,
+    /// or the public half of `record_signer_key` (the demo: the demo signer in `data_dir`).
+    pub fn for_profile(profile: &Profile, data_dir: &Path) -> Result<Self, ConfigError> {
+        let app = desfire_section(profile)?;
+        let read_master = hex_secret(&app.read_key_env, app)?;
+        let verifier = match &app.record_verify_key {
+            Some(path) => keys::load_verifying_key(path).map_err(ConfigError::from)?,
+            None => *record_signer(profile, data_dir)?.verifying_key(),
         };
-        let secret = Secret::lookup(&app.master_key_env)?;
-        let application = Zeroizing::new(
-            hex::decode(secret.expose().trim())
-                .map_err(|_| bad(&app.master_key_env, "a hex key".into()))?,
-        );
+        Self::new(app, &read_master, verifier)
+            .map_err(|expected| bad_secret(&app.read_key_env, expected))
+    }
+}
+
+impl IssueKeys {
+    /// `application` and `read_master` are the masters of the write and read keys (two
+    /// independent secrets), `picc` the card master key that allows creating the application,
+    /// `signer` the record signer.
+    pub fn new(
+        app: &DesfireApp,
+        application: &[u8],
+        read_master: &[u8],
+        picc: DesfireKey,
+        signer: SigningKey,
+    ) -> Result<Self, String> {
+        check_key_len(app, application, "application master key")?;
+        let reading = ReadKeys::new(app, read_master, *signer.verifying_key())?;
+        Ok(Self {
+            application: Zeroizing::new(application.to_vec()),
+            picc,
+            signer,
+            reading,
+        })
+    }
+
+    /// The keys the profile names: `master_key_env`, `read_key_env`, `picc_key_env` and the
+    /// record signer's key file.
+    pub fn for_profile(profile: &Profile, data_dir: &Path) -> Result<Self, ConfigError> {
+        let app = desfire_section(profile)?;
+        let master_env = app
+            .master_key_env
+            .as_deref()
+            .ok_or(ConfigError::MissingKey {
+                key: "desfire.master_key_env",
+            })?;
+        let application = hex_secret(master_env, app)?;
+        let read_master = hex_secret(&app.read_key_env, app)?;
         let picc = match &app.picc_key_env {
             None => DesfireKey::des([0; 8]),
             Some(var) => {
-                let secret = Secret::lookup(var)?;
-                let bytes = Zeroizing::new(
-                    hex::decode(secret.expose().trim())
-                        .map_err(|_| bad(var, "a hex key".into()))?,
-                );
+                let bytes = hex_secret(var, app)?;
                 picc_key(app.picc_key_type, &bytes).ok_or_else(|| {
-                    bad(
+                    bad_secret(
                         var,
                         format!(
                             "a {}-byte {} key",
@@ -110,8 +176,72 @@ impl MasterKeys {
                 })?
             }
         };
-        Self::new(app, &application, picc).map_err(|expected| bad(&app.master_key_env, expected))
+        let signer = record_signer(profile, data_dir)?;
+        if let Some(path) = &app.record_verify_key {
+            // A desk whose two halves disagree would issue cards every kiosk calls forged.
+            if keys::load_verifying_key(path)? != *signer.verifying_key() {
+                return Err(ConfigError::RecordKeysDiffer);
+            }
+        }
+        Self::new(app, &application, &read_master, picc, signer).map_err(|expected| {
+            let var = if expected.contains("read-key") {
+                &app.read_key_env
+            } else {
+                master_env
+            };
+            bad_secret(var, expected)
+        })
     }
+
+    /// What the read-back after an issue checks with: the kiosk's keys.
+    pub fn reading(&self) -> &ReadKeys {
+        &self.reading
+    }
+
+    /// The kiosk's keys alone; the write keys and the signer are dropped (and zeroized).
+    pub fn into_reading(self) -> ReadKeys {
+        self.reading
+    }
+}
+
+fn desfire_section(profile: &Profile) -> Result<&DesfireApp, ConfigError> {
+    profile
+        .desfire
+        .as_ref()
+        .ok_or(ConfigError::MissingKey { key: "[desfire]" })
+}
+
+fn bad_secret(var: &str, expected: String) -> ConfigError {
+    ConfigError::BadSecret {
+        var: var.to_owned(),
+        expected,
+    }
+}
+
+fn hex_secret(var: &str, app: &DesfireApp) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    let secret = Secret::lookup(var)?;
+    hex::decode(secret.expose().trim())
+        .map(Zeroizing::new)
+        .map_err(|_| bad_secret(var, format!("a hex {} key", app.key_type)))
+}
+
+/// The record signer's key: `record_signer_key`, or, in the demo, the demo signer made in
+/// `data_dir` on first use.
+fn record_signer(profile: &Profile, data_dir: &Path) -> Result<SigningKey, ConfigError> {
+    let app = desfire_section(profile)?;
+    let path: PathBuf = match (&app.record_signer_key, &profile.demo) {
+        (Some(path), _) => path.clone(),
+        (None, Some(_)) => super::demo::ensure_signer(data_dir)?.0,
+        (None, None) => {
+            return Err(ConfigError::MissingKey {
+                key: "desfire.record_signer_key",
+            });
+        }
+    };
+    Ok(keys::load_signing_key(
+        &path,
+        app.record_signer_passphrase_env.as_deref(),
+    )?)
 }
 
 /// A PICC key of `algorithm`; 8 bytes with 2k3des is single DES.
@@ -122,62 +252,59 @@ fn picc_key(algorithm: KeyAlgorithm, bytes: &[u8]) -> Option<DesfireKey> {
     }
 }
 
-/// One card's keys.
-struct CardKeys {
-    master: DesfireKey,
-    read: DesfireKey,
-    mac: BlockCipher,
+/// One card's key diversified from `master` for `slot`.
+fn card_key(
+    app: &DesfireApp,
+    master: &[u8],
+    uid: &[u8],
+    slot: u8,
+) -> Result<DesfireKey, DesfireError> {
+    let mut system_id = app.system_id.clone();
+    system_id.push(slot);
+    let key =
+        diversify(app.key_type, master, uid, &app.aid.to_bytes(), &system_id).map_err(|_| {
+            DesfireError::InvalidRequest("the profile's key diversification input is too long")
+        })?;
+    Ok(DesfireKey::new(app.key_type, &key)?.with_version(ISSUED_KEY_VERSION))
 }
 
-impl CardKeys {
-    fn derive(app: &DesfireApp, keys: &MasterKeys, uid: &[u8]) -> Result<Self, DesfireError> {
-        let derive = |slot: u8| -> Result<DesfireKey, DesfireError> {
-            let mut system_id = app.system_id.clone();
-            system_id.push(slot);
-            let key = diversify(
-                app.key_type,
-                &keys.application,
-                uid,
-                &app.aid.to_bytes(),
-                &system_id,
-            )
-            .map_err(|_| {
-                DesfireError::InvalidRequest("the profile's key diversification input is too long")
-            })?;
-            Ok(DesfireKey::new(app.key_type, &key)?.with_version(ISSUED_KEY_VERSION))
-        };
-        Ok(Self {
-            master: derive(APP_MASTER_KEY)?,
-            read: derive(READ_KEY)?,
-            mac: derive(MAC_KEY_SLOT)?.cipher(),
-        })
+/// What the record signature covers.
+fn signed_message(app: &DesfireApp, uid: &[u8], fields: &[u8]) -> Vec<u8> {
+    [SIGNATURE_DOMAIN, uid, &app.aid.to_bytes(), fields].concat()
+}
+
+impl ReadKeys {
+    fn read_key(&self, app: &DesfireApp, uid: &[u8]) -> Result<DesfireKey, DesfireError> {
+        card_key(app, &self.read_master, uid, READ_KEY)
     }
 
-    fn mac(&self, record: &[u8]) -> [u8; MAC_LEN] {
-        let mut cmac = Zeroizing::new(vec![0; self.mac.block_size()]);
-        self.mac.cmac_chained(&mut cmac, record);
-        let mut mac = [0; MAC_LEN];
-        mac.copy_from_slice(&cmac[..MAC_LEN]);
-        mac
+    /// The record's fields, if its signature is the desk's for this card.
+    fn open<'a>(&self, app: &DesfireApp, uid: &[u8], sealed: &'a [u8]) -> Option<&'a [u8]> {
+        let (fields, signature) = sealed.split_at_checked(SIGNATURE_OFFSET)?;
+        let signature = Signature::from_slice(signature).ok()?;
+        self.verifier
+            .verify(&signed_message(app, uid, fields), &signature)
+            .ok()
+            .map(|()| fields)
+    }
+}
+
+impl IssueKeys {
+    fn master_key(&self, app: &DesfireApp, uid: &[u8]) -> Result<DesfireKey, DesfireError> {
+        card_key(app, &self.application, uid, APP_MASTER_KEY)
     }
 
-    /// The record followed by its MAC.
-    fn seal(&self, record: &CardRecord) -> Result<Vec<u8>, CardRecordError> {
+    /// The record followed by its signature for this card.
+    fn seal(
+        &self,
+        app: &DesfireApp,
+        uid: &[u8],
+        record: &CardRecord,
+    ) -> Result<Vec<u8>, CardRecordError> {
         let mut bytes = record.encode()?;
-        let mac = self.mac(&bytes);
-        bytes.extend_from_slice(&mac);
+        let signature: Signature = self.signer.sign(&signed_message(app, uid, &bytes));
+        bytes.extend_from_slice(&signature.to_bytes());
         Ok(bytes)
-    }
-
-    /// The record, if its MAC is right (compared in constant time).
-    fn open<'a>(&self, sealed: &'a [u8]) -> Option<&'a [u8]> {
-        let (body, mac) = sealed.split_at_checked(MAC_OFFSET)?;
-        let expected = self.mac(body);
-        let differences = expected
-            .iter()
-            .zip(mac)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        (mac.len() == MAC_LEN && differences == 0).then_some(body)
     }
 }
 
@@ -277,7 +404,7 @@ pub enum DesfireReadError {
     NotOurApplication { uid: Vec<u8> },
     #[error("authentication refused: the card does not accept the read key derived for it")]
     AuthenticationRefused { uid: Vec<u8> },
-    #[error("MAC mismatch: the card record is forged or damaged")]
+    #[error("signature mismatch: the card record is forged, damaged or copied from another card")]
     Forged { uid: Vec<u8> },
     #[error("the card record is unreadable: {error}")]
     Unreadable {
@@ -331,7 +458,7 @@ impl Problem for DesfireReadError {
                 "this is not a card of this university: send the holder to the ID office"
             }
             Self::AuthenticationRefused { .. } => {
-                "check the profile's master key; otherwise the card belongs to another system"
+                "check the profile's read_key_env; otherwise the card belongs to another system"
             }
             Self::Forged { .. } | Self::Unreadable { .. } => {
                 "keep the card and send the holder to the ID office"
@@ -357,7 +484,7 @@ fn record_access() -> AccessRights {
 pub fn issue<T: Transport>(
     transport: T,
     app: &DesfireApp,
-    keys: &MasterKeys,
+    keys: &IssueKeys,
     record: &CardRecord,
 ) -> Result<IssueReport, DesfireIssueError> {
     // Refuse bad input before touching the card.
@@ -376,7 +503,8 @@ pub fn issue<T: Transport>(
             reader: hex::encode_upper(&reader_uid),
         });
     }
-    let card_keys = CardKeys::derive(app, keys, &uid)?;
+    let master_key = keys.master_key(app, &uid)?;
+    let read_key = keys.reading.read_key(app, &uid)?;
     let created_application = !card.application_ids()?.contains(&app.aid);
     if created_application {
         card.create_application(app.aid, APP_KEY_SETTINGS, APP_KEY_COUNT, app.key_type)?;
@@ -387,7 +515,7 @@ pub fn issue<T: Transport>(
     let default_key = DesfireKey::zero(app.key_type);
     let keys_issued = card.get_key_version(APP_MASTER_KEY)? == ISSUED_KEY_VERSION;
     let master = if keys_issued {
-        &card_keys.master
+        &master_key
     } else {
         &default_key
     };
@@ -398,19 +526,19 @@ pub fn issue<T: Transport>(
         })?;
     ensure_record_file(&mut card, app)?;
 
-    let sealed = card_keys.seal(record)?;
+    let sealed = keys.seal(app, &uid, record)?;
     card.write_data(app.record_file, 0, &sealed, app.comm_mode)?;
     card.commit_transaction()?;
 
     if !keys_issued {
         if card.get_key_version(READ_KEY)? != ISSUED_KEY_VERSION {
-            card.change_key(READ_KEY, &card_keys.read, Some(&default_key))?;
+            card.change_key(READ_KEY, &read_key, Some(&default_key))?;
         }
         // Last: changing the session's own key ends the session.
-        card.change_key(APP_MASTER_KEY, &card_keys.master, None)?;
+        card.change_key(APP_MASTER_KEY, &master_key, None)?;
     }
 
-    let read_back = read_record(&mut card, app, &card_keys, &uid)?;
+    let read_back = read_record(&mut card, app, &keys.reading, &uid)?;
     if read_back != *record {
         return Err(DesfireIssueError::ReadBackDiffers);
     }
@@ -449,13 +577,13 @@ fn ensure_record_file<T: Transport>(
 }
 
 /// The kiosk's check: authenticates with the card's read key, reads the record and checks
-/// its MAC and expiry against today's date. Today is the UTC date (the local offset is not
+/// its signature and expiry against today's date. Today is the UTC date (the local offset is not
 /// reliably readable in a threaded process), so in Poland a card stays valid up to two hours
 /// past local midnight of its last day.
 pub fn read<T: Transport>(
     transport: T,
     app: &DesfireApp,
-    keys: &MasterKeys,
+    keys: &ReadKeys,
 ) -> Result<VerifiedRecord, DesfireReadError> {
     read_on(transport, app, keys, OffsetDateTime::now_utc().date())
 }
@@ -464,7 +592,7 @@ pub fn read<T: Transport>(
 pub fn read_on<T: Transport>(
     transport: T,
     app: &DesfireApp,
-    keys: &MasterKeys,
+    keys: &ReadKeys,
     today: Date,
 ) -> Result<VerifiedRecord, DesfireReadError> {
     let mut card = Desfire::new(Counting::new(transport));
@@ -472,8 +600,7 @@ pub fn read_on<T: Transport>(
     if uid.len() != DESFIRE_UID_LEN {
         return Err(DesfireReadError::UnsupportedUid(uid));
     }
-    let card_keys = CardKeys::derive(app, keys, &uid)?;
-    let record = read_record(&mut card, app, &card_keys, &uid)?;
+    let record = read_record(&mut card, app, keys, &uid)?;
     let verified = VerifiedRecord {
         uid,
         record,
@@ -485,11 +612,12 @@ pub fn read_on<T: Transport>(
     Ok(verified)
 }
 
-/// Selects the application, authenticates with the read key, reads and opens the record.
+/// Selects the application, authenticates with the read key (the chip's proof of presence),
+/// reads the record and checks its signature.
 fn read_record<T: Transport>(
     card: &mut Desfire<T>,
     app: &DesfireApp,
-    card_keys: &CardKeys,
+    keys: &ReadKeys,
     uid: &[u8],
 ) -> Result<CardRecord, DesfireReadError> {
     let not_ours = |err: DesfireError| match err {
@@ -499,7 +627,7 @@ fn read_record<T: Transport>(
         other => other.into(),
     };
     card.select_application(app.aid).map_err(not_ours)?;
-    card.authenticate(READ_KEY, &card_keys.read)
+    card.authenticate(READ_KEY, &keys.read_key(app, uid)?)
         .map_err(|err| match err {
             DesfireError::Authentication | DesfireError::Status(status::NO_SUCH_KEY) => {
                 DesfireReadError::AuthenticationRefused { uid: uid.to_vec() }
@@ -509,8 +637,8 @@ fn read_record<T: Transport>(
     let sealed = card
         .read_data(app.record_file, 0, RECORD_LEN as u32, app.comm_mode)
         .map_err(not_ours)?;
-    let body = card_keys
-        .open(&sealed)
+    let body = keys
+        .open(app, uid, &sealed)
         .ok_or_else(|| DesfireReadError::Forged { uid: uid.to_vec() })?;
     CardRecord::decode(body).map_err(|error| DesfireReadError::Unreadable {
         uid: uid.to_vec(),
@@ -519,7 +647,7 @@ fn read_record<T: Transport>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Arc, Mutex};
 
     use time::macros::date;
@@ -531,7 +659,6 @@ mod tests {
     use crate::sim::{DesfireCard, DesfireCardState, Faults, SharedCard, SimTransport};
 
     const UID: [u8; 7] = [0x04, 0x63, 0x3F, 0x72, 0x63, 0x34, 0x80];
-    const MASTER: [u8; 16] = [0x11; 16];
     const TODAY: Date = date!(2026 - 10 - 01);
 
     /// The demo profile's application with other keys or communication.
@@ -549,9 +676,30 @@ mod tests {
         app(KeyAlgorithm::Aes128, CommMode::Enciphered)
     }
 
-    fn master_keys(app: &DesfireApp, byte: u8) -> MasterKeys {
+    /// What a kiosk holds of [`master_keys`] with this byte.
+    pub(crate) fn kiosk_keys(app: &DesfireApp, byte: u8) -> ReadKeys {
+        let signer = SigningKey::from_slice(&[byte; 32]).unwrap();
+        ReadKeys::new(app, &read_master(app, byte), *signer.verifying_key()).unwrap()
+    }
+
+    /// The read-key master of [`master_keys`] with this byte.
+    fn read_master(app: &DesfireApp, byte: u8) -> Vec<u8> {
+        vec![byte ^ 0x5A; app.key_type.key_len()]
+    }
+
+    /// A desk's keys, all made from `byte`: the application master, an unrelated read-key
+    /// master and a record signer (the validate tests use them too).
+    pub(crate) fn master_keys(app: &DesfireApp, byte: u8) -> IssueKeys {
         let master = vec![byte; app.key_type.key_len()];
-        MasterKeys::new(app, &master, DesfireKey::des([0; 8])).unwrap()
+        let signer = SigningKey::from_slice(&[byte; 32]).unwrap();
+        IssueKeys::new(
+            app,
+            &master,
+            &read_master(app, byte),
+            DesfireKey::des([0; 8]),
+            signer,
+        )
+        .unwrap()
     }
 
     use crate::card::desfire_record::tests::record;
@@ -591,10 +739,10 @@ mod tests {
     fn read_card(
         card: &Arc<Mutex<DesfireCard>>,
         app: &DesfireApp,
-        keys: &MasterKeys,
+        keys: &IssueKeys,
         today: Date,
     ) -> Result<VerifiedRecord, DesfireReadError> {
-        read_on(insert(card, plain()), app, keys, today)
+        read_on(insert(card, plain()), app, keys.reading(), today)
     }
 
     /// The record as committed on the card, without going through the station.
@@ -630,8 +778,10 @@ mod tests {
                 let verified = read_card(&card, &app, &keys, TODAY).unwrap();
                 assert_eq!(verified.record, record(7), "{key_type} {comm_mode:?}");
                 assert_eq!(verified.uid, UID);
+                // UID, select, two authentication frames, and the 125-byte signed record
+                // in up to three frames of at most 59 bytes.
                 assert!(
-                    verified.apdus <= 6,
+                    verified.apdus <= 7,
                     "the kiosk read took {}",
                     verified.apdus
                 );
@@ -650,7 +800,7 @@ mod tests {
         expected_input.push(READ_KEY);
         let read_key = diversify(
             KeyAlgorithm::Aes128,
-            &MASTER,
+            &read_master(&aes, 0x11),
             &UID,
             &[0x30, 0x42, 0xF5],
             &expected_input,
@@ -716,6 +866,36 @@ mod tests {
         let err = read_card(&card, &app, &keys, TODAY).unwrap_err();
         assert!(matches!(err, DesfireReadError::Forged { .. }), "{err:?}");
         assert_eq!(err.reason(), "forged");
+    }
+
+    #[test]
+    fn a_record_signed_for_another_card_or_by_another_signer_is_a_forgery() {
+        let app = aes_app();
+        let keys = master_keys(&app, 0x11);
+        let card = issued(&app, 1);
+        // The record of `card` onto another chip with the right read key for that chip: the
+        // signature names the first UID.
+        let other_uid = [0x04, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06];
+        let other = Arc::new(Mutex::new(DesfireCard::new(DesfireCardState::blank(
+            &other_uid,
+        ))));
+        issue(insert(&other, plain()), &app, &keys, &record(9)).unwrap();
+        let copied = stored_record(&card, &app);
+        {
+            let mut other = other.lock().unwrap();
+            other.state_mut().applications[0].files[0].data[..RECORD_LEN].copy_from_slice(&copied);
+        }
+        let err = read_card(&other, &app, &keys, TODAY).unwrap_err();
+        assert!(matches!(err, DesfireReadError::Forged { .. }), "{err:?}");
+
+        // Same read-key master, another signer: what a stolen kiosk plus a made-up key gives.
+        let mut forger = master_keys(&app, 0x11);
+        forger.signer = SigningKey::from_slice(&[0x33; 32]).unwrap();
+        forger.reading.verifier = *forger.signer.verifying_key();
+        let forged = blank_card();
+        issue(insert(&forged, plain()), &app, &forger, &record(1)).unwrap();
+        let err = read_card(&forged, &app, &keys, TODAY).unwrap_err();
+        assert!(matches!(err, DesfireReadError::Forged { .. }), "{err:?}");
     }
 
     #[test]
@@ -833,7 +1013,10 @@ mod tests {
     #[test]
     fn master_keys_are_checked_and_never_printed() {
         let app = aes_app();
-        assert!(MasterKeys::new(&app, &[0x11; 24], DesfireKey::des([0; 8])).is_err());
+        let signer = || SigningKey::from_slice(&[1; 32]).unwrap();
+        let des = DesfireKey::des([0; 8]);
+        assert!(IssueKeys::new(&app, &[0x11; 24], &[0x22; 16], des.clone(), signer()).is_err());
+        assert!(IssueKeys::new(&app, &[0x11; 16], &[0x22; 8], des, signer()).is_err());
         let keys = master_keys(&app, 0xAB);
         assert!(!format!("{keys:?}").contains("AB"));
         assert!(!format!("{keys:?}").contains("171"));

@@ -329,6 +329,7 @@ pub fn record_issued(
         chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
         status: CardStatus::Personalized,
         expires: Some(issued.verified.data.expires),
+        desfire_issued: false,
     };
     record_card(store, UidKind::Contact, &issued.uid, card, operator)
 }

@@ -24,7 +24,7 @@ use crate::render::cups::{CupsPrinter, PrintError};
 use crate::render::face::CardFace;
 use crate::render::layout::{Layout, SideName};
 use crate::station::auth::{Action, Denied, Session};
-use crate::station::desfire::{self, CardRecord, DesfireIssueError, MasterKeys};
+use crate::station::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
 use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
 use crate::store::{Card, Printed, Production, Store, StoreError, ranges};
 
@@ -56,7 +56,7 @@ pub struct ElsEncoding<'a> {
 pub struct PrintSetup<'a> {
     pub layout: &'a Layout,
     pub renderer: &'a CardRenderer,
-    pub desfire: Option<(&'a DesfireApp, &'a MasterKeys)>,
+    pub desfire: Option<(&'a DesfireApp, &'a IssueKeys)>,
     pub els: Option<ElsEncoding<'a>>,
     /// Holder photos named `<person number or album number>.jpg|.png`.
     pub photos: Option<&'a Path>,
@@ -75,7 +75,7 @@ pub struct PrintStation {
     pub printer: crate::config::Printer,
     pub layout: Layout,
     pub renderer: CardRenderer,
-    desfire: Option<(DesfireApp, MasterKeys)>,
+    desfire: Option<(DesfireApp, IssueKeys)>,
     els: Option<crate::station::desk::DeskSetup>,
     university: String,
 }
@@ -101,7 +101,10 @@ impl PrintStation {
         let layout = Layout::load(&printer.layout)?;
         let renderer = CardRenderer::new()?;
         let desfire = match (&profile.desfire, printer.encode.contains(&Chip::Desfire)) {
-            (Some(app), true) => Some((app.clone(), MasterKeys::from_env(app)?)),
+            (Some(app), true) => Some((
+                app.clone(),
+                IssueKeys::for_profile(profile, &crate::config::data_dir())?,
+            )),
             _ => None,
         };
         let els = if printer.encode.contains(&Chip::Els) {
@@ -720,7 +723,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::card::desfire::DesfireKey;
     use crate::config::Profile;
     use crate::remote::cardexchange as remote;
     use crate::sim::{DesfireCard, DesfireCardState, Faults, SimTransport};
@@ -825,7 +827,7 @@ size_pt = 10
         let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
         let renderer = CardRenderer::new().unwrap();
         let app = Profile::demo().desfire.unwrap();
-        let keys = MasterKeys::new(&app, &[7; 16], DesfireKey::des([0; 8])).unwrap();
+        let keys = crate::station::desfire::tests::master_keys(&app, 7);
         store.add_holograms(1, 10, "t").unwrap();
         let session = printer_session();
         let setup = PrintSetup {
@@ -966,7 +968,7 @@ size_pt = 10
         let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
         let renderer = CardRenderer::new().unwrap();
         let app = Profile::demo().desfire.unwrap();
-        let keys = MasterKeys::new(&app, &[7; 16], DesfireKey::des([0; 8])).unwrap();
+        let keys = crate::station::desfire::tests::master_keys(&app, 7);
         let session = printer_session();
         let setup = PrintSetup {
             desfire: Some((&app, &keys)),

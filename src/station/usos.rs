@@ -255,6 +255,7 @@ pub async fn issue<T: Transport + ?Sized>(
         chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
         status: CardStatus::Personalized,
         expires: Some(issued.verified.data.expires),
+        desfire_issued: false,
     };
     let card_id = issue::record_card(store, UidKind::Contact, &uid, new_card, desk.operator)?;
     tracing::info!(card_id, usos_card = ?usos_card.id, "usos: card issued and recorded");

@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::Date;
 use x509_cert::Certificate;
 
-use super::desfire::{self, CardRecord, DesfireReadError, MasterKeys};
+use super::desfire::{self, CardRecord, DesfireReadError, ReadKeys};
 use super::issue::{self, Reading};
 use crate::card::desfire::DesfireError;
 use crate::card::els::ElsCardError;
@@ -21,16 +21,154 @@ use crate::store::{CardStatus, Store, UidKind};
 /// The five verdicts; the store's type, so the validations log holds exactly these.
 pub use crate::store::Verdict;
 
-/// What the verdict rests on: a card proves more than a UID does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What the verdict rests on, strongest first (the derived order is the ranking: `a < b`
+/// means `a` proves more). Its [`Evidence::detail`] ends the reason of every valid verdict.
+///
+/// 1. [`Evidence::SignedAndAuthenticatedChip`]: a dual-interface card whose ELS signature
+///    verified and whose chip passed the DESFire challenge-response with its diversified read
+///    key: genuine data on the genuine chip.
+/// 2. [`Evidence::AuthenticatedChip`]: the DESFire challenge-response passed and the record's
+///    signature verified: the chip holds a key only the desk could have put there.
+/// 3. [`Evidence::SignedChip`]: the ELS signature verified and names this chip's serial, but
+///    the public ELS format has no chip authentication: EF.ELS and EF.CERT are readable by
+///    anyone, so an emulator that copies them and the UID passes. Signature only.
+/// 4. [`Evidence::UidOnly`]: only the chip UID, which any emulator can report.
+///
+/// A card whose register entry says it was issued with a stronger proof than it shows is
+/// `forged` (see [`RegisteredCard`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
-    /// The ELS structure's signature verified against a trusted issuer and this chip.
+    SignedAndAuthenticatedChip,
+    AuthenticatedChip,
     SignedChip,
-    /// The DESFire record read with the card's own diversified key and its MAC checked.
-    MacRecord,
-    /// Only the chip UID, looked up in the register (UIDs can be cloned: a weaker verdict).
     UidOnly,
+}
+
+impl Evidence {
+    /// What this evidence proves, as the verdict's detail says it.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::SignedAndAuthenticatedChip => "signature and chip authenticated",
+            Self::AuthenticatedChip => "chip authenticated, signed record",
+            Self::SignedChip => "signature only, chip not authenticated",
+            Self::UidOnly => "UID only, chip not authenticated",
+        }
+    }
+}
+
+/// Why the verdict is what it is: a stable key per reason (the kiosk window shows its text in
+/// the kiosk's language; `key()` is what the JSON line and the catalogue use). Values such as
+/// dates and names travel beside it in [`Decision::detail`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum Reason {
+    /// The card's proof held and the register lets it in.
+    Valid,
+    /// The card's proof held; this station's register does not know the card.
+    ValidNotInRegister,
+    /// Valid on its UID alone, because the profile accepts that.
+    ValidUidOnly,
+    /// The register refuses the card (detail: the register's status).
+    Refused,
+    /// The card's own expiry date has passed (detail: the date).
+    Expired,
+    /// The ELS signature check failed; the `VerifyError::kind()` (revoked, wrong_chip, ...).
+    Signature(&'static str),
+    /// The ELS structure is signed with an algorithm this station does not verify.
+    UnsupportedSignature,
+    /// The chip's student-card data cannot be parsed.
+    CardDataUnreadable,
+    /// An ELS chip with no student-card data on it.
+    NoCardData,
+    /// The DESFire check failed; the `DesfireReadError::reason()` (authentication_refused,
+    /// forged).
+    Record(&'static str),
+    /// A valid EF.ELS on a chip that fails (or lacks) the DESFire proof its register entry
+    /// requires: a copied EF.ELS.
+    CopiedEls,
+    /// The register says the card has the DESFire application; this kiosk has no `[desfire]`.
+    CannotCheckDesfire,
+    /// A card with the DESFire application in a contact reader: its chip proves itself only
+    /// contactless.
+    TapContactless,
+    /// Issued with a signed chip, shows only a UID.
+    SignedChipMissing,
+    /// Issued with the DESFire application, shows only a UID.
+    DesfireMissing,
+    /// Only a UID, and the profile does not accept UID-only cards.
+    UidOnlyRefused,
+    NotInRegister,
+    /// Only a UID, and the register is too old to vouch for it.
+    RegisterTooOld,
+    /// The register cannot be read (detail: the store's error).
+    RegisterUnreadable,
+}
+
+impl Reason {
+    /// Every reason with a fixed key, and the signature kinds the kiosk knows, for the
+    /// catalogue test (a signature kind not listed still gets the catalogue's fallback).
+    pub const ALL: &[Reason] = &[
+        Reason::Valid,
+        Reason::ValidNotInRegister,
+        Reason::ValidUidOnly,
+        Reason::Refused,
+        Reason::Expired,
+        Reason::Signature("malformed"),
+        Reason::Signature("forged"),
+        Reason::Signature("untrusted_issuer"),
+        Reason::Signature("wrong_chip"),
+        Reason::Signature("revoked"),
+        Reason::Signature("expired_signer"),
+        Reason::Signature("weak_key"),
+        Reason::Signature("not_a_ca"),
+        Reason::UnsupportedSignature,
+        Reason::CardDataUnreadable,
+        Reason::NoCardData,
+        Reason::Record("authentication_refused"),
+        Reason::Record("forged"),
+        Reason::CopiedEls,
+        Reason::CannotCheckDesfire,
+        Reason::TapContactless,
+        Reason::SignedChipMissing,
+        Reason::DesfireMissing,
+        Reason::UidOnlyRefused,
+        Reason::NotInRegister,
+        Reason::RegisterTooOld,
+        Reason::RegisterUnreadable,
+    ];
+
+    /// The stable key, e.g. `refused`, `signature.wrong_chip`, `record.forged`.
+    pub fn key(self) -> String {
+        let fixed = match self {
+            Self::Signature(kind) => return format!("signature.{kind}"),
+            Self::Record(kind) => return format!("record.{kind}"),
+            Self::Valid => "valid",
+            Self::ValidNotInRegister => "valid_not_in_register",
+            Self::ValidUidOnly => "valid_uid_only",
+            Self::Refused => "refused",
+            Self::Expired => "expired",
+            Self::UnsupportedSignature => "unsupported_signature",
+            Self::CardDataUnreadable => "card_data_unreadable",
+            Self::NoCardData => "no_card_data",
+            Self::CopiedEls => "copied_els",
+            Self::CannotCheckDesfire => "cannot_check_desfire",
+            Self::TapContactless => "tap_contactless",
+            Self::SignedChipMissing => "signed_chip_missing",
+            Self::DesfireMissing => "desfire_missing",
+            Self::UidOnlyRefused => "uid_only_refused",
+            Self::NotInRegister => "not_in_register",
+            Self::RegisterTooOld => "register_too_old",
+            Self::RegisterUnreadable => "register_unreadable",
+        };
+        fixed.to_owned()
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> Self {
+        reason.key()
+    }
 }
 
 /// A card as the local register knows it.
@@ -43,6 +181,10 @@ pub struct RegisteredCard {
     /// Issued with a signed chip (the register holds the chip serial the signature binds):
     /// such a card that shows no valid signature is a copy, whatever the policy says.
     pub signed_at_issue: bool,
+    /// Issued with the university DESFire application: such a card must pass the DESFire
+    /// challenge-response with its read key, whatever else it shows (a dual-interface card's
+    /// valid EF.ELS without it is a copy).
+    pub desfire_at_issue: bool,
 }
 
 /// Why the register refuses a card, whatever the card itself proves.
@@ -76,7 +218,13 @@ impl Refusal {
     }
 
     fn finding(&self, evidence: Evidence) -> Finding {
-        Finding::new(self.verdict, format!("card {}", self.reason), evidence)
+        Finding::new(
+            self.verdict,
+            Reason::Refused,
+            format!("card {}", self.reason),
+            evidence,
+        )
+        .with_detail(self.reason.clone())
     }
 }
 
@@ -118,6 +266,7 @@ impl Register for Store {
             },
             expires: card.fields.expires,
             signed_at_issue: card.fields.chip_serial_number.is_some(),
+            desfire_at_issue: card.fields.desfire_issued,
         }))
     }
 
@@ -139,10 +288,11 @@ impl Register for Store {
     }
 }
 
-/// The profile's DESFire university application and the master keys its card keys derive from.
+/// The profile's DESFire university application and what a kiosk reads it with: the read-key
+/// master and the record signer's public key (nothing that writes a card).
 pub struct DesfireCheck {
     pub app: DesfireApp,
-    pub keys: MasterKeys,
+    pub keys: ReadKeys,
 }
 
 pub struct Policy {
@@ -198,7 +348,7 @@ impl Policy {
         let desfire = match &profile.desfire {
             Some(app) => Some(DesfireCheck {
                 app: app.clone(),
-                keys: MasterKeys::from_env(app)?,
+                keys: ReadKeys::for_profile(profile, &crate::config::data_dir())?,
             }),
             None => None,
         };
@@ -220,7 +370,15 @@ impl Policy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub verdict: Verdict,
+    /// The reason in English with its values, for staff, logs and the validations log.
     pub reason: String,
+    /// The reason's stable key, which the kiosk window shows in its own language.
+    pub reason_key: Reason,
+    /// The values the reason names (a name, a date, the register's status), if any: no words,
+    /// so any language's text can carry them.
+    pub detail: Option<String>,
+    /// Set when the register is older than the profile allows.
+    pub stale: Option<Staleness>,
     #[serde(serialize_with = "hex_upper")]
     pub uid: Vec<u8>,
     pub holder_id: Option<String>,
@@ -258,7 +416,12 @@ pub fn validate<T: Transport + ?Sized>(
         Err(err) => {
             let reason = format!("the register cannot be read: {err}");
             tracing::error!(%reason, "validate: no verdict possible");
-            let finding = Finding::new(Verdict::Unknown, reason, Evidence::UidOnly);
+            let finding = Finding::new(
+                Verdict::Unknown,
+                Reason::RegisterUnreadable,
+                reason,
+                Evidence::UidOnly,
+            );
             return Ok(finding.decision(uid, None, started));
         }
     };
@@ -276,7 +439,16 @@ pub fn validate<T: Transport + ?Sized>(
     ) {
         Ok(reading) => {
             by_signed_serial = registered_by_signed_serial(&reading, register);
-            els_finding(reading, by_signed_serial.as_ref().or(registered))
+            let registered = by_signed_serial.as_ref().or(registered);
+            // A dual-interface card: its EF.ELS can be copied, its read key cannot.
+            if reading.verdict.is_ok() && registered.is_some_and(|r| r.desfire_at_issue) {
+                match chip_proof(&mut *card, policy)? {
+                    None => els_finding(reading, registered, Evidence::SignedAndAuthenticatedChip),
+                    Some(refusal) => refusal,
+                }
+            } else {
+                els_finding(reading, registered, Evidence::SignedChip)
+            }
         }
         Err(ElsCardError::NotAnElsCard) => match &policy.desfire {
             Some(check) => {
@@ -293,18 +465,27 @@ pub fn validate<T: Transport + ?Sized>(
         Err(ElsCardError::Transport(err)) => return Err(err),
         Err(ElsCardError::Empty) => Finding::new(
             Verdict::Unknown,
+            Reason::NoCardData,
             "the card's chip holds no student-card data",
             Evidence::UidOnly,
         ),
         Err(err) => Finding::new(
             Verdict::Forged,
+            Reason::CardDataUnreadable,
             format!("the card's data cannot be read as a student card: {err}"),
             Evidence::SignedChip,
         ),
     };
-    let finding = match stale_note(age, policy).or(stale_revocations) {
-        Some(note) => Finding {
-            reason: format!("{} ({note})", finding.reason),
+    let stale = is_stale(age, policy)
+        .then(|| match age {
+            Some(age) => Staleness::SyncedHoursAgo(age.as_secs() / 3600),
+            None => Staleness::NeverSynced,
+        })
+        .or(stale_revocations);
+    let finding = match stale {
+        Some(stale) => Finding {
+            reason: format!("{} ({stale})", finding.reason),
+            stale: Some(stale),
             ..finding
         },
         None => finding,
@@ -319,20 +500,33 @@ pub fn validate<T: Transport + ?Sized>(
 /// What the checks found, before it becomes a [`Decision`].
 struct Finding {
     verdict: Verdict,
+    key: Reason,
     reason: String,
+    detail: Option<String>,
+    stale: Option<Staleness>,
     evidence: Evidence,
     holder_name: Option<String>,
     valid_until: Option<Date>,
 }
 
 impl Finding {
-    fn new(verdict: Verdict, reason: impl Into<String>, evidence: Evidence) -> Self {
+    fn new(verdict: Verdict, key: Reason, reason: impl Into<String>, evidence: Evidence) -> Self {
         Self {
             verdict,
+            key,
             reason: reason.into(),
+            detail: None,
+            stale: None,
             evidence,
             holder_name: None,
             valid_until: None,
+        }
+    }
+
+    fn with_detail(self, detail: impl Into<String>) -> Self {
+        Self {
+            detail: Some(detail.into()),
+            ..self
         }
     }
 
@@ -347,6 +541,9 @@ impl Finding {
         Decision {
             verdict: self.verdict,
             reason: self.reason,
+            reason_key: self.key,
+            detail: self.detail,
+            stale: self.stale,
             uid,
             holder_id,
             holder_name: self.holder_name,
@@ -374,19 +571,40 @@ fn registered_by_signed_serial(
         .flatten()
 }
 
-fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding {
-    let evidence = Evidence::SignedChip;
+/// The verdict on an ELS reading; `evidence` is what a verified signature amounts to on this
+/// card (with or without its chip's DESFire proof).
+fn els_finding(
+    reading: Reading,
+    registered: Option<&RegisteredCard>,
+    evidence: Evidence,
+) -> Finding {
     let verified = match reading.verdict {
         Ok(verified) => verified,
         Err(VerifyError::Expired(date)) => {
-            return Finding::new(Verdict::Expired, format!("valid until {date}"), evidence)
-                .until(Some(date));
+            return Finding::new(
+                Verdict::Expired,
+                Reason::Expired,
+                format!("valid until {date}"),
+                evidence,
+            )
+            .with_detail(date.to_string())
+            .until(Some(date));
         }
         Err(err @ VerifyError::UnsupportedAlgorithm(_)) => {
-            return Finding::new(Verdict::Unknown, err.to_string(), evidence);
+            return Finding::new(
+                Verdict::Unknown,
+                Reason::UnsupportedSignature,
+                err.to_string(),
+                evidence,
+            );
         }
         Err(err) => {
-            return Finding::new(Verdict::Forged, format!("{}: {err}", err.kind()), evidence);
+            return Finding::new(
+                Verdict::Forged,
+                Reason::Signature(err.kind()),
+                format!("{}: {err}", err.kind()),
+                evidence,
+            );
         }
     };
     let name = format!(
@@ -397,54 +615,110 @@ fn els_finding(reading: Reading, registered: Option<&RegisteredCard>) -> Finding
     let expires = Some(verified.data.expires);
     // A genuine signature says who the card was issued to; the register says whether it may
     // still be used (a lost card keeps a perfect signature).
-    let mut valid = format!(
-        "{name}, album {}, until {}",
-        verified.data.album_number, verified.data.expires
-    );
+    let (album, until) = (&verified.data.album_number, verified.data.expires);
+    let mut valid = format!("{name}, album {album}, until {until}");
     if reading.chip == ChipSerial::Unavailable {
         valid = format!("{valid}; {}", issue::CHIP_NOT_CHECKED);
     }
-    let finding = proven_finding(registered, evidence, valid);
+    let finding = proven_finding(
+        registered,
+        evidence,
+        valid,
+        format!("{name}, {album}, {until}"),
+    );
     Finding {
         holder_name: Some(name),
         ..finding.until(expires)
     }
 }
 
+/// The DESFire proof of presence a dual-interface card's EF.ELS needs, since anyone can read
+/// and copy an EF.ELS: `None` when the chip passed the challenge-response with its diversified
+/// read key and carries a genuine record, otherwise the finding that refuses the card.
+fn chip_proof<T: Transport + ?Sized>(
+    card: &mut T,
+    policy: &Policy,
+) -> Result<Option<Finding>, TransportError> {
+    if !crate::card::chip_serial::is_contactless_atr(card.atr()) {
+        return Ok(Some(Finding::new(
+            Verdict::Unknown,
+            Reason::TapContactless,
+            "the card was issued with the university DESFire application, which proves the \
+             chip only over the contactless interface: tap it on the contactless reader (its \
+             EF.ELS alone can be copied)",
+            Evidence::SignedChip,
+        )));
+    }
+    let Some(check) = &policy.desfire else {
+        return Ok(Some(Finding::new(
+            Verdict::Unknown,
+            Reason::CannotCheckDesfire,
+            "the register says the card carries the university DESFire application, but this \
+             station has no [desfire] to check it with (its EF.ELS alone can be copied)",
+            Evidence::SignedChip,
+        )));
+    };
+    match desfire::read_on(&mut *card, &check.app, &check.keys, policy.today) {
+        // Expired by the record: the ELS verified, so the record is older (a prolongation
+        // rewrites the ELS only); the chip proved itself, which is what is asked here.
+        Ok(_) | Err(DesfireReadError::Expired(_)) => Ok(None),
+        Err(DesfireReadError::Card(DesfireError::Transport(err))) => Err(err),
+        Err(err) => Ok(Some(Finding::new(
+            Verdict::Forged,
+            Reason::CopiedEls,
+            format!(
+                "copied_els: the EF.ELS verifies, but the card was issued with the DESFire \
+                 application and this chip fails it ({err})"
+            ),
+            Evidence::SignedChip,
+        ))),
+    }
+}
+
 fn record_finding(record: &CardRecord, registered: Option<&RegisteredCard>) -> Finding {
-    let valid = format!(
-        "card {}, holder {}, until {}",
-        record.card_number, record.holder_id, record.expires
-    );
-    let finding = proven_finding(registered, Evidence::MacRecord, valid);
+    let (number, holder, until) = (record.card_number, &record.holder_id, record.expires);
+    let valid = format!("card {number}, holder {holder}, until {until}");
+    let values = format!("{number}, {holder}, {until}");
+    let finding = proven_finding(registered, Evidence::AuthenticatedChip, valid, values);
     finding.until(Some(record.expires))
 }
 
 /// The verdict for a card whose data proved genuine: refused if the register refuses it,
-/// otherwise valid, saying so when the register does not know the card.
+/// otherwise valid, saying so when the register does not know the card. A valid verdict's
+/// reason ends with what the evidence proves.
 fn proven_finding(
     registered: Option<&RegisteredCard>,
     evidence: Evidence,
     valid: String,
+    values: String,
 ) -> Finding {
+    let proof = evidence.detail();
     match registered {
         Some(RegisteredCard {
             refused: Some(refusal),
             ..
         }) => refusal.finding(evidence),
-        Some(_) => Finding::new(Verdict::Valid, valid, evidence),
+        Some(_) => Finding::new(
+            Verdict::Valid,
+            Reason::Valid,
+            format!("{valid}; {proof}"),
+            evidence,
+        )
+        .with_detail(values),
         None => Finding::new(
             Verdict::Valid,
-            format!("{valid}; not in this station's register"),
+            Reason::ValidNotInRegister,
+            format!("{valid}; not in this station's register; {proof}"),
             evidence,
-        ),
+        )
+        .with_detail(values),
     }
 }
 
 /// The finding of a failed DESFire check, or `None` when the card simply has no university
 /// application (then its UID is all there is to go on).
 fn desfire_failure(err: DesfireReadError) -> Option<Finding> {
-    let evidence = Evidence::MacRecord;
+    let evidence = Evidence::AuthenticatedChip;
     match err {
         DesfireReadError::NotOurApplication { .. }
         | DesfireReadError::UnsupportedUid(_)
@@ -452,15 +726,22 @@ fn desfire_failure(err: DesfireReadError) -> Option<Finding> {
         DesfireReadError::Expired(verified) => {
             let expires = verified.record.expires;
             Some(
-                Finding::new(Verdict::Expired, format!("valid until {expires}"), evidence)
-                    .until(Some(expires)),
+                Finding::new(
+                    Verdict::Expired,
+                    Reason::Expired,
+                    format!("valid until {expires}"),
+                    evidence,
+                )
+                .with_detail(expires.to_string())
+                .until(Some(expires)),
             )
         }
-        // Our application with keys that are not this card's, or a record whose MAC fails.
+        // Our application with keys that are not this card's, or a record whose signature fails.
         err @ (DesfireReadError::AuthenticationRefused { .. }
         | DesfireReadError::Forged { .. }
         | DesfireReadError::Unreadable { .. }) => Some(Finding::new(
             Verdict::Forged,
+            Reason::Record(err.reason()),
             format!("{}: {err}", err.reason()),
             evidence,
         )),
@@ -475,36 +756,63 @@ fn uid_finding(
 ) -> Finding {
     let evidence = Evidence::UidOnly;
     let Some(card) = registered else {
-        return Finding::new(Verdict::Unknown, "card not in the register", evidence);
+        return Finding::new(
+            Verdict::Unknown,
+            Reason::NotInRegister,
+            "card not in the register",
+            evidence,
+        );
     };
     if (is_stale(age, policy) || revocations_stale)
         && policy.when_stale == WhenStale::UidCardsUnknown
     {
         return Finding::new(
             Verdict::Unknown,
+            Reason::RegisterTooOld,
             "the register is too old to vouch for a card known only by its UID",
             evidence,
         );
     }
     let finding = match (&card.refused, card.expires) {
         (Some(refusal), _) => refusal.finding(evidence),
-        (None, Some(expires)) if expires < policy.today => {
-            Finding::new(Verdict::Expired, format!("valid until {expires}"), evidence)
-        }
+        (None, Some(expires)) if expires < policy.today => Finding::new(
+            Verdict::Expired,
+            Reason::Expired,
+            format!("valid until {expires}"),
+            evidence,
+        )
+        .with_detail(expires.to_string()),
         (None, _) if card.signed_at_issue => Finding::new(
             Verdict::Forged,
+            Reason::SignedChipMissing,
             "the card was issued with a signed chip but shows none: only its UID matches, \
              which a card emulator can copy",
             evidence,
         ),
+        (None, _) if card.desfire_at_issue && policy.desfire.is_none() => Finding::new(
+            Verdict::Unknown,
+            Reason::CannotCheckDesfire,
+            "the register says the card carries the university DESFire application, but this \
+             station has no [desfire] to check it with",
+            evidence,
+        ),
+        (None, _) if card.desfire_at_issue => Finding::new(
+            Verdict::Forged,
+            Reason::DesfireMissing,
+            "the card was issued with the university DESFire application but shows none: only \
+             its UID matches, which a card emulator can copy",
+            evidence,
+        ),
         (None, _) if !policy.accept_uid_only => Finding::new(
             Verdict::Forged,
+            Reason::UidOnlyRefused,
             "the card proves nothing but its UID, which a card emulator can copy \
              (no signed chip, no university record; [kiosk] accept_uid_only is off)",
             evidence,
         ),
         (None, _) => Finding::new(
             Verdict::Valid,
+            Reason::ValidUidOnly,
             "known by its UID only (weaker than a signed chip)",
             evidence,
         ),
@@ -521,27 +829,38 @@ fn is_stale(age: Option<Duration>, policy: &Policy) -> bool {
     }
 }
 
-/// The note for a revocation poll older than its limit: a block made at another station in
-/// the meantime may not be here yet.
-fn stale_revocations(register: &dyn Register) -> Option<String> {
+/// A revocation poll older than its limit: a block made at another station in the meantime
+/// may not be here yet.
+fn stale_revocations(register: &dyn Register) -> Option<Staleness> {
     let (age, limit) = register
         .revocations_age()
         .filter(|(age, limit)| age > limit)?;
-    Some(format!(
-        "blocks last fetched {} s ago, over the {} s limit ([kiosk] max_revocation_age_seconds)",
-        age.as_secs(),
-        limit.as_secs()
-    ))
+    Some(Staleness::BlocksFetchedSecondsAgo {
+        seconds: age.as_secs(),
+        limit: limit.as_secs(),
+    })
 }
 
-fn stale_note(age: Option<Duration>, policy: &Policy) -> Option<String> {
-    if !is_stale(age, policy) {
-        return None;
+/// A register (or its revocation poll) older than the profile allows, as the verdict notes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Staleness {
+    SyncedHoursAgo(u64),
+    NeverSynced,
+    BlocksFetchedSecondsAgo { seconds: u64, limit: u64 },
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SyncedHoursAgo(hours) => write!(f, "register last synced {hours} h ago"),
+            Self::NeverSynced => f.write_str("register never synced"),
+            Self::BlocksFetchedSecondsAgo { seconds, limit } => write!(
+                f,
+                "blocks last fetched {seconds} s ago, over the {limit} s limit ([kiosk] max_revocation_age_seconds)"
+            ),
+        }
     }
-    Some(match age {
-        Some(age) => format!("register last synced {} h ago", age.as_secs() / 3600),
-        None => "register never synced".to_owned(),
-    })
 }
 
 #[cfg(test)]
@@ -613,10 +932,22 @@ mod tests {
             }
         }
         fn issued_card(&self, uid: &[u8], expires: Date) -> SharedCard {
-            let card = shared(ElsCard::new(ElsCardState::personalised(
-                uid,
-                &card_key().for_card(uid).unwrap(),
-            )));
+            let card = shared(ElsCard::new(personalised(uid)));
+            self.issue_els(&card, expires);
+            card
+        }
+        /// A dual-interface card: the ELS signed by this desk, the DESFire application
+        /// issued with the desk keys made from `desfire_byte`.
+        fn dual_card(&self, desfire_byte: u8, expires: Date) -> SharedCard {
+            let card = shared(crate::sim::DualInterfaceCard::new(
+                ElsCard::new(personalised(&UID)),
+                crate::sim::DesfireCard::new(crate::sim::DesfireCardState::blank(&UID)),
+            ));
+            self.issue_els(&card, expires);
+            issue_desfire(&card, desfire_byte, expires);
+            card
+        }
+        fn issue_els(&self, card: &SharedCard, expires: Date) {
             let data = ElsData {
                 chip_serial: String::new(),
                 university: "Uniwersytet Łódzki".into(),
@@ -639,8 +970,11 @@ mod tests {
                 issued_on,
             )
             .unwrap();
-            card
         }
+    }
+
+    fn personalised(uid: &[u8]) -> ElsCardState {
+        ElsCardState::personalised(uid, &card_key().for_card(uid).unwrap())
     }
 
     fn tap(card: &SharedCard, register: &MapRegister, policy: &Policy) -> Decision {
@@ -658,6 +992,7 @@ mod tests {
             refused: None,
             expires: None,
             signed_at_issue: false,
+            desfire_at_issue: false,
         }
     }
 
@@ -815,20 +1150,30 @@ mod tests {
         );
     }
 
-    fn desfire_check(master_byte: u8) -> DesfireCheck {
-        let app = crate::config::Profile::demo()
+    fn demo_app() -> DesfireApp {
+        crate::config::Profile::demo()
             .desfire
-            .expect("the demo profile has [desfire]");
-        let master = vec![master_byte; app.key_type.key_len()];
-        let keys =
-            MasterKeys::new(&app, &master, crate::card::desfire::DesfireKey::des([0; 8])).unwrap();
+            .expect("the demo profile has [desfire]")
+    }
+
+    /// A kiosk's DESFire check for the desk keys made from `byte`.
+    fn desfire_check(byte: u8) -> DesfireCheck {
+        let app = demo_app();
+        let keys = desfire::tests::kiosk_keys(&app, byte);
         DesfireCheck { app, keys }
     }
 
-    fn desfire_card(check: &DesfireCheck, expires: Date) -> SharedCard {
+    /// A DESFire card issued with the desk keys made from `byte`.
+    fn desfire_card(byte: u8, expires: Date) -> SharedCard {
         let card = shared(crate::sim::DesfireCard::new(
             crate::sim::DesfireCardState::blank(&UID),
         ));
+        issue_desfire(&card, byte, expires);
+        card
+    }
+
+    fn issue_desfire(card: &SharedCard, byte: u8, expires: Date) {
+        let app = demo_app();
         let record = CardRecord {
             card_number: 77,
             barcode: "2900000000077".into(),
@@ -837,35 +1182,33 @@ mod tests {
         };
         desfire::issue(
             SimTransport::insert(card.clone(), Faults::default()),
-            &check.app,
-            &check.keys,
+            &app,
+            &desfire::tests::master_keys(&app, byte),
             &record,
         )
         .unwrap();
-        card
     }
 
     #[test]
-    fn desfire_cards_are_judged_by_their_maced_record() {
+    fn desfire_cards_are_judged_by_their_read_key_and_signed_record() {
         let kiosk = Kiosk::new();
         let policy = Policy {
             desfire: Some(desfire_check(0x11)),
             ..kiosk.policy()
         };
-        let check = policy.desfire.as_ref().unwrap();
         let register = MapRegister {
             cards: HashMap::from([(UID.to_vec(), active("H-7"))]),
             age: Some(Duration::from_secs(60)),
         };
 
         let decision = tap(
-            &desfire_card(check, date!(2027 - 09 - 30)),
+            &desfire_card(0x11, date!(2027 - 09 - 30)),
             &register,
             &policy,
         );
         assert_eq!(
             (decision.verdict, decision.evidence),
-            (Verdict::Valid, Evidence::MacRecord),
+            (Verdict::Valid, Evidence::AuthenticatedChip),
             "{}",
             decision.reason
         );
@@ -876,7 +1219,7 @@ mod tests {
         );
 
         let expired = tap(
-            &desfire_card(check, date!(2026 - 10 - 31)),
+            &desfire_card(0x11, date!(2026 - 10 - 31)),
             &register,
             &policy,
         );
@@ -893,16 +1236,16 @@ mod tests {
             ..MapRegister::default()
         };
         assert_eq!(
-            tap(&desfire_card(check, date!(2027 - 09 - 30)), &lost, &policy).verdict,
+            tap(&desfire_card(0x11, date!(2027 - 09 - 30)), &lost, &policy).verdict,
             Verdict::Blocked
         );
 
         // Issued under another master key: our application, but not our keys.
-        let foreign = desfire_card(&desfire_check(0x22), date!(2027 - 09 - 30));
+        let foreign = desfire_card(0x22, date!(2027 - 09 - 30));
         let decision = tap(&foreign, &register, &policy);
         assert_eq!(
             (decision.verdict, decision.evidence),
-            (Verdict::Forged, Evidence::MacRecord),
+            (Verdict::Forged, Evidence::AuthenticatedChip),
             "{}",
             decision.reason
         );
@@ -917,6 +1260,164 @@ mod tests {
             crate::sim::DesfireCardState::blank(&UID),
         ));
         assert_eq!(tap(&blank, &register, &policy).evidence, Evidence::UidOnly);
+    }
+
+    #[test]
+    fn a_dual_interface_card_must_authenticate_its_chip_and_a_copied_els_is_forged() {
+        let kiosk = Kiosk::new();
+        let policy = Policy {
+            desfire: Some(desfire_check(0x11)),
+            ..kiosk.policy()
+        };
+        let dual = RegisteredCard {
+            signed_at_issue: true,
+            desfire_at_issue: true,
+            ..active("H-9")
+        };
+        let register = MapRegister {
+            cards: HashMap::from([(UID.to_vec(), dual)]),
+            age: Some(Duration::from_secs(60)),
+        };
+        let genuine = kiosk.dual_card(0x11, date!(2027 - 03 - 31));
+        let decision = tap(&genuine, &register, &policy);
+        assert_eq!(
+            (decision.verdict, decision.evidence, decision.reason_key),
+            (
+                Verdict::Valid,
+                Evidence::SignedAndAuthenticatedChip,
+                Reason::Valid
+            ),
+            "{}",
+            decision.reason
+        );
+        assert!(
+            decision
+                .reason
+                .ends_with("; signature and chip authenticated"),
+            "{}",
+            decision.reason
+        );
+
+        // The genuine card's EF.ELS and EF.CERT served under its UID by a chip without the
+        // DESFire application, and by one whose DESFire keys are another system's.
+        let mut copier = SimTransport::insert(genuine, Faults::default());
+        let structure = crate::card::els::read_els(&mut copier).unwrap();
+        let certificate = crate::card::els::read_cert(&mut copier).unwrap().unwrap();
+        let copy = || {
+            let mut state = ElsCardState::blank(&UID);
+            state.ef_els[..structure.len()].copy_from_slice(&structure);
+            state.ef_cert[..certificate.len()].copy_from_slice(&certificate);
+            ElsCard::new(state)
+        };
+        let els_only = shared(copy());
+        let foreign_desfire = shared(crate::sim::DualInterfaceCard::new(
+            copy(),
+            crate::sim::DesfireCard::new(crate::sim::DesfireCardState::blank(&UID)),
+        ));
+        issue_desfire(&foreign_desfire, 0x22, date!(2027 - 03 - 31));
+        for copied in [els_only, foreign_desfire] {
+            let decision = tap(&copied, &register, &policy);
+            assert_eq!(
+                (decision.verdict, decision.reason_key),
+                (Verdict::Forged, Reason::CopiedEls),
+                "{}",
+                decision.reason
+            );
+            assert!(
+                decision.reason.starts_with("copied_els"),
+                "{}",
+                decision.reason
+            );
+        }
+
+        // A kiosk without [desfire] cannot tell: not valid on the signature alone.
+        let decision = tap(
+            &copy_of_els(&structure, &certificate),
+            &register,
+            &kiosk.policy(),
+        );
+        assert_eq!(
+            (decision.verdict, decision.reason_key),
+            (Verdict::Unknown, Reason::CannotCheckDesfire)
+        );
+
+        // An ELS-only card (no DESFire at issue) is valid, and says what that is worth.
+        let els_only_card = MapRegister {
+            cards: HashMap::from([(
+                UID.to_vec(),
+                RegisteredCard {
+                    signed_at_issue: true,
+                    ..active("H-9")
+                },
+            )]),
+            age: Some(Duration::from_secs(60)),
+        };
+        let decision = tap(
+            &copy_of_els(&structure, &certificate),
+            &els_only_card,
+            &policy,
+        );
+        assert_eq!(
+            (decision.verdict, decision.evidence),
+            (Verdict::Valid, Evidence::SignedChip)
+        );
+        assert!(
+            decision
+                .reason
+                .ends_with("; signature only, chip not authenticated"),
+            "{}",
+            decision.reason
+        );
+        assert!(Evidence::SignedAndAuthenticatedChip < Evidence::AuthenticatedChip);
+        assert!(Evidence::AuthenticatedChip < Evidence::SignedChip);
+        assert!(Evidence::SignedChip < Evidence::UidOnly);
+    }
+
+    fn copy_of_els(structure: &[u8], certificate: &[u8]) -> SharedCard {
+        let mut state = ElsCardState::blank(&UID);
+        state.ef_els[..structure.len()].copy_from_slice(structure);
+        state.ef_cert[..certificate.len()].copy_from_slice(certificate);
+        shared(ElsCard::new(state))
+    }
+
+    #[test]
+    fn a_desfire_card_that_lost_its_application_is_forged_even_when_uid_only_is_accepted() {
+        let kiosk = Kiosk::new();
+        let policy = Policy {
+            desfire: Some(desfire_check(0x11)),
+            accept_uid_only: true,
+            ..kiosk.policy()
+        };
+        let register = MapRegister {
+            cards: HashMap::from([(
+                UID.to_vec(),
+                RegisteredCard {
+                    desfire_at_issue: true,
+                    ..active("H-3")
+                },
+            )]),
+            age: Some(Duration::from_secs(60)),
+        };
+        let blank = shared(crate::sim::DesfireCard::new(
+            crate::sim::DesfireCardState::blank(&UID),
+        ));
+        let decision = tap(&blank, &register, &policy);
+        assert_eq!(
+            (decision.verdict, decision.reason_key),
+            (Verdict::Forged, Reason::DesfireMissing),
+            "{}",
+            decision.reason
+        );
+        // A kiosk that cannot run the DESFire check does not call the card anything.
+        let without_desfire = Policy {
+            desfire: None,
+            ..policy
+        };
+        let decision = tap(&blank, &register, &without_desfire);
+        assert_eq!(
+            (decision.verdict, decision.reason_key),
+            (Verdict::Unknown, Reason::CannotCheckDesfire)
+        );
     }
 
     #[test]
@@ -981,6 +1482,7 @@ mod tests {
                     chip_serial_number: None,
                     status: CardStatus::Activated,
                     expires: Some(date!(2027 - 09 - 30)),
+                    desfire_issued: false,
                 },
                 "test",
             )
@@ -1099,6 +1601,9 @@ mod tests {
         let decision = Decision {
             verdict: Verdict::Blocked,
             reason: "card lost".into(),
+            reason_key: Reason::Refused,
+            detail: Some("lost".into()),
+            stale: None,
             uid: UID.to_vec(),
             holder_id: Some("H-1".into()),
             holder_name: None,
@@ -1111,6 +1616,7 @@ mod tests {
         assert_eq!(json["uid"], "04A1B2C3D4E5F6");
         assert_eq!(json["holder_id"], "H-1");
         assert_eq!(json["ms"], 12.35);
+        assert_eq!(json["reason_key"], "refused");
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct NewCard {
     pub chip_serial_number: Option<String>,
     pub status: CardStatus,
     pub expires: Option<Date>,
+    /// Issued with the university DESFire application (its read key and signed record).
+    pub desfire_issued: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,7 @@ macro_rules! card_columns {
         "id, remote_id, cardholder_id, card_number, barcode, type, contact_uid,
          contactless_uid, chip_serial_number, status, expires, updated_at,
          coalesce(cards.deleted_remotely_at, (SELECT holder.deleted_remotely_at FROM cardholders
-             AS holder WHERE holder.id = cards.cardholder_id))"
+             AS holder WHERE holder.id = cards.cardholder_id)), desfire_issued"
     };
 }
 
@@ -148,6 +150,7 @@ impl NewCard {
                 "type": self.card_type,
                 "contactUid": self.contact_uid,
                 "contactlessUid": self.contactless_uid,
+                "desfireIssued": self.desfire_issued,
             },
         })
     }
@@ -167,6 +170,7 @@ fn card_from_row(row: &Row) -> rusqlite::Result<Card> {
             chip_serial_number: row.get(8)?,
             status: row.get(9)?,
             expires: row.get(10)?,
+            desfire_issued: row.get(13)?,
         },
         updated_at: row.get(11)?,
         deleted_remotely_at: row.get(12)?,
@@ -189,8 +193,9 @@ impl Store {
         self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO cards (cardholder_id, card_number, barcode, type, contact_uid,
-                    contactless_uid, chip_serial_number, status, expires, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    contactless_uid, chip_serial_number, status, expires, updated_at,
+                    desfire_issued)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute((
                 card.cardholder_id,
@@ -203,6 +208,7 @@ impl Store {
                 card.status,
                 card.expires,
                 now(),
+                card.desfire_issued,
             ))?;
             let id = tx.last_insert_rowid();
             outbox::enqueue(tx, Resource::Cards, id, Operation::Create, card.payload())?;
@@ -345,6 +351,7 @@ mod tests {
             chip_serial_number: None,
             status: CardStatus::Activated,
             expires: Some(date!(2026 - 03 - 31)),
+            desfire_issued: false,
         }
     }
 

@@ -243,6 +243,7 @@ mod tests {
                     chip_serial_number: None,
                     status: CardStatus::Personalized,
                     expires: None,
+                    desfire_issued: false,
                 },
                 "test",
             )

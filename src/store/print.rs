@@ -153,6 +153,7 @@ impl Store {
                 chip_serial_number: None,
                 status: CardStatus::InProduction,
                 expires,
+                desfire_issued: false,
             };
             let at = now();
             tx.prepare_cached(
@@ -246,7 +247,7 @@ impl Store {
             tx.prepare_cached(
                 "UPDATE cards SET contact_uid = coalesce(?1, contact_uid),
                     contactless_uid = coalesce(?2, contactless_uid), chip_serial_number = ?3,
-                    status = ?4, updated_at = ?5
+                    status = ?4, updated_at = ?5, desfire_issued = desfire_issued OR ?7
                  WHERE id = ?6",
             )?
             .execute((
@@ -256,6 +257,9 @@ impl Store {
                 status,
                 &at,
                 card_id,
+                // The encoder sets the contactless UID only when it wrote the DESFire
+                // application.
+                contactless.is_some(),
             ))?;
             outbox::enqueue(
                 tx,
@@ -265,7 +269,11 @@ impl Store {
                 json!({
                     "status": status,
                     "chipserialNumber": printed.chip_serial,
-                    "metadata": {"contactUid": contact, "contactlessUid": contactless},
+                    "metadata": {
+                        "contactUid": contact,
+                        "contactlessUid": contactless,
+                        "desfireIssued": contactless.is_some(),
+                    },
                 }),
             )?;
             if let Some(hologram) = printed.hologram {

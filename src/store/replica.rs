@@ -622,14 +622,15 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
     let done = conn
         .prepare_cached(
             "INSERT INTO cards (remote_id, cardholder_id, card_number, type, contact_uid,
-                contactless_uid, chip_serial_number, status, expires, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                contactless_uid, chip_serial_number, status, expires, updated_at, desfire_issued)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (remote_id) DO UPDATE SET cardholder_id = ?2, card_number = ?3,
                 type = ?4, contact_uid = ?5, contactless_uid = ?6, chip_serial_number = ?7,
-                status = ?8, expires = ?9, updated_at = ?10, deleted_remotely_at = NULL
+                status = ?8, expires = ?9, updated_at = ?10, deleted_remotely_at = NULL,
+                desfire_issued = ?11
              WHERE (cardholder_id, card_number, type, contact_uid, contactless_uid,
-                    chip_serial_number, status, expires, deleted_remotely_at)
-                   IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
+                    chip_serial_number, status, expires, deleted_remotely_at, desfire_issued)
+                   IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?11)",
         )?
         .execute((
             &card.id,
@@ -642,6 +643,12 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
             status,
             date(card.end_date.as_deref()),
             now(),
+            // What the issuing station pushed: the kiosks then ask these cards for the
+            // DESFire proof.
+            metadata
+                .and_then(|m| m.get("desfireIssued"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
         ));
     count_upsert(counts, resource, &card.id, local.is_some(), done)
 }

@@ -18,6 +18,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0007_revocations.sql")),
     M::up(include_str!("migrations/0008_revocation_poll.sql")),
     M::up(include_str!("migrations/0009_conflicts.sql")),
+    M::up(include_str!("migrations/0010_cards_desfire.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

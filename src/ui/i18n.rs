@@ -192,9 +192,84 @@ catalogue! {
     CardTypeTeacher => "nauczyciela akademickiego", "academic teacher";
 }
 
+/// The Polish text of a verdict reason (`station::validate::Reason::key`), for the kiosk's
+/// reason line; the English line is the verdict's own reason. A signature or DESFire failure
+/// this catalogue does not name still reads in Polish.
+pub fn reason_pl(key: &str) -> &'static str {
+    match key {
+        "valid" => "karta ważna",
+        "valid_not_in_register" => "karta ważna; nie ma jej w rejestrze tej stacji",
+        "valid_uid_only" => "rozpoznana tylko po UID (słabiej niż podpisany chip)",
+        "refused" => "rejestr nie dopuszcza karty, status",
+        "expired" => "ważna do",
+        "signature.malformed" => "dane podpisu są uszkodzone",
+        "signature.forged" => "podpis jest sfałszowany",
+        "signature.untrusted_issuer" => "podpis wystawcy, któremu ta stacja nie ufa",
+        "signature.wrong_chip" => "dane skopiowano z innego chipu",
+        "signature.revoked" => "certyfikat podpisującego został unieważniony",
+        "signature.expired_signer" => "certyfikat podpisującego był nieważny",
+        "signature.weak_key" => "podpis słabym kluczem (RSA poniżej 2048 bitów lub inna krzywa)",
+        "signature.not_a_ca" => "certyfikat wystawił ktoś, kto nie jest urzędem certyfikacji",
+        "unsupported_signature" => "podpis algorytmem, którego ta stacja nie sprawdza",
+        "card_data_unreadable" => "danych karty nie da się odczytać jako legitymacji",
+        "no_card_data" => "chip nie zawiera danych legitymacji",
+        "record.authentication_refused" => "chip nie zna klucza odczytu tej uczelni",
+        "record.forged" => "zapis na karcie jest sfałszowany lub skopiowany z innej karty",
+        "copied_els" => {
+            "dane legitymacji są prawdziwe, ale chip nie przeszedł uwierzytelnienia DESFire: kopia"
+        }
+        "cannot_check_desfire" => {
+            "karta ma aplikację DESFire, a ta stacja nie ma jej ustawień: nie można potwierdzić chipu"
+        }
+        "tap_contactless" => {
+            "przyłóż kartę do czytnika zbliżeniowego: jej chip potwierdza się tylko zbliżeniowo"
+        }
+        "signed_chip_missing" => {
+            "karta wydana z podpisanym chipem nie pokazuje go: zgadza się tylko UID"
+        }
+        "desfire_missing" => {
+            "karta wydana z aplikacją DESFire nie pokazuje jej: zgadza się tylko UID"
+        }
+        "uid_only_refused" => "karta dowodzi tylko swojego UID, który emulator może skopiować",
+        "not_in_register" => "karty nie ma w rejestrze",
+        "register_too_old" => "rejestr jest zbyt stary, by potwierdzić kartę znaną tylko z UID",
+        "register_unreadable" => "nie można odczytać rejestru",
+        key if key.starts_with("record.") => "zapis na karcie nie przeszedł weryfikacji",
+        _ => "podpis nie przeszedł weryfikacji",
+    }
+}
+
+/// What the verdict's evidence proves, in Polish (`station::validate::Evidence::detail`).
+pub fn evidence_pl(evidence: crate::station::validate::Evidence) -> &'static str {
+    use crate::station::validate::Evidence;
+    match evidence {
+        Evidence::SignedAndAuthenticatedChip => "podpis i chip uwierzytelnione",
+        Evidence::AuthenticatedChip => "chip uwierzytelniony, zapis podpisany",
+        Evidence::SignedChip => "tylko podpis, chip nieuwierzytelniony",
+        Evidence::UidOnly => "tylko UID, chip nieuwierzytelniony",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_verdict_reason_has_polish_text() {
+        use crate::station::validate::Reason;
+        let fallback = reason_pl("signature.something_new");
+        assert_eq!(fallback, "podpis nie przeszedł weryfikacji");
+        for reason in Reason::ALL {
+            let key = reason.key();
+            let text = reason_pl(&key);
+            assert!(!text.trim().is_empty(), "{key}");
+            // Only a kind nobody named may fall back.
+            assert!(
+                text != fallback && text != reason_pl("record.something_new"),
+                "{key} has no Polish text of its own"
+            );
+        }
+    }
 
     #[test]
     fn every_catalogue_entry_has_text_in_both_languages() {

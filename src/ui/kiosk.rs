@@ -18,7 +18,7 @@ use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile, Readers};
 use crate::error::Failure;
-use crate::station::validate::{self, Decision, Policy, Verdict};
+use crate::station::validate::{self, Decision, Policy, Staleness, Verdict};
 use crate::store::{OperatorRole, Store};
 
 /// The store connection and policy the kiosk decides with, opened once at start.
@@ -517,7 +517,7 @@ fn verdict_lines(decision: &Decision, language: Language) -> Vec<(String, f32)> 
     if !advice.is_empty() {
         lines.push((advice, 28.0));
     }
-    lines.push((decision.reason.clone(), 18.0));
+    lines.push((reason_line(decision, language), 18.0));
     lines.push((
         format!(
             "UID {} · {:.0} ms",
@@ -527,6 +527,38 @@ fn verdict_lines(decision: &Decision, language: Language) -> Vec<(String, f32)> 
         theme::SMALL_SIZE,
     ));
     lines
+}
+
+/// The checks' own words for staff: the verdict's English reason, or its Polish text with the
+/// reason's values and, for a valid card, what its evidence proves.
+fn reason_line(decision: &Decision, language: Language) -> String {
+    if language == Language::En {
+        return decision.reason.clone();
+    }
+    let mut line = super::i18n::reason_pl(&decision.reason_key.key()).to_owned();
+    if let Some(detail) = &decision.detail {
+        line.push_str(if line.ends_with("do") || line.ends_with("status") {
+            " "
+        } else {
+            ": "
+        });
+        line.push_str(detail);
+    }
+    if decision.verdict == Verdict::Valid {
+        line.push_str("; ");
+        line.push_str(super::i18n::evidence_pl(decision.evidence));
+    }
+    match decision.stale {
+        Some(Staleness::SyncedHoursAgo(hours)) => {
+            line.push_str(&format!(" (rejestr zsynchronizowany {hours} h temu)"));
+        }
+        Some(Staleness::NeverSynced) => line.push_str(" (rejestr nigdy nie zsynchronizowany)"),
+        Some(Staleness::BlocksFetchedSecondsAgo { seconds, limit }) => line.push_str(&format!(
+            " (blokady pobrane {seconds} s temu, ponad limit {limit} s)"
+        )),
+        None => {}
+    }
+    line
 }
 
 const IDLE: Color = Color::from_rgb(0.13, 0.27, 0.47);
@@ -631,6 +663,9 @@ mod tests {
         Decision {
             verdict,
             reason: "Jan Nowak, album 654321, until 2027-03-31".into(),
+            reason_key: crate::station::validate::Reason::Valid,
+            detail: Some("Jan Nowak, 654321, 2027-03-31".into()),
+            stale: None,
             uid: vec![0x04, 0xA1],
             holder_id: None,
             holder_name: Some("Jan Nowak".into()),
@@ -638,6 +673,37 @@ mod tests {
             evidence: Evidence::SignedChip,
             elapsed: Duration::from_millis(3),
         }
+    }
+
+    #[test]
+    fn the_polish_kiosk_shows_a_polish_reason_with_its_values() {
+        let valid = decision(Verdict::Valid);
+        assert_eq!(
+            reason_line(&valid, Language::Pl),
+            "karta ważna: Jan Nowak, 654321, 2027-03-31; tylko podpis, chip nieuwierzytelniony"
+        );
+        assert_eq!(reason_line(&valid, Language::En), valid.reason);
+        let revoked = Decision {
+            verdict: Verdict::Forged,
+            reason: "revoked: the signer's certificate is revoked".into(),
+            reason_key: crate::station::validate::Reason::Signature("revoked"),
+            detail: None,
+            stale: Some(Staleness::SyncedHoursAgo(72)),
+            ..decision(Verdict::Forged)
+        };
+        assert_eq!(
+            reason_line(&revoked, Language::Pl),
+            "certyfikat podpisującego został unieważniony (rejestr zsynchronizowany 72 h temu)"
+        );
+        let unheard_of = Decision {
+            reason_key: crate::station::validate::Reason::Signature("quantum"),
+            stale: None,
+            ..revoked
+        };
+        assert_eq!(
+            reason_line(&unheard_of, Language::Pl),
+            "podpis nie przeszedł weryfikacji"
+        );
     }
 
     #[test]
