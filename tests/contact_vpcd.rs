@@ -30,11 +30,13 @@ fn cardstation(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("CARDSTATION_LOG_DIR", dir.join("logs"))
         .env("TEST_ELS_CARD_KEY", CARD_KEY)
-        // The demo profile's [desfire] master key, which the kiosk tries on non-ELS cards.
+        // The demo profile's [desfire] read-key master, which the kiosk tries on non-ELS
+        // cards (its record key is the demo signer made in this data directory).
         .env(
-            "CARDSTATION_DEMO_DESFIRE_KEY",
-            "00112233445566778899AABBCCDDEEFF",
+            "CARDSTATION_DEMO_DESFIRE_READ_KEY",
+            "F0E1D2C3B4A5968778695A4B3C2D1E0F",
         )
+        .env("XDG_DATA_HOME", dir.join("data"))
         .output()
         .unwrap()
 }

@@ -2,7 +2,8 @@
 //! independent EV1 client (tests/peers/desfire_ev1_client.py: pyscard + pycryptodome, written
 //! from NXP's notes and public traces, checked against their vectors before it talks to a
 //! card) through pcscd + vpcd, with the AN10922 key the issuance documents for reading the
-//! record (key 1, input UID ‖ AID ‖ system id ‖ 01), in the file's own communication mode.
+//! record (key 1, from the read-key master, input UID ‖ AID ‖ system id ‖ 01), in the file's
+//! own communication mode.
 
 mod common;
 
@@ -17,6 +18,8 @@ const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 /// The demo profile's `[desfire]`: AID F54230, AES keys, system id "DEMO", record file 1.
 const MASTER_HEX: &str = "00112233445566778899AABBCCDDEEFF";
 const MASTER_ENV: &str = "CARDSTATION_DEMO_DESFIRE_KEY";
+const READ_HEX: &str = "F0E1D2C3B4A5968778695A4B3C2D1E0F";
+const READ_ENV: &str = "CARDSTATION_DEMO_DESFIRE_READ_KEY";
 const READ_KEY_SYSID: &str = "44454D4F01";
 
 fn client() -> std::path::PathBuf {
@@ -83,10 +86,14 @@ fn an_independent_ev1_client_reads_the_record_our_issuance_wrote() {
         .args(["--holder-id", "USOS-4711", "--expires", "2099-09-30"])
         .args(["--reader", &reader.name, "--wait", "10"])
         .env(MASTER_ENV, MASTER_HEX)
+        .env(READ_ENV, READ_HEX)
+        // The demo's record signer is made in this data directory.
+        .env("XDG_DATA_HOME", dir.path().join("data"))
         .output()
         .unwrap();
-    let read = read_with_client(&reader.name, MASTER_HEX);
-    let wrong_master = read_with_client(&reader.name, "FFEEDDCCBBAA99887766554433221100");
+    let read = read_with_client(&reader.name, READ_HEX);
+    // The application master derives no read key: the kiosk's key is another master's.
+    let wrong_master = read_with_client(&reader.name, MASTER_HEX);
     sim.kill().unwrap();
     sim.wait().unwrap();
     wait_until(WAIT, || !card_present(&reader.name));
@@ -100,7 +107,7 @@ fn an_independent_ev1_client_reads_the_record_our_issuance_wrote() {
         read["settings"],
         serde_json::json!({
             "file_type": "backup", "comm_mode": "enciphered", "read_key": 1, "write_key": 0,
-            "read_write_key": 0, "change_key": 0, "size": 96
+            "read_write_key": 0, "change_key": 0, "size": 128
         })
     );
 
@@ -119,12 +126,16 @@ fn an_independent_ev1_client_reads_the_record_our_issuance_wrote() {
     let data = hex::decode(read["data"].as_str().unwrap()).unwrap();
     assert_eq!(hex::encode_upper(&data), written);
     // And it says what was issued, in the documented layout.
-    assert_eq!(data[0], 1, "layout version");
+    assert_eq!(data[0], 2, "layout version");
     assert_eq!(u64::from_be_bytes(data[1..9].try_into().unwrap()), 77);
     assert_eq!(&data[9..22], b"2900100000077");
     assert!(data[22..33].iter().all(|&b| b == 0));
     assert_eq!(&data[33..42], b"USOS-4711");
     assert_eq!(&data[57..61], &[0x08, 0x33, 9, 30], "2099-09-30");
+    assert!(
+        data[61..125].iter().any(|&b| b != 0),
+        "the 64-byte record signature"
+    );
 
     assert_eq!(wrong_master.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&wrong_master.stderr);
