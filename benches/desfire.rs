@@ -27,7 +27,7 @@ fn main() {
     let keys = IssueKeys::new(
         &app,
         &[0x11; 16],
-        &[0x11 ^ 0x5A; 16],
+        &[0x4B; 16],
         DesfireKey::des([0; 8]),
         p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a scalar"),
     )

@@ -98,7 +98,7 @@ fn main() {
     let keys = IssueKeys::new(
         &app,
         &[0x5A; 16],
-        &[0x5A ^ 0x5A; 16],
+        &[0xA5; 16],
         DesfireKey::des([0; 8]),
         p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a scalar"),
     )

@@ -477,7 +477,7 @@ pub fn validate<T: Transport + ?Sized>(
         ),
     };
     let stale = is_stale(age, policy)
-        .then(|| match age {
+        .then_some(match age {
             Some(age) => Staleness::SyncedHoursAgo(age.as_secs() / 3600),
             None => Staleness::NeverSynced,
         })
