@@ -507,6 +507,165 @@ fn desfire_issue_for_a_cardholder_records_the_contactless_uid() {
     );
 }
 
+/// Item 2 of the kiosk's threat list: a card registered as dual-interface (ELS contact chip
+/// plus the DESFire application on one chip) must prove its chip with the DESFire
+/// challenge-response; a chip serving that card's EF.ELS under its UID without the DESFire
+/// application, or with another system's DESFire keys, is forged.
+#[test]
+fn a_copied_els_of_a_dual_interface_card_is_forged_through_pcscd() {
+    use cardstation::config::Profile;
+    use cardstation::station::desfire::{self, CardRecord};
+    use cardstation::station::issue::{self, ElsSource, Signer};
+    use cardstation::store::NewCard;
+    use time::macros::date;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    write_kiosk_profile(dir);
+    assert!(
+        cardstation(dir, &["trust", "add", "cert.pem"])
+            .status
+            .success()
+    );
+    let reader = reader(35963);
+    let signer = Signer {
+        key: cardstation::config::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
+        certificate: cardstation::config::keys::load_certificate(&dir.join("cert.pem")).unwrap(),
+    };
+    let els_key = CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    };
+    let app = Profile::demo().desfire.unwrap();
+    let expires = date!(2031 - 09 - 30);
+
+    // The desk issues both applications onto one chip.
+    let dual = sim::shared(sim::DualInterfaceCard::new(
+        ElsCard::new(personalised(&UID)),
+        sim::DesfireCard::new(sim::DesfireCardState::blank(&UID)),
+    ));
+    let data = cardstation::crypto::els_sig::ElsData {
+        chip_serial: String::new(),
+        university: "Uniwersytet Testowy".into(),
+        surnames: vec!["Nowak".into()],
+        given_names: vec!["Jan".into()],
+        album_number: "654321".into(),
+        edition: "A".into(),
+        pesel: "44051401359".into(),
+        expires,
+    };
+    let issued = issue::issue(
+        &mut sim::SimTransport::insert(dual.clone(), Faults::default()),
+        ElsSource::Sign {
+            data,
+            signer: &signer,
+        },
+        &els_key,
+        std::slice::from_ref(&signer.certificate),
+        date!(2026 - 10 - 01),
+    )
+    .unwrap();
+    let record = CardRecord {
+        card_number: 9,
+        barcode: "2900000000009".into(),
+        holder_id: "USOS-9".into(),
+        expires,
+    };
+    desfire::issue(
+        sim::SimTransport::insert(dual.clone(), Faults::default()),
+        &app,
+        &desk_desfire_keys(dir),
+        &record,
+    )
+    .unwrap();
+    // The register's entry, as the desk records such a card.
+    {
+        let mut store = Store::open(&dir.join("station.sqlite")).unwrap();
+        let holder = common::cardholder(&mut store, &common::jan());
+        store
+            .insert_card(
+                &NewCard {
+                    cardholder_id: holder,
+                    card_number: Some("9".into()),
+                    barcode: None,
+                    card_type: cardstation::store::CardType::Student,
+                    contact_uid: Some(hex::encode_upper(UID)),
+                    contactless_uid: Some(hex::encode_upper(UID)),
+                    chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
+                    status: CardStatus::Activated,
+                    expires: Some(expires),
+                    desfire_issued: true,
+                },
+                "desk",
+            )
+            .unwrap();
+    }
+
+    let in_reader = vpcd::insert(dual.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    let genuine = tap(dir, &reader.name);
+    assert_eq!(
+        (genuine["verdict"].as_str(), genuine["evidence"].as_str()),
+        (Some("valid"), Some("signed_and_authenticated_chip")),
+        "{genuine}"
+    );
+    assert!(
+        genuine["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("signature and chip authenticated"),
+        "{genuine}"
+    );
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // What anyone can read off the genuine card without a key.
+    let mut copier = sim::SimTransport::insert(dual, Faults::default());
+    let structure = cardstation::card::els::read_els(&mut copier).unwrap();
+    let certificate = cardstation::card::els::read_cert(&mut copier)
+        .unwrap()
+        .unwrap();
+    let copied_els = || {
+        let mut clone = ElsCardState::blank(&UID);
+        clone.ef_els[..structure.len()].copy_from_slice(&structure);
+        clone.ef_cert[..certificate.len()].copy_from_slice(&certificate);
+        ElsCard::new(clone)
+    };
+    // With no DESFire application, and with one an attacker keyed himself.
+    let without_desfire = sim::shared(copied_els());
+    let foreign = sim::shared(sim::DualInterfaceCard::new(
+        copied_els(),
+        sim::DesfireCard::new(sim::DesfireCardState::blank(&UID)),
+    ));
+    let attacker_keys = cardstation::station::desfire::IssueKeys::new(
+        &app,
+        &[0x66; 16],
+        &[0x77; 16],
+        cardstation::card::desfire::DesfireKey::des([0; 8]),
+        p256::ecdsa::SigningKey::from_slice(&[0x55; 32]).unwrap(),
+    )
+    .unwrap();
+    desfire::issue(
+        sim::SimTransport::insert(foreign.clone(), Faults::default()),
+        &app,
+        &attacker_keys,
+        &record,
+    )
+    .unwrap();
+    for (what, card) in [
+        ("no DESFire application", without_desfire),
+        ("another system's DESFire keys", foreign),
+    ] {
+        let in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
+        let forged = tap(dir, &reader.name);
+        assert_eq!(forged["verdict"], "forged", "{what}: {forged}");
+        assert_eq!(forged["reason_key"], "copied_els", "{what}: {forged}");
+        in_reader.remove().unwrap();
+        common::wait_until(WAIT, || !common::card_present(&reader.name));
+    }
+}
+
 /// The signer certificates a kiosk must refuse, each on a card through pcscd and judged by
 /// `validate --once --json`: expired, revoked by `trust revoke` and by an OpenSSL CRL
 /// (`trust crl add`), issued by a certificate that is not a CA, and an RSA-1024 key.
@@ -532,6 +691,12 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     const DAY: Duration = Duration::from_secs(86_400);
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
+    // A kiosk with no [desfire]: these are ELS cards.
+    std::fs::write(
+        dir.join("kiosk.toml"),
+        "role = \"kiosk\"\ndatabase = \"unused.sqlite\"\n",
+    )
+    .unwrap();
     let openssl = |args: &[&str]| {
         let output = Command::new("openssl")
             .args(args)
@@ -619,47 +784,6 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
         };
     let data = ElsData {
         chip_serial: hex::encode_upper(UID),
-/// Item 2 of the kiosk's threat list: a card registered as dual-interface (ELS contact chip
-/// plus the DESFire application on one chip) must prove its chip with the DESFire
-/// challenge-response; a chip serving that card's EF.ELS under its UID without the DESFire
-/// application, or with another system's DESFire keys, is forged.
-#[test]
-fn a_copied_els_of_a_dual_interface_card_is_forged_through_pcscd() {
-    use cardstation::config::Profile;
-    use cardstation::station::desfire::{self, CardRecord};
-    use cardstation::station::issue::{self, ElsSource, Signer};
-    use cardstation::store::NewCard;
-    use time::macros::date;
-
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
-    write_kiosk_profile(dir);
-    assert!(
-        cardstation(dir, &["trust", "add", "cert.pem"])
-            .status
-            .success()
-    );
-    let reader = reader(35963);
-    let signer = Signer {
-        key: cardstation::config::keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
-        certificate: cardstation::config::keys::load_certificate(&dir.join("cert.pem")).unwrap(),
-    };
-    let els_key = CardKey::Master {
-        algorithm: KeyAlgorithm::Aes128,
-        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
-        system_id: b"ELS".to_vec(),
-    };
-    let app = Profile::demo().desfire.unwrap();
-    let expires = date!(2031 - 09 - 30);
-
-    // The desk issues both applications onto one chip.
-    let dual = sim::shared(sim::DualInterfaceCard::new(
-        ElsCard::new(personalised(&UID)),
-        sim::DesfireCard::new(sim::DesfireCardState::blank(&UID)),
-    ));
-    let data = cardstation::crypto::els_sig::ElsData {
-        chip_serial: String::new(),
         university: "Uniwersytet Testowy".into(),
         surnames: vec!["Nowak".into()],
         given_names: vec!["Jan".into()],
@@ -833,116 +957,4 @@ fn a_copied_els_of_a_dual_interface_card_is_forged_through_pcscd() {
         &rsa_structure,
         "weak_key: the key of certificate CN=Signer E,C=PL is not accepted: RSA key of 1024 bits",
     );
-        edition: "A".into(),
-        pesel: "44051401359".into(),
-        expires,
-    };
-    let issued = issue::issue(
-        &mut sim::SimTransport::insert(dual.clone(), Faults::default()),
-        ElsSource::Sign {
-            data,
-            signer: &signer,
-        },
-        &els_key,
-        std::slice::from_ref(&signer.certificate),
-        date!(2026 - 10 - 01),
-    )
-    .unwrap();
-    let record = CardRecord {
-        card_number: 9,
-        barcode: "2900000000009".into(),
-        holder_id: "USOS-9".into(),
-        expires,
-    };
-    desfire::issue(
-        sim::SimTransport::insert(dual.clone(), Faults::default()),
-        &app,
-        &desk_desfire_keys(dir),
-        &record,
-    )
-    .unwrap();
-    // The register's entry, as the desk records such a card.
-    {
-        let mut store = Store::open(&dir.join("station.sqlite")).unwrap();
-        let holder = common::cardholder(&mut store, &common::jan());
-        store
-            .insert_card(
-                &NewCard {
-                    cardholder_id: holder,
-                    card_number: Some("9".into()),
-                    barcode: None,
-                    card_type: cardstation::store::CardType::Student,
-                    contact_uid: Some(hex::encode_upper(UID)),
-                    contactless_uid: Some(hex::encode_upper(UID)),
-                    chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
-                    status: CardStatus::Activated,
-                    expires: Some(expires),
-                    desfire_issued: true,
-                },
-                "desk",
-            )
-            .unwrap();
-    }
-
-    let in_reader = vpcd::insert(dual.clone(), reader.port, Faults::default(), WAIT).unwrap();
-    let genuine = tap(dir, &reader.name);
-    assert_eq!(
-        (genuine["verdict"].as_str(), genuine["evidence"].as_str()),
-        (Some("valid"), Some("signed_and_authenticated_chip")),
-        "{genuine}"
-    );
-    assert!(
-        genuine["reason"]
-            .as_str()
-            .unwrap()
-            .ends_with("signature and chip authenticated"),
-        "{genuine}"
-    );
-    in_reader.remove().unwrap();
-    common::wait_until(WAIT, || !common::card_present(&reader.name));
-
-    // What anyone can read off the genuine card without a key.
-    let mut copier = sim::SimTransport::insert(dual, Faults::default());
-    let structure = cardstation::card::els::read_els(&mut copier).unwrap();
-    let certificate = cardstation::card::els::read_cert(&mut copier)
-        .unwrap()
-        .unwrap();
-    let copied_els = || {
-        let mut clone = ElsCardState::blank(&UID);
-        clone.ef_els[..structure.len()].copy_from_slice(&structure);
-        clone.ef_cert[..certificate.len()].copy_from_slice(&certificate);
-        ElsCard::new(clone)
-    };
-    // With no DESFire application, and with one an attacker keyed himself.
-    let without_desfire = sim::shared(copied_els());
-    let foreign = sim::shared(sim::DualInterfaceCard::new(
-        copied_els(),
-        sim::DesfireCard::new(sim::DesfireCardState::blank(&UID)),
-    ));
-    let attacker_keys = cardstation::station::desfire::IssueKeys::new(
-        &app,
-        &[0x66; 16],
-        &[0x77; 16],
-        cardstation::card::desfire::DesfireKey::des([0; 8]),
-        p256::ecdsa::SigningKey::from_slice(&[0x55; 32]).unwrap(),
-    )
-    .unwrap();
-    desfire::issue(
-        sim::SimTransport::insert(foreign.clone(), Faults::default()),
-        &app,
-        &attacker_keys,
-        &record,
-    )
-    .unwrap();
-    for (what, card) in [
-        ("no DESFire application", without_desfire),
-        ("another system's DESFire keys", foreign),
-    ] {
-        let in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
-        let forged = tap(dir, &reader.name);
-        assert_eq!(forged["verdict"], "forged", "{what}: {forged}");
-        assert_eq!(forged["reason_key"], "copied_els", "{what}: {forged}");
-        in_reader.remove().unwrap();
-        common::wait_until(WAIT, || !common::card_present(&reader.name));
-    }
 }
