@@ -207,7 +207,11 @@ pub fn reason_pl(key: &str) -> &'static str {
         "signature.untrusted_issuer" => "podpis wystawcy, któremu ta stacja nie ufa",
         "signature.wrong_chip" => "dane skopiowano z innego chipu",
         "signature.revoked" => "certyfikat podpisującego został unieważniony",
-        "signature.expired_signer" => "certyfikat podpisującego był nieważny",
+        "signature.certificate_not_valid" => {
+            "certyfikat w ścieżce podpisu nie był ważny w chwili podpisu"
+        }
+        "signature.key_usage" => "certyfikat podpisującego nie służy do podpisywania",
+        "signature.path_length" => "ścieżka certyfikatów jest dłuższa, niż pozwala wystawca",
         "signature.weak_key" => "podpis słabym kluczem (RSA poniżej 2048 bitów lub inna krzywa)",
         "signature.not_a_ca" => "certyfikat wystawił ktoś, kto nie jest urzędem certyfikacji",
         "unsupported_signature" => "podpis algorytmem, którego ta stacja nie sprawdza",
