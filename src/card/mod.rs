@@ -9,6 +9,7 @@ pub(crate) mod desfire_traces;
 pub mod els;
 pub mod feed;
 pub mod pcsc;
+pub mod printer_evolis;
 pub mod transport;
 
 pub use apdu::{Command, Response, StatusWord, exchange};

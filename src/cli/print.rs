@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cardstation::card::feed::PcscFeed;
 use cardstation::config::Profile;
 use cardstation::render::layout::Layout;
 use cardstation::station::print::{self, Control, PrintEvent, PrintStation};
@@ -68,7 +67,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     let setup = station.setup(&session);
     let mut cups = station.cups();
     let wait = Duration::from_secs(args.feed_wait);
-    let mut feed = PcscFeed::new(printer.encoder(&profile.readers), wait);
+    let mut feed = station.feed(&profile.readers, wait);
 
     let control = Control::default();
     cancel_on_ctrl_c(control.clone());
@@ -138,7 +137,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
     };
     let summary = print::run_batch(
         &mut store,
-        &mut feed,
+        &mut *feed,
         &mut cups,
         &setup,
         args.limit.unwrap_or(usize::MAX),

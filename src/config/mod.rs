@@ -330,6 +330,25 @@ pub struct Printer {
     /// (`cardstation holograms add`); a batch reserves its numbers before it starts.
     #[serde(default)]
     pub holograms: bool,
+    /// How blank cards reach the encoder: "reader" (the printer positions each card itself;
+    /// the station waits for it in the encoder reader) or "evolis" (the station moves the
+    /// card with Evolis printer commands sent to `feed_address`).
+    #[serde(default)]
+    pub feed: Feed,
+    /// The printer's command socket, `host:port` (feed = "evolis").
+    pub feed_address: Option<String>,
+    /// The encoder station the card is moved to (feed = "evolis"): "contact" or
+    /// "contactless"; default: contact when `encode` has "els", else contactless.
+    pub feed_station: Option<crate::card::printer_evolis::EncoderStation>,
+}
+
+/// How the print station gets each blank card into the encoder (`[printer] feed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feed {
+    #[default]
+    Reader,
+    Evolis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -376,6 +395,35 @@ impl Printer {
                 self.job_timeout_seconds
             ));
         }
+        match (self.feed, &self.feed_address) {
+            (Feed::Evolis, None) => {
+                return Err(
+                    "printer.feed is \"evolis\" but printer.feed_address (host:port) is missing"
+                        .into(),
+                );
+            }
+            (Feed::Evolis, Some(address)) => {
+                let port = address
+                    .rsplit_once(':')
+                    .map(|(host, port)| (host, port.parse::<u16>()));
+                if !matches!(port, Some((host, Ok(port))) if !host.is_empty() && port != 0) {
+                    return Err(format!(
+                        "printer.feed_address \"{address}\" is not host:port (e.g. \"192.168.10.20:9100\")"
+                    ));
+                }
+            }
+            (Feed::Reader, Some(_)) => {
+                return Err(
+                    "printer.feed_address is only used with printer.feed = \"evolis\"".into(),
+                );
+            }
+            (Feed::Reader, None) if self.feed_station.is_some() => {
+                return Err(
+                    "printer.feed_station is only used with printer.feed = \"evolis\"".into(),
+                );
+            }
+            (Feed::Reader, None) => {}
+        }
         for chip in &self.encode {
             match chip {
                 Chip::Desfire if profile.desfire.is_none() => {
@@ -390,6 +438,18 @@ impl Printer {
             }
         }
         Ok(())
+    }
+
+    /// The encoder station an Evolis printer moves the card to: the setting, else the
+    /// contact station for ELS chips, the contactless one for DESFire only.
+    pub fn feed_station(&self) -> crate::card::printer_evolis::EncoderStation {
+        use crate::card::printer_evolis::EncoderStation;
+        self.feed_station
+            .unwrap_or(if self.encode.contains(&Chip::Els) {
+                EncoderStation::Contact
+            } else {
+                EncoderStation::Contactless
+            })
     }
 
     /// The encoder's reader: its own setting, else the profile's contactless, then contact one.
@@ -974,6 +1034,44 @@ mod tests {
         );
         assert!(!key_in_file.contains("0011223344"), "{key_in_file}");
         assert!(desfire_error("comm_mode", "com_mode").contains("com_mode"));
+    }
+
+    const PRINTER: &str = "role = \"print\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 96\ncomm_mode = \"maced\"\n[printer]\nqueue = \"Evolis\"\nlayout = \"l.toml\"\nencode = [\"desfire\"]\n";
+
+    #[test]
+    fn the_printer_feed_is_the_reader_unless_an_evolis_address_is_given() {
+        use crate::card::printer_evolis::EncoderStation;
+        let printer = Profile::parse(PRINTER, "p").unwrap().printer.unwrap();
+        assert_eq!(printer.feed, Feed::Reader);
+        let evolis = format!("{PRINTER}feed = \"evolis\"\nfeed_address = \"10.0.0.7:9100\"\n");
+        let printer = Profile::parse(&evolis, "p").unwrap().printer.unwrap();
+        assert_eq!(printer.feed, Feed::Evolis);
+        assert_eq!(printer.feed_address.as_deref(), Some("10.0.0.7:9100"));
+        assert_eq!(
+            printer.feed_station(),
+            EncoderStation::Contactless,
+            "DESFire only"
+        );
+        let contact = format!("{evolis}feed_station = \"contact\"\n");
+        let printer = Profile::parse(&contact, "p").unwrap().printer.unwrap();
+        assert_eq!(printer.feed_station(), EncoderStation::Contact);
+
+        let error = |text: &str| Profile::parse(text, "p").unwrap_err().to_string();
+        let missing = error(&format!("{PRINTER}feed = \"evolis\"\n"));
+        assert!(
+            missing.contains("feed_address (host:port) is missing"),
+            "{missing}"
+        );
+        let no_port = error(&format!(
+            "{PRINTER}feed = \"evolis\"\nfeed_address = \"10.0.0.7\"\n"
+        ));
+        assert!(no_port.contains("is not host:port"), "{no_port}");
+        let stray = error(&format!("{PRINTER}feed_address = \"10.0.0.7:9100\"\n"));
+        assert!(
+            stray.contains("only used with printer.feed = \"evolis\""),
+            "{stray}"
+        );
+        assert!(error(&format!("{PRINTER}feed = \"zebra\"\n")).contains("zebra"));
     }
 
     #[test]

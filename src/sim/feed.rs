@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{DesfireCard, DesfireCardState, Faults, SharedCard, vpcd};
-use crate::card::feed::{CardFeed, Eject};
+use crate::card::feed::{CardFeed, Eject, FeedError};
 use crate::card::pcsc;
-use crate::card::pcsc::PcscTransport;
 use crate::card::{Transport, TransportError};
 
 /// A card the feed put into the reader, with where it went.
@@ -78,7 +77,7 @@ impl VpcdFeed {
 }
 
 impl CardFeed for VpcdFeed {
-    fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
+    fn next_card(&mut self) -> Result<Box<dyn Transport>, FeedError> {
         let number = self.fed.len() + 1;
         let serial = (self.first_serial + number as u64).to_be_bytes();
         let mut uid = vec![0x04];
@@ -94,13 +93,13 @@ impl CardFeed for VpcdFeed {
             card,
             ejected: None,
         });
-        let name = pcsc::wait_for_card(Some(&self.reader), self.wait)?;
-        Ok(Box::new(PcscTransport::connect_exclusive(
-            &name, self.wait,
-        )?))
+        Ok(crate::card::feed::connect_encoder(
+            Some(&self.reader),
+            self.wait,
+        )?)
     }
 
-    fn eject(&mut self, to: Eject) -> Result<(), TransportError> {
+    fn eject(&mut self, to: Eject) -> Result<(), FeedError> {
         if let Some(inserted) = self.inserted.take() {
             // A torn card has left already; either way it is out.
             let _ = inserted.remove();
@@ -108,6 +107,6 @@ impl CardFeed for VpcdFeed {
         if let Some(card) = self.fed.last_mut() {
             card.ejected = Some(to);
         }
-        self.wait_until_empty()
+        Ok(self.wait_until_empty()?)
     }
 }

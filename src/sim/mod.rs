@@ -6,6 +6,7 @@ pub mod desfire_card;
 pub mod dual_card;
 pub mod els_card;
 pub mod feed;
+pub mod printer;
 pub mod vpcd;
 
 use std::path::{Path, PathBuf};

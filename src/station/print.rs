@@ -14,9 +14,9 @@ use std::time::Duration;
 use time::{Date, OffsetDateTime};
 use x509_cert::Certificate;
 
+use crate::card::Transport;
 use crate::card::els::CardKey;
-use crate::card::feed::{CardFeed, Eject};
-use crate::card::{Transport, TransportError};
+use crate::card::feed::{CardFeed, Eject, FeedError};
 use crate::config::{Chip, DesfireApp};
 use crate::error::{Failure, Problem};
 use crate::render::card::{CardRenderer, RenderError};
@@ -155,6 +155,25 @@ impl PrintStation {
             university: &self.university,
             holograms: self.printer.holograms,
             session,
+        }
+    }
+
+    /// The feed the profile's `[printer] feed` names: an Evolis printer told where to move
+    /// each card, or a printer that positions cards itself while the station waits for
+    /// them in the encoder reader. `wait`: how long a card may take to reach the encoder.
+    pub fn feed(&self, readers: &crate::config::Readers, wait: Duration) -> Box<dyn CardFeed> {
+        let reader = self.printer.encoder(readers);
+        match (self.printer.feed, &self.printer.feed_address) {
+            (crate::config::Feed::Evolis, Some(address)) => {
+                Box::new(crate::card::printer_evolis::EvolisFeed::new(
+                    address,
+                    self.printer.feed_station(),
+                    reader,
+                    wait,
+                ))
+            }
+            // The profile check refuses an Evolis feed without an address.
+            _ => Box::new(crate::card::feed::PcscFeed::new(reader, wait)),
         }
     }
 
@@ -315,7 +334,7 @@ pub enum BatchError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the printer fed no card into the encoder: {0}")]
-    Feed(TransportError),
+    Feed(FeedError),
     #[error(transparent)]
     Print(PrintError),
 }
@@ -325,9 +344,7 @@ impl Problem for BatchError {
         match self {
             BatchError::Denied(denied) => denied.next_step(),
             BatchError::Store(err) => err.next_step(),
-            BatchError::Feed(_) => {
-                "fill the printer's input hopper and check the encoder reader, then run the batch again"
-            }
+            BatchError::Feed(err) => err.next_step(),
             BatchError::Print(err) => err.next_step(),
         }
     }
@@ -747,7 +764,7 @@ mod tests {
     }
 
     impl CardFeed for SimFeed {
-        fn next_card(&mut self) -> Result<Box<dyn Transport>, TransportError> {
+        fn next_card(&mut self) -> Result<Box<dyn Transport>, FeedError> {
             self.fed += 1;
             let uid = [0x04, 0x11, 0x22, 0x33, 0x44, 0x55, self.fed as u8];
             let card = Arc::new(Mutex::new(DesfireCard::new(DesfireCardState::blank(&uid))));
@@ -758,7 +775,7 @@ mod tests {
             Ok(Box::new(SimTransport::insert(card, faults)))
         }
 
-        fn eject(&mut self, to: Eject) -> Result<(), TransportError> {
+        fn eject(&mut self, to: Eject) -> Result<(), FeedError> {
             self.ejected.push(to);
             Ok(())
         }
