@@ -20,7 +20,7 @@ use cardstation::render::layout::Layout;
 use cardstation::sim::printer::{EvolisSim, Fate};
 use cardstation::sim::{Faults, SimTransport};
 use cardstation::station::auth::Session;
-use cardstation::station::desfire::MasterKeys;
+use cardstation::station::desfire::IssueKeys;
 use cardstation::station::print::{self, BatchError, Control, PrintSetup, Printer};
 use cardstation::store::{OperatorRole, ProductionStatus, Store};
 use serde_json::json;
@@ -85,8 +85,10 @@ fn session() -> Session {
     }
 }
 
-fn keys(app: &cardstation::config::DesfireApp) -> MasterKeys {
-    MasterKeys::new(app, &[7; 16], DesfireKey::des([0; 8])).unwrap()
+/// A print station's keys: an application master, a read-key master and a record signer.
+fn keys(app: &cardstation::config::DesfireApp) -> IssueKeys {
+    let signer = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+    IssueKeys::new(app, &[7; 16], &[9; 16], DesfireKey::des([0; 8]), signer).unwrap()
 }
 
 #[test]
@@ -170,7 +172,7 @@ fn an_evolis_printer_feeds_each_card_to_the_encoder_and_rejects_the_one_that_fai
     // The chip holds the record the card was printed with.
     let (_, chip) = printer.card(3).unwrap();
     let mut sim = SimTransport::insert(chip, Faults::default());
-    let record = cardstation::station::desfire::read(&mut sim, &app, &keys).unwrap();
+    let record = cardstation::station::desfire::read(&mut sim, &app, keys.reading()).unwrap();
     assert_eq!(record.record.card_number, 801);
     drop(printer);
     drop(reader);
