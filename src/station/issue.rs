@@ -14,7 +14,7 @@ use crate::crypto::els_sig::{
     self, Certificates, ElsData, Revoked, SignError, VerifiedEls, VerifyError, VerifyOptions,
 };
 use crate::error::Problem;
-use crate::store::{CardStatus, CardType, NewCard, Store, StoreError, UidKind};
+use crate::store::{CardStatus, NewCard, Store, StoreError, UidKind};
 
 /// The local signer: the authorised person's (or the university seal's) key and certificate.
 pub struct Signer {
@@ -323,7 +323,7 @@ pub fn record_issued(
         cardholder_id,
         card_number: None,
         barcode: None,
-        card_type: CardType::Student,
+        card_type: store.card_type_for(cardholder_id)?,
         contact_uid: Some(chip_serial(&issued.uid)),
         contactless_uid: None,
         chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
@@ -443,6 +443,7 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
 mod tests {
     use super::*;
     use crate::crypto::diversify::KeyAlgorithm;
+    use crate::store::CardType;
     use crate::crypto::test_pki::els_signer;
     use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
     use time::macros::date;
@@ -772,7 +773,11 @@ mod tests {
             pesel: Some("02070803628".into()),
         };
         let person_id = store.create_person(&person).unwrap();
-        let holder = CardholderFields::active(person_id);
+        // A doctoral holder: the card is recorded as an ELD, not as a student's.
+        let holder = CardholderFields {
+            profile: Some("ELD".into()),
+            ..CardholderFields::active(person_id)
+        };
         let holder_id = store.create_cardholder(&holder).unwrap();
         let data = els_data_for(
             &store,
@@ -801,8 +806,16 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            (recorded.fields.status, recorded.fields.expires),
-            (CardStatus::Personalized, Some(date!(2027 - 03 - 31)))
+            (
+                recorded.fields.status,
+                recorded.fields.expires,
+                recorded.fields.card_type
+            ),
+            (
+                CardStatus::Personalized,
+                Some(date!(2027 - 03 - 31)),
+                CardType::Phd
+            )
         );
         assert!(
             matches!(

@@ -66,6 +66,20 @@ text_enum! {
     }
 }
 
+impl CardType {
+    /// The type a cardholder profile names, by our spelling or by the card's legal code
+    /// (ELS, ELD, ELN), in any case; `None` for a profile that names no card type.
+    pub fn of_profile(profile: &str) -> Option<Self> {
+        let profile = profile.trim().to_lowercase();
+        match profile.as_str() {
+            "els" => Some(CardType::Student),
+            "eld" => Some(CardType::Phd),
+            "eln" => Some(CardType::Staff),
+            _ => profile.parse().ok(),
+        }
+    }
+}
+
 /// Which chip a UID was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UidKind {
@@ -246,6 +260,20 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The type of card `cardholder_id` holds: that of their newest card (an order from
+    /// the print queue or the server carries it), else the one their cardholder profile
+    /// names, else a student card.
+    pub fn card_type_for(&self, cardholder_id: i64) -> Result<CardType> {
+        if let Some(newest) = self.cards_of_cardholder(cardholder_id)?.first() {
+            return Ok(newest.fields.card_type);
+        }
+        let profile = self.get_cardholder(cardholder_id)?.fields.profile;
+        Ok(profile
+            .as_deref()
+            .and_then(CardType::of_profile)
+            .unwrap_or(CardType::Student))
+    }
+
     /// The kiosk's hot path: one indexed lookup through a cached prepared statement.
     pub fn find_card_by_uid(&self, kind: UidKind, uid: &[u8]) -> Result<Option<Card>> {
         let sql = match kind {
@@ -353,6 +381,35 @@ mod tests {
             expires: Some(date!(2026 - 03 - 31)),
             desfire_issued: false,
         }
+    }
+
+    #[test]
+    fn a_holders_card_type_comes_from_their_cards_then_their_profile() {
+        let (mut store, holder) = store_with_cardholder();
+        assert_eq!(store.card_type_for(holder).unwrap(), CardType::Student);
+
+        let mut fields = store.get_cardholder(holder).unwrap().fields;
+        fields.profile = Some("ELD".into());
+        store.update_cardholder(holder, &fields).unwrap();
+        assert_eq!(store.card_type_for(holder).unwrap(), CardType::Phd);
+        fields.profile = Some("Staff".into());
+        store.update_cardholder(holder, &fields).unwrap();
+        assert_eq!(store.card_type_for(holder).unwrap(), CardType::Staff);
+        fields.profile = Some("profile-17".into());
+        store.update_cardholder(holder, &fields).unwrap();
+        assert_eq!(store.card_type_for(holder).unwrap(), CardType::Student);
+
+        // An ordered card says what the holder is, whatever the profile.
+        let ordered = NewCard {
+            card_type: CardType::Staff,
+            ..card(holder, "04a1b2c3d4e5f6")
+        };
+        store.insert_card(&ordered, "anna").unwrap();
+        assert_eq!(store.card_type_for(holder).unwrap(), CardType::Staff);
+        assert!(matches!(
+            store.card_type_for(holder + 1),
+            Err(StoreError::NotFound { .. })
+        ));
     }
 
     #[test]
