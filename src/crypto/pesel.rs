@@ -50,6 +50,21 @@ pub fn validate(pesel: &str) -> Result<(), PeselError> {
     Ok(())
 }
 
+/// The birth date a valid PESEL encodes.
+pub fn birth_date(pesel: &str) -> Result<time::Date, PeselError> {
+    validate(pesel)?;
+    let digits: Vec<u8> = pesel.bytes().map(|b| b - b'0').collect();
+    let (year, month) = decode_year_and_month(&digits)?;
+    let month = time::Month::try_from(month).map_err(|_| PeselError::InvalidMonth(month))?;
+    time::Date::from_calendar_date(year, month, 10 * digits[4] + digits[5]).map_err(|_| {
+        PeselError::InvalidBirthDate {
+            year,
+            month: month as u8,
+            day: 10 * digits[4] + digits[5],
+        }
+    })
+}
+
 /// A whole PESEL from its first ten digits (birth date, serial, sex), for made-up people in
 /// the demo and in tests. `None` unless given exactly ten digits.
 pub fn with_check_digit(first_ten: &str) -> Option<String> {
@@ -109,6 +124,18 @@ mod tests {
         ] {
             assert_eq!(validate(pesel), Ok(()), "{pesel}");
         }
+    }
+
+    #[test]
+    fn the_birth_date_is_read_with_its_century() {
+        use time::macros::date;
+        assert_eq!(birth_date("02070803628"), Ok(date!(1902 - 07 - 08)));
+        assert_eq!(birth_date("02270803624"), Ok(date!(2002 - 07 - 08)));
+        assert_eq!(birth_date("00832911118"), Ok(date!(1800 - 03 - 29)));
+        assert!(matches!(
+            birth_date("44051401358"),
+            Err(PeselError::BadChecksum { .. })
+        ));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum Action {
     ProlongCard,
     BlockCard,
     UnblockCard,
+    /// Create and edit persons and their cardholder records.
+    EditPeople,
     PrintCards,
     ManageOperators,
     ManageTrust,
@@ -27,6 +29,7 @@ impl Action {
             Action::ProlongCard => "prolong cards",
             Action::BlockCard => "block cards",
             Action::UnblockCard => "unblock cards",
+            Action::EditPeople => "edit people",
             Action::PrintCards => "print cards",
             Action::ManageOperators => "manage operators",
             Action::ManageTrust => "manage trusted issuers",
@@ -117,6 +120,7 @@ fn role_allows(role: OperatorRole, action: Action) -> bool {
                 | Action::ProlongCard
                 | Action::BlockCard
                 | Action::UnblockCard
+                | Action::EditPeople
                 | Action::NotifyHolder
         ),
         OperatorRole::Printer => action == Action::PrintCards,

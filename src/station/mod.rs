@@ -6,6 +6,7 @@ pub mod demo;
 pub mod desfire;
 pub mod desk;
 pub mod issue;
+pub mod person;
 pub mod photo;
 pub mod print;
 pub mod usos;

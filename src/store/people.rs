@@ -329,6 +329,12 @@ impl Store {
         self.write(|tx| save_person(tx, None, fields))
     }
 
+    /// A new person with the active cardholder record the desk issues cards to, both with
+    /// their outbox rows, in one transaction. The sync gives the cardholder its profile.
+    pub fn create_person_with_cardholder(&mut self, fields: &PersonFields) -> Result<(i64, i64)> {
+        self.write(|tx| create_person_with_cardholder(tx, fields, None))
+    }
+
     pub fn update_person(&mut self, id: i64, fields: &PersonFields) -> Result<()> {
         self.write(|tx| save_person(tx, Some(id), fields).map(drop))
     }
