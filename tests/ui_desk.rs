@@ -1,5 +1,6 @@
 //! The issuance desk driven headlessly (iced_test simulator, ICED_TEST_BACKEND=tiny-skia):
-//! sign in, search as you type, open a student, issue an ELS onto a simulated card, block it.
+//! sign in, search as you type, open a student, issue an ELS onto a simulated card, block it
+//! (with a reason and a confirmation); create and edit a person with their fields checked.
 //! Tasks run for real on a tokio runtime and their messages go back into `update`, as the
 //! iced runtime would do; only widget operations (focus) are skipped.
 
@@ -10,20 +11,144 @@ use cardstation::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
 use cardstation::station::desk::DeskSetup;
 use cardstation::station::issue;
 use cardstation::store::{CardStatus, Store};
+use cardstation::station::person::Field;
 use cardstation::ui::{App, CardAccess, Message, desk};
+use iced_test::simulator::Simulator;
 mod ui_harness;
 
-use ui_harness::{english_demo_signing_in, send, shows, sign_in};
+use ui_harness::{english_demo_signing_in, send, settings, shows, sign_in};
 
 const CARD_KEY_VAR: &str = "CARDSTATION_UI_TEST_CARD_KEY";
 const UID: [u8; 7] = [0x04, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA];
 /// Another card, put on the reader instead of the one chosen.
 const OTHER_UID: [u8; 7] = [0x04, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01];
 
+/// Sets the card key variable, once for the whole binary: every test calls this first, so
+/// the one write happens before any test has a thread of its own that could read the
+/// environment.
+fn set_card_key() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: see above; the other tests wait here until it is done.
+    ONCE.call_once(|| unsafe {
+        std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242")
+    });
+}
+
+/// Where the window draws `text` (one text widget's whole content).
+fn bounds_of(app: &App, text: &str) -> iced::Rectangle {
+    Simulator::with_settings(settings(), app.view())
+        .find(text)
+        .unwrap_or_else(|_| panic!("{text:?} is not on screen"))
+        .bounds()
+}
+
+fn outbox_rows(database: &std::path::Path) -> usize {
+    Store::open(database)
+        .unwrap()
+        .outbox_pending(10_000)
+        .unwrap()
+        .len()
+}
+
+fn type_into(runtime: &tokio::runtime::Runtime, app: &mut App, field: Field, value: &str) {
+    send(
+        runtime,
+        app,
+        Message::Desk(desk::Message::FormEdited(field, value.into())),
+    );
+}
+
+#[test]
+fn an_operator_creates_a_person_with_a_checked_pesel_and_edits_them() {
+    set_card_key();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
+    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "1111");
+    let queued = outbox_rows(&database);
+
+    // A new person with a PESEL whose check digit is wrong: the problem is beside the field
+    // and nothing is saved.
+    send(&runtime, &mut app, Message::Desk(desk::Message::NewPerson));
+    assert!(shows(&app, "New person"));
+    type_into(&runtime, &mut app, Field::FirstName, "Łucja");
+    type_into(&runtime, &mut app, Field::LastName, "Żółkiewska-Nowak");
+    type_into(&runtime, &mut app, Field::Pesel, "02270803625");
+    type_into(&runtime, &mut app, Field::AlbumNumber, "s765432");
+    type_into(&runtime, &mut app, Field::Phone, "+48 600 100 200");
+    assert!(
+        !shows(&app, "The PESEL's check digit is wrong"),
+        "no problem is shown before a save is tried"
+    );
+    send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
+    assert!(shows(&app, "Correct the marked fields."));
+    let label = bounds_of(&app, "PESEL");
+    let problem = bounds_of(&app, "The PESEL's check digit is wrong");
+    assert!(
+        problem.x > label.x + label.width && (problem.center_y() - label.center_y()).abs() < 4.0,
+        "the problem is on the PESEL's line, right of it: {label:?} {problem:?}"
+    );
+    assert_eq!(outbox_rows(&database), queued, "nothing was queued");
+    let store = Store::open(&database).unwrap();
+    assert!(store.search_people("zolkiewska", 10).unwrap().is_empty());
+    drop(store);
+
+    // The birth date must agree with the PESEL; fixed, it is saved with its outbox rows.
+    type_into(&runtime, &mut app, Field::Pesel, "02270803624");
+    assert!(!shows(&app, "The PESEL's check digit is wrong"), "checked as typed");
+    type_into(&runtime, &mut app, Field::BirthDate, "2002-07-09");
+    assert!(shows(&app, "Differs from the date in the PESEL"));
+    type_into(&runtime, &mut app, Field::BirthDate, "2002-07-08");
+    send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
+    assert!(app.desk.as_ref().unwrap().form.is_none(), "the form closed");
+    assert!(shows(&app, "Saved: Łucja Żółkiewska-Nowak"));
+    assert!(shows(&app, "Łucja Żółkiewska-Nowak"), "the new person is open");
+    let store = Store::open(&database).unwrap();
+    let hits = store.search_people("zolkiewska", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    let person = &hits[0];
+    assert_eq!(person.fields.pesel.as_deref(), Some("02270803624"));
+    assert_eq!(
+        person.fields.birth_date,
+        time::macros::date!(2002 - 07 - 08)
+    );
+    assert_eq!(store.cardholders_of_person(person.id).unwrap().len(), 1);
+    let pending = store.outbox_pending(10_000).unwrap();
+    assert_eq!(pending.len(), queued + 2, "a person and a cardholder row");
+    let created = pending
+        .iter()
+        .find(|entry| entry.resource.as_str() == "persons" && entry.local_id == person.id)
+        .expect("the person's outbox row");
+    assert_eq!(created.payload["lastName"], "Żółkiewska-Nowak");
+    assert_eq!(created.payload["metadata"]["albumNumber"], "s765432");
+    drop(store);
+
+    // Edit: the form comes filled in; a wrong phone is refused beside it, a good one saved.
+    send(&runtime, &mut app, Message::Desk(desk::Message::EditPerson));
+    assert!(shows(&app, "Editing a person"));
+    let form = app.desk.as_ref().unwrap().form.as_ref().unwrap();
+    assert_eq!(form.draft.pesel, "02270803624");
+    type_into(&runtime, &mut app, Field::Phone, "600");
+    send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
+    assert!(shows(&app, "9 to 15 digits, e.g. +48 600 100 200"));
+    type_into(&runtime, &mut app, Field::Phone, "600 200 300");
+    type_into(&runtime, &mut app, Field::LastName, "Nowak");
+    send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
+    assert!(shows(&app, "Saved: Łucja Nowak"));
+    let store = Store::open(&database).unwrap();
+    let edited = store.get_person(person.id).unwrap().fields;
+    assert_eq!(edited.last_name, "Nowak");
+    assert_eq!(edited.phone_number.as_deref(), Some("600 200 300"));
+    assert_eq!(store.outbox_pending(10_000).unwrap().len(), queued + 3);
+}
+
 #[test]
 fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
-    // SAFETY: this test binary has one test and sets the variable before any thread reads it.
-    unsafe { std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242") };
+    set_card_key();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("desk.sqlite");
@@ -206,15 +331,41 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     .unwrap();
     assert_eq!(reading.verdict.unwrap().data.expires, prolonged);
 
-    // Block it from the panel: the register says blocked, the audit log has who did it.
+    // Block it from the panel: the desk asks why first, and blocks nothing without a reason.
     send(
         &runtime,
         &mut app,
-        Message::Desk(desk::Message::SetBlocked {
-            card_id,
-            blocked: true,
-        }),
+        Message::Desk(desk::Message::AskBlock(card_id)),
     );
+    assert!(shows(&app, "Why is the card blocked?"));
+    send(&runtime, &mut app, Message::Desk(desk::Message::ConfirmBlock));
+    assert!(shows(&app, "Give a reason to block the card."));
+    assert_eq!(
+        Store::open(&database)
+            .unwrap()
+            .get_card(card_id)
+            .unwrap()
+            .fields
+            .status,
+        CardStatus::Personalized,
+        "not blocked without a reason"
+    );
+    // Cancelling keeps the card as it was; asked again, the reason and confirmation block it.
+    send(&runtime, &mut app, Message::Desk(desk::Message::CancelBlock));
+    assert!(!shows(&app, "Why is the card blocked?"));
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::AskBlock(card_id)),
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::BlockReasonChanged(
+            "stolen from a locker".into(),
+        )),
+    );
+    send(&runtime, &mut app, Message::Desk(desk::Message::ConfirmBlock));
     let store = Store::open(&database).unwrap();
     assert_eq!(
         store.get_card(card_id).unwrap().fields.status,
@@ -233,4 +384,10 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     }
     assert!(shows(&app, "Unblock"));
     assert!(shows(&app, &format!("Blocked card {card_id}")));
+    let status = audit.iter().find(|e| e.action == "card.status").unwrap();
+    assert!(
+        status.details.to_string().contains("stolen from a locker"),
+        "the operator's reason is in the audit: {}",
+        status.details
+    );
 }

@@ -190,6 +190,37 @@ catalogue! {
     CardTypeStaff => "pracownicza", "staff";
     CardTypeGraduate => "absolwenta", "graduate";
     CardTypeTeacher => "nauczyciela akademickiego", "academic teacher";
+    NewPerson => "Nowa osoba", "New person";
+    EditPerson => "Edytuj dane", "Edit details";
+    EditingPerson => "Edycja danych osoby", "Editing a person";
+    FirstName => "Imię", "First name";
+    MiddleName => "Drugie imię", "Middle name";
+    LastName => "Nazwisko", "Surname";
+    PeselField => "PESEL", "PESEL";
+    BirthDate => "Data urodzenia", "Birth date";
+    AlbumNumber => "Nr albumu", "Album number";
+    Phone => "Telefon", "Phone";
+    DatePlaceholder => "RRRR-MM-DD lub z PESEL", "YYYY-MM-DD or from the PESEL";
+    Optional => "opcjonalnie", "optional";
+    Save => "Zapisz", "Save";
+    Saving => "Zapisywanie…", "Saving…";
+    PersonSaved => "Zapisano:", "Saved:";
+    FixTheMarkedFields => "Popraw zaznaczone pola.", "Correct the marked fields.";
+    ProblemRequired => "Pole wymagane", "Required";
+    ProblemNotAName => "Tylko litery, spacje, łącznik i apostrof", "Letters, spaces, hyphens and apostrophes only";
+    ProblemPeselLength => "PESEL ma 11 cyfr", "A PESEL has 11 digits";
+    ProblemPeselNotDigits => "PESEL składa się tylko z cyfr", "A PESEL has digits only";
+    ProblemPeselDate => "PESEL nie zawiera prawdziwej daty urodzenia", "The PESEL holds no real birth date";
+    ProblemPeselCheckDigit => "Błędna cyfra kontrolna PESEL", "The PESEL's check digit is wrong";
+    ProblemNotADate => "Data w postaci RRRR-MM-DD", "A date as YYYY-MM-DD";
+    ProblemNotThePeselDate => "Inna niż data zapisana w PESEL", "Differs from the date in the PESEL";
+    ProblemNotAnAlbumNumber => "Litery, cyfry, / i -, do 20 znaków", "Letters, digits, / and -, up to 20 characters";
+    ProblemNotAPhone => "Od 9 do 15 cyfr, np. +48 600 100 200", "9 to 15 digits, e.g. +48 600 100 200";
+    BlockWhy => "Powód zablokowania karty", "Why is the card blocked?";
+    BlockReasonPlaceholder => "np. zgubiona, skradziona", "e.g. lost, stolen";
+    ConfirmBlock => "Zablokuj kartę", "Block the card";
+    BlockWarning => "Zablokowana karta przestaje działać we wszystkich kioskach.", "A blocked card stops working at every kiosk.";
+    BlockNeedsReason => "Podaj powód, aby zablokować kartę.", "Give a reason to block the card.";
 }
 
 /// The Polish text of a verdict reason (`station::validate::Reason::key`), for the kiosk's

@@ -10,6 +10,7 @@
 
 mod issuance;
 mod panel;
+mod person;
 mod search;
 mod usos;
 
@@ -29,11 +30,13 @@ use crate::error::Failure;
 use crate::remote::usos::UsosClient;
 use crate::station::auth::Session;
 use crate::station::desk::{DeskSetup, DuplicateReason};
+use crate::station::person::Field;
 use crate::station::usos::HolderInUsos;
 use crate::store::Person;
 
 pub use issuance::{Issuance, IssueEvent, IssueFailure};
 pub use panel::Panel;
+pub use person::{BlockAsk, PersonForm};
 pub use search::SEARCH_ID;
 pub use usos::{NoticeState, UsosHolder, UsosSide};
 
@@ -56,6 +59,10 @@ pub struct Desk {
     wanted: Option<i64>,
     opening: u64,
     pub panel: Option<Panel>,
+    /// A new person or the open one's details being typed, shown in place of the panel.
+    pub form: Option<PersonForm>,
+    /// A block waiting for its reason and confirmation.
+    pub block: Option<BlockAsk>,
     pub issuance: Issuance,
     /// `None` while the signer and card key load.
     setup: Option<Result<Arc<DeskSetup>, Failure>>,
@@ -87,10 +94,20 @@ pub enum Message {
     Issue,
     Duplicate(DuplicateReason),
     Issuing(IssueEvent),
-    SetBlocked {
-        card_id: i64,
-        blocked: bool,
-    },
+    /// Ask why this card is blocked, before blocking it.
+    AskBlock(i64),
+    BlockReasonChanged(String),
+    /// Block the card asked about, if a reason was given.
+    ConfirmBlock,
+    CancelBlock,
+    Unblock(i64),
+    NewPerson,
+    EditPerson,
+    FormEdited(Field, String),
+    SaveForm,
+    CancelForm,
+    /// The person saved (their id and name), or why not.
+    FormSaved(Result<(i64, String), Failure>),
     /// Prolong this card of the register, which must be the one on the reader, to the end
     /// of the semester after its current expiry.
     Prolong {
@@ -120,8 +137,8 @@ pub enum Message {
 /// What the desk tells the window, which acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// A card was issued, or a block, unblock or prolong came back: the outbox count on the
-    /// status bar may have moved.
+    /// A card was issued, a person saved, or a block, unblock or prolong came back: the
+    /// outbox count on the status bar may have moved.
     StoreChanged,
 }
 
@@ -149,6 +166,8 @@ impl Desk {
             wanted: None,
             opening: 0,
             panel: None,
+            form: None,
+            block: None,
             issuance: Issuance::Idle,
             setup: None,
             duplicate: None,
@@ -188,7 +207,32 @@ impl Desk {
             }
             Message::Issuing(event) => return self.issuing(event),
             Message::Reader(event) => self.reader(event),
-            Message::SetBlocked { card_id, blocked } => self.set_blocked(card_id, blocked),
+            Message::AskBlock(card_id) => self.ask_block(card_id),
+            Message::BlockReasonChanged(reason) => {
+                self.block_reason_changed(reason);
+                Task::none()
+            }
+            Message::ConfirmBlock => self.confirm_block(),
+            Message::CancelBlock => {
+                self.block = None;
+                Task::none()
+            }
+            Message::Unblock(card_id) => {
+                let reason = "found again; unblocked at the desk".to_owned();
+                self.set_blocked(card_id, false, reason)
+            }
+            Message::NewPerson => self.new_person(),
+            Message::EditPerson => self.edit_person(),
+            Message::FormEdited(field, value) => {
+                self.form_edited(field, value);
+                Task::none()
+            }
+            Message::SaveForm => self.save_form(),
+            Message::CancelForm => {
+                self.form = None;
+                Task::none()
+            }
+            Message::FormSaved(result) => return self.form_saved(result),
             Message::Prolong { card_id, expires } => self.prolong(card_id, expires),
             Message::Changed(result) => {
                 return (self.changed(result), Some(Event::StoreChanged));
@@ -213,9 +257,10 @@ impl Desk {
     }
 
     pub fn view(&self, language: Language) -> Element<'_, Message> {
-        let right = match &self.panel {
-            Some(panel) => self.panel_view(panel, language),
-            None => container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
+        let right = match (&self.form, &self.panel) {
+            (Some(form), _) => self.form_view(form, language),
+            (None, Some(panel)) => self.panel_view(panel, language),
+            (None, None) => container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
                 .center(Length::Fill)
                 .into(),
         };

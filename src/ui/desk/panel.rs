@@ -47,6 +47,8 @@ impl Desk {
         self.issuance = Issuance::Idle;
         self.duplicate = None;
         self.notice = None;
+        self.form = None;
+        self.block = None;
         if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
             self.highlighted = Some(i);
         }
@@ -103,25 +105,6 @@ impl Desk {
 
     pub(super) fn open_person(&self) -> Option<i64> {
         self.panel.as_ref().map(|panel| panel.person.id)
-    }
-
-    pub(super) fn set_blocked(&mut self, card_id: i64, blocked: bool) -> Task<Message> {
-        let session = self.session.clone();
-        let reason = if blocked {
-            "reported lost at the desk"
-        } else {
-            "found again; unblocked at the desk"
-        };
-        let change = self.db.run(move |store| {
-            let done = if blocked {
-                Text::BlockedCard
-            } else {
-                Text::UnblockedCard
-            };
-            desk::set_blocked(&session, store, card_id, blocked, reason)
-                .map(|_| (done, card_id.to_string()))
-        });
-        Task::perform(change, Message::Changed)
     }
 
     /// Prolongs this card of the register, which must be the one on the reader, to the end
@@ -260,11 +243,19 @@ impl Desk {
         }
         for card in &panel.cards {
             cards = cards.push(self.card_line(card, language));
+            if let Some(ask) = self.block.as_ref().filter(|ask| ask.card_id == card.id) {
+                cards = cards.push(self.block_view(ask, language));
+            }
         }
-        let mut page = column![
-            row![avatar, facts].spacing(16).align_y(Alignment::Center),
-            cards
-        ]
+        let mut heading = row![avatar, facts].spacing(16).align_y(Alignment::Center);
+        if self.may_edit_people() {
+            heading = heading.push(space::horizontal()).push(
+                button(text(t(language, Text::EditPerson)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .on_press(Message::EditPerson),
+            );
+        }
+        let mut page = column![heading, cards]
         .spacing(18);
         if let Some(usos) = &self.usos {
             page = page.push(self.usos_view(usos, panel, language));
@@ -341,9 +332,10 @@ impl Desk {
                     } else {
                         button::danger
                     })
-                    .on_press(Message::SetBlocked {
-                        card_id: card.id,
-                        blocked: !blocked,
+                    .on_press(if blocked {
+                        Message::Unblock(card.id)
+                    } else {
+                        Message::AskBlock(card.id)
                     }),
             );
         }

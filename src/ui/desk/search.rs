@@ -104,8 +104,17 @@ impl Desk {
         } else {
             ""
         };
+        let mut top = iced::widget::row![search].spacing(8);
+        if self.may_edit_people() {
+            top = top.push(
+                button(text(t(language, Text::NewPerson)))
+                    .style(button::secondary)
+                    .padding(10)
+                    .on_press(Message::NewPerson),
+            );
+        }
         let mut left = column![
-            search,
+            top,
             text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)
         ];
         if let Some(problem) = &self.problem {
