@@ -10,8 +10,8 @@ use cardstation::config::keys;
 use cardstation::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
 use cardstation::station::desk::DeskSetup;
 use cardstation::station::issue;
-use cardstation::store::{CardStatus, Store};
 use cardstation::station::person::Field;
+use cardstation::store::{CardStatus, Store};
 use cardstation::ui::{App, CardAccess, Message, desk};
 use iced_test::simulator::Simulator;
 mod ui_harness;
@@ -99,14 +99,20 @@ fn an_operator_creates_a_person_with_a_checked_pesel_and_edits_them() {
 
     // The birth date must agree with the PESEL; fixed, it is saved with its outbox rows.
     type_into(&runtime, &mut app, Field::Pesel, "02270803624");
-    assert!(!shows(&app, "The PESEL's check digit is wrong"), "checked as typed");
+    assert!(
+        !shows(&app, "The PESEL's check digit is wrong"),
+        "checked as typed"
+    );
     type_into(&runtime, &mut app, Field::BirthDate, "2002-07-09");
     assert!(shows(&app, "Differs from the date in the PESEL"));
     type_into(&runtime, &mut app, Field::BirthDate, "2002-07-08");
     send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
     assert!(app.desk.as_ref().unwrap().form.is_none(), "the form closed");
     assert!(shows(&app, "Saved: Łucja Żółkiewska-Nowak"));
-    assert!(shows(&app, "Łucja Żółkiewska-Nowak"), "the new person is open");
+    assert!(
+        shows(&app, "Łucja Żółkiewska-Nowak"),
+        "the new person is open"
+    );
     let store = Store::open(&database).unwrap();
     let hits = store.search_people("zolkiewska", 10).unwrap();
     assert_eq!(hits.len(), 1);
@@ -134,7 +140,7 @@ fn an_operator_creates_a_person_with_a_checked_pesel_and_edits_them() {
     assert_eq!(form.draft.pesel, "02270803624");
     type_into(&runtime, &mut app, Field::Phone, "600");
     send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
-    assert!(shows(&app, "9 to 15 digits, e.g. +48 600 100 200"));
+    assert!(shows(&app, "9–15 digits, e.g. +48 600 100 200"));
     type_into(&runtime, &mut app, Field::Phone, "600 200 300");
     type_into(&runtime, &mut app, Field::LastName, "Nowak");
     send(&runtime, &mut app, Message::Desk(desk::Message::SaveForm));
@@ -338,7 +344,11 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         Message::Desk(desk::Message::AskBlock(card_id)),
     );
     assert!(shows(&app, "Why is the card blocked?"));
-    send(&runtime, &mut app, Message::Desk(desk::Message::ConfirmBlock));
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::ConfirmBlock),
+    );
     assert!(shows(&app, "Give a reason to block the card."));
     assert_eq!(
         Store::open(&database)
@@ -351,7 +361,11 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         "not blocked without a reason"
     );
     // Cancelling keeps the card as it was; asked again, the reason and confirmation block it.
-    send(&runtime, &mut app, Message::Desk(desk::Message::CancelBlock));
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::CancelBlock),
+    );
     assert!(!shows(&app, "Why is the card blocked?"));
     send(
         &runtime,
@@ -365,7 +379,11 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
             "stolen from a locker".into(),
         )),
     );
-    send(&runtime, &mut app, Message::Desk(desk::Message::ConfirmBlock));
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::ConfirmBlock),
+    );
     let store = Store::open(&database).unwrap();
     assert_eq!(
         store.get_card(card_id).unwrap().fields.status,

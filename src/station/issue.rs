@@ -443,9 +443,9 @@ pub fn read_els_and_verify<T: Transport + ?Sized>(
 mod tests {
     use super::*;
     use crate::crypto::diversify::KeyAlgorithm;
-    use crate::store::CardType;
     use crate::crypto::test_pki::els_signer;
     use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
+    use crate::store::CardType;
     use time::macros::date;
     use zeroize::Zeroizing;
 

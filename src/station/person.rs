@@ -196,7 +196,10 @@ pub fn save(
             .create_person_with_cardholder(person)
             .map(|(person_id, _)| person_id)
             .map_err(store_error),
-        Some(id) => store.update_person(id, person).map(|()| id).map_err(store_error),
+        Some(id) => store
+            .update_person(id, person)
+            .map(|()| id)
+            .map_err(store_error),
     }
 }
 

@@ -215,7 +215,7 @@ catalogue! {
     ProblemNotADate => "Data w postaci RRRR-MM-DD", "A date as YYYY-MM-DD";
     ProblemNotThePeselDate => "Inna niż data zapisana w PESEL", "Differs from the date in the PESEL";
     ProblemNotAnAlbumNumber => "Litery, cyfry, / i -, do 20 znaków", "Letters, digits, / and -, up to 20 characters";
-    ProblemNotAPhone => "Od 9 do 15 cyfr, np. +48 600 100 200", "9 to 15 digits, e.g. +48 600 100 200";
+    ProblemNotAPhone => "9–15 cyfr, np. +48 600 100 200", "9–15 digits, e.g. +48 600 100 200";
     BlockWhy => "Powód zablokowania karty", "Why is the card blocked?";
     BlockReasonPlaceholder => "np. zgubiona, skradziona", "e.g. lost, stolen";
     ConfirmBlock => "Zablokuj kartę", "Block the card";

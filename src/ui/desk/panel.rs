@@ -235,7 +235,9 @@ impl Desk {
             .size(theme::SMALL_SIZE)
             .color(theme::MUTED),
         ]
-        .spacing(4);
+        .spacing(4)
+        // The rest of the row, so the edit button beside it keeps its own width.
+        .width(Length::Fill);
         let mut cards = Column::new().spacing(6);
         cards = cards.push(text(t(language, Text::Cards)).font(theme::BOLD));
         if panel.cards.is_empty() {
@@ -249,14 +251,17 @@ impl Desk {
         }
         let mut heading = row![avatar, facts].spacing(16).align_y(Alignment::Center);
         if self.may_edit_people() {
-            heading = heading.push(space::horizontal()).push(
-                button(text(t(language, Text::EditPerson)).size(theme::SMALL_SIZE))
-                    .style(button::secondary)
-                    .on_press(Message::EditPerson),
+            heading = heading.push(
+                button(
+                    text(t(language, Text::EditPerson))
+                        .size(theme::SMALL_SIZE)
+                        .wrapping(text::Wrapping::None),
+                )
+                .style(button::secondary)
+                .on_press(Message::EditPerson),
             );
         }
-        let mut page = column![heading, cards]
-        .spacing(18);
+        let mut page = column![heading, cards].spacing(18);
         if let Some(usos) = &self.usos {
             page = page.push(self.usos_view(usos, panel, language));
         }

@@ -260,7 +260,9 @@ impl Desk {
             ]
             .spacing(10)
             .align_y(Alignment::Center),
-            text(t(language, note)).size(theme::SMALL_SIZE).color(colour),
+            text(t(language, note))
+                .size(theme::SMALL_SIZE)
+                .color(colour),
         ]
         .spacing(6)
         .padding([4, 10])

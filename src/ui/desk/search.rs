@@ -113,10 +113,7 @@ impl Desk {
                     .on_press(Message::NewPerson),
             );
         }
-        let mut left = column![
-            top,
-            text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)
-        ];
+        let mut left = column![top, text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)];
         if let Some(problem) = &self.problem {
             left = left.push(text(problem.clone()).color(theme::PROBLEM));
         }
