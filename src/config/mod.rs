@@ -1036,7 +1036,7 @@ mod tests {
         assert!(desfire_error("comm_mode", "com_mode").contains("com_mode"));
     }
 
-    const PRINTER: &str = "role = \"print\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 96\ncomm_mode = \"maced\"\n[printer]\nqueue = \"Evolis\"\nlayout = \"l.toml\"\nencode = [\"desfire\"]\n";
+    const PRINTER: &str = "role = \"print\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nread_key_env = \"R\"\nrecord_signer_key = \"r.pem\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 128\ncomm_mode = \"maced\"\n[printer]\nqueue = \"Evolis\"\nlayout = \"l.toml\"\nencode = [\"desfire\"]\n";
 
     #[test]
     fn the_printer_feed_is_the_reader_unless_an_evolis_address_is_given() {
