@@ -115,6 +115,9 @@ pub struct SyncSchedule {
     /// Seconds between two revocation polls (also when local changes are pushed); 0 turns
     /// the fast path off.
     pub revocation_every_seconds: u32,
+    /// Whether the window replicates in the background. Off for a station whose
+    /// `cardstation-sync` unit does it instead, so two loops do not pull the same data.
+    pub in_window: bool,
 }
 
 impl Default for SyncSchedule {
@@ -122,6 +125,7 @@ impl Default for SyncSchedule {
         Self {
             pull_every_seconds: None,
             revocation_every_seconds: 5,
+            in_window: true,
         }
     }
 }

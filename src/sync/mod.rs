@@ -227,6 +227,19 @@ pub async fn sync(
     Ok(report)
 }
 
+/// Pushes the outbox alone, with no pull: what the window does right after a local change.
+pub async fn push_outbox(
+    store: &mut Store,
+    client: &Client,
+    options: &SyncOptions,
+    progress: &(dyn Fn(ProgressEvent) + Sync),
+    cancel: &Cancel,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    push(store, client, options, progress, cancel, &mut report).await?;
+    Ok(report)
+}
+
 /// What became of one outbox row.
 enum Pushed {
     /// The server has the change.

@@ -221,6 +221,19 @@ catalogue! {
     ConfirmBlock => "Zablokuj kartę", "Block the card";
     BlockWarning => "Zablokowana karta przestaje działać we wszystkich kioskach.", "A blocked card stops working at every kiosk.";
     BlockNeedsReason => "Podaj powód, aby zablokować kartę.", "Give a reason to block the card.";
+    SyncNow => "Synchronizuj teraz", "Sync now";
+    SyncSending => "Wysyłanie zmian", "Sending changes";
+    SyncPulling => "Pobieranie", "Receiving";
+    SyncStarting => "Synchronizacja…", "Syncing…";
+    SyncFailed => "Synchronizacja nieudana:", "Sync failed:";
+    SyncNextTry => "następna próba", "next try";
+    SyncOff => "Synchronizacja wyłączona:", "Sync is off:";
+    ResourcePersons => "osoby", "persons";
+    ResourceAddresses => "adresy", "addresses";
+    ResourceCardholders => "posiadacze kart", "cardholders";
+    ResourceCards => "karty", "cards";
+    ResourceProductions => "produkcja", "productions";
+    ResourceAnonymousSets => "zestawy anonimowe", "anonymous sets";
 }
 
 /// The Polish text of a verdict reason (`station::validate::Reason::key`), for the kiosk's

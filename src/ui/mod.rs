@@ -2,7 +2,8 @@
 //! the root must act on (a signed-in operator, a changed store, a closed kiosk) returns it as
 //! an `Event` from update, so the root never looks inside a screen's messages. The root routes
 //! messages, runs store and card work as Tasks on blocking threads ([`blocking`], [`Db::run`]),
-//! and listens to the reader watcher, the keyboard and a status timer as Subscriptions.
+//! and listens to the reader watcher, the keyboard, a status timer and (with a `[server]`)
+//! the background sync worker ([`sync`]) as Subscriptions.
 
 pub mod desk;
 pub mod i18n;
@@ -13,6 +14,7 @@ pub mod readers;
 pub mod settings;
 pub mod sign_in;
 pub mod status;
+pub mod sync;
 pub mod theme;
 
 use std::fmt;
@@ -239,6 +241,8 @@ pub struct App {
     pub print: Option<print::PrintScreen>,
     pub settings: settings::Settings,
     pub status: status::Status,
+    /// The background sync worker, as the status bar shows it.
+    pub sync: sync::Background,
     /// Where the desk writes cards; tests swap in a simulated card.
     pub card_access: CardAccess,
     /// Set by the kiosk's administrator exit; [`run`] reads it once the window has closed.
@@ -257,6 +261,7 @@ pub enum Message {
     Print(print::Message),
     Settings(settings::Message),
     Status(status::Message),
+    Sync(sync::Message),
     Tab(Tab),
     ToggleLanguage,
     SignOut,
@@ -300,6 +305,7 @@ impl App {
             desk: None,
             print: None,
             settings: settings::Settings::default(),
+            sync: sync::Background::default(),
             card_access,
             admin_exit: Arc::default(),
         };
@@ -370,15 +376,28 @@ impl App {
                 let task = task.map(Message::Desk);
                 match (event, self.ready_db()) {
                     (Some(desk::Event::StoreChanged), Some(db)) => {
+                        self.sync.push();
                         Task::batch([task, status::refresh(db.clone()).map(Message::Status)])
                     }
                     _ => task,
                 }
             }
-            Message::Print(message) => match &mut self.print {
-                Some(print) => print.update(message).map(Message::Print),
-                None => Task::none(),
-            },
+            Message::Print(message) => {
+                // A printed card moves its production and card on: the server hears it now.
+                if matches!(
+                    message,
+                    print::Message::Event(
+                        crate::station::print::PrintEvent::Printed { .. }
+                            | crate::station::print::PrintEvent::Finished(_)
+                    )
+                ) {
+                    self.sync.push();
+                }
+                match &mut self.print {
+                    Some(print) => print.update(message).map(Message::Print),
+                    None => Task::none(),
+                }
+            }
             Message::Settings(message) => match self.ready_db() {
                 Some(db) => self
                     .settings
@@ -386,9 +405,26 @@ impl App {
                     .map(Message::Settings),
                 None => Task::none(),
             },
+            Message::Status(status::Message::SyncNow) => {
+                self.update(Message::Sync(sync::Message::SyncNow))
+            }
             Message::Status(message) => {
+                // Any screen's change that grew the outbox is pushed, not only those the
+                // screens announce.
+                if let (status::Message::Counted(Ok(counted)), Some(Ok(shown))) =
+                    (&message, &self.status.store)
+                    && counted.outbox_pending > shown.outbox_pending
+                {
+                    self.sync.push();
+                }
                 let db = self.ready_db().cloned();
                 self.status.update(message, db).map(Message::Status)
+            }
+            Message::Sync(message) => {
+                if let Some(summary) = self.sync.update(message) {
+                    self.status.store = Some(Ok(summary));
+                }
+                Task::none()
             }
             Message::Tab(tab) => {
                 self.tab = tab;
@@ -537,7 +573,7 @@ impl App {
         };
         let bar = self
             .status
-            .view(&self.readers, language)
+            .view(&self.readers, &self.sync, language)
             .map(Message::Status);
         let mut bar_row = row![bar].align_y(iced::Alignment::Center).spacing(10);
         if self.session.is_some() {
@@ -621,6 +657,9 @@ impl App {
 
     pub fn subscription(&self) -> Subscription<Message> {
         let readers = Subscription::run(reader_events).map(Message::Reader);
+        let sync = sync::subscription(&self.profile, &self.database)
+            .map(|worker| worker.map(|report| Message::Sync(sync::Message::Worker(report))))
+            .unwrap_or_else(Subscription::none);
         if let Some(kiosk) = &self.kiosk {
             // The kiosk's window does not close on request (see `window_settings`): the
             // requests are only logged.
@@ -629,6 +668,7 @@ impl App {
                 readers,
                 kiosk.subscription().map(Message::Kiosk),
                 close_requests,
+                sync,
             ]);
         }
         let keys = iced::keyboard::listen().filter_map(|event| match event {
@@ -637,7 +677,7 @@ impl App {
         });
         let status =
             iced::time::every(status::REFRESH).map(|_| Message::Status(status::Message::Tick));
-        Subscription::batch([readers, keys, status])
+        Subscription::batch([readers, keys, status, sync])
     }
 }
 

@@ -1,20 +1,23 @@
 //! The status bar: readers and their cards, the store's sync state (last sync, changes
-//! waiting in the outbox), whether the server key is a test or a live one, and who is signed
-//! in. The sync state is refreshed off the UI thread every few seconds with one cheap read
+//! waiting in the outbox), the background sync (a round running with its progress, the last
+//! failure with its cause, next step and next try, a "Sync now" button), whether the server
+//! key is a test or a live one, and who is signed in. The sync state is refreshed off the UI thread every few seconds with one cheap read
 //! (`Store::sync_summary`), not the whole-table counts of `Store::status`.
 
 use std::time::Duration;
 
-use iced::widget::{container, row, text};
+use iced::widget::{button, column, container, row, text};
 use iced::{Color, Element, Length, Task};
 
 use super::i18n::{Text, t};
 use super::readers::Readers;
+use super::sync::{Background, Running};
 use super::{Db, theme};
 use crate::config::{Language, Profile, Secret};
 use crate::error::Failure;
 use crate::station::auth::Session;
-use crate::store::SyncSummary;
+use crate::store::{Resource, SyncSummary};
+use crate::sync::Phase;
 
 pub const REFRESH: Duration = Duration::from_secs(5);
 
@@ -51,6 +54,8 @@ pub struct Status {
 pub enum Message {
     Tick,
     Counted(Result<SyncSummary, Failure>),
+    /// The "Sync now" button (the root hands it to the sync worker).
+    SyncNow,
 }
 
 pub fn refresh(db: Db) -> Task<Message> {
@@ -73,10 +78,16 @@ impl Status {
                 self.store = Some(result);
                 Task::none()
             }
+            Message::SyncNow => Task::none(),
         }
     }
 
-    pub fn view<'a>(&'a self, readers: &'a Readers, language: Language) -> Element<'a, Message> {
+    pub fn view<'a>(
+        &'a self,
+        readers: &'a Readers,
+        sync: &'a Background,
+        language: Language,
+    ) -> Element<'a, Message> {
         let small = |line: String, colour: Color| text(line).size(theme::SMALL_SIZE).color(colour);
         let with_card = readers
             .readers
@@ -139,14 +150,84 @@ impl Status {
             ),
             None => small(String::new(), theme::MUTED),
         };
-        container(
-            row![readers_line, sync_line, server, operator]
-                .spacing(24)
-                .align_y(iced::Alignment::Center),
-        )
-        .padding([6, 10])
-        .width(Length::Fill)
-        .style(container::rounded_box)
-        .into()
+        let mut line = row![readers_line, sync_line]
+            .spacing(24)
+            .align_y(iced::Alignment::Center);
+        if let Some(running) = &sync.running {
+            line = line.push(small(running_line(running, language), theme::ACCENT));
+        }
+        line = line.push(server).push(operator);
+        if sync.is_ready() {
+            line = line.push(
+                button(text(t(language, Text::SyncNow)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .on_press_maybe(sync.running.is_none().then_some(Message::SyncNow)),
+            );
+        }
+        let mut bar = column![line].spacing(4);
+        if let Some((failure, next_try)) = &sync.failed {
+            bar = bar.push(small(
+                failure_line(failure, *next_try, language),
+                theme::PROBLEM,
+            ));
+        }
+        if let Some(failure) = &sync.stopped {
+            bar = bar.push(small(
+                format!("{} {}", t(language, Text::SyncOff), failure.line()),
+                theme::PROBLEM,
+            ));
+        }
+        container(bar)
+            .padding([6, 10])
+            .width(Length::Fill)
+            .style(container::rounded_box)
+            .into()
     }
+}
+
+/// "Sync failed: <cause>. <next step> (next try 14:05 UTC)".
+pub fn failure_line(
+    failure: &Failure,
+    next_try: time::OffsetDateTime,
+    language: Language,
+) -> String {
+    format!(
+        "{} {} ({} {})",
+        t(language, Text::SyncFailed),
+        failure.line(),
+        t(language, Text::SyncNextTry),
+        clock(next_try)
+    )
+}
+
+/// "Sending changes 3/60", "Receiving cards 1200/5000", or "Syncing…" before the first step.
+fn running_line(running: &Running, language: Language) -> String {
+    let Some(progress) = running.progress else {
+        return t(language, Text::SyncStarting).to_owned();
+    };
+    let counts = format!("{}/{}", progress.done, progress.total);
+    match progress.phase {
+        Phase::Push => format!("{} {counts}", t(language, Text::SyncSending)),
+        Phase::Pull => format!(
+            "{} {} {counts}",
+            t(language, Text::SyncPulling),
+            t(language, resource_name(progress.resource))
+        ),
+    }
+}
+
+fn resource_name(resource: Resource) -> Text {
+    match resource {
+        Resource::Persons => Text::ResourcePersons,
+        Resource::Addresses => Text::ResourceAddresses,
+        Resource::Cardholders => Text::ResourceCardholders,
+        Resource::Cards => Text::ResourceCards,
+        Resource::Productions => Text::ResourceProductions,
+        Resource::AnonymousSets => Text::ResourceAnonymousSets,
+    }
+}
+
+/// The time of day (UTC, as the last sync is shown), to the minute.
+fn clock(at: time::OffsetDateTime) -> String {
+    format!("{:02}:{:02} UTC", at.hour(), at.minute())
 }

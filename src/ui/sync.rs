@@ -1,0 +1,363 @@
+//! The window's background replication. A worker thread with its own store connection (WAL
+//! lets it write beside the window's) and its own runtime pushes the outbox as soon as the
+//! window reports a local change, runs a full sync (push, then pull everything) every
+//! `[sync] pull_every_seconds` and when "Sync now" is pressed, and reports each round to the
+//! status bar. The thread is started by an iced Subscription and stops when it is dropped;
+//! no SQLite or network work runs on the UI thread.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use iced::Subscription;
+use iced::futures::SinkExt;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::config::{Profile, Secret};
+use crate::error::Failure;
+use crate::remote::cardexchange::{ApiKey, Client, RetryPolicy};
+use crate::store::{Store, SyncSummary};
+use crate::sync::{self, Cancel, ProgressEvent, SyncOptions};
+
+/// A failed full sync is tried again after this at most, not a whole pull interval later.
+const RETRY_FULL_SYNC: Duration = Duration::from_secs(60);
+
+/// What a round does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// The outbox alone, after a local change.
+    Push,
+    /// Push, then pull every resource.
+    Full,
+}
+
+/// What the window asks of the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Push,
+    SyncNow,
+}
+
+/// The window's end of the worker's command channel.
+#[derive(Clone)]
+pub struct Handle(async_channel::Sender<Command>);
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sync::Handle")
+    }
+}
+
+/// What the worker tells the window.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// The worker runs and takes commands through this handle.
+    Ready(Handle),
+    Started(Round),
+    Progress(ProgressEvent),
+    Finished {
+        round: Round,
+        /// The failure, if the round failed; what was done before it is kept.
+        failed: Option<Failure>,
+        /// The store's sync state after the round (read by the worker).
+        summary: Option<SyncSummary>,
+        /// When the next full sync runs.
+        next_full: OffsetDateTime,
+    },
+    /// The worker cannot run at all (no API key, the store cannot be opened).
+    Stopped(Failure),
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Worker(Report),
+    SyncNow,
+}
+
+/// A sync in progress, as the status bar shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Running {
+    pub round: Round,
+    pub progress: Option<ProgressEvent>,
+}
+
+/// The window's view of the worker.
+#[derive(Debug, Default)]
+pub struct Background {
+    handle: Option<Handle>,
+    pub running: Option<Running>,
+    /// The last round's failure (cleared by a round that succeeds) and when it is tried again.
+    pub failed: Option<(Failure, OffsetDateTime)>,
+    /// Why the worker does not run.
+    pub stopped: Option<Failure>,
+}
+
+impl Background {
+    /// Follows the worker; gives the store's sync state when a round has read it.
+    pub fn update(&mut self, message: Message) -> Option<SyncSummary> {
+        match message {
+            Message::SyncNow => self.command(Command::SyncNow),
+            Message::Worker(Report::Ready(handle)) => {
+                self.handle = Some(handle);
+                self.stopped = None;
+            }
+            Message::Worker(Report::Started(round)) => {
+                self.running = Some(Running {
+                    round,
+                    progress: None,
+                });
+            }
+            Message::Worker(Report::Progress(event)) => {
+                if let Some(running) = &mut self.running {
+                    running.progress = Some(event);
+                }
+            }
+            Message::Worker(Report::Finished {
+                failed,
+                summary,
+                next_full,
+                ..
+            }) => {
+                self.running = None;
+                // A failed round is tried again by the next full sync (a push sooner, with the
+                // next local change).
+                self.failed = failed.map(|failure| (failure, next_full));
+                return summary;
+            }
+            Message::Worker(Report::Stopped(failure)) => {
+                self.handle = None;
+                self.running = None;
+                self.stopped = Some(failure);
+            }
+        }
+        None
+    }
+
+    /// Whether a worker takes commands.
+    pub fn is_ready(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Asks for the outbox to be pushed now (a local change was made).
+    pub fn push(&self) {
+        self.command(Command::Push);
+    }
+
+    fn command(&self, command: Command) {
+        if let Some(Handle(commands)) = &self.handle {
+            // Unbounded: never waits; a worker that has ended drops the command.
+            let _ = commands.try_send(command);
+        }
+    }
+}
+
+/// The worker's subscription, for a profile with a `[server]` and `[sync] in_window` on.
+pub fn subscription(profile: &Profile, database: &Path) -> Option<Subscription<Report>> {
+    (profile.server.is_some() && profile.sync.in_window).then(|| {
+        Subscription::run_with(
+            Worker {
+                profile: Arc::new(profile.clone()),
+                database: database.to_owned(),
+            },
+            Worker::reports,
+        )
+    })
+}
+
+/// What a worker is started from; two equal ones are one worker (iced keeps a subscription
+/// running while its hash stays the same).
+#[derive(Clone)]
+pub struct Worker {
+    pub profile: Arc<Profile>,
+    pub database: PathBuf,
+}
+
+impl Hash for Worker {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.database.hash(state);
+        if let Some(server) = &self.profile.server {
+            server.url.hash(state);
+            server.api_key_env.hash(state);
+        }
+    }
+}
+
+/// Stops the worker thread when the stream that started it is dropped.
+struct StopOnDrop {
+    commands: async_channel::Sender<Command>,
+    cancel: Cancel,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.commands.close();
+    }
+}
+
+impl Worker {
+    /// Starts the worker thread; its reports as a stream, the first one `Ready`.
+    pub fn reports(&self) -> impl iced::futures::Stream<Item = Report> + use<> {
+        let worker = self.clone();
+        iced::stream::channel(64, async move |mut output| {
+            let (commands, received) = async_channel::unbounded();
+            let (report_sender, report_receiver) = async_channel::unbounded();
+            let cancel = Cancel::default();
+            let _stop = StopOnDrop {
+                commands: commands.clone(),
+                cancel: cancel.clone(),
+            };
+            if output
+                .send(Report::Ready(Handle(commands.clone())))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let thread = std::thread::Builder::new()
+                .name("sync".into())
+                .spawn(move || worker.serve(&received, &report_sender, &cancel));
+            if let Err(err) = thread {
+                let _ = output
+                    .send(Report::Stopped(Failure::new(
+                        format!("cannot start the sync thread: {err}"),
+                        "restart the station",
+                    )))
+                    .await;
+                return;
+            }
+            while let Ok(report) = report_receiver.recv().await {
+                if output.send(report).await.is_err() {
+                    return;
+                }
+            }
+            // The thread ended without saying why (it panicked).
+            let _ = output.send(Report::Stopped(super::stopped("sync"))).await;
+        })
+    }
+
+    /// The worker thread: rounds until the window goes.
+    fn serve(
+        &self,
+        commands: &async_channel::Receiver<Command>,
+        reports: &async_channel::Sender<Report>,
+        cancel: &Cancel,
+    ) {
+        let started = self.connect().and_then(|(store, client, options)| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|err| {
+                    Failure::new(format!("cannot start the sync: {err}"), "report it")
+                })?;
+            Ok((store, client, options, runtime))
+        });
+        let (mut store, client, options, runtime) = match started {
+            Ok(started) => started,
+            Err(failure) => {
+                let _ = reports.send_blocking(Report::Stopped(failure));
+                return;
+            }
+        };
+        let pull_every = self.profile.sync.pull_every(self.profile.role);
+        let mut next_full = Instant::now();
+        loop {
+            let Some(round) = runtime.block_on(next_round(commands, next_full)) else {
+                return;
+            };
+            if reports.send_blocking(Report::Started(round)).is_err() {
+                return;
+            }
+            let progress = |event: ProgressEvent| {
+                let _ = reports.try_send(Report::Progress(event));
+            };
+            let began = Instant::now();
+            let result = runtime.block_on(async {
+                match round {
+                    Round::Full => {
+                        sync::sync(&mut store, &client, &options, &progress, cancel).await
+                    }
+                    Round::Push => {
+                        sync::push_outbox(&mut store, &client, &options, &progress, cancel).await
+                    }
+                }
+            });
+            if cancel.is_cancelled() {
+                return;
+            }
+            if round == Round::Full {
+                next_full = began
+                    + if result.is_ok() {
+                        pull_every
+                    } else {
+                        pull_every.min(RETRY_FULL_SYNC)
+                    };
+            }
+            let failed = result.err().map(|err| {
+                tracing::warn!(?round, "background sync failed, trying again later: {err}");
+                Failure::from(err)
+            });
+            let summary = store.sync_summary().ok();
+            let next_full_at =
+                OffsetDateTime::now_utc() + next_full.saturating_duration_since(Instant::now());
+            let finished = Report::Finished {
+                round,
+                failed,
+                summary,
+                next_full: next_full_at,
+            };
+            if reports.send_blocking(finished).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The store connection, the server client and the sync options, or why there are none.
+    fn connect(&self) -> Result<(Store, Client, SyncOptions), Failure> {
+        let server = self
+            .profile
+            .server
+            .as_ref()
+            .ok_or_else(|| Failure::new("the profile has no [server]", "add one to sync"))?;
+        let key = Secret::lookup(&server.api_key_env)?;
+        let client = Client::new(
+            &server.url,
+            ApiKey::new(key.expose()),
+            RetryPolicy::default(),
+        )?;
+        let options = SyncOptions {
+            cardholder_profile: server.cardholder_profile.clone(),
+            ..SyncOptions::default()
+        };
+        Ok((Store::open(&self.database)?, client, options))
+    }
+}
+
+/// Waits for a command or the next full sync; `None` when the window has gone. Commands
+/// queued meanwhile are taken together: many changes make one push, and a "Sync now"
+/// among them makes it a full sync.
+async fn next_round(
+    commands: &async_channel::Receiver<Command>,
+    next_full: Instant,
+) -> Option<Round> {
+    let first = tokio::select! {
+        command = commands.recv() => command.ok()?,
+        () = tokio::time::sleep_until(next_full) => Command::SyncNow,
+    };
+    let mut round = round_for(first);
+    while let Ok(command) = commands.try_recv() {
+        if round_for(command) == Round::Full {
+            round = Round::Full;
+        }
+    }
+    Some(round)
+}
+
+fn round_for(command: Command) -> Round {
+    match command {
+        Command::Push => Round::Push,
+        Command::SyncNow => Round::Full,
+    }
+}

@@ -1,0 +1,214 @@
+//! The window's background sync against the reference server over HTTP (iced_test's
+//! simulator, ICED_TEST_BACKEND=tiny-skia): the worker the window's Subscription starts is
+//! run here and its reports go into `update`, as the iced runtime would. A change at the
+//! desk reaches the server with no click; a failing server shows its cause and next step on
+//! the status bar while the outbox keeps the change; "Sync now" sends it once the server is
+//! back.
+
+#![cfg(feature = "gui")]
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cardstation::config::{Server, ServerKind};
+use cardstation::store::{Resource, Store};
+use cardstation::ui::{App, Message, desk, status, sync};
+use cardstation_refserver::ReferenceServer;
+use iced::futures::StreamExt;
+use serde_json::Value;
+mod ui_harness;
+
+use ui_harness::{english_demo, send, shows, sign_in};
+
+const KEY_VAR: &str = "CARDSTATION_UI_SYNC_KEY";
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// The worker's reports, pumped into the window until `done` holds or the deadline passes.
+struct Worker {
+    reports: mpsc::Receiver<sync::Report>,
+}
+
+impl Worker {
+    fn start(runtime: &tokio::runtime::Runtime, app: &App) -> Self {
+        let worker = sync::Worker {
+            profile: Arc::new(app.profile.clone()),
+            database: app.database.clone(),
+        };
+        let (sender, reports) = mpsc::channel();
+        runtime.spawn(async move {
+            let mut stream = std::pin::pin!(worker.reports());
+            while let Some(report) = stream.next().await {
+                if sender.send(report).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { reports }
+    }
+
+    fn pump_until(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        app: &mut App,
+        what: &str,
+        done: impl Fn(&App) -> bool,
+    ) {
+        let deadline = Instant::now() + DEADLINE;
+        while !done(app) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {what} within {DEADLINE:?}");
+            if let Ok(report) = self
+                .reports
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                send(runtime, app, Message::Sync(sync::Message::Worker(report)));
+            }
+        }
+    }
+}
+
+fn server_card(server: &ReferenceServer, remote_id: &str) -> Value {
+    server
+        .objects("cards")
+        .into_iter()
+        .find(|card| card["id"] == remote_id)
+        .expect("the card is on the server")
+}
+
+fn pending(app: &App) -> Option<i64> {
+    match &app.status.store {
+        Some(Ok(summary)) => Some(summary.outbox_pending),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queued() {
+    let server = ReferenceServer::start(0, None, Default::default()).unwrap();
+    // SAFETY: this test binary has one test and sets the variable before any thread reads it.
+    unsafe { std::env::set_var(KEY_VAR, "sk_test_window_sync") };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let mut profile = english_demo();
+    profile.server = Some(Server {
+        kind: ServerKind::Cardexchange,
+        url: server.url(),
+        api_key_env: KEY_VAR.into(),
+        cardholder_profile: Some("students".into()),
+    });
+
+    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "1111");
+    assert!(app.desk.is_some(), "signed in");
+    let demo_pending = runtime
+        .block_on(async { Store::open(&database).unwrap().sync_summary() })
+        .unwrap()
+        .outbox_pending;
+    assert!(
+        demo_pending > 0,
+        "the demo store starts with changes to push"
+    );
+
+    // The worker's first round is a full sync: the demo's people, cardholders and cards go
+    // to the server, and the bar says when.
+    let worker = Worker::start(&runtime, &app);
+    worker.pump_until(&runtime, &mut app, "first full sync", |app| {
+        app.sync.is_ready() && app.sync.running.is_none() && pending(app) == Some(0)
+    });
+    assert!(app.sync.failed.is_none(), "{:?}", app.sync.failed);
+    assert!(shows(&app, "Sync now"));
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let last_sync = match &app.status.store {
+        Some(Ok(summary)) => summary.last_sync.clone().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(last_sync.starts_with(&today), "{last_sync}");
+    assert!(shows(
+        &app,
+        &format!(
+            "Last sync: {} · 0 pending",
+            last_sync[..16].replace('T', " ")
+        )
+    ));
+    assert!(!server.objects("persons").is_empty());
+    let (card_id, remote_id) = {
+        let store = Store::open(&database).unwrap();
+        let card = store.get_card(1).unwrap();
+        (
+            card.id,
+            store.remote_id(Resource::Cards, card.id).unwrap().unwrap(),
+        )
+    };
+    assert_ne!(server_card(&server, &remote_id)["status"], "blocked");
+
+    // A block at the desk reaches the server with no click: the desk's change pushes.
+    let blocked_at = Instant::now();
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::SetBlocked {
+            card_id,
+            blocked: true,
+        }),
+    );
+    worker.pump_until(&runtime, &mut app, "blocked card on the server", |_| {
+        server_card(&server, &remote_id)["status"] == "blocked"
+    });
+    let took = blocked_at.elapsed();
+    assert!(took < Duration::from_secs(10), "the push took {took:?}");
+    eprintln!("desk block to server: {took:?}");
+
+    // The server fails every request: the unblock stays queued, and the bar says why, what
+    // to do, and when the window tries again.
+    server.set_faults("error_rate=1".parse().unwrap());
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::SetBlocked {
+            card_id,
+            blocked: false,
+        }),
+    );
+    worker.pump_until(&runtime, &mut app, "failure on the bar", |app| {
+        app.sync.failed.is_some() && app.sync.running.is_none()
+    });
+    let (failure, next_try) = app.sync.failed.clone().unwrap();
+    assert_eq!(
+        failure.next_step,
+        "the server is failing: try again later; local changes stay queued"
+    );
+    assert!(
+        shows(
+            &app,
+            &status::failure_line(&failure, next_try, cardstation::config::Language::En)
+        ),
+        "{failure:?}"
+    );
+    assert_eq!(pending(&app), Some(1), "the outbox keeps the unblock");
+    assert!(shows(
+        &app,
+        &format!(
+            "Last sync: {} · 1 pending",
+            last_sync[..16].replace('T', " ")
+        )
+    ));
+    assert_eq!(server_card(&server, &remote_id)["status"], "blocked");
+
+    // The server is back; "Sync now" sends the change.
+    server.set_faults(Default::default());
+    send(
+        &runtime,
+        &mut app,
+        Message::Status(status::Message::SyncNow),
+    );
+    worker.pump_until(&runtime, &mut app, "unblock on the server", |app| {
+        server_card(&server, &remote_id)["status"] != "blocked"
+            && app.sync.running.is_none()
+            && app.sync.failed.is_none()
+    });
+    assert_eq!(pending(&app), Some(0));
+}
