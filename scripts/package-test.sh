@@ -2,8 +2,9 @@
 # The Debian package as IT staff install it: builds the .deb from the debug binary the test run
 # already built (no second, release build), installs it with dpkg, runs the installed binary,
 # checks every file is where it belongs, verifies the kiosk's user unit and starts its ExecStart
-# line under Xvfb until the window shows and covers the screen, then removes the package so a
-# rerun starts clean.
+# line under Xvfb until the window shows and covers the screen, verifies the sync unit and runs
+# its ExecStart against the reference server until a sync has pulled the server's people, then
+# removes the package so a rerun starts clean.
 # Needs root (dpkg); scripts/test.sh calls it last. A missing tool fails, never skips.
 #   KEEP_PACKAGE=1 scripts/package-test.sh   leave the package installed for a look
 set -euo pipefail
@@ -63,8 +64,12 @@ log "built $(basename "$deb") ($(du -h "$deb" | cut -f1)) in $((SECONDS - t)) s"
 tmp=$(mktemp -d)
 xvfb_pid=""
 kiosk_pid=""
+sync_pid=""
+server_pid=""
 cleanup() {
   [[ -n "$kiosk_pid" ]] && kill "$kiosk_pid" 2>/dev/null && wait "$kiosk_pid" 2>/dev/null
+  [[ -n "$sync_pid" ]] && kill "$sync_pid" 2>/dev/null && wait "$sync_pid" 2>/dev/null
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [[ -n "$xvfb_pid" ]] && kill "$xvfb_pid" 2>/dev/null && wait "$xvfb_pid" 2>/dev/null
   if [[ "${KEEP_PACKAGE:-}" != 1 ]] && dpkg-query -W cardstation >/dev/null 2>&1; then
     dpkg --purge cardstation >/dev/null 2>&1 || true
@@ -100,7 +105,7 @@ for path in /usr/bin/cardstation \
   /etc/cardstation/kiosk.toml /etc/cardstation/station.toml \
   /usr/share/applications/cardstation.desktop \
   /usr/share/icons/hicolor/scalable/apps/cardstation.svg \
-  /usr/lib/systemd/user/cardstation-kiosk.service; do
+  /usr/lib/systemd/user/cardstation-kiosk.service /usr/lib/systemd/user/cardstation-sync.service; do
   grep -qx "$path" <<<"$files" || fail "dpkg -L cardstation has no $path"
   [[ -f "$path" ]] || fail "$path is listed but not on disk"
 done
@@ -200,6 +205,54 @@ for _ in $(seq 30); do [[ -f "$tmp/home/.local/share/cardstation/kiosk.sqlite" ]
 kill "$kiosk_pid"
 wait "$kiosk_pid" 2>/dev/null || true
 kiosk_pid=""
+
+# The sync unit: verified like the kiosk's, then its ExecStart run as a print station's user
+# would (the print station profile in a drop-in, the key in the environment) against the
+# reference server, until the process has pulled the server's people into the user's store
+# and keeps running for the next interval.
+sync_unit=/usr/lib/systemd/user/cardstation-sync.service
+verify=$(XDG_RUNTIME_DIR="$tmp/runtime" systemd-analyze --user --man=no verify "$sync_unit" 2>&1) ||
+  fail "systemd-analyze verify $sync_unit: $verify"
+[[ -z "$verify" ]] || fail "systemd-analyze verify warns about the sync unit: $verify"
+grep -qx 'WantedBy=default.target' "$sync_unit" || fail "the sync unit is not wanted by default.target"
+grep -qx 'Restart=on-failure' "$sync_unit" || fail "the sync unit does not restart after a failure"
+sync_start=$(sed -n 's/^ExecStart=//p' "$sync_unit")
+[[ "$sync_start" == "/usr/bin/cardstation --profile /etc/cardstation/station.toml sync --every "* ]] ||
+  fail "unexpected sync ExecStart: $sync_start"
+refserver="$target_dir/debug/cardstation-refserver"
+[[ -x "$refserver" ]] || fail "cargo test --no-run left no $refserver"
+"$refserver" --port 0 --seed-people 25 >"$tmp/refserver.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 50); do grep -q '^listening on ' "$tmp/refserver.log" && break; sleep 0.1; done
+server_url=$(sed -n 's/^listening on //p' "$tmp/refserver.log")
+[[ -n "$server_url" ]] || fail "the reference server did not start: $(cat "$tmp/refserver.log")"
+mkdir "$tmp/print-profile"
+ln -s /usr/share/cardstation/profiles/layouts "$tmp/print-profile/layouts"
+sed "s|^url = \"https://cardexchange.example.edu.pl\"|url = \"$server_url\"|" \
+  /usr/share/cardstation/profiles/print-station.toml >"$tmp/print-profile/print.toml"
+grep -q "^url = \"$server_url\"" "$tmp/print-profile/print.toml" || fail "the print station profile names no server url to replace"
+read -ra sync_cmd <<<"${sync_start/\/etc\/cardstation\/station.toml/$tmp/print-profile/print.toml}"
+mkdir "$tmp/sync-home"
+env -i PATH=/usr/bin:/bin HOME="$tmp/sync-home" CARDSTATION_CARDEXCHANGE_KEY=sk_test_package \
+  "${sync_cmd[@]}" >"$tmp/sync.log" 2>&1 &
+sync_pid=$!
+t=$SECONDS
+while ((SECONDS - t < 30)); do
+  grep -q $'^persons\t.*\tpulled 25 ' "$tmp/sync.log" && break
+  kill -0 "$sync_pid" 2>/dev/null || fail "the sync unit's command exited: $(cat "$tmp/sync.log")"
+  sleep 0.3
+done
+grep -q $'^persons\t.*\tpulled 25 ' "$tmp/sync.log" || fail "no sync pulled the server's 25 people within 30 s: $(cat "$tmp/sync.log")"
+[[ -f "$tmp/sync-home/.local/share/cardstation/print.sqlite" ]] || fail "the sync made no store in the user's data dir"
+sleep 1
+kill -0 "$sync_pid" 2>/dev/null || fail "the sync unit's command ended after one sync: $(cat "$tmp/sync.log")"
+kill "$sync_pid"
+wait "$sync_pid" 2>/dev/null || true
+sync_pid=""
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+log "sync unit verified; its command pulled 25 people from the reference server in $((SECONDS - t)) s and waits for the next round"
 
 if [[ "${KEEP_PACKAGE:-}" == 1 ]]; then
   log "KEEP_PACKAGE=1: cardstation stays installed"
