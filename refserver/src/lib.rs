@@ -581,9 +581,11 @@ fn create_object(
             object.entry("status").or_insert_with(|| "activated".into());
         }
         Kind::Cards => {
+            // Digits only, as card offices number their cards: the DESFire record the print
+            // station writes carries the number as an integer.
             object
                 .entry("cardNumber")
-                .or_insert_with(|| format!("C{seq:08}").into());
+                .or_insert_with(|| format!("{}", 10_000_000 + seq).into());
             object
                 .entry("status")
                 .or_insert_with(|| "initialized".into());
