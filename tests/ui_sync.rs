@@ -7,66 +7,19 @@
 
 #![cfg(feature = "gui")]
 
-use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cardstation::config::{Server, ServerKind};
 use cardstation::store::{Resource, Store};
-use cardstation::ui::{App, Message, desk, status, sync};
+use cardstation::ui::{App, Message, desk, status};
 use cardstation_refserver::ReferenceServer;
-use iced::futures::StreamExt;
 use serde_json::Value;
 mod ui_harness;
 
-use ui_harness::{english_demo, send, shows, sign_in};
+use ui_harness::{SyncWorker, english_demo, send, shows, sign_in};
 
 const KEY_VAR: &str = "CARDSTATION_UI_SYNC_KEY";
 const DEADLINE: Duration = Duration::from_secs(90);
-
-/// The worker's reports, pumped into the window until `done` holds or the deadline passes.
-struct Worker {
-    reports: mpsc::Receiver<sync::Report>,
-}
-
-impl Worker {
-    fn start(runtime: &tokio::runtime::Runtime, app: &App) -> Self {
-        let worker = sync::Worker {
-            profile: Arc::new(app.profile.clone()),
-            database: app.database.clone(),
-        };
-        let (sender, reports) = mpsc::channel();
-        runtime.spawn(async move {
-            let mut stream = std::pin::pin!(worker.reports());
-            while let Some(report) = stream.next().await {
-                if sender.send(report).is_err() {
-                    return;
-                }
-            }
-        });
-        Self { reports }
-    }
-
-    fn pump_until(
-        &self,
-        runtime: &tokio::runtime::Runtime,
-        app: &mut App,
-        what: &str,
-        done: impl Fn(&App) -> bool,
-    ) {
-        let deadline = Instant::now() + DEADLINE;
-        while !done(app) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {what} within {DEADLINE:?}");
-            if let Ok(report) = self
-                .reports
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                send(runtime, app, Message::Sync(sync::Message::Worker(report)));
-            }
-        }
-    }
-}
 
 fn server_card(server: &ReferenceServer, remote_id: &str) -> Value {
     server
@@ -115,8 +68,8 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
 
     // The worker's first round is a full sync: the demo's people, cardholders and cards go
     // to the server, and the bar says when.
-    let worker = Worker::start(&runtime, &app);
-    worker.pump_until(&runtime, &mut app, "first full sync", |app| {
+    let worker = SyncWorker::start(&runtime, &app);
+    worker.pump_until(&runtime, &mut app, "first full sync", DEADLINE, |app| {
         app.sync.is_ready() && app.sync.running.is_none() && pending(app) == Some(0)
     });
     assert!(app.sync.failed.is_none(), "{:?}", app.sync.failed);
@@ -155,9 +108,13 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
             blocked: true,
         }),
     );
-    worker.pump_until(&runtime, &mut app, "blocked card on the server", |_| {
-        server_card(&server, &remote_id)["status"] == "blocked"
-    });
+    worker.pump_until(
+        &runtime,
+        &mut app,
+        "blocked card on the server",
+        DEADLINE,
+        |_| server_card(&server, &remote_id)["status"] == "blocked",
+    );
     let took = blocked_at.elapsed();
     assert!(took < Duration::from_secs(10), "the push took {took:?}");
     eprintln!("desk block to server: {took:?}");
@@ -173,7 +130,7 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
             blocked: false,
         }),
     );
-    worker.pump_until(&runtime, &mut app, "failure on the bar", |app| {
+    worker.pump_until(&runtime, &mut app, "failure on the bar", DEADLINE, |app| {
         app.sync.failed.is_some() && app.sync.running.is_none()
     });
     let (failure, next_try) = app.sync.failed.clone().unwrap();
@@ -205,10 +162,16 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
         &mut app,
         Message::Status(status::Message::SyncNow),
     );
-    worker.pump_until(&runtime, &mut app, "unblock on the server", |app| {
-        server_card(&server, &remote_id)["status"] != "blocked"
-            && app.sync.running.is_none()
-            && app.sync.failed.is_none()
-    });
+    worker.pump_until(
+        &runtime,
+        &mut app,
+        "unblock on the server",
+        DEADLINE,
+        |app| {
+            server_card(&server, &remote_id)["status"] != "blocked"
+                && app.sync.running.is_none()
+                && app.sync.failed.is_none()
+        },
+    );
     assert_eq!(pending(&app), Some(0));
 }

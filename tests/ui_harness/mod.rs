@@ -6,9 +6,11 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use cardstation::config::{Language, Profile};
-use cardstation::ui::{App, Message, sign_in, theme};
+use cardstation::ui::{App, Message, sign_in, status, sync, theme};
 use iced::Task;
 use iced::futures::StreamExt;
 use iced_test::core::Settings;
@@ -95,4 +97,54 @@ pub fn sign_in(runtime: &tokio::runtime::Runtime, app: &mut App, name: &str, pin
         Message::SignIn(sign_in::Message::Pin(pin.into())),
     );
     send(runtime, app, Message::SignIn(sign_in::Message::Submit));
+}
+
+/// The window's background sync worker (`ui::sync`), started as the window's Subscription
+/// starts it; its reports go into `update` as the iced runtime would send them.
+pub struct SyncWorker {
+    reports: mpsc::Receiver<sync::Report>,
+}
+
+impl SyncWorker {
+    pub fn start(runtime: &tokio::runtime::Runtime, app: &App) -> Self {
+        let worker = sync::Worker {
+            profile: Arc::new(app.profile.clone()),
+            database: app.database.clone(),
+        };
+        let (sender, reports) = mpsc::channel();
+        runtime.spawn(async move {
+            let mut stream = std::pin::pin!(worker.reports());
+            while let Some(report) = stream.next().await {
+                if sender.send(report).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { reports }
+    }
+
+    /// Feeds the worker's reports, and the status bar's timer every `status::REFRESH`, into
+    /// the window until `done` holds; fails the test after `deadline`.
+    pub fn pump_until(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        app: &mut App,
+        what: &str,
+        deadline: Duration,
+        mut done: impl FnMut(&App) -> bool,
+    ) {
+        let until = Instant::now() + deadline;
+        let mut next_tick = Instant::now() + status::REFRESH;
+        while !done(app) {
+            let now = Instant::now();
+            assert!(now < until, "no {what} within {deadline:?}");
+            if now >= next_tick {
+                send(runtime, app, Message::Status(status::Message::Tick));
+                next_tick = now + status::REFRESH;
+            }
+            if let Ok(report) = self.reports.recv_timeout(Duration::from_millis(100)) {
+                send(runtime, app, Message::Sync(sync::Message::Worker(report)));
+            }
+        }
+    }
 }
