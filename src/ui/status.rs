@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use iced::widget::{button, column, container, row, text};
+use iced::widget::{button, column, container, row, space, text};
 use iced::{Color, Element, Length, Task};
 
 use super::i18n::{Text, t};
@@ -158,7 +158,8 @@ impl Status {
         }
         line = line.push(server).push(operator);
         if sync.is_ready() {
-            line = line.push(
+            // At the right end, where it stays while the line beside it changes.
+            line = line.push(space::horizontal()).push(
                 button(text(t(language, Text::SyncNow)).size(theme::SMALL_SIZE))
                     .style(button::secondary)
                     .on_press_maybe(sync.running.is_none().then_some(Message::SyncNow)),
