@@ -3,7 +3,7 @@
 //! run here and its reports go into `update`, as the iced runtime would. A change at the
 //! desk reaches the server with no click; a failing server shows its cause and next step on
 //! the status bar while the outbox keeps the change; "Sync now" sends it once the server is
-//! back.
+//! back; a rate limit and a refused key each say what to do.
 
 #![cfg(feature = "gui")]
 
@@ -19,6 +19,8 @@ mod ui_harness;
 use ui_harness::{SyncWorker, english_demo, send, shows, sign_in};
 
 const KEY_VAR: &str = "CARDSTATION_UI_SYNC_KEY";
+/// Holds a key the reference server refuses (it takes sk_test_ keys only).
+const REFUSED_KEY_VAR: &str = "CARDSTATION_UI_SYNC_REFUSED_KEY";
 const DEADLINE: Duration = Duration::from_secs(90);
 
 fn server_card(server: &ReferenceServer, remote_id: &str) -> Value {
@@ -40,17 +42,24 @@ fn pending(app: &App) -> Option<i64> {
 fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queued() {
     let server = ReferenceServer::start(0, None, Default::default()).unwrap();
     // SAFETY: this test binary has one test and sets the variable before any thread reads it.
-    unsafe { std::env::set_var(KEY_VAR, "sk_test_window_sync") };
+    unsafe {
+        std::env::set_var(KEY_VAR, "sk_test_window_sync");
+        std::env::set_var(REFUSED_KEY_VAR, "sk_live_not_for_this_server");
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("desk.sqlite");
-    let mut profile = english_demo();
-    profile.server = Some(Server {
-        kind: ServerKind::Cardexchange,
-        url: server.url(),
-        api_key_env: KEY_VAR.into(),
-        cardholder_profile: Some("students".into()),
-    });
+    let with_key = |api_key_env: &str| {
+        let mut profile = english_demo();
+        profile.server = Some(Server {
+            kind: ServerKind::Cardexchange,
+            url: server.url(),
+            api_key_env: api_key_env.into(),
+            cardholder_profile: Some("students".into()),
+        });
+        profile
+    };
+    let profile = with_key(KEY_VAR);
 
     let (mut app, _boot) = App::boot(profile, Some(database.clone()));
     let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
@@ -155,6 +164,29 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
     ));
     assert_eq!(server_card(&server, &remote_id)["status"], "blocked");
 
+    // Rate limited (429 with Retry-After on every request): said so, the change still kept.
+    server.set_faults("429_every=1".parse().unwrap());
+    send(
+        &runtime,
+        &mut app,
+        Message::Status(status::Message::SyncNow),
+    );
+    worker.pump_until(
+        &runtime,
+        &mut app,
+        "rate limit on the bar",
+        DEADLINE,
+        |app| {
+            app.sync.running.is_none()
+                && app.sync.failed.as_ref().is_some_and(|(failure, _)| {
+                    failure
+                        .next_step
+                        .starts_with("the server is limiting requests")
+                })
+        },
+    );
+    assert_eq!(pending(&app), Some(1));
+
     // The server is back; "Sync now" sends the change.
     server.set_faults(Default::default());
     send(
@@ -174,4 +206,33 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
         },
     );
     assert_eq!(pending(&app), Some(0));
+
+    // A key the server refuses: the bar says which setting to check, and the window works on.
+    let refused_db = dir.path().join("refused.sqlite");
+    let (mut refused, _boot) = App::boot(with_key(REFUSED_KEY_VAR), Some(refused_db.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(refused_db, true));
+    send(&runtime, &mut refused, Message::StoreOpened(opened));
+    let worker = SyncWorker::start(&runtime, &refused);
+    worker.pump_until(
+        &runtime,
+        &mut refused,
+        "refused key on the bar",
+        DEADLINE,
+        |app| app.sync.failed.is_some() && app.sync.running.is_none(),
+    );
+    let (failure, next_try) = refused.sync.failed.clone().unwrap();
+    assert_eq!(
+        failure.next_step,
+        "check the API key in the variable named by [server] api_key_env"
+    );
+    assert!(shows(
+        &refused,
+        &status::failure_line(&failure, next_try, cardstation::config::Language::En)
+    ));
+    assert!(
+        !failure.line().contains("sk_live_"),
+        "the key is never shown"
+    );
+    sign_in(&runtime, &mut refused, "anna", "1111");
+    assert!(refused.desk.is_some(), "the desk works without the server");
 }

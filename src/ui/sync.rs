@@ -361,3 +361,125 @@ fn round_for(command: Command) -> Round {
         Command::SyncNow => Round::Full,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Role, Server, ServerKind};
+    use crate::store::Resource;
+    use crate::sync::Phase;
+
+    fn with_server(role: Role) -> Profile {
+        Profile {
+            role,
+            server: Some(Server {
+                kind: ServerKind::Cardexchange,
+                url: "https://cx.example.edu.pl".into(),
+                api_key_env: "CX_KEY".into(),
+                cardholder_profile: None,
+            }),
+            ..Profile::demo()
+        }
+    }
+
+    #[test]
+    fn every_role_with_a_server_syncs_in_its_window_unless_the_profile_turns_it_off() {
+        let db = Path::new("station.sqlite");
+        assert!(subscription(&Profile::demo(), db).is_none(), "no [server]");
+        for role in [Role::Issuance, Role::Print, Role::Kiosk] {
+            assert!(subscription(&with_server(role), db).is_some(), "{role}");
+        }
+        let mut headless = with_server(Role::Print);
+        headless.sync.in_window = false;
+        assert!(subscription(&headless, db).is_none());
+        assert_eq!(
+            with_server(Role::Kiosk).sync.pull_every(Role::Kiosk),
+            Duration::from_secs(900)
+        );
+    }
+
+    #[test]
+    fn the_bar_follows_a_round_and_keeps_a_failure_until_a_round_succeeds() {
+        let mut background = Background::default();
+        assert!(!background.is_ready());
+        let (commands, received) = async_channel::unbounded();
+        background.update(Message::Worker(Report::Ready(Handle(commands))));
+        background.push();
+        background.update(Message::SyncNow);
+        assert_eq!(received.try_recv(), Ok(Command::Push));
+        assert_eq!(received.try_recv(), Ok(Command::SyncNow));
+
+        background.update(Message::Worker(Report::Started(Round::Full)));
+        let event = ProgressEvent {
+            phase: Phase::Pull,
+            resource: Resource::Cards,
+            done: 100,
+            total: 400,
+        };
+        background.update(Message::Worker(Report::Progress(event)));
+        assert_eq!(
+            background.running,
+            Some(Running {
+                round: Round::Full,
+                progress: Some(event)
+            })
+        );
+        let next_full = OffsetDateTime::now_utc();
+        let failure = Failure::new("the server is down", "try again later");
+        let finished = |failed: Option<Failure>| {
+            Message::Worker(Report::Finished {
+                round: Round::Push,
+                failed,
+                summary: Some(SyncSummary {
+                    last_sync: None,
+                    outbox_pending: 1,
+                }),
+                next_full,
+            })
+        };
+        let summary = background.update(finished(Some(failure.clone())));
+        assert_eq!(summary.map(|summary| summary.outbox_pending), Some(1));
+        assert_eq!(background.running, None);
+        assert_eq!(background.failed, Some((failure, next_full)));
+        background.update(finished(None));
+        assert_eq!(background.failed, None);
+
+        background.update(Message::Worker(Report::Stopped(Failure::new(
+            "CX_KEY is not set",
+            "export it",
+        ))));
+        assert!(!background.is_ready() && background.stopped.is_some());
+    }
+
+    #[test]
+    fn queued_commands_make_one_round_and_a_sync_now_among_them_makes_it_full() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (commands, received) = async_channel::unbounded();
+        let later = Instant::now() + Duration::from_secs(3600);
+        for command in [Command::Push, Command::Push] {
+            commands.try_send(command).unwrap();
+        }
+        assert_eq!(
+            runtime.block_on(next_round(&received, later)),
+            Some(Round::Push)
+        );
+        for command in [Command::Push, Command::SyncNow, Command::Push] {
+            commands.try_send(command).unwrap();
+        }
+        assert_eq!(
+            runtime.block_on(next_round(&received, later)),
+            Some(Round::Full)
+        );
+        assert!(received.is_empty());
+        // The interval's full sync comes by itself; a closed channel (the window went) ends it.
+        assert_eq!(
+            runtime.block_on(next_round(&received, Instant::now())),
+            Some(Round::Full)
+        );
+        commands.close();
+        assert_eq!(runtime.block_on(next_round(&received, later)), None);
+    }
+}
