@@ -23,6 +23,9 @@ use crate::sync::{self, Cancel, ProgressEvent, SyncOptions};
 
 /// A failed full sync is tried again after this at most, not a whole pull interval later.
 const RETRY_FULL_SYNC: Duration = Duration::from_secs(60);
+/// Progress goes to the window at most this often: a pull of 100k people has thousands of
+/// pages, and each report redraws the window.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// What a round does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,8 +273,15 @@ impl Worker {
             if reports.send_blocking(Report::Started(round)).is_err() {
                 return;
             }
+            let last_progress = std::sync::Mutex::new(None::<Instant>);
             let progress = |event: ProgressEvent| {
-                let _ = reports.try_send(Report::Progress(event));
+                let Ok(mut last) = last_progress.lock() else {
+                    return;
+                };
+                if last.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+                    *last = Some(Instant::now());
+                    let _ = reports.try_send(Report::Progress(event));
+                }
             };
             let began = Instant::now();
             let result = runtime.block_on(async {
