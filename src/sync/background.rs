@@ -131,8 +131,9 @@ pub async fn run(
     }
 }
 
-/// Pushes what waits in the outbox (nothing is sent when it is empty), then polls.
-async fn fast_round(
+/// Pushes what waits in the outbox (nothing is sent when it is empty), then polls. The
+/// window's sync worker (`ui::sync`) runs it too, on its own schedule.
+pub async fn fast_round(
     store: &mut Store,
     client: &Client,
     options: &SyncOptions,

@@ -1,9 +1,12 @@
 //! The window's background replication. A worker thread with its own store connection (WAL
 //! lets it write beside the window's) and its own runtime pushes the outbox as soon as the
-//! window reports a local change, runs a full sync (push, then pull everything) every
-//! `[sync] pull_every_seconds` and when "Sync now" is pressed, and reports each round to the
-//! status bar. The thread is started by an iced Subscription and stops when it is dropped;
-//! no SQLite or network work runs on the UI thread.
+//! window reports a local change, runs the revocation fast path (the outbox pushed, the
+//! refusal statuses polled: `sync::background::fast_round`) every `[sync]
+//! revocation_every_seconds`, a full sync (push, then pull everything) every `[sync]
+//! pull_every_seconds` and when "Sync now" is pressed, and reports each round to the status
+//! bar. It is `cardstation sync --watch`'s schedule (`sync::background::run`) with the
+//! window's two commands added. The thread is started by an iced Subscription and stops when
+//! it is dropped; no SQLite or network work runs on the UI thread.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ use crate::config::{Profile, Secret};
 use crate::error::Failure;
 use crate::remote::cardexchange::{ApiKey, Client, RetryPolicy};
 use crate::store::{Store, SyncSummary};
+use crate::sync::background::{Schedule, fast_round};
+use crate::sync::revocation::RevocationPoller;
 use crate::sync::{self, Cancel, ProgressEvent, SyncOptions};
 
 /// A failed full sync is tried again after this at most, not a whole pull interval later.
@@ -28,10 +33,14 @@ const RETRY_FULL_SYNC: Duration = Duration::from_secs(60);
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// What a round does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered by what a round does: a full sync does what a poll does, which does a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Round {
     /// The outbox alone, after a local change.
     Push,
+    /// The outbox (when it holds anything), then the cards in a refusal status: every few
+    /// seconds, without showing on the bar.
+    Poll,
     /// Push, then pull every resource.
     Full,
 }
@@ -66,8 +75,8 @@ pub enum Report {
         failed: Option<Failure>,
         /// The store's sync state after the round (read by the worker).
         summary: Option<SyncSummary>,
-        /// When the next full sync runs.
-        next_full: OffsetDateTime,
+        /// When the next round runs by itself.
+        next_try: OffsetDateTime,
     },
     /// The worker cannot run at all (no API key, the store cannot be opened).
     Stopped(Failure),
@@ -118,15 +127,15 @@ impl Background {
                 }
             }
             Message::Worker(Report::Finished {
+                round,
                 failed,
                 summary,
-                next_full,
-                ..
+                next_try,
             }) => {
-                self.running = None;
-                // A failed round is tried again by the next full sync (a push sooner, with the
-                // next local change).
-                self.failed = failed.map(|failure| (failure, next_full));
+                if round != Round::Poll {
+                    self.running = None;
+                }
+                self.failed = failed.map(|failure| (failure, next_try));
                 return summary;
             }
             Message::Worker(Report::Stopped(failure)) => {
@@ -264,13 +273,24 @@ impl Worker {
                 return;
             }
         };
-        let pull_every = self.profile.sync.pull_every(self.profile.role);
+        let schedule = Schedule::for_profile(&self.profile);
+        if schedule.revocation_every.is_none() {
+            // A lease left by a run with the fast path on would call every verdict stale.
+            if let Err(err) = store.clear_revocation_poll() {
+                let _ = reports.send_blocking(Report::Stopped(err.into()));
+                return;
+            }
+        }
+        let mut poller = RevocationPoller::default();
         let mut next_full = Instant::now();
+        let mut next_poll = schedule
+            .revocation_every
+            .map(|every| Instant::now() + every);
         loop {
-            let Some(round) = runtime.block_on(next_round(commands, next_full)) else {
+            let Some(round) = runtime.block_on(next_round(commands, next_full, next_poll)) else {
                 return;
             };
-            if reports.send_blocking(Report::Started(round)).is_err() {
+            if round != Round::Poll && reports.send_blocking(Report::Started(round)).is_err() {
                 return;
             }
             let last_progress = std::sync::Mutex::new(None::<Instant>);
@@ -287,36 +307,58 @@ impl Worker {
             let result = runtime.block_on(async {
                 match round {
                     Round::Full => {
-                        sync::sync(&mut store, &client, &options, &progress, cancel).await
+                        let synced =
+                            sync::sync(&mut store, &client, &options, &progress, cancel).await;
+                        // The pull read every card, the refused ones too: as fresh as a poll.
+                        if synced.is_ok() && schedule.revocation_every.is_some() {
+                            store.record_revocation_poll(schedule.stale_after)?;
+                        }
+                        synced.map(drop)
                     }
+                    Round::Poll => fast_round(
+                        &mut store,
+                        &client,
+                        &options,
+                        &schedule,
+                        &mut poller,
+                        cancel,
+                    )
+                    .await
+                    .map(drop),
                     Round::Push => {
-                        sync::push_outbox(&mut store, &client, &options, &progress, cancel).await
+                        sync::push_outbox(&mut store, &client, &options, &progress, cancel)
+                            .await
+                            .map(drop)
                     }
                 }
             });
             if cancel.is_cancelled() {
                 return;
             }
-            if round == Round::Full {
-                next_full = began
-                    + if result.is_ok() {
-                        pull_every
-                    } else {
-                        pull_every.min(RETRY_FULL_SYNC)
-                    };
+            match round {
+                Round::Full => {
+                    next_full = began
+                        + if result.is_ok() {
+                            schedule.pull_every
+                        } else {
+                            schedule.pull_every.min(RETRY_FULL_SYNC)
+                        };
+                }
+                Round::Poll => next_poll = schedule.revocation_every.map(|every| began + every),
+                Round::Push => {}
             }
             let failed = result.err().map(|err| {
                 tracing::warn!(?round, "background sync failed, trying again later: {err}");
                 Failure::from(err)
             });
             let summary = store.sync_summary().ok();
-            let next_full_at =
-                OffsetDateTime::now_utc() + next_full.saturating_duration_since(Instant::now());
+            let next_round_at = next_poll.map_or(next_full, |poll| poll.min(next_full));
             let finished = Report::Finished {
                 round,
                 failed,
                 summary,
-                next_full: next_full_at,
+                next_try: OffsetDateTime::now_utc()
+                    + next_round_at.saturating_duration_since(Instant::now()),
             };
             if reports.send_blocking(finished).is_err() {
                 return;
@@ -345,22 +387,24 @@ impl Worker {
     }
 }
 
-/// Waits for a command or the next full sync; `None` when the window has gone. Commands
-/// queued meanwhile are taken together: many changes make one push, and a "Sync now"
-/// among them makes it a full sync.
+/// Waits for a command, the next poll or the next full sync (which wins when both are due);
+/// `None` when the window has gone. Commands queued meanwhile are taken together: many
+/// changes make one push, and a "Sync now" among them makes it a full sync.
 async fn next_round(
     commands: &async_channel::Receiver<Command>,
     next_full: Instant,
+    next_poll: Option<Instant>,
 ) -> Option<Round> {
-    let first = tokio::select! {
-        command = commands.recv() => command.ok()?,
-        () = tokio::time::sleep_until(next_full) => Command::SyncNow,
+    let (due, timed) = match next_poll {
+        Some(poll) if poll < next_full => (poll, Round::Poll),
+        _ => (next_full, Round::Full),
     };
-    let mut round = round_for(first);
+    let mut round = tokio::select! {
+        command = commands.recv() => round_for(command.ok()?),
+        () = tokio::time::sleep_until(due) => timed,
+    };
     while let Ok(command) = commands.try_recv() {
-        if round_for(command) == Round::Full {
-            round = Round::Full;
-        }
+        round = round.max(round_for(command));
     }
     Some(round)
 }
@@ -434,7 +478,7 @@ mod tests {
                 progress: Some(event)
             })
         );
-        let next_full = OffsetDateTime::now_utc();
+        let next_try = OffsetDateTime::now_utc();
         let failure = Failure::new("the server is down", "try again later");
         let finished = |failed: Option<Failure>| {
             Message::Worker(Report::Finished {
@@ -444,13 +488,13 @@ mod tests {
                     last_sync: None,
                     outbox_pending: 1,
                 }),
-                next_full,
+                next_try,
             })
         };
         let summary = background.update(finished(Some(failure.clone())));
         assert_eq!(summary.map(|summary| summary.outbox_pending), Some(1));
         assert_eq!(background.running, None);
-        assert_eq!(background.failed, Some((failure, next_full)));
+        assert_eq!(background.failed, Some((failure, next_try)));
         background.update(finished(None));
         assert_eq!(background.failed, None);
 
@@ -473,23 +517,36 @@ mod tests {
             commands.try_send(command).unwrap();
         }
         assert_eq!(
-            runtime.block_on(next_round(&received, later)),
+            runtime.block_on(next_round(&received, later, None)),
             Some(Round::Push)
         );
         for command in [Command::Push, Command::SyncNow, Command::Push] {
             commands.try_send(command).unwrap();
         }
         assert_eq!(
-            runtime.block_on(next_round(&received, later)),
+            runtime.block_on(next_round(&received, later, None)),
             Some(Round::Full)
         );
         assert!(received.is_empty());
         // The interval's full sync comes by itself; a closed channel (the window went) ends it.
         assert_eq!(
-            runtime.block_on(next_round(&received, Instant::now())),
+            runtime.block_on(next_round(&received, Instant::now(), None)),
+            Some(Round::Full)
+        );
+        // The poll comes when it is due before the full sync.
+        assert_eq!(
+            runtime.block_on(next_round(&received, later, Some(Instant::now()))),
+            Some(Round::Poll)
+        );
+        assert_eq!(
+            runtime.block_on(next_round(
+                &received,
+                Instant::now(),
+                Some(Instant::now() + Duration::from_secs(5))
+            )),
             Some(Round::Full)
         );
         commands.close();
-        assert_eq!(runtime.block_on(next_round(&received, later)), None);
+        assert_eq!(runtime.block_on(next_round(&received, later, None)), None);
     }
 }
