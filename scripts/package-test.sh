@@ -217,7 +217,7 @@ verify=$(XDG_RUNTIME_DIR="$tmp/runtime" systemd-analyze --user --man=no verify "
 grep -qx 'WantedBy=default.target' "$sync_unit" || fail "the sync unit is not wanted by default.target"
 grep -qx 'Restart=on-failure' "$sync_unit" || fail "the sync unit does not restart after a failure"
 sync_start=$(sed -n 's/^ExecStart=//p' "$sync_unit")
-[[ "$sync_start" == "/usr/bin/cardstation --profile /etc/cardstation/station.toml sync --every "* ]] ||
+[[ "$sync_start" == "/usr/bin/cardstation --profile /etc/cardstation/station.toml sync --watch" ]] ||
   fail "unexpected sync ExecStart: $sync_start"
 refserver="$target_dir/debug/cardstation-refserver"
 [[ -x "$refserver" ]] || fail "cargo test --no-run left no $refserver"
