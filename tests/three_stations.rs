@@ -1,6 +1,6 @@
 //! One office against one reference server over HTTP: an issuance desk (the window in the
 //! iced_test simulator, syncing with its own background worker), a print station and a kiosk
-//! (headless, each synced by the `cardstation sync --every` process the sync unit runs), each
+//! (headless, each synced by the `cardstation sync --watch` process the sync unit runs), each
 //! with its own store file. A person ordered at the desk is printed at the print station
 //! (encoded through pcscd + vpcd, printed by CUPS's cups-pdf queue), the kiosk validates the
 //! card, the desk blocks it and the kiosk refuses it. Between the steps nothing moves data but
@@ -44,8 +44,8 @@ const QUEUE: &str = "cardstation-pdf";
 /// How long a step may take to reach the next station.
 const STEP: Duration = Duration::from_secs(60);
 
-/// A `cardstation sync --every 1` process (the sync unit's command, with a short interval),
-/// killed when dropped.
+/// A `cardstation sync --watch` process (the sync unit's command; the profile's `[sync]`
+/// gives it short intervals), killed when dropped.
 struct SyncProcess {
     child: Child,
     log: PathBuf,
@@ -56,7 +56,7 @@ impl SyncProcess {
         let log = dir.join(format!("{db}.sync.log"));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cardstation"))
-            .args(["--profile", profile, "--db", db, "sync", "--every", "1"])
+            .args(["--profile", profile, "--db", db, "sync", "--watch"])
             .current_dir(dir)
             .env("CARDSTATION_LOG_DIR", dir.join("logs"))
             .env(KEY_VAR, KEY)
@@ -110,6 +110,13 @@ fn server_section(url: &str) -> String {
     format!("[server]\nkind = \"cardexchange\"\nurl = \"{url}\"\napi_key_env = \"{KEY_VAR}\"\n")
 }
 
+/// The print station's schedule: a full sync every second (the order travels by it), the
+/// printed card's changes pushed within a second.
+const PRINT_SCHEDULE: &str = "[sync]\npull_every_seconds = 1\nrevocation_every_seconds = 1\n";
+/// The kiosk's: a full sync every 20 s (the printed card travels by it), the revocation fast
+/// path every second (the block travels by it).
+const KIOSK_SCHEDULE: &str = "[sync]\npull_every_seconds = 20\nrevocation_every_seconds = 1\n";
+
 /// One kiosk tap: the verdict `validate --once --json` prints for the card on `reader`.
 fn tap(dir: &Path, reader: &str) -> serde_json::Value {
     let output: Output = Command::new(env!("CARGO_BIN_EXE_cardstation"))
@@ -160,7 +167,7 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
     std::fs::write(
         dir.join("print.toml"),
         format!(
-            "role = \"print\"\ndatabase = \"print.sqlite\"\n{}",
+            "role = \"print\"\ndatabase = \"print.sqlite\"\n{}{PRINT_SCHEDULE}",
             server_section(&server.url())
         ),
     )
@@ -168,7 +175,7 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
     std::fs::write(
         dir.join("kiosk.toml"),
         format!(
-            "role = \"kiosk\"\ndatabase = \"kiosk.sqlite\"\n[readers]\ncontactless = \"{}\"\n{}{}",
+            "role = \"kiosk\"\ndatabase = \"kiosk.sqlite\"\n[readers]\ncontactless = \"{}\"\n{}{KIOSK_SCHEDULE}{}",
             kiosk_reader.name,
             server_section(&server.url()),
             desfire_section()
@@ -348,13 +355,25 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
         "{refused}"
     );
     eprintln!("desk block to kiosk refusal: {block_to_refusal:.1?}");
+    assert!(
+        block_to_refusal < Duration::from_secs(10),
+        "the block took {block_to_refusal:?}"
+    );
     in_reader.remove().unwrap();
     drop(kiosk_reader);
 
-    // The headless stations synced only by their own loops, and never failed.
+    // The headless stations synced only by their own loops, and never failed; the block
+    // reached the kiosk by its revocation poll (a round that stored one card), not by a pull.
     for (name, process) in [("print", &print_sync), ("kiosk", &kiosk_sync)] {
         let log = process.log();
         assert!(!log.contains("error:"), "{name} sync: {log}");
     }
+    let kiosk_log = kiosk_sync.log();
+    assert!(
+        kiosk_log
+            .lines()
+            .any(|line| line.starts_with("revocations\t") && line.contains("updated 1")),
+        "{kiosk_log}"
+    );
     assert!(app.sync.failed.is_none(), "{:?}", app.sync.failed);
 }
