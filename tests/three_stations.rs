@@ -23,7 +23,7 @@ use cardstation::render::layout::Layout;
 use cardstation::sim::feed::VpcdFeed;
 use cardstation::sim::{Faults, SharedCard, vpcd};
 use cardstation::station::auth::Session;
-use cardstation::station::desfire::MasterKeys;
+use cardstation::station::desfire::IssueKeys;
 use cardstation::station::print::{self, Control, PrintSetup};
 use cardstation::store::{
     CardStatus, CardType, CardholderFields, CardholderStatus, OperatorRole, Store, UidKind,
@@ -35,8 +35,14 @@ use ui_harness::{SyncWorker, english_demo_signing_in, send, sign_in};
 const KEY_VAR: &str = "CARDSTATION_THREE_STATIONS_KEY";
 const KEY: &str = "sk_test_three_stations";
 const CARD_KEY_VAR: &str = "CARDSTATION_THREE_STATIONS_CARD_KEY";
-const DESFIRE_KEY_VAR: &str = "CARDSTATION_THREE_STATIONS_DESFIRE_KEY";
+const DESFIRE_READ_KEY_VAR: &str = "CARDSTATION_THREE_STATIONS_DESFIRE_READ_KEY";
 const DESFIRE_MASTER: &str = "00112233445566778899AABBCCDDEEFF";
+const DESFIRE_READ_MASTER: &str = "F0E1D2C3B4A5968778695A4B3C2D1E0F";
+
+/// The print station's record signer; the kiosk verifies with its public key.
+fn record_signer() -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap()
+}
 /// The print station's encoder; the kiosk's reader.
 const ENCODER_PORT: u16 = 35964;
 const KIOSK_PORT: u16 = 35963;
@@ -94,12 +100,14 @@ fn cups_ready() -> bool {
     ready
 }
 
-/// The demo's DESFire application, the master key from `DESFIRE_KEY_VAR`.
-fn desfire_section() -> String {
+/// The demo's DESFire application as a kiosk reads it: the read-key master from
+/// `DESFIRE_READ_KEY_VAR`, the record signer's public key in `verify_key`.
+fn desfire_section(verify_key: &Path) -> String {
     let app = Profile::demo().desfire.unwrap();
     format!(
-        "[desfire]\naid = \"{:06X}\"\nkey_type = \"aes\"\nmaster_key_env = \"{DESFIRE_KEY_VAR}\"\nsystem_id = \"{}\"\nrecord_file = {}\nrecord_size = {}\ncomm_mode = \"enciphered\"\n",
+        "[desfire]\naid = \"{:06X}\"\nkey_type = \"aes\"\nread_key_env = \"{DESFIRE_READ_KEY_VAR}\"\nrecord_verify_key = \"{}\"\nsystem_id = \"{}\"\nrecord_file = {}\nrecord_size = {}\ncomm_mode = \"enciphered\"\n",
         app.aid.0,
+        verify_key.display(),
         hex::encode_upper(&app.system_id),
         app.record_file,
         app.record_size,
@@ -126,7 +134,7 @@ fn tap(dir: &Path, reader: &str) -> serde_json::Value {
         ])
         .current_dir(dir)
         .env("CARDSTATION_LOG_DIR", dir.join("logs"))
-        .env(DESFIRE_KEY_VAR, DESFIRE_MASTER)
+        .env(DESFIRE_READ_KEY_VAR, DESFIRE_READ_MASTER)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -164,6 +172,16 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
     }
 
     // The print station and the kiosk: their profiles, and their sync processes.
+    let verify_key = dir.join("record.pub.pem");
+    std::fs::write(
+        &verify_key,
+        p256::pkcs8::EncodePublicKey::to_public_key_pem(
+            record_signer().verifying_key(),
+            p256::pkcs8::LineEnding::LF,
+        )
+        .unwrap(),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("print.toml"),
         format!(
@@ -178,7 +196,7 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
             "role = \"kiosk\"\ndatabase = \"kiosk.sqlite\"\n[readers]\ncontactless = \"{}\"\n{}{KIOSK_SCHEDULE}{}",
             kiosk_reader.name,
             server_section(&server.url()),
-            desfire_section()
+            desfire_section(&verify_key)
         ),
     )
     .unwrap();
@@ -258,10 +276,12 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
     )
     .unwrap();
     let app_desfire = Profile::demo().desfire.unwrap();
-    let keys = MasterKeys::new(
+    let keys = IssueKeys::new(
         &app_desfire,
         &hex::decode(DESFIRE_MASTER).unwrap(),
+        &hex::decode(DESFIRE_READ_MASTER).unwrap(),
         DesfireKey::des([0; 8]),
+        record_signer(),
     )
     .unwrap();
     let session = Session {
@@ -326,7 +346,7 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
         "{valid}"
     );
     assert_eq!(
-        valid["evidence"], "mac_record",
+        valid["evidence"], "authenticated_chip",
         "the chip the print station wrote"
     );
 
