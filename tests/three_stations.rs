@@ -352,14 +352,13 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
 
     // 4. The desk blocks it (the window pushes the change itself); the kiosk refuses it.
     let blocked_at = Instant::now();
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::SetBlocked {
-            card_id: desk_card_id,
-            blocked: true,
-        }),
-    );
+    for step in [
+        desk::Message::AskBlock(desk_card_id),
+        desk::Message::BlockReasonChanged("lost".into()),
+        desk::Message::ConfirmBlock,
+    ] {
+        send(&runtime, &mut app, Message::Desk(step));
+    }
     worker.pump_until(
         &runtime,
         &mut app,

@@ -109,14 +109,13 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
 
     // A block at the desk reaches the server with no click: the desk's change pushes.
     let blocked_at = Instant::now();
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::SetBlocked {
-            card_id,
-            blocked: true,
-        }),
-    );
+    for step in [
+        desk::Message::AskBlock(card_id),
+        desk::Message::BlockReasonChanged("lost".into()),
+        desk::Message::ConfirmBlock,
+    ] {
+        send(&runtime, &mut app, Message::Desk(step));
+    }
     worker.pump_until(
         &runtime,
         &mut app,
@@ -134,10 +133,7 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
     send(
         &runtime,
         &mut app,
-        Message::Desk(desk::Message::SetBlocked {
-            card_id,
-            blocked: false,
-        }),
+        Message::Desk(desk::Message::Unblock(card_id)),
     );
     worker.pump_until(&runtime, &mut app, "failure on the bar", DEADLINE, |app| {
         app.sync.failed.is_some() && app.sync.running.is_none()
