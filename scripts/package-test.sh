@@ -219,8 +219,11 @@ grep -qx 'Restart=on-failure' "$sync_unit" || fail "the sync unit does not resta
 sync_start=$(sed -n 's/^ExecStart=//p' "$sync_unit")
 [[ "$sync_start" == "/usr/bin/cardstation --profile /etc/cardstation/station.toml sync --watch" ]] ||
   fail "unexpected sync ExecStart: $sync_start"
+# The server's binary: `cargo test` builds a package's binaries only for its integration
+# tests, and refserver/ has none, so build it here (the library is already built).
+cargo build --locked --quiet -p cardstation-refserver
 refserver="$target_dir/debug/cardstation-refserver"
-[[ -x "$refserver" ]] || fail "cargo test --no-run left no $refserver"
+[[ -x "$refserver" ]] || fail "cargo build left no $refserver"
 "$refserver" --port 0 --seed-people 25 >"$tmp/refserver.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do grep -q '^listening on ' "$tmp/refserver.log" && break; sleep 0.1; done
