@@ -169,8 +169,9 @@ impl Display {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    /// The visible Cardstation window, once it is mapped.
-    fn window(&self, station: &mut Running) -> String {
+    /// The visible Cardstation window, once it is mapped. `dir` is the station's (see
+    /// [`start_station`]): a station that ends first is reported with what it wrote.
+    fn window(&self, station: &mut Running, dir: &Path) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let found = Command::new("xdotool")
@@ -184,7 +185,8 @@ impl Display {
             }
             assert!(
                 station.is_running(),
-                "the station exited before its window showed"
+                "the station exited before its window showed: {}",
+                stderr_of(dir)
             );
             assert!(
                 Instant::now() < deadline,
@@ -312,7 +314,7 @@ fn the_kiosk_covers_the_screen_ignores_close_requests_and_ends_only_by_the_admin
     add_admin(dir.path());
     let display = Display::start();
     let mut kiosk = start_station(dir.path(), "kiosk", &display);
-    let window = display.window(&mut kiosk);
+    let window = display.window(&mut kiosk, dir.path());
     assert_covers_the_screen(&display, &window);
     display.wait_for_colour(IDLE_BLUE, "the kiosk's idle screen shows");
     let root = display.run("xwininfo", &["-root"]);
@@ -381,7 +383,7 @@ fn a_desk_window_closes_on_the_same_close_request_with_status_0() {
     let dir = tempfile::tempdir().unwrap();
     let display = Display::start();
     let mut desk = start_station(dir.path(), "issuance", &display);
-    let window = display.window(&mut desk);
+    let window = display.window(&mut desk, dir.path());
     let (_, _, width, height) = display.geometry(&window);
     assert!(
         (width, height) != SCREEN,
@@ -402,7 +404,7 @@ fn a_lost_display_ends_the_kiosk_with_a_status_its_unit_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut display = Display::start();
     let mut kiosk = start_station(dir.path(), "kiosk", &display);
-    display.window(&mut kiosk);
+    display.window(&mut kiosk, dir.path());
     display.server.0.kill().unwrap();
     display.server.0.wait().unwrap();
     let status = kiosk
