@@ -159,6 +159,9 @@ impl Store {
         // Switching a brand-new file to WAL needs it to itself, and SQLite answers a second
         // opener busy at once there rather than waiting (a kiosk window and its
         // `sync --watch` started together); that opener tries again shortly.
+        // Only a file still empty can be in that race; a store with data, held locked by
+        // another process, reports `Locked` after one busy timeout, as before.
+        let new_file = std::fs::metadata(path).map_or(true, |file| file.len() == 0);
         let mut attempt = 0;
         loop {
             let conn = Connection::open(path).map_err(|source| StoreError::CannotOpen {
@@ -166,7 +169,7 @@ impl Store {
                 source: Box::new(source),
             })?;
             match Self::prepare(conn, path) {
-                Err(StoreError::Locked) if attempt < 20 => {
+                Err(StoreError::Locked) if new_file && attempt < 20 => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(25 * attempt));
                 }
