@@ -110,27 +110,6 @@ fn tap(dir: &Path, reader: &str) -> serde_json::Value {
     ))
 }
 
-/// Jan Nowak's card data, bound to the chip [`UID`].
-fn jan_nowak_on_uid() -> cardstation::crypto::els_sig::ElsData {
-    cardstation::crypto::els_sig::ElsData {
-        chip_serial: hex::encode_upper(UID),
-        university: "Uniwersytet Testowy".into(),
-        surnames: vec!["Nowak".into()],
-        given_names: vec!["Jan".into()],
-        album_number: "654321".into(),
-        edition: "B".into(),
-        pesel: "44051401359".into(),
-        expires: time::macros::date!(2031 - 06 - 30),
-    }
-}
-
-/// An ELS chip [`UID`] whose EF.ELS holds `structure`.
-fn card_holding(structure: &[u8]) -> sim::SharedCard {
-    let mut state = ElsCardState::blank(&UID);
-    state.ef_els[..structure.len()].copy_from_slice(structure);
-    sim::shared(ElsCard::new(state))
-}
-
 fn personalised(uid: &[u8]) -> ElsCardState {
     let key = CardKey::Master {
         algorithm: KeyAlgorithm::Aes128,
@@ -808,7 +787,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
             let cert = issue(leaf(issuer.0), serial, subject, validity, spki, issuer.1);
             (key, cert)
         };
-    let data = jan_nowak_on_uid();
+    let data = common::jan_nowak_on_uid();
     let today = time::OffsetDateTime::now_utc().date();
     // The structure signed now with `key`, `cert` and `extra` embedded.
     let structure = |key: &SigningKey, cert: &Certificate, extra: &[&Certificate]| {
@@ -829,7 +808,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     let reader = reader(35963);
     let judge = |structure: &[u8]| {
         let in_reader = vpcd::insert(
-            card_holding(structure),
+            common::card_holding(structure),
             reader.port,
             Faults::default(),
             WAIT,
@@ -1042,8 +1021,6 @@ impl Drop for RunningKiosk {
 /// and say who revoked it. Then `trust remove` reaches the running kiosk the same way.
 #[test]
 fn a_running_kiosk_refuses_a_signer_revoked_by_another_process_without_a_restart() {
-    use cardstation::config::keys;
-    use cardstation::crypto::els_sig::{self, Certificates};
     use std::time::Instant;
 
     let dir = tempfile::tempdir().unwrap();
@@ -1055,16 +1032,9 @@ fn a_running_kiosk_refuses_a_signer_revoked_by_another_process_without_a_restart
     )
     .unwrap();
     common::assert_success(&cardstation(dir, &["trust", "add", "cert.pem"]));
-    let structure = els_sig::sign(
-        &jan_nowak_on_uid(),
-        &keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
-        &keys::load_certificate(&dir.join("cert.pem")).unwrap(),
-        Certificates::Embed,
-        time::OffsetDateTime::now_utc().date(),
-    )
-    .unwrap();
+    let structure = common::signed_by_signer_files(dir);
     std::fs::write(dir.join("els.der"), &structure).unwrap();
-    let card = card_holding(&structure);
+    let card = common::card_holding(&structure);
 
     let reader = reader(35963);
     let mut kiosk = RunningKiosk::start(dir, &reader.name);
