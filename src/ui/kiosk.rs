@@ -21,7 +21,8 @@ use crate::error::Failure;
 use crate::station::validate::{self, Decision, LivePolicy, Staleness, Verdict};
 use crate::store::{OperatorRole, Store};
 
-/// The store connection and policy the kiosk decides with, opened once at start.
+/// The store connection and policy the kiosk decides with, opened once at start (the policy
+/// then follows the store's trust list, see [`LivePolicy`]).
 #[derive(Clone)]
 pub struct Ready {
     db: Db,
