@@ -54,6 +54,9 @@ fn cardstation(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cardstation"))
         .args(args)
         .current_dir(dir)
+        // `els read` and `els verify` check the store's revocations: the test's own store.
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("CARDSTATION_LOG_DIR", dir.join("logs"))
         .output()
         .unwrap()
 }
@@ -401,6 +404,7 @@ fn no_secret_reaches_any_output_or_log_file() {
             .args(args)
             .current_dir(dir)
             .env("RUST_LOG", "trace")
+            .env("XDG_DATA_HOME", dir.join("data"))
             .env("CARDSTATION_LOG_DIR", &logs)
             .env("TEST_CARD_KEY", card_key)
             .env("TEST_PASS", pass)

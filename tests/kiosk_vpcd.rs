@@ -23,17 +23,22 @@ const DESFIRE_READ: &str = "F0E1D2C3B4A5968778695A4B3C2D1E0F";
 /// The demo profile's university application, which the test profiles use too.
 const DESFIRE_APP: &str = "aid = \"F54230\"\nkey_type = \"aes\"\nsystem_id = \"44454D4F\"\nrecord_file = 1\nrecord_size = 128\ncomm_mode = \"enciphered\"\nread_key_env = \"TEST_DESFIRE_READ_KEY\"\n";
 
-fn cardstation(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cardstation"))
+/// The `cardstation` binary on `dir`'s store, with the test keys in its environment.
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cardstation"));
+    command
         .args(["--db", "station.sqlite"])
         .args(args)
         .current_dir(dir)
         .env("CARDSTATION_LOG_DIR", dir.join("logs"))
         .env("XDG_DATA_HOME", dir.join("data"))
         .env("TEST_DESFIRE_KEY", DESFIRE_MASTER)
-        .env("TEST_DESFIRE_READ_KEY", DESFIRE_READ)
-        .output()
-        .unwrap()
+        .env("TEST_DESFIRE_READ_KEY", DESFIRE_READ);
+    command
+}
+
+fn cardstation(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().unwrap()
 }
 
 /// The kiosk's profile in `dir`: the DESFire read-key master's variable and the record
@@ -674,7 +679,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     use std::str::FromStr;
     use std::time::SystemTime;
 
-    use cardstation::crypto::els_sig::{self, Certificates, ElsData};
+    use cardstation::crypto::els_sig::{self, Certificates};
     use cms::cert::CertificateChoices;
     use cms::content_info::ContentInfo;
     use cms::signed_data::SignedData;
@@ -782,16 +787,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
             let cert = issue(leaf(issuer.0), serial, subject, validity, spki, issuer.1);
             (key, cert)
         };
-    let data = ElsData {
-        chip_serial: hex::encode_upper(UID),
-        university: "Uniwersytet Testowy".into(),
-        surnames: vec!["Nowak".into()],
-        given_names: vec!["Jan".into()],
-        album_number: "654321".into(),
-        edition: "B".into(),
-        pesel: "44051401359".into(),
-        expires: time::macros::date!(2031 - 06 - 30),
-    };
+    let data = common::jan_nowak_on_uid();
     let today = time::OffsetDateTime::now_utc().date();
     // The structure signed now with `key`, `cert` and `extra` embedded.
     let structure = |key: &SigningKey, cert: &Certificate, extra: &[&Certificate]| {
@@ -811,10 +807,8 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
 
     let reader = reader(35963);
     let judge = |structure: &[u8]| {
-        let mut state = ElsCardState::blank(&UID);
-        state.ef_els[..structure.len()].copy_from_slice(structure);
         let in_reader = vpcd::insert(
-            sim::shared(ElsCard::new(state)),
+            common::card_holding(structure),
             reader.port,
             Faults::default(),
             WAIT,
@@ -956,5 +950,172 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     expect_forged(
         &rsa_structure,
         "weak_key: the key of certificate CN=Signer E,C=PL is not accepted: RSA key of 1024 bits",
+    );
+}
+
+/// A `cardstation validate --json` that keeps running (the headless kiosk), its verdict lines
+/// read as they come; killed when dropped.
+struct RunningKiosk {
+    child: std::process::Child,
+    verdicts: std::sync::mpsc::Receiver<String>,
+}
+
+impl RunningKiosk {
+    fn start(dir: &Path, reader: &str) -> Self {
+        let mut child = command(
+            dir,
+            &[
+                "--profile",
+                "kiosk.toml",
+                "validate",
+                "--json",
+                "--reader",
+                reader,
+            ],
+        )
+        .env("RUST_LOG", "cardstation=info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("kiosk.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+        let (sender, verdicts) = std::sync::mpsc::channel();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, verdicts }
+    }
+
+    /// The verdict of the next tap, as its JSON line.
+    fn next_verdict(&mut self, dir: &Path) -> serde_json::Value {
+        let line = self.verdicts.recv_timeout(WAIT).unwrap_or_else(|_| {
+            panic!(
+                "no verdict from the running kiosk within {WAIT:?} (running: {}): {}",
+                self.is_running(),
+                std::fs::read_to_string(dir.join("kiosk.stderr")).unwrap_or_default()
+            )
+        });
+        serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"))
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for RunningKiosk {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One kiosk process, started once: it finds a card valid, an administrator revokes the
+/// card's signer with `trust revoke` from another process, and the same kiosk refuses the
+/// same card at its next tap, without a restart; `els read` and `els verify` refuse it too
+/// and say who revoked it. Then `trust remove` reaches the running kiosk the same way.
+#[test]
+fn a_running_kiosk_refuses_a_signer_revoked_by_another_process_without_a_restart() {
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=Signer Live/O=Uniwersytet Testowy/C=PL");
+    std::fs::write(
+        dir.join("kiosk.toml"),
+        "role = \"kiosk\"\ndatabase = \"unused.sqlite\"\n",
+    )
+    .unwrap();
+    common::assert_success(&cardstation(dir, &["trust", "add", "cert.pem"]));
+    let structure = common::signed_by_signer_files(dir);
+    std::fs::write(dir.join("els.der"), &structure).unwrap();
+    let card = common::card_holding(&structure);
+
+    let reader = reader(35963);
+    let mut kiosk = RunningKiosk::start(dir, &reader.name);
+    let tap_running = |kiosk: &mut RunningKiosk| {
+        let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+        let verdict = kiosk.next_verdict(dir);
+        (verdict, in_reader)
+    };
+    let took_out = |in_reader: vpcd::InsertedCard| {
+        in_reader.remove().unwrap();
+        common::wait_until(WAIT, || !common::card_present(&reader.name));
+    };
+
+    let (valid, in_reader) = tap_running(&mut kiosk);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+    took_out(in_reader);
+
+    let revoke = cardstation(dir, &["trust", "revoke", "cert.pem"]);
+    common::assert_success(&revoke);
+    let revoked_at = Instant::now();
+    let (refused, in_reader) = tap_running(&mut kiosk);
+    let took = revoked_at.elapsed();
+    assert_eq!(refused["verdict"], "forged", "{refused}");
+    assert_eq!(refused["reason_key"], "signature.revoked", "{refused}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CN=Signer Live (serial"),
+        "{refused}"
+    );
+    eprintln!(
+        "trust revoke done -> the running kiosk's refusal (card inserted, read, judged): {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // `els read` on the card the kiosk just refused, and `els verify` of its structure: the
+    // same refusal, with where the revocation came from.
+    let read = cardstation(dir, &["els", "read", "--reader", &reader.name, "--json"]);
+    common::assert_success(&read);
+    let read = last_json(&read);
+    assert_eq!(read["valid"], false, "{read}");
+    assert_eq!(read["reason"], "revoked", "{read}");
+    assert!(
+        read["message"].as_str().unwrap().contains("is revoked"),
+        "{read}"
+    );
+    assert!(
+        read["revoked_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("`trust revoke` at "),
+        "{read}"
+    );
+    took_out(in_reader);
+    let verify = cardstation(dir, &["els", "verify", "els.der"]);
+    assert_eq!(verify.status.code(), Some(1), "a revoked signer verified");
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        stderr.contains("revoked check failed: certificate ")
+            && stderr.contains("CN=Signer Live (serial")
+            && stderr.contains("(revoked by `trust revoke` at "),
+        "{stderr}"
+    );
+
+    // No longer trusted at all: the running kiosk hears of that too.
+    common::assert_success(&cardstation(dir, &["trust", "remove", "cert.pem"]));
+    let (untrusted, in_reader) = tap_running(&mut kiosk);
+    assert_eq!(untrusted["verdict"], "forged", "{untrusted}");
+    assert_eq!(
+        untrusted["reason_key"], "signature.untrusted_issuer",
+        "{untrusted}"
+    );
+    took_out(in_reader);
+
+    assert!(kiosk.is_running(), "the kiosk was never restarted");
+    let log = std::fs::read_to_string(dir.join("kiosk.stderr")).unwrap();
+    assert_eq!(
+        log.matches("the trust list changed in the store: reloaded")
+            .count(),
+        2,
+        "one reload per change: {log}"
     );
 }

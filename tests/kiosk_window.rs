@@ -14,6 +14,8 @@
 
 #![cfg(feature = "gui")]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -55,6 +57,7 @@ print(f"{red:02x}{green:02x}{blue:02x}")
 /// The kiosk's idle background and the exit prompt's.
 const IDLE_BLUE: &str = "214578";
 const PROMPT_WHITE: &str = "ffffff";
+const WAIT: Duration = Duration::from_secs(10);
 
 /// Whether every tool is there; under CI=true a missing one fails the test.
 fn tools_ready() -> bool {
@@ -217,13 +220,19 @@ impl Display {
 
     /// Waits until the screen's corner shows `colour`: the screen the test expects is up.
     fn wait_for_colour(&self, colour: &str, what: &str) {
+        self.wait_for_corner(what, |seen| seen == colour);
+    }
+
+    /// Waits until the screen corner's colour (rrggbb) passes `wanted`; the colour seen.
+    fn wait_for_corner(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = self.run(PYTHON, &["-c", CORNER_COLOUR]);
-        while seen.trim() != colour && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
+        while !wanted(seen.trim()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
             seen = self.run(PYTHON, &["-c", CORNER_COLOUR]);
         }
-        assert_eq!(seen.trim(), colour, "{what}");
+        assert!(wanted(seen.trim()), "{what}: the corner is {seen}");
+        seen.trim().to_owned()
     }
 
     fn send_close_request(&self, window: &str) {
@@ -232,14 +241,18 @@ impl Display {
     }
 }
 
-/// A profile in `dir` for `role`, whose store is `dir/station.sqlite`, with no server and a
-/// reader name no reader has: other tests' cards in the virtual readers are not its business.
-fn profile(dir: &Path, role: &str) -> std::path::PathBuf {
+/// A reader name no reader has: other tests' cards in the virtual readers are not the
+/// station's business.
+const NO_READER: &str = "no reader has this name";
+
+/// A profile in `dir` for `role`, whose store is `dir/station.sqlite`, with no server, that
+/// watches only `reader`.
+fn profile(dir: &Path, role: &str, reader: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{role}.toml"));
     std::fs::write(
         &path,
         format!(
-            "role = \"{role}\"\ndatabase = \"{}\"\n\n[readers]\ncontactless = \"no reader has this name\"\n\n\
+            "role = \"{role}\"\ndatabase = \"{}\"\n\n[readers]\ncontactless = \"{reader}\"\n\n\
              [ui]\n# A kiosk's large type: the window's size must not follow from it.\nscale = 1.6\nlanguage = \"en\"\n",
             dir.join("station.sqlite").display()
         ),
@@ -250,7 +263,12 @@ fn profile(dir: &Path, role: &str) -> std::path::PathBuf {
 
 /// The station binary in `dir`'s profile on `display`, logging its info lines to stderr.
 fn start_station(dir: &Path, role: &str, display: &Display) -> Running {
-    let profile = profile(dir, role);
+    start_station_on(dir, role, NO_READER, display)
+}
+
+/// [`start_station`], watching `reader`.
+fn start_station_on(dir: &Path, role: &str, reader: &str, display: &Display) -> Running {
+    let profile = profile(dir, role, reader);
     let child = Command::new(env!("CARGO_BIN_EXE_cardstation"))
         .arg("--profile")
         .arg(&profile)
@@ -274,19 +292,39 @@ fn stderr_of(dir: &Path) -> String {
 
 /// An administrator in the station's store, set up with the CLI as IT staff would.
 fn add_admin(dir: &Path) {
+    admin_command(dir, &["operator", "set", ADMIN, "--role", "admin"]);
+}
+
+/// A `cardstation` command on the station's store, as IT staff run it beside the station;
+/// fails the test unless it succeeds.
+fn admin_command(dir: &Path, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_cardstation"))
         .arg("--db")
         .arg(dir.join("station.sqlite"))
-        .args(["operator", "set", ADMIN, "--role", "admin"])
+        .args(args)
+        .current_dir(dir)
         .env("CARDSTATION_PIN", ADMIN_PIN)
         .env("CARDSTATION_LOG_DIR", dir.join("logs"))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Whether an rrggbb colour is mostly `channel` (0 red, 1 green, 2 blue): the verdict
+/// colours without their exact shades.
+fn mostly(colour: &str, channel: usize) -> bool {
+    let value = |i: usize| u8::from_str_radix(colour.get(2 * i..2 * i + 2).unwrap_or("00"), 16);
+    match (value(0), value(1), value(2)) {
+        (Ok(r), Ok(g), Ok(b)) => {
+            let rgb = [r, g, b];
+            (0..3).all(|other| other == channel || rgb[channel] > rgb[other].saturating_add(40))
+        }
+        _ => false,
+    }
 }
 
 /// Waits until the kiosk window covers the whole screen (it is sized after it opens).
@@ -437,5 +475,52 @@ fn the_kiosk_unit_leaves_the_kiosk_stopped_only_after_the_admin_exit() {
             "{ADMIN_EXIT_STATUS} the kiosk window was closed by an administrator"
         )),
         "{help}"
+    );
+}
+
+/// The kiosk window, started once, with a card in a virtual reader: green (valid), then an
+/// administrator runs `trust revoke` on the card's signer from another process, and the same
+/// window shows the same card red (forged: revoked) at its next tap, with no restart.
+#[test]
+fn the_kiosk_window_refuses_a_signer_revoked_while_it_runs() {
+    use cardstation::sim::{Faults, vpcd};
+    if !tools_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=Signer Window/O=Uniwersytet Testowy/C=PL");
+    admin_command(dir, &["trust", "add", "cert.pem"]);
+    let card = common::card_holding(&common::signed_by_signer_files(dir));
+    let reader = common::reader(35963);
+    let display = Display::start();
+    let mut kiosk = start_station_on(dir, "kiosk", &reader.name, &display);
+    display.window(&mut kiosk, dir);
+    display.wait_for_colour(IDLE_BLUE, "the kiosk's idle screen shows");
+    let tap = |what: &str, channel: usize| {
+        let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+        display.wait_for_corner(what, |colour| mostly(colour, channel));
+        let shown_at = Instant::now();
+        in_reader.remove().unwrap();
+        common::wait_until(WAIT, || !common::card_present(&reader.name));
+        display.wait_for_colour(IDLE_BLUE, "the verdict's time is up");
+        shown_at
+    };
+
+    tap("a card whose signer is trusted is valid (green)", 1);
+    admin_command(dir, &["trust", "revoke", "cert.pem"]);
+    let revoked_at = Instant::now();
+    let refused_at = tap(
+        "the same card, its signer revoked meanwhile, is refused (red)",
+        0,
+    );
+    let took = refused_at - revoked_at;
+    eprintln!("trust revoke done -> the kiosk window's red verdict: {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(kiosk.is_running(), "the kiosk window was never restarted");
+    let log = stderr_of(dir);
+    assert!(
+        log.contains("the trust list changed in the store: reloaded"),
+        "{log}"
     );
 }

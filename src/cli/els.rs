@@ -12,12 +12,14 @@ use zeroize::Zeroizing;
 
 use cardstation::card::els::{self, CardKey, ElsCardError};
 use cardstation::card::pcsc::{self, PcscTransport};
+use cardstation::card::read_chip_serial;
 use cardstation::config::keys;
 use cardstation::config::{Els, Profile, Secret};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::crypto::els_sig::{self, Certificates, ElsData, VerifyError, VerifyOptions};
 use cardstation::station::desk::{self, DeskError};
 use cardstation::station::issue::{self, ElsSource, IssueError, Signer};
+use cardstation::station::validate::TrustList;
 use cardstation::store::Store;
 
 use super::Failure;
@@ -36,7 +38,8 @@ pub enum ElsCommand {
         #[arg(long, value_name = "ELS.der")]
         out: PathBuf,
     },
-    /// Verify an EF.ELS structure offline; exit 1 names the failed check.
+    /// Verify an EF.ELS structure offline, as the kiosk does (the store's revocations and
+    /// CRLs refuse a signer); exit 1 names the failed check.
     Verify {
         #[arg(value_name = "ELS.der")]
         file: PathBuf,
@@ -46,7 +49,8 @@ pub enum ElsCommand {
         #[arg(long, value_name = "HEX")]
         chip_serial: Option<String>,
     },
-    /// Read and verify the ELS on the card in the reader.
+    /// Read and verify the ELS on the card in the reader, as the kiosk does (the store's
+    /// revocations and CRLs refuse a signer).
     Read {
         #[arg(long, value_name = "R")]
         reader: Option<String>,
@@ -118,7 +122,8 @@ pub struct ContentArgs {
 
 #[derive(Args)]
 pub struct TrustArgs {
-    /// The expected signer or issuer certificate; trusted as given when no --trust is given.
+    /// The expected signer or issuer certificate; trusted as given when no --trust is given
+    /// (without either: the store's trusted issuers, `cardstation trust add`).
     #[arg(long, value_name = "CERT.pem")]
     cert: Option<PathBuf>,
     /// A directory of trusted issuer certificates (*.pem, *.crt, *.der).
@@ -158,12 +163,12 @@ pub fn run(command: ElsCommand, profile: &Profile, db: &Path) -> Result<(), Fail
             file,
             trust,
             chip_serial,
-        } => verify(&file, &trust, chip_serial),
+        } => verify(&file, &trust, chip_serial, db),
         ElsCommand::Read {
             reader,
             json,
             trust,
-        } => read(reader.as_deref(), json, &trust),
+        } => read(reader.as_deref(), json, &trust, db),
         ElsCommand::Write {
             content,
             signer,
@@ -307,7 +312,48 @@ fn sign(data: &Path, signer: &SignerArgs, els: Option<&Els>, out: &Path) -> Resu
     Ok(())
 }
 
-fn verify(file: &Path, trust: &TrustArgs, chip_serial: Option<String>) -> Result<(), Failure> {
+/// What `els verify` and `els read` check a structure against, as the kiosk does: the
+/// certificates given with --cert/--trust, else the store's trusted issuers
+/// (`cardstation trust add`), and always the store's revocations, by hand and from CRLs.
+fn trust_list(args: &TrustArgs, store: &Store) -> Result<TrustList, Failure> {
+    let mut list = TrustList::of(store)?;
+    let given = load_trust(args)?;
+    if !given.is_empty() {
+        list.trusted = given;
+    }
+    Ok(list)
+}
+
+/// Where the store's revocation of `serial` came from, for a structure refused as revoked.
+fn revoked_by(store: &Store, err: &VerifyError) -> Result<Option<String>, Failure> {
+    let VerifyError::Revoked { serial, .. } = err else {
+        return Ok(None);
+    };
+    let crls = store.crls()?;
+    let sources: Vec<String> = store
+        .revocations()?
+        .into_iter()
+        .filter(|revocation| revocation.serial_hex == *serial)
+        .map(|revocation| match revocation.crl_id {
+            None => format!("`trust revoke` at {}", revocation.added_at),
+            Some(id) => match crls.iter().find(|crl| crl.id == id) {
+                Some(crl) => format!(
+                    "the CRL of {} issued {}",
+                    crl.issuer_subject, crl.this_update
+                ),
+                None => format!("CRL {id}"),
+            },
+        })
+        .collect();
+    Ok((!sources.is_empty()).then(|| sources.join("; ")))
+}
+
+fn verify(
+    file: &Path,
+    trust: &TrustArgs,
+    chip_serial: Option<String>,
+    db: &Path,
+) -> Result<(), Failure> {
     let structure = std::fs::read(file).map_err(|err| {
         Failure::new(
             format!("cannot read {}: {err}", file.display()),
@@ -320,11 +366,12 @@ fn verify(file: &Path, trust: &TrustArgs, chip_serial: Option<String>) -> Result
         .map(keys::load_certificate)
         .transpose()
         .map_err(key_failure)?;
-    let trusted = load_trust(trust)?;
+    let store = Store::open(db)?;
+    let list = trust_list(trust, &store)?;
     let options = VerifyOptions {
         card_cert,
-        trusted: &trusted,
-        revoked: &[],
+        trusted: &list.trusted,
+        revoked: &list.revoked,
         chip_serial,
         today: today(),
         now: time::OffsetDateTime::now_utc(),
@@ -341,14 +388,23 @@ fn verify(file: &Path, trust: &TrustArgs, chip_serial: Option<String>) -> Result
             );
             Ok(())
         }
-        Err(err) => Err(verify_failure(&err)),
+        Err(err) => {
+            let mut failure = verify_failure(&err);
+            if let Some(source) = revoked_by(&store, &err)? {
+                failure.cause = format!("{} (revoked by {source})", failure.cause);
+            }
+            Err(failure)
+        }
     }
 }
 
 fn verify_failure(err: &VerifyError) -> Failure {
     let next = match err {
         VerifyError::UntrustedIssuer(_) | VerifyError::MissingCertificate => {
-            "give the issuer certificate with --cert or --trust DIR"
+            "give the issuer certificate with --cert or --trust DIR, or trust it in the store (`cardstation trust add CERT.pem`)"
+        }
+        VerifyError::Revoked { .. } => {
+            "treat the card as not valid: its signer's certificate is revoked (`cardstation trust list` shows the revocations)"
         }
         VerifyError::Expired(_) => "prolong the card",
         VerifyError::WrongChip { .. } => {
@@ -359,10 +415,20 @@ fn verify_failure(err: &VerifyError) -> Failure {
     Failure::new(format!("{} check failed: {err}", err.kind()), next)
 }
 
-fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failure> {
-    let trusted = load_trust(trust)?;
+fn read(filter: Option<&str>, json: bool, trust: &TrustArgs, db: &Path) -> Result<(), Failure> {
+    let store = Store::open(db)?;
+    let list = trust_list(trust, &store)?;
     let mut card = connect(filter)?;
-    let reading = card.in_transaction(|t| Ok(issue::read_and_verify(t, &trusted, today())))??;
+    let reading = card.in_transaction(|t| {
+        let chip = read_chip_serial(t)?;
+        Ok(issue::read_els_and_verify(
+            t,
+            &chip,
+            &list.trusted,
+            &list.revoked,
+            today(),
+        ))
+    })??;
     let (valid, reason, data) = match &reading.verdict {
         Ok(verified) => (true, None, Some(verified.data.clone())),
         Err(err) => (
@@ -371,11 +437,16 @@ fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failu
             els_sig::decode_unverified(&reading.structure).ok(),
         ),
     };
+    let revoked_by = reason
+        .map(|err| revoked_by(&store, err))
+        .transpose()?
+        .flatten();
     if json {
         let object = json!({
             "valid": valid,
             "reason": reason.map(VerifyError::kind),
             "message": reason.map(ToString::to_string),
+            "revoked_by": revoked_by,
             "uid": reading.chip.bytes().map(hex::encode_upper),
             "chip_checked": reading.chip.bytes().is_some(),
             "data": data,
@@ -399,7 +470,10 @@ fn read(filter: Option<&str>, json: bool, trust: &TrustArgs) -> Result<(), Failu
         }
         match reason {
             None => println!("valid"),
-            Some(err) => println!("NOT VALID ({}): {err}", err.kind()),
+            Some(err) => match &revoked_by {
+                Some(source) => println!("NOT VALID ({}): {err} (revoked by {source})", err.kind()),
+                None => println!("NOT VALID ({}): {err}", err.kind()),
+            },
         }
     }
     Ok(())

@@ -9,7 +9,7 @@ use cardstation::card::pcsc::{PcscTransport, ReaderWatcher, Sharing};
 use cardstation::config::Profile;
 use cardstation::config::keys;
 use cardstation::crypto::els_sig::{CrlError, check_crl, serial_bytes};
-use cardstation::station::validate::{self, Decision, Policy};
+use cardstation::station::validate::{self, Decision, LivePolicy, Policy};
 use cardstation::store::{NewCrl, NewRevocation, Store};
 use der::Decode;
 use sha2::{Digest, Sha256};
@@ -28,8 +28,10 @@ pub fn validate(
     wait: Option<f64>,
 ) -> Result<(), Failure> {
     let store = Store::open(db)?;
-    let mut policy = Policy::for_station(profile, &store)?;
-    if policy.trusted.is_empty() && policy.desfire.is_none() {
+    // Trust changes made while it runs (`trust revoke` from another shell, a sync) reach
+    // the next tap.
+    let mut policy = LivePolicy::for_station(profile, &store)?;
+    if policy.policy().trusted.is_empty() && policy.policy().desfire.is_none() {
         eprintln!(
             "warning: no trusted issuer in the store and no [desfire] in the profile: only UIDs can be checked (`cardstation trust add CERT.pem`)"
         );
@@ -61,9 +63,7 @@ pub fn validate(
                 if profile.readers.includes(&reader)
                     && filter.is_none_or(|f| reader.to_lowercase().contains(&f.to_lowercase())) =>
             {
-                // The day can change while a kiosk runs.
-                policy.today = time::OffsetDateTime::now_utc().date();
-                match tap(&reader, &store, &policy) {
+                match tap(&reader, &store, &mut policy) {
                     Ok(decision) => {
                         print_decision(&decision, json);
                         if once {
@@ -106,7 +106,8 @@ fn recv_timeout(
     }
 }
 
-fn tap(reader: &str, store: &Store, policy: &Policy) -> Result<Decision, Failure> {
+fn tap(reader: &str, store: &Store, policy: &mut LivePolicy) -> Result<Decision, Failure> {
+    let policy: &Policy = policy.for_tap(store)?;
     let mut card = PcscTransport::connect(reader, Sharing::Shared)?;
     let decision = card.in_transaction(|t| validate::validate(t, store, policy))?;
     let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());

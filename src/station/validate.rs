@@ -339,14 +339,7 @@ impl Policy {
         profile: &crate::config::Profile,
         store: &Store,
     ) -> Result<Self, PolicyError> {
-        use der::Decode;
-        let trusted = store
-            .trusted_issuers()?
-            .into_iter()
-            .map(|issuer| Certificate::from_der(&issuer.certificate_der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(PolicyError::DamagedIssuer)?;
-        let revoked = store.revoked()?;
+        let TrustList { trusted, revoked } = TrustList::of(store)?;
         let desfire = match &profile.desfire {
             Some(app) => Some(DesfireCheck {
                 app: app.clone(),
@@ -366,6 +359,86 @@ impl Policy {
             when_stale: profile.kiosk.when_stale,
             accept_uid_only: profile.kiosk.accept_uid_only,
         })
+    }
+}
+
+/// The store's trust list as ELS verification takes it: the trusted issuers and every
+/// revocation (by hand and from CRLs). What the kiosk and `els read`/`els verify` check with.
+pub struct TrustList {
+    pub trusted: Vec<Certificate>,
+    pub revoked: Vec<Revoked>,
+}
+
+impl TrustList {
+    pub fn of(store: &Store) -> Result<Self, PolicyError> {
+        use der::Decode;
+        let trusted = store
+            .trusted_issuers()?
+            .into_iter()
+            .map(|issuer| Certificate::from_der(&issuer.certificate_der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(PolicyError::DamagedIssuer)?;
+        Ok(Self {
+            trusted,
+            revoked: store.revoked()?,
+        })
+    }
+}
+
+/// A running station's policy, kept in step with the store's trust list: a `trust revoke`,
+/// `trust remove` or `trust crl add` made by another process on the same store file reaches
+/// the next tap, without a restart. Each tap reads one counter row
+/// ([`Store::trust_generation`]); the certificates are read again only when it moved.
+pub struct LivePolicy {
+    policy: Policy,
+    /// The trust generation `policy`'s issuers and revocations were read at.
+    generation: i64,
+}
+
+impl LivePolicy {
+    pub fn for_station(
+        profile: &crate::config::Profile,
+        store: &Store,
+    ) -> Result<Self, PolicyError> {
+        // Read before the list: a change landing in between shows as a newer generation, and
+        // the next tap reads the list again.
+        let generation = store.trust_generation()?;
+        Ok(Self {
+            policy: Policy::for_station(profile, store)?,
+            generation,
+        })
+    }
+
+    /// `policy` as it stands against `store`'s trust list now.
+    pub fn new(policy: Policy, store: &Store) -> Result<Self, PolicyError> {
+        Ok(Self {
+            generation: store.trust_generation()?,
+            policy,
+        })
+    }
+
+    /// The policy for a tap now: today's date (a kiosk runs for days), and the trust list
+    /// read again if it changed since. A trust list that cannot be read is an error, never
+    /// the old list: a signer revoked a moment ago must not pass because the reload failed.
+    pub fn for_tap(&mut self, store: &Store) -> Result<&Policy, PolicyError> {
+        self.policy.today = time::OffsetDateTime::now_utc().date();
+        let generation = store.trust_generation()?;
+        if generation != self.generation {
+            let TrustList { trusted, revoked } = TrustList::of(store)?;
+            tracing::info!(
+                issuers = trusted.len(),
+                revocations = revoked.len(),
+                "the trust list changed in the store: reloaded"
+            );
+            self.policy.trusted = trusted;
+            self.policy.revoked = revoked;
+            self.generation = generation;
+        }
+        Ok(&self.policy)
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 }
 
@@ -986,6 +1059,66 @@ mod tests {
             policy,
         )
         .unwrap()
+    }
+
+    /// A kiosk's connection and an administrator's on one store file: each trust change the
+    /// administrator makes decides the kiosk's next tap, with the policy made before it.
+    #[test]
+    fn a_running_kiosk_takes_each_trust_change_of_another_connection_at_the_next_tap() {
+        use crate::store::NewRevocation;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let kiosk_store = Store::open(&path).unwrap();
+        let mut admin = Store::open(&path).unwrap();
+        let kiosk = Kiosk::new();
+        let card = kiosk.issued_card(&UID, date!(2031 - 06 - 30));
+        let mut live = LivePolicy::new(
+            Policy {
+                trusted: Vec::new(),
+                max_register_age: None,
+                ..kiosk.policy()
+            },
+            &kiosk_store,
+        )
+        .unwrap();
+        let tap = |live: &mut LivePolicy| {
+            let policy = live.for_tap(&kiosk_store).unwrap();
+            let card = &mut SimTransport::insert(card.clone(), Faults::default());
+            validate(card, &kiosk_store, policy).unwrap()
+        };
+        let before = tap(&mut live);
+        assert_eq!(
+            before.reason_key,
+            Reason::Signature("untrusted_issuer"),
+            "{before:?}"
+        );
+
+        let ca_der = der::Encode::to_der(&kiosk.ca).unwrap();
+        admin.add_trusted_issuer(&ca_der, "admin").unwrap();
+        let trusted = tap(&mut live);
+        assert_eq!(trusted.verdict, Verdict::Valid, "{trusted:?}");
+
+        let signer = &kiosk.signer.certificate.tbs_certificate;
+        let revocation = NewRevocation {
+            issuer_der: Some(der::Encode::to_der(&signer.issuer).unwrap()),
+            issuer_subject: Some(signer.issuer.to_string()),
+            serial_hex: hex::encode_upper(crate::crypto::els_sig::serial_bytes(
+                signer.serial_number.as_bytes(),
+            )),
+            subject: Some(signer.subject.to_string()),
+        };
+        admin.revoke_certificate(&revocation, "admin").unwrap();
+        let revoked = tap(&mut live);
+        assert_eq!(revoked.verdict, Verdict::Forged, "{revoked:?}");
+        assert_eq!(revoked.reason_key, Reason::Signature("revoked"));
+        assert!(revoked.reason.contains("is revoked"), "{}", revoked.reason);
+        assert_eq!(live.policy().revoked.len(), 1);
+
+        let fingerprint = hex::encode_upper(<sha2::Sha256 as sha2::Digest>::digest(&ca_der));
+        admin.remove_trusted_issuer(&fingerprint, "admin").unwrap();
+        let untrusted = tap(&mut live);
+        assert_eq!(untrusted.reason_key, Reason::Signature("untrusted_issuer"));
+        assert!(live.policy().trusted.is_empty());
     }
 
     fn active(holder: &str) -> RegisteredCard {

@@ -335,6 +335,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// A number that moves whenever the trusted issuers, the revocations or the CRLs change,
+    /// by this connection or any other process on the file: one row, cheap enough to read
+    /// before every tap.
+    pub fn trust_generation(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT generation FROM trust_generation")?
+            .query_row([], |row| row.get(0))?)
+    }
+
     /// Logs one tap. The UID is kept only as its SHA-256, enough to match repeated taps.
     pub fn record_validation(
         &self,
@@ -485,6 +495,64 @@ mod tests {
         );
         // trust, revoke, 3 CRL loads (one refused, rolled back), untrust.
         assert_eq!(store.audit_verify().unwrap(), 5);
+    }
+
+    /// What a running kiosk relies on: each trust change made through another connection (as
+    /// `cardstation trust ...` makes it) moves the generation this one reads; a repeated add,
+    /// a refused CRL and the kiosk's own validation log do not.
+    #[test]
+    fn every_trust_change_from_another_connection_moves_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let kiosk = Store::open(&path).unwrap();
+        let mut admin = Store::open(&path).unwrap();
+        let mut seen = kiosk.trust_generation().unwrap();
+        let mut moved = |kiosk: &Store, what: &str, expected: bool| {
+            let now = kiosk.trust_generation().unwrap();
+            assert_eq!(now != seen, expected, "{what}: {seen} -> {now}");
+            seen = now;
+        };
+
+        let ca = self_signed_der("CN=ELS Test CA,C=PL");
+        admin.add_trusted_issuer(&ca, "admin").unwrap();
+        moved(&kiosk, "trust add", true);
+        admin.add_trusted_issuer(&ca, "admin").unwrap();
+        moved(&kiosk, "the same trust add again", false);
+        kiosk
+            .record_validation(&[1, 2, 3, 4], Verdict::Valid, "ok", None)
+            .unwrap();
+        moved(&kiosk, "a validation logged", false);
+
+        let revocation = NewRevocation {
+            issuer_der: None,
+            issuer_subject: None,
+            serial_hex: "4D".into(),
+            subject: None,
+        };
+        admin.revoke_certificate(&revocation, "admin").unwrap();
+        moved(&kiosk, "trust revoke", true);
+
+        let issuer_name = Certificate::from_der(&ca).unwrap().tbs_certificate.subject;
+        let crl = |this_update: &str| NewCrl {
+            issuer_der: der::Encode::to_der(&issuer_name).unwrap(),
+            issuer_subject: issuer_name.to_string(),
+            this_update: this_update.into(),
+            next_update: None,
+            der: vec![0x30, 0x00],
+            serials_hex: vec!["01".into()],
+        };
+        admin
+            .store_crl(&crl("2026-02-01T00:00:00Z"), "admin")
+            .unwrap();
+        moved(&kiosk, "trust crl add", true);
+        admin
+            .store_crl(&crl("2026-01-01T00:00:00Z"), "admin")
+            .unwrap_err();
+        moved(&kiosk, "an older CRL, refused", false);
+
+        let fingerprint = hex::encode(Sha256::digest(&ca));
+        admin.remove_trusted_issuer(&fingerprint, "admin").unwrap();
+        moved(&kiosk, "trust remove (and its CRL with it)", true);
     }
 
     #[test]

@@ -18,14 +18,17 @@ use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile, Readers};
 use crate::error::Failure;
-use crate::station::validate::{self, Decision, Policy, Staleness, Verdict};
+use crate::station::validate::{self, Decision, LivePolicy, Staleness, Verdict};
 use crate::store::{OperatorRole, Store};
 
-/// The store connection and policy the kiosk decides with, opened once at start.
+/// The store connection and policy the kiosk decides with, opened once at start (the policy
+/// then follows the store's trust list, see [`LivePolicy`]).
 #[derive(Clone)]
 pub struct Ready {
     db: Db,
-    policy: Arc<Mutex<Policy>>,
+    /// Kept in step with the store's trust list, so a revocation made elsewhere while the
+    /// kiosk runs reaches its next tap.
+    policy: Arc<Mutex<LivePolicy>>,
     /// The profile's holder photos, if it has a folder.
     photos: Option<std::path::PathBuf>,
 }
@@ -179,7 +182,7 @@ impl Kiosk {
         let open = Task::perform(
             blocking("store", move || {
                 let store = Store::open(&database).map_err(Failure::from)?;
-                let policy = Policy::for_station(&profile, &store).map_err(Failure::from)?;
+                let policy = LivePolicy::for_station(&profile, &store).map_err(Failure::from)?;
                 let photos = photo::folder_of(&profile, &crate::config::data_dir());
                 Ok(Ready {
                     db: Db::new(store),
@@ -610,15 +613,16 @@ fn decide_now(reader: &str, ready: &Ready) -> Result<Decision, NoVerdict> {
         .db
         .lock()
         .map_err(|err| NoVerdict::Failed(err.line()))?;
-    // The checks only read the policy and `today` is set afresh below: a tap that panicked
-    // cannot have left it half-changed.
-    let mut policy = ready.policy.lock().unwrap_or_else(PoisonError::into_inner);
-    // A kiosk runs for days: expiry is judged against today, not the start day.
-    policy.today = time::OffsetDateTime::now_utc().date();
+    // The checks only read the policy, and a reload replaces its trust list whole: a tap
+    // that panicked cannot have left it half-changed.
+    let mut live = ready.policy.lock().unwrap_or_else(PoisonError::into_inner);
+    let policy = live
+        .for_tap(&store)
+        .map_err(|err| NoVerdict::Failed(Failure::from(err).line()))?;
     let mut card =
         PcscTransport::connect(reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
     let decision = card
-        .in_transaction(|t| validate::validate(t, &*store, &policy))
+        .in_transaction(|t| validate::validate(t, &*store, policy))
         .map_err(|err| NoVerdict::of(&err))?;
     let holder = decision.holder_id.as_deref().and_then(|id| id.parse().ok());
     if let Err(err) =
@@ -647,8 +651,8 @@ mod tests {
     }
 
     /// Trusts nothing, no DESFire, no register-age limit: only the register decides.
-    fn open_policy() -> Arc<Mutex<Policy>> {
-        Arc::new(Mutex::new(Policy {
+    fn open_policy(store: &Store) -> Arc<Mutex<LivePolicy>> {
+        let policy = crate::station::validate::Policy {
             trusted: Vec::new(),
             revoked: Vec::new(),
             desfire: None,
@@ -656,7 +660,8 @@ mod tests {
             max_register_age: None,
             when_stale: crate::config::WhenStale::Warn,
             accept_uid_only: false,
-        }))
+        };
+        Arc::new(Mutex::new(LivePolicy::new(policy, store).unwrap()))
     }
 
     fn decision(verdict: Verdict) -> Decision {
@@ -740,9 +745,10 @@ mod tests {
             },
             ..kiosk()
         };
+        let store = Store::open_in_memory().unwrap();
         screen.ready = Some(Ready {
-            db: Db::new(Store::open_in_memory().unwrap()),
-            policy: open_policy(),
+            policy: open_policy(&store),
+            db: Db::new(store),
             photos: None,
         });
         let (task, _) = screen.update(Message::Reader(ReaderEvent::CardInserted {
@@ -851,8 +857,8 @@ mod tests {
         // would make the test depend on the machine's speed.
         screen.show_for = Duration::from_secs(3600);
         screen.ready = Some(Ready {
+            policy: open_policy(&store),
             db: Db::new(store),
-            policy: open_policy(),
             photos: Some(photos),
         });
         let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -112,6 +112,41 @@ pub fn make_signer_files(dir: &std::path::Path, subject: &str) {
     ]);
 }
 
+/// Jan Nowak's card data, bound to the chip [`UID`].
+pub fn jan_nowak_on_uid() -> cardstation::crypto::els_sig::ElsData {
+    cardstation::crypto::els_sig::ElsData {
+        chip_serial: hex::encode_upper(UID),
+        university: "Uniwersytet Testowy".into(),
+        surnames: vec!["Nowak".into()],
+        given_names: vec!["Jan".into()],
+        album_number: "654321".into(),
+        edition: "B".into(),
+        pesel: "44051401359".into(),
+        expires: date!(2031 - 06 - 30),
+    }
+}
+
+/// [`jan_nowak_on_uid`] signed today with the signer files [`make_signer_files`] made in
+/// `dir`, the certificate embedded: an EF.ELS.
+pub fn signed_by_signer_files(dir: &std::path::Path) -> Vec<u8> {
+    use cardstation::config::keys;
+    cardstation::crypto::els_sig::sign(
+        &jan_nowak_on_uid(),
+        &keys::load_signing_key(&dir.join("key.pem"), None).unwrap(),
+        &keys::load_certificate(&dir.join("cert.pem")).unwrap(),
+        cardstation::crypto::els_sig::Certificates::Embed,
+        time::OffsetDateTime::now_utc().date(),
+    )
+    .unwrap()
+}
+
+/// An ELS chip [`UID`] whose EF.ELS holds `structure`.
+pub fn card_holding(structure: &[u8]) -> cardstation::sim::SharedCard {
+    let mut state = cardstation::sim::ElsCardState::blank(&UID);
+    state.ef_els[..structure.len()].copy_from_slice(structure);
+    cardstation::sim::shared(cardstation::sim::ElsCard::new(state))
+}
+
 /// Anna Maria Żółkiewska: the reference server's USOS user 1001.
 pub fn anna() -> PersonFields {
     PersonFields {
