@@ -125,15 +125,15 @@ fn main() {
     let (marks, marked) = mpsc::channel::<Mark>();
     let cancel = Cancel::default();
     std::thread::scope(|scope| {
+        let (started, start_requests) = (Instant::now(), server.requests());
         let kiosk = scope.spawn(|| {
             run_kiosk(&server, &kiosk_db, &schedule, &cancel, marks);
         });
-        let start_requests = server.requests();
         let first = wait_for(&marked, Round::Synced, 1);
         println!(
             "kiosk's first full pull (into an empty store): {} requests, {:.1?}",
             first.requests - start_requests,
-            first.at.elapsed()
+            first.at - started
         );
         let pull_requests = first.requests - start_requests;
 
