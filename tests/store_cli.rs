@@ -3,8 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
+use cardstation::store::Store;
 use rusqlite::Connection;
+
+mod common;
 
 fn cardstation(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cardstation"))
@@ -281,4 +285,38 @@ fn a_kiosk_profile_refuses_to_write_cards() {
         let err = stderr(&output);
         assert!(err.contains("a validation kiosk cannot"), "{err}");
     }
+}
+
+#[test]
+fn status_says_when_blocks_were_last_fetched_and_how_many_conflicts_were_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let output = cardstation(&db, &["status"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("\nlast revocation poll\tnever\n"), "{text}");
+    assert!(text.contains("\nconflicts\t0\n"), "{text}");
+
+    let (kept, polled) = {
+        let mut store = Store::open(&db).unwrap();
+        let kept = common::record_conflicts(&mut store, 2);
+        store
+            .record_revocation_poll(Duration::from_secs(60))
+            .unwrap();
+        (kept, store.status().unwrap().last_revocation_poll.unwrap())
+    };
+    assert!(kept > 2, "{kept}");
+    let output = cardstation(&db, &["status"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("\nlast revocation poll\t{polled}\n")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("\nconflicts\t{kept}\n")), "{text}");
+    let output = cardstation(&db, &["status", "--json"]);
+    let status: serde_json::Value =
+        serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert_eq!(status["conflicts"], kept, "{status}");
+    assert_eq!(status["last_revocation_poll"], polled.as_str(), "{status}");
 }

@@ -42,6 +42,11 @@ pub fn status(db: &Path, json: bool) -> Result<(), Failure> {
             "last sync\t{}",
             status.last_sync.as_deref().unwrap_or("never")
         );
+        println!(
+            "last revocation poll\t{}",
+            status.last_revocation_poll.as_deref().unwrap_or("never")
+        );
+        println!("conflicts\t{}", status.conflicts);
     }
     Ok(())
 }

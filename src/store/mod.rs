@@ -106,7 +106,10 @@ pub use people::{
     PersonFields,
 };
 pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
-pub use replica::{Conflict, Marked, Upserted, production_update};
+pub use replica::{
+    CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,
+    production_update,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

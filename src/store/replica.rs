@@ -192,7 +192,7 @@ fn server_wins(
                 field,
                 local,
                 server.get(on_server).unwrap_or(&Value::Null),
-                SERVER_WINS,
+                CONFLICT_SERVER_WINS,
             )?;
         }
         conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
@@ -201,8 +201,9 @@ fn server_wins(
     Ok(pending.len())
 }
 
-const SERVER_WINS: &str = "server wins: the local change was dropped";
-const STATION_STATUS_KEPT: &str = "the station's card status is kept and pushed again";
+/// The rules a [`Conflict`] records (its `rule`), as stored.
+pub const CONFLICT_SERVER_WINS: &str = "server wins: the local change was dropped";
+pub const CONFLICT_STATION_STATUS_KEPT: &str = "the station's card status is kept and pushed again";
 
 /// Keeps one resolved conflict and its audit entry (field and rule; the values stay in the
 /// table, out of the audit log's details).
@@ -610,7 +611,7 @@ fn upsert_card(conn: &Connection, card: &remote::Card, counts: &mut Upserted) ->
                         "status",
                         &kept.as_str().into(),
                         &status.as_str().into(),
-                        STATION_STATUS_KEPT,
+                        CONFLICT_STATION_STATUS_KEPT,
                     )?;
                     counts.conflicts += 1;
                 }
@@ -1223,7 +1224,7 @@ mod tests {
         );
         assert_eq!(
             (status.rule.as_str(), status.remote_id.as_deref()),
-            (STATION_STATUS_KEPT, Some("c"))
+            (CONFLICT_STATION_STATUS_KEPT, Some("c"))
         );
         let name = kept.iter().find(|c| c.field == "firstName").unwrap();
         assert_eq!(
@@ -1232,7 +1233,7 @@ mod tests {
                 name.server_value.as_deref(),
                 name.rule.as_str()
             ),
-            (Some("\"Local\""), Some("\"Server\""), SERVER_WINS)
+            (Some("\"Local\""), Some("\"Server\""), CONFLICT_SERVER_WINS)
         );
         assert_eq!(store.status().unwrap().conflicts, kept.len() as i64);
         let audited: i64 = store

@@ -102,6 +102,17 @@ catalogue! {
     Database => "Baza danych", "Database";
     TrustedIssuers => "Zaufani wystawcy", "Trusted issuers";
     NoTrustedIssuers => "Brak – karty weryfikowane certyfikatem z karty", "None – cards are checked with the certificate on the card";
+    Conflicts => "Konflikty synchronizacji", "Sync conflicts";
+    NoConflicts => "Brak konfliktów", "No conflicts";
+    ConflictTime => "Czas", "Time";
+    ConflictObject => "Obiekt", "Object";
+    ConflictField => "Pole", "Field";
+    ConflictLocalValue => "Wartość lokalna", "Local value";
+    ConflictServerValue => "Wartość na serwerze", "Server value";
+    ConflictRule => "Zastosowana reguła", "Rule applied";
+    ConflictServerWins => "wygrywa serwer: lokalna zmiana odrzucona", "server wins: the local change was dropped";
+    ConflictStationStatusKept => "status karty ze stanowiska zachowany i wysłany ponownie", "the station's card status is kept and pushed again";
+    ConflictsNewestShown => "Pokazano tylko najnowsze:", "Only the newest are shown:";
     AuditLog => "Dziennik audytu", "Audit log";
     AuditFilter => "Filtr: operator, czynność lub obiekt", "Filter: operator, action or subject";
     AuditIntact => "Łańcuch skrótów nienaruszony", "Hash chain intact";

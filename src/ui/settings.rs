@@ -1,5 +1,6 @@
-//! Settings and logs: the profile in use (read-only), the trusted issuer certificates and the
-//! audit log with a filter and the result of checking its hash chain.
+//! Settings and logs: the profile in use (read-only), the trusted issuer certificates, the
+//! conflicts the sync resolved (README "Sync") and the audit log with a filter and the result
+//! of checking its hash chain.
 
 use std::path::Path;
 
@@ -10,13 +11,22 @@ use super::i18n::{Text, t};
 use super::{Db, theme};
 use crate::config::{Language, Profile};
 use crate::error::Failure;
-use crate::store::{AuditEntry, AuditError, TrustedIssuer};
+use crate::store::{
+    AuditEntry, AuditError, CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict,
+    TrustedIssuer,
+};
 
 const AUDIT_ROWS: usize = 200;
+/// The newest conflicts shown; `cardstation status` counts them all.
+pub const CONFLICT_ROWS: usize = 100;
+/// A value longer than this (a whole metadata object) is cut, to keep one line per conflict.
+const VALUE_CHARS: usize = 60;
 
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     pub issuers: Vec<TrustedIssuer>,
+    /// Newest first, at most [`CONFLICT_ROWS`].
+    pub conflicts: Vec<Conflict>,
     pub audit: Vec<AuditEntry>,
     /// Rows intact, or where the chain breaks.
     pub chain: Option<Result<usize, String>>,
@@ -55,6 +65,7 @@ impl Settings {
             };
             Ok(Loaded {
                 issuers: store.trusted_issuers()?,
+                conflicts: store.conflicts(CONFLICT_ROWS)?,
                 audit: store.audit_entries(&filter, AUDIT_ROWS)?,
                 chain: Some(chain),
             })
@@ -115,6 +126,9 @@ impl Settings {
                 .size(theme::SMALL_SIZE),
             );
         }
+        page = page
+            .push(heading(Text::Conflicts))
+            .push(conflicts(&loaded.conflicts, language));
         page = page.push(heading(Text::AuditLog));
         page = page.push(match &loaded.chain {
             Some(Ok(rows)) => {
@@ -134,7 +148,7 @@ impl Settings {
         for entry in &loaded.audit {
             rows = rows.push(
                 row![
-                    text(entry.at.get(..19).unwrap_or(&entry.at).replace('T', " "))
+                    text(shown_time(&entry.at))
                         .size(theme::SMALL_SIZE)
                         .color(theme::MUTED)
                         .width(150),
@@ -157,5 +171,98 @@ impl Settings {
         }
         page = page.push(rows);
         scrollable(page.padding(4)).height(Length::Fill).into()
+    }
+}
+
+/// The resolved conflicts as a table: when, which object, the field, both values and the rule.
+fn conflicts(conflicts: &[Conflict], language: Language) -> Element<'_, Message> {
+    if conflicts.is_empty() {
+        return text(t(language, Text::NoConflicts))
+            .color(theme::MUTED)
+            .into();
+    }
+    // Values without spaces (a metadata object) wrap inside their column.
+    let cell = |value: String, width: u32| {
+        text(value)
+            .size(theme::SMALL_SIZE)
+            .width(width)
+            .wrapping(text::Wrapping::WordOrGlyph)
+    };
+    let header = |key: Text, width: u32| {
+        text(t(language, key))
+            .size(theme::SMALL_SIZE)
+            .font(theme::BOLD)
+            .color(theme::MUTED)
+            .width(width)
+    };
+    let mut rows = Column::new().spacing(3);
+    if conflicts.len() == CONFLICT_ROWS {
+        rows = rows.push(
+            text(format!(
+                "{} {CONFLICT_ROWS}",
+                t(language, Text::ConflictsNewestShown)
+            ))
+            .size(theme::SMALL_SIZE)
+            .color(theme::MUTED),
+        );
+    }
+    rows = rows.push(
+        row![
+            header(Text::ConflictTime, 150),
+            header(Text::ConflictObject, 170),
+            header(Text::ConflictField, 125),
+            header(Text::ConflictLocalValue, 150),
+            header(Text::ConflictServerValue, 150),
+            header(Text::ConflictRule, 150),
+        ]
+        .spacing(8),
+    );
+    for conflict in conflicts {
+        let object = match &conflict.remote_id {
+            Some(remote_id) => format!("{} {remote_id}", conflict.resource),
+            None => format!("{} #{}", conflict.resource, conflict.local_id),
+        };
+        rows = rows.push(
+            row![
+                cell(shown_time(&conflict.resolved_at), 150).color(theme::MUTED),
+                cell(object, 170),
+                cell(conflict.field.clone(), 125).font(theme::BOLD),
+                cell(shown_value(conflict.local_value.as_deref()), 150),
+                cell(shown_value(conflict.server_value.as_deref()), 150),
+                text(rule(&conflict.rule, language))
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::MUTED),
+            ]
+            .spacing(8),
+        );
+    }
+    rows.into()
+}
+
+/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC, as stored).
+fn shown_time(at: &str) -> String {
+    at.get(..19).unwrap_or(at).replace('T', " ")
+}
+
+/// A value as stored (JSON text): a string without its quotes, nothing as a dash, long
+/// values cut.
+fn shown_value(value: Option<&str>) -> String {
+    let shown = match value.map(serde_json::from_str::<serde_json::Value>) {
+        None | Some(Ok(serde_json::Value::Null)) => return "–".into(),
+        Some(Ok(serde_json::Value::String(text))) => text,
+        Some(_) => value.unwrap_or_default().to_owned(),
+    };
+    match shown.char_indices().nth(VALUE_CHARS) {
+        Some((cut, _)) => format!("{}…", &shown[..cut]),
+        None => shown,
+    }
+}
+
+/// The rule in the window's language; one this version does not know, as the store has it.
+fn rule(rule: &str, language: Language) -> &str {
+    match rule {
+        CONFLICT_SERVER_WINS => t(language, Text::ConflictServerWins),
+        CONFLICT_STATION_STATUS_KEPT => t(language, Text::ConflictStationStatusKept),
+        other => other,
     }
 }

@@ -184,3 +184,65 @@ pub fn cardholder(store: &mut Store, person: &PersonFields) -> i64 {
         .create_cardholder(&CardholderFields::active(person))
         .unwrap()
 }
+
+/// Leaves conflicts in `store` the way pulls do: a person from the server edited here and
+/// there `edits` times (each edit's fields kept as conflicts, the server winning), then a
+/// card blocked here while the server moved it on (the station's status kept, the newest
+/// conflict). The number of conflicts the store then holds.
+pub fn record_conflicts(store: &mut Store, edits: usize) -> i64 {
+    use serde_json::{Value, json};
+    fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+    let person = |first: &str| {
+        from(
+            json!({"id": "p-conflict", "firstName": first, "lastName": "Konfliktowa",
+                    "birthDate": "2001-02-03", "metadata": {}}),
+        )
+    };
+    store.upsert_remote_persons(&[person("Ewa")]).unwrap();
+    store
+        .upsert_remote_cardholders(&[from(json!({"id": "h-conflict", "person": "p-conflict"}))])
+        .unwrap();
+    let card = |status: &str| {
+        from(
+            json!({"id": "c-conflict", "cardholder": "h-conflict", "status": status,
+                    "metadata": {"contactlessUid": "04C0FF11C7000A"}}),
+        )
+    };
+    store.upsert_remote_cards(&[card("activated")]).unwrap();
+    let person_id = store.search_people("Konfliktowa", 1).unwrap()[0].id;
+    for edit in 0..edits {
+        let mut fields = store.get_person(person_id).unwrap().fields;
+        fields.first_name = format!("Local{edit}");
+        store.update_person(person_id, &fields).unwrap();
+        let upserted = store
+            .upsert_remote_persons(&[person(&format!("Server{edit}"))])
+            .unwrap();
+        assert!(upserted.conflicts > 0, "{upserted:?}");
+    }
+    let card_id = store
+        .find_card_by_uid(
+            cardstation::store::UidKind::Contactless,
+            &[0x04, 0xC0, 0xFF, 0x11, 0xC7, 0x00, 0x0A],
+        )
+        .unwrap()
+        .unwrap()
+        .id;
+    store
+        .set_card_status(
+            card_id,
+            cardstation::store::CardStatus::Blocked,
+            "anna",
+            "lost",
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .upsert_remote_cards(&[card("issued")])
+            .unwrap()
+            .conflicts,
+        1
+    );
+    store.status().unwrap().conflicts
+}
