@@ -83,6 +83,7 @@ mod print;
 mod replica;
 mod schema;
 pub mod search;
+mod usos;
 
 use std::path::Path;
 use std::time::Duration;
@@ -107,6 +108,7 @@ pub use people::{
 };
 pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
 pub use replica::{Conflict, Marked, Upserted, production_update};
+pub use usos::{ProlongationState, UsosProlongation};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
