@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc;
-use cardstation::config::{CardReady, Profile, Usos, keys};
+use cardstation::config::{Profile, keys};
 use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::sim::{ElsCard, ElsCardState, vpcd};
 use cardstation::station::issue::{Step, read_and_verify};
@@ -28,7 +28,7 @@ use cardstation_refserver::{
 use common::UID;
 use der::Encode;
 use time::{Duration as Days, OffsetDateTime};
-use ui_harness::{english_demo_signing_in, run, send, settle, shows, sign_in};
+use ui_harness::{english_demo_signing_in, run, send, settle, shows, sign_in, usos_settings};
 use zeroize::Zeroizing;
 
 const KEY_VAR: &str = "CARDSTATION_UI_USOS_VPCD_CONSUMER_KEY";
@@ -43,15 +43,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn usos_profile(url: &str, dir: &Path, reader: &str) -> Profile {
     let mut profile = english_demo_signing_in(dir, DESK_KEY_VAR);
-    profile.usos = Some(Usos {
-        url: url.to_owned(),
-        consumer_key_env: KEY_VAR.into(),
-        consumer_secret_env: SECRET_VAR.into(),
-        token_env: None,
-        token_secret_env: None,
-        card_key_type: KeyAlgorithm::Aes128,
-        card_ready: CardReady::default(),
-    });
+    profile.usos = Some(usos_settings(url, KEY_VAR, SECRET_VAR));
     profile.readers.contact = Some(reader.to_owned());
     profile
 }

@@ -236,6 +236,11 @@ fn usos_issuance_and_prolongation_through_pcscd() {
         "{pending:?}"
     );
     assert!(server.usos_prolonged().is_empty());
+    // As if the station had been killed between the write and recording that it verified:
+    // the chip holds the expiry of the prolongation begun, which is enough.
+    store
+        .usos_prolongation_started("04A1B2C3D4E5F6", later, today, "anna.operator")
+        .unwrap();
     // The retry tells USOS instead of refusing the card as not later than USOS's structure.
     server.usos_fail_marks(false);
     let prolonged = on_card(&mut transport, |t| {
