@@ -8,8 +8,7 @@
 
 use std::path::Path;
 
-use cardstation::config::{CardReady, Profile, Usos};
-use cardstation::crypto::diversify::KeyAlgorithm;
+use cardstation::config::Profile;
 use cardstation::store::{CardStatus, CardType, NewCard, PersonFields, Store};
 use cardstation::ui::{App, Message, desk};
 use cardstation_refserver::{
@@ -19,7 +18,7 @@ use time::{Duration as Days, OffsetDateTime};
 mod common;
 mod ui_harness;
 
-use ui_harness::{english_demo_signing_in, send, shows, sign_in};
+use ui_harness::{english_demo_signing_in, send, shows, sign_in, usos_settings};
 
 const KEY_VAR: &str = "CARDSTATION_UI_USOS_CONSUMER_KEY";
 const SECRET_VAR: &str = "CARDSTATION_UI_USOS_CONSUMER_SECRET";
@@ -62,15 +61,7 @@ fn seed_anna(database: &Path) {
 
 fn usos_profile(url: &str, photos: &Path, signer_dir: &Path) -> Profile {
     let mut profile = english_demo_signing_in(signer_dir, CARD_KEY_VAR);
-    profile.usos = Some(Usos {
-        url: url.to_owned(),
-        consumer_key_env: KEY_VAR.into(),
-        consumer_secret_env: SECRET_VAR.into(),
-        token_env: None,
-        token_secret_env: None,
-        card_key_type: KeyAlgorithm::Aes128,
-        card_ready: CardReady::default(),
-    });
+    profile.usos = Some(usos_settings(url, KEY_VAR, SECRET_VAR));
     profile.photos = Some(photos.to_owned());
     profile
 }

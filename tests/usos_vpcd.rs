@@ -19,9 +19,9 @@ use cardstation::remote::oauth1::Credential;
 use cardstation::remote::retry::RetryPolicy;
 use cardstation::remote::usos::UsosClient;
 use cardstation::sim::{ElsCard, ElsCardState, vpcd};
-use cardstation::station::issue::read_and_verify;
+use cardstation::station::issue::{Step, read_and_verify};
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
-use cardstation::store::{CardStatus, Store, UidKind};
+use cardstation::store::{CardStatus, ProlongationState, Store, UidKind};
 use cardstation_refserver::{
     ReferenceServer, ServerFaults, USOS_CONSUMER_KEY, USOS_CONSUMER_SECRET, UsosOptions,
 };
@@ -124,6 +124,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
             holder,
             &FindBy::Barcode("2900000654321".into()),
             today,
+            &mut |_| {},
         ))
     })
     .unwrap_err();
@@ -140,6 +141,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
             jan,
             &FindBy::ChipUid,
             today,
+            &mut |_| {},
         ))
     })
     .unwrap_err();
@@ -155,6 +157,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
             .iter()
             .all(|byte| *byte == 0)
     );
+    let mut steps = Vec::new();
     let issued = on_card(&mut transport, |t| {
         runtime.block_on(usos::issue(
             &desk,
@@ -163,9 +166,11 @@ fn usos_issuance_and_prolongation_through_pcscd() {
             holder,
             &FindBy::Barcode("2900000123456".into()),
             today,
+            &mut |step| steps.push(step),
         ))
     })
     .unwrap();
+    assert_eq!(steps, Step::ALL, "the desk's six steps, in order");
     let expires = issued.issued.verified.data.expires;
     assert_eq!(issued.issued.verified.data.chip_serial, "04A1B2C3D4E5F6");
     assert_eq!(
@@ -202,27 +207,76 @@ fn usos_issuance_and_prolongation_through_pcscd() {
 
     // Prolongation: writing the same validity again is refused, a later one is written.
     let err = on_card(&mut transport, |t| {
-        runtime.block_on(usos::prolong(&desk, t, today))
+        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
     })
     .unwrap_err();
     assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
     let later = expires + Days::days(365);
     assert!(server.usos_set_expiration("04A1B2C3D4E5F6", later));
+    // USOS fails the report: the card is written and verified, and the store remembers
+    // that USOS has not been told.
+    server.usos_fail_marks(true);
+    let err = on_card(&mut transport, |t| {
+        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
+    })
+    .unwrap_err();
+    assert!(matches!(err, UsosIssueError::NotTold { .. }), "{err}");
+    assert!(err.to_string().contains("USOS was not told yet"), "{err}");
+    let reading = on_card(&mut transport, |t| read_and_verify(t, &trusted, today)).unwrap();
+    assert_eq!(reading.verdict.unwrap().data.expires, later);
+    let pending = store.usos_prolongation("04A1B2C3D4E5F6").unwrap().unwrap();
+    assert_eq!(pending.state, ProlongationState::Written);
+    assert_eq!(pending.expires, later);
+    assert!(
+        pending
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("503"),
+        "{pending:?}"
+    );
+    assert!(server.usos_prolonged().is_empty());
+    // As if the station had been killed between the write and recording that it verified:
+    // the chip holds the expiry of the prolongation begun, which is enough.
+    store
+        .usos_prolongation_started("04A1B2C3D4E5F6", later, today, "anna.operator")
+        .unwrap();
+    // The retry tells USOS instead of refusing the card as not later than USOS's structure.
+    server.usos_fail_marks(false);
     let prolonged = on_card(&mut transport, |t| {
-        runtime.block_on(usos::prolong(&desk, t, today))
+        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
     })
     .unwrap();
     assert_eq!(prolonged.issued.verified.data.expires, later);
-    let reading = on_card(&mut transport, |t| read_and_verify(t, &trusted, today)).unwrap();
-    assert_eq!(reading.verdict.unwrap().data.expires, later);
-    let marked: Vec<_> = server
+    assert_eq!(prolonged.card_id, issued.card_id, "the register follows");
+    assert_eq!(
+        store
+            .get_card(issued.card_id.unwrap())
+            .unwrap()
+            .fields
+            .expires,
+        Some(later)
+    );
+    assert_eq!(
+        server.usos_prolonged(),
+        [("501".to_owned(), today)],
+        "USOS accepted the prolongation exactly once"
+    );
+    assert_eq!(store.usos_prolongation("04A1B2C3D4E5F6").unwrap(), None);
+    let marked = server
         .usos_calls()
         .into_iter()
-        .filter(|call| call.method == "cards/mark_student_card_prolonged")
-        .collect();
-    assert_eq!(marked.len(), 1, "reported once, after the card verified");
-    assert_eq!(marked[0].params["contact_chip_uid"], "04A1B2C3D4E5F6");
-    assert_eq!(marked[0].params["date_prolonged"], today.to_string());
+        .rfind(|call| call.method == "cards/mark_student_card_prolonged")
+        .unwrap();
+    assert_eq!(marked.params["contact_chip_uid"], "04A1B2C3D4E5F6");
+    assert_eq!(marked.params["date_prolonged"], today.to_string());
+    // Once told, the same validity is refused again: nothing is left to tell.
+    let err = on_card(&mut transport, |t| {
+        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
+    })
+    .unwrap_err();
+    assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
+    assert_eq!(server.usos_prolonged().len(), 1);
     drop(transport);
     inserted.remove().unwrap();
     common::wait_until(WAIT, || !common::card_present(&reader.name));
@@ -241,6 +295,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
             holder,
             &FindBy::ChipUid,
             today,
+            &mut |_| {},
         ))
     })
     .unwrap_err();
@@ -326,6 +381,20 @@ fn usos_issue_and_prolong_commands_through_pcscd() {
 
     let expires = OffsetDateTime::now_utc().date() + Days::days(800);
     assert!(server.usos_set_expiration("04A1B2C3D4E5F6", expires));
+    server.usos_fail_marks(true);
+    let not_told = cardstation(&["usos", "prolong", "--reader", &reader.name]);
+    let stderr = String::from_utf8_lossy(&not_told.stderr);
+    assert_eq!(not_told.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is written (valid until") && stderr.contains("USOS was not told yet"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("next step: the card is done: retry"),
+        "{stderr}"
+    );
+    server.usos_fail_marks(false);
+    // The rerun tells USOS; it is not refused as "not later".
     let prolonged = cardstation(&["usos", "prolong", "--reader", &reader.name]);
     let stdout = String::from_utf8_lossy(&prolonged.stdout);
     assert!(
@@ -334,11 +403,10 @@ fn usos_issue_and_prolong_commands_through_pcscd() {
         String::from_utf8_lossy(&prolonged.stderr)
     );
     assert!(stdout.contains(&format!("until {expires}")), "{stdout}");
-    assert!(
-        server
-            .usos_calls()
-            .iter()
-            .any(|call| call.method == "cards/mark_student_card_prolonged")
+    assert_eq!(
+        server.usos_prolonged().len(),
+        1,
+        "USOS accepted the prolongation once"
     );
     // The register follows the chip: the kiosk and the next sync see the new expiry.
     assert!(

@@ -1169,6 +1169,18 @@ impl ReferenceServer {
         self.usos.notifications()
     }
 
+    /// The prolongations USOS accepted through `mark_student_card_prolonged`: card id and
+    /// date prolonged, in order.
+    pub fn usos_prolonged(&self) -> Vec<(String, time::Date)> {
+        self.usos.prolonged()
+    }
+
+    /// While `fail` holds, every `mark_student_card_prolonged` is answered HTTP 503 (and
+    /// not recorded), as a USOS down for maintenance would.
+    pub fn usos_fail_marks(&self, fail: bool) {
+        self.usos.fail_marks(fail);
+    }
+
     /// Changes a card's validity in USOS, as the office does when it prolongs a card.
     pub fn usos_set_expiration(&self, contact_chip_uid: &str, expires: time::Date) -> bool {
         self.usos.set_expiration(contact_chip_uid, expires)

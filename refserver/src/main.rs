@@ -45,6 +45,10 @@ struct Args {
     /// Type of that master key.
     #[arg(long, value_name = "aes|2k3des|3k3des", default_value = "aes")]
     usos_card_key_type: KeyAlgorithm,
+    /// USOS answers every mark_student_card_prolonged with HTTP 503 (a prolongation written
+    /// but never reported, for the desk's "USOS not told yet").
+    #[arg(long)]
+    usos_fail_marks: bool,
     /// Seed N ID123 mobile cards (template 906c56c2d85817633abc07978f4899ff89cff060).
     #[arg(long, value_name = "N")]
     seed_id123: Option<usize>,
@@ -107,6 +111,7 @@ fn serve(args: Args) -> Result<(), Failure> {
     if let Some(count) = args.seed_id123 {
         server.seed_id123(count);
     }
+    server.usos_fail_marks(args.usos_fail_marks);
     // Scripts read the address from this line.
     println!("listening on {}", server.url());
     server.wait();

@@ -160,6 +160,10 @@ struct Data {
     notifications: Vec<Value>,
     calls: Vec<UsosCall>,
     refused_replays: u64,
+    /// `mark_student_card_prolonged` calls that succeeded (card id, date prolonged).
+    prolonged: Vec<(String, Date)>,
+    /// Every `mark_student_card_prolonged` fails with HTTP 503 while set (a test's fault).
+    fail_marks: bool,
 }
 
 pub(super) struct UsosState {
@@ -207,6 +211,14 @@ impl UsosState {
 
     pub(super) fn notifications(&self) -> Vec<Value> {
         lock(&self.data).notifications.clone()
+    }
+
+    pub(super) fn prolonged(&self) -> Vec<(String, Date)> {
+        lock(&self.data).prolonged.clone()
+    }
+
+    pub(super) fn fail_marks(&self, fail: bool) {
+        lock(&self.data).fail_marks = fail;
     }
 
     /// Sets a card's validity as the office would in USOS (a new semester sticker).
@@ -702,6 +714,14 @@ impl UsosState {
                 self.student_card_data(data, card, params.fields())
             }
             "cards/mark_student_card_prolonged" => {
+                if data.fail_marks {
+                    return Err(UsosFailure {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        code: "service_unavailable",
+                        message: "USOS is down for maintenance (injected fault)".into(),
+                        param: None,
+                    });
+                }
                 let date = params.required("date_prolonged")?;
                 let date = Date::parse(
                     date,
@@ -725,6 +745,7 @@ impl UsosState {
                 if let Some(card) = data.cards.iter_mut().find(|card| card.id == id) {
                     card.written = Some(date);
                 }
+                data.prolonged.push((id, date));
                 Ok(json!({}))
             }
             "cards/check_orders_status" => Ok(json!({})),

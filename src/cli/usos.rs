@@ -11,7 +11,6 @@ use cardstation::remote::usos::UsosClient;
 use cardstation::station::usos::{self, FindBy, UsosDesk, UsosIssueError};
 use cardstation::store::Store;
 use cardstation::sync::id123;
-use der::Decode;
 use x509_cert::Certificate;
 
 use cardstation::error::Problem;
@@ -121,11 +120,7 @@ fn trusted(store: &Store, trust: &TrustArgs) -> Result<Vec<Certificate>, Failure
     if !given.is_empty() {
         return Ok(given);
     }
-    let from_store = store
-        .trusted_issuers()?
-        .into_iter()
-        .filter_map(|issuer| Certificate::from_der(&issuer.certificate_der).ok())
-        .collect::<Vec<_>>();
+    let from_store = usos::trusted_issuers(store)?;
     if from_store.is_empty() {
         return Err(Failure::new(
             "no trusted issuer: the written card could not be verified",
@@ -205,6 +200,7 @@ pub fn issue(
                 cardholder,
                 &find_by,
                 super::els::today(),
+                &mut |_| {},
             )))
         })?
         .map_err(usos_failure)?;
@@ -235,7 +231,8 @@ pub fn issue(
     Ok(())
 }
 
-/// `usos prolong`: writes USOS's newer structure on the card and reports the prolongation.
+/// `usos prolong`: writes USOS's newer structure on the card and reports the prolongation;
+/// run again after USOS was not told, it tells USOS without writing the card again.
 pub fn prolong(
     profile: &Profile,
     db: &Path,
@@ -248,7 +245,12 @@ pub fn prolong(
     let mut card = super::els::connect(reader)?;
     let prolonged = card
         .in_transaction(|transport| {
-            Ok(runtime.block_on(usos::prolong(&desk, transport, super::els::today())))
+            Ok(runtime.block_on(usos::prolong(
+                &desk,
+                transport,
+                &mut store,
+                super::els::today(),
+            )))
         })?
         .map_err(usos_failure)?;
     println!(
@@ -256,11 +258,7 @@ pub fn prolong(
         hex::encode_upper(&prolonged.issued.uid),
         prolonged.issued.verified.data.expires
     );
-    super::els::report_recorded(cardstation::station::issue::record_prolonged(
-        &mut store,
-        &prolonged.issued,
-        &session.operator,
-    )?);
+    super::els::report_recorded(prolonged.card_id);
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use super::auth::{Action, Denied, Session};
 use super::issue::{
     self, CardholderRecordError, ElsSource, IssueError, Signer, Step, chip_serial, els_data_for,
 };
-use crate::card::els::{self, CardKey, ElsCardError};
-use crate::card::{Transport, TransportError};
+use crate::card::Transport;
+use crate::card::els::{self, CardKey};
 use crate::config::keys::{self, KeyError};
 use crate::config::{ConfigError, Profile, Secret};
 use crate::error::Problem;
@@ -176,12 +176,7 @@ pub enum DeskError {
 impl DeskError {
     /// The card left the reader mid-way: putting it back resumes the issuance.
     pub fn card_removed(&self) -> bool {
-        matches!(
-            self,
-            DeskError::Issue(IssueError::Card(ElsCardError::Transport(
-                TransportError::CardRemoved | TransportError::CardReset
-            )))
-        )
+        matches!(self, DeskError::Issue(err) if err.card_removed())
     }
 }
 
@@ -314,19 +309,7 @@ pub fn prolong_card<T: Transport + ?Sized>(
     today: Date,
 ) -> Result<IssuedCard, DeskError> {
     session.require(Action::ProlongCard)?;
-    let chosen = store
-        .get_card(card_id)?
-        .fields
-        .contact_uid
-        .ok_or(DeskError::NoContactChip { card_id })?;
-    let on_reader = chip_serial(&els::serial_to_bind(card).map_err(IssueError::from)?);
-    if !on_reader.eq_ignore_ascii_case(&chosen) {
-        return Err(DeskError::NotTheChosenCard {
-            card_id,
-            chosen,
-            on_reader,
-        });
-    }
+    check_chosen_card(store, card, card_id)?;
     let prolonged = issue::prolong(
         card,
         &setup.signer,
@@ -341,6 +324,29 @@ pub fn prolong_card<T: Transport + ?Sized>(
         uid: prolonged.uid,
         expires: new_expiry,
     })
+}
+
+/// Refuses the chip on the reader unless it is card `card_id`'s of the register: nothing
+/// is to be written to another card.
+pub fn check_chosen_card<T: Transport + ?Sized>(
+    store: &Store,
+    card: &mut T,
+    card_id: i64,
+) -> Result<(), DeskError> {
+    let chosen = store
+        .get_card(card_id)?
+        .fields
+        .contact_uid
+        .ok_or(DeskError::NoContactChip { card_id })?;
+    let on_reader = chip_serial(&els::serial_to_bind(card).map_err(IssueError::from)?);
+    if !on_reader.eq_ignore_ascii_case(&chosen) {
+        return Err(DeskError::NotTheChosenCard {
+            card_id,
+            chosen,
+            on_reader,
+        });
+    }
+    Ok(())
 }
 
 /// Blocks (lost, stolen) or unblocks a card in the register; the kiosks refuse a blocked
@@ -366,6 +372,7 @@ mod tests {
     use time::macros::date;
 
     use super::*;
+    use crate::card::els::ElsCardError;
     use crate::config::Role;
     use crate::crypto::diversify::KeyAlgorithm;
     use crate::crypto::test_pki::els_signer;

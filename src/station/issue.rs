@@ -65,6 +65,18 @@ pub enum IssueError {
     Certificate(String),
 }
 
+impl IssueError {
+    /// The card left the reader mid-way: putting it back resumes the issuance.
+    pub fn card_removed(&self) -> bool {
+        matches!(
+            self,
+            IssueError::Card(ElsCardError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset
+            ))
+        )
+    }
+}
+
 impl Problem for IssueError {
     fn next_step(&self) -> &'static str {
         match self {

@@ -2,15 +2,18 @@
 //! UID (or barcode), USOS's `student_card_data` gives the signed structure and the card's
 //! write key, the station writes and verifies it on the chip (through [`issue::issue`]), then
 //! records it; a prolongation writes USOS's newer structure and reports it with
-//! `mark_student_card_prolonged`. The network calls are async, the card I/O is the same
-//! blocking APDU exchange as everywhere else in `station`.
+//! `mark_student_card_prolonged`. A prolongation is kept in the store from before the write
+//! until USOS has been told (`Store::usos_prolongation`), so a USOS that did not answer, or
+//! a station killed after the write, is finished by a retry ([`tell_usos`], or [`prolong`]
+//! again with the card) rather than refused as not later. The network calls are async, the
+//! card I/O is the same blocking APDU exchange as everywhere else in `station`.
 
 use time::Date;
 use time::macros::format_description;
 use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
-use super::issue::{self, CardholderRecordError, ElsSource, IssueError, Issued, chip_serial};
+use super::issue::{self, CardholderRecordError, ElsSource, IssueError, Issued, Step, chip_serial};
 use crate::card::Transport;
 use crate::card::els::{self, ElsCardError};
 use crate::config::{CardReady, ConfigError, Profile, Secret};
@@ -22,7 +25,10 @@ use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{
     CardLookup, LangDict, Notification, Phone, StudentCardData, UsosCard, UsosClient, UsosError,
 };
-use crate::store::{Card, CardStatus, CardType, NewCard, Store, UidKind};
+use crate::store::{
+    Card, CardStatus, CardType, NewCard, ProlongationState, Store, StoreError, UidKind,
+    UsosProlongation,
+};
 
 /// Why the profile's USOS client cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +111,15 @@ pub enum UsosIssueError {
     Issue(#[from] IssueError),
     #[error(transparent)]
     Record(#[from] CardholderRecordError),
+    /// The chip holds USOS's newer structure, but `mark_student_card_prolonged` failed.
+    #[error("chip {chip} is written (valid until {expires}), but USOS was not told yet: {cause}")]
+    NotTold {
+        chip: String,
+        expires: Date,
+        cause: UsosError,
+    },
+    #[error("chip {chip} has no prolongation waiting to be reported to USOS")]
+    NothingToTell { chip: String },
 }
 
 impl Problem for UsosIssueError {
@@ -117,7 +132,24 @@ impl Problem for UsosIssueError {
             UsosIssueError::NotLater { .. } => "prolong the card in USOS, then write it again",
             UsosIssueError::Issue(err) => err.next_step(),
             UsosIssueError::Record(err) => err.next_step(),
+            UsosIssueError::NotTold { .. } => {
+                "the card is done: retry telling USOS (the desk's Retry, or `cardstation usos prolong` with the card)"
+            }
+            UsosIssueError::NothingToTell { .. } => "prolong the card with it on the reader",
         }
+    }
+}
+
+impl UsosIssueError {
+    /// The card left the reader mid-way: putting it back resumes the issuance.
+    pub fn card_removed(&self) -> bool {
+        matches!(self, UsosIssueError::Issue(err) if err.card_removed())
+    }
+}
+
+impl From<StoreError> for UsosIssueError {
+    fn from(err: StoreError) -> Self {
+        UsosIssueError::Record(CardholderRecordError::Store(err))
     }
 }
 
@@ -138,7 +170,8 @@ impl From<crate::card::TransportError> for UsosIssueError {
 pub struct UsosIssued {
     pub issued: Issued,
     pub usos_card: UsosCard,
-    /// The local card row (`None` for a prolongation, which keeps the row).
+    /// The local card row: the one recorded, or for a prolongation the one whose expiry
+    /// followed the chip (`None` when this store does not know the chip).
     pub card_id: Option<i64>,
 }
 
@@ -173,12 +206,14 @@ fn parse_date(text: Option<&str>) -> Option<Date> {
     .ok()
 }
 
-/// Writes the structure of `data` on the card and verifies it there.
+/// Writes the structure of `data` on the card and verifies it there, telling `progress` as
+/// the write and the read-back start.
 fn write<T: Transport + ?Sized>(
     desk: &UsosDesk<'_>,
     card: &mut T,
     data: &StudentCardData,
     today: Date,
+    progress: &mut dyn FnMut(Step),
 ) -> Result<Issued, UsosIssueError> {
     if let Some(refusal) = refused(data) {
         return Err(refusal);
@@ -188,10 +223,19 @@ fn write<T: Transport + ?Sized>(
         certificate: data.certificate_der()?,
     };
     let key = data.card_key(desk.key_algorithm)?;
-    Ok(issue::issue(card, source, &key, desk.trusted, today)?)
+    Ok(issue::issue_with_progress(
+        card,
+        source,
+        &key,
+        desk.trusted,
+        today,
+        progress,
+    )?)
 }
 
-/// Issues the card on the reader to `cardholder_id` from USOS's data and records it.
+/// Issues the card on the reader to `cardholder_id` from USOS's data and records it,
+/// telling `progress` as each of the desk's six steps starts (USOS signed the structure, so
+/// its "sign" step is taking USOS's signature).
 pub async fn issue<T: Transport + ?Sized>(
     desk: &UsosDesk<'_>,
     card: &mut T,
@@ -199,8 +243,11 @@ pub async fn issue<T: Transport + ?Sized>(
     cardholder_id: i64,
     find_by: &FindBy,
     today: Date,
+    progress: &mut dyn FnMut(Step),
 ) -> Result<UsosIssued, UsosIssueError> {
+    progress(Step::ReadUid);
     let uid = els::serial_to_bind(card).map_err(IssueError::from)?;
+    progress(Step::TakeData);
     let serial = chip_serial(&uid);
     let lookup = match find_by {
         FindBy::ChipUid => CardLookup::ContactChipUid(serial.clone()),
@@ -244,7 +291,9 @@ pub async fn issue<T: Transport + ?Sized>(
             });
         }
     }
-    let issued = write(desk, card, &data, today)?;
+    progress(Step::Sign);
+    let issued = write(desk, card, &data, today, progress)?;
+    progress(Step::Record);
     let new_card = NewCard {
         cardholder_id,
         card_number: Some(id),
@@ -267,25 +316,33 @@ pub async fn issue<T: Transport + ?Sized>(
 }
 
 /// Prolongs the card on the reader: it must hold a genuine (maybe expired) ELS; USOS's
-/// structure must expire later; it is written and verified, then reported to USOS with
-/// `mark_student_card_prolonged` dated `today`.
+/// structure must expire later; it is written and verified, the register's card follows the
+/// chip's new expiry, then USOS is told with `mark_student_card_prolonged` dated `today`.
+///
+/// The prolongation is in the store from before the write until USOS has been told. When
+/// the chip already holds the expiry of a prolongation USOS was not told about (a failed
+/// report, a station killed after the write), nothing is written again: USOS is told, with
+/// the date of that write.
 pub async fn prolong<T: Transport + ?Sized>(
     desk: &UsosDesk<'_>,
     card: &mut T,
+    store: &mut Store,
     today: Date,
 ) -> Result<UsosIssued, UsosIssueError> {
     let reading = issue::read_and_verify(card, desk.trusted, today)?;
-    let current = match reading.verdict {
-        Ok(verified) => verified.data,
+    let current = match &reading.verdict {
+        Ok(verified) => verified.data.clone(),
         Err(VerifyError::Expired(_)) => els_sig::decode_unverified(&reading.structure)
             .map_err(|err| UsosIssueError::Issue(IssueError::NotVerified(err)))?,
-        Err(err) => return Err(UsosIssueError::Issue(IssueError::NotVerified(err))),
+        Err(err) => return Err(UsosIssueError::Issue(IssueError::NotVerified(err.clone()))),
     };
     let on_card = reading
         .chip
         .bytes()
-        .ok_or(IssueError::Card(ElsCardError::NoChipSerial))?;
-    let lookup = CardLookup::ContactChipUid(chip_serial(on_card));
+        .ok_or(IssueError::Card(ElsCardError::NoChipSerial))?
+        .to_vec();
+    let chip = chip_serial(&on_card);
+    let lookup = CardLookup::ContactChipUid(chip.clone());
     let data = desk.client.student_card_data(&lookup, None).await?;
     if let Some(refusal) = refused(&data) {
         return Err(refusal);
@@ -295,22 +352,119 @@ pub async fn prolong<T: Transport + ?Sized>(
             what: "student_card_data".into(),
             cause: "no expiration_date".into(),
         })?;
+    let usos_card = data.card.clone().unwrap_or_default();
     if offered <= current.expires {
-        return Err(UsosIssueError::NotLater {
-            offered,
-            current: current.expires,
-        });
+        // Written here before, USOS not told: tell it now, the chip is done.
+        return match store.usos_prolongation(&chip)? {
+            Some(pending) if pending.expires == current.expires => {
+                let issued = match reading.verdict {
+                    Ok(verified) => Issued {
+                        uid: on_card,
+                        verified,
+                    },
+                    Err(err) => return Err(IssueError::NotVerified(err).into()),
+                };
+                let card_id = finish_written(store, &issued, desk.operator)?;
+                tell(desk.client, store, &pending, desk.operator).await?;
+                Ok(UsosIssued {
+                    issued,
+                    usos_card,
+                    card_id,
+                })
+            }
+            _ => Err(UsosIssueError::NotLater {
+                offered,
+                current: current.expires,
+            }),
+        };
     }
-    let issued = write(desk, card, &data, today)?;
-    desk.client
-        .mark_student_card_prolonged(&lookup, &today.to_string())
-        .await?;
-    tracing::info!(chip = %chip_serial(&issued.uid), expires = %issued.verified.data.expires, "usos: card prolonged and reported");
+    store.usos_prolongation_started(&chip, offered, today, desk.operator)?;
+    let issued = write(desk, card, &data, today, &mut |_| {})?;
+    let card_id = finish_written(store, &issued, desk.operator)?;
+    let pending = store
+        .usos_prolongation(&chip)?
+        .ok_or(UsosIssueError::NothingToTell { chip: chip.clone() })?;
+    tell(desk.client, store, &pending, desk.operator).await?;
+    tracing::info!(%chip, expires = %issued.verified.data.expires, "usos: card prolonged and reported");
     Ok(UsosIssued {
         issued,
-        usos_card: data.card.unwrap_or_default(),
-        card_id: None,
+        usos_card,
+        card_id,
     })
+}
+
+/// The chip verified with its new structure: the prolongation waits for USOS only, and the
+/// register's card (if this store knows the chip) takes the new expiry, in one transaction.
+fn finish_written(
+    store: &mut Store,
+    issued: &Issued,
+    operator: &str,
+) -> Result<Option<i64>, StoreError> {
+    let chip = chip_serial(&issued.uid);
+    store.atomically(|store| {
+        store.usos_prolongation_written(&chip, operator)?;
+        issue::record_prolonged(store, issued, operator)
+    })
+}
+
+/// Reports a written prolongation to USOS and, once USOS took it, closes it in the store.
+/// A failure is kept with the prolongation for the next try.
+async fn tell(
+    client: &UsosClient,
+    store: &mut Store,
+    pending: &UsosProlongation,
+    operator: &str,
+) -> Result<(), UsosIssueError> {
+    let lookup = CardLookup::ContactChipUid(pending.chip.clone());
+    match client
+        .mark_student_card_prolonged(&lookup, &pending.date_prolonged.to_string())
+        .await
+    {
+        Ok(()) => {
+            store.usos_prolongation_told(&pending.chip, operator)?;
+            tracing::info!(chip = %pending.chip, "usos: prolongation reported");
+            Ok(())
+        }
+        Err(cause) => {
+            tracing::warn!(chip = %pending.chip, %cause, "usos: the card is prolonged, USOS not told yet");
+            store.usos_prolongation_not_told(&pending.chip, &cause.to_string(), operator)?;
+            Err(UsosIssueError::NotTold {
+                chip: pending.chip.clone(),
+                expires: pending.expires,
+                cause,
+            })
+        }
+    }
+}
+
+/// Tells USOS about the prolongation of `chip` written earlier (see [`prolong`]), without
+/// the card: the desk's retry. A prolongation not yet verified on the chip is not told (the
+/// card may still hold the old structure): prolong it with the card on the reader.
+pub async fn tell_usos(
+    client: &UsosClient,
+    store: &mut Store,
+    chip: &str,
+    operator: &str,
+) -> Result<UsosProlongation, UsosIssueError> {
+    let pending = store
+        .usos_prolongation(chip)?
+        .filter(|pending| pending.state == ProlongationState::Written)
+        .ok_or_else(|| UsosIssueError::NothingToTell {
+            chip: chip.to_owned(),
+        })?;
+    tell(client, store, &pending, operator).await?;
+    Ok(pending)
+}
+
+/// The certificates a card written from USOS's data must verify against: the store's
+/// trusted issuers (`cardstation trust add` USOS's signer certificate).
+pub fn trusted_issuers(store: &Store) -> Result<Vec<Certificate>, StoreError> {
+    use der::Decode;
+    Ok(store
+        .trusted_issuers()?
+        .into_iter()
+        .filter_map(|issuer| Certificate::from_der(&issuer.certificate_der).ok())
+        .collect())
 }
 
 /// A template with the card's values filled in.

@@ -83,6 +83,7 @@ mod print;
 mod replica;
 mod schema;
 pub mod search;
+mod usos;
 
 use std::path::Path;
 use std::time::Duration;
@@ -110,6 +111,7 @@ pub use replica::{
     CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,
     production_update,
 };
+pub use usos::{ProlongationState, UsosProlongation};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -20,6 +20,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0009_conflicts.sql")),
     M::up(include_str!("migrations/0010_cards_desfire.sql")),
     M::up(include_str!("migrations/0011_trust_generation.sql")),
+    M::up(include_str!("migrations/0012_usos_prolongations.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

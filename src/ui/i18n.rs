@@ -196,6 +196,10 @@ catalogue! {
     NoticeSent => "Powiadomienie wysłane do użytkownika USOS", "Notice sent to USOS user";
     NoticeNotSent => "Nie wysłano powiadomienia:", "The notice was not sent:";
     MayNotNotify => "Twoja rola nie pozwala wysyłać powiadomień.", "Your role may not send notices.";
+    UsosIssuance => "Wydanie z danych USOS: struktura podpisana przez USOS, klucz karty z USOS.", "Issuing from USOS's data: the structure USOS signed, the card key USOS gives.";
+    UsosWrittenNotTold => "zapisano, USOS jeszcze nie wie", "written, USOS not told yet";
+    RetryTellUsos => "Ponów", "Retry";
+    UsosTold => "USOS wie o przedłużeniu karty", "USOS told of the prolongation of chip";
     CardTypeStudent => "studencka", "student";
     CardTypePhd => "doktorancka", "doctoral";
     CardTypeStaff => "pracownicza", "staff";

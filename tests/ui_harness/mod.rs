@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use cardstation::config::{Language, Profile};
+use cardstation::config::{CardReady, Language, Profile, Usos};
+use cardstation::crypto::diversify::KeyAlgorithm;
 use cardstation::ui::{App, Message, sign_in, status, sync, theme};
 use iced::Task;
 use iced::futures::StreamExt;
@@ -36,6 +37,20 @@ pub fn english_demo_signing_in(dir: &Path, card_key_var: &str) -> Profile {
     els.signer_cert = Some(cert);
     els.card_key_env = Some(card_key_var.to_owned());
     profile
+}
+
+/// `[usos]` for the reference server at `url`, the consumer read from `key_var` and
+/// `secret_var`, AES write keys and the default "card ready" texts.
+pub fn usos_settings(url: &str, key_var: &str, secret_var: &str) -> Usos {
+    Usos {
+        url: url.to_owned(),
+        consumer_key_env: key_var.into(),
+        consumer_secret_env: secret_var.into(),
+        token_env: None,
+        token_secret_env: None,
+        card_key_type: KeyAlgorithm::Aes128,
+        card_ready: CardReady::default(),
+    }
 }
 
 pub fn settings() -> Settings {

@@ -1,6 +1,8 @@
 //! Issuing a card at the desk: "put the card on the reader", the six steps as they run on
 //! a blocking thread, and what to do when one fails (put a torn card back to resume, say
-//! why a duplicate is made).
+//! why a duplicate is made). When USOS says the holder's card may be written, the card gets
+//! USOS's signed structure and card key (`station::usos::issue`, as `usos issue`), with the
+//! same steps.
 
 use std::sync::Arc;
 
@@ -8,13 +10,18 @@ use iced::widget::{button, column, container, row, text};
 use iced::{Alignment, Element, Length, Task};
 use time::{Date, OffsetDateTime};
 
+use super::usos::usos_trusted;
 use super::{Desk, Event, Message, Panel};
-use crate::card::{ReaderEvent, els};
+use crate::card::{ReaderEvent, Transport, els};
 use crate::config::Language;
+use crate::crypto::diversify::KeyAlgorithm;
 use crate::error::Failure;
+use crate::remote::usos::UsosClient;
 use crate::station::auth::{Action, Session};
 use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
 use crate::station::issue::{self, Step, chip_serial};
+use crate::station::usos::{self as usos_flow, FindBy, UsosDesk, UsosIssueError};
+use crate::store::Store;
 use crate::ui::i18n::{Text, t};
 use crate::ui::{CardAccess, Db, stopped, theme};
 
@@ -67,6 +74,13 @@ impl IssueFailure {
         }
     }
 
+    fn of_usos(err: UsosIssueError) -> Self {
+        Self {
+            card_removed: err.card_removed(),
+            ..Self::shown(err.into())
+        }
+    }
+
     /// A failure that only needs showing.
     fn shown(failure: Failure) -> Self {
         Self {
@@ -96,14 +110,32 @@ impl Desk {
         }
     }
 
+    /// USOS's side of an issuance, when USOS says the open holder's card may be written:
+    /// the card is then looked up by its barcode (so only that card is written), or by the
+    /// chip on the reader when USOS gives none.
+    fn usos_issuance(&self) -> Option<UsosIssuance> {
+        let usos = self.usos.as_ref()?;
+        let card = usos.writable_card()?;
+        Some(UsosIssuance {
+            client: usos.client()?.clone(),
+            key_algorithm: usos.key_algorithm,
+            find_by: card
+                .barcode_number
+                .clone()
+                .map_or(FindBy::ChipUid, FindBy::Barcode),
+        })
+    }
+
     pub(super) fn start_issue(&mut self, resume: Option<Vec<u8>>) -> Task<Message> {
         let Some(cardholder) = self.panel.as_ref().and_then(|p| p.cardholder.as_ref()) else {
             return Task::none();
         };
-        let Some(Ok(setup)) = self.setup.clone() else {
-            return Task::none();
-        };
         let today = OffsetDateTime::now_utc().date();
+        let source = match (self.usos_issuance(), self.setup.clone()) {
+            (Some(usos), _) => Source::Usos(usos),
+            (None, Some(Ok(setup))) => Source::Desk(setup),
+            (None, _) => return Task::none(),
+        };
         let request = IssueRequest {
             cardholder_id: cardholder.id,
             expires: issue::default_expiry(today),
@@ -119,7 +151,7 @@ impl Desk {
             access: self.access.clone(),
             db: self.db.clone(),
             session: self.session.clone(),
-            setup,
+            source,
             request,
             today,
         };
@@ -178,7 +210,9 @@ impl Desk {
                 .color(theme::MUTED)
                 .into();
         }
+        let from_usos = self.usos_issuance().is_some();
         if let Some(problem) = match &self.setup {
+            _ if from_usos => None,
             None => Some(t(language, Text::LoadingSigner).to_owned()),
             Some(Err(failure)) => Some(format!(
                 "{} {}",
@@ -194,6 +228,13 @@ impl Desk {
             .padding([10, 22])
             .on_press_maybe((!busy && panel.cardholder.is_some()).then_some(Message::Issue));
         let mut page = column![issue].spacing(12);
+        if from_usos {
+            page = page.push(
+                text(t(language, Text::UsosIssuance))
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::MUTED),
+            );
+        }
         match &self.issuance {
             Issuance::Idle => {}
             Issuance::WaitingForCard { resume, why } => {
@@ -307,12 +348,26 @@ fn step_name(step: Step, language: Language) -> &'static str {
     )
 }
 
+/// Where the structure written comes from.
+enum Source {
+    /// Signed here with the profile's signer.
+    Desk(Arc<DeskSetup>),
+    /// USOS's `student_card_data`.
+    Usos(UsosIssuance),
+}
+
+struct UsosIssuance {
+    client: UsosClient,
+    key_algorithm: KeyAlgorithm,
+    find_by: FindBy,
+}
+
 /// One issuance, run on a blocking thread.
 struct IssueWork {
     access: CardAccess,
     db: Db,
     session: Session,
-    setup: Arc<DeskSetup>,
+    source: Source,
     request: IssueRequest,
     today: Date,
 }
@@ -336,16 +391,55 @@ impl IssueWork {
             .map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
         let mut store = self.db.lock().map_err(IssueFailure::shown)?;
-        desk::issue_card(
-            &self.session,
-            &mut *card,
-            &mut store,
-            &self.setup,
-            &self.request,
-            self.today,
-            &mut |step| emit(IssueEvent::Step(step)),
-        )
-        .map_err(IssueFailure::of)
+        match &self.source {
+            Source::Desk(setup) => desk::issue_card(
+                &self.session,
+                &mut *card,
+                &mut store,
+                setup,
+                &self.request,
+                self.today,
+                &mut |step| emit(IssueEvent::Step(step)),
+            )
+            .map_err(IssueFailure::of),
+            Source::Usos(usos) => self.issue_from_usos(usos, &mut *card, &mut store, emit),
+        }
+    }
+
+    /// The issuance `usos issue` makes, for the signed-in operator.
+    fn issue_from_usos(
+        &self,
+        usos: &UsosIssuance,
+        card: &mut dyn Transport,
+        store: &mut Store,
+        emit: &mut dyn FnMut(IssueEvent),
+    ) -> Result<IssuedCard, IssueFailure> {
+        self.session
+            .require(Action::IssueCard)
+            .map_err(|denied| IssueFailure::shown(denied.into()))?;
+        let trusted = usos_trusted(store).map_err(IssueFailure::shown)?;
+        let usos_desk = UsosDesk {
+            client: &usos.client,
+            key_algorithm: usos.key_algorithm,
+            trusted: &trusted,
+            operator: &self.session.operator,
+        };
+        let issued = tokio::runtime::Handle::current()
+            .block_on(usos_flow::issue(
+                &usos_desk,
+                card,
+                store,
+                self.request.cardholder_id,
+                &usos.find_by,
+                self.today,
+                &mut |step| emit(IssueEvent::Step(step)),
+            ))
+            .map_err(IssueFailure::of_usos)?;
+        Ok(IssuedCard {
+            card_id: issued.card_id.unwrap_or_default(),
+            uid: issued.issued.uid,
+            expires: issued.issued.verified.data.expires,
+        })
     }
 
     fn events(self) -> impl iced::futures::Stream<Item = IssueEvent> {

@@ -1,6 +1,7 @@
 //! The issuance desk: search-as-you-type over the people in the store, a cardholder panel
 //! with their photo and cards (and, with a `[usos]` profile, what USOS has), and the "put
-//! the card on the reader" issuance with its steps. Searches, store changes, photos, card
+//! the card on the reader" issuance with its steps (from USOS's data when USOS says the
+//! holder's card may be written). Searches, store changes, photos, card
 //! and network work run as tasks; the screen only shows what returns.
 //!
 //! One state and one message type for the whole screen; each part handles its messages and
@@ -114,6 +115,8 @@ pub enum Message {
         card_id: i64,
         expires: Option<Date>,
     },
+    /// Tell USOS again of the prolongation written on this chip.
+    RetryUsosMark(String),
     Changed(Result<(Text, String), Failure>),
     Reader(ReaderEvent),
     PhotoFolder(Option<PathBuf>),
@@ -234,6 +237,7 @@ impl Desk {
             }
             Message::FormSaved(result) => return self.form_saved(result),
             Message::Prolong { card_id, expires } => self.prolong(card_id, expires),
+            Message::RetryUsosMark(chip) => self.retry_usos_mark(chip),
             Message::Changed(result) => {
                 return (self.changed(result), Some(Event::StoreChanged));
             }

@@ -14,7 +14,9 @@ use crate::error::Failure;
 use crate::station::auth::Action;
 use crate::station::desk;
 use crate::station::issue::{self, chip_serial};
-use crate::store::{Card, CardStatus, Cardholder, CardholderStatus, Person};
+use crate::store::{
+    Card, CardStatus, Cardholder, CardholderStatus, Person, ProlongationState, UsosProlongation,
+};
 use crate::ui::i18n::{Text, t};
 use crate::ui::photo::{self, Photo};
 use crate::ui::{Db, blocking, theme};
@@ -25,6 +27,8 @@ pub struct Panel {
     pub person: Person,
     pub cardholder: Option<Cardholder>,
     pub cards: Vec<Card>,
+    /// Prolongations of these cards written on the chip that USOS has not been told of.
+    pub not_told: Vec<UsosProlongation>,
 }
 
 /// Size of the holder photo on the panel (a 4:5 portrait).
@@ -110,6 +114,9 @@ impl Desk {
     /// Prolongs this card of the register, which must be the one on the reader, to the end
     /// of the semester after its current expiry.
     pub(super) fn prolong(&mut self, card_id: i64, expires: Option<Date>) -> Task<Message> {
+        if let Some(from_usos) = self.prolong_from_usos(card_id) {
+            return from_usos;
+        }
         let Some(Ok(setup)) = self.setup.clone() else {
             return Task::none();
         };
@@ -245,6 +252,14 @@ impl Desk {
         }
         for card in &panel.cards {
             cards = cards.push(self.card_line(card, language));
+            let chip = card.fields.contact_uid.as_deref();
+            for pending in panel
+                .not_told
+                .iter()
+                .filter(|p| Some(p.chip.as_str()) == chip)
+            {
+                cards = cards.push(self.not_told_view(pending, language));
+            }
             if let Some(ask) = self.block.as_ref().filter(|ask| ask.card_id == card.id) {
                 cards = cards.push(self.block_view(ask, language));
             }
@@ -309,7 +324,14 @@ impl Desk {
         let mut line = row![what, space::horizontal()]
             .spacing(10)
             .align_y(Alignment::Center);
-        if !blocked && self.session.may(Action::ProlongCard) && matches!(self.setup, Some(Ok(_))) {
+        let usos_knows = || {
+            let chip = fields.contact_uid.as_deref();
+            let usos = self.usos.as_ref();
+            chip.zip(usos)
+                .is_some_and(|(chip, usos)| usos.knows_chip(chip))
+        };
+        let may_write = matches!(self.setup, Some(Ok(_))) || usos_knows();
+        if !blocked && self.session.may(Action::ProlongCard) && may_write {
             line = line.push(
                 button(text(t(language, Text::Prolong)).size(theme::SMALL_SIZE))
                     .style(button::secondary)
@@ -359,10 +381,24 @@ async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, Failure> {
             Some(cardholder) => store.cards_of_cardholder(cardholder.id)?,
             None => Vec::new(),
         };
+        let mut not_told = Vec::new();
+        for chip in cards
+            .iter()
+            .filter_map(|card| card.fields.contact_uid.as_deref())
+        {
+            // Written and verified only: one still "writing" needs the card to finish.
+            if let Some(pending) = store
+                .usos_prolongation(chip)?
+                .filter(|pending| pending.state == ProlongationState::Written)
+            {
+                not_told.push(pending);
+            }
+        }
         Ok::<_, crate::store::StoreError>(Box::new(Panel {
             person,
             cardholder,
             cards,
+            not_told,
         }))
     })
     .await

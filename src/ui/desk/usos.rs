@@ -1,17 +1,25 @@
 //! The desk's USOS side, with a `[usos]` profile: what USOS has on the open holder (their
-//! cards, whether each may be written, their phones) and the "card ready" notice. USOS
-//! being slow or down never holds up the rest of the desk.
+//! cards, whether each may be written, their phones), the "card ready" notice, prolonging a
+//! card USOS knows from USOS's structure (`station::usos::prolong`, as `usos prolong`), and
+//! telling USOS again of a prolongation written but not reported. USOS being slow or down
+//! never holds up the rest of the desk.
 
 use iced::widget::{button, column, container, row, text};
 use iced::{Alignment, Element, Length, Task};
+use time::OffsetDateTime;
+use x509_cert::Certificate;
 
 use super::{Desk, Message, Panel};
 use crate::config::{CardReady, Language, Profile};
+use crate::crypto::diversify::KeyAlgorithm;
 use crate::error::Failure;
 use crate::remote::retry::RetryPolicy;
 use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};
-use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos};
+use crate::station::desk;
+use crate::station::issue::chip_serial;
+use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos, UsosDesk};
+use crate::store::{Store, UsosProlongation};
 use crate::ui::i18n::{Text, t};
 use crate::ui::{Db, blocking, theme};
 
@@ -19,6 +27,8 @@ use crate::ui::{Db, blocking, theme};
 pub struct UsosSide {
     /// None while the client is being made (secrets may come from the keyring).
     client: Option<Result<UsosClient, Failure>>,
+    /// Type of the write keys USOS hands out (`[usos] card_key_type`).
+    pub(super) key_algorithm: KeyAlgorithm,
     card_ready: CardReady,
     /// What USOS says about the open holder.
     pub holder: UsosHolder,
@@ -48,6 +58,53 @@ pub enum NoticeState {
     },
 }
 
+impl UsosSide {
+    /// The client, once made.
+    pub(super) fn client(&self) -> Option<&UsosClient> {
+        self.client.as_ref()?.as_ref().ok()
+    }
+
+    /// The open holder's USOS card that USOS lets be written, once the client is ready.
+    pub(super) fn writable_card(&self) -> Option<&UsosCard> {
+        self.client()?;
+        let UsosHolder::Loaded(holder) = &self.holder else {
+            return None;
+        };
+        holder
+            .cards
+            .iter()
+            .find(|found| found.can_be_written == Some(true))
+            .map(|found| &found.card)
+    }
+
+    /// Whether USOS has the card with contact chip `chip` among the open holder's.
+    pub(super) fn knows_chip(&self, chip: &str) -> bool {
+        let UsosHolder::Loaded(holder) = &self.holder else {
+            return false;
+        };
+        holder.cards.iter().any(|found| {
+            found
+                .card
+                .contact_chip_uid
+                .as_deref()
+                .is_some_and(|uid| uid.eq_ignore_ascii_case(chip))
+        })
+    }
+}
+
+/// The certificates a card written from USOS's data must verify against: the store's
+/// trusted issuers, which must hold USOS's signer.
+pub(super) fn usos_trusted(store: &Store) -> Result<Vec<Certificate>, Failure> {
+    let trusted = usos_flow::trusted_issuers(store)?;
+    if trusted.is_empty() {
+        return Err(Failure::new(
+            "no trusted issuer: a card written from USOS's data could not be verified",
+            "trust USOS's signer certificate (cardstation trust add CERT.pem), then try again",
+        ));
+    }
+    Ok(trusted)
+}
+
 /// The desk waits for USOS briefly: an unreachable server is reported, not waited out.
 fn desk_retry() -> RetryPolicy {
     RetryPolicy {
@@ -71,6 +128,7 @@ pub(super) fn start(profile: &Profile) -> (Option<UsosSide>, Task<Message>) {
             );
             let side = UsosSide {
                 client: None,
+                key_algorithm: settings.card_key_type,
                 card_ready: settings.card_ready.clone(),
                 holder: UsosHolder::Idle,
                 notice: None,
@@ -147,6 +205,107 @@ impl Desk {
             },
             move |result| Message::UsosLoaded { lookup, result },
         )
+    }
+
+    /// Prolongs card `card_id` from USOS's structure when USOS knows it (as `usos prolong`
+    /// does: write, verify, then `mark_student_card_prolonged`); `None` leaves it to the
+    /// desk's own signer. The chip on the reader must be that card's.
+    pub(super) fn prolong_from_usos(&mut self, card_id: i64) -> Option<Task<Message>> {
+        let chip = self
+            .panel
+            .as_ref()?
+            .cards
+            .iter()
+            .find(|card| card.id == card_id)?
+            .fields
+            .contact_uid
+            .clone()?;
+        let usos = self.usos.as_ref().filter(|usos| usos.knows_chip(&chip))?;
+        let (client, key_algorithm) = (usos.client()?.clone(), usos.key_algorithm);
+        let (access, db, session) = (self.access.clone(), self.db.clone(), self.session.clone());
+        let today = OffsetDateTime::now_utc().date();
+        self.notice = None;
+        // The card first, then the store: the store is not held while the reader is waited for.
+        let change = blocking("card", move || {
+            session.require(Action::ProlongCard)?;
+            let mut card = access.connect().map_err(Failure::from)?;
+            let mut store = db.lock()?;
+            desk::check_chosen_card(&store, &mut *card, card_id)?;
+            let trusted = usos_trusted(&store)?;
+            let usos_desk = UsosDesk {
+                client: &client,
+                key_algorithm,
+                trusted: &trusted,
+                operator: &session.operator,
+            };
+            let prolonged = tokio::runtime::Handle::current().block_on(usos_flow::prolong(
+                &usos_desk, &mut *card, &mut store, today,
+            ))?;
+            let done = format!(
+                "{} → {}",
+                chip_serial(&prolonged.issued.uid),
+                prolonged.issued.verified.data.expires
+            );
+            Ok((Text::Prolonged, done))
+        });
+        Some(Task::perform(change, Message::Changed))
+    }
+
+    /// Tells USOS again of the prolongation written on `chip` (no card needed).
+    pub(super) fn retry_usos_mark(&mut self, chip: String) -> Task<Message> {
+        let Some(client) = self.usos.as_ref().and_then(UsosSide::client).cloned() else {
+            return Task::none();
+        };
+        let (db, session) = (self.db.clone(), self.session.clone());
+        self.notice = None;
+        let change = blocking("USOS", move || {
+            session.require(Action::ProlongCard)?;
+            let mut store = db.lock()?;
+            let told = tokio::runtime::Handle::current().block_on(usos_flow::tell_usos(
+                &client,
+                &mut store,
+                &chip,
+                &session.operator,
+            ))?;
+            Ok((Text::UsosTold, told.chip))
+        });
+        Task::perform(change, Message::Changed)
+    }
+
+    /// A prolongation of this card written on its chip that USOS has not been told of, and
+    /// the control that tells it.
+    pub(super) fn not_told_view<'a>(
+        &self,
+        pending: &'a UsosProlongation,
+        language: Language,
+    ) -> Element<'a, Message> {
+        let mut lines = column![
+            text(format!(
+                "{} · {} {}",
+                t(language, Text::UsosWrittenNotTold),
+                t(language, Text::ValidUntil),
+                pending.expires
+            ))
+            .color(theme::PROBLEM)
+        ]
+        .spacing(2)
+        .width(Length::Fill);
+        if let Some(cause) = &pending.last_error {
+            lines = lines.push(
+                text(cause.clone())
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::MUTED),
+            );
+        }
+        let mut line = row![lines].spacing(10).align_y(Alignment::Center);
+        let client_ready = self.usos.as_ref().and_then(UsosSide::client).is_some();
+        if client_ready && self.session.may(Action::ProlongCard) {
+            line = line.push(
+                button(text(t(language, Text::RetryTellUsos)).size(theme::SMALL_SIZE))
+                    .on_press(Message::RetryUsosMark(pending.chip.clone())),
+            );
+        }
+        container(line).padding([4, 10]).into()
     }
 
     pub(super) fn send_card_ready(&mut self, index: usize) -> Task<Message> {
@@ -411,6 +570,7 @@ mod tests {
         let (mut desk, _) = desk(dir.path());
         desk.usos = Some(UsosSide {
             client: None,
+            key_algorithm: KeyAlgorithm::Aes128,
             card_ready: crate::config::CardReady::default(),
             holder: UsosHolder::Loading,
             notice: None,
