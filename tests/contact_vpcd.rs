@@ -87,13 +87,8 @@ fn contact_card(uid: &[u8], serial: SimSerial) -> SharedCard {
 
 fn contact_state(uid: &[u8], serial: SimSerial) -> ElsCardState {
     let state = ElsCardState::blank(uid).on_contact_reader(serial);
-    let key = CardKey::Master {
-        algorithm: KeyAlgorithm::Aes128,
-        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
-        system_id: b"ELS".to_vec(),
-    };
     let chip = state.chip_serial().unwrap_or_else(|| uid.to_vec());
-    let personalised = ElsCardState::personalised(uid, &key.for_card(&chip).unwrap());
+    let personalised = ElsCardState::personalised(uid, &card_key().for_card(&chip).unwrap());
     ElsCardState {
         write_key: personalised.write_key,
         ..state
@@ -351,4 +346,86 @@ fn a_t0_contact_card_with_a_small_buffer_is_issued_and_validated() {
     let valid = tap(dir, &reader.name);
     assert_eq!(valid["verdict"], "valid", "{valid}");
     assert_eq!(valid["uid"], CPLC_SERIAL);
+}
+
+/// The simulator's vpcd connection drops in the middle of the write, as a contact reader's
+/// cable pulled out would end it. What pcscd reports for that, measured here: the card removed
+/// (`SCARD_W_REMOVED_CARD`), the reader still listed with no card, because vpcd keeps its
+/// readers. So the station says the card was removed, not that the reader was disconnected,
+/// records nothing, and finishes the same card once it is back.
+#[test]
+fn a_vpcd_connection_dropped_mid_write_is_a_card_removal_and_the_card_is_finished_after() {
+    let desk = desk();
+    let dir = desk.path();
+    let reader = reader(35963);
+    let card = contact_card(&UID, SimSerial::Cplc);
+    // `els write` reads the chip serial, then issues: the serial again, then els::write,
+    // whose UPDATE BINARYs (EF.CERT, select EF.ELS, EF.ELS) follow its selects and the
+    // authentication. The connection drops at the second UPDATE BINARY of EF.CERT.
+    let (serial_apdus, before_updates) = {
+        let mut counter = sim::SimTransport::insert(card.clone(), Faults::default());
+        cardstation::card::els::serial_to_bind(&mut counter).unwrap();
+        let serial_apdus = counter.answered();
+        let key = card_key()
+            .for_card(&hex::decode(CPLC_SERIAL).unwrap())
+            .unwrap();
+        cardstation::card::els::write(&mut counter, Some(&key), &[0x30, 0x00], Some(&[0x30, 0x00]))
+            .unwrap();
+        (serial_apdus, counter.answered() - serial_apdus - 3)
+    };
+    let card = contact_card(&UID, SimSerial::Cplc);
+    let dropped_at = 2 * serial_apdus + before_updates + 1;
+    let dropping = vpcd::insert(
+        card.clone(),
+        reader.port,
+        Faults {
+            tear_after: Some(dropped_at),
+            ..Faults::default()
+        },
+        WAIT,
+    )
+    .unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    let write = els_write(dir, &reader.name);
+    assert!(!write.status.success());
+    let stderr = String::from_utf8_lossy(&write.stderr);
+    assert!(
+        stderr.contains("the card was removed from the reader") && !stderr.contains("disconnected"),
+        "{stderr}"
+    );
+    assert_eq!(dropping.wait().unwrap(), vpcd::Ended::Torn);
+    let listed = pcsc::list_readers().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.name == reader.name && !r.card_present),
+        "pcscd keeps the vpcd reader, empty: {listed:?}"
+    );
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    assert_eq!(store.status().unwrap().cards, 0, "nothing recorded");
+    let half_written = cardstation::card::els::read_els(&mut sim::SimTransport::insert(
+        card.clone(),
+        Faults::default(),
+    ));
+    assert!(
+        half_written.is_err(),
+        "EF.ELS goes last, so the interrupted card holds no structure: {half_written:?}"
+    );
+
+    // Back in the reader: issued again, checked on the chip, recorded once.
+    let _back = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    common::assert_success(&els_write(dir, &reader.name));
+    assert_eq!(store.status().unwrap().cards, 1);
+    let valid = tap(dir, &reader.name);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+}
+
+fn card_key() -> CardKey {
+    CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    }
 }

@@ -91,6 +91,7 @@ fn simulate(args: Args) -> Result<(), Failure> {
     let faults = Faults {
         tear_after: args.tear_after,
         delay: Duration::from_millis(args.delay_ms),
+        ..Faults::default()
     };
     let (card, label): (SharedCard, String) = match args.card {
         SimCard::Els => {

@@ -70,6 +70,7 @@ impl NoVerdict {
             TransportError::NoService
             | TransportError::NoReaders
             | TransportError::NoSuchReader(_)
+            | TransportError::ReaderGone(_)
             | TransportError::Subsystem(_) => NoVerdict::ReaderGone(detail()),
             TransportError::CardReset
             | TransportError::Busy(_)
@@ -924,6 +925,7 @@ mod tests {
         for gone in [
             TransportError::NoService,
             TransportError::NoReaders,
+            TransportError::ReaderGone("R".into()),
             TransportError::Subsystem("reader unplugged".into()),
         ] {
             assert!(
