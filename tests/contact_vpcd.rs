@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use cardstation::card::Transport;
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc;
 use cardstation::crypto::diversify::KeyAlgorithm;
@@ -428,4 +429,44 @@ fn card_key() -> CardKey {
         master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
         system_id: b"ELS".to_vec(),
     }
+}
+
+/// A card (with its reader) that takes short APDUs only, and answers `6700` with no `6Cxx`
+/// hint to a READ BINARY asking more than its 100-byte buffer: issued and validated through
+/// pcscd, the reads falling back to smaller lengths, nothing sent in extended form.
+#[test]
+fn a_card_without_extended_apdus_is_issued_and_validated_with_short_ones() {
+    let desk = desk();
+    let dir = desk.path();
+    let reader = reader(35963);
+    let card = sim::shared(ElsCard::new(ElsCardState {
+        short_apdus_only: true,
+        max_response_len: 100,
+        ..contact_state(&UID, SimSerial::Cplc)
+    }));
+    let _in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    // Through pcscd the card refuses the extended form of a command it takes short.
+    let mut transport = pcsc::PcscTransport::connect(&reader.name, pcsc::Sharing::Shared).unwrap();
+    let mut select = |extended: bool| {
+        let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C];
+        if extended {
+            apdu.extend([0x00, 0x00, 0x07]);
+        } else {
+            apdu.push(0x07);
+        }
+        apdu.extend(cardstation::card::els::SELS_AID);
+        transport.transmit(&apdu).unwrap()
+    };
+    assert_eq!(select(true), [0x67, 0x00], "extended refused");
+    assert_eq!(select(false), [0x90, 0x00], "short taken");
+    drop(transport);
+
+    let write = els_write(dir, &reader.name);
+    common::assert_success(&write);
+    assert!(String::from_utf8_lossy(&write.stdout).contains(CPLC_SERIAL));
+    let valid = tap(dir, &reader.name);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+    assert_eq!(valid["uid"], CPLC_SERIAL);
 }

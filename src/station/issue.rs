@@ -555,8 +555,7 @@ mod tests {
 
     impl Transport for ShortApdusOnly {
         fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-            // An extended APDU has 00 where a short one has Lc or Le, followed by more bytes.
-            if apdu.len() > 5 && apdu[4] == 0 {
+            if crate::card::apdu::is_extended_encoding(apdu) {
                 return Err(TransportError::Protocol("extended APDU".into()));
             }
             self.0.transmit(apdu)
