@@ -132,14 +132,10 @@ fn a_contact_card_is_issued_and_validated_with_its_cplc_serial() {
     let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
 
-    // The reader passes FF CA to the card, which refuses it.
+    // The reader passes FF CA to the card, which refuses it; `uid` gives the CPLC serial.
     let uid = cardstation(dir, &["uid", "--reader", &reader.name]);
-    assert!(!uid.status.success());
-    assert!(
-        String::from_utf8_lossy(&uid.stderr).contains("6E00"),
-        "{}",
-        String::from_utf8_lossy(&uid.stderr)
-    );
+    common::assert_success(&uid);
+    assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), CPLC_SERIAL);
 
     let write = els_write(dir, &reader.name);
     common::assert_success(&write);
@@ -313,10 +309,21 @@ fn cardstation_sim_contact_mode_refuses_ff_ca_and_answers_its_cplc() {
             cardstation::card::read_chip_serial(t)?,
         ))
     });
-    sim.kill().unwrap();
-    sim.wait().unwrap();
+    drop(card);
     let (uid, serial) = answers.unwrap();
     assert!(uid.unwrap_err().to_string().contains("6E00"));
+    // `cardstation uid` reads the serial issuance binds to, and says where it came from.
+    let dir = tempfile::tempdir().unwrap();
+    let shown = cardstation(dir.path(), &["uid", "--reader", &reader.name]);
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+    common::assert_success(&shown);
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), CPLC_SERIAL);
+    assert!(
+        String::from_utf8_lossy(&shown.stderr).contains("chip serial from the card's CPLC"),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     assert_eq!(
         serial,
         cardstation::card::ChipSerial::Read {
