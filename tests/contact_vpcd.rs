@@ -338,16 +338,26 @@ fn cardstation_sim_contact_mode_refuses_ff_ca_and_answers_its_cplc() {
 /// RESPONSE (the CPLC too), and READ BINARY asked for more than 59 bytes answers `6C3B`.
 #[test]
 fn a_t0_contact_card_with_a_small_buffer_is_issued_and_validated() {
+    issued_and_validated(
+        ElsCardState {
+            force_get_response: true,
+            max_response_len: 59,
+            ..contact_state(&UID, SimSerial::Cplc)
+        },
+        |_| {},
+    );
+}
+
+/// Issues the card `state` describes at a desk (`els write`) through pcscd, then validates
+/// it at a kiosk; `probe` talks to the card in the reader first.
+fn issued_and_validated(state: ElsCardState, probe: impl FnOnce(&str)) {
     let desk = desk();
     let dir = desk.path();
     let reader = reader(35963);
-    let card = sim::shared(ElsCard::new(ElsCardState {
-        force_get_response: true,
-        max_response_len: 59,
-        ..contact_state(&UID, SimSerial::Cplc)
-    }));
+    let card = sim::shared(ElsCard::new(state));
     let _in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    probe(&reader.name);
     let write = els_write(dir, &reader.name);
     common::assert_success(&write);
     assert!(String::from_utf8_lossy(&write.stdout).contains(CPLC_SERIAL));
@@ -443,37 +453,25 @@ fn card_key() -> CardKey {
 /// pcscd, the reads falling back to smaller lengths, nothing sent in extended form.
 #[test]
 fn a_card_without_extended_apdus_is_issued_and_validated_with_short_ones() {
-    let desk = desk();
-    let dir = desk.path();
-    let reader = reader(35963);
-    let card = sim::shared(ElsCard::new(ElsCardState {
+    let state = ElsCardState {
         short_apdus_only: true,
         max_response_len: 100,
         ..contact_state(&UID, SimSerial::Cplc)
-    }));
-    let _in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
-    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
-
-    // Through pcscd the card refuses the extended form of a command it takes short.
-    let mut transport = pcsc::PcscTransport::connect(&reader.name, pcsc::Sharing::Shared).unwrap();
-    let mut select = |extended: bool| {
-        let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C];
-        if extended {
-            apdu.extend([0x00, 0x00, 0x07]);
-        } else {
-            apdu.push(0x07);
-        }
-        apdu.extend(cardstation::card::els::SELS_AID);
-        transport.transmit(&apdu).unwrap()
     };
-    assert_eq!(select(true), [0x67, 0x00], "extended refused");
-    assert_eq!(select(false), [0x90, 0x00], "short taken");
-    drop(transport);
-
-    let write = els_write(dir, &reader.name);
-    common::assert_success(&write);
-    assert!(String::from_utf8_lossy(&write.stdout).contains(CPLC_SERIAL));
-    let valid = tap(dir, &reader.name);
-    assert_eq!(valid["verdict"], "valid", "{valid}");
-    assert_eq!(valid["uid"], CPLC_SERIAL);
+    // Through pcscd the card refuses the extended form of a command it takes short.
+    issued_and_validated(state, |reader| {
+        let mut transport = pcsc::PcscTransport::connect(reader, pcsc::Sharing::Shared).unwrap();
+        let mut select = |extended: bool| {
+            let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C];
+            if extended {
+                apdu.extend([0x00, 0x00, 0x07]);
+            } else {
+                apdu.push(0x07);
+            }
+            apdu.extend(cardstation::card::els::SELS_AID);
+            transport.transmit(&apdu).unwrap()
+        };
+        assert_eq!(select(true), [0x67, 0x00], "extended refused");
+        assert_eq!(select(false), [0x90, 0x00], "short taken");
+    });
 }

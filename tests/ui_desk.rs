@@ -50,6 +50,16 @@ fn outbox_rows(database: &std::path::Path) -> usize {
         .len()
 }
 
+/// Searches for Zofia Wiśniewska by name and album number and opens her.
+fn open_zofia(runtime: &tokio::runtime::Runtime, app: &mut App) {
+    send(
+        runtime,
+        app,
+        Message::Desk(desk::Message::QueryChanged("wiśniewska 100233".into())),
+    );
+    send(runtime, app, Message::Desk(desk::Message::OpenHighlighted));
+}
+
 fn type_into(runtime: &tokio::runtime::Runtime, app: &mut App, field: Field, value: &str) {
     send(
         runtime,
@@ -223,16 +233,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         )),
     );
     assert_eq!(app.desk.as_ref().unwrap().highlighted, Some(1));
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::QueryChanged("wiśniewska 100233".into())),
-    );
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::OpenHighlighted),
-    );
+    open_zofia(&runtime, &mut app);
     assert!(shows(&app, "Zofia Wiśniewska"));
     assert!(shows(&app, "No cards yet"));
     assert!(
@@ -443,16 +444,7 @@ fn a_reader_unplugged_mid_write_is_told_in_polish_and_the_card_is_finished_when_
     let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
     send(&runtime, &mut app, Message::StoreOpened(opened));
     sign_in(&runtime, &mut app, "anna", "1111");
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::QueryChanged("wiśniewska 100233".into())),
-    );
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::OpenHighlighted),
-    );
+    open_zofia(&runtime, &mut app);
     let cards_before = Store::open(&database).unwrap().status().unwrap().cards;
     let outbox_before = outbox_rows(&database);
 
