@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use cardstation::card::Transport;
 use cardstation::card::els::CardKey;
 use cardstation::card::pcsc;
 use cardstation::crypto::diversify::KeyAlgorithm;
@@ -87,13 +88,8 @@ fn contact_card(uid: &[u8], serial: SimSerial) -> SharedCard {
 
 fn contact_state(uid: &[u8], serial: SimSerial) -> ElsCardState {
     let state = ElsCardState::blank(uid).on_contact_reader(serial);
-    let key = CardKey::Master {
-        algorithm: KeyAlgorithm::Aes128,
-        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
-        system_id: b"ELS".to_vec(),
-    };
     let chip = state.chip_serial().unwrap_or_else(|| uid.to_vec());
-    let personalised = ElsCardState::personalised(uid, &key.for_card(&chip).unwrap());
+    let personalised = ElsCardState::personalised(uid, &card_key().for_card(&chip).unwrap());
     ElsCardState {
         write_key: personalised.write_key,
         ..state
@@ -136,14 +132,10 @@ fn a_contact_card_is_issued_and_validated_with_its_cplc_serial() {
     let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
 
-    // The reader passes FF CA to the card, which refuses it.
+    // The reader passes FF CA to the card, which refuses it; `uid` gives the CPLC serial.
     let uid = cardstation(dir, &["uid", "--reader", &reader.name]);
-    assert!(!uid.status.success());
-    assert!(
-        String::from_utf8_lossy(&uid.stderr).contains("6E00"),
-        "{}",
-        String::from_utf8_lossy(&uid.stderr)
-    );
+    common::assert_success(&uid);
+    assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), CPLC_SERIAL);
 
     let write = els_write(dir, &reader.name);
     common::assert_success(&write);
@@ -317,10 +309,21 @@ fn cardstation_sim_contact_mode_refuses_ff_ca_and_answers_its_cplc() {
             cardstation::card::read_chip_serial(t)?,
         ))
     });
-    sim.kill().unwrap();
-    sim.wait().unwrap();
+    drop(card);
     let (uid, serial) = answers.unwrap();
     assert!(uid.unwrap_err().to_string().contains("6E00"));
+    // `cardstation uid` reads the serial issuance binds to, and says where it came from.
+    let dir = tempfile::tempdir().unwrap();
+    let shown = cardstation(dir.path(), &["uid", "--reader", &reader.name]);
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+    common::assert_success(&shown);
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), CPLC_SERIAL);
+    assert!(
+        String::from_utf8_lossy(&shown.stderr).contains("chip serial from the card's CPLC"),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     assert_eq!(
         serial,
         cardstation::card::ChipSerial::Read {
@@ -335,20 +338,140 @@ fn cardstation_sim_contact_mode_refuses_ff_ca_and_answers_its_cplc() {
 /// RESPONSE (the CPLC too), and READ BINARY asked for more than 59 bytes answers `6C3B`.
 #[test]
 fn a_t0_contact_card_with_a_small_buffer_is_issued_and_validated() {
+    issued_and_validated(
+        ElsCardState {
+            force_get_response: true,
+            max_response_len: 59,
+            ..contact_state(&UID, SimSerial::Cplc)
+        },
+        |_| {},
+    );
+}
+
+/// Issues the card `state` describes at a desk (`els write`) through pcscd, then validates
+/// it at a kiosk; `probe` talks to the card in the reader first.
+fn issued_and_validated(state: ElsCardState, probe: impl FnOnce(&str)) {
     let desk = desk();
     let dir = desk.path();
     let reader = reader(35963);
-    let card = sim::shared(ElsCard::new(ElsCardState {
-        force_get_response: true,
-        max_response_len: 59,
-        ..contact_state(&UID, SimSerial::Cplc)
-    }));
+    let card = sim::shared(ElsCard::new(state));
     let _in_reader = vpcd::insert(card, reader.port, Faults::default(), WAIT).unwrap();
     pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    probe(&reader.name);
     let write = els_write(dir, &reader.name);
     common::assert_success(&write);
     assert!(String::from_utf8_lossy(&write.stdout).contains(CPLC_SERIAL));
     let valid = tap(dir, &reader.name);
     assert_eq!(valid["verdict"], "valid", "{valid}");
     assert_eq!(valid["uid"], CPLC_SERIAL);
+}
+
+/// The simulator's vpcd connection drops in the middle of the write, as a contact reader's
+/// cable pulled out would end it. What pcscd reports for that, measured here: the card removed
+/// (`SCARD_W_REMOVED_CARD`), the reader still listed with no card, because vpcd keeps its
+/// readers. So the station says the card was removed, not that the reader was disconnected,
+/// records nothing, and finishes the same card once it is back.
+#[test]
+fn a_vpcd_connection_dropped_mid_write_is_a_card_removal_and_the_card_is_finished_after() {
+    let desk = desk();
+    let dir = desk.path();
+    let reader = reader(35963);
+    let card = contact_card(&UID, SimSerial::Cplc);
+    // `els write` reads the chip serial, then issues: the serial again, then els::write,
+    // whose UPDATE BINARYs (EF.CERT, select EF.ELS, EF.ELS) follow its selects and the
+    // authentication. The connection drops at the second UPDATE BINARY of EF.CERT.
+    let (serial_apdus, before_updates) = {
+        let mut counter = sim::SimTransport::insert(card.clone(), Faults::default());
+        cardstation::card::els::serial_to_bind(&mut counter).unwrap();
+        let serial_apdus = counter.answered();
+        let key = card_key()
+            .for_card(&hex::decode(CPLC_SERIAL).unwrap())
+            .unwrap();
+        cardstation::card::els::write(&mut counter, Some(&key), &[0x30, 0x00], Some(&[0x30, 0x00]))
+            .unwrap();
+        (serial_apdus, counter.answered() - serial_apdus - 3)
+    };
+    let card = contact_card(&UID, SimSerial::Cplc);
+    let dropped_at = 2 * serial_apdus + before_updates + 1;
+    let dropping = vpcd::insert(
+        card.clone(),
+        reader.port,
+        Faults {
+            tear_after: Some(dropped_at),
+            ..Faults::default()
+        },
+        WAIT,
+    )
+    .unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+
+    let write = els_write(dir, &reader.name);
+    assert!(!write.status.success());
+    let stderr = String::from_utf8_lossy(&write.stderr);
+    assert!(
+        stderr.contains("the card was removed from the reader") && !stderr.contains("disconnected"),
+        "{stderr}"
+    );
+    assert_eq!(dropping.wait().unwrap(), vpcd::Ended::Torn);
+    let listed = pcsc::list_readers().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.name == reader.name && !r.card_present),
+        "pcscd keeps the vpcd reader, empty: {listed:?}"
+    );
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    assert_eq!(store.status().unwrap().cards, 0, "nothing recorded");
+    let half_written = cardstation::card::els::read_els(&mut sim::SimTransport::insert(
+        card.clone(),
+        Faults::default(),
+    ));
+    assert!(
+        half_written.is_err(),
+        "EF.ELS goes last, so the interrupted card holds no structure: {half_written:?}"
+    );
+
+    // Back in the reader: issued again, checked on the chip, recorded once.
+    let _back = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    common::assert_success(&els_write(dir, &reader.name));
+    assert_eq!(store.status().unwrap().cards, 1);
+    let valid = tap(dir, &reader.name);
+    assert_eq!(valid["verdict"], "valid", "{valid}");
+}
+
+fn card_key() -> CardKey {
+    CardKey::Master {
+        algorithm: KeyAlgorithm::Aes128,
+        master: Zeroizing::new(hex::decode(CARD_KEY).unwrap()),
+        system_id: b"ELS".to_vec(),
+    }
+}
+
+/// A card (with its reader) that takes short APDUs only, and answers `6700` with no `6Cxx`
+/// hint to a READ BINARY asking more than its 100-byte buffer: issued and validated through
+/// pcscd, the reads falling back to smaller lengths, nothing sent in extended form.
+#[test]
+fn a_card_without_extended_apdus_is_issued_and_validated_with_short_ones() {
+    let state = ElsCardState {
+        short_apdus_only: true,
+        max_response_len: 100,
+        ..contact_state(&UID, SimSerial::Cplc)
+    };
+    // Through pcscd the card refuses the extended form of a command it takes short.
+    issued_and_validated(state, |reader| {
+        let mut transport = pcsc::PcscTransport::connect(reader, pcsc::Sharing::Shared).unwrap();
+        let mut select = |extended: bool| {
+            let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C];
+            if extended {
+                apdu.extend([0x00, 0x00, 0x07]);
+            } else {
+                apdu.push(0x07);
+            }
+            apdu.extend(cardstation::card::els::SELS_AID);
+            transport.transmit(&apdu).unwrap()
+        };
+        assert_eq!(select(true), [0x67, 0x00], "extended refused");
+        assert_eq!(select(false), [0x90, 0x00], "short taken");
+    });
 }

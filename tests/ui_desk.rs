@@ -50,6 +50,16 @@ fn outbox_rows(database: &std::path::Path) -> usize {
         .len()
 }
 
+/// Searches for Zofia Wiśniewska by name and album number and opens her.
+fn open_zofia(runtime: &tokio::runtime::Runtime, app: &mut App) {
+    send(
+        runtime,
+        app,
+        Message::Desk(desk::Message::QueryChanged("wiśniewska 100233".into())),
+    );
+    send(runtime, app, Message::Desk(desk::Message::OpenHighlighted));
+}
+
 fn type_into(runtime: &tokio::runtime::Runtime, app: &mut App, field: Field, value: &str) {
     send(
         runtime,
@@ -223,16 +233,7 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         )),
     );
     assert_eq!(app.desk.as_ref().unwrap().highlighted, Some(1));
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::QueryChanged("wiśniewska 100233".into())),
-    );
-    send(
-        &runtime,
-        &mut app,
-        Message::Desk(desk::Message::OpenHighlighted),
-    );
+    open_zofia(&runtime, &mut app);
     assert!(shows(&app, "Zofia Wiśniewska"));
     assert!(shows(&app, "No cards yet"));
     assert!(
@@ -408,4 +409,100 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         "the operator's reason is in the audit: {}",
         status.details
     );
+}
+
+#[test]
+fn a_reader_unplugged_mid_write_is_told_in_polish_and_the_card_is_finished_when_it_is_back() {
+    set_card_key();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let mut profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
+    profile.ui.language = Some(cardstation::config::Language::Pl);
+
+    let (mut app, _boot) = App::boot(profile.clone(), Some(database.clone()));
+    let card_key = DeskSetup::card_key_from_profile(&profile).unwrap();
+    let card = shared(ElsCard::new(ElsCardState::personalised(
+        &UID,
+        &card_key.for_card(&UID).unwrap(),
+    )));
+    // The first connection loses its reader a few APDUs into the write (past the chip
+    // serial reads, the application select and the authentication); later ones do not.
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    app.card_access = CardAccess::Direct(std::sync::Arc::new({
+        let card = card.clone();
+        move || {
+            let first = connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let faults = Faults {
+                unplug_after: first.then_some(8),
+                ..Faults::default()
+            };
+            Ok(Box::new(SimTransport::insert(card.clone(), faults))
+                as Box<dyn cardstation::card::Transport>)
+        }
+    }));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "1111");
+    open_zofia(&runtime, &mut app);
+    let cards_before = Store::open(&database).unwrap().status().unwrap().cards;
+    let outbox_before = outbox_rows(&database);
+
+    send(&runtime, &mut app, Message::Desk(desk::Message::Issue));
+    let issuance = app.desk.as_ref().unwrap().issuance.clone();
+    assert_eq!(
+        issuance,
+        desk::Issuance::ReaderGone {
+            reader: cardstation::sim::SIM_READER.into(),
+            resume: Some(UID.to_vec()),
+        }
+    );
+    assert!(shows(
+        &app,
+        "Czytnik odłączono w trakcie zapisu: karta może być zapisana tylko częściowo"
+    ));
+    assert!(shows(&app, cardstation::sim::SIM_READER));
+    assert!(shows(
+        &app,
+        "→ Podłącz czytnik ponownie, z tą samą kartą: zostanie sprawdzona, a zapis dokończony lub powtórzony"
+    ));
+    assert!(
+        !shows(
+            &app,
+            "Karta zabrana w trakcie zapisu: połóż ją z powrotem, aby dokończyć"
+        ),
+        "not told as a card taken off"
+    );
+    let store = Store::open(&database).unwrap();
+    assert_eq!(
+        store.status().unwrap().cards,
+        cards_before,
+        "nothing recorded"
+    );
+    assert_eq!(outbox_rows(&database), outbox_before);
+
+    // The reader is plugged back in with the card on it: the issuance runs again on it.
+    let atr = card.lock().unwrap().atr();
+    for event in [
+        cardstation::card::ReaderEvent::ReaderAdded {
+            reader: cardstation::sim::SIM_READER.into(),
+        },
+        cardstation::card::ReaderEvent::CardInserted {
+            reader: cardstation::sim::SIM_READER.into(),
+            atr,
+        },
+    ] {
+        send(&runtime, &mut app, Message::Reader(event));
+    }
+    let issuance = &app.desk.as_ref().unwrap().issuance;
+    assert!(matches!(issuance, desk::Issuance::Done(_)), "{issuance:?}");
+    assert_eq!(store.status().unwrap().cards, cards_before + 1);
+    let cert = profile.els.as_ref().unwrap().signer_cert.as_ref().unwrap();
+    let on_card = issue::read_and_verify(
+        &mut SimTransport::insert(card.clone(), Faults::default()),
+        &[keys::load_certificate(cert).unwrap()],
+        time::OffsetDateTime::now_utc().date(),
+    )
+    .unwrap();
+    assert_eq!(on_card.verdict.unwrap().data.surnames, ["Wiśniewska"]);
 }

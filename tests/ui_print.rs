@@ -73,3 +73,39 @@ fn the_print_station_shows_the_queue_with_a_preview_and_only_printers_start_a_ba
         "the second card's sides stay"
     );
 }
+
+/// The window's batch drives the feed the profile names, as `cardstation print` does: with
+/// `[printer] feed = "evolis"` it talks to the printer at `feed_address` (here an address
+/// nobody listens on), and says so with the next step, the queue left as it was.
+#[test]
+fn the_print_window_drives_the_evolis_feed_the_profile_names() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("print.sqlite");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let mut profile = english_demo();
+    profile.role = cardstation::config::Role::Print;
+    let printer = profile.printer.as_mut().expect("the demo has a [printer]");
+    printer.feed = cardstation::config::Feed::Evolis;
+    printer.feed_address = Some(closed.clone());
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+
+    let (mut app, _boot) = App::boot(profile, Some(database));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "piotr", "2222");
+    assert_eq!(app.print.as_ref().unwrap().queue.len(), 6);
+    send(&runtime, &mut app, Message::Print(print::Message::Start));
+    let screen = app.print.as_ref().unwrap();
+    assert_eq!(screen.batch, print::Batch::Idle, "the batch stopped");
+    let error = screen.error.clone().expect("the batch says why it stopped");
+    assert!(
+        error.contains(&format!("the printer at {closed} does not answer"))
+            && error.contains("feed_address"),
+        "{error}"
+    );
+    assert!(shows(&app, &error));
+    assert_eq!(screen.queue.len(), 6, "nothing was printed");
+}

@@ -47,6 +47,10 @@ struct Args {
     /// ELS card: answer T=0 style, 61xx with the data fetched by GET RESPONSE.
     #[arg(long)]
     t0: bool,
+    /// ELS card: take short APDUs only, as a card or reader without extended lengths: an
+    /// extended command, or a READ BINARY asking more than --max-response, gets 6700.
+    #[arg(long)]
+    short_apdus_only: bool,
     /// ELS card: be a contact card (contact ATR) that refuses the PC/SC `FF CA` (6E00), its
     /// chip serial in the CPLC (`cplc`, the default) or nowhere (`none`).
     #[arg(long, value_enum, value_name = "SERIAL", num_args = 0..=1, default_missing_value = "cplc")]
@@ -91,6 +95,7 @@ fn simulate(args: Args) -> Result<(), Failure> {
     let faults = Faults {
         tear_after: args.tear_after,
         delay: Duration::from_millis(args.delay_ms),
+        ..Faults::default()
     };
     let (card, label): (SharedCard, String) = match args.card {
         SimCard::Els => {
@@ -104,11 +109,12 @@ fn simulate(args: Args) -> Result<(), Failure> {
         SimCard::Desfire
             if args.max_response.is_some()
                 || args.t0
+                || args.short_apdus_only
                 || args.card_key_env.is_some()
                 || args.contact.is_some() =>
         {
             return Err(Failure::new(
-                "--max-response, --t0, --contact and --card-key-env apply to the ELS card only",
+                "--max-response, --t0, --short-apdus-only, --contact and --card-key-env apply to the ELS card only",
                 "leave them out with --card desfire",
             ));
         }
@@ -133,6 +139,7 @@ fn els_card(args: &Args, uid: &[u8]) -> Result<ElsCard, Failure> {
         card.state_mut().max_response_len = max.clamp(1, 65_536);
     }
     card.state_mut().force_get_response |= args.t0;
+    card.state_mut().short_apdus_only |= args.short_apdus_only;
     if let Some(serial) = args.contact {
         *card.state_mut() = card.state().clone().on_contact_reader(serial);
     }

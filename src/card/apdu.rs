@@ -15,6 +15,12 @@ pub const EXTENDED_MAX_LE: usize = 65_536;
 /// A hostile card could answer `61xx` forever; no real response needs more rounds than this.
 const MAX_GET_RESPONSE_ROUNDS: usize = 512;
 
+/// Whether a command APDU, as sent, is in the extended-length form: a `00` where a short
+/// command has its Lc or Le, followed by two length bytes (a short Lc is never 0).
+pub fn is_extended_encoding(apdu: &[u8]) -> bool {
+    apdu.len() > 5 && apdu[4] == 0
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
     /// No data, no response data expected.
@@ -121,6 +127,8 @@ impl Command {
         }
     }
 
+    /// Whether this command needs the extended-length form (see [`is_extended_encoding`]
+    /// for how a card tells one it received).
     pub fn is_extended(&self) -> bool {
         self.data.len() > SHORT_MAX_DATA || self.le.is_some_and(|le| le > SHORT_MAX_LE)
     }

@@ -56,6 +56,22 @@ pub enum ChipSerial {
 }
 
 impl ChipSerial {
+    /// How a reader list shows it: the hex digits, and where they came from unless the
+    /// reader's UID (what `FF CA` gives, and what people call a card's UID). `None` when
+    /// unavailable.
+    pub fn shown(&self) -> Option<String> {
+        match self {
+            ChipSerial::Read {
+                bytes,
+                source: SerialSource::ReaderUid,
+            } => Some(hex::encode_upper(bytes)),
+            ChipSerial::Read { bytes, source } => {
+                Some(format!("{} ({source})", hex::encode_upper(bytes)))
+            }
+            ChipSerial::Unavailable => None,
+        }
+    }
+
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             ChipSerial::Read { bytes, .. } => Some(bytes),

@@ -309,15 +309,28 @@ pub fn read_cert<T: Transport + ?Sized>(card: &mut T) -> Result<Option<Vec<u8>>,
     read_der_object(card, EF_CERT_FID)
 }
 
+/// The smallest first READ BINARY tried on a card that answers `6700` to larger ones.
+const SMALLEST_FIRST_READ: usize = 16;
+
 /// READ BINARY from offset 0 until the outer DER length is satisfied. The first read asks for
-/// 256 bytes; a card that gives less says so with `6Cxx` and `exchange` resends, and the
+/// 256 bytes; a card that gives less says so with `6Cxx` and `exchange` resends, or, knowing
+/// short lengths only, answers `6700` and is asked for half as much until it answers. The
 /// answer's length becomes the chunk size for the rest.
 fn read_der_object<T: Transport + ?Sized>(
     card: &mut T,
     fid: u16,
 ) -> Result<Option<Vec<u8>>, ElsCardError> {
     let file = file_name(fid);
-    let (mut data, end_of_file) = read_chunk(card, 0, SHORT_MAX_LE, file)?;
+    let mut first = SHORT_MAX_LE;
+    let (mut data, end_of_file) = loop {
+        match read_chunk(card, 0, first, file) {
+            Err(ElsCardError::Refused {
+                sw: StatusWord(0x6700),
+                ..
+            }) if first > SMALLEST_FIRST_READ => first /= 2,
+            read => break read?,
+        }
+    };
     let chunk = data.len();
     if data.first().is_none_or(|&b| b == 0x00 || b == 0xFF) {
         return Ok(None); // Erased or zero-padded: nothing written.
@@ -505,6 +518,41 @@ mod tests {
         assert!(!message.contains("secret"), "{message}");
         let good = CardKey::master_from_hex(KeyAlgorithm::Aes128, &"42".repeat(16), b"ELS");
         assert!(good.unwrap().for_card(&[4, 1, 2, 3, 4, 5, 6]).is_ok());
+    }
+
+    #[test]
+    fn a_card_answering_6700_without_a_length_hint_is_read_in_smaller_pieces() {
+        use crate::sim::{ElsCard, ElsCardState, Faults, SimTransport, shared};
+        let object: Vec<u8> = [0x04, 0x82, 0x01, 0x2C]
+            .into_iter()
+            .chain((0..300u16).map(|i| i as u8))
+            .collect();
+        for (max, short_apdus_only) in [(100, true), (17, true), (100, false), (256, true)] {
+            let mut state = ElsCardState::blank(&[4, 1, 2, 3, 4, 5, 6]);
+            state.ef_els[..object.len()].copy_from_slice(&object);
+            state.max_response_len = max;
+            state.short_apdus_only = short_apdus_only;
+            let card = shared(ElsCard::new(state));
+            let mut transport = SimTransport::insert(card, Faults::default());
+            assert_eq!(read_els(&mut transport).unwrap(), object, "buffer {max}");
+        }
+        // Smaller than the smallest read tried: refused, saying what the card answered.
+        let mut state = ElsCardState::blank(&[4, 1, 2, 3, 4, 5, 6]);
+        state.ef_els[..object.len()].copy_from_slice(&object);
+        state.max_response_len = 8;
+        state.short_apdus_only = true;
+        let mut transport = SimTransport::insert(shared(ElsCard::new(state)), Faults::default());
+        let err = read_els(&mut transport).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ElsCardError::Refused {
+                    sw: StatusWord(0x6700),
+                    step: "EF.ELS"
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -230,9 +230,9 @@ impl PcscTransport {
                 Err((card, pcsc::Error::ResetCard)) if resets < 3 => {
                     resets += 1;
                     card.reconnect(self.share_mode, Protocols::ANY, Disposition::LeaveCard)
-                        .map_err(|err| map_error(err, &reader))?;
+                        .map_err(|err| map_session_error(err, &reader))?;
                 }
-                Err((_, err)) => return Err(map_error(err, &reader)),
+                Err((_, err)) => return Err(map_session_error(err, &reader)),
             }
         };
         let mut in_tx = TransactionTransport {
@@ -262,7 +262,7 @@ impl Transport for PcscTransport {
     fn reconnect(&mut self) -> Result<(), TransportError> {
         self.card
             .reconnect(self.share_mode, Protocols::ANY, Disposition::LeaveCard)
-            .map_err(|err| map_error(err, &self.reader))
+            .map_err(|err| map_session_error(err, &self.reader))
     }
 }
 
@@ -288,7 +288,7 @@ impl Transport for TransactionTransport<'_, '_> {
     fn reconnect(&mut self) -> Result<(), TransportError> {
         self.tx
             .reconnect(self.share_mode, Protocols::ANY, Disposition::LeaveCard)
-            .map_err(|err| map_error(err, self.reader))
+            .map_err(|err| map_session_error(err, self.reader))
     }
 }
 
@@ -297,21 +297,43 @@ impl Transport for TransactionTransport<'_, '_> {
 /// security state, so the sequence must start over.
 fn transmit_on(card: &Card, apdu: &[u8], reader: &str) -> Result<Vec<u8>, TransportError> {
     let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-    match card.transmit(apdu, &mut buffer) {
+    let failed = match card.transmit(apdu, &mut buffer) {
         // Every card answer ends in SW1 SW2; fewer bytes mean the card stopped talking.
-        Ok(response) if response.len() >= 2 => Ok(response.to_vec()),
-        Ok(_) if card_left(card) => Err(TransportError::CardRemoved),
-        Ok(_) => Err(TransportError::Protocol(format!(
-            "the card in \"{reader}\" gave no answer"
-        ))),
-        Err(err) => match map_error(err, reader) {
+        Ok(response) if response.len() >= 2 => return Ok(response.to_vec()),
+        Ok(_) if card_left(card) => TransportError::CardRemoved,
+        Ok(_) => TransportError::Protocol(format!("the card in \"{reader}\" gave no answer")),
+        Err(err) => match map_session_error(err, reader) {
             // A torn card often surfaces as a communication error first.
             TransportError::Subsystem(_) | TransportError::Protocol(_) if card_left(card) => {
-                Err(TransportError::CardRemoved)
+                TransportError::CardRemoved
             }
-            mapped => Err(mapped),
+            mapped => mapped,
         },
+    };
+    Err(interrupted(failed, reader, || reader_listed(reader)))
+}
+
+/// A card that left may have left with its reader: pcscd reports an unplugged reader's card
+/// as removed when its poll notices first, so the reader list decides. `listed` is `None`
+/// when pcscd cannot be asked.
+fn interrupted(
+    failed: TransportError,
+    reader: &str,
+    listed: impl FnOnce() -> Option<bool>,
+) -> TransportError {
+    match failed {
+        TransportError::CardRemoved if listed() == Some(false) => {
+            TransportError::ReaderGone(reader.to_owned())
+        }
+        other => other,
     }
+}
+
+/// Whether pcscd still lists `reader`; `None` when it cannot be asked.
+fn reader_listed(reader: &str) -> Option<bool> {
+    let ctx = Context::establish(Scope::User).ok()?;
+    let names = reader_names(&ctx).ok()?;
+    Some(names.iter().any(|name| name.to_string_lossy() == reader))
 }
 
 /// Whether the card has left the reader. pcscd notices a removal on its next poll of the
@@ -328,6 +350,18 @@ fn card_left(card: &Card) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`map_error`] for a card already connected: a reader that is unknown or unavailable now
+/// was there when the card was connected, so it went away.
+fn map_session_error(err: pcsc::Error, reader: &str) -> TransportError {
+    use pcsc::Error as E;
+    match err {
+        E::UnknownReader | E::ReaderUnavailable | E::NoReadersAvailable => {
+            TransportError::ReaderGone(reader.to_owned())
+        }
+        other => map_error(other, reader),
     }
 }
 
@@ -627,6 +661,50 @@ mod tests {
             pick_reader(&empty, Some("OMNIKEY")).unwrap().name,
             contact,
             "no card anywhere: the first match"
+        );
+    }
+
+    #[test]
+    fn a_card_gone_with_its_reader_is_told_apart_from_a_card_taken_out() {
+        let reader = "HID Global OMNIKEY 3121 00 00";
+        let gone = TransportError::ReaderGone(reader.into());
+        // What pcscd says about a connected card whose reader was unplugged.
+        for err in [
+            pcsc::Error::ReaderUnavailable,
+            pcsc::Error::UnknownReader,
+            pcsc::Error::NoReadersAvailable,
+        ] {
+            assert_eq!(map_session_error(err, reader), gone, "{err:?}");
+        }
+        assert_eq!(
+            map_session_error(pcsc::Error::RemovedCard, reader),
+            TransportError::CardRemoved
+        );
+        // pcscd's poll may see the card go before the reader: the reader list decides.
+        let removed = || TransportError::CardRemoved;
+        assert_eq!(interrupted(removed(), reader, || Some(false)), gone);
+        assert_eq!(
+            interrupted(removed(), reader, || Some(true)),
+            TransportError::CardRemoved,
+            "the reader is still there (a vpcd card whose connection dropped)"
+        );
+        assert_eq!(
+            interrupted(removed(), reader, || None),
+            TransportError::CardRemoved,
+            "pcscd cannot be asked: nothing known about the reader"
+        );
+        let asked = std::cell::Cell::new(false);
+        let busy = TransportError::Busy(reader.into());
+        assert_eq!(
+            interrupted(busy.clone(), reader, || {
+                asked.set(true);
+                Some(false)
+            }),
+            busy
+        );
+        assert!(
+            !asked.get(),
+            "only a card that left is checked against the list"
         );
     }
 

@@ -52,6 +52,11 @@ pub enum TransportError {
     /// answered APDU is known to have happened.
     #[error("the card was removed from the reader")]
     CardRemoved,
+    /// The reader itself went away (unplugged, or its USB link lost) while a card in it was
+    /// being talked to. As with [`TransportError::CardRemoved`], nothing after the last
+    /// answered APDU is known to have happened.
+    #[error("the reader \"{0}\" was disconnected")]
+    ReaderGone(String),
     #[error("the card was reset by another program; the operation must start again")]
     CardReset,
     #[error("no card in reader \"{0}\"")]
@@ -77,6 +82,7 @@ impl Problem for TransportError {
     fn next_step(&self) -> &'static str {
         match self {
             TransportError::CardRemoved => "put the card back on the reader and try again",
+            TransportError::ReaderGone(_) => "plug the reader back in and try again",
             TransportError::CardReset => "try again; close other programs that use the reader",
             TransportError::NoCard(_) | TransportError::Timeout => "put a card on the reader",
             TransportError::NoSuchReader(_) => "run `cardstation readers` to see the reader names",

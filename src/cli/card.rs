@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use cardstation::card::els::ElsCardError;
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
-use cardstation::card::{TransportError, read_uid};
+use cardstation::card::{ChipSerial, SerialSource, TransportError, read_chip_serial};
 
 use super::Failure;
 
@@ -30,9 +31,18 @@ pub fn readers(json: bool) -> Result<(), Failure> {
 
 pub fn uid(filter: Option<&str>, wait: Option<f64>) -> Result<(), Failure> {
     let mut card = connect(filter, wait)?;
-    let uid = read_uid(&mut card)?;
-    println!("{}", hex::encode_upper(uid));
-    Ok(())
+    // The serial issuance binds to: the reader's UID for a contactless card, the card's own
+    // (CPLC first) for a contact one.
+    match read_chip_serial(&mut card)? {
+        ChipSerial::Read { bytes, source } => {
+            println!("{}", hex::encode_upper(bytes));
+            if source != SerialSource::ReaderUid {
+                eprintln!("chip serial from the card's {source}");
+            }
+            Ok(())
+        }
+        ChipSerial::Unavailable => Err(ElsCardError::NoChipSerial.into()),
+    }
 }
 
 /// Connects to the card on the reader `filter` names (default: the first holding a card),

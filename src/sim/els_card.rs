@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{StateFileError, VirtualCard};
-use crate::card::apdu::{Command, Response, StatusWord};
+use crate::card::apdu::{Command, Response, StatusWord, is_extended_encoding};
 use crate::card::chip_serial::{CPLC_LEN, cplc_chip_serial};
 use crate::card::els::{CHALLENGE_LEN, EF_CERT_FID, EF_ELS_FID, SELS_AID, WriteKey};
 use crate::crypto::diversify::KeyAlgorithm;
@@ -70,6 +70,10 @@ pub struct ElsCardState {
     pub auth_tries_left: u8,
     #[serde(default)]
     pub serial: SimSerial,
+    /// A card (and reader) with short APDUs only: an extended-length command gets `6700`,
+    /// and so does a READ BINARY asking more than `max_response_len`, with no `6Cxx` hint.
+    #[serde(default)]
+    pub short_apdus_only: bool,
 }
 
 fn full_tries() -> u8 {
@@ -96,6 +100,7 @@ impl ElsCardState {
             write_key: None,
             auth_tries_left: AUTH_TRIES,
             serial: SimSerial::ReaderUid,
+            short_apdus_only: false,
         }
     }
 
@@ -353,7 +358,7 @@ impl ElsCard {
         };
         let max = self.state.max_response_len;
         if ne > max {
-            return if max <= 256 {
+            return if max <= 256 && !self.state.short_apdus_only {
                 status(0x6C00 | (max % 256) as u16)
             } else {
                 status(0x6700)
@@ -525,6 +530,9 @@ impl VirtualCard for ElsCard {
     }
 
     fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
+        if self.state.short_apdus_only && is_extended_encoding(apdu) {
+            return status(0x6700).to_bytes();
+        }
         let Ok(command) = Command::parse(apdu) else {
             return status(0x6700).to_bytes();
         };

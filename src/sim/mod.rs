@@ -87,6 +87,10 @@ pub struct Faults {
     pub tear_after: Option<u64>,
     /// Time the card takes for each APDU.
     pub delay: Duration,
+    /// The reader is unplugged instead of passing APDU number N+1, which the card never
+    /// sees. In-process only: vpcd cannot take its readers away, and pcscd reports a vpcd
+    /// card whose connection drops as removed, its reader still listed.
+    pub unplug_after: Option<u64>,
 }
 
 /// What happens to the next APDU under the configured faults.
@@ -109,13 +113,17 @@ impl FaultClock {
     }
 }
 
+/// The reader name an in-process card reports when its reader is unplugged.
+pub const SIM_READER: &str = "Simulated reader";
+
 /// A simulated card used directly, without pcscd: the fast path for unit tests.
 pub struct SimTransport {
     card: SharedCard,
     atr: Vec<u8>,
     faults: Faults,
     clock: FaultClock,
-    removed: bool,
+    /// How the card was lost: every later APDU fails the same way.
+    gone: Option<TransportError>,
 }
 
 impl SimTransport {
@@ -131,7 +139,7 @@ impl SimTransport {
             atr,
             faults,
             clock: FaultClock::default(),
-            removed: false,
+            gone: None,
         }
     }
 
@@ -154,13 +162,18 @@ fn lock(card: &SharedCard) -> std::sync::MutexGuard<'_, dyn VirtualCard + 'stati
 
 impl Transport for SimTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        if self.removed {
-            return Err(TransportError::CardRemoved);
+        if let Some(gone) = &self.gone {
+            return Err(gone.clone());
+        }
+        if self.faults.unplug_after == Some(self.clock.answered) {
+            return Err(self
+                .gone
+                .insert(TransportError::ReaderGone(SIM_READER.into()))
+                .clone());
         }
         if self.clock.tears_now(&self.faults) {
-            self.removed = true;
             lock(&self.card).tear(apdu);
-            return Err(TransportError::CardRemoved);
+            return Err(self.gone.insert(TransportError::CardRemoved).clone());
         }
         Ok(lock(&self.card).process(apdu))
     }
@@ -168,8 +181,8 @@ impl Transport for SimTransport {
         &self.atr
     }
     fn reconnect(&mut self) -> Result<(), TransportError> {
-        if self.removed {
-            return Err(TransportError::CardRemoved);
+        if let Some(gone) = &self.gone {
+            return Err(gone.clone());
         }
         lock(&self.card).reset();
         Ok(())

@@ -178,6 +178,15 @@ impl DeskError {
     pub fn card_removed(&self) -> bool {
         matches!(self, DeskError::Issue(err) if err.card_removed())
     }
+
+    /// The reader went away after writing began: the reader named must come back before the
+    /// issuance is run again on the same card.
+    pub fn reader_gone_during_write(&self) -> Option<&str> {
+        match self {
+            DeskError::Issue(IssueError::ReaderGoneDuringWrite { reader }) => Some(reader),
+            _ => None,
+        }
+    }
 }
 
 impl Problem for DeskError {
@@ -376,6 +385,7 @@ mod tests {
     use crate::config::Role;
     use crate::crypto::diversify::KeyAlgorithm;
     use crate::crypto::test_pki::els_signer;
+    use crate::error::Failure;
     use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
     use crate::store::OperatorRole;
 
@@ -614,6 +624,87 @@ mod tests {
         );
         issue_onto(&operator, card, &mut store, &resume).unwrap();
         assert_eq!(store.status().unwrap().cards, DEMO_ORDERED_CARDS + 1);
+    }
+
+    #[test]
+    fn a_reader_unplugged_mid_write_says_so_records_nothing_and_the_same_card_is_finished() {
+        let setup = setup();
+        let operator = session(OperatorRole::Operator);
+        let uid = [4, 5, 5, 5, 5, 5, 5];
+        // The APDUs of a whole issuance, counted on a card of the same kind.
+        let all = {
+            let (mut store, cardholder) = store();
+            let mut counted = SimTransport::insert(blank_card(&uid), Faults::default());
+            let request = request(cardholder);
+            issue_card(
+                &operator,
+                &mut counted,
+                &mut store,
+                &setup,
+                &request,
+                TODAY,
+                &mut |_| {},
+            )
+            .unwrap();
+            counted.answered()
+        };
+        let mut unplugged_mid_write = 0;
+        for unplug_after in 0..all {
+            let (mut store, cardholder) = store();
+            let before = store.status().unwrap();
+            let card = blank_card(&uid);
+            let unplugged = Faults {
+                unplug_after: Some(unplug_after),
+                ..Faults::default()
+            };
+            let mut writing = false;
+            let err = issue_card(
+                &operator,
+                &mut SimTransport::insert(card.clone(), unplugged),
+                &mut store,
+                &setup,
+                &request(cardholder),
+                TODAY,
+                &mut |step| writing |= step == Step::Write,
+            )
+            .unwrap_err();
+            let failure = Failure::of(&err);
+            assert!(
+                failure.cause.contains("was disconnected") && !failure.cause.contains("removed"),
+                "unplugged after {unplug_after}: {failure:?}"
+            );
+            assert!(!err.card_removed(), "{err}");
+            if writing {
+                unplugged_mid_write += 1;
+                assert_eq!(
+                    err.reader_gone_during_write(),
+                    Some(crate::sim::SIM_READER),
+                    "unplugged after {unplug_after}: {err}"
+                );
+                assert!(
+                    failure
+                        .cause
+                        .contains("during the write; the card may be half written")
+                        && failure.next_step.contains("plug the reader back in"),
+                    "{failure:?}"
+                );
+            }
+            let after = store.status().unwrap();
+            assert_eq!(
+                (after.cards, after.outbox_pending),
+                (before.cards, before.outbox_pending),
+                "unplugged after {unplug_after}: nothing recorded"
+            );
+            // Plugged back in with the same card: checked, then finished or rewritten.
+            let resume = IssueRequest {
+                expected_uid: Some(uid.to_vec()),
+                ..request(cardholder)
+            };
+            issue_onto(&operator, card, &mut store, &resume)
+                .unwrap_or_else(|err| panic!("after an unplug at {unplug_after}: {err}"));
+            assert_eq!(store.status().unwrap().cards, before.cards + 1);
+        }
+        assert!(unplugged_mid_write > 0, "some unplug fell inside the write");
     }
 
     #[test]

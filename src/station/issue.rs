@@ -63,6 +63,11 @@ pub enum IssueError {
     ReadBackMismatch,
     #[error("the certificate cannot be encoded: {0}")]
     Certificate(String),
+    /// The reader went away once writing had begun: the card holds part of the new data.
+    #[error(
+        "the reader \"{reader}\" was disconnected during the write; the card may be half written"
+    )]
+    ReaderGoneDuringWrite { reader: String },
 }
 
 impl IssueError {
@@ -88,6 +93,9 @@ impl Problem for IssueError {
                 "write the card again; if it repeats, the card is faulty: issue a duplicate"
             }
             IssueError::Certificate(_) => "check the signer certificate",
+            IssueError::ReaderGoneDuringWrite { .. } => {
+                "plug the reader back in and issue again with the same card on it: the card is checked, then finished or rewritten"
+            }
         }
     }
 }
@@ -193,10 +201,14 @@ pub fn issue_with_progress<T: Transport + ?Sized>(
     };
     let key = card_key.for_card(&uid)?;
     progress(Step::Write);
-    els::write(card, Some(&key), &structure, certificate.as_deref())?;
-    tracing::info!(chip = %serial, els_bytes = structure.len(), "issue: ELS written, reading back");
-    progress(Step::Verify);
-    let verified = read_back(card, &uid, &structure, trusted, today)?;
+    let verified = els::write(card, Some(&key), &structure, certificate.as_deref())
+        .map_err(IssueError::from)
+        .and_then(|()| {
+            tracing::info!(chip = %serial, els_bytes = structure.len(), "issue: ELS written, reading back");
+            progress(Step::Verify);
+            read_back(card, &uid, &structure, trusted, today)
+        })
+        .map_err(during_write)?;
     tracing::info!(chip = %serial, expires = %verified.data.expires, "issue: card verified on the chip");
     Ok(Issued { uid, verified })
 }
@@ -231,10 +243,23 @@ pub fn prolong<T: Transport + ?Sized>(
     };
     let structure = signer.sign(&data, Certificates::InEfCert, today)?;
     let key = card_key.for_card(&uid)?;
-    els::write(card, Some(&key), &structure, None)?;
-    let verified = read_back(card, &uid, &structure, trusted, today)?;
+    let verified = els::write(card, Some(&key), &structure, None)
+        .map_err(IssueError::from)
+        .and_then(|()| read_back(card, &uid, &structure, trusted, today))
+        .map_err(during_write)?;
     tracing::info!(chip = %chip_serial(&uid), expires = %new_expiry, "prolong: card verified on the chip");
     Ok(Issued { uid, verified })
+}
+
+/// A reader that went away once writing began leaves a card that may hold part of the new
+/// data: the operator is told so, rather than only that the reader is gone.
+fn during_write(err: IssueError) -> IssueError {
+    match err {
+        IssueError::Card(ElsCardError::Transport(TransportError::ReaderGone(reader))) => {
+            IssueError::ReaderGoneDuringWrite { reader }
+        }
+        other => other,
+    }
 }
 
 fn read_back<T: Transport + ?Sized>(
@@ -542,8 +567,7 @@ mod tests {
 
     impl Transport for ShortApdusOnly {
         fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-            // An extended APDU has 00 where a short one has Lc or Le, followed by more bytes.
-            if apdu.len() > 5 && apdu[4] == 0 {
+            if crate::card::apdu::is_extended_encoding(apdu) {
                 return Err(TransportError::Protocol("extended APDU".into()));
             }
             self.0.transmit(apdu)

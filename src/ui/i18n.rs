@@ -73,6 +73,8 @@ catalogue! {
     IssueCard => "Wydaj legitymację", "Issue card";
     PutCardOnReader => "Połóż kartę na czytniku", "Put the card on the reader";
     PutBackToResume => "Karta zabrana w trakcie zapisu: połóż ją z powrotem, aby dokończyć", "The card left mid-write: put it back to resume";
+    ReaderGoneMidWrite => "Czytnik odłączono w trakcie zapisu: karta może być zapisana tylko częściowo", "The reader was disconnected during the write: the card may be half written";
+    PlugReaderBackToFinish => "Podłącz czytnik ponownie, z tą samą kartą: zostanie sprawdzona, a zapis dokończony lub powtórzony", "Plug the reader back in with the same card on it: the card is checked, then finished or rewritten";
     Issued => "Wydano kartę", "Card issued";
     DuplicateLost => "Duplikat: zgubiona", "Duplicate: lost";
     DuplicateDamaged => "Duplikat: zniszczona", "Duplicate: damaged";

@@ -73,6 +73,7 @@ impl NoVerdict {
             TransportError::NoService
             | TransportError::NoReaders
             | TransportError::NoSuchReader(_)
+            | TransportError::ReaderGone(_)
             | TransportError::Subsystem(_) => NoVerdict::ReaderGone(detail()),
             TransportError::CardReset
             | TransportError::Busy(_)
@@ -930,6 +931,7 @@ mod tests {
         for gone in [
             TransportError::NoService,
             TransportError::NoReaders,
+            TransportError::ReaderGone("R".into()),
             TransportError::Subsystem("reader unplugged".into()),
         ] {
             assert!(

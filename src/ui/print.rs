@@ -11,7 +11,6 @@ use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
 use super::{Db, blocking, stopped, theme};
-use crate::card::feed::PcscFeed;
 use crate::config::Language;
 use crate::error::Failure;
 use crate::station::auth::{Action, Session};
@@ -41,6 +40,8 @@ pub struct PrintScreen {
     /// reading and writing meanwhile) rather than hold the window's for minutes.
     database: PathBuf,
     session: Session,
+    /// The profile's readers: the encoder is one of them unless `[printer]` names its own.
+    readers: crate::config::Readers,
     /// `None` while the printer set-up loads.
     station: Option<Result<Arc<PrintStation>, Failure>>,
     pub queue: Vec<Production>,
@@ -84,6 +85,7 @@ impl PrintScreen {
         session: Session,
         profile: crate::config::Profile,
     ) -> (Self, Task<Message>) {
+        let readers = profile.readers.clone();
         let load_station = Task::perform(
             blocking("set-up", move || {
                 PrintStation::from_profile(&profile).map(Arc::new)
@@ -94,6 +96,7 @@ impl PrintScreen {
             db: db.clone(),
             database,
             session,
+            readers,
             station: None,
             queue: Vec::new(),
             selected: None,
@@ -206,18 +209,20 @@ impl PrintScreen {
             self.session.clone(),
             self.control.clone(),
         );
-        let reader = station.printer.encoder_reader.clone();
+        let readers = self.readers.clone();
         let events = iced::stream::channel(64, async move |mut output| {
             use iced::futures::SinkExt;
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let worker = tokio::task::spawn_blocking(move || {
                 let mut store = Store::open(&database).map_err(Failure::from)?;
-                let mut feed = PcscFeed::new(reader.as_deref(), FEED_WAIT);
+                // The profile's feed, as `cardstation print` drives it: an Evolis printer
+                // told where to move each card, or the encoder reader waited on.
+                let mut feed = station.feed(&readers, FEED_WAIT);
                 let mut cups = station.cups();
                 let setup = station.setup(&session);
                 print::run_batch(
                     &mut store,
-                    &mut feed,
+                    &mut *feed,
                     &mut cups,
                     &setup,
                     usize::MAX,

@@ -212,12 +212,16 @@ fn read_task(reader: String, atr: Vec<u8>) -> Task<Message> {
     })
 }
 
-/// Connects to the reader on a blocking thread and reads the UID, so the UI never waits.
+/// Connects to the reader on a blocking thread and reads the chip serial as issuance does
+/// (`FF CA` for a contactless card, the CPLC and the rest first for a contact one), so the
+/// UI never waits.
 async fn read_uid(reader: String) -> Result<String, Failure> {
     super::blocking("reader", move || {
-        let uid = PcscTransport::connect(&reader, Sharing::Shared)
-            .and_then(|mut card| crate::card::read_uid(&mut card));
-        uid.map(hex::encode_upper).map_err(Failure::from)
+        let serial = PcscTransport::connect(&reader, Sharing::Shared)
+            .and_then(|mut card| crate::card::read_chip_serial(&mut card))?;
+        serial
+            .shown()
+            .ok_or_else(|| Failure::from(crate::card::els::ElsCardError::NoChipSerial))
     })
     .await
 }

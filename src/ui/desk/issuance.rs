@@ -38,6 +38,12 @@ pub enum Issuance {
         done: Vec<Step>,
         current: Step,
     },
+    /// The reader went away mid-write; `resume` is the chip the write started on, issued
+    /// again (checked, then finished or rewritten) when the reader is back with it.
+    ReaderGone {
+        reader: String,
+        resume: Option<Vec<u8>>,
+    },
     Done(IssuedCard),
     Failed {
         failure: Failure,
@@ -59,6 +65,8 @@ pub struct IssueFailure {
     pub failure: Failure,
     /// Taken off the reader mid-write: wait for the same chip to come back.
     pub card_removed: bool,
+    /// The reader named went away mid-write: wait for it and the same chip to come back.
+    pub reader_gone: Option<String>,
     pub needs_reason: bool,
     /// No card on the reader yet: wait for one rather than call it a failure.
     pub no_card: bool,
@@ -68,6 +76,7 @@ impl IssueFailure {
     fn of(err: DeskError) -> Self {
         Self {
             card_removed: err.card_removed(),
+            reader_gone: err.reader_gone_during_write().map(str::to_owned),
             needs_reason: matches!(err, DeskError::NeedsDuplicateReason { .. }),
             no_card: false,
             failure: err.into(),
@@ -86,6 +95,7 @@ impl IssueFailure {
         Self {
             failure,
             card_removed: false,
+            reader_gone: None,
             needs_reason: false,
             no_card: false,
         }
@@ -102,7 +112,7 @@ impl Desk {
             return Task::none();
         }
         match &self.issuance {
-            Issuance::WaitingForCard { resume, .. } => {
+            Issuance::WaitingForCard { resume, .. } | Issuance::ReaderGone { resume, .. } => {
                 let resume = resume.clone();
                 self.start_issue(resume)
             }
@@ -184,7 +194,12 @@ impl Desk {
                     Issuance::Running { uid, .. } => uid.clone(),
                     _ => None,
                 };
-                self.issuance = if failure.no_card || failure.card_removed {
+                self.issuance = if let Some(reader) = failure.reader_gone {
+                    Issuance::ReaderGone {
+                        reader,
+                        resume: started_on,
+                    }
+                } else if failure.no_card || failure.card_removed {
                     Issuance::WaitingForCard {
                         resume: started_on.filter(|_| failure.card_removed),
                         why: failure.failure.cause,
@@ -249,6 +264,22 @@ impl Desk {
                         .size(theme::SMALL_SIZE)
                         .color(theme::MUTED),
                 );
+            }
+            Issuance::ReaderGone { reader, .. } => {
+                page = page.push(
+                    text(t(language, Text::ReaderGoneMidWrite))
+                        .size(theme::HEADING_SIZE)
+                        .color(theme::PROBLEM),
+                );
+                page = page.push(
+                    text(reader.clone())
+                        .size(theme::SMALL_SIZE)
+                        .color(theme::MUTED),
+                );
+                page = page.push(text(format!(
+                    "→ {}",
+                    t(language, Text::PlugReaderBackToFinish)
+                )));
             }
             Issuance::Running { uid, done, current } => {
                 page = page.push(steps_view(done, Some(*current), uid.as_deref(), language));
