@@ -51,6 +51,9 @@ pub struct ServerFaults {
     pub error_rate: f64,
     /// Every Nth request is answered 429 with `Retry-After: 1`.
     pub too_many_every: Option<u64>,
+    /// The 429's `Retry-After` in seconds instead of 1 (0: come back at once, so a long
+    /// test can meet many 429s without waiting a second for each).
+    pub retry_after_s: Option<u64>,
     /// Added to every request.
     pub delay: Duration,
     /// Share of responses whose body is cut in half after the request was handled.
@@ -71,7 +74,7 @@ pub struct ServerFaults {
 impl FromStr for ServerFaults {
     type Err = String;
 
-    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`,
+    /// `error_rate=0.1,429_every=7,retry_after_s=0,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`,
     /// `html_errors=true`, `huge_body=BYTES`, `huge_body_unsized=BYTES`; all optional.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut faults = ServerFaults::default();
@@ -88,6 +91,7 @@ impl FromStr for ServerFaults {
                 "error_rate" => faults.error_rate = value.parse().map_err(|_| bad())?,
                 "truncate_rate" => faults.truncate_rate = value.parse().map_err(|_| bad())?,
                 "429_every" => faults.too_many_every = Some(value.parse().map_err(|_| bad())?),
+                "retry_after_s" => faults.retry_after_s = Some(value.parse().map_err(|_| bad())?),
                 "delay_ms" => {
                     faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
@@ -100,7 +104,7 @@ impl FromStr for ServerFaults {
                 "seed" => faults.seed = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
-                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
+                        "unknown fault {name:?} (known: error_rate, 429_every, retry_after_s, delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
                     ));
                 }
             }
@@ -960,9 +964,10 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
     {
         let mut response =
             ProblemDocument::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(faults.retry_after_s.unwrap_or(1)),
+        );
         return response;
     }
     if state.roll(faults.error_rate) {
@@ -1232,10 +1237,11 @@ mod tests {
     #[test]
     fn fault_specs_parse_and_bad_ones_are_refused() {
         let faults: ServerFaults =
-            "error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=9,seed=3"
+            "error_rate=0.1,429_every=7,retry_after_s=0,delay_ms=20,truncate_rate=0.05,fail_after=9,seed=3"
                 .parse()
                 .unwrap();
         assert_eq!(faults.fail_after, Some(9));
+        assert_eq!(faults.retry_after_s, Some(0));
         assert_eq!(faults.too_many_every, Some(7));
         assert_eq!(faults.delay, Duration::from_millis(20));
         assert_eq!(faults.seed, 3);
