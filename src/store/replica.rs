@@ -919,11 +919,16 @@ impl Store {
 
     /// Counts a push attempt before the request goes out: a later run that finds a create
     /// with attempts looks its operation id up on the server before creating again.
-    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<()> {
+    /// Counts one more try of the row, committed before anything is sent, and returns how
+    /// many tries came before (read now, not from the batch the push read earlier): a row
+    /// tried before may have reached the server.
+    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<i64> {
         self.write(|tx| {
-            tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
-                .execute([outbox_id])?;
-            Ok(())
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts - 1",
+                )?
+                .query_row([outbox_id], |row| row.get(0))?)
         })
     }
 
