@@ -238,10 +238,16 @@ fn a_live_key_is_refused_by_the_reference_server_without_echoing_it() {
 }
 
 fn write_profile(dir: &Path, url: &str) -> std::path::PathBuf {
+    write_profile_with(dir, url, "")
+}
+
+/// A profile whose `[server]` also has the `server_lines`.
+fn write_profile_with(dir: &Path, url: &str, server_lines: &str) -> std::path::PathBuf {
     let path = dir.join("profile.toml");
     let text = format!(
         "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[server]\nkind = \"cardexchange\"\n\
-         url = \"{url}\"\napi_key_env = \"CARDSTATION_TEST_CX_KEY\"\ncardholder_profile = \"{PROFILE_ID}\"\n"
+         url = \"{url}\"\napi_key_env = \"CARDSTATION_TEST_CX_KEY\"\ncardholder_profile = \"{PROFILE_ID}\"\n\
+         {server_lines}"
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -1241,6 +1247,18 @@ fn a_lost_create_is_found_past_the_first_page_of_the_search() {
     assert_eq!(server.objects("persons").len(), 121);
 }
 
+/// The outbox rows and the tries counted on them: either changes once a push has begun.
+fn push_state(db: &Path) -> (i64, i64) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*), coalesce(sum(attempts), 0) FROM outbox",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap()
+}
+
 /// Rows in the outbox of the store at `db`.
 fn outbox_pending(db: &Path) -> i64 {
     rusqlite::Connection::open(db)
@@ -1288,9 +1306,10 @@ fn assert_one_to_one(db: &Path, server: &ReferenceServer, table: &str) -> usize 
 fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
     const PEOPLE: usize = 200;
     const MIN_KILLS: usize = 50;
-    // From the child's start: it opens the store and begins the push in about 40 ms (debug);
-    // on a loaded machine runs that get nowhere make the next ones wait longer.
-    const KILL_AFTER: [u64; 4] = [60, 75, 90, 105];
+    // From the child's start: it opens the store and begins the push in about 40 ms (debug),
+    // then waits up to the request timeout for a create the killed run had in flight; on a
+    // loaded machine runs that get nowhere make the next ones wait longer.
+    const KILL_AFTER: [u64; 4] = [250, 300, 350, 400];
     let mut slower = 0;
     let server = ReferenceServer::start(
         0,
@@ -1318,12 +1337,13 @@ fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
             .unwrap();
     }
     drop(store);
-    let profile = write_profile(dir.path(), &server.url());
+    // A run started after a kill waits this long for what the killed one had in flight.
+    let profile = write_profile_with(dir.path(), &server.url(), "request_timeout_ms = 200\n");
 
     let started = Instant::now();
     let (mut kills, mut mid_push, mut with_progress) = (0, 0, 0);
     loop {
-        let before = outbox_pending(&db);
+        let before = push_state(&db);
         let mut child = cardstation_sync(&profile, &db).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(
             KILL_AFTER[kills % KILL_AFTER.len()] + slower,
@@ -1334,12 +1354,13 @@ fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         kills += 1;
-        let after = outbox_pending(&db);
-        if after > 0 {
+        let after = push_state(&db);
+        // Killed after the push began (a try was counted or a row retired) and before it ended.
+        if after.0 > 0 && after != before {
             mid_push += 1;
-            with_progress += usize::from(after < before);
+            with_progress += usize::from(after.0 < before.0);
         }
-        slower = if after == before {
+        slower = if after.0 == before.0 {
             slower + 10
         } else {
             slower.saturating_sub(10)
@@ -1348,7 +1369,7 @@ fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
         for resource in ["persons", "cardholders", "cards"] {
             assert_no_duplicates(&server, resource);
         }
-        if after == 0 {
+        if after.0 == 0 {
             break;
         }
         assert!(
@@ -1357,8 +1378,8 @@ fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
         );
     }
     println!(
-        "{kills} kills, {mid_push} with the push unfinished ({with_progress} after it pushed \
-         something), in {:.1} s",
+        "{kills} kills, {mid_push} of them mid-push ({with_progress} after it retired a row), \
+         in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(
@@ -1366,6 +1387,8 @@ fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
         "only {mid_push} kills landed mid-push: lower KILL_AFTER or raise delay_ms"
     );
 
+    // The clean sync with the usual timeout: its pull reads pages of 100.
+    let profile = write_profile(dir.path(), &server.url());
     let output = cardstation_sync(&profile, &db).output().unwrap();
     assert!(
         output.status.success(),
@@ -1402,4 +1425,51 @@ fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
         // The status that follows a card's create was not lost with an answer.
         assert_eq!(card["status"], "in_production", "{card}");
     }
+}
+
+/// `cardstation sync` killed while the server is still making its first create, and started
+/// again at once: the new run waits for what the killed one sent before looking it up, so
+/// a server that finishes what it started does not get the create twice.
+#[test]
+fn a_sync_restarted_while_the_killed_ones_create_is_still_being_made_makes_it_once() {
+    let server = ReferenceServer::start(0, None, faults("create_delay_ms=600")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    import_people(&mut Store::open(&db).unwrap(), 2, "InFlight");
+    let profile = write_profile_with(dir.path(), &server.url(), "request_timeout_ms = 2000\n");
+    let tried = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT max(attempts) FROM outbox", [], |row| row.get(0))
+            .unwrap()
+    };
+
+    let mut child = cardstation_sync(&profile, &db).spawn().unwrap();
+    let started = Instant::now();
+    while tried() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the push never began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The first person's create is on its way, and takes the server 600 ms.
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        server.objects("persons").is_empty(),
+        "killed after the create was made"
+    );
+
+    let output = cardstation_sync(&profile, &db).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(assert_no_duplicates(&server, "persons"), 2);
+    assert_eq!(server.objects("persons").len(), 2);
+    assert_eq!(server.objects("cardholders").len(), 2);
+    assert_eq!(outbox_pending(&db), 0);
 }

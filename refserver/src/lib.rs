@@ -56,6 +56,8 @@ pub struct ServerFaults {
     pub retry_after_s: Option<u64>,
     /// Added to every request.
     pub delay: Duration,
+    /// How long a create takes; it is made even if the client is gone by then.
+    pub create_delay: Duration,
     /// Share of responses whose body is cut in half after the request was handled.
     pub truncate_rate: f64,
     /// Every request after the first N (counted from the start, or from `set_faults`) is
@@ -74,7 +76,7 @@ pub struct ServerFaults {
 impl FromStr for ServerFaults {
     type Err = String;
 
-    /// `error_rate=0.1,429_every=7,retry_after_s=0,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`,
+    /// `error_rate=0.1,429_every=7,retry_after_s=0,delay_ms=20,create_delay_ms=300,truncate_rate=0.05,fail_after=50,seed=3`,
     /// `html_errors=true`, `huge_body=BYTES`, `huge_body_unsized=BYTES`; all optional.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut faults = ServerFaults::default();
@@ -95,6 +97,9 @@ impl FromStr for ServerFaults {
                 "delay_ms" => {
                     faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
+                "create_delay_ms" => {
+                    faults.create_delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
+                }
                 "fail_after" => faults.fail_after = Some(value.parse().map_err(|_| bad())?),
                 "html_errors" => faults.html_errors = value.parse().map_err(|_| bad())?,
                 "huge_body" => faults.huge_body = Some(value.parse().map_err(|_| bad())?),
@@ -104,7 +109,7 @@ impl FromStr for ServerFaults {
                 "seed" => faults.seed = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
-                        "unknown fault {name:?} (known: error_rate, 429_every, retry_after_s, delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
+                        "unknown fault {name:?} (known: error_rate, 429_every, retry_after_s, delay_ms, create_delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
                     ));
                 }
             }
@@ -688,8 +693,27 @@ async fn create(
     UrlPath(resource): UrlPath<String>,
     body: String,
 ) -> Result<Response, ProblemDocument> {
-    let kind = kind_of(&resource)?;
-    let fields = json_body(&body)?;
+    let slow = state.faults().create_delay;
+    if slow.is_zero() {
+        return create_now(&state, &resource, &body);
+    }
+    // Made apart from the connection: a client that gave up or died meanwhile does not
+    // stop it, as a server that finishes what it started would not.
+    tokio::spawn(async move {
+        tokio::time::sleep(slow).await;
+        create_now(&state, &resource, &body)
+    })
+    .await
+    .map_err(|_| ProblemDocument::new(StatusCode::INTERNAL_SERVER_ERROR, "the create failed"))?
+}
+
+fn create_now(
+    state: &ServerState,
+    resource: &str,
+    body: &str,
+) -> Result<Response, ProblemDocument> {
+    let kind = kind_of(resource)?;
+    let fields = json_body(body)?;
     let mut conn = state.db();
     let tx = conn.transaction()?;
     let object = create_object(&tx, kind, fields)?;

@@ -405,6 +405,11 @@ impl Client {
         &self.base
     }
 
+    /// How long a request may take before this client gives up on its answer.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.retry.request_timeout
+    }
+
     /// Sends one request with retries; returns headers and the body parsed as JSON
     /// (`Value::Null` for an empty body). A body that does not parse is a truncated
     /// answer and is retried like a 5xx.

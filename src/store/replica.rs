@@ -8,6 +8,7 @@
 //! produced (personalized, blocked...), which is kept and pushed again.
 
 use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -919,23 +920,47 @@ impl Store {
 
     /// Counts a push attempt before the request goes out: a later run that finds a create
     /// with attempts looks its operation id up on the server before creating again.
-    /// Counts one more try of the row, committed before anything is sent, and returns how
-    /// many tries came before (read now, not from the batch the push read earlier): a row
-    /// tried before may have reached the server.
-    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<i64> {
-        self.write(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts - 1",
-                )?
-                .query_row([outbox_id], |row| row.get(0))?)
-        })
+    /// Counts one more try of the row, durably committed before anything is sent, and says
+    /// how long ago the try before it began if that try never ended (its run was killed
+    /// while waiting; `Duration::MAX` if it ended), read now, not from the batch the push
+    /// read earlier; `None` for a first try. A row tried before may have reached the server.
+    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<Option<Duration>> {
+        let now_ms = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
+        // Even a power cut must not forget that the request may have left: the next run
+        // would then send it again without looking. One fsync per create.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let earlier = self.write(|tx| {
+            let (attempts, attempted_at_ms): (i64, Option<i64>) = tx
+                .prepare_cached("SELECT attempts, attempted_at_ms FROM outbox WHERE id = ?1")?
+                .query_row([outbox_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, attempted_at_ms = ?1 WHERE id = ?2",
+            )?
+            .execute((now_ms, outbox_id))?;
+            Ok((attempts > 0).then(|| match attempted_at_ms {
+                Some(at) => Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0)),
+                // The try ended with an answer or an error, or predates this column.
+                None => Duration::MAX,
+            }))
+        });
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        earlier
     }
 
+    /// The try ended with `error`: nothing of it is still in flight (a run that was killed
+    /// mid-try never gets here, and its next run waits for what it sent).
     pub fn record_push_error(&mut self, outbox_id: i64, error: &str) -> Result<()> {
         self.write(|tx| {
-            tx.prepare_cached("UPDATE outbox SET last_error = ?1 WHERE id = ?2")?
-                .execute((error, outbox_id))?;
+            tx.prepare_cached(
+                "UPDATE outbox SET last_error = ?1, attempted_at_ms = NULL WHERE id = ?2",
+            )?
+            .execute((error, outbox_id))?;
             Ok(())
         })
     }

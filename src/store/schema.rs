@@ -19,6 +19,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0008_revocation_poll.sql")),
     M::up(include_str!("migrations/0009_conflicts.sql")),
     M::up(include_str!("migrations/0010_cards_desfire.sql")),
+    M::up(include_str!("migrations/0011_outbox_attempted_at.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

@@ -11,9 +11,13 @@
 //!   handled it, even a 429): every later try in the same run looks the operation id up
 //!   before sending ([`Client::create_once`]).
 //! - The process dies between sending and recording the answer: the try is counted and
-//!   committed before the request leaves ([`Store::begin_push_attempt`], read fresh, not
-//!   from the batch), so the next run looks up first; recording the remote id and retiring
-//!   the row are one transaction.
+//!   committed (with a sync to disk, so a power cut does not forget it) before the request
+//!   leaves ([`Store::begin_push_attempt`], read fresh, not from the batch), so the next run
+//!   looks up first; recording the remote id and retiring the row are one transaction.
+//! - The process dies while its create is still being handled, and restarts at once: a
+//!   server that finishes what it started makes the object after the new run's lookup.
+//!   A try that never ended is timed, and the next run looks only once the request
+//!   timeout has passed since it was sent.
 //! - The lookup misses: it reads every page of the search, not the first ten objects, so a
 //!   search looser than the id cannot hide the object. (It relies on the server's `q`
 //!   reaching `metadata`, as the reference server's does.)
@@ -337,6 +341,7 @@ async fn push_entry(
     client: &Client,
     entry: &OutboxEntry,
     fields: Value,
+    cancel: &Cancel,
 ) -> Result<Pushed, SyncError> {
     let resource = path(entry.resource);
     let remote_id = blocking(|| store.remote_id(entry.resource, entry.local_id))?;
@@ -385,7 +390,14 @@ async fn push_entry(
         (Operation::Create, None) => {
             // Counted (and committed) before the request leaves: a crash after it makes the
             // next run look the operation id up before sending again.
-            let maybe_sent_before = blocking(|| store.begin_push_attempt(entry.id))? > 0;
+            let earlier_try = blocking(|| store.begin_push_attempt(entry.id))?;
+            if let Some(ago) = earlier_try {
+                // A run killed while it waited for the answer: a server that finishes what
+                // it started may still be making the object. Look once it has had as long
+                // as this client gives any answer.
+                settle(client.request_timeout().saturating_sub(ago), cancel).await?;
+            }
+            let maybe_sent_before = earlier_try.is_some();
             let (create_fields, then_update) = split_card_create(resource, fields);
             let created = client
                 .create_once(
@@ -447,6 +459,26 @@ async fn push_entry(
         }
         Err(err) => Ok(Pushed::Refused(err.to_string())),
     }
+}
+
+/// Waits `wait`, cancellably.
+async fn settle(wait: Duration, cancel: &Cancel) -> Result<(), SyncError> {
+    if wait.is_zero() {
+        return Ok(());
+    }
+    tracing::info!(
+        wait_ms = wait.as_millis() as u64,
+        "a create sent by a run that stopped mid-way may still be in flight; waiting before looking it up"
+    );
+    let until = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < until {
+        cancel.check()?;
+        tokio::time::sleep_until(
+            until.min(tokio::time::Instant::now() + Duration::from_millis(100)),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// The field names of a change, for a log line that must not carry their values.
@@ -526,7 +558,9 @@ async fn push(
                 continue;
             }
             let pushed = match blocking(|| server_fields(store, &entry, options))? {
-                ServerFields::Ready(fields) => push_entry(store, client, &entry, fields).await?,
+                ServerFields::Ready(fields) => {
+                    push_entry(store, client, &entry, fields, cancel).await?
+                }
                 ServerFields::WaitsFor(reason) => Pushed::Refused(reason.into()),
             };
             match pushed {
