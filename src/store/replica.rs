@@ -1159,6 +1159,28 @@ mod tests {
     }
 
     #[test]
+    fn a_try_that_never_ended_is_timed_and_one_that_ended_is_not() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.create_person(&person("Anna", "Kowalska")).unwrap();
+        let row = store.outbox_pending(1).unwrap()[0].id;
+        assert_eq!(store.begin_push_attempt(row).unwrap(), None, "a first try");
+        // The run died mid-try: the next one knows it began moments ago.
+        let ago = store.begin_push_attempt(row).unwrap().unwrap();
+        assert!(ago < Duration::from_secs(5), "{ago:?}");
+        store.record_push_error(row, "503").unwrap();
+        assert_eq!(
+            store.begin_push_attempt(row).unwrap(),
+            Some(Duration::MAX),
+            "an ended try leaves nothing in flight"
+        );
+        let synchronous: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 1, "back to NORMAL after the durable count");
+    }
+
+    #[test]
     fn a_lost_create_answer_is_linked_by_operation_id_not_duplicated() {
         let mut store = Store::open_in_memory().unwrap();
         let id = store.create_person(&person("Anna", "Kowalska")).unwrap();
