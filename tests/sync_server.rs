@@ -238,10 +238,16 @@ fn a_live_key_is_refused_by_the_reference_server_without_echoing_it() {
 }
 
 fn write_profile(dir: &Path, url: &str) -> std::path::PathBuf {
+    write_profile_with(dir, url, "")
+}
+
+/// A profile whose `[server]` also has the `server_lines`.
+fn write_profile_with(dir: &Path, url: &str, server_lines: &str) -> std::path::PathBuf {
     let path = dir.join("profile.toml");
     let text = format!(
         "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[server]\nkind = \"cardexchange\"\n\
-         url = \"{url}\"\napi_key_env = \"CARDSTATION_TEST_CX_KEY\"\ncardholder_profile = \"{PROFILE_ID}\"\n"
+         url = \"{url}\"\napi_key_env = \"CARDSTATION_TEST_CX_KEY\"\ncardholder_profile = \"{PROFILE_ID}\"\n\
+         {server_lines}"
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -1114,4 +1120,356 @@ fn an_html_error_page_is_summarised_in_one_line() {
          503 Service Temporarily Unavailable nginx"
     );
     assert!(err.is_transient());
+}
+
+/// Two pushes of one store at once (a `sync --once` beside a window's background sync, or
+/// the child of a killed wrapper still running): the second waits for the first's lock, so
+/// no create is sent by both.
+#[test]
+fn two_pushes_of_one_store_at_once_create_each_person_once() {
+    const PEOPLE: usize = 30;
+    let server = ReferenceServer::start(0, None, faults("delay_ms=5")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    import_people(&mut Store::open(&db).unwrap(), PEOPLE, "Twice");
+    let url = server.url();
+    let pushes: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, url) = (db.clone(), url.clone());
+            std::thread::spawn(move || {
+                let mut store = Store::open(&db).unwrap();
+                run_sync(&mut store, &client(&url), &options(2, 100)).unwrap()
+            })
+        })
+        .collect();
+    let pushed: usize = pushes
+        .into_iter()
+        .map(|push| push.join().unwrap().resources["persons"].pushed)
+        .sum();
+
+    assert_eq!(assert_no_duplicates(&server, "persons"), PEOPLE);
+    assert_eq!(server.objects("persons").len(), PEOPLE);
+    assert_eq!(server.objects("cardholders").len(), PEOPLE);
+    assert_eq!(pushed, PEOPLE, "each person pushed by one of the two");
+    assert_eq!(
+        Store::open(&db).unwrap().status().unwrap().outbox_pending,
+        0
+    );
+}
+
+/// A cardholder whose person the server refused waits for it instead of being made without
+/// its person; once the person is corrected both go, linked.
+#[test]
+fn a_cardholder_waits_for_its_refused_person_instead_of_being_made_without_it() {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    let mut store = Store::open(&db).unwrap();
+    import_people(&mut store, 1, "Orphan");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let set_birth_date = |birth_date: &str| {
+        conn.execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.birthDate', ?1)
+             WHERE resource = 'persons'",
+            [birth_date],
+        )
+        .unwrap()
+    };
+    // The server refuses the person (422).
+    assert_eq!(set_birth_date("spring of 2002"), 1);
+    let client = client(&server.url());
+
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(report.resources["persons"].refused, 1, "{report:?}");
+    assert_eq!(report.resources["cardholders"].refused, 1, "{report:?}");
+    assert!(
+        server.objects("cardholders").is_empty(),
+        "made without its person"
+    );
+    let waiting: String = conn
+        .query_row(
+            "SELECT last_error FROM outbox WHERE resource = 'cardholders'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(waiting.contains("person is not on the server"), "{waiting}");
+
+    set_birth_date("2002-03-04");
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(report.resources["cardholders"].pushed, 1, "{report:?}");
+    let person = id_of(&server.objects("persons")[0]);
+    assert_eq!(server.objects("cardholders")[0]["person"], person);
+    assert_eq!(store.status().unwrap().outbox_pending, 0);
+}
+
+/// The lookup of a create whose answer was lost reads past the first page of the search:
+/// a search looser than the id (here, objects whose names mention it) lists others first.
+#[test]
+fn a_lost_create_is_found_past_the_first_page_of_the_search() {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let client = client(&server.url());
+    let operation_id = "7d0c4f0e-0000-4000-8000-00000000beef";
+    let person = |first_name: &str, metadata: Value| {
+        json!({"firstName": first_name, "lastName": "Szukana", "birthDate": "2001-01-01",
+               "metadata": metadata})
+    };
+    block_on(async {
+        for number in 0..120 {
+            let mentions = person(&format!("{operation_id} {number}"), json!({}));
+            client.create("persons", &mentions).await.unwrap();
+        }
+        let made = client
+            .create(
+                "persons",
+                &person("Made", json!({"operationId": operation_id})),
+            )
+            .await
+            .unwrap();
+        let found = client
+            .find_by_operation_id("persons", operation_id)
+            .await
+            .unwrap()
+            .expect("the lost create is found");
+        assert_eq!(found["id"], made["id"]);
+        // A retried create (a run after a crash) takes the one made instead of a second.
+        let again = client
+            .create_once(
+                "persons",
+                &person("Made", json!({"operationId": operation_id})),
+                operation_id,
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(again["id"], made["id"]);
+    });
+    assert_eq!(server.objects("persons").len(), 121);
+}
+
+/// The outbox rows and the tries counted on them: either changes once a push has begun.
+fn push_state(db: &Path) -> (i64, i64) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*), coalesce(sum(attempts), 0) FROM outbox",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap()
+}
+
+/// Rows in the outbox of the store at `db`.
+fn outbox_pending(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Each local row of `table` on the server once: remote ids set and all different, and the
+/// same set as the server's objects of that resource.
+fn assert_one_to_one(db: &Path, server: &ReferenceServer, table: &str) -> usize {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let local: Vec<Option<String>> = conn
+        .prepare(&format!("SELECT remote_id FROM {table}"))
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let local: Vec<String> = local
+        .into_iter()
+        .map(|id| id.unwrap_or_else(|| panic!("a local {table} row has no remote id")))
+        .collect();
+    let distinct: HashSet<&String> = local.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        local.len(),
+        "two local {table} rows share one"
+    );
+    let on_server: HashSet<String> = server.objects(table).iter().map(id_of).collect();
+    assert_eq!(on_server.len(), server.objects(table).len());
+    assert_eq!(
+        distinct,
+        on_server.iter().collect(),
+        "local {table} and the server's differ"
+    );
+    local.len()
+}
+
+/// `cardstation sync` killed with SIGKILL every few dozen milliseconds, over the whole push
+/// of 200 new persons with their cardholders and ordered cards, against a server that fails
+/// 10% of requests with 503, answers every 11th with 429 and cuts 2% of its answers in half
+/// after doing what was asked: each object is made exactly once, and nothing is lost.
+#[test]
+fn a_push_killed_every_few_ms_makes_each_object_exactly_once() {
+    const PEOPLE: usize = 200;
+    const MIN_KILLS: usize = 50;
+    // From the child's start: it opens the store and begins the push in about 40 ms (debug),
+    // then waits up to the request timeout for a create the killed run had in flight; on a
+    // loaded machine runs that get nowhere make the next ones wait longer.
+    const KILL_AFTER: [u64; 4] = [250, 300, 350, 400];
+    let mut slower = 0;
+    let server = ReferenceServer::start(
+        0,
+        None,
+        faults(
+            "error_rate=0.10,429_every=11,retry_after_s=0,truncate_rate=0.02,delay_ms=2,seed=17",
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    let mut store = Store::open(&db).unwrap();
+    import_people(&mut store, PEOPLE, "Kill");
+    let holders: Vec<i64> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT id FROM cardholders ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for holder in holders {
+        store
+            .order_card(holder, CardType::Student, None, None, "test")
+            .unwrap();
+    }
+    drop(store);
+    // A run started after a kill waits this long for what the killed one had in flight.
+    let profile = write_profile_with(dir.path(), &server.url(), "request_timeout_ms = 200\n");
+
+    let started = Instant::now();
+    let (mut kills, mut mid_push, mut with_progress) = (0, 0, 0);
+    loop {
+        let before = push_state(&db);
+        let mut child = cardstation_sync(&profile, &db).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(
+            KILL_AFTER[kills % KILL_AFTER.len()] + slower,
+        ));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+        let after = push_state(&db);
+        // Killed after the push began (a try was counted or a row retired) and before it ended.
+        if after.0 > 0 && after != before {
+            mid_push += 1;
+            with_progress += usize::from(after.0 < before.0);
+        }
+        slower = if after.0 == before.0 {
+            slower + 10
+        } else {
+            slower.saturating_sub(10)
+        };
+        assert_consistent(&db);
+        for resource in ["persons", "cardholders", "cards"] {
+            assert_no_duplicates(&server, resource);
+        }
+        if after.0 == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "{kills} kills took too long"
+        );
+    }
+    println!(
+        "{kills} kills, {mid_push} of them mid-push ({with_progress} after it retired a row), \
+         in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        mid_push >= MIN_KILLS,
+        "only {mid_push} kills landed mid-push: lower KILL_AFTER or raise delay_ms"
+    );
+
+    // The clean sync with the usual timeout: its pull reads pages of 100.
+    let profile = write_profile(dir.path(), &server.url());
+    let output = cardstation_sync(&profile, &db).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(outbox_pending(&db), 0);
+    for resource in ["persons", "cardholders", "cards"] {
+        assert_eq!(
+            assert_no_duplicates(&server, resource),
+            PEOPLE,
+            "{resource}"
+        );
+        assert_eq!(
+            assert_one_to_one(&db, &server, resource),
+            PEOPLE,
+            "{resource}"
+        );
+    }
+    assert_eq!(assert_one_to_one(&db, &server, "productions"), PEOPLE);
+    let persons: HashSet<String> = server.objects("persons").iter().map(id_of).collect();
+    let holders: HashSet<String> = server.objects("cardholders").iter().map(id_of).collect();
+    for holder in server.objects("cardholders") {
+        assert!(
+            persons.contains(holder["person"].as_str().unwrap()),
+            "{holder}"
+        );
+    }
+    for card in server.objects("cards") {
+        assert!(
+            holders.contains(card["cardholder"].as_str().unwrap()),
+            "{card}"
+        );
+        // The status that follows a card's create was not lost with an answer.
+        assert_eq!(card["status"], "in_production", "{card}");
+    }
+}
+
+/// `cardstation sync` killed while the server is still making its first create, and started
+/// again at once: the new run waits for what the killed one sent before looking it up, so
+/// a server that finishes what it started does not get the create twice.
+#[test]
+fn a_sync_restarted_while_the_killed_ones_create_is_still_being_made_makes_it_once() {
+    let server = ReferenceServer::start(0, None, faults("create_delay_ms=600")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("desk.sqlite");
+    import_people(&mut Store::open(&db).unwrap(), 2, "InFlight");
+    let profile = write_profile_with(dir.path(), &server.url(), "request_timeout_ms = 2000\n");
+    let tried = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT max(attempts) FROM outbox", [], |row| row.get(0))
+            .unwrap()
+    };
+
+    let mut child = cardstation_sync(&profile, &db).spawn().unwrap();
+    let started = Instant::now();
+    while tried() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the push never began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The first person's create is on its way, and takes the server 600 ms.
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        server.objects("persons").is_empty(),
+        "killed after the create was made"
+    );
+
+    let output = cardstation_sync(&profile, &db).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(assert_no_duplicates(&server, "persons"), 2);
+    assert_eq!(server.objects("persons").len(), 2);
+    assert_eq!(server.objects("cardholders").len(), 2);
+    assert_eq!(outbox_pending(&db), 0);
 }

@@ -212,6 +212,7 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
         url: server.url(),
         api_key_env: KEY_VAR.into(),
         cardholder_profile: Some("students".into()),
+        request_timeout_ms: None,
     });
     Store::open(&desk_db)
         .unwrap()

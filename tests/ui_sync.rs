@@ -56,6 +56,7 @@ fn a_desk_change_reaches_the_server_by_itself_and_a_failing_server_keeps_it_queu
             url: server.url(),
             api_key_env: api_key_env.into(),
             cardholder_profile: Some("students".into()),
+            request_timeout_ms: None,
         });
         profile
     };

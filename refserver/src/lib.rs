@@ -51,8 +51,13 @@ pub struct ServerFaults {
     pub error_rate: f64,
     /// Every Nth request is answered 429 with `Retry-After: 1`.
     pub too_many_every: Option<u64>,
+    /// The 429's `Retry-After` in seconds instead of 1 (0: come back at once, so a long
+    /// test can meet many 429s without waiting a second for each).
+    pub retry_after_s: Option<u64>,
     /// Added to every request.
     pub delay: Duration,
+    /// How long a create takes; it is made even if the client is gone by then.
+    pub create_delay: Duration,
     /// Share of responses whose body is cut in half after the request was handled.
     pub truncate_rate: f64,
     /// Every request after the first N (counted from the start, or from `set_faults`) is
@@ -71,7 +76,7 @@ pub struct ServerFaults {
 impl FromStr for ServerFaults {
     type Err = String;
 
-    /// `error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=50,seed=3`,
+    /// `error_rate=0.1,429_every=7,retry_after_s=0,delay_ms=20,create_delay_ms=300,truncate_rate=0.05,fail_after=50,seed=3`,
     /// `html_errors=true`, `huge_body=BYTES`, `huge_body_unsized=BYTES`; all optional.
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut faults = ServerFaults::default();
@@ -88,8 +93,12 @@ impl FromStr for ServerFaults {
                 "error_rate" => faults.error_rate = value.parse().map_err(|_| bad())?,
                 "truncate_rate" => faults.truncate_rate = value.parse().map_err(|_| bad())?,
                 "429_every" => faults.too_many_every = Some(value.parse().map_err(|_| bad())?),
+                "retry_after_s" => faults.retry_after_s = Some(value.parse().map_err(|_| bad())?),
                 "delay_ms" => {
                     faults.delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
+                }
+                "create_delay_ms" => {
+                    faults.create_delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
                 "fail_after" => faults.fail_after = Some(value.parse().map_err(|_| bad())?),
                 "html_errors" => faults.html_errors = value.parse().map_err(|_| bad())?,
@@ -100,7 +109,7 @@ impl FromStr for ServerFaults {
                 "seed" => faults.seed = value.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(format!(
-                        "unknown fault {name:?} (known: error_rate, 429_every, delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
+                        "unknown fault {name:?} (known: error_rate, 429_every, retry_after_s, delay_ms, create_delay_ms, truncate_rate, fail_after, html_errors, huge_body, huge_body_unsized, seed)"
                     ));
                 }
             }
@@ -684,8 +693,27 @@ async fn create(
     UrlPath(resource): UrlPath<String>,
     body: String,
 ) -> Result<Response, ProblemDocument> {
-    let kind = kind_of(&resource)?;
-    let fields = json_body(&body)?;
+    let slow = state.faults().create_delay;
+    if slow.is_zero() {
+        return create_now(&state, &resource, &body);
+    }
+    // Made apart from the connection: a client that gave up or died meanwhile does not
+    // stop it, as a server that finishes what it started would not.
+    tokio::spawn(async move {
+        tokio::time::sleep(slow).await;
+        create_now(&state, &resource, &body)
+    })
+    .await
+    .map_err(|_| ProblemDocument::new(StatusCode::INTERNAL_SERVER_ERROR, "the create failed"))?
+}
+
+fn create_now(
+    state: &ServerState,
+    resource: &str,
+    body: &str,
+) -> Result<Response, ProblemDocument> {
+    let kind = kind_of(resource)?;
+    let fields = json_body(body)?;
     let mut conn = state.db();
     let tx = conn.transaction()?;
     let object = create_object(&tx, kind, fields)?;
@@ -960,9 +988,10 @@ async fn guard(State(state): State<Arc<ServerState>>, request: Request, next: Ne
     {
         let mut response =
             ProblemDocument::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(faults.retry_after_s.unwrap_or(1)),
+        );
         return response;
     }
     if state.roll(faults.error_rate) {
@@ -1244,10 +1273,11 @@ mod tests {
     #[test]
     fn fault_specs_parse_and_bad_ones_are_refused() {
         let faults: ServerFaults =
-            "error_rate=0.1,429_every=7,delay_ms=20,truncate_rate=0.05,fail_after=9,seed=3"
+            "error_rate=0.1,429_every=7,retry_after_s=0,delay_ms=20,truncate_rate=0.05,fail_after=9,seed=3"
                 .parse()
                 .unwrap();
         assert_eq!(faults.fail_after, Some(9));
+        assert_eq!(faults.retry_after_s, Some(0));
         assert_eq!(faults.too_many_every, Some(7));
         assert_eq!(faults.delay, Duration::from_millis(20));
         assert_eq!(faults.seed, 3);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cardstation::config::{Profile, Secret};
 use cardstation::error::Problem;
-use cardstation::remote::cardexchange::{ApiKey, Client, RetryPolicy};
+use cardstation::remote::cardexchange::{ApiKey, Client};
 use cardstation::store::Store;
 use cardstation::sync::background::{self, Event, Schedule};
 use cardstation::sync::{self, Cancel, ProgressEvent, SyncError, SyncOptions, SyncReport};
@@ -42,7 +42,7 @@ pub fn sync(profile: &Profile, db: &Path, run: &Run) -> Result<(), Failure> {
     let client = Client::new(
         &server.url,
         ApiKey::new(key.expose()),
-        RetryPolicy::default(),
+        server.retry_policy(),
     )?;
     if client.is_live() {
         eprintln!(

@@ -102,6 +102,26 @@ pub struct Server {
     /// The server's cardholder profile id given to cardholders this station creates.
     #[serde(default)]
     pub cardholder_profile: Option<String>,
+    /// Milliseconds a request may take before the station gives up on its answer (default
+    /// 30000, at least 100). Also how long a sync restarted after a crash waits before
+    /// looking up a create the crashed run may still have in flight.
+    #[serde(default)]
+    pub request_timeout_ms: Option<u32>,
+}
+
+impl Server {
+    /// The retries and timeouts for this server.
+    pub fn retry_policy(&self) -> crate::remote::retry::RetryPolicy {
+        let default = crate::remote::retry::RetryPolicy::default();
+        crate::remote::retry::RetryPolicy {
+            request_timeout: self
+                .request_timeout_ms
+                .map_or(default.request_timeout, |ms| {
+                    std::time::Duration::from_millis(ms.max(100).into())
+                }),
+            ..default
+        }
+    }
 }
 
 /// When the station replicates with its `[server]` (`[sync]`): a full pull (every object) on

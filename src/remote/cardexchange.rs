@@ -405,6 +405,11 @@ impl Client {
         &self.base
     }
 
+    /// How long a request may take before this client gives up on its answer.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.retry.request_timeout
+    }
+
     /// Sends one request with retries; returns headers and the body parsed as JSON
     /// (`Value::Null` for an empty body). A body that does not parse is a truncated
     /// answer and is retried like a 5xx.
@@ -545,27 +550,44 @@ impl Client {
         })
     }
 
-    /// Objects of `resource` whose data mentions `operation_id`: how a create retried after
-    /// a crash finds what the first attempt made.
+    /// The object of `resource` whose `metadata.operationId` is `operation_id`: how a create
+    /// retried after a lost answer or a crash finds what the first attempt made. Reads every
+    /// page the search answers: a server whose search is looser than the id (or ignores `q`)
+    /// lists other objects first, and the one sought may be past the first page.
     pub async fn find_by_operation_id(
         &self,
         resource: &str,
         operation_id: &str,
     ) -> Result<Option<Value>, RemoteError> {
-        let page: Page<Value> = self
-            .list(resource, 1, 10, &[("q", operation_id.to_owned())])
-            .await?;
-        Ok(page.items.into_iter().find(|object| {
-            object
-                .get("metadata")
-                .and_then(|metadata| metadata.get("operationId"))
-                .and_then(Value::as_str)
-                == Some(operation_id)
-        }))
+        let filter = [("q", operation_id.to_owned())];
+        let mut page_number = 1;
+        loop {
+            let page: Page<Value> = self
+                .list(resource, page_number, MAX_PER_PAGE, &filter)
+                .await?;
+            let listed = page.items.len();
+            let found = page.items.into_iter().find(|object| {
+                object
+                    .get("metadata")
+                    .and_then(|metadata| metadata.get("operationId"))
+                    .and_then(Value::as_str)
+                    == Some(operation_id)
+            });
+            // A full page may have more behind it even when the headers say not (a server
+            // without them counts only what it sent).
+            let last = page_number >= page.last_page && listed < MAX_PER_PAGE as usize;
+            if found.is_some() || listed == 0 || last {
+                return Ok(found);
+            }
+            page_number += 1;
+        }
     }
 
-    /// Creates an object carrying `metadata.operationId`; a retry (after a lost answer)
-    /// first looks the operation id up, so the object is never made twice.
+    /// Creates an object carrying `metadata.operationId`. Every try after the first, and the
+    /// first when `maybe_sent_before` (an earlier run tried), looks the operation id up
+    /// first: a try that failed may have created the object (a cut answer, a timeout, a 503
+    /// from a proxy after the API handled it; even a 429 is not trusted to mean "not
+    /// handled"), so the object is never made twice.
     pub async fn create_once(
         &self,
         resource: &str,
@@ -573,7 +595,6 @@ impl Client {
         operation_id: &str,
         maybe_sent_before: bool,
     ) -> Result<Value, RemoteError> {
-        // A try that failed on the way (timeout, cut answer) may have created the object.
         let maybe_sent = AtomicBool::new(maybe_sent_before);
         let url = format!("{}/api/v1/{resource}", self.base);
         with_retries(&self.retry, &url, || async {
@@ -584,11 +605,10 @@ impl Client {
                     Err(err) => return Err(Attempt::Final(err)),
                 }
             }
-            let sent = self.send_once(&Method::Post, &url, &[], Some(fields)).await;
-            if matches!(sent, Err(Attempt::Retry(_))) {
-                maybe_sent.store(true, Ordering::Relaxed);
-            }
-            sent.map(|(_, body)| body)
+            maybe_sent.store(true, Ordering::Relaxed);
+            self.send_once(&Method::Post, &url, &[], Some(fields))
+                .await
+                .map(|(_, body)| body)
         })
         .await
     }

@@ -101,7 +101,7 @@ pub use mobile::MobileCard;
 pub use operators::{
     LOCK_OUT, MAX_FAILED_ATTEMPTS, Operator, OperatorRole, SignInError, check_pin_format,
 };
-pub use outbox::{Operation, OutboxEntry, Resource};
+pub use outbox::{Operation, OutboxEntry, PushLock, Resource};
 pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,

@@ -1,11 +1,14 @@
 //! Local mutations waiting for the server. Rows are written in the same transaction as the
 //! change they describe and pushed in id order, so updates to one object keep their order.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::PathBuf;
+
 use rusqlite::Connection;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Result, Store, now};
+use super::{Result, Store, StoreError, now};
 
 text_enum! {
     /// A CardExchange resource (the path segment of its endpoint, `-` as `_`).
@@ -74,7 +77,41 @@ pub(super) fn enqueue(
     Ok(operation_id)
 }
 
+/// Held while one sync pushes this store's outbox: two pushers at once (a `sync --once`
+/// beside a window's background sync, or a wrapper's child left running after the wrapper
+/// was killed) would both send a create neither has recorded, and the server would make it
+/// twice. An advisory lock on `<store>-push.lock`, so the kernel drops it with a killed
+/// process; released when dropped.
+#[derive(Debug)]
+pub struct PushLock {
+    _file: Option<File>,
+}
+
 impl Store {
+    /// Takes the push lock, or `None` while another connection holds it. A store in memory
+    /// has no other connection and always gets it.
+    pub fn try_lock_push(&self) -> Result<Option<PushLock>> {
+        let Some(path) = self.conn.path().filter(|path| !path.is_empty()) else {
+            return Ok(Some(PushLock { _file: None }));
+        };
+        let path = PathBuf::from(format!("{path}-push.lock"));
+        let cannot_open = |source: std::io::Error| StoreError::CannotOpen {
+            path: path.clone(),
+            source: source.into(),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(cannot_open)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(PushLock { _file: Some(file) })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(err)) => Err(cannot_open(err)),
+        }
+    }
+
     /// The oldest `limit` pending mutations, in push order.
     pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
         self.outbox_pending_after(0, limit)

@@ -8,6 +8,7 @@
 //! produced (personalized, blocked...), which is kept and pushed again.
 
 use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -920,18 +921,47 @@ impl Store {
 
     /// Counts a push attempt before the request goes out: a later run that finds a create
     /// with attempts looks its operation id up on the server before creating again.
-    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
-                .execute([outbox_id])?;
-            Ok(())
-        })
+    /// Counts one more try of the row, durably committed before anything is sent, and says
+    /// how long ago the try before it began if that try never ended (its run was killed
+    /// while waiting; `Duration::MAX` if it ended), read now, not from the batch the push
+    /// read earlier; `None` for a first try. A row tried before may have reached the server.
+    pub fn begin_push_attempt(&mut self, outbox_id: i64) -> Result<Option<Duration>> {
+        let now_ms = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
+        // Even a power cut must not forget that the request may have left: the next run
+        // would then send it again without looking. One fsync per create.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let earlier = self.write(|tx| {
+            let (attempts, attempted_at_ms): (i64, Option<i64>) = tx
+                .prepare_cached("SELECT attempts, attempted_at_ms FROM outbox WHERE id = ?1")?
+                .query_row([outbox_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, attempted_at_ms = ?1 WHERE id = ?2",
+            )?
+            .execute((now_ms, outbox_id))?;
+            Ok((attempts > 0).then(|| match attempted_at_ms {
+                Some(at) => Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0)),
+                // The try ended with an answer or an error, or predates this column.
+                None => Duration::MAX,
+            }))
+        });
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        earlier
     }
 
+    /// The try ended with `error`: nothing of it is still in flight (a run that was killed
+    /// mid-try never gets here, and its next run waits for what it sent).
     pub fn record_push_error(&mut self, outbox_id: i64, error: &str) -> Result<()> {
         self.write(|tx| {
-            tx.prepare_cached("UPDATE outbox SET last_error = ?1 WHERE id = ?2")?
-                .execute((error, outbox_id))?;
+            tx.prepare_cached(
+                "UPDATE outbox SET last_error = ?1, attempted_at_ms = NULL WHERE id = ?2",
+            )?
+            .execute((error, outbox_id))?;
             Ok(())
         })
     }
@@ -1127,6 +1157,28 @@ mod tests {
         assert_eq!((counts.updated, counts.unchanged), (0, 1));
         assert_eq!(store.search_people("ewa", 10).unwrap().len(), 1);
         assert_eq!(store.status().unwrap().outbox_pending, 0);
+    }
+
+    #[test]
+    fn a_try_that_never_ended_is_timed_and_one_that_ended_is_not() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.create_person(&person("Anna", "Kowalska")).unwrap();
+        let row = store.outbox_pending(1).unwrap()[0].id;
+        assert_eq!(store.begin_push_attempt(row).unwrap(), None, "a first try");
+        // The run died mid-try: the next one knows it began moments ago.
+        let ago = store.begin_push_attempt(row).unwrap().unwrap();
+        assert!(ago < Duration::from_secs(5), "{ago:?}");
+        store.record_push_error(row, "503").unwrap();
+        assert_eq!(
+            store.begin_push_attempt(row).unwrap(),
+            Some(Duration::MAX),
+            "an ended try leaves nothing in flight"
+        );
+        let synchronous: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 1, "back to NORMAL after the durable count");
     }
 
     #[test]

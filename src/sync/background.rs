@@ -61,6 +61,8 @@ fn outlives(err: &SyncError) -> bool {
         }
         // Blocks still arrive by the fast path while the full pull is refused.
         SyncError::MassDeletion { .. } => true,
+        // The other sync finishes; the next round pushes what is left.
+        SyncError::PushBusy => true,
         SyncError::Store(_) | SyncError::Cancelled => false,
     }
 }

@@ -6,6 +6,30 @@
 //! retired only in the transaction that records the remote id. A change the server refuses
 //! stays queued with its error and holds back that object's later changes.
 //!
+//! Every way a create can take effect without the station knowing, and what closes it:
+//! - The answer is lost (a 200 cut short, a timeout, a 503 from a proxy after the API
+//!   handled it, even a 429): every later try in the same run looks the operation id up
+//!   before sending ([`Client::create_once`]).
+//! - The process dies between sending and recording the answer: the try is counted and
+//!   committed (with a sync to disk, so a power cut does not forget it) before the request
+//!   leaves ([`Store::begin_push_attempt`], read fresh, not from the batch), so the next run
+//!   looks up first; recording the remote id and retiring the row are one transaction.
+//! - The process dies while its create is still being handled, and restarts at once: a
+//!   server that finishes what it started makes the object after the new run's lookup.
+//!   A try that never ended is timed, and the next run looks only once the request
+//!   timeout has passed since it was sent.
+//! - The lookup misses: it reads every page of the search, not the first ten objects, so a
+//!   search looser than the id cannot hide the object. (It relies on the server's `q`
+//!   reaching `metadata`, as the reference server's does.)
+//! - Two pushes of one store at once (a `sync --once` beside a window's background sync, a
+//!   killed wrapper's child still running): each sends creates the other has not recorded.
+//!   A push holds the store's push lock ([`Store::try_lock_push`]); the kernel drops it
+//!   with a killed process.
+//! - A child whose parent's create was refused or is still queued: sent without the
+//!   reference it would be made an orphan (a cardholder without its person), so it waits.
+//! - A pull that meets an object carrying a queued create's operation id records the create
+//!   as done instead of inserting a second local row (`store::replica`).
+//!
 //! Pull lists each resource with pages fetched concurrently (bounded), handed through a
 //! bounded channel to the one store writer, one transaction per page, so memory stays flat
 //! (but for the listed ids, kept to find what the server no longer has). Conflicts follow the
@@ -27,6 +51,7 @@ pub mod revocation;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,7 +62,7 @@ use tokio::task::JoinSet;
 
 use crate::error::Problem;
 use crate::remote::cardexchange::{Client, MAX_PER_PAGE, Page, RemoteError};
-use crate::store::{Operation, OutboxEntry, Resource, Store, StoreError, Upserted};
+use crate::store::{Operation, OutboxEntry, PushLock, Resource, Store, StoreError, Upserted};
 
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Outbox rows read per store query during a push.
@@ -156,6 +181,11 @@ pub enum SyncError {
     #[error("the sync was cancelled; what was done is kept")]
     Cancelled,
     #[error(
+        "another sync of this station's store has been pushing its changes for {} s; this one pushed nothing",
+        PUSH_LOCK_WAIT.as_secs()
+    )]
+    PushBusy,
+    #[error(
         "the server lists {listed} {resource}, but {unlisted} of the {known} this station holds \
          from it are not among them: nothing is marked as deleted (a server that lost its data, \
          or a key for an empty environment, would otherwise make the station refuse every card)"
@@ -174,6 +204,9 @@ impl Problem for SyncError {
             SyncError::Remote(err) => err.next_step(),
             SyncError::Store(err) => err.next_step(),
             SyncError::Cancelled => "run the sync again to finish it",
+            SyncError::PushBusy => {
+                "let the other sync (a window, `sync --watch`) finish, then sync again; local changes stay queued"
+            }
             SyncError::MassDeletion { .. } => {
                 "check [server] url and the API key in the profile (live or test environment); if the server really deleted them, run `cardstation sync --once --accept-deletions`"
             }
@@ -250,15 +283,24 @@ enum Pushed {
     Refused(String),
 }
 
+/// An outbox row's payload as the server wants it, or why it must wait.
+enum ServerFields {
+    Ready(Value),
+    /// It names a local object not on the server yet (its create refused or still queued).
+    WaitsFor(&'static str),
+}
+
 /// The payload as the server wants it: `<field>LocalId` references become `<field>` remote
-/// ids, and a cardholder without a profile gets the configured one.
+/// ids, and a cardholder without a profile gets the configured one. A reference to a parent
+/// not on the server yet makes the row wait: sent without it, a cardholder whose person's
+/// create was refused would be made without its person, for good.
 fn server_fields(
     store: &Store,
     entry: &OutboxEntry,
     options: &SyncOptions,
-) -> Result<Value, SyncError> {
+) -> Result<ServerFields, SyncError> {
     let Value::Object(fields) = &entry.payload else {
-        return Ok(entry.payload.clone());
+        return Ok(ServerFields::Ready(entry.payload.clone()));
     };
     let mut out = serde_json::Map::new();
     for (name, value) in fields {
@@ -266,21 +308,23 @@ fn server_fields(
             out.insert(name.clone(), value.clone());
             continue;
         };
-        let target = match field {
-            "person" => Resource::Persons,
-            "cardholder" => Resource::Cardholders,
-            "card" => Resource::Cards,
+        let (target, waits_for) = match field {
+            "person" => (Resource::Persons, "its person is not on the server yet"),
+            "cardholder" => (
+                Resource::Cardholders,
+                "its cardholder is not on the server yet",
+            ),
+            "card" => (Resource::Cards, "its card is not on the server yet"),
             _ => continue,
         };
         let remote_id = match value.as_i64() {
-            Some(local_id) => store.remote_id(target, local_id)?.map(Value::String),
-            None => Some(Value::Null),
+            Some(local_id) => match store.remote_id(target, local_id)? {
+                Some(remote_id) => Value::String(remote_id),
+                None => return Ok(ServerFields::WaitsFor(waits_for)),
+            },
+            None => Value::Null,
         };
-        // A parent not yet on the server leaves the field out; the server then refuses
-        // the object if the parent is required, and the row waits for the next sync.
-        if let Some(remote_id) = remote_id {
-            out.insert(field.to_owned(), remote_id);
-        }
+        out.insert(field.to_owned(), remote_id);
     }
     if entry.resource == Resource::Cardholders
         && out.get("profile").is_none_or(Value::is_null)
@@ -288,7 +332,7 @@ fn server_fields(
     {
         out.insert("profile".into(), profile.clone().into());
     }
-    Ok(Value::Object(out))
+    Ok(ServerFields::Ready(Value::Object(out)))
 }
 
 /// Sends one outbox row.
@@ -297,6 +341,7 @@ async fn push_entry(
     client: &Client,
     entry: &OutboxEntry,
     fields: Value,
+    cancel: &Cancel,
 ) -> Result<Pushed, SyncError> {
     let resource = path(entry.resource);
     let remote_id = blocking(|| store.remote_id(entry.resource, entry.local_id))?;
@@ -312,7 +357,7 @@ async fn push_entry(
             // The API cannot create a production: the server opens one when the card enters
             // in_production. The ordered production becomes that one, its fields an update.
             let Some(card) = fields.get("card").and_then(Value::as_str) else {
-                return Ok(Pushed::Refused("its card is not on the server yet".into()));
+                return Ok(Pushed::Refused("it names no card".into()));
             };
             let found: Result<Page<Value>, RemoteError> = client
                 .list(resource, 1, 10, &[("card", card.to_owned())])
@@ -343,8 +388,16 @@ async fn push_entry(
             }
         }
         (Operation::Create, None) => {
-            let maybe_sent_before = entry.attempts > 0;
-            blocking(|| store.begin_push_attempt(entry.id))?;
+            // Counted (and committed) before the request leaves: a crash after it makes the
+            // next run look the operation id up before sending again.
+            let earlier_try = blocking(|| store.begin_push_attempt(entry.id))?;
+            if let Some(ago) = earlier_try {
+                // A run killed while it waited for the answer: a server that finishes what
+                // it started may still be making the object. Look once it has had as long
+                // as this client gives any answer.
+                settle(client.request_timeout().saturating_sub(ago), cancel).await?;
+            }
+            let maybe_sent_before = earlier_try.is_some();
             let (create_fields, then_update) = split_card_create(resource, fields);
             let created = client
                 .create_once(
@@ -408,6 +461,26 @@ async fn push_entry(
     }
 }
 
+/// Waits `wait`, cancellably.
+async fn settle(wait: Duration, cancel: &Cancel) -> Result<(), SyncError> {
+    if wait.is_zero() {
+        return Ok(());
+    }
+    tracing::info!(
+        wait_ms = wait.as_millis() as u64,
+        "a create sent by a run that stopped mid-way may still be in flight; waiting before looking it up"
+    );
+    let until = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < until {
+        cancel.check()?;
+        tokio::time::sleep_until(
+            until.min(tokio::time::Instant::now() + Duration::from_millis(100)),
+        )
+        .await;
+    }
+    Ok(())
+}
+
 /// The field names of a change, for a log line that must not carry their values.
 pub(crate) fn field_names(payload: &Value) -> String {
     match payload {
@@ -440,6 +513,24 @@ fn split_card_create(resource: &str, fields: Value) -> (Value, Option<Value>) {
     (Value::Object(create), update)
 }
 
+/// How long a push waits for another one on the same store to finish.
+const PUSH_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The store's push lock, waiting (cancellably) while another process or window pushes.
+async fn lock_push(store: &Store, cancel: &Cancel) -> Result<PushLock, SyncError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(lock) = blocking(|| store.try_lock_push())? {
+            return Ok(lock);
+        }
+        if started.elapsed() >= PUSH_LOCK_WAIT {
+            return Err(SyncError::PushBusy);
+        }
+        cancel.check()?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn push(
     store: &mut Store,
     client: &Client,
@@ -448,6 +539,7 @@ async fn push(
     cancel: &Cancel,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    let _lock = lock_push(store, cancel).await?;
     let total = u64::try_from(blocking(|| store.outbox_len())?).unwrap_or(0);
     let mut held_back: HashSet<(Resource, i64)> = HashSet::new();
     let mut after_id = 0;
@@ -465,8 +557,13 @@ async fn push(
             if held_back.contains(&object) {
                 continue;
             }
-            let fields = blocking(|| server_fields(store, &entry, options))?;
-            match push_entry(store, client, &entry, fields).await? {
+            let pushed = match blocking(|| server_fields(store, &entry, options))? {
+                ServerFields::Ready(fields) => {
+                    push_entry(store, client, &entry, fields, cancel).await?
+                }
+                ServerFields::WaitsFor(reason) => Pushed::Refused(reason.into()),
+            };
+            match pushed {
                 Pushed::Done => report.entry(entry.resource).pushed += 1,
                 Pushed::Gone => report.entry(entry.resource).gone += 1,
                 Pushed::Refused(reason) => {

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::config::{Profile, Secret};
 use crate::error::Failure;
-use crate::remote::cardexchange::{ApiKey, Client, RetryPolicy};
+use crate::remote::cardexchange::{ApiKey, Client};
 use crate::store::{Store, SyncSummary};
 use crate::sync::background::{Schedule, fast_round};
 use crate::sync::revocation::RevocationPoller;
@@ -377,7 +377,7 @@ impl Worker {
         let client = Client::new(
             &server.url,
             ApiKey::new(key.expose()),
-            RetryPolicy::default(),
+            server.retry_policy(),
         )?;
         let options = SyncOptions {
             cardholder_profile: server.cardholder_profile.clone(),
@@ -431,6 +431,7 @@ mod tests {
                 url: "https://cx.example.edu.pl".into(),
                 api_key_env: "CX_KEY".into(),
                 cardholder_profile: None,
+                request_timeout_ms: None,
             }),
             ..Profile::demo()
         }
