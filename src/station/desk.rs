@@ -1,6 +1,21 @@
-//! The issuance desk's workflows: issue an ELS to a cardholder (with each step reported),
+//! The issuance desk's workflows: issue a card to a cardholder (with each step reported),
 //! prolong, block and unblock. Each checks the session first, takes a card transport and the
 //! store, and runs the same from the window, the CLI and the tests.
+//!
+//! A dual-interface card (contact ELS chip plus contactless DESFire) is issued in one go when
+//! the profile has `[desfire]`: the ELS is written and verified first; then the university
+//! DESFire application is issued ([`super::desfire::issue`], the profile's issue keys); then
+//! the card is recorded with both UIDs, the chip serial and `desfire_issued`, in one store
+//! transaction. The contact chip is read on `[readers] contact` and the contactless one on
+//! `[readers] contactless` when the profile names both (two readers, or the two PC/SC readers
+//! of one dual-interface reader); otherwise both come through the one transport.
+//!
+//! The DESFire record carries the card number and barcode the store already has for the
+//! holder's card being issued (the card was printed for them, numbered by production or the
+//! server). The desk never invents a number: a card without one gets the ELS only, and the
+//! outcome says so ([`DesfireOutcome::NoCardNumber`]) so the operator syncs or orders the card
+//! and issues again. A failed DESFire step records nothing: putting the card back issues it
+//! again, the ELS rewritten and checked, the DESFire issue picking up from what the card holds.
 
 use std::path::Path;
 
@@ -9,15 +24,23 @@ use time::Date;
 use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
+use super::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
 use super::issue::{
     self, CardholderRecordError, ElsSource, IssueError, Signer, Step, chip_serial, els_data_for,
 };
+use crate::card::desfire::DesfireError;
 use crate::card::els::{self, CardKey, ElsCardError};
 use crate::card::{Transport, TransportError};
 use crate::config::keys::{self, KeyError};
-use crate::config::{ConfigError, Profile, Secret};
+use crate::config::{ConfigError, DesfireApp, Profile, Secret};
 use crate::error::Problem;
-use crate::store::{CardStatus, Store, StoreError};
+use crate::store::{Card, CardStatus, NewCard, Store, StoreError, UidKind};
+
+/// The university DESFire application the desk issues beside the ELS (profile `[desfire]`).
+pub struct DeskDesfire {
+    pub app: DesfireApp,
+    pub keys: IssueKeys,
+}
 
 /// What the desk signs and writes with, loaded once when the desk opens.
 pub struct DeskSetup {
@@ -27,6 +50,8 @@ pub struct DeskSetup {
     pub trusted: Vec<Certificate>,
     pub university: String,
     pub edition: String,
+    /// With a `[desfire]` profile: every card also gets the DESFire application.
+    pub desfire: Option<DeskDesfire>,
 }
 
 /// The signer's key and the card key master stay out of logs and error messages.
@@ -52,6 +77,9 @@ pub enum SetupError {
     CardKeyInvalid(String, String),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The profile has `[desfire]` but its issue keys cannot be loaded.
+    #[error("the DESFire application cannot be issued: {0}")]
+    Desfire(ConfigError),
 }
 
 impl Problem for SetupError {
@@ -65,6 +93,7 @@ impl Problem for SetupError {
                 "put the card key master (hex, of the profile's card_key_type) in that variable or the keyring, then restart the station"
             }
             SetupError::Key(err) => err.next_step(),
+            SetupError::Desfire(err) => err.next_step(),
         }
     }
 }
@@ -82,6 +111,13 @@ impl DeskSetup {
         let key = keys::load_signing_key(&key_path, els.signer_passphrase_env.as_deref())?;
         let certificate = keys::load_certificate(&cert_path)?;
         let card_key = Self::card_key_from_profile(profile)?;
+        let desfire = match &profile.desfire {
+            Some(app) => Some(DeskDesfire {
+                app: app.clone(),
+                keys: IssueKeys::for_profile(profile, data_dir).map_err(SetupError::Desfire)?,
+            }),
+            None => None,
+        };
         Ok(Self {
             trusted: vec![certificate.clone()],
             signer: Signer { key, certificate },
@@ -90,6 +126,7 @@ impl DeskSetup {
                 .university
                 .unwrap_or_else(|| "UNIWERSYTET DEMONSTRACYJNY".to_owned()),
             edition: els.edition.unwrap_or_else(|| "A".to_owned()),
+            desfire,
         })
     }
 }
@@ -147,8 +184,28 @@ pub struct IssueRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedCard {
     pub card_id: i64,
+    /// The contact (ELS) chip's UID.
     pub uid: Vec<u8>,
     pub expires: Date,
+    pub desfire: DesfireOutcome,
+}
+
+/// What became of the DESFire application in an issuance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesfireOutcome {
+    /// None written: the profile has no `[desfire]` (an ELS-only desk), or the work (a
+    /// prolongation) writes only the ELS.
+    NotWritten,
+    /// Issued and read back; the contactless chip's UID.
+    Issued { contactless_uid: Vec<u8> },
+    /// Not written: the holder's card has no card number in the store yet, and the desk
+    /// never invents one. Only the ELS was written.
+    NoCardNumber,
+}
+
+impl DesfireOutcome {
+    /// What the operator does about an issuance that left the DESFire application out.
+    pub const NO_NUMBER_NEXT_STEP: &'static str = "sync with the server, or order the card so production numbers it, then issue the card again";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +228,13 @@ pub enum DeskError {
     },
     #[error("card {card_id} has no contact chip in the register, so the desk cannot check it")]
     NoContactChip { card_id: i64 },
+    /// The ELS is written and verified, but the DESFire step failed: nothing was recorded.
+    #[error("the ELS is written and checked, but the DESFire application failed: {0}")]
+    Desfire(#[from] DesfireIssueError),
+    #[error(
+        "card {card_id}'s number {number:?} is not a number the DESFire record can carry: nothing was recorded"
+    )]
+    BadCardNumber { card_id: i64, number: String },
 }
 
 impl DeskError {
@@ -179,6 +243,8 @@ impl DeskError {
         matches!(
             self,
             DeskError::Issue(IssueError::Card(ElsCardError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset
+            ))) | DeskError::Desfire(DesfireIssueError::Card(DesfireError::Transport(
                 TransportError::CardRemoved | TransportError::CardReset
             )))
         )
@@ -198,6 +264,15 @@ impl Problem for DeskError {
                 "put the chosen card on the reader and prolong it again"
             }
             DeskError::NoContactChip { .. } => "issue the holder a new card at this desk",
+            DeskError::Desfire(DesfireIssueError::Card(DesfireError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset,
+            ))) => {
+                "put the card back and issue again: the ELS is kept and checked, the DESFire step resumes"
+            }
+            DeskError::Desfire(err) => err.next_step(),
+            DeskError::BadCardNumber { .. } => {
+                "correct the card number on the server and sync, then issue the card again"
+            }
         }
     }
 }
@@ -208,27 +283,89 @@ impl From<StoreError> for DeskError {
     }
 }
 
-/// The cardholder's cards still in use, other than the chip `uid` itself (rewriting the
-/// same chip is not a second card): a new card beside any of them is a duplicate, which
+/// The holder's card the chip on the reader belongs to: the newest card not stopped that is
+/// already recorded with this contact chip (a re-issue), or else one still without chips (the
+/// card ordered and printed for the holder). Its number and barcode go into the DESFire
+/// record, and the issuance is recorded on it.
+pub fn card_being_issued(
+    store: &Store,
+    cardholder_id: i64,
+    uid: &[u8],
+) -> Result<Option<Card>, StoreError> {
+    let serial = chip_serial(uid);
+    let cards: Vec<Card> = store
+        .cards_of_cardholder(cardholder_id)?
+        .into_iter()
+        .filter(|known| !known.fields.status.refuses_entry())
+        .collect();
+    let this_chip = cards
+        .iter()
+        .position(|known| known.fields.contact_uid.as_deref() == Some(serial.as_str()));
+    let without_chips = || {
+        cards.iter().position(|known| {
+            known.fields.contact_uid.is_none() && known.fields.contactless_uid.is_none()
+        })
+    };
+    Ok(this_chip
+        .or_else(without_chips)
+        .map(|index| cards[index].clone()))
+}
+
+/// The cardholder's cards still in use, other than the card being issued onto the chip `uid`
+/// (see [`card_being_issued`]: rewriting the same chip, or putting chips on the card printed
+/// for the holder, is not a second card): a new card beside any of them is a duplicate, which
 /// needs a reason.
 pub fn cards_in_use(store: &Store, cardholder_id: i64, uid: &[u8]) -> Result<Vec<i64>, StoreError> {
-    let serial = chip_serial(uid);
+    let being_issued = card_being_issued(store, cardholder_id, uid)?.map(|card| card.id);
     Ok(store
         .cards_of_cardholder(cardholder_id)?
         .into_iter()
-        .filter(|known| {
-            !known.fields.status.refuses_entry()
-                && known.fields.contact_uid.as_deref() != Some(serial.as_str())
-        })
+        .filter(|known| !known.fields.status.refuses_entry() && Some(known.id) != being_issued)
         .map(|known| known.id)
         .collect())
 }
 
-/// Issues an ELS to a cardholder: UID, their data, sign, write, verify, record. The card
-/// is recorded only once it verifies on the chip; a duplicate also retires the old card.
+/// The DESFire record for the card being issued: its number and barcode from the store
+/// (the barcode defaults to the number, as the print station prints it). `None`: no number.
+fn desfire_record(
+    store: &Store,
+    cardholder_id: i64,
+    card: Option<&Card>,
+    expires: Date,
+) -> Result<Option<CardRecord>, DeskError> {
+    let Some((card, number)) =
+        card.and_then(|card| Some((card, card.fields.card_number.as_deref()?)))
+    else {
+        return Ok(None);
+    };
+    let card_number = number
+        .trim()
+        .parse()
+        .map_err(|_| DeskError::BadCardNumber {
+            card_id: card.id,
+            number: number.to_owned(),
+        })?;
+    Ok(Some(CardRecord {
+        card_number,
+        barcode: card
+            .fields
+            .barcode
+            .clone()
+            .unwrap_or_else(|| number.trim().to_owned()),
+        holder_id: desfire::holder_id(store, cardholder_id)?,
+        expires,
+    }))
+}
+
+/// Issues a card to a cardholder: UID, their data, sign, write, verify the ELS; with
+/// `[desfire]`, the DESFire application; then record. `contactless` is the contactless
+/// reader's transport when it is a reader of its own, `None` when `card` reaches both chips.
+/// The card is recorded only once every chip verifies; a duplicate also retires the old card.
+#[allow(clippy::too_many_arguments)]
 pub fn issue_card<T: Transport + ?Sized>(
     session: &Session,
     card: &mut T,
+    contactless: Option<&mut dyn Transport>,
     store: &mut Store,
     setup: &DeskSetup,
     request: &IssueRequest,
@@ -251,6 +388,7 @@ pub fn issue_card<T: Transport + ?Sized>(
     if let (Some(&card_id), None) = (cards_in_use.first(), request.duplicate) {
         return Err(DeskError::NeedsDuplicateReason { card_id });
     }
+    let being_issued = card_being_issued(store, request.cardholder_id, &uid)?;
     let mut data = els_data_for(
         store,
         request.cardholder_id,
@@ -259,6 +397,16 @@ pub fn issue_card<T: Transport + ?Sized>(
         request.expires,
     )?;
     data.chip_serial = serial.clone();
+    // Checked before the card is touched, so a bad number writes nothing.
+    let record = match &setup.desfire {
+        Some(_) => desfire_record(
+            store,
+            request.cardholder_id,
+            being_issued.as_ref(),
+            request.expires,
+        )?,
+        None => None,
+    };
     let issued = issue::issue_with_progress(
         card,
         ElsSource::Sign {
@@ -270,12 +418,46 @@ pub fn issue_card<T: Transport + ?Sized>(
         today,
         progress,
     )?;
+    let outcome = match (&setup.desfire, record) {
+        (None, _) => DesfireOutcome::NotWritten,
+        (Some(_), None) => DesfireOutcome::NoCardNumber,
+        (Some(DeskDesfire { app, keys }), Some(record)) => {
+            let report = match contactless {
+                Some(contactless) => desfire::issue(contactless, app, keys, &record)?,
+                None => desfire::issue(&mut *card, app, keys, &record)?,
+            };
+            DesfireOutcome::Issued {
+                contactless_uid: report.uid,
+            }
+        }
+    };
     progress(Step::Record);
+    let contactless_uid = match &outcome {
+        DesfireOutcome::Issued { contactless_uid } => Some(chip_serial(contactless_uid)),
+        _ => None,
+    };
     // One transaction: a crash never leaves the new card recorded beside an old one that
     // should have been retired, or either without its audit row.
     let card_id = store.atomically(|store| -> Result<i64, DeskError> {
-        let card_id =
-            issue::record_issued(store, request.cardholder_id, &issued, &session.operator)?;
+        let chips = NewCard {
+            cardholder_id: request.cardholder_id,
+            card_number: None,
+            barcode: None,
+            card_type: store.card_type_for(request.cardholder_id)?,
+            contact_uid: Some(serial.clone()),
+            contactless_uid: contactless_uid.clone(),
+            chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
+            status: CardStatus::Personalized,
+            expires: Some(issued.verified.data.expires),
+            desfire_issued: contactless_uid.is_some(),
+        };
+        let card_id = match &being_issued {
+            Some(card) => {
+                store.record_card_chips(card.id, &chips, &session.operator)?;
+                card.id
+            }
+            None => issue::record_card(store, UidKind::Contact, &uid, chips, &session.operator)?,
+        };
         if let Some(reason) = request.duplicate {
             for &old in &cards_in_use {
                 store.set_card_status(
@@ -290,15 +472,20 @@ pub fn issue_card<T: Transport + ?Sized>(
             &session.operator,
             "card.els_write",
             &format!("card:{card_id}"),
-            &json!({ "chip": serial, "expires": issued.verified.data.expires.to_string() }),
+            &json!({
+                "chip": serial,
+                "contactless": contactless_uid,
+                "expires": issued.verified.data.expires.to_string(),
+            }),
         )?;
         Ok(card_id)
     })?;
-    tracing::info!(card = card_id, chip = %serial, operator = %session.operator, "desk: card issued and recorded");
+    tracing::info!(card = card_id, chip = %serial, contactless = ?contactless_uid, operator = %session.operator, "desk: card issued and recorded");
     Ok(IssuedCard {
         card_id,
         uid: issued.uid,
         expires: issued.verified.data.expires,
+        desfire: outcome,
     })
 }
 
@@ -340,6 +527,7 @@ pub fn prolong_card<T: Transport + ?Sized>(
         card_id,
         uid: prolonged.uid,
         expires: new_expiry,
+        desfire: DesfireOutcome::NotWritten,
     })
 }
 
@@ -388,6 +576,7 @@ mod tests {
             },
             university: "UNIWERSYTET TESTOWY".to_owned(),
             edition: "A".to_owned(),
+            desfire: None,
         }
     }
 
@@ -431,6 +620,7 @@ mod tests {
         issue_card(
             session,
             &mut SimTransport::insert(card, Faults::default()),
+            None,
             store,
             &setup(),
             request,
@@ -467,6 +657,7 @@ mod tests {
         let issued = issue_card(
             &session(OperatorRole::Operator),
             &mut SimTransport::insert(card.clone(), Faults::default()),
+            None,
             &mut store,
             &setup,
             &request(cardholder),
@@ -582,6 +773,7 @@ mod tests {
         let err = issue_card(
             &operator,
             &mut SimTransport::insert(card.clone(), torn),
+            None,
             &mut store,
             &setup,
             &request(cardholder),
@@ -622,6 +814,7 @@ mod tests {
             issue_card(
                 &operator,
                 &mut SimTransport::insert(card.clone(), Faults::default()),
+                None,
                 store,
                 &setup,
                 &request(holder),

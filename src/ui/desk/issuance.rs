@@ -9,7 +9,7 @@ use iced::{Alignment, Element, Length, Task};
 use time::{Date, OffsetDateTime};
 
 use super::{Desk, Event, Message, Panel};
-use crate::card::{ReaderEvent, els};
+use crate::card::{ReaderEvent, Transport, els};
 use crate::config::Language;
 use crate::error::Failure;
 use crate::station::auth::{Action, Session};
@@ -335,10 +335,24 @@ impl IssueWork {
         let uid = els::serial_to_bind(&mut *card)
             .map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
+        let mut contactless = self
+            .access
+            .connect_contactless()
+            .map_err(|err| IssueFailure {
+                no_card: matches!(
+                    err,
+                    crate::card::TransportError::NoCard(_)
+                        | crate::card::TransportError::CardRemoved
+                ),
+                ..IssueFailure::shown(err.into())
+            })?;
         let mut store = self.db.lock().map_err(IssueFailure::shown)?;
         desk::issue_card(
             &self.session,
             &mut *card,
+            contactless
+                .as_deref_mut()
+                .map(|chip| chip as &mut dyn Transport),
             &mut store,
             &self.setup,
             &self.request,
