@@ -71,7 +71,7 @@ fn issue_card(
         Some(text) => parse_date(text, "--expires")?,
         None => issue::default_expiry(today),
     };
-    let setup = DeskSetup::from_profile(profile, &cardstation::config::data_dir())?;
+    let setup = DeskSetup::for_desk(profile, &cardstation::config::data_dir())?;
     let mut store = Store::open(db)?;
     let mut card = connect(profile.readers.contact.as_deref(), wait)?;
     let mut contactless = profile

@@ -26,7 +26,8 @@ use x509_cert::Certificate;
 use super::auth::{Action, Denied, Session};
 use super::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
 use super::issue::{
-    self, CardholderRecordError, ElsSource, IssueError, Signer, Step, chip_serial, els_data_for,
+    self, CardholderRecordError, ElsSource, IssueError, Signer, Step, card_being_issued,
+    chip_serial, els_data_for,
 };
 use crate::card::desfire::DesfireError;
 use crate::card::els::{self, CardKey, ElsCardError};
@@ -34,7 +35,7 @@ use crate::card::{Transport, TransportError};
 use crate::config::keys::{self, KeyError};
 use crate::config::{ConfigError, DesfireApp, Profile, Secret};
 use crate::error::Problem;
-use crate::store::{Card, CardStatus, NewCard, Store, StoreError, UidKind};
+use crate::store::{Card, CardStatus, NewCard, Store, StoreError};
 
 /// The university DESFire application the desk issues beside the ELS (profile `[desfire]`).
 pub struct DeskDesfire {
@@ -99,8 +100,8 @@ impl Problem for SetupError {
 }
 
 impl DeskSetup {
-    /// The signer, card key and office fields from the profile's `[els]`. The demo profile
-    /// makes a demo signer in `data_dir` on first use.
+    /// The signer, card key and office fields from the profile's `[els]` (no DESFire: see
+    /// [`Self::for_desk`]). The demo profile makes a demo signer in `data_dir` on first use.
     pub fn from_profile(profile: &Profile, data_dir: &Path) -> Result<Self, SetupError> {
         let els = profile.els.clone().ok_or(SetupError::NoCardKey)?;
         let (key_path, cert_path) = match (&els.signer_key, &els.signer_cert) {
@@ -111,13 +112,6 @@ impl DeskSetup {
         let key = keys::load_signing_key(&key_path, els.signer_passphrase_env.as_deref())?;
         let certificate = keys::load_certificate(&cert_path)?;
         let card_key = Self::card_key_from_profile(profile)?;
-        let desfire = match &profile.desfire {
-            Some(app) => Some(DeskDesfire {
-                app: app.clone(),
-                keys: IssueKeys::for_profile(profile, data_dir).map_err(SetupError::Desfire)?,
-            }),
-            None => None,
-        };
         Ok(Self {
             trusted: vec![certificate.clone()],
             signer: Signer { key, certificate },
@@ -126,8 +120,21 @@ impl DeskSetup {
                 .university
                 .unwrap_or_else(|| "UNIWERSYTET DEMONSTRACYJNY".to_owned()),
             edition: els.edition.unwrap_or_else(|| "A".to_owned()),
-            desfire,
+            desfire: None,
         })
+    }
+
+    /// What the issuance desk holds: [`Self::from_profile`] and, with `[desfire]` in the
+    /// profile, its issue keys, so every card also gets the DESFire application.
+    pub fn for_desk(profile: &Profile, data_dir: &Path) -> Result<Self, SetupError> {
+        let mut setup = Self::from_profile(profile, data_dir)?;
+        if let Some(app) = &profile.desfire {
+            setup.desfire = Some(DeskDesfire {
+                app: app.clone(),
+                keys: IssueKeys::for_profile(profile, data_dir).map_err(SetupError::Desfire)?,
+            });
+        }
+        Ok(setup)
     }
 }
 
@@ -283,36 +290,8 @@ impl From<StoreError> for DeskError {
     }
 }
 
-/// The holder's card the chip on the reader belongs to: the newest card not stopped that is
-/// already recorded with this contact chip (a re-issue), or else one still without chips (the
-/// card ordered and printed for the holder). Its number and barcode go into the DESFire
-/// record, and the issuance is recorded on it.
-pub fn card_being_issued(
-    store: &Store,
-    cardholder_id: i64,
-    uid: &[u8],
-) -> Result<Option<Card>, StoreError> {
-    let serial = chip_serial(uid);
-    let cards: Vec<Card> = store
-        .cards_of_cardholder(cardholder_id)?
-        .into_iter()
-        .filter(|known| !known.fields.status.refuses_entry())
-        .collect();
-    let this_chip = cards
-        .iter()
-        .position(|known| known.fields.contact_uid.as_deref() == Some(serial.as_str()));
-    let without_chips = || {
-        cards.iter().position(|known| {
-            known.fields.contact_uid.is_none() && known.fields.contactless_uid.is_none()
-        })
-    };
-    Ok(this_chip
-        .or_else(without_chips)
-        .map(|index| cards[index].clone()))
-}
-
 /// The cardholder's cards still in use, other than the card being issued onto the chip `uid`
-/// (see [`card_being_issued`]: rewriting the same chip, or putting chips on the card printed
+/// (see [`issue::card_being_issued`]: rewriting the same chip, or putting chips on the card printed
 /// for the holder, is not a second card): a new card beside any of them is a duplicate, which
 /// needs a reason.
 pub fn cards_in_use(store: &Store, cardholder_id: i64, uid: &[u8]) -> Result<Vec<i64>, StoreError> {
@@ -451,13 +430,7 @@ pub fn issue_card<T: Transport + ?Sized>(
             expires: Some(issued.verified.data.expires),
             desfire_issued: contactless_uid.is_some(),
         };
-        let card_id = match &being_issued {
-            Some(card) => {
-                store.record_card_chips(card.id, &chips, &session.operator)?;
-                card.id
-            }
-            None => issue::record_card(store, UidKind::Contact, &uid, chips, &session.operator)?,
-        };
+        let card_id = issue::record_chips(store, &uid, chips, &session.operator)?;
         if let Some(reason) = request.duplicate {
             for &old in &cards_in_use {
                 store.set_card_status(
@@ -681,6 +654,29 @@ mod tests {
         let verified = reading.verdict.unwrap();
         assert_eq!(verified.data.surnames, ["Wiśniewska"]);
         assert_eq!(verified.data.album_number, "100233");
+    }
+
+    #[test]
+    fn the_card_ordered_for_the_holder_gets_the_chip_and_is_no_duplicate() {
+        let (mut store, _) = store();
+        let person = &store.search_people("pawlowska", 1).unwrap()[0];
+        let holder = store.cardholders_of_person(person.id).unwrap()[0].id;
+        let ordered = store.cards_of_cardholder(holder).unwrap()[0].clone();
+        assert_eq!(ordered.fields.status, CardStatus::InProduction);
+        let issued = issue_onto(
+            &session(OperatorRole::Operator),
+            blank_card(&[4, 8, 8, 8, 8, 8, 8]),
+            &mut store,
+            &request(holder),
+        )
+        .unwrap();
+        assert_eq!(issued.card_id, ordered.id);
+        assert_eq!(issued.desfire, DesfireOutcome::NotWritten);
+        let recorded = store.get_card(ordered.id).unwrap().fields;
+        assert_eq!(recorded.contact_uid.as_deref(), Some("04080808080808"));
+        assert_eq!(recorded.card_number, ordered.fields.card_number);
+        assert_eq!(recorded.status, CardStatus::Personalized);
+        assert_eq!(store.status().unwrap().cards, DEMO_ORDERED_CARDS);
     }
 
     #[test]

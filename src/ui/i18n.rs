@@ -74,6 +74,9 @@ catalogue! {
     PutCardOnReader => "Połóż kartę na czytniku", "Put the card on the reader";
     PutBackToResume => "Karta zabrana w trakcie zapisu: połóż ją z powrotem, aby dokończyć", "The card left mid-write: put it back to resume";
     Issued => "Wydano kartę", "Card issued";
+    DesfireIssued => "Aplikacja DESFire zapisana, układ bezstykowy", "DESFire application written, contactless chip";
+    DesfireNoNumber => "Aplikacji DESFire nie zapisano: karta nie ma jeszcze numeru. Zapisano tylko ELS.", "The DESFire application was not written: the card has no number yet. Only the ELS was written.";
+    DesfireNoNumberNext => "Zsynchronizuj ze serwerem albo zamów kartę, aby produkcja nadała jej numer, i wydaj kartę ponownie.", "Sync with the server, or order the card so production numbers it, then issue the card again.";
     DuplicateLost => "Duplikat: zgubiona", "Duplicate: lost";
     DuplicateDamaged => "Duplikat: zniszczona", "Duplicate: damaged";
     DuplicateLostChosen => "Duplikat: stara karta zostanie zablokowana (zgubiona). Kliknij „Wydaj legitymację”.", "Duplicate: the old card will be blocked (lost). Press \"Issue card\".";

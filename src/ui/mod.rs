@@ -537,7 +537,7 @@ impl App {
         let profile = self.profile.clone();
         let setup = Task::perform(
             blocking("set-up", move || {
-                DeskSetup::from_profile(&profile, &crate::config::data_dir())
+                DeskSetup::for_desk(&profile, &crate::config::data_dir())
                     .map(Arc::new)
                     .map_err(Failure::from)
             }),

@@ -1,6 +1,8 @@
 //! Issuing a card at the desk: "put the card on the reader", the six steps as they run on
 //! a blocking thread, and what to do when one fails (put a torn card back to resume, say
-//! why a duplicate is made).
+//! why a duplicate is made). With a `[desfire]` profile the card also gets the DESFire
+//! application (on the contactless reader when the profile names one apart); the outcome says
+//! so, or that it was not written because the holder's card has no number yet.
 
 use std::sync::Arc;
 
@@ -13,7 +15,9 @@ use crate::card::{ReaderEvent, Transport, els};
 use crate::config::Language;
 use crate::error::Failure;
 use crate::station::auth::{Action, Session};
-use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
+use crate::station::desk::{
+    self, DesfireOutcome, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard,
+};
 use crate::station::issue::{self, Step, chip_serial};
 use crate::ui::i18n::{Text, t};
 use crate::ui::{CardAccess, Db, stopped, theme};
@@ -225,6 +229,27 @@ impl Desk {
                     .size(theme::HEADING_SIZE)
                     .color(theme::OK),
                 );
+                match &issued.desfire {
+                    DesfireOutcome::NotWritten => {}
+                    DesfireOutcome::Issued { contactless_uid } => {
+                        page = page.push(
+                            text(format!(
+                                "{} {}",
+                                t(language, Text::DesfireIssued),
+                                chip_serial(contactless_uid)
+                            ))
+                            .color(theme::OK),
+                        );
+                    }
+                    DesfireOutcome::NoCardNumber => {
+                        page = page
+                            .push(text(t(language, Text::DesfireNoNumber)).color(theme::PROBLEM));
+                        page = page.push(text(format!(
+                            "→ {}",
+                            t(language, Text::DesfireNoNumberNext)
+                        )));
+                    }
+                }
             }
             Issuance::Failed {
                 failure,
