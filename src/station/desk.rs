@@ -680,6 +680,79 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_card_pulled_during_the_desfire_step_records_nothing_and_resumes_when_put_back() {
+        use crate::card::desfire::DesfireKey;
+        use crate::sim::{DesfireCard, DesfireCardState, DualInterfaceCard};
+
+        let (mut store, _) = store();
+        let person = &store.search_people("pawlowska", 1).unwrap()[0];
+        let holder = store.cardholders_of_person(person.id).unwrap()[0].id;
+        let ordered = store.cards_of_cardholder(holder).unwrap()[0].clone();
+        let app = crate::config::Profile::demo().desfire.unwrap();
+        let keys = IssueKeys::new(
+            &app,
+            &[0x11; 16],
+            &[0x22; 16],
+            DesfireKey::des([0; 8]),
+            p256::ecdsa::SigningKey::from_slice(&[0x33; 32]).unwrap(),
+        )
+        .unwrap();
+        let setup = DeskSetup {
+            desfire: Some(DeskDesfire { app, keys }),
+            ..setup()
+        };
+        let uid = [4, 0xD1, 0xA1, 0, 0, 0, 1];
+        let key = setup.card_key.for_card(&uid).unwrap();
+        let card = shared(DualInterfaceCard::new(
+            ElsCard::new(ElsCardState::personalised(&uid, &key)),
+            DesfireCard::new(DesfireCardState::blank(&uid)),
+        ));
+        let operator = session(OperatorRole::Operator);
+        let issue = |store: &mut Store, contactless_faults: Faults, request: &IssueRequest| {
+            issue_card(
+                &operator,
+                &mut SimTransport::insert(card.clone(), Faults::default()),
+                Some(&mut SimTransport::insert(card.clone(), contactless_faults)),
+                store,
+                &setup,
+                request,
+                TODAY,
+                &mut |_| {},
+            )
+        };
+        let torn = Faults {
+            tear_after: Some(6),
+            ..Faults::default()
+        };
+        let err = issue(&mut store, torn, &request(holder)).unwrap_err();
+        assert!(matches!(err, DeskError::Desfire(_)), "{err}");
+        assert!(err.card_removed(), "{err}");
+        assert!(err.next_step().contains("put the card back"), "{err}");
+        assert_eq!(
+            store.get_card(ordered.id).unwrap().fields,
+            ordered.fields,
+            "nothing recorded"
+        );
+
+        let resume = IssueRequest {
+            expected_uid: Some(uid.to_vec()),
+            ..request(holder)
+        };
+        let issued = issue(&mut store, Faults::default(), &resume).unwrap();
+        assert_eq!(issued.card_id, ordered.id);
+        assert_eq!(
+            issued.desfire,
+            DesfireOutcome::Issued {
+                contactless_uid: uid.to_vec()
+            }
+        );
+        let recorded = store.get_card(ordered.id).unwrap().fields;
+        assert!(recorded.desfire_issued);
+        assert_eq!(recorded.contactless_uid.as_deref(), Some("04D1A100000001"));
+        assert_eq!(recorded.contact_uid.as_deref(), Some("04D1A100000001"));
+    }
+
+    #[test]
     fn a_printer_cannot_issue_and_nothing_is_written() {
         let (mut store, cardholder) = store();
         let card = blank_card(&[0x04, 1, 2, 3, 4, 5, 6]);
