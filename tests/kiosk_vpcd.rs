@@ -1171,6 +1171,22 @@ fn jan_with_an_ordered_card(dir: &Path, card_number: Option<&str>) -> i64 {
     store.cards_of_cardholder(holder).unwrap()[0].id
 }
 
+/// The DESFire record on `card`, read in-process with the kiosk's keys.
+fn desfire_record_on(
+    dir: &Path,
+    card: sim::SharedCard,
+) -> Result<
+    cardstation::station::desfire::VerifiedRecord,
+    cardstation::station::desfire::DesfireReadError,
+> {
+    cardstation::station::desfire::read_on(
+        sim::SimTransport::insert(card, Faults::default()),
+        &cardstation::config::Profile::demo().desfire.unwrap(),
+        desk_desfire_keys(dir).reading(),
+        time::macros::date!(2030 - 01 - 01),
+    )
+}
+
 fn dual_card(uid: &[u8]) -> sim::SharedCard {
     sim::shared(sim::DualInterfaceCard::new(
         ElsCard::new(personalised(uid)),
@@ -1183,9 +1199,6 @@ fn dual_card(uid: &[u8]) -> sim::SharedCard {
 /// ordered card, which the kiosk then finds valid by signature and chip authentication.
 #[test]
 fn the_desk_issues_both_chips_of_a_dual_interface_card_and_the_kiosk_accepts_it() {
-    use cardstation::config::Profile;
-    use cardstation::station::desfire;
-
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
@@ -1242,14 +1255,7 @@ fn the_desk_issues_both_chips_of_a_dual_interface_card_and_the_kiosk_accepts_it(
     common::wait_until(WAIT, || !common::card_present(&reader.name));
 
     // The record carries the store's number, the barcode printed from it, and the holder.
-    let app = Profile::demo().desfire.unwrap();
-    let read = desfire::read_on(
-        sim::SimTransport::insert(card, Faults::default()),
-        &app,
-        desk_desfire_keys(dir).reading(),
-        time::macros::date!(2030 - 01 - 01),
-    )
-    .unwrap();
+    let read = desfire_record_on(dir, card).unwrap();
     assert_eq!(read.record.card_number, 2031000017);
     assert_eq!(read.record.barcode, "2031000017");
     assert_eq!(read.record.holder_id, "CH-1");
@@ -1259,8 +1265,7 @@ fn the_desk_issues_both_chips_of_a_dual_interface_card_and_the_kiosk_accepts_it(
 /// why the DESFire application is missing and what to do, and invents no number.
 #[test]
 fn the_desk_writes_the_els_only_when_the_card_has_no_number_yet() {
-    use cardstation::config::Profile;
-    use cardstation::station::desfire::{self, DesfireReadError};
+    use cardstation::station::desfire::DesfireReadError;
 
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -1294,13 +1299,7 @@ fn the_desk_writes_the_els_only_when_the_card_has_no_number_yet() {
     in_reader.remove().unwrap();
     common::wait_until(WAIT, || !common::card_present(&reader.name));
 
-    let app = Profile::demo().desfire.unwrap();
-    let read = desfire::read_on(
-        sim::SimTransport::insert(card.clone(), Faults::default()),
-        &app,
-        desk_desfire_keys(dir).reading(),
-        time::macros::date!(2030 - 01 - 01),
-    );
+    let read = desfire_record_on(dir, card.clone());
     assert!(
         matches!(read, Err(DesfireReadError::NotOurApplication { .. })),
         "nothing written to the DESFire chip: {read:?}"
