@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::els::ElsCommand,
     },
+    /// The issuance desk without the window: issue a card to a cardholder.
+    Desk {
+        #[command(subcommand)]
+        command: cli::desk::DeskCommand,
+    },
     /// Draw a barcode to PNG (300 dpi) or SVG.
     Barcode(cli::render::BarcodeArgs),
     /// Draw a card from a layout and card data (a JSON file, or a store cardholder or
@@ -442,6 +447,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             command: DesfireCommand::Read { json, card },
         }) => cli::desfire::read(&profile, card.reader.as_deref(), card.wait, json),
         Some(Command::Els { command }) => cli::els::run(command, &profile, &db),
+        Some(Command::Desk { command }) => cli::desk::run(command, &profile, &db),
         Some(Command::Status { json }) => cli::store::status(&db, json),
         Some(Command::Import {
             what: ImportCommand::Persons { file },

@@ -1119,3 +1119,240 @@ fn a_running_kiosk_refuses_a_signer_revoked_by_another_process_without_a_restart
         "one reload per change: {log}"
     );
 }
+
+/// The desk's profile for `desk issue`: the ELS signer and card key, the `[desfire]` issue
+/// keys (the record signed by `key.pem`, which the kiosk profile verifies) and its readers.
+fn write_dual_desk_profile(dir: &Path, contact: &str, contactless: &str) {
+    std::fs::write(
+        dir.join("desk.toml"),
+        format!(
+            "role = \"issuance\"\ndatabase = \"unused.sqlite\"\n[readers]\ncontact = \"{contact}\"\ncontactless = \"{contactless}\"\n[els]\nsigner_key = \"key.pem\"\nsigner_cert = \"cert.pem\"\ncard_key_env = \"TEST_ELS_CARD_KEY\"\nuniversity = \"Uniwersytet Testowy\"\nedition = \"A\"\n[desfire]\n{DESFIRE_APP}master_key_env = \"TEST_DESFIRE_KEY\"\nrecord_signer_key = \"key.pem\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// `desk issue` for cardholder 1 with the desk profile.
+fn desk_issue(dir: &Path) -> Output {
+    command(
+        dir,
+        &[
+            "--profile",
+            "desk.toml",
+            "desk",
+            "issue",
+            "--cardholder",
+            "1",
+            "--expires",
+            "2031-09-30",
+            "--wait",
+            "10",
+        ],
+    )
+    .env("TEST_ELS_CARD_KEY", CARD_KEY)
+    .output()
+    .unwrap()
+}
+
+/// Jan Nowak in the store with a card ordered for him (`card_number` as production gave it,
+/// or none yet); returns the ordered card's id.
+fn jan_with_an_ordered_card(dir: &Path, card_number: Option<&str>) -> i64 {
+    let mut store = Store::open(&dir.join("station.sqlite")).unwrap();
+    let holder = common::cardholder(&mut store, &common::jan());
+    store
+        .order_card(
+            holder,
+            cardstation::store::CardType::Student,
+            card_number,
+            None,
+            "production",
+        )
+        .unwrap();
+    store.cards_of_cardholder(holder).unwrap()[0].id
+}
+
+/// The DESFire record on `card`, read in-process with the kiosk's keys.
+fn desfire_record_on(
+    dir: &Path,
+    card: sim::SharedCard,
+) -> Result<
+    cardstation::station::desfire::VerifiedRecord,
+    cardstation::station::desfire::DesfireReadError,
+> {
+    cardstation::station::desfire::read_on(
+        sim::SimTransport::insert(card, Faults::default()),
+        &cardstation::config::Profile::demo().desfire.unwrap(),
+        desk_desfire_keys(dir).reading(),
+        time::macros::date!(2030 - 01 - 01),
+    )
+}
+
+fn dual_card(uid: &[u8]) -> sim::SharedCard {
+    sim::shared(sim::DualInterfaceCard::new(
+        ElsCard::new(personalised(uid)),
+        sim::DesfireCard::new(sim::DesfireCardState::blank(uid)),
+    ))
+}
+
+/// Issue 18 item 2: one desk issuance of a dual-interface card writes the ELS and the DESFire
+/// application (with the number production gave the card) and records both chips on the
+/// ordered card, which the kiosk then finds valid by signature and chip authentication.
+#[test]
+fn the_desk_issues_both_chips_of_a_dual_interface_card_and_the_kiosk_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    write_kiosk_profile(dir);
+    common::assert_success(&cardstation(dir, &["trust", "add", "cert.pem"]));
+    let ordered = jan_with_an_ordered_card(dir, Some("2031000017"));
+    let reader = reader(35963);
+    // One PC/SC reader for both interfaces, as a dual-interface card in one slot shows.
+    write_dual_desk_profile(dir, &reader.name, &reader.name);
+    let card = dual_card(&UID);
+    let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+
+    let issued = desk_issue(dir);
+    common::assert_success(&issued);
+    let stdout = String::from_utf8_lossy(&issued.stdout);
+    let serial = hex::encode_upper(UID);
+    assert!(
+        stdout.contains(&format!(
+            "issued card {ordered} of cardholder 1: ELS on contact chip {serial}"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "DESFire application issued on contactless chip {serial}"
+        )),
+        "{stdout}"
+    );
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    let recorded = store.get_card(ordered).unwrap().fields;
+    assert_eq!(recorded.contact_uid.as_deref(), Some(serial.as_str()));
+    assert_eq!(recorded.contactless_uid.as_deref(), Some(serial.as_str()));
+    assert_eq!(
+        recorded.chip_serial_number.as_deref(),
+        Some(serial.as_str())
+    );
+    assert!(recorded.desfire_issued);
+    assert_eq!(recorded.card_number.as_deref(), Some("2031000017"));
+    assert_eq!(recorded.status, CardStatus::Personalized);
+    assert_eq!(
+        store.cards_of_cardholder(1).unwrap().len(),
+        1,
+        "recorded on the ordered card, not beside it"
+    );
+    drop(store);
+
+    let verdict = tap(dir, &reader.name);
+    assert_eq!(
+        (verdict["verdict"].as_str(), verdict["evidence"].as_str()),
+        (Some("valid"), Some("signed_and_authenticated_chip")),
+        "{verdict}"
+    );
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    // The record carries the store's number, the barcode printed from it, and the holder.
+    let read = desfire_record_on(dir, card).unwrap();
+    assert_eq!(read.record.card_number, 2031000017);
+    assert_eq!(read.record.barcode, "2031000017");
+    assert_eq!(read.record.holder_id, "CH-1");
+}
+
+/// A holder's card that production has not numbered yet: the desk writes the ELS only, says
+/// why the DESFire application is missing and what to do, and invents no number.
+#[test]
+fn the_desk_writes_the_els_only_when_the_card_has_no_number_yet() {
+    use cardstation::station::desfire::DesfireReadError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    write_kiosk_profile(dir);
+    let ordered = jan_with_an_ordered_card(dir, None);
+    let reader = reader(35963);
+    write_dual_desk_profile(dir, &reader.name, &reader.name);
+    let card = dual_card(&UID);
+    let in_reader = vpcd::insert(card.clone(), reader.port, Faults::default(), WAIT).unwrap();
+
+    let issued = desk_issue(dir);
+    common::assert_success(&issued);
+    let stdout = String::from_utf8_lossy(&issued.stdout);
+    assert!(
+        stdout.contains(
+            "DESFire application NOT written: the card has no card number yet. sync with the server, or order the card so production numbers it, then issue the card again"
+        ),
+        "{stdout}"
+    );
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    let recorded = store.get_card(ordered).unwrap().fields;
+    assert_eq!(
+        recorded.contact_uid.as_deref(),
+        Some(hex::encode_upper(UID).as_str())
+    );
+    assert_eq!(recorded.contactless_uid, None);
+    assert!(!recorded.desfire_issued);
+    assert_eq!(recorded.card_number, None, "no number invented");
+    drop(store);
+    in_reader.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
+
+    let read = desfire_record_on(dir, card.clone());
+    assert!(
+        matches!(read, Err(DesfireReadError::NotOurApplication { .. })),
+        "nothing written to the DESFire chip: {read:?}"
+    );
+    let els =
+        cardstation::card::els::read_els(&mut sim::SimTransport::insert(card, Faults::default()));
+    assert!(els.is_ok(), "the ELS is written: {els:?}");
+}
+
+/// Two PC/SC readers (`[readers] contact` and `contactless` apart): the contact chip is read
+/// and written on the contact reader, the DESFire application on the contactless one, and
+/// each chip's own UID is recorded.
+#[test]
+fn with_two_readers_each_chip_is_issued_on_its_own_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    common::make_signer_files(dir, "/CN=signer/O=Uniwersytet Testowy/C=PL");
+    let ordered = jan_with_an_ordered_card(dir, Some("2031000018"));
+    let contact = reader(35963);
+    let contactless = reader(35964);
+    write_dual_desk_profile(dir, &contact.name, &contactless.name);
+    let contactless_uid = [0x04, 0x5C, 0x1E, 0x55, 0x00, 0x12, 0x34];
+    // An ELS chip alone on one reader, a DESFire chip alone on the other: each step can only
+    // succeed on its own reader.
+    let _els = vpcd::insert(
+        sim::shared(ElsCard::new(personalised(&UID))),
+        contact.port,
+        Faults::default(),
+        WAIT,
+    )
+    .unwrap();
+    let _desfire = vpcd::insert(
+        sim::shared(sim::DesfireCard::new(sim::DesfireCardState::blank(
+            &contactless_uid,
+        ))),
+        contactless.port,
+        Faults::default(),
+        WAIT,
+    )
+    .unwrap();
+    pcsc::wait_for_card(Some(&contactless.name), WAIT).unwrap();
+
+    let issued = desk_issue(dir);
+    common::assert_success(&issued);
+    let store = Store::open(&dir.join("station.sqlite")).unwrap();
+    let recorded = store.get_card(ordered).unwrap().fields;
+    assert_eq!(
+        recorded.contact_uid.as_deref(),
+        Some(hex::encode_upper(UID).as_str())
+    );
+    assert_eq!(
+        recorded.contactless_uid.as_deref(),
+        Some(hex::encode_upper(contactless_uid).as_str())
+    );
+    assert!(recorded.desfire_issued);
+}

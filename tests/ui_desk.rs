@@ -16,7 +16,7 @@ use cardstation::ui::{App, CardAccess, Message, desk};
 use iced_test::simulator::Simulator;
 mod ui_harness;
 
-use ui_harness::{english_demo_signing_in, send, settings, shows, sign_in};
+use ui_harness::{DEMO_DESFIRE_KEYS, english_demo_signing_in, send, settings, shows, sign_in};
 
 const CARD_KEY_VAR: &str = "CARDSTATION_UI_TEST_CARD_KEY";
 const UID: [u8; 7] = [0x04, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA];
@@ -30,7 +30,10 @@ fn set_card_key() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // SAFETY: see above; the other tests wait here until it is done.
     ONCE.call_once(|| unsafe {
-        std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242")
+        std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242");
+        for (var, value) in DEMO_DESFIRE_KEYS {
+            std::env::set_var(var, value);
+        }
     });
 }
 
@@ -256,6 +259,15 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
         &format!("Card issued 045566778899AA · valid until {expires}")
     ));
     assert!(shows(&app, "✓ Record"));
+    // Zofia has no card ordered, so no card number: the ELS only, and the desk says why.
+    assert!(shows(
+        &app,
+        "The DESFire application was not written: the card has no number yet. Only the ELS was written."
+    ));
+    assert!(shows(
+        &app,
+        "→ Sync with the server, or order the card so production numbers it, then issue the card again."
+    ));
     assert!(
         shows(&app, "045566778899AA"),
         "the card is listed on the panel"
@@ -505,4 +517,79 @@ fn a_reader_unplugged_mid_write_is_told_in_polish_and_the_card_is_finished_when_
     )
     .unwrap();
     assert_eq!(on_card.verdict.unwrap().data.surnames, ["Wiśniewska"]);
+}
+
+/// Issue 18 item 2 in the window: a holder whose printed card has its number (the demo's
+/// ordered cards) gets the ELS and the DESFire application on one dual-interface card; the
+/// window says so and the store records both chips on that card.
+#[test]
+fn the_desk_issues_a_dual_interface_card_with_its_number_and_says_so() {
+    use cardstation::config::Profile;
+    use cardstation::sim::{DesfireCard, DesfireCardState, DualInterfaceCard};
+    use cardstation::station::desfire::{self, IssueKeys};
+
+    set_card_key();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
+    let (mut app, _boot) = App::boot(profile.clone(), Some(database.clone()));
+    let card_key = DeskSetup::card_key_from_profile(&profile).unwrap();
+    let card = shared(DualInterfaceCard::new(
+        ElsCard::new(ElsCardState::personalised(
+            &UID,
+            &card_key.for_card(&UID).unwrap(),
+        )),
+        DesfireCard::new(DesfireCardState::blank(&UID)),
+    ));
+    app.card_access = CardAccess::Direct(SimTransport::connector(card.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "1111");
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::QueryChanged("pawlowska 100249".into())),
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::OpenHighlighted),
+    );
+    assert!(shows(&app, "Katarzyna Pawłowska"));
+
+    send(&runtime, &mut app, Message::Desk(desk::Message::Issue));
+    let desk = app.desk.as_ref().unwrap();
+    assert!(
+        matches!(desk.issuance, desk::Issuance::Done(_)),
+        "{:?}",
+        desk.issuance
+    );
+    let serial = hex::encode_upper(UID);
+    assert!(shows(
+        &app,
+        &format!("DESFire application written, contactless chip {serial}")
+    ));
+
+    let store = Store::open(&database).unwrap();
+    let recorded = store
+        .find_card_by_uid(cardstation::store::UidKind::Contactless, &UID)
+        .unwrap()
+        .expect("the contactless UID is recorded");
+    assert_eq!(
+        recorded.fields.contact_uid.as_deref(),
+        Some(serial.as_str())
+    );
+    assert!(recorded.fields.desfire_issued);
+    assert_eq!(recorded.fields.card_number.as_deref(), Some("2026100249"));
+    // The record on the chip carries that number, signed by the desk.
+    let app_section = Profile::demo().desfire.unwrap();
+    let keys = IssueKeys::for_profile(&profile, &cardstation::config::data_dir()).unwrap();
+    let read = desfire::read(
+        SimTransport::insert(card, Faults::default()),
+        &app_section,
+        keys.reading(),
+    )
+    .unwrap();
+    assert_eq!(read.record.card_number, 2026100249);
 }

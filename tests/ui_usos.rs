@@ -18,7 +18,7 @@ use time::{Duration as Days, OffsetDateTime};
 mod common;
 mod ui_harness;
 
-use ui_harness::{english_demo_signing_in, send, shows, sign_in, usos_settings};
+use ui_harness::{DEMO_DESFIRE_KEYS, english_demo_signing_in, send, shows, sign_in, usos_settings};
 
 const KEY_VAR: &str = "CARDSTATION_UI_USOS_CONSUMER_KEY";
 const SECRET_VAR: &str = "CARDSTATION_UI_USOS_CONSUMER_SECRET";
@@ -99,6 +99,9 @@ fn the_desk_shows_the_holders_photo_usos_cards_and_phones_and_sends_the_card_rea
         std::env::set_var(KEY_VAR, USOS_CONSUMER_KEY);
         std::env::set_var(SECRET_VAR, USOS_CONSUMER_SECRET);
         std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242");
+        for (var, value) in DEMO_DESFIRE_KEYS {
+            std::env::set_var(var, value);
+        }
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();

@@ -87,6 +87,7 @@ fn desk_with_anna(
     let (mut app, _boot) = App::boot(profile.clone(), Some(database.to_owned()));
     app.card_access = CardAccess::Reader {
         contact: Some(reader.to_owned()),
+        contactless: None,
     };
     let opened = runtime.block_on(cardstation::ui::open_store(database.to_owned(), true));
     send(runtime, &mut app, Message::StoreOpened(opened));

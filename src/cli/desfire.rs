@@ -110,7 +110,7 @@ pub fn issue(
 ) -> Result<(), Failure> {
     let mut store = cardholder.map(|_| Store::open(db)).transpose()?;
     let holder_from_store = match (&store, cardholder) {
-        (Some(store), Some(id)) => Some(holder_id_in_store(store, id)?),
+        (Some(store), Some(id)) => Some(desfire::holder_id(store, id)?),
         _ => None,
     };
     let record = input.to_record(holder_from_store.as_deref())?;
@@ -161,16 +161,6 @@ pub fn issue(
         println!("recorded as card {card_id} of cardholder {cardholder_id}");
     }
     Ok(())
-}
-
-/// What a card's record names its holder by: the person number, else the cardholder's id.
-fn holder_id_in_store(store: &Store, cardholder_id: i64) -> Result<String, Failure> {
-    let cardholder = store.get_cardholder(cardholder_id)?;
-    let person_number = match cardholder.fields.person_id {
-        Some(person) => store.get_person(person)?.fields.person_number,
-        None => None,
-    };
-    Ok(person_number.unwrap_or_else(|| format!("CH-{cardholder_id}")))
 }
 
 pub fn read(

@@ -479,7 +479,7 @@ fn read(filter: Option<&str>, json: bool, trust: &TrustArgs, db: &Path) -> Resul
     Ok(())
 }
 
-fn parse_date(text: &str, flag: &str) -> Result<Date, Failure> {
+pub(crate) fn parse_date(text: &str, flag: &str) -> Result<Date, Failure> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(text, &format)
         .map_err(|_| Failure::new(format!("{flag} {text} is not a date"), "use YYYY-MM-DD"))

@@ -3,6 +3,7 @@
 
 pub mod card;
 pub mod desfire;
+pub mod desk;
 pub mod els;
 pub mod kiosk;
 pub mod print;

@@ -85,6 +85,18 @@ impl Readers {
             .peekable();
         named.peek().is_none() || named.any(|name| reader.contains(&name.to_lowercase()))
     }
+
+    /// The contactless reader, when the profile names one apart from the contact reader (two
+    /// readers, or the two PC/SC readers of one dual-interface reader). `None`: the contact
+    /// reader's connection reaches both chips of a dual-interface card.
+    pub fn separate_contactless(&self) -> Option<&str> {
+        match (self.contact.as_deref(), self.contactless.as_deref()) {
+            (Some(contact), Some(contactless)) if !contact.eq_ignore_ascii_case(contactless) => {
+                Some(contactless)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

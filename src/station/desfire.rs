@@ -40,6 +40,7 @@ use crate::card::{Counting, Transport, TransportError, read_uid};
 use crate::config::{ConfigError, DesfireApp, Profile, Secret, keys};
 use crate::crypto::diversify::{KeyAlgorithm, diversify};
 use crate::error::Problem;
+use crate::store::{Store, StoreError};
 
 // What `issue` writes and `read` returns, and why a record does not fit: re-exported so their
 // callers need not reach into the card layer.
@@ -306,6 +307,17 @@ impl IssueKeys {
         bytes.extend_from_slice(&signature.to_bytes());
         Ok(bytes)
     }
+}
+
+/// What a card's record names its holder by: the person number, else `CH-` and the
+/// cardholder's id.
+pub fn holder_id(store: &Store, cardholder_id: i64) -> Result<String, StoreError> {
+    let cardholder = store.get_cardholder(cardholder_id)?;
+    let person_number = match cardholder.fields.person_id {
+        Some(person) => store.get_person(person)?.fields.person_number,
+        None => None,
+    };
+    Ok(person_number.unwrap_or_else(|| format!("CH-{cardholder_id}")))
 }
 
 /// What an issue did.

@@ -1,6 +1,21 @@
-//! The issuance desk's workflows: issue an ELS to a cardholder (with each step reported),
+//! The issuance desk's workflows: issue a card to a cardholder (with each step reported),
 //! prolong, block and unblock. Each checks the session first, takes a card transport and the
 //! store, and runs the same from the window, the CLI and the tests.
+//!
+//! A dual-interface card (contact ELS chip plus contactless DESFire) is issued in one go when
+//! the profile has `[desfire]`: the ELS is written and verified first; then the university
+//! DESFire application is issued ([`super::desfire::issue`], the profile's issue keys); then
+//! the card is recorded with both UIDs, the chip serial and `desfire_issued`, in one store
+//! transaction. The contact chip is read on `[readers] contact` and the contactless one on
+//! `[readers] contactless` when the profile names both (two readers, or the two PC/SC readers
+//! of one dual-interface reader); otherwise both come through the one transport.
+//!
+//! The DESFire record carries the card number and barcode the store already has for the
+//! holder's card being issued (the card was printed for them, numbered by production or the
+//! server). The desk never invents a number: a card without one gets the ELS only, and the
+//! outcome says so ([`DesfireOutcome::NoCardNumber`]) so the operator syncs or orders the card
+//! and issues again. A failed DESFire step records nothing: putting the card back issues it
+//! again, the ELS rewritten and checked, the DESFire issue picking up from what the card holds.
 
 use std::path::Path;
 
@@ -9,15 +24,24 @@ use time::Date;
 use x509_cert::Certificate;
 
 use super::auth::{Action, Denied, Session};
+use super::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
 use super::issue::{
-    self, CardholderRecordError, ElsSource, IssueError, Signer, Step, chip_serial, els_data_for,
+    self, CardholderRecordError, ElsSource, IssueError, Signer, Step, card_being_issued,
+    chip_serial, els_data_for,
 };
-use crate::card::Transport;
+use crate::card::desfire::DesfireError;
 use crate::card::els::{self, CardKey};
+use crate::card::{Transport, TransportError};
 use crate::config::keys::{self, KeyError};
-use crate::config::{ConfigError, Profile, Secret};
+use crate::config::{ConfigError, DesfireApp, Profile, Secret};
 use crate::error::Problem;
-use crate::store::{CardStatus, Store, StoreError};
+use crate::store::{Card, CardStatus, NewCard, Store, StoreError};
+
+/// The university DESFire application the desk issues beside the ELS (profile `[desfire]`).
+pub struct DeskDesfire {
+    pub app: DesfireApp,
+    pub keys: IssueKeys,
+}
 
 /// What the desk signs and writes with, loaded once when the desk opens.
 pub struct DeskSetup {
@@ -27,6 +51,8 @@ pub struct DeskSetup {
     pub trusted: Vec<Certificate>,
     pub university: String,
     pub edition: String,
+    /// With a `[desfire]` profile: every card also gets the DESFire application.
+    pub desfire: Option<DeskDesfire>,
 }
 
 /// The signer's key and the card key master stay out of logs and error messages.
@@ -52,6 +78,9 @@ pub enum SetupError {
     CardKeyInvalid(String, String),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The profile has `[desfire]` but its issue keys cannot be loaded.
+    #[error("the DESFire application cannot be issued: {0}")]
+    Desfire(ConfigError),
 }
 
 impl Problem for SetupError {
@@ -65,13 +94,14 @@ impl Problem for SetupError {
                 "put the card key master (hex, of the profile's card_key_type) in that variable or the keyring, then restart the station"
             }
             SetupError::Key(err) => err.next_step(),
+            SetupError::Desfire(err) => err.next_step(),
         }
     }
 }
 
 impl DeskSetup {
-    /// The signer, card key and office fields from the profile's `[els]`. The demo profile
-    /// makes a demo signer in `data_dir` on first use.
+    /// The signer, card key and office fields from the profile's `[els]` (no DESFire: see
+    /// [`Self::for_desk`]). The demo profile makes a demo signer in `data_dir` on first use.
     pub fn from_profile(profile: &Profile, data_dir: &Path) -> Result<Self, SetupError> {
         let els = profile.els.clone().ok_or(SetupError::NoCardKey)?;
         let (key_path, cert_path) = match (&els.signer_key, &els.signer_cert) {
@@ -90,7 +120,21 @@ impl DeskSetup {
                 .university
                 .unwrap_or_else(|| "UNIWERSYTET DEMONSTRACYJNY".to_owned()),
             edition: els.edition.unwrap_or_else(|| "A".to_owned()),
+            desfire: None,
         })
+    }
+
+    /// What the issuance desk holds: [`Self::from_profile`] and, with `[desfire]` in the
+    /// profile, its issue keys, so every card also gets the DESFire application.
+    pub fn for_desk(profile: &Profile, data_dir: &Path) -> Result<Self, SetupError> {
+        let mut setup = Self::from_profile(profile, data_dir)?;
+        if let Some(app) = &profile.desfire {
+            setup.desfire = Some(DeskDesfire {
+                app: app.clone(),
+                keys: IssueKeys::for_profile(profile, data_dir).map_err(SetupError::Desfire)?,
+            });
+        }
+        Ok(setup)
     }
 }
 
@@ -147,8 +191,28 @@ pub struct IssueRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedCard {
     pub card_id: i64,
+    /// The contact (ELS) chip's UID.
     pub uid: Vec<u8>,
     pub expires: Date,
+    pub desfire: DesfireOutcome,
+}
+
+/// What became of the DESFire application in an issuance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesfireOutcome {
+    /// None written: the profile has no `[desfire]` (an ELS-only desk), or the work (a
+    /// prolongation) writes only the ELS.
+    NotWritten,
+    /// Issued and read back; the contactless chip's UID.
+    Issued { contactless_uid: Vec<u8> },
+    /// Not written: the holder's card has no card number in the store yet, and the desk
+    /// never invents one. Only the ELS was written.
+    NoCardNumber,
+}
+
+impl DesfireOutcome {
+    /// What the operator does about an issuance that left the DESFire application out.
+    pub const NO_NUMBER_NEXT_STEP: &'static str = "sync with the server, or order the card so production numbers it, then issue the card again";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,12 +235,25 @@ pub enum DeskError {
     },
     #[error("card {card_id} has no contact chip in the register, so the desk cannot check it")]
     NoContactChip { card_id: i64 },
+    /// The ELS is written and verified, but the DESFire step failed: nothing was recorded.
+    #[error("the ELS is written and checked, but the DESFire application failed: {0}")]
+    Desfire(#[from] DesfireIssueError),
+    #[error(
+        "card {card_id}'s number {number:?} is not a number the DESFire record can carry: nothing was recorded"
+    )]
+    BadCardNumber { card_id: i64, number: String },
 }
 
 impl DeskError {
     /// The card left the reader mid-way: putting it back resumes the issuance.
     pub fn card_removed(&self) -> bool {
-        matches!(self, DeskError::Issue(err) if err.card_removed())
+        match self {
+            DeskError::Issue(err) => err.card_removed(),
+            DeskError::Desfire(DesfireIssueError::Card(DesfireError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset,
+            ))) => true,
+            _ => false,
+        }
     }
 
     /// The reader went away after writing began: the reader named must come back before the
@@ -202,6 +279,15 @@ impl Problem for DeskError {
                 "put the chosen card on the reader and prolong it again"
             }
             DeskError::NoContactChip { .. } => "issue the holder a new card at this desk",
+            DeskError::Desfire(DesfireIssueError::Card(DesfireError::Transport(
+                TransportError::CardRemoved | TransportError::CardReset,
+            ))) => {
+                "put the card back and issue again: the ELS is kept and checked, the DESFire step resumes"
+            }
+            DeskError::Desfire(err) => err.next_step(),
+            DeskError::BadCardNumber { .. } => {
+                "correct the card number on the server and sync, then issue the card again"
+            }
         }
     }
 }
@@ -212,27 +298,61 @@ impl From<StoreError> for DeskError {
     }
 }
 
-/// The cardholder's cards still in use, other than the chip `uid` itself (rewriting the
-/// same chip is not a second card): a new card beside any of them is a duplicate, which
+/// The cardholder's cards still in use, other than the card being issued onto the chip `uid`
+/// (see [`issue::card_being_issued`]: rewriting the same chip, or putting chips on the card printed
+/// for the holder, is not a second card): a new card beside any of them is a duplicate, which
 /// needs a reason.
 pub fn cards_in_use(store: &Store, cardholder_id: i64, uid: &[u8]) -> Result<Vec<i64>, StoreError> {
-    let serial = chip_serial(uid);
+    let being_issued = card_being_issued(store, cardholder_id, uid)?.map(|card| card.id);
     Ok(store
         .cards_of_cardholder(cardholder_id)?
         .into_iter()
-        .filter(|known| {
-            !known.fields.status.refuses_entry()
-                && known.fields.contact_uid.as_deref() != Some(serial.as_str())
-        })
+        .filter(|known| !known.fields.status.refuses_entry() && Some(known.id) != being_issued)
         .map(|known| known.id)
         .collect())
 }
 
-/// Issues an ELS to a cardholder: UID, their data, sign, write, verify, record. The card
-/// is recorded only once it verifies on the chip; a duplicate also retires the old card.
+/// The DESFire record for the card being issued: its number and barcode from the store
+/// (the barcode defaults to the number, as the print station prints it). `None`: no number.
+fn desfire_record(
+    store: &Store,
+    cardholder_id: i64,
+    card: Option<&Card>,
+    expires: Date,
+) -> Result<Option<CardRecord>, DeskError> {
+    let Some((card, number)) =
+        card.and_then(|card| Some((card, card.fields.card_number.as_deref()?)))
+    else {
+        return Ok(None);
+    };
+    let card_number = number
+        .trim()
+        .parse()
+        .map_err(|_| DeskError::BadCardNumber {
+            card_id: card.id,
+            number: number.to_owned(),
+        })?;
+    Ok(Some(CardRecord {
+        card_number,
+        barcode: card
+            .fields
+            .barcode
+            .clone()
+            .unwrap_or_else(|| number.trim().to_owned()),
+        holder_id: desfire::holder_id(store, cardholder_id)?,
+        expires,
+    }))
+}
+
+/// Issues a card to a cardholder: UID, their data, sign, write, verify the ELS; with
+/// `[desfire]`, the DESFire application; then record. `contactless` is the contactless
+/// reader's transport when it is a reader of its own, `None` when `card` reaches both chips.
+/// The card is recorded only once every chip verifies; a duplicate also retires the old card.
+#[allow(clippy::too_many_arguments)]
 pub fn issue_card<T: Transport + ?Sized>(
     session: &Session,
     card: &mut T,
+    contactless: Option<&mut dyn Transport>,
     store: &mut Store,
     setup: &DeskSetup,
     request: &IssueRequest,
@@ -255,6 +375,7 @@ pub fn issue_card<T: Transport + ?Sized>(
     if let (Some(&card_id), None) = (cards_in_use.first(), request.duplicate) {
         return Err(DeskError::NeedsDuplicateReason { card_id });
     }
+    let being_issued = card_being_issued(store, request.cardholder_id, &uid)?;
     let mut data = els_data_for(
         store,
         request.cardholder_id,
@@ -263,6 +384,16 @@ pub fn issue_card<T: Transport + ?Sized>(
         request.expires,
     )?;
     data.chip_serial = serial.clone();
+    // Checked before the card is touched, so a bad number writes nothing.
+    let record = match &setup.desfire {
+        Some(_) => desfire_record(
+            store,
+            request.cardholder_id,
+            being_issued.as_ref(),
+            request.expires,
+        )?,
+        None => None,
+    };
     let issued = issue::issue_with_progress(
         card,
         ElsSource::Sign {
@@ -274,12 +405,40 @@ pub fn issue_card<T: Transport + ?Sized>(
         today,
         progress,
     )?;
+    let outcome = match (&setup.desfire, record) {
+        (None, _) => DesfireOutcome::NotWritten,
+        (Some(_), None) => DesfireOutcome::NoCardNumber,
+        (Some(DeskDesfire { app, keys }), Some(record)) => {
+            let report = match contactless {
+                Some(contactless) => desfire::issue(contactless, app, keys, &record)?,
+                None => desfire::issue(&mut *card, app, keys, &record)?,
+            };
+            DesfireOutcome::Issued {
+                contactless_uid: report.uid,
+            }
+        }
+    };
     progress(Step::Record);
+    let contactless_uid = match &outcome {
+        DesfireOutcome::Issued { contactless_uid } => Some(chip_serial(contactless_uid)),
+        _ => None,
+    };
     // One transaction: a crash never leaves the new card recorded beside an old one that
     // should have been retired, or either without its audit row.
     let card_id = store.atomically(|store| -> Result<i64, DeskError> {
-        let card_id =
-            issue::record_issued(store, request.cardholder_id, &issued, &session.operator)?;
+        let chips = NewCard {
+            cardholder_id: request.cardholder_id,
+            card_number: None,
+            barcode: None,
+            card_type: store.card_type_for(request.cardholder_id)?,
+            contact_uid: Some(serial.clone()),
+            contactless_uid: contactless_uid.clone(),
+            chip_serial_number: Some(issued.verified.data.chip_serial.clone()),
+            status: CardStatus::Personalized,
+            expires: Some(issued.verified.data.expires),
+            desfire_issued: contactless_uid.is_some(),
+        };
+        let card_id = issue::record_chips(store, &uid, chips, &session.operator)?;
         if let Some(reason) = request.duplicate {
             for &old in &cards_in_use {
                 store.set_card_status(
@@ -294,15 +453,20 @@ pub fn issue_card<T: Transport + ?Sized>(
             &session.operator,
             "card.els_write",
             &format!("card:{card_id}"),
-            &json!({ "chip": serial, "expires": issued.verified.data.expires.to_string() }),
+            &json!({
+                "chip": serial,
+                "contactless": contactless_uid,
+                "expires": issued.verified.data.expires.to_string(),
+            }),
         )?;
         Ok(card_id)
     })?;
-    tracing::info!(card = card_id, chip = %serial, operator = %session.operator, "desk: card issued and recorded");
+    tracing::info!(card = card_id, chip = %serial, contactless = ?contactless_uid, operator = %session.operator, "desk: card issued and recorded");
     Ok(IssuedCard {
         card_id,
         uid: issued.uid,
         expires: issued.verified.data.expires,
+        desfire: outcome,
     })
 }
 
@@ -332,6 +496,7 @@ pub fn prolong_card<T: Transport + ?Sized>(
         card_id,
         uid: prolonged.uid,
         expires: new_expiry,
+        desfire: DesfireOutcome::NotWritten,
     })
 }
 
@@ -405,6 +570,7 @@ mod tests {
             },
             university: "UNIWERSYTET TESTOWY".to_owned(),
             edition: "A".to_owned(),
+            desfire: None,
         }
     }
 
@@ -448,6 +614,7 @@ mod tests {
         issue_card(
             session,
             &mut SimTransport::insert(card, Faults::default()),
+            None,
             store,
             &setup(),
             request,
@@ -484,6 +651,7 @@ mod tests {
         let issued = issue_card(
             &session(OperatorRole::Operator),
             &mut SimTransport::insert(card.clone(), Faults::default()),
+            None,
             &mut store,
             &setup,
             &request(cardholder),
@@ -507,6 +675,102 @@ mod tests {
         let verified = reading.verdict.unwrap();
         assert_eq!(verified.data.surnames, ["Wiśniewska"]);
         assert_eq!(verified.data.album_number, "100233");
+    }
+
+    #[test]
+    fn the_card_ordered_for_the_holder_gets_the_chip_and_is_no_duplicate() {
+        let (mut store, _) = store();
+        let person = &store.search_people("pawlowska", 1).unwrap()[0];
+        let holder = store.cardholders_of_person(person.id).unwrap()[0].id;
+        let ordered = store.cards_of_cardholder(holder).unwrap()[0].clone();
+        assert_eq!(ordered.fields.status, CardStatus::InProduction);
+        let issued = issue_onto(
+            &session(OperatorRole::Operator),
+            blank_card(&[4, 8, 8, 8, 8, 8, 8]),
+            &mut store,
+            &request(holder),
+        )
+        .unwrap();
+        assert_eq!(issued.card_id, ordered.id);
+        assert_eq!(issued.desfire, DesfireOutcome::NotWritten);
+        let recorded = store.get_card(ordered.id).unwrap().fields;
+        assert_eq!(recorded.contact_uid.as_deref(), Some("04080808080808"));
+        assert_eq!(recorded.card_number, ordered.fields.card_number);
+        assert_eq!(recorded.status, CardStatus::Personalized);
+        assert_eq!(store.status().unwrap().cards, DEMO_ORDERED_CARDS);
+    }
+
+    #[test]
+    fn a_dual_card_pulled_during_the_desfire_step_records_nothing_and_resumes_when_put_back() {
+        use crate::card::desfire::DesfireKey;
+        use crate::sim::{DesfireCard, DesfireCardState, DualInterfaceCard};
+
+        let (mut store, _) = store();
+        let person = &store.search_people("pawlowska", 1).unwrap()[0];
+        let holder = store.cardholders_of_person(person.id).unwrap()[0].id;
+        let ordered = store.cards_of_cardholder(holder).unwrap()[0].clone();
+        let app = crate::config::Profile::demo().desfire.unwrap();
+        let keys = IssueKeys::new(
+            &app,
+            &[0x11; 16],
+            &[0x22; 16],
+            DesfireKey::des([0; 8]),
+            p256::ecdsa::SigningKey::from_slice(&[0x33; 32]).unwrap(),
+        )
+        .unwrap();
+        let setup = DeskSetup {
+            desfire: Some(DeskDesfire { app, keys }),
+            ..setup()
+        };
+        let uid = [4, 0xD1, 0xA1, 0, 0, 0, 1];
+        let key = setup.card_key.for_card(&uid).unwrap();
+        let card = shared(DualInterfaceCard::new(
+            ElsCard::new(ElsCardState::personalised(&uid, &key)),
+            DesfireCard::new(DesfireCardState::blank(&uid)),
+        ));
+        let operator = session(OperatorRole::Operator);
+        let issue = |store: &mut Store, contactless_faults: Faults, request: &IssueRequest| {
+            issue_card(
+                &operator,
+                &mut SimTransport::insert(card.clone(), Faults::default()),
+                Some(&mut SimTransport::insert(card.clone(), contactless_faults)),
+                store,
+                &setup,
+                request,
+                TODAY,
+                &mut |_| {},
+            )
+        };
+        let torn = Faults {
+            tear_after: Some(6),
+            ..Faults::default()
+        };
+        let err = issue(&mut store, torn, &request(holder)).unwrap_err();
+        assert!(matches!(err, DeskError::Desfire(_)), "{err}");
+        assert!(err.card_removed(), "{err}");
+        assert!(err.next_step().contains("put the card back"), "{err}");
+        assert_eq!(
+            store.get_card(ordered.id).unwrap().fields,
+            ordered.fields,
+            "nothing recorded"
+        );
+
+        let resume = IssueRequest {
+            expected_uid: Some(uid.to_vec()),
+            ..request(holder)
+        };
+        let issued = issue(&mut store, Faults::default(), &resume).unwrap();
+        assert_eq!(issued.card_id, ordered.id);
+        assert_eq!(
+            issued.desfire,
+            DesfireOutcome::Issued {
+                contactless_uid: uid.to_vec()
+            }
+        );
+        let recorded = store.get_card(ordered.id).unwrap().fields;
+        assert!(recorded.desfire_issued);
+        assert_eq!(recorded.contactless_uid.as_deref(), Some("04D1A100000001"));
+        assert_eq!(recorded.contact_uid.as_deref(), Some("04D1A100000001"));
     }
 
     #[test]
@@ -599,6 +863,7 @@ mod tests {
         let err = issue_card(
             &operator,
             &mut SimTransport::insert(card.clone(), torn),
+            None,
             &mut store,
             &setup,
             &request(cardholder),
@@ -639,6 +904,7 @@ mod tests {
             issue_card(
                 &operator,
                 &mut counted,
+                None,
                 &mut store,
                 &setup,
                 &request,
@@ -661,6 +927,7 @@ mod tests {
             let err = issue_card(
                 &operator,
                 &mut SimTransport::insert(card.clone(), unplugged),
+                None,
                 &mut store,
                 &setup,
                 &request(cardholder),
@@ -720,6 +987,7 @@ mod tests {
             issue_card(
                 &operator,
                 &mut SimTransport::insert(card.clone(), Faults::default()),
+                None,
                 store,
                 &setup,
                 &request(holder),

@@ -14,7 +14,7 @@ use crate::crypto::els_sig::{
     self, Certificates, ElsData, Revoked, SignError, VerifiedEls, VerifyError, VerifyOptions,
 };
 use crate::error::Problem;
-use crate::store::{CardStatus, NewCard, Store, StoreError, UidKind};
+use crate::store::{Card, CardStatus, NewCard, Store, StoreError, UidKind};
 
 /// The local signer: the authorised person's (or the university seal's) key and certificate.
 pub struct Signer {
@@ -346,10 +346,39 @@ impl Problem for CardholderRecordError {
     }
 }
 
-/// Records a card verified on its chip: a new chip becomes a personalised card of the
-/// cardholder (with its audit and outbox rows, in one transaction); a rewritten chip that is
-/// already known keeps its row. Called only after [`issue`] or [`prolong`] succeeded, so a
-/// torn card is never recorded as issued.
+/// The holder's card the chip on the reader belongs to: the newest card not stopped that is
+/// already recorded with this contact chip (a re-issue), or else one still without chips (the
+/// card ordered and printed for the holder). Its number and barcode go into the DESFire
+/// record, and the issuance is recorded on it.
+pub fn card_being_issued(
+    store: &Store,
+    cardholder_id: i64,
+    uid: &[u8],
+) -> Result<Option<Card>, StoreError> {
+    let serial = chip_serial(uid);
+    let cards: Vec<Card> = store
+        .cards_of_cardholder(cardholder_id)?
+        .into_iter()
+        .filter(|known| !known.fields.status.refuses_entry())
+        .collect();
+    let this_chip = cards
+        .iter()
+        .position(|known| known.fields.contact_uid.as_deref() == Some(serial.as_str()));
+    let without_chips = || {
+        cards.iter().position(|known| {
+            known.fields.contact_uid.is_none() && known.fields.contactless_uid.is_none()
+        })
+    };
+    Ok(this_chip
+        .or_else(without_chips)
+        .map(|index| cards[index].clone()))
+}
+
+/// Records a card verified on its chip: on the holder's card being issued (see
+/// [`card_being_issued`]: the card printed for them, or this chip's own row), else as a new
+/// personalised card of the cardholder, with its audit and outbox rows, in one transaction.
+/// Called only after [`issue`] or [`prolong`] succeeded, so a torn card is never recorded as
+/// issued.
 pub fn record_issued(
     store: &mut Store,
     cardholder_id: i64,
@@ -368,7 +397,51 @@ pub fn record_issued(
         expires: Some(issued.verified.data.expires),
         desfire_issued: false,
     };
-    record_card(store, UidKind::Contact, &issued.uid, card, operator)
+    record_chips(store, &issued.uid, card, operator)
+}
+
+/// Records `chips`, issued onto the contact chip `uid`, on the holder's card being issued
+/// (its number and barcode stay), else as a new card. A chip known for someone else is
+/// refused.
+pub fn record_chips(
+    store: &mut Store,
+    uid: &[u8],
+    chips: NewCard,
+    operator: &str,
+) -> Result<i64, CardholderRecordError> {
+    match card_being_issued(store, chips.cardholder_id, uid)? {
+        // A rewrite of a recorded chip that adds no DESFire application keeps the row as it is.
+        Some(card) if card.fields.contact_uid == chips.contact_uid && !chips.desfire_issued => {
+            Ok(card.id)
+        }
+        Some(card) => {
+            refuse_foreign_chip(store, UidKind::Contact, uid, chips.cardholder_id)?;
+            store.record_card_chips(card.id, &chips, operator)?;
+            Ok(card.id)
+        }
+        None => record_card(store, UidKind::Contact, uid, chips, operator),
+    }
+}
+
+fn refuse_foreign_chip(
+    store: &Store,
+    kind: UidKind,
+    uid: &[u8],
+    cardholder_id: i64,
+) -> Result<Option<Card>, CardholderRecordError> {
+    let known = store.find_card_by_uid(kind, uid)?;
+    if let Some(known) = known
+        .as_ref()
+        .filter(|k| k.fields.cardholder_id != cardholder_id)
+    {
+        return Err(CardholderRecordError::Store(StoreError::Invalid(format!(
+            "chip {} belongs to cardholder {}, not {}",
+            chip_serial(uid),
+            known.fields.cardholder_id,
+            cardholder_id
+        ))));
+    }
+    Ok(known)
 }
 
 /// Records a card whose chip `uid` (of `kind`) was just written and verified, unless that
@@ -380,15 +453,7 @@ pub fn record_card(
     card: NewCard,
     operator: &str,
 ) -> Result<i64, CardholderRecordError> {
-    if let Some(known) = store.find_card_by_uid(kind, uid)? {
-        if known.fields.cardholder_id != card.cardholder_id {
-            return Err(CardholderRecordError::Store(StoreError::Invalid(format!(
-                "chip {} belongs to cardholder {}, not {}",
-                chip_serial(uid),
-                known.fields.cardholder_id,
-                card.cardholder_id
-            ))));
-        }
+    if let Some(known) = refuse_foreign_chip(store, kind, uid, card.cardholder_id)? {
         return Ok(known.id);
     }
     Ok(store.insert_card(&card, operator)?)

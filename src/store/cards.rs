@@ -297,6 +297,49 @@ impl Store {
         Ok(rows.next()?.map(card_from_row).transpose()?)
     }
 
+    /// Puts the chips just issued onto a card already in the register (the card printed for
+    /// its holder, or a re-issue of the same chip): its UIDs, chip serial, status, expiry and
+    /// whether it carries the DESFire application. Its number and barcode stay.
+    pub fn record_card_chips(&mut self, id: i64, chips: &NewCard, operator: &str) -> Result<()> {
+        let chips = chips.normalised()?;
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE cards SET contact_uid = coalesce(?1, contact_uid),
+                        contactless_uid = coalesce(?2, contactless_uid), chip_serial_number = ?3,
+                        status = ?4, expires = ?5, desfire_issued = desfire_issued OR ?6,
+                        updated_at = ?7
+                     WHERE id = ?8",
+                )?
+                .execute((
+                    &chips.contact_uid,
+                    &chips.contactless_uid,
+                    &chips.chip_serial_number,
+                    chips.status,
+                    chips.expires,
+                    chips.desfire_issued,
+                    now(),
+                    id,
+                ))?;
+            if changed == 0 {
+                return Err(StoreError::NotFound { what: "card", id });
+            }
+            let details = json!({
+                "status": chips.status,
+                "chipserialNumber": chips.chip_serial_number,
+                "endDate": chips.expires.map(|date| date.to_string()),
+                "metadata": {
+                    "contactUid": chips.contact_uid,
+                    "contactlessUid": chips.contactless_uid,
+                    "desfireIssued": chips.desfire_issued,
+                },
+            });
+            outbox::enqueue(tx, Resource::Cards, id, Operation::Update, details.clone())?;
+            audit::append(tx, operator, "card.chips", &format!("card:{id}"), &details)?;
+            Ok(())
+        })
+    }
+
     /// Records a prolongation: the card's new expiry date.
     pub fn set_card_expiry(&mut self, id: i64, expires: Date, operator: &str) -> Result<()> {
         self.write(|tx| {

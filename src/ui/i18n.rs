@@ -76,6 +76,9 @@ catalogue! {
     ReaderGoneMidWrite => "Czytnik odłączono w trakcie zapisu: karta może być zapisana tylko częściowo", "The reader was disconnected during the write: the card may be half written";
     PlugReaderBackToFinish => "Podłącz czytnik ponownie, z tą samą kartą: zostanie sprawdzona, a zapis dokończony lub powtórzony", "Plug the reader back in with the same card on it: the card is checked, then finished or rewritten";
     Issued => "Wydano kartę", "Card issued";
+    DesfireIssued => "Aplikacja DESFire zapisana, układ bezstykowy", "DESFire application written, contactless chip";
+    DesfireNoNumber => "Aplikacji DESFire nie zapisano: karta nie ma jeszcze numeru. Zapisano tylko ELS.", "The DESFire application was not written: the card has no number yet. Only the ELS was written.";
+    DesfireNoNumberNext => "Zsynchronizuj ze serwerem albo zamów kartę, aby produkcja nadała jej numer, i wydaj kartę ponownie.", "Sync with the server, or order the card so production numbers it, then issue the card again.";
     DuplicateLost => "Duplikat: zgubiona", "Duplicate: lost";
     DuplicateDamaged => "Duplikat: zniszczona", "Duplicate: damaged";
     DuplicateLostChosen => "Duplikat: stara karta zostanie zablokowana (zgubiona). Kliknij „Wydaj legitymację”.", "Duplicate: the old card will be blocked (lost). Press \"Issue card\".";

@@ -171,18 +171,27 @@ pub async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|_| Err(stopped(thread)))
 }
 
-/// Where the desk finds the card it writes: the profile's contact reader through pcscd, or
-/// (in tests) a card reached some other way, such as a simulated card in-process.
+/// Where the desk finds the card it writes: the profile's contact reader through pcscd (and
+/// its contactless reader, when it names one of its own), or (in tests) a card reached some
+/// other way, such as a simulated card in-process.
 #[derive(Clone)]
 pub enum CardAccess {
-    Reader { contact: Option<String> },
+    Reader {
+        contact: Option<String>,
+        /// Only a contactless reader apart from the contact one (see
+        /// [`crate::config::Readers::separate_contactless`]).
+        contactless: Option<String>,
+    },
     Direct(Connect),
 }
 
 impl fmt::Debug for CardAccess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CardAccess::Reader { contact } => write!(f, "Reader({contact:?})"),
+            CardAccess::Reader {
+                contact,
+                contactless,
+            } => write!(f, "Reader({contact:?}, {contactless:?})"),
             CardAccess::Direct(_) => f.write_str("Direct"),
         }
     }
@@ -194,16 +203,19 @@ impl CardAccess {
     pub fn connect(&self) -> Result<Box<dyn Transport>, TransportError> {
         match self {
             CardAccess::Direct(connect) => connect(),
-            CardAccess::Reader { contact } => {
-                let reader = pcsc::choose_reader(contact.as_deref())?;
-                if !reader.card_present {
-                    return Err(TransportError::NoCard(reader.name));
-                }
-                Ok(Box::new(PcscTransport::connect_exclusive(
-                    &reader.name,
-                    BUSY_WAIT,
-                )?))
-            }
+            CardAccess::Reader { contact, .. } => connect_exclusive(contact.as_deref()),
+        }
+    }
+
+    /// The contactless reader's own connection, when it is a reader apart from the contact
+    /// one; `None` when [`CardAccess::connect`] reaches both chips.
+    pub fn connect_contactless(&self) -> Result<Option<Box<dyn Transport>>, TransportError> {
+        match self {
+            CardAccess::Reader {
+                contactless: Some(contactless),
+                ..
+            } => connect_exclusive(Some(contactless)).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -212,11 +224,26 @@ impl CardAccess {
         match self {
             CardAccess::Reader {
                 contact: Some(filter),
+                ..
             } => reader.to_lowercase().contains(&filter.to_lowercase()),
-            CardAccess::Reader { contact: None } => true,
+            CardAccess::Reader { contact: None, .. } => true,
             CardAccess::Direct(_) => true,
         }
     }
+}
+
+/// The card on the reader `filter` names, connected exclusively: nothing else may talk to it
+/// mid-write. A reader held by someone else (the Readers tab reading a UID) is waited for
+/// briefly.
+fn connect_exclusive(filter: Option<&str>) -> Result<Box<dyn Transport>, TransportError> {
+    let reader = pcsc::choose_reader(filter)?;
+    if !reader.card_present {
+        return Err(TransportError::NoCard(reader.name));
+    }
+    Ok(Box::new(PcscTransport::connect_exclusive(
+        &reader.name,
+        BUSY_WAIT,
+    )?))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +317,7 @@ impl App {
         };
         let card_access = CardAccess::Reader {
             contact: profile.readers.contact.clone(),
+            contactless: profile.readers.separate_contactless().map(str::to_owned),
         };
         let app = Self {
             status: status::Status::new(&profile),
@@ -509,7 +537,7 @@ impl App {
         let profile = self.profile.clone();
         let setup = Task::perform(
             blocking("set-up", move || {
-                DeskSetup::from_profile(&profile, &crate::config::data_dir())
+                DeskSetup::for_desk(&profile, &crate::config::data_dir())
                     .map(Arc::new)
                     .map_err(Failure::from)
             }),

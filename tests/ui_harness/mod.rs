@@ -41,6 +41,19 @@ pub fn english_demo_signing_in(dir: &Path, card_key_var: &str) -> Profile {
 
 /// `[usos]` for the reference server at `url`, the consumer read from `key_var` and
 /// `secret_var`, AES write keys and the default "card ready" texts.
+/// The variables the demo profile's `[desfire]` names, with `scripts/demo.sh`'s values: the
+/// desk loads its DESFire issue keys with the ELS signer. Set them before any thread starts.
+pub const DEMO_DESFIRE_KEYS: [(&str, &str); 2] = [
+    (
+        "CARDSTATION_DEMO_DESFIRE_KEY",
+        "00112233445566778899AABBCCDDEEFF",
+    ),
+    (
+        "CARDSTATION_DEMO_DESFIRE_READ_KEY",
+        "F0E1D2C3B4A5968778695A4B3C2D1E0F",
+    ),
+];
+
 pub fn usos_settings(url: &str, key_var: &str, secret_var: &str) -> Usos {
     Usos {
         url: url.to_owned(),

@@ -2,7 +2,9 @@
 //! a blocking thread, and what to do when one fails (put a torn card back to resume, say
 //! why a duplicate is made). When USOS says the holder's card may be written, the card gets
 //! USOS's signed structure and card key (`station::usos::issue`, as `usos issue`), with the
-//! same steps.
+//! same steps. Otherwise, with a `[desfire]` profile the card also gets the DESFire
+//! application (on the contactless reader when the profile names one apart); the outcome says
+//! so, or that it was not written because the holder's card has no number yet.
 
 use std::sync::Arc;
 
@@ -18,7 +20,9 @@ use crate::crypto::diversify::KeyAlgorithm;
 use crate::error::Failure;
 use crate::remote::usos::UsosClient;
 use crate::station::auth::{Action, Session};
-use crate::station::desk::{self, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard};
+use crate::station::desk::{
+    self, DesfireOutcome, DeskError, DeskSetup, DuplicateReason, IssueRequest, IssuedCard,
+};
 use crate::station::issue::{self, Step, chip_serial};
 use crate::station::usos::{self as usos_flow, FindBy, UsosDesk, UsosIssueError};
 use crate::store::Store;
@@ -297,6 +301,27 @@ impl Desk {
                     .size(theme::HEADING_SIZE)
                     .color(theme::OK),
                 );
+                match &issued.desfire {
+                    DesfireOutcome::NotWritten => {}
+                    DesfireOutcome::Issued { contactless_uid } => {
+                        page = page.push(
+                            text(format!(
+                                "{} {}",
+                                t(language, Text::DesfireIssued),
+                                chip_serial(contactless_uid)
+                            ))
+                            .color(theme::OK),
+                        );
+                    }
+                    DesfireOutcome::NoCardNumber => {
+                        page = page
+                            .push(text(t(language, Text::DesfireNoNumber)).color(theme::PROBLEM));
+                        page = page.push(text(format!(
+                            "→ {}",
+                            t(language, Text::DesfireNoNumberNext)
+                        )));
+                    }
+                }
             }
             Issuance::Failed {
                 failure,
@@ -421,11 +446,25 @@ impl IssueWork {
         let uid = els::serial_to_bind(&mut *card)
             .map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
+        let mut contactless = self
+            .access
+            .connect_contactless()
+            .map_err(|err| IssueFailure {
+                no_card: matches!(
+                    err,
+                    crate::card::TransportError::NoCard(_)
+                        | crate::card::TransportError::CardRemoved
+                ),
+                ..IssueFailure::shown(err.into())
+            })?;
         let mut store = self.db.lock().map_err(IssueFailure::shown)?;
         match &self.source {
             Source::Desk(setup) => desk::issue_card(
                 &self.session,
                 &mut *card,
+                contactless
+                    .as_deref_mut()
+                    .map(|chip| chip as &mut dyn Transport),
                 &mut store,
                 setup,
                 &self.request,
@@ -470,6 +509,7 @@ impl IssueWork {
             card_id: issued.card_id.unwrap_or_default(),
             uid: issued.issued.uid,
             expires: issued.issued.verified.data.expires,
+            desfire: DesfireOutcome::NotWritten,
         })
     }
 
