@@ -57,6 +57,8 @@ pub struct Profile {
     pub desfire: Option<DesfireApp>,
     #[serde(default)]
     pub kiosk: Kiosk,
+    #[serde(default)]
+    pub trust: Trust,
     pub els: Option<Els>,
     pub printer: Option<Printer>,
     /// Folder of holder photos named `<person number or album number>.jpg` (or `.png`)
@@ -520,6 +522,77 @@ impl Default for Kiosk {
     }
 }
 
+/// Where the signer revocation lists come from (`[trust]`): the background sync loads each
+/// source at its start and then every `crl_every_seconds`, as `cardstation trust crl add`
+/// would.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trust {
+    /// URLs (https, or http to this machine) and paths (a CRL file, or a directory whose
+    /// `.crl`, `.pem` and `.der` files are CRLs); a relative path is taken from the profile's
+    /// folder.
+    pub crl_sources: Vec<CrlSource>,
+    pub crl_every_seconds: u32,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Self {
+            crl_sources: Vec::new(),
+            crl_every_seconds: 3600,
+        }
+    }
+}
+
+impl Trust {
+    /// `None` when no source is named.
+    pub fn crl_every(&self) -> Option<std::time::Duration> {
+        (!self.crl_sources.is_empty())
+            .then(|| std::time::Duration::from_secs(u64::from(self.crl_every_seconds)))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(60..=604_800).contains(&self.crl_every_seconds) {
+            return Err("trust.crl_every_seconds must be 60 to 604800 (a week)".into());
+        }
+        Ok(())
+    }
+}
+
+/// One `[trust] crl_sources` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum CrlSource {
+    Url(String),
+    Path(PathBuf),
+}
+
+impl TryFrom<String> for CrlSource {
+    type Error = String;
+
+    fn try_from(source: String) -> Result<Self, String> {
+        if source.contains("://") {
+            return match server_url_problem(&source) {
+                Some(problem) => Err(format!("trust.crl_sources URL {problem}")),
+                None => Ok(Self::Url(source)),
+            };
+        }
+        if source.is_empty() {
+            return Err("trust.crl_sources holds an empty path".into());
+        }
+        Ok(Self::Path(PathBuf::from(source)))
+    }
+}
+
+impl fmt::Display for CrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(url) => f.write_str(url),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenStale {
@@ -764,6 +837,11 @@ impl Profile {
         let mut profile = Self::parse(&text, &path.display().to_string())?;
         if let Some(dir) = path.parent() {
             profile.photos = profile.photos.as_ref().map(|photos| dir.join(photos));
+            for source in &mut profile.trust.crl_sources {
+                if let CrlSource::Path(path) = source {
+                    *path = dir.join(&*path);
+                }
+            }
             if let Some(desfire) = profile.desfire.as_mut() {
                 for path in [
                     &mut desfire.record_signer_key,
@@ -808,6 +886,7 @@ impl Profile {
             }
         }
         profile.sync.check().map_err(invalid)?;
+        profile.trust.check().map_err(invalid)?;
         if let Some(demo) = &profile.demo {
             let uid = hex::decode(&demo.simulated_card_uid)
                 .map_err(|_| invalid("demo.simulated_card_uid must be hex".to_owned()))?;
