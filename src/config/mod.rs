@@ -1090,6 +1090,47 @@ mod tests {
         );
     }
 
+    #[test]
+    fn trust_crl_sources_are_urls_or_paths_from_the_profile_folder() {
+        let kiosk = "role = \"kiosk\"\ndatabase = \"x\"\n";
+        assert_eq!(Profile::parse(kiosk, "p").unwrap().trust.crl_every(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiosk.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{kiosk}[trust]\ncrl_sources = [\"https://pki.example.edu/els.crl\", \
+                 \"http://127.0.0.1:8080/els.crl\", \"crl\", \"/var/lib/crl\"]\n\
+                 crl_every_seconds = 600\n"
+            ),
+        )
+        .unwrap();
+        let trust = Profile::load(&path).unwrap().trust;
+        assert_eq!(
+            trust.crl_sources,
+            [
+                CrlSource::Url("https://pki.example.edu/els.crl".into()),
+                CrlSource::Url("http://127.0.0.1:8080/els.crl".into()),
+                CrlSource::Path(dir.path().join("crl")),
+                CrlSource::Path("/var/lib/crl".into()),
+            ]
+        );
+        assert_eq!(trust.crl_every(), Some(std::time::Duration::from_secs(600)));
+
+        let error = |trust: &str| {
+            Profile::parse(&format!("{kiosk}[trust]\n{trust}\n"), "p")
+                .unwrap_err()
+                .to_string()
+        };
+        let plain = error("crl_sources = [\"http://pki.example.edu/els.crl\"]");
+        assert!(
+            plain.contains("trust.crl_sources URL must start with https://"),
+            "{plain}"
+        );
+        assert!(error("crl_sources = [\"ftp://pki/x.crl\"]").contains("https://"));
+        assert!(error("crl_every_seconds = 5").contains("trust.crl_every_seconds"));
+    }
+
     const DESFIRE: &str = "role = \"issuance\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nread_key_env = \"R\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 128\ncomm_mode = \"maced\"\n";
 
     fn desfire_error(from: &str, to: &str) -> String {
