@@ -702,49 +702,9 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
         "role = \"kiosk\"\ndatabase = \"unused.sqlite\"\n",
     )
     .unwrap();
-    let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl is installed (scripts/setup.sh)");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
     // The university's CA, made by OpenSSL as a real one would be, with a CA database for
     // its CRL.
-    std::fs::write(
-        dir.join("ca.cnf"),
-        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
-         default_md = sha256\ndefault_crl_days = 7\n\
-         [ca_ext]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,keyCertSign,cRLSign\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=Uczelnia Test CA/C=PL",
-        "-days",
-        "30",
-        "-config",
-        "ca.cnf",
-        "-extensions",
-        "ca_ext",
-    ]);
+    common::openssl_crl_ca(dir, "/CN=Uczelnia Test CA/C=PL");
     let ca_key =
         SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.join("ca.key")).unwrap()).unwrap();
     let ca = cardstation::config::keys::load_certificate(&dir.join("ca.pem")).unwrap();
@@ -853,15 +813,7 @@ fn the_kiosk_calls_bad_signer_certificates_forged_with_the_reason() {
     let (b_key, b) = p256_signer(0x11, "CN=Signer B,C=PL", current, (&ca, &ca_key));
     let b_structure = structure(&b_key, &b, &[]);
     assert_eq!(judge(&b_structure)["verdict"], "valid");
-    std::fs::write(
-        dir.join("index.txt"),
-        "R\t491231235959Z\t260101000000Z\t11\tunknown\t/CN=Signer B/C=PL\n",
-    )
-    .unwrap();
-    openssl(&[
-        "ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-out",
-        "ca.crl", "-crldays", "7",
-    ]);
+    common::openssl_gencrl(dir, &["11"], "ca.crl");
     let crl_add = cardstation(dir, &["trust", "crl", "add", "ca.crl"]);
     common::assert_success(&crl_add);
     assert!(

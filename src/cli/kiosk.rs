@@ -8,9 +8,10 @@ use cardstation::card::ReaderEvent;
 use cardstation::card::pcsc::{PcscTransport, ReaderWatcher, Sharing};
 use cardstation::config::Profile;
 use cardstation::config::keys;
-use cardstation::crypto::els_sig::{CrlError, check_crl, serial_bytes};
+use cardstation::crypto::els_sig::serial_bytes;
+use cardstation::station::trust;
 use cardstation::station::validate::{self, Decision, LivePolicy, Policy};
-use cardstation::store::{NewCrl, NewRevocation, Store};
+use cardstation::store::{NewRevocation, Store};
 use der::Decode;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
@@ -280,35 +281,7 @@ pub fn trust_crl_add(db: &Path, file: &Path) -> Result<(), Failure> {
         )
     })?;
     let mut store = Store::open(db)?;
-    let trusted = store
-        .trusted_issuers()?
-        .into_iter()
-        .filter_map(|issuer| Certificate::from_der(&issuer.certificate_der).ok())
-        .collect::<Vec<_>>();
-    let checked = check_crl(&bytes, &trusted, SystemTime::now()).map_err(|err| {
-        let next = match err {
-            CrlError::Malformed(_) => "give the CRL file in DER or PEM",
-            CrlError::UnknownIssuer(_) => {
-                "trust its issuer first (`cardstation trust add CA.pem`), or check the file"
-            }
-            CrlError::BadSignature { .. } => {
-                "the CRL is damaged or forged: fetch it again from the issuing CA"
-            }
-            CrlError::NotACrlSigner(_) => "ask the CA for a CRL signed with its CRL key",
-            CrlError::Outdated { .. } => "fetch the current CRL from the issuing CA",
-            CrlError::NotYetIssued { .. } => "check this station's clock",
-        };
-        Failure::new(err.to_string(), next)
-    })?;
-    let crl = NewCrl {
-        issuer_der: encode(&checked.issuer)?,
-        issuer_subject: checked.issuer.to_string(),
-        this_update: rfc3339(checked.this_update),
-        next_update: checked.next_update.map(rfc3339),
-        der: checked.der.clone(),
-        serials_hex: checked.revoked.iter().map(hex::encode_upper).collect(),
-    };
-    store.store_crl(&crl, &super::operator())?;
+    let crl = trust::add_crl(&mut store, &bytes, &super::operator(), SystemTime::now())?;
     println!(
         "CRL of {}: {} revoked certificate(s), {}",
         crl.issuer_subject,

@@ -85,6 +85,13 @@ pub fn sync(profile: &Profile, db: &Path, run: &Run) -> Result<(), Failure> {
                     .revocation_every
                     .map_or("(off)".to_owned(), |every| format!("{} s", every.as_secs()))
             );
+            if let Some(every) = schedule.crl_every {
+                eprintln!(
+                    "note: {} CRL source(s) pulled every {} s",
+                    schedule.crl_sources.len(),
+                    every.as_secs()
+                );
+            }
             let on_event = |event: Event<'_>| report_event(&event, db, json);
             return Ok(runtime.block_on(background::run(
                 &mut store, &client, &options, &schedule, &on_event, &progress, &cancel,

@@ -57,6 +57,8 @@ pub struct Profile {
     pub desfire: Option<DesfireApp>,
     #[serde(default)]
     pub kiosk: Kiosk,
+    #[serde(default)]
+    pub trust: Trust,
     pub els: Option<Els>,
     pub printer: Option<Printer>,
     /// Folder of holder photos named `<person number or album number>.jpg` (or `.png`)
@@ -532,6 +534,77 @@ impl Default for Kiosk {
     }
 }
 
+/// Where the signer revocation lists come from (`[trust]`): the background sync loads each
+/// source at its start and then every `crl_every_seconds`, as `cardstation trust crl add`
+/// would.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trust {
+    /// URLs (https, or http to this machine) and paths (a CRL file, or a directory whose
+    /// `.crl`, `.pem` and `.der` files are CRLs); a relative path is taken from the profile's
+    /// folder.
+    pub crl_sources: Vec<CrlSource>,
+    pub crl_every_seconds: u32,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Self {
+            crl_sources: Vec::new(),
+            crl_every_seconds: 3600,
+        }
+    }
+}
+
+impl Trust {
+    /// `None` when no source is named.
+    pub fn crl_every(&self) -> Option<std::time::Duration> {
+        (!self.crl_sources.is_empty())
+            .then(|| std::time::Duration::from_secs(u64::from(self.crl_every_seconds)))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(60..=604_800).contains(&self.crl_every_seconds) {
+            return Err("trust.crl_every_seconds must be 60 to 604800 (a week)".into());
+        }
+        Ok(())
+    }
+}
+
+/// One `[trust] crl_sources` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum CrlSource {
+    Url(String),
+    Path(PathBuf),
+}
+
+impl TryFrom<String> for CrlSource {
+    type Error = String;
+
+    fn try_from(source: String) -> Result<Self, String> {
+        if source.contains("://") {
+            return match server_url_problem(&source) {
+                Some(problem) => Err(format!("trust.crl_sources URL {problem}")),
+                None => Ok(Self::Url(source)),
+            };
+        }
+        if source.is_empty() {
+            return Err("trust.crl_sources holds an empty path".into());
+        }
+        Ok(Self::Path(PathBuf::from(source)))
+    }
+}
+
+impl fmt::Display for CrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(url) => f.write_str(url),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenStale {
@@ -776,6 +849,11 @@ impl Profile {
         let mut profile = Self::parse(&text, &path.display().to_string())?;
         if let Some(dir) = path.parent() {
             profile.photos = profile.photos.as_ref().map(|photos| dir.join(photos));
+            for source in &mut profile.trust.crl_sources {
+                if let CrlSource::Path(path) = source {
+                    *path = dir.join(&*path);
+                }
+            }
             if let Some(desfire) = profile.desfire.as_mut() {
                 for path in [
                     &mut desfire.record_signer_key,
@@ -820,6 +898,7 @@ impl Profile {
             }
         }
         profile.sync.check().map_err(invalid)?;
+        profile.trust.check().map_err(invalid)?;
         if let Some(demo) = &profile.demo {
             let uid = hex::decode(&demo.simulated_card_uid)
                 .map_err(|_| invalid("demo.simulated_card_uid must be hex".to_owned()))?;
@@ -1021,6 +1100,47 @@ mod tests {
                 .to_string()
                 .contains("ui.scale")
         );
+    }
+
+    #[test]
+    fn trust_crl_sources_are_urls_or_paths_from_the_profile_folder() {
+        let kiosk = "role = \"kiosk\"\ndatabase = \"x\"\n";
+        assert_eq!(Profile::parse(kiosk, "p").unwrap().trust.crl_every(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiosk.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{kiosk}[trust]\ncrl_sources = [\"https://pki.example.edu/els.crl\", \
+                 \"http://127.0.0.1:8080/els.crl\", \"crl\", \"/var/lib/crl\"]\n\
+                 crl_every_seconds = 600\n"
+            ),
+        )
+        .unwrap();
+        let trust = Profile::load(&path).unwrap().trust;
+        assert_eq!(
+            trust.crl_sources,
+            [
+                CrlSource::Url("https://pki.example.edu/els.crl".into()),
+                CrlSource::Url("http://127.0.0.1:8080/els.crl".into()),
+                CrlSource::Path(dir.path().join("crl")),
+                CrlSource::Path("/var/lib/crl".into()),
+            ]
+        );
+        assert_eq!(trust.crl_every(), Some(std::time::Duration::from_secs(600)));
+
+        let error = |trust: &str| {
+            Profile::parse(&format!("{kiosk}[trust]\n{trust}\n"), "p")
+                .unwrap_err()
+                .to_string()
+        };
+        let plain = error("crl_sources = [\"http://pki.example.edu/els.crl\"]");
+        assert!(
+            plain.contains("trust.crl_sources URL must start with https://"),
+            "{plain}"
+        );
+        assert!(error("crl_sources = [\"ftp://pki/x.crl\"]").contains("https://"));
+        assert!(error("crl_every_seconds = 5").contains("trust.crl_every_seconds"));
     }
 
     const DESFIRE: &str = "role = \"issuance\"\ndatabase = \"x\"\n[desfire]\naid = \"F54230\"\nkey_type = \"aes\"\nmaster_key_env = \"K\"\nread_key_env = \"R\"\nsystem_id = \"554E4956\"\nrecord_file = 1\nrecord_size = 128\ncomm_mode = \"maced\"\n";

@@ -9,18 +9,22 @@ use tokio::time::Instant;
 
 use super::revocation::{Polled, RevocationPoller};
 use super::{Cancel, ProgressEvent, SyncError, SyncOptions, SyncReport, blocking};
-use crate::config::Profile;
+use crate::config::{CrlSource, Profile};
 use crate::remote::cardexchange::Client;
+use crate::remote::retry::RetryPolicy;
 use crate::store::Store;
 
-/// How often each part runs (`[sync]` and `[kiosk] max_revocation_age_seconds`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How often each part runs (`[sync]`, `[kiosk] max_revocation_age_seconds` and `[trust]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     pub pull_every: Duration,
     /// `None`: no fast path; the outbox is then pushed with each full sync only.
     pub revocation_every: Option<Duration>,
     /// How old a poll may get before the kiosk's verdicts say so.
     pub stale_after: Duration,
+    /// `None`: the profile names no CRL source.
+    pub crl_every: Option<Duration>,
+    pub crl_sources: Vec<CrlSource>,
 }
 
 impl Schedule {
@@ -29,6 +33,8 @@ impl Schedule {
             pull_every: profile.sync.pull_every(profile.role),
             revocation_every: profile.sync.revocation_every(),
             stale_after: Duration::from_secs(u64::from(profile.kiosk.max_revocation_age_seconds)),
+            crl_every: profile.trust.crl_every(),
+            crl_sources: profile.trust.crl_sources.clone(),
         }
     }
 }
@@ -71,7 +77,8 @@ fn outlives(err: &SyncError) -> bool {
 const RETRY_FULL_SYNC: Duration = Duration::from_secs(60);
 
 /// Runs until `cancel` (then `Ok`) or a failure it does not outlive. The first round is a
-/// full sync.
+/// full sync, after the CRL sources are pulled (then every `crl_every`; a CRL that fails is
+/// logged and the loop goes on).
 pub async fn run(
     store: &mut Store,
     client: &Client,
@@ -88,7 +95,14 @@ pub async fn run(
     let mut poller = RevocationPoller::default();
     let mut next_pull = Instant::now();
     let mut next_poll = Instant::now();
+    let mut next_crl = Instant::now();
     loop {
+        if let Some(every) = schedule.crl_every
+            && Instant::now() >= next_crl
+        {
+            super::crl::pull(store, &schedule.crl_sources, &RetryPolicy::default()).await;
+            next_crl = Instant::now() + every;
+        }
         let started = Instant::now();
         let round = if started >= next_pull {
             let synced = super::sync(store, client, options, progress, cancel).await;
@@ -105,8 +119,7 @@ pub async fn run(
                 on_event(Event::Synced(&report));
                 Ok(())
             })
-        } else {
-            let every = schedule.revocation_every.unwrap_or(schedule.pull_every);
+        } else if let Some(every) = schedule.revocation_every.filter(|_| started >= next_poll) {
             next_poll = started + every;
             fast_round(store, client, options, schedule, &mut poller, cancel)
                 .await
@@ -116,6 +129,9 @@ pub async fn run(
                         polled: &polled,
                     })
                 })
+        } else {
+            // Woken for the CRL sources only.
+            Ok(())
         };
         match round {
             Ok(()) => {}
@@ -123,10 +139,13 @@ pub async fn run(
             Err(err) if outlives(&err) => on_event(Event::Failed(&err)),
             Err(err) => return Err(err),
         }
-        let due = match schedule.revocation_every {
+        let mut due = match schedule.revocation_every {
             Some(_) => next_pull.min(next_poll),
             None => next_pull,
         };
+        if schedule.crl_every.is_some() {
+            due = due.min(next_crl);
+        }
         if !sleep_until(due, cancel).await {
             return Ok(());
         }

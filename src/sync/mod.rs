@@ -45,6 +45,7 @@
 //! page fetchers keep running while a page is written).
 
 pub mod background;
+pub mod crl;
 pub mod id123;
 pub mod revocation;
 

@@ -3,7 +3,8 @@
 //! window reports a local change, runs the revocation fast path (the outbox pushed, the
 //! refusal statuses polled: `sync::background::fast_round`) every `[sync]
 //! revocation_every_seconds`, a full sync (push, then pull everything) every `[sync]
-//! pull_every_seconds` and when "Sync now" is pressed, and reports each round to the status
+//! pull_every_seconds` and when "Sync now" is pressed, pulls the `[trust] crl_sources` when
+//! due, and reports each round to the status
 //! bar. It is `cardstation sync --watch`'s schedule (`sync::background::run`) with the
 //! window's two commands added. The thread is started by an iced Subscription and stops when
 //! it is dropped; no SQLite or network work runs on the UI thread.
@@ -286,7 +287,20 @@ impl Worker {
         let mut next_poll = schedule
             .revocation_every
             .map(|every| Instant::now() + every);
+        let mut next_crl = Instant::now();
         loop {
+            // Due CRLs are pulled before the round that comes after they fall due; a failed
+            // one is logged and changes nothing, as in `sync --watch`.
+            if let Some(every) = schedule.crl_every
+                && Instant::now() >= next_crl
+            {
+                runtime.block_on(sync::crl::pull(
+                    &mut store,
+                    &schedule.crl_sources,
+                    &crate::remote::retry::RetryPolicy::default(),
+                ));
+                next_crl = Instant::now() + every;
+            }
             let Some(round) = runtime.block_on(next_round(commands, next_full, next_poll)) else {
                 return;
             };

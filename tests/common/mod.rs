@@ -246,3 +246,63 @@ pub fn record_conflicts(store: &mut Store, edits: usize) -> i64 {
     );
     store.status().unwrap().conflicts
 }
+
+/// An OpenSSL CA in `dir` that issues CRLs (`ca.pem`, `ca.key`, and the `openssl ca`
+/// database), as an issuing office would run it; see [`openssl_gencrl`].
+pub fn openssl_crl_ca(dir: &std::path::Path, subject: &str) {
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ndefault_crl_days = 7\n\
+         [ca_ext]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    assert_success(
+        &std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                subject,
+                "-days",
+                "30",
+                "-config",
+                "ca.cnf",
+                "-extensions",
+                "ca_ext",
+            ])
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (scripts/setup.sh)"),
+    );
+}
+
+/// A CRL of the [`openssl_crl_ca`] in `dir` revoking `serials` (hex), written to `out` as PEM.
+pub fn openssl_gencrl(dir: &std::path::Path, serials: &[&str], out: &str) {
+    let index: String = serials
+        .iter()
+        .map(|serial| format!("R\t491231235959Z\t260101000000Z\t{serial}\tunknown\t/CN=x\n"))
+        .collect();
+    std::fs::write(dir.join("index.txt"), index).unwrap();
+    assert_success(
+        &std::process::Command::new("openssl")
+            .args([
+                "ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem",
+                "-out", out,
+            ])
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (scripts/setup.sh)"),
+    );
+}

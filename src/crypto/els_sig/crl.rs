@@ -1,6 +1,6 @@
 //! Certificate revocation lists an administrator loads into a kiosk (`cardstation trust crl
-//! add`): checked once when loaded, then kept as the serials they revoke. The kiosk works
-//! offline, so it never fetches a CRL itself.
+//! add`, or the background sync from `[trust] crl_sources`): checked once when loaded, then
+//! kept as the serials they revoke, so the kiosk decides offline.
 
 use std::time::SystemTime;
 
