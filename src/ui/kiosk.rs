@@ -973,4 +973,27 @@ mod tests {
         assert!(shows(&screen, "The card could not be read"));
         assert!(!shows(&screen, "Hold the card still until the answer."));
     }
+
+    #[test]
+    fn a_polish_kiosk_tells_staff_why_in_polish() {
+        let gone = NoVerdict::of(&TransportError::NoService);
+        let (title, lines) = gone.text(Language::Pl);
+        assert_eq!(title, "Czytnik kart nie odpowiada");
+        let detail = &lines.last().unwrap().0;
+        assert_eq!(
+            detail,
+            "Usługa kart (pcscd) nie działa. Uruchom usługę kart: pcscd (instalacja: apt-get install pcscd)."
+        );
+        let mut screen = kiosk();
+        let _ = screen.update(Message::Opened(Err(Failure::from(
+            crate::store::StoreError::Locked,
+        ))));
+        let Phase::Broken(reason) = &screen.phase else {
+            panic!("broken: {:?}", screen.phase)
+        };
+        assert_eq!(
+            super::super::problem(Language::Pl, reason),
+            "Baza jest zablokowana przez inny proces. Inny Cardstation (lub synchronizacja) trzyma bazę: poczekaj na niego i powtórz."
+        );
+    }
 }
