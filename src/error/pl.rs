@@ -272,7 +272,7 @@ impl InPolish for ConfigError {
                 "Sprawdź ścieżkę --profile.",
             ),
             Self::Invalid { path, .. } => pl(
-                format!("Profil {path} jest nieprawidłowy (szczegóły w dzienniku)."),
+                format!("Profil {path} jest nieprawidłowy."),
                 "Popraw profil; przykłady w profiles/ pokazują każdy klucz.",
             ),
             Self::MissingSecret(var) => pl(
@@ -317,10 +317,7 @@ impl InPolish for LayoutError {
                 "Sprawdź ścieżkę układu (przykłady: profiles/layouts/).",
             ),
             Self::Invalid { path, .. } => pl(
-                format!(
-                    "Układ {} jest nieprawidłowy (szczegóły w dzienniku).",
-                    path.display()
-                ),
+                format!("Układ {} jest nieprawidłowy.", path.display()),
                 "Popraw plik układu; profiles/layouts/els-student.toml pokazuje każdy rodzaj elementu.",
             ),
         }
