@@ -5,8 +5,14 @@
 
 use std::fmt;
 
-/// An error a station operator (or a script) reads: the cause is its `Display`.
-pub trait Problem: std::error::Error {
+mod pl;
+pub use pl::InPolish;
+
+use crate::config::Language;
+
+/// An error a station operator (or a script) reads: the cause is its `Display`; the window
+/// shows it in Polish through [`InPolish`], which every `Problem` must have.
+pub trait Problem: std::error::Error + InPolish {
     /// What to do about it, as an instruction ("put the card back on the reader").
     fn next_step(&self) -> &'static str;
 
@@ -43,6 +49,17 @@ pub struct Failure {
     /// The [`Problem::message_key`] of the error it came from; `Failure` for one made from
     /// text with [`Failure::new`].
     pub key: String,
+    /// The same cause and next step in Polish, for the window; `None` only for a failure made
+    /// from English text alone.
+    /// (Boxed: most failures pass through `Result`s, which this keeps small.)
+    pub polish: Option<Box<Polish>>,
+}
+
+/// A failure's cause and next step in Polish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Polish {
+    pub cause: String,
+    pub next_step: String,
 }
 
 impl Failure {
@@ -52,6 +69,18 @@ impl Failure {
             cause: cause.into(),
             next_step: next_step.into(),
             key: "Failure".to_owned(),
+            polish: None,
+        }
+    }
+
+    /// The same failure with its Polish text, for a failure the window can show.
+    pub fn with_polish(self, cause: impl Into<String>, next_step: impl Into<String>) -> Self {
+        Self {
+            polish: Some(Box::new(Polish {
+                cause: cause.into(),
+                next_step: next_step.into(),
+            })),
+            ..self
         }
     }
 
@@ -61,6 +90,7 @@ impl Failure {
             cause: err.to_string(),
             next_step: err.next_step().to_owned(),
             key: err.message_key(),
+            polish: Some(Box::new(err.polish())),
         }
     }
 
@@ -75,6 +105,14 @@ impl Failure {
     /// The one way a failure reads in a line: "what went wrong. what to do next".
     pub fn line(&self) -> String {
         format!("{}. {}", self.cause, self.next_step)
+    }
+
+    /// Cause and next step in `language`: Polish where the failure has it, English otherwise.
+    pub fn in_language(&self, language: Language) -> (&str, &str) {
+        match (language, &self.polish) {
+            (Language::Pl, Some(polish)) => (&polish.cause, &polish.next_step),
+            _ => (&self.cause, &self.next_step),
+        }
     }
 }
 
@@ -103,6 +141,21 @@ mod tests {
         NoReader,
     }
 
+    impl InPolish for Sample {
+        fn polish(&self) -> Polish {
+            match self {
+                Sample::Removed(uid) => Polish {
+                    cause: format!("kartę {uid} zabrano"),
+                    next_step: "połóż ją z powrotem".into(),
+                },
+                Sample::NoReader => Polish {
+                    cause: "brak czytnika".into(),
+                    next_step: "podłącz czytnik".into(),
+                },
+            }
+        }
+    }
+
     impl Problem for Sample {
         fn next_step(&self) -> &'static str {
             match self {
@@ -124,6 +177,27 @@ mod tests {
             Failure::new("x", "y").line(),
             "x. y",
             "text-only failures read the same way"
+        );
+    }
+
+    #[test]
+    fn a_failure_shows_in_the_language_asked_for() {
+        let failure = Failure::from(Sample::NoReader);
+        assert_eq!(
+            failure.in_language(Language::Pl),
+            ("brak czytnika", "podłącz czytnik")
+        );
+        assert_eq!(
+            failure.in_language(Language::En),
+            ("no reader", "connect one")
+        );
+        let english_only = Failure::new("x", "y");
+        assert_eq!(english_only.in_language(Language::Pl), ("x", "y"));
+        assert_eq!(
+            english_only
+                .with_polish("ix", "igrek")
+                .in_language(Language::Pl),
+            ("ix", "igrek")
         );
     }
 

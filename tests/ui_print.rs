@@ -101,11 +101,18 @@ fn the_print_window_drives_the_evolis_feed_the_profile_names() {
     let screen = app.print.as_ref().unwrap();
     assert_eq!(screen.batch, print::Batch::Idle, "the batch stopped");
     let error = screen.error.clone().expect("the batch says why it stopped");
+    let line = error.line();
     assert!(
-        error.contains(&format!("the printer at {closed} does not answer"))
-            && error.contains("feed_address"),
-        "{error}"
+        line.contains(&format!("the printer at {closed} does not answer"))
+            && line.contains("feed_address"),
+        "{line}"
     );
-    assert!(shows(&app, &error));
+    assert!(
+        shows(
+            &app,
+            &cardstation::ui::problem(cardstation::config::Language::En, &error)
+        ),
+        "{line}"
+    );
     assert_eq!(screen.queue.len(), 6, "nothing was printed");
 }

@@ -222,7 +222,7 @@ fn the_desk_shows_the_holders_photo_usos_cards_and_phones_and_sends_the_card_rea
     assert!(
         matches!(
             desk.usos.as_ref().unwrap().holder,
-            desk::UsosHolder::Failed { .. }
+            desk::UsosHolder::Failed(_)
         ),
         "{:?}",
         desk.usos.as_ref().unwrap().holder
@@ -244,7 +244,8 @@ fn the_desk_shows_the_holders_photo_usos_cards_and_phones_and_sends_the_card_rea
 fn shows_prefix(app: &App, prefix: &str) -> bool {
     let usos = app.desk.as_ref().and_then(|desk| desk.usos.as_ref());
     match usos.map(|usos| &usos.holder) {
-        Some(desk::UsosHolder::Failed { cause, .. }) => {
+        Some(desk::UsosHolder::Failed(failure)) => {
+            let cause = &failure.cause;
             shows(
                 app,
                 &format!("USOS unavailable (the desk works on): {cause}"),

@@ -97,6 +97,10 @@ impl PrintStation {
                 "the profile has no [printer] section",
                 "use the profile of a print station (see profiles/print-station.toml)",
             )
+            .with_polish(
+                "Profil nie ma sekcji [printer].",
+                "Użyj profilu stanowiska druku (zob. profiles/print-station.toml).",
+            )
         })?;
         let layout = Layout::load(&printer.layout)?;
         let renderer = CardRenderer::new()?;
@@ -126,6 +130,10 @@ impl PrintStation {
                 Failure::new(
                     format!("the demo photos cannot be made: {err}"),
                     "check that the data directory is writable",
+                )
+                .with_polish(
+                    "Nie można przygotować zdjęć demo.",
+                    "Sprawdź, czy w katalogu danych można pisać.",
                 )
             })?;
         Ok(Self {

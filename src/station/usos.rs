@@ -546,7 +546,7 @@ pub struct HolderInUsos {
     pub not_in_usos: usize,
     /// Their phone numbers, or (`Err`) why USOS would not give them: a consumer key without
     /// the phones scope must not hide the cards.
-    pub phones: Result<Vec<Phone>, String>,
+    pub phones: Result<Vec<Phone>, crate::error::Failure>,
 }
 
 /// How USOS's `cards/card` can find a local card: by its contact chip, contactless chip
@@ -617,7 +617,7 @@ pub async fn holder_in_usos(
             Ok(phones) => Ok(phones.into_values().flatten().collect()),
             Err(err) => {
                 tracing::warn!("usos: the holder's phones are not available: {err}");
-                Err(err.to_string())
+                Err(err.into())
             }
         };
     }

@@ -141,6 +141,17 @@ catalogue! {
     StatusBlocked => "zablokowana", "blocked";
     StatusWithdrawn => "wycofana", "withdrawn";
     StatusExpired => "wygasła", "expired";
+    StatusInitialized => "zainicjowana", "initialised";
+    StatusInProduction => "w produkcji", "in production";
+    StatusBlacklisted => "na czarnej liście", "blacklisted";
+    StatusReturned => "zwrócona", "returned";
+    StatusDestroyed => "zniszczona", "destroyed";
+    StatusLinked => "powiązana", "linked";
+    StatusUnlinked => "odłączona", "unlinked";
+    RoleOperator => "operator", "operator";
+    RolePrinter => "drukarz", "printer";
+    RoleAdmin => "administrator", "administrator";
+    AuditRow => "wiersz", "row";
     ConnectingToTheSmartCard => "Łączenie z usługą kart…", "Connecting to the smart-card service…";
     TheSmartCardServicePcscd => "Usługa kart (pcscd) nie działa.", "The smart-card service (pcscd) is not running.";
     InstallAndStartItApt => "Zainstaluj i uruchom: apt-get install pcscd vsmartcard-vpcd && pcscd. Okno połączy się samo.", "Install and start it: apt-get install pcscd vsmartcard-vpcd && pcscd. This window reconnects by itself.";

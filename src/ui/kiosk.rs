@@ -43,7 +43,7 @@ impl fmt::Debug for Ready {
 pub enum Phase {
     Starting,
     /// The kiosk cannot decide at all (no store, bad profile): says why, all the time.
-    Broken(String),
+    Broken(Failure),
     Idle,
     Checking,
     Verdict(Decision),
@@ -57,16 +57,16 @@ pub enum NoVerdict {
     /// The card left the reader before the answer: hold it still.
     CardRemoved,
     /// The reader, its driver or pcscd is gone: no tap works until staff see to it.
-    ReaderGone(String),
+    ReaderGone(Failure),
     /// Anything else (the card answered wrongly, the reader is held by another program,
     /// the kiosk's store is unusable): the detail, with its next step, is for staff.
-    Failed(String),
+    Failed(Failure),
 }
 
 impl NoVerdict {
     pub fn of(err: &TransportError) -> Self {
         // Only staff read the detail: the holder's everyday case (card taken away) needs none.
-        let detail = || Failure::of(err).line();
+        let detail = || Failure::of(err);
         match err {
             // No card by the time the kiosk connects: it left as soon as it arrived.
             TransportError::CardRemoved | TransportError::NoCard(_) => NoVerdict::CardRemoved,
@@ -96,14 +96,14 @@ impl NoVerdict {
                         t(language, Text::UseAnotherKioskOrAskStaff).to_owned(),
                         28.0,
                     ),
-                    (detail.clone(), 18.0),
+                    (super::problem(language, detail), 18.0),
                 ],
             ),
             NoVerdict::Failed(detail) => (
                 t(language, Text::CardNotRead),
                 vec![
                     (t(language, Text::TapAgainOrAskTheOffice).to_owned(), 28.0),
-                    (detail.clone(), 18.0),
+                    (super::problem(language, detail), 18.0),
                 ],
             ),
         }
@@ -124,7 +124,7 @@ const EXIT_PIN_ID: &str = "kiosk-exit-pin";
 pub struct ExitPrompt {
     pub name: String,
     pin: Zeroizing<String>,
-    pub error: Option<String>,
+    pub error: Option<Failure>,
 }
 
 /// Size of the holder photo under a verdict (a 4:5 portrait).
@@ -214,7 +214,7 @@ impl Kiosk {
                 self.ready = Some(ready);
                 self.phase = Phase::Idle;
             }
-            Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason.line()),
+            Message::Opened(Err(reason)) => self.phase = Phase::Broken(reason),
             Message::Reader(ReaderEvent::CardInserted { reader, .. })
                 if self.readers.includes(&reader) =>
             {
@@ -299,7 +299,7 @@ impl Kiosk {
             Message::ExitChecked(Ok(())) => return (Task::none(), Some(Event::Exit)),
             Message::ExitChecked(Err(err)) => {
                 if let Some(exit) = &mut self.exit {
-                    exit.error = Some(err.line());
+                    exit.error = Some(err);
                 }
             }
         }
@@ -360,7 +360,7 @@ impl Kiosk {
             Phase::Starting => (t(language, Text::Starting), vec![], IDLE),
             Phase::Broken(reason) => (
                 t(language, Text::KioskOutOfService),
-                vec![(reason.clone(), 24.0)],
+                vec![(super::problem(language, reason), 24.0)],
                 UNKNOWN,
             ),
             Phase::Idle => (
@@ -474,7 +474,7 @@ fn exit_view(exit: &ExitPrompt, language: Language) -> Element<'_, Message> {
     .spacing(14)
     .width(360);
     if let Some(error) = &exit.error {
-        form = form.push(text(error.clone()).color(theme::PROBLEM));
+        form = form.push(text(super::problem(language, error)).color(theme::PROBLEM));
     }
     container(form).center(Length::Fill).into()
 }
@@ -491,6 +491,10 @@ fn admin_may_exit(db: &Db, name: &str, pin: &str) -> Result<(), Failure> {
         Err(Failure::new(
             format!("{} is not an administrator", operator.name),
             "sign in with an administrator's name and PIN",
+        )
+        .with_polish(
+            format!("{} nie jest administratorem.", operator.name),
+            "Zaloguj się nazwą i PIN-em administratora.",
         ))
     }
 }
@@ -605,21 +609,18 @@ async fn decide(reader: String, ready: Ready) -> Result<Decision, NoVerdict> {
     // The outer error is a stopped thread, the inner one the tap's own outcome.
     blocking("card", move || Ok(decide_now(&reader, &ready)))
         .await
-        .unwrap_or_else(|stopped| Err(NoVerdict::Failed(stopped.line())))
+        .unwrap_or_else(|stopped| Err(NoVerdict::Failed(stopped)))
 }
 
 /// Blocking: the tap's verdict, logged in the store.
 fn decide_now(reader: &str, ready: &Ready) -> Result<Decision, NoVerdict> {
-    let store = ready
-        .db
-        .lock()
-        .map_err(|err| NoVerdict::Failed(err.line()))?;
+    let store = ready.db.lock().map_err(NoVerdict::Failed)?;
     // The checks only read the policy, and a reload replaces its trust list whole: a tap
     // that panicked cannot have left it half-changed.
     let mut live = ready.policy.lock().unwrap_or_else(PoisonError::into_inner);
     let policy = live
         .for_tap(&store)
-        .map_err(|err| NoVerdict::Failed(Failure::from(err).line()))?;
+        .map_err(|err| NoVerdict::Failed(Failure::from(err)))?;
     let mut card =
         PcscTransport::connect(reader, Sharing::Shared).map_err(|err| NoVerdict::of(&err))?;
     let decision = card
@@ -773,19 +774,13 @@ mod tests {
     #[test]
     fn a_broken_kiosk_says_why_and_stays_broken() {
         let mut screen = kiosk();
-        let _ = screen.update(Message::Opened(Err(Failure::new(
-            "cannot open the store",
-            "check the profile",
-        ))));
+        let broken = Failure::new("cannot open the store", "check the profile");
+        let _ = screen.update(Message::Opened(Err(broken.clone())));
         let _ = screen.update(Message::Reader(ReaderEvent::CardInserted {
             reader: "R".into(),
             atr: vec![],
         }));
-        assert_eq!(
-            screen.phase,
-            Phase::Broken("cannot open the store. check the profile".into()),
-            "no store, no verdicts"
-        );
+        assert_eq!(screen.phase, Phase::Broken(broken), "no store, no verdicts");
     }
 
     #[test]
@@ -979,5 +974,28 @@ mod tests {
         });
         assert!(shows(&screen, "The card could not be read"));
         assert!(!shows(&screen, "Hold the card still until the answer."));
+    }
+
+    #[test]
+    fn a_polish_kiosk_tells_staff_why_in_polish() {
+        let gone = NoVerdict::of(&TransportError::NoService);
+        let (title, lines) = gone.text(Language::Pl);
+        assert_eq!(title, "Czytnik kart nie odpowiada");
+        let detail = &lines.last().unwrap().0;
+        assert_eq!(
+            detail,
+            "Usługa kart (pcscd) nie działa. Uruchom usługę kart: pcscd (instalacja: apt-get install pcscd)."
+        );
+        let mut screen = kiosk();
+        let _ = screen.update(Message::Opened(Err(Failure::from(
+            crate::store::StoreError::Locked,
+        ))));
+        let Phase::Broken(reason) = &screen.phase else {
+            panic!("broken: {:?}", screen.phase)
+        };
+        assert_eq!(
+            super::super::problem(Language::Pl, reason),
+            "Baza jest zablokowana przez inny proces. Inny Cardstation (lub synchronizacja) trzyma bazę: poczekaj na niego i powtórz."
+        );
     }
 }

@@ -118,6 +118,22 @@ pub fn stopped(thread: &str) -> Failure {
         format!("the {thread} thread stopped"),
         "see the log, then restart the station",
     )
+    .with_polish(
+        format!("Wątek {thread} się zatrzymał."),
+        "Sprawdź dziennik, potem uruchom stanowisko ponownie.",
+    )
+}
+
+/// A failure as the window shows it, in the window's language: "what went wrong. what to do
+/// next" (the command line prints the English [`Failure::report`]).
+pub fn problem(language: Language, failure: &Failure) -> String {
+    let (cause, next_step) = failure.in_language(language);
+    let cause = cause.trim_end_matches('.');
+    if next_step.is_empty() {
+        format!("{cause}.")
+    } else {
+        format!("{cause}. {next_step}")
+    }
 }
 
 /// The store connection the window's tasks share. Every use runs on a blocking thread.
@@ -137,9 +153,12 @@ impl Db {
 
     /// Waits for the connection; called on blocking threads only.
     pub fn lock(&self) -> Result<MutexGuard<'_, Store>, Failure> {
-        self.0
-            .lock()
-            .map_err(|_| Failure::new("an earlier store task failed", "restart the station"))
+        self.0.lock().map_err(|_| {
+            Failure::new("an earlier store task failed", "restart the station").with_polish(
+                "Wcześniejsza czynność na bazie nie powiodła się.",
+                "Uruchom stanowisko ponownie.",
+            )
+        })
     }
 
     /// Runs `work` with the store on a blocking thread. Every way it can fail (the work's
@@ -622,9 +641,13 @@ impl App {
         match &self.db {
             None => return text(t(language, Text::OpeningStore)).into(),
             Some(Err(err)) => {
-                return text(format!("{} {err}", t(language, Text::StoreProblem)))
-                    .color(theme::PROBLEM)
-                    .into();
+                return text(format!(
+                    "{} {}",
+                    t(language, Text::StoreProblem),
+                    problem(language, err)
+                ))
+                .color(theme::PROBLEM)
+                .into();
             }
             Some(Ok(_)) => {}
         }

@@ -51,7 +51,7 @@ pub struct PrintScreen {
     control: Control,
     /// Cards that did not come out, with why: the operator's retry list.
     pub failures: Vec<String>,
-    pub error: Option<String>,
+    pub error: Option<Failure>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub enum Message {
     Resume,
     Cancel,
     Event(PrintEvent),
-    BatchFailed(String),
+    BatchFailed(Failure),
 }
 
 fn load_queue(db: Db) -> Task<Message> {
@@ -126,7 +126,7 @@ impl PrintScreen {
                     return self.update(Message::Select(first.id));
                 }
             }
-            Message::QueueLoaded(Err(err)) => self.error = Some(err.line()),
+            Message::QueueLoaded(Err(err)) => self.error = Some(err),
             Message::Select(id) => {
                 self.selected = Some(id);
                 let (Some(Ok(station)), db) = (self.station.clone(), self.db.clone()) else {
@@ -136,6 +136,10 @@ impl PrintScreen {
                     Failure::new(
                         cause,
                         "select the card again; if it repeats, check its holder's record and the profile's card layout",
+                    )
+                    .with_polish(
+                        "Nie można pokazać podglądu karty.",
+                        "Wybierz kartę ponownie; jeśli to się powtarza, sprawdź rekord posiadacza i układ karty w profilu.",
                     )
                 };
                 return Task::perform(
@@ -167,7 +171,7 @@ impl PrintScreen {
                 result: Err(err), ..
             } => {
                 self.preview.clear();
-                self.error = Some(err.line());
+                self.error = Some(err);
             }
             Message::Start => return self.start(),
             Message::Pause => self.control.pause(),
@@ -240,7 +244,7 @@ impl PrintScreen {
                 }
             }
             if let Ok(Err(err)) | Err(err) = worker.await.map_err(|_| stopped("print")) {
-                let _ = output.send(Message::BatchFailed(err.line())).await;
+                let _ = output.send(Message::BatchFailed(err)).await;
             }
         });
         Task::run(events, std::convert::identity)
@@ -335,7 +339,7 @@ impl PrintScreen {
                     text(format!(
                         "{} {}",
                         t(language, Text::PrinterUnavailable),
-                        reason.line()
+                        super::problem(language, reason)
                     ))
                     .color(theme::PROBLEM),
                 );
@@ -358,7 +362,7 @@ impl PrintScreen {
         side = side.push(previews);
         side = side.push(self.batch_view(language));
         if let Some(err) = &self.error {
-            side = side.push(text(err.clone()).color(theme::PROBLEM));
+            side = side.push(text(super::problem(language, err)).color(theme::PROBLEM));
         }
         if !self.failures.is_empty() {
             let mut failed =

@@ -23,7 +23,7 @@ pub enum Uid {
     NotRead,
     Reading,
     Read(String),
-    Failed(String),
+    Failed(Failure),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Readers {
                 {
                     card.uid = match result {
                         Ok(uid) => Uid::Read(uid),
-                        Err(err) => Uid::Failed(err.line()),
+                        Err(err) => Uid::Failed(err),
                     };
                 }
             }
@@ -177,9 +177,12 @@ fn reader_row<'a>(
                     .font(theme::BOLD)
                     .size(theme::HEADING_SIZE)
                     .color(theme::OK),
-                Uid::Failed(err) => {
-                    text(format!("{}: {err}", t(language, Text::UIDNotRead))).color(theme::PROBLEM)
-                }
+                Uid::Failed(err) => text(format!(
+                    "{}: {}",
+                    t(language, Text::UIDNotRead),
+                    super::problem(language, err)
+                ))
+                .color(theme::PROBLEM),
             };
             column![
                 uid,

@@ -28,8 +28,8 @@ pub struct Loaded {
     /// Newest first, at most [`CONFLICT_ROWS`].
     pub conflicts: Vec<Conflict>,
     pub audit: Vec<AuditEntry>,
-    /// Rows intact, or where the chain breaks.
-    pub chain: Option<Result<usize, String>>,
+    /// Rows intact, or the row where the chain breaks and (in English) what broke.
+    pub chain: Option<Result<usize, (i64, String)>>,
 }
 
 #[derive(Default)]
@@ -61,7 +61,9 @@ impl Settings {
             let chain = match store.audit_verify() {
                 Ok(rows) => Ok(rows),
                 Err(AuditError::Store(err)) => return Err(err),
-                Err(tampered) => Err(tampered.to_string()),
+                Err(tampered @ AuditError::Tampered { row, .. }) => {
+                    Err((row, tampered.to_string()))
+                }
             };
             Ok(Loaded {
                 issuers: store.trusted_issuers()?,
@@ -93,7 +95,7 @@ impl Settings {
         };
         let mut page = column![
             heading(Text::Profile),
-            fact(Text::Role, profile.role.to_string()),
+            fact(Text::Role, super::role_name(profile, language).to_owned()),
             fact(Text::Database, database.display().to_string()),
             fact(
                 Text::Readers,
@@ -110,7 +112,11 @@ impl Settings {
         };
         let loaded = match loaded {
             Ok(loaded) => loaded,
-            Err(err) => return page.push(text(err.line()).color(theme::PROBLEM)).into(),
+            Err(err) => {
+                return page
+                    .push(text(super::problem(language, err)).color(theme::PROBLEM))
+                    .into();
+            }
         };
         page = page.push(heading(Text::TrustedIssuers));
         if loaded.issuers.is_empty() {
@@ -134,8 +140,13 @@ impl Settings {
             Some(Ok(rows)) => {
                 text(format!("{} ({rows})", t(language, Text::AuditIntact))).color(theme::OK)
             }
-            Some(Err(err)) => {
-                text(format!("{} {err}", t(language, Text::AuditBroken))).color(theme::PROBLEM)
+            Some(Err((row, english))) => {
+                // The English message names what broke; the Polish one the row.
+                let detail = match language {
+                    Language::Pl => format!("{} {row}", t(language, Text::AuditRow)),
+                    Language::En => english.clone(),
+                };
+                text(format!("{} {detail}", t(language, Text::AuditBroken))).color(theme::PROBLEM)
             }
             None => text(""),
         });

@@ -22,7 +22,7 @@ pub struct SignIn {
     pub checking: bool,
     /// Submitted without a name or a PIN: asks for both.
     pub incomplete: bool,
-    pub error: Option<String>,
+    pub error: Option<Failure>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ impl SignIn {
                         return (Task::none(), Some(Event::SignedIn(operator)));
                     }
                     Err(err) => {
-                        self.error = Some(err.line());
+                        self.error = Some(err);
                         return (iced::widget::operation::focus(PIN_ID), None);
                     }
                 }
@@ -131,7 +131,7 @@ impl SignIn {
             form = form.push(text(t(language, Text::EnterNameAndPin)).color(theme::PROBLEM));
         }
         if let Some(error) = &self.error {
-            form = form.push(text(error.clone()).color(theme::PROBLEM));
+            form = form.push(text(super::problem(language, error)).color(theme::PROBLEM));
         }
         if demo {
             form = form.push(

@@ -16,7 +16,7 @@ use super::{Db, theme};
 use crate::config::{Language, Profile, Secret};
 use crate::error::Failure;
 use crate::station::auth::Session;
-use crate::store::{Resource, SyncSummary};
+use crate::store::{OperatorRole, Resource, SyncSummary};
 use crate::sync::Phase;
 
 pub const REFRESH: Duration = Duration::from_secs(5);
@@ -145,7 +145,11 @@ impl Status {
         };
         let operator = match &self.operator {
             Some(session) => small(
-                format!("{} ({})", session.operator, session.role.as_str()),
+                format!(
+                    "{} ({})",
+                    session.operator,
+                    t(language, operator_role_name(session.role))
+                ),
                 theme::MUTED,
             ),
             None => small(String::new(), theme::MUTED),
@@ -174,7 +178,11 @@ impl Status {
         }
         if let Some(failure) = &sync.stopped {
             bar = bar.push(small(
-                format!("{} {}", t(language, Text::SyncOff), failure.line()),
+                format!(
+                    "{} {}",
+                    t(language, Text::SyncOff),
+                    super::problem(language, failure)
+                ),
                 theme::PROBLEM,
             ));
         }
@@ -195,7 +203,7 @@ pub fn failure_line(
     format!(
         "{} {} ({} {})",
         t(language, Text::SyncFailed),
-        failure.line(),
+        super::problem(language, failure),
         t(language, Text::SyncNextTry),
         clock(next_try)
     )
@@ -214,6 +222,14 @@ fn running_line(running: &Running, language: Language) -> String {
             t(language, Text::SyncPulling),
             t(language, resource_name(progress.resource))
         ),
+    }
+}
+
+fn operator_role_name(role: OperatorRole) -> Text {
+    match role {
+        OperatorRole::Operator => Text::RoleOperator,
+        OperatorRole::Printer => Text::RolePrinter,
+        OperatorRole::Admin => Text::RoleAdmin,
     }
 }
 

@@ -234,10 +234,16 @@ impl Worker {
                 .spawn(move || worker.serve(&received, &report_sender, &cancel));
             if let Err(err) = thread {
                 let _ = output
-                    .send(Report::Stopped(Failure::new(
-                        format!("cannot start the sync thread: {err}"),
-                        "restart the station",
-                    )))
+                    .send(Report::Stopped(
+                        Failure::new(
+                            format!("cannot start the sync thread: {err}"),
+                            "restart the station",
+                        )
+                        .with_polish(
+                            "Nie można uruchomić wątku synchronizacji.",
+                            "Uruchom stanowisko ponownie.",
+                        ),
+                    ))
                     .await;
                 return;
             }
@@ -264,6 +270,7 @@ impl Worker {
                 .build()
                 .map_err(|err| {
                     Failure::new(format!("cannot start the sync: {err}"), "report it")
+                        .with_polish("Nie można uruchomić synchronizacji.", "Zgłoś to.")
                 })?;
             Ok((store, client, options, runtime))
         });
@@ -382,11 +389,12 @@ impl Worker {
 
     /// The store connection, the server client and the sync options, or why there are none.
     fn connect(&self) -> Result<(Store, Client, SyncOptions), Failure> {
-        let server = self
-            .profile
-            .server
-            .as_ref()
-            .ok_or_else(|| Failure::new("the profile has no [server]", "add one to sync"))?;
+        let server = self.profile.server.as_ref().ok_or_else(|| {
+            Failure::new("the profile has no [server]", "add one to sync").with_polish(
+                "Profil nie ma sekcji [server].",
+                "Dodaj ją, aby synchronizować.",
+            )
+        })?;
         let key = Secret::lookup(&server.api_key_env)?;
         let client = Client::new(
             &server.url,

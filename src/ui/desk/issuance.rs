@@ -35,7 +35,7 @@ pub enum Issuance {
     /// Waiting for a card on the contact reader; `resume` is the chip a torn write started on.
     WaitingForCard {
         resume: Option<Vec<u8>>,
-        why: String,
+        why: Failure,
     },
     Running {
         uid: Option<Vec<u8>>,
@@ -206,7 +206,7 @@ impl Desk {
                 } else if failure.no_card || failure.card_removed {
                     Issuance::WaitingForCard {
                         resume: started_on.filter(|_| failure.card_removed),
-                        why: failure.failure.cause,
+                        why: failure.failure,
                     }
                 } else {
                     Issuance::Failed {
@@ -236,7 +236,7 @@ impl Desk {
             Some(Err(failure)) => Some(format!(
                 "{} {}",
                 t(language, Text::CannotIssue),
-                failure.line()
+                crate::ui::problem(language, failure)
             )),
             Some(Ok(_)) => None,
         } {
@@ -264,7 +264,7 @@ impl Desk {
                 };
                 page = page.push(text(ask).size(theme::HEADING_SIZE).color(theme::ACCENT));
                 page = page.push(
-                    text(why.clone())
+                    text(why.in_language(language).0.to_owned())
                         .size(theme::SMALL_SIZE)
                         .color(theme::MUTED),
                 );
@@ -327,8 +327,9 @@ impl Desk {
                 failure,
                 needs_reason,
             } => {
-                page = page.push(text(failure.cause.clone()).color(theme::PROBLEM));
-                page = page.push(text(format!("→ {}", failure.next_step)));
+                let (cause, next_step) = failure.in_language(language);
+                page = page.push(text(cause.to_owned()).color(theme::PROBLEM));
+                page = page.push(text(format!("→ {next_step}")));
                 if *needs_reason {
                     page = page.push(
                         row![

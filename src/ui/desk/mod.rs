@@ -73,7 +73,7 @@ pub struct Desk {
     pub notice: Option<Result<(Text, String), Failure>>,
     /// A search or an "open" that failed: drawn above the results, where it is seen whether
     /// or not anyone is open.
-    pub problem: Option<String>,
+    pub problem: Option<Failure>,
 }
 
 #[derive(Debug, Clone)]

@@ -72,7 +72,7 @@ impl Desk {
         let panel = match result {
             Ok(panel) => panel,
             Err(err) => {
-                self.problem = Some(err.line());
+                self.problem = Some(err);
                 return Task::none();
             }
         };
@@ -283,7 +283,7 @@ impl Desk {
         if let Some(notice) = &self.notice {
             page = page.push(match notice {
                 Ok((done, what)) => text(format!("{} {what}", t(language, *done))).color(theme::OK),
-                Err(err) => text(err.line()).color(theme::PROBLEM),
+                Err(err) => text(crate::ui::problem(language, err)).color(theme::PROBLEM),
             });
         }
         page = page.push(self.issuance_view(panel, language));
@@ -404,8 +404,7 @@ async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, Failure> {
     .await
 }
 
-/// The statuses a desk sees daily in the operator's language; the rarer ones as the server
-/// names them.
+/// A card's status in the operator's language.
 fn card_status_name(status: CardStatus, language: Language) -> &'static str {
     let key = match status {
         CardStatus::Personalized => Text::StatusPersonalized,
@@ -413,7 +412,13 @@ fn card_status_name(status: CardStatus, language: Language) -> &'static str {
         CardStatus::Blocked | CardStatus::BulkBlocked => Text::StatusBlocked,
         CardStatus::Withdrawn => Text::StatusWithdrawn,
         CardStatus::Expired => Text::StatusExpired,
-        _ => return status.as_str(),
+        CardStatus::Initialized => Text::StatusInitialized,
+        CardStatus::InProduction => Text::StatusInProduction,
+        CardStatus::Blacklisted => Text::StatusBlacklisted,
+        CardStatus::Returned => Text::StatusReturned,
+        CardStatus::Destroyed => Text::StatusDestroyed,
+        CardStatus::Linked => Text::StatusLinked,
+        CardStatus::Unlinked => Text::StatusUnlinked,
     };
     t(language, key)
 }
@@ -423,7 +428,9 @@ fn cardholder_status_name(status: CardholderStatus, language: Language) -> &'sta
         CardholderStatus::Activated => Text::StatusActive,
         CardholderStatus::Blocked => Text::StatusBlocked,
         CardholderStatus::Expired => Text::StatusExpired,
-        _ => return status.as_str(),
+        CardholderStatus::Blacklisted => Text::StatusBlacklisted,
+        CardholderStatus::Linked => Text::StatusLinked,
+        CardholderStatus::Unlinked => Text::StatusUnlinked,
     };
     t(language, key)
 }

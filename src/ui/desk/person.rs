@@ -225,7 +225,7 @@ impl Desk {
             page = page.push(text(t(language, Text::FixTheMarkedFields)).color(theme::PROBLEM));
         }
         if let Some(failure) = &form.failure {
-            page = page.push(text(failure.line()).color(theme::PROBLEM));
+            page = page.push(text(crate::ui::problem(language, failure)).color(theme::PROBLEM));
         }
         page.padding(4).into()
     }

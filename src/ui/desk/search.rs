@@ -37,7 +37,7 @@ impl Desk {
                 self.hits = hits;
                 self.problem = None;
             }
-            Err(err) => self.problem = Some(err.line()),
+            Err(err) => self.problem = Some(err),
         }
     }
 
@@ -115,7 +115,7 @@ impl Desk {
         }
         let mut left = column![top, text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)];
         if let Some(problem) = &self.problem {
-            left = left.push(text(problem.clone()).color(theme::PROBLEM));
+            left = left.push(text(crate::ui::problem(language, problem)).color(theme::PROBLEM));
         }
         left.push(scrollable(list).height(Length::Fill))
             .spacing(8)
@@ -148,8 +148,9 @@ mod tests {
             let _ = desk.update(message);
         }
         assert!(desk.panel.is_none(), "nobody is open");
-        let problem = desk.problem.clone().expect("the search failed");
-        assert!(problem.contains("people_fts"), "{problem}");
+        let failure = desk.problem.clone().expect("the search failed");
+        assert!(failure.cause.contains("people_fts"), "{failure:?}");
+        let problem = crate::ui::problem(Language::En, &failure);
         assert!(
             shows(&desk, &problem),
             "the failure is on screen: {problem}"

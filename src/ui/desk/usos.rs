@@ -44,7 +44,7 @@ pub enum UsosHolder {
     Idle,
     Loading,
     Loaded(HolderInUsos),
-    Failed { cause: String, next_step: String },
+    Failed(Failure),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,10 +52,7 @@ pub enum NoticeState {
     Sending,
     /// Sent to this USOS user.
     Sent(String),
-    Failed {
-        cause: String,
-        next_step: String,
-    },
+    Failed(Failure),
 }
 
 impl UsosSide {
@@ -155,9 +152,7 @@ impl Desk {
         if let Some(usos) = self.usos.as_mut().filter(|usos| usos.lookup == lookup) {
             usos.holder = match result {
                 Ok(holder) => UsosHolder::Loaded(holder),
-                Err(Failure {
-                    cause, next_step, ..
-                }) => UsosHolder::Failed { cause, next_step },
+                Err(failure) => UsosHolder::Failed(failure),
             };
         }
     }
@@ -167,9 +162,7 @@ impl Desk {
         if let (Some(usos), true) = (&mut self.usos, current) {
             usos.notice = Some(match result {
                 Ok(user) => NoticeState::Sent(user),
-                Err(Failure {
-                    cause, next_step, ..
-                }) => NoticeState::Failed { cause, next_step },
+                Err(failure) => NoticeState::Failed(failure),
             });
         }
     }
@@ -185,10 +178,7 @@ impl Desk {
         let client = match &usos.client {
             None => return Task::none(),
             Some(Err(err)) => {
-                usos.holder = UsosHolder::Failed {
-                    cause: err.cause.clone(),
-                    next_step: err.next_step.clone(),
-                };
+                usos.holder = UsosHolder::Failed(err.clone());
                 return Task::none();
             }
             Some(Ok(client)) => client.clone(),
@@ -346,7 +336,8 @@ impl Desk {
             (_, UsosHolder::Idle | UsosHolder::Loading) => {
                 page = page.push(muted(t(language, Text::UsosLoading).to_owned()));
             }
-            (_, UsosHolder::Failed { cause, next_step }) => {
+            (_, UsosHolder::Failed(failure)) => {
+                let (cause, next_step) = failure.in_language(language);
                 page = page.push(
                     text(format!("{} {cause}", t(language, Text::UsosUnavailable)))
                         .color(theme::PROBLEM),
@@ -398,7 +389,11 @@ impl Desk {
                 }
                 if !holder.cards.is_empty() {
                     let phones = match &holder.phones {
-                        Err(why) => format!("{} ({why})", t(language, Text::UsosPhonesUnavailable)),
+                        Err(why) => format!(
+                            "{} ({})",
+                            t(language, Text::UsosPhonesUnavailable),
+                            why.in_language(language).0
+                        ),
                         Ok(phones) if phones.is_empty() => {
                             t(language, Text::UsosNoPhones).to_owned()
                         }
@@ -434,7 +429,8 @@ impl Desk {
                     text(format!("{} {user}", t(language, Text::NoticeSent))).color(theme::OK),
                 );
             }
-            Some(NoticeState::Failed { cause, next_step }) => {
+            Some(NoticeState::Failed(failure)) => {
+                let (cause, next_step) = failure.in_language(language);
                 page = page.push(
                     text(format!("{} {cause}", t(language, Text::NoticeNotSent)))
                         .color(theme::PROBLEM),

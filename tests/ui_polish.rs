@@ -1,0 +1,327 @@
+//! The window in Polish shows no English: the desk's screens (sign-in, search, a student,
+//! readers, settings, the status bar) with the demo data and forced failures (a wrong PIN,
+//! the card taken away mid-write, the wrong card, the server down, the store locked), each
+//! text the simulator finds checked word by word against the Polish catalogue, the Polish
+//! text of the failures forced, and the names the screen shows
+//! (ICED_TEST_BACKEND=tiny-skia).
+
+#![cfg(feature = "gui")]
+
+use std::collections::HashSet;
+
+use cardstation::card::ReaderEvent;
+use cardstation::card::els::ElsCardError;
+use cardstation::card::transport::TransportError;
+use cardstation::config::{Language, Profile};
+use cardstation::error::Failure;
+use cardstation::remote::cardexchange::RemoteError;
+use cardstation::station::desk::DeskError;
+use cardstation::station::issue::IssueError;
+use cardstation::store::StoreError;
+use cardstation::sync::SyncError;
+use cardstation::ui::i18n::{Text, t};
+use cardstation::ui::{App, Message, Tab, desk, readers, sync};
+use iced_test::selector::Candidate;
+use iced_test::simulator::Simulator;
+mod ui_harness;
+
+use ui_harness::{DEMO_DESFIRE_KEYS, send, settings, sign_in};
+
+/// Every text widget's content on the window now.
+fn displayed(app: &App) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut ui = Simulator::with_settings(settings(), app.view());
+    // A selector that never matches visits the whole tree.
+    let _ = ui.find(|candidate: Candidate<'_>| {
+        if let Candidate::Text { content, .. } = candidate {
+            texts.push(content.to_owned());
+        }
+        None::<()>
+    });
+    texts
+}
+
+/// The words the window may show in Polish: the catalogue's, the forced failures' Polish
+/// text, and names from the data. A word is letters only: numbers, dates, UIDs and album
+/// numbers (anything with a digit) carry no language.
+struct Polish {
+    words: HashSet<String>,
+}
+
+/// Abbreviations the window shows whatever its language.
+const NOT_LANGUAGE: &str = "UTC ATR UID CUPS";
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.chars().count() >= 2 && !word.chars().any(|c| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+}
+
+impl Polish {
+    fn new() -> Self {
+        let mut polish = Self {
+            words: HashSet::new(),
+        };
+        for &key in Text::ALL {
+            polish.learn(t(Language::Pl, key));
+        }
+        polish.learn(NOT_LANGUAGE);
+        polish
+    }
+
+    fn learn(&mut self, text: &str) {
+        self.words.extend(words(text));
+    }
+
+    /// The failure's Polish text is what the window may show for it.
+    fn learn_failure(&mut self, failure: &Failure) {
+        let polish = failure.polish.as_ref().expect("a failure with Polish");
+        self.learn(&polish.cause);
+        self.learn(&polish.next_step);
+    }
+
+    /// The texts on the window with a word that is not Polish, and the word.
+    fn foreign(&self, app: &App) -> Vec<(String, String)> {
+        displayed(app)
+            .into_iter()
+            .filter_map(|shown| {
+                let word = words(&shown).find(|word| !self.words.contains(word))?;
+                Some((shown, word))
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    fn assert_all_polish(&self, app: &App, screen: &str) {
+        let shown = displayed(app);
+        assert!(
+            shown.len() > 3,
+            "{screen}: the window shows something: {shown:?}"
+        );
+        let foreign = self.foreign(app);
+        assert!(foreign.is_empty(), "{screen}: not Polish: {foreign:?}");
+    }
+}
+
+fn polish_demo() -> Profile {
+    let mut profile = Profile::demo();
+    profile.ui.language = Some(Language::Pl);
+    profile
+}
+
+const CARD_KEY_VAR: &str = "CARDSTATION_UI_POLISH_CARD_KEY";
+
+/// The Polish demo profile able to issue: a demo signer made in `dir`, the card key in
+/// [`CARD_KEY_VAR`] (set once, before any test reads the environment).
+fn polish_demo_signing_in(dir: &std::path::Path) -> Profile {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: every test of this binary that boots a window passes here first.
+    ONCE.call_once(|| unsafe {
+        std::env::set_var(CARD_KEY_VAR, "42424242424242424242424242424242");
+        for (var, value) in DEMO_DESFIRE_KEYS {
+            std::env::set_var(var, value);
+        }
+    });
+    let mut profile = polish_demo();
+    let (key, cert) = cardstation::station::demo::ensure_signer(dir).unwrap();
+    let els = profile.els.as_mut().unwrap();
+    els.signer_key = Some(key);
+    els.signer_cert = Some(cert);
+    els.card_key_env = Some(CARD_KEY_VAR.to_owned());
+    profile
+}
+
+#[test]
+fn the_checker_finds_english_on_the_english_window() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let mut profile = polish_demo_signing_in(dir.path());
+    profile.ui.language = Some(Language::En);
+    let (mut app, _) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database, true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "9999");
+    let foreign = Polish::new().foreign(&app);
+    let shown: Vec<&str> = foreign.iter().map(|(shown, _)| shown.as_str()).collect();
+    assert!(shown.contains(&"Sign in"), "{foreign:?}");
+    assert!(
+        shown
+            .iter()
+            .any(|text| text.starts_with("unknown operator or wrong PIN")),
+        "an English failure is caught: {foreign:?}"
+    );
+}
+
+#[test]
+fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let mut polish = Polish::new();
+
+    // The store another process holds: the window says so in Polish.
+    let profile = polish_demo_signing_in(dir.path());
+    let (mut app, _) = App::boot(profile.clone(), Some(database.clone()));
+    let locked = Failure::from(StoreError::Locked);
+    polish.learn_failure(&locked);
+    send(&runtime, &mut app, Message::StoreOpened(Err(locked)));
+    polish.assert_all_polish(&app, "store locked");
+
+    let (mut app, _) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    polish.assert_all_polish(&app, "sign-in");
+
+    // A wrong PIN.
+    sign_in(&runtime, &mut app, "anna", "9999");
+    let refused = Failure::from(cardstation::store::SignInError::Refused);
+    polish.learn_failure(&refused);
+    assert!(
+        displayed(&app).contains(&cardstation::ui::problem(Language::Pl, &refused)),
+        "the refusal is shown in Polish: {:?}",
+        displayed(&app)
+    );
+    polish.assert_all_polish(&app, "wrong PIN");
+
+    sign_in(&runtime, &mut app, "anna", "1111");
+    assert!(app.desk.is_some(), "signed in");
+    polish.learn("anna");
+    polish.assert_all_polish(&app, "desk");
+
+    // A search and the student it finds, named as the data names them.
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::QueryChanged("wis".into())),
+    );
+    let hits = app.desk.as_ref().unwrap().hits.clone();
+    assert!(!hits.is_empty(), "the demo has a Wiśniewska");
+    for person in &hits {
+        polish.learn(&person.fields.first_name);
+        polish.learn(&person.fields.last_name);
+    }
+    polish.assert_all_polish(&app, "search");
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Open(hits[0].id)),
+    );
+    assert!(
+        app.desk.as_ref().unwrap().panel.is_some(),
+        "the student is open"
+    );
+    polish.assert_all_polish(&app, "student");
+
+    // The card taken off the reader mid-write, then the wrong card on it.
+    let removed = Failure::from(DeskError::Issue(IssueError::Card(ElsCardError::Transport(
+        TransportError::CardRemoved,
+    ))));
+    polish.learn_failure(&removed);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Issuing(desk::IssueEvent::Finished(Err(
+            desk::IssueFailure {
+                failure: removed,
+                card_removed: true,
+                reader_gone: None,
+                needs_reason: false,
+                no_card: false,
+            },
+        )))),
+    );
+    polish.assert_all_polish(&app, "card removed");
+    let wrong_card = Failure::from(DeskError::Issue(IssueError::WrongCard {
+        card: "04010101010101".into(),
+        data: "04556677889900".into(),
+    }));
+    polish.learn_failure(&wrong_card);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Issuing(desk::IssueEvent::Finished(Err(
+            desk::IssueFailure {
+                failure: wrong_card.clone(),
+                card_removed: false,
+                reader_gone: None,
+                needs_reason: false,
+                no_card: false,
+            },
+        )))),
+    );
+    let (cause, _) = wrong_card.in_language(Language::Pl);
+    assert!(
+        displayed(&app).iter().any(|shown| shown == cause),
+        "the wrong card is named in Polish: {:?}",
+        displayed(&app)
+    );
+    polish.assert_all_polish(&app, "wrong card");
+
+    // The sync server is down.
+    let down = Failure::from(SyncError::Remote(RemoteError::Unreachable {
+        url: "https://cardexchange.invalid".into(),
+        cause: "connection refused".into(),
+    }));
+    polish.learn_failure(&down);
+    polish.learn("cardexchange invalid https");
+    send(
+        &runtime,
+        &mut app,
+        Message::Sync(sync::Message::Worker(sync::Report::Finished {
+            round: sync::Round::Push,
+            failed: Some(down),
+            summary: None,
+            next_try: time::OffsetDateTime::now_utc(),
+        })),
+    );
+    polish.assert_all_polish(&app, "server down");
+
+    // The readers, one of them with a card whose UID could not be read.
+    let _ = app.update(Message::Tab(Tab::Readers));
+    let reader = "Virtual PCD 00 00";
+    polish.learn(reader);
+    for event in [
+        ReaderEvent::ServiceAvailable,
+        ReaderEvent::ReaderAdded {
+            reader: reader.into(),
+        },
+        ReaderEvent::CardInserted {
+            reader: reader.into(),
+            atr: vec![0x3B, 0x81],
+        },
+    ] {
+        let _ = app.update(Message::Readers(readers::Message::Reader(event)));
+    }
+    let taken = Failure::from(TransportError::CardRemoved);
+    polish.learn_failure(&taken);
+    let _ = app.update(Message::Readers(readers::Message::UidRead {
+        reader: reader.into(),
+        atr: vec![0x3B, 0x81],
+        result: Err(taken),
+    }));
+    polish.assert_all_polish(&app, "readers");
+
+    // Settings: the store's path and the audit log's rows are data, shown as stored (action
+    // codes and their JSON details).
+    send(&runtime, &mut app, Message::Tab(Tab::Settings));
+    polish.learn(&database.display().to_string());
+    let Some(Ok(loaded)) = &app.settings.loaded else {
+        panic!("the settings load")
+    };
+    assert!(
+        !loaded.audit.is_empty(),
+        "the audit log shows the demo's rows"
+    );
+    for entry in &loaded.audit {
+        for data in [
+            &entry.operator,
+            &entry.action,
+            &entry.subject,
+            &entry.details,
+        ] {
+            polish.learn(data);
+        }
+    }
+    polish.assert_all_polish(&app, "settings");
+}
