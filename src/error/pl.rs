@@ -955,6 +955,38 @@ impl InPolish for StoreError {
     }
 }
 
+impl InPolish for AddCrlError {
+    fn polish(&self) -> Polish {
+        match self {
+            Self::Check(CrlError::Malformed(_)) => pl(
+                "To nie jest lista odwołanych certyfikatów (CRL w DER lub PEM).",
+                "Podaj plik CRL w formacie DER lub PEM.",
+            ),
+            Self::Check(CrlError::UnknownIssuer(issuer)) => pl(
+                format!("Wystawca CRL {issuer} nie jest zaufanym certyfikatem tej stacji."),
+                "Najpierw dodaj jego wystawcę do zaufanych (`cardstation trust add CA.pem`) albo sprawdź plik.",
+            ),
+            Self::Check(CrlError::BadSignature { issuer, .. }) => pl(
+                format!("Podpis CRL nie zgadza się z kluczem {issuer}."),
+                "CRL jest uszkodzona lub podrobiona: pobierz ją ponownie od wystawcy.",
+            ),
+            Self::Check(CrlError::NotACrlSigner(issuer)) => pl(
+                format!("{issuer} nie może podpisywać list CRL (brak cRLSign w keyUsage)."),
+                "Poproś wystawcę o CRL podpisaną jego kluczem do CRL.",
+            ),
+            Self::Check(CrlError::Outdated { next_update, now }) => pl(
+                format!("CRL jest nieaktualna: następna miała być {next_update} (teraz {now})."),
+                "Pobierz aktualną CRL od wystawcy.",
+            ),
+            Self::Check(CrlError::NotYetIssued { this_update, now }) => pl(
+                format!("CRL nie jest jeszcze ważna: wydano ją na {this_update} (teraz {now})."),
+                "Sprawdź zegar tej stacji.",
+            ),
+            Self::Store(err) => err.polish(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1001,37 +1033,5 @@ mod tests {
             expected: "32 hex digits".into(),
         });
         assert!(missing.cause.contains("CS_CARD_KEY"), "{missing:?}");
-    }
-}
-
-impl InPolish for AddCrlError {
-    fn polish(&self) -> Polish {
-        match self {
-            Self::Check(CrlError::Malformed(_)) => pl(
-                "To nie jest lista odwołanych certyfikatów (CRL w DER lub PEM).",
-                "Podaj plik CRL w formacie DER lub PEM.",
-            ),
-            Self::Check(CrlError::UnknownIssuer(issuer)) => pl(
-                format!("Wystawca CRL {issuer} nie jest zaufanym certyfikatem tej stacji."),
-                "Najpierw dodaj jego wystawcę do zaufanych (`cardstation trust add CA.pem`) albo sprawdź plik.",
-            ),
-            Self::Check(CrlError::BadSignature { issuer, .. }) => pl(
-                format!("Podpis CRL nie zgadza się z kluczem {issuer}."),
-                "CRL jest uszkodzona lub podrobiona: pobierz ją ponownie od wystawcy.",
-            ),
-            Self::Check(CrlError::NotACrlSigner(issuer)) => pl(
-                format!("{issuer} nie może podpisywać list CRL (brak cRLSign w keyUsage)."),
-                "Poproś wystawcę o CRL podpisaną jego kluczem do CRL.",
-            ),
-            Self::Check(CrlError::Outdated { next_update, now }) => pl(
-                format!("CRL jest nieaktualna: następna miała być {next_update} (teraz {now})."),
-                "Pobierz aktualną CRL od wystawcy.",
-            ),
-            Self::Check(CrlError::NotYetIssued { this_update, now }) => pl(
-                format!("CRL nie jest jeszcze ważna: wydano ją na {this_update} (teraz {now})."),
-                "Sprawdź zegar tej stacji.",
-            ),
-            Self::Store(err) => err.polish(),
-        }
     }
 }
