@@ -5,10 +5,11 @@
 
 use std::fmt;
 
-mod pl;
-pub use pl::InPolish;
-
-use crate::config::Language;
+/// An error that can tell its cause and next step in Polish; the impls for every error type
+/// are in the `polish` module, a layer above all of them.
+pub trait InPolish {
+    fn polish(&self) -> Polish;
+}
 
 /// An error a station operator (or a script) reads: the cause is its `Display`; the window
 /// shows it in Polish through [`InPolish`], which every `Problem` must have.
@@ -107,11 +108,11 @@ impl Failure {
         format!("{}. {}", self.cause, self.next_step)
     }
 
-    /// Cause and next step in `language`: Polish where the failure has it, English otherwise.
-    pub fn in_language(&self, language: Language) -> (&str, &str) {
-        match (language, &self.polish) {
-            (Language::Pl, Some(polish)) => (&polish.cause, &polish.next_step),
-            _ => (&self.cause, &self.next_step),
+    /// Cause and next step in Polish where the failure has them, in English otherwise.
+    pub fn in_polish(&self) -> (&str, &str) {
+        match &self.polish {
+            Some(polish) => (&polish.cause, &polish.next_step),
+            None => (&self.cause, &self.next_step),
         }
     }
 }
@@ -181,22 +182,17 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_shows_in_the_language_asked_for() {
+    fn a_failure_carries_its_polish_beside_its_english() {
         let failure = Failure::from(Sample::NoReader);
+        assert_eq!(failure.in_polish(), ("brak czytnika", "podłącz czytnik"));
         assert_eq!(
-            failure.in_language(Language::Pl),
-            ("brak czytnika", "podłącz czytnik")
-        );
-        assert_eq!(
-            failure.in_language(Language::En),
+            (failure.cause.as_str(), failure.next_step.as_str()),
             ("no reader", "connect one")
         );
         let english_only = Failure::new("x", "y");
-        assert_eq!(english_only.in_language(Language::Pl), ("x", "y"));
+        assert_eq!(english_only.in_polish(), ("x", "y"));
         assert_eq!(
-            english_only
-                .with_polish("ix", "igrek")
-                .in_language(Language::Pl),
+            english_only.with_polish("ix", "igrek").in_polish(),
             ("ix", "igrek")
         );
     }

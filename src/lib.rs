@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod logging;
+pub mod polish;
 pub mod remote;
 pub mod render;
 /// Simulated cards for tests, benches and the demo: compiled for the crate's own unit tests

@@ -9,7 +9,7 @@ use std::path::Path;
 /// own unit tests may use `sim`.
 const LAYERS: &[&str] = &[
     "error", "crypto", "card", "config", "logging", "remote", "store", "sync", "render", "station",
-    "sim", "ui",
+    "polish", "sim", "ui",
 ];
 
 fn layer(module: &str) -> usize {

@@ -250,7 +250,7 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
             },
         )))),
     );
-    let (cause, _) = wrong_card.in_language(Language::Pl);
+    let (cause, _) = cardstation::ui::in_language(&wrong_card, Language::Pl);
     assert!(
         displayed(&app).iter().any(|shown| shown == cause),
         "the wrong card is named in Polish: {:?}",

@@ -42,7 +42,7 @@ pub fn sync(profile: &Profile, db: &Path, run: &Run) -> Result<(), Failure> {
     let client = Client::new(
         &server.url,
         ApiKey::new(key.expose()),
-        server.retry_policy(),
+        cardstation::remote::retry::RetryPolicy::for_server(server),
     )?;
     if client.is_live() {
         eprintln!(

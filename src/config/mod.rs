@@ -123,21 +123,6 @@ pub struct Server {
     pub request_timeout_ms: Option<u32>,
 }
 
-impl Server {
-    /// The retries and timeouts for this server.
-    pub fn retry_policy(&self) -> crate::remote::retry::RetryPolicy {
-        let default = crate::remote::retry::RetryPolicy::default();
-        crate::remote::retry::RetryPolicy {
-            request_timeout: self
-                .request_timeout_ms
-                .map_or(default.request_timeout, |ms| {
-                    std::time::Duration::from_millis(ms.max(100).into())
-                }),
-            ..default
-        }
-    }
-}
-
 /// When the station replicates with its `[server]` (`[sync]`): a full pull (every object) on
 /// a slow interval, and the revocation fast path (only the cards in a refusal status) on a
 /// fast one, so a card blocked at one station is refused at every kiosk within seconds.

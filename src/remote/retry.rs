@@ -32,6 +32,20 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The retries and timeouts for the profile's `[server]`: its `request_timeout_ms` (at
+    /// least 100 ms), the defaults otherwise.
+    pub fn for_server(server: &crate::config::Server) -> Self {
+        let default = Self::default();
+        Self {
+            request_timeout: server
+                .request_timeout_ms
+                .map_or(default.request_timeout, |ms| {
+                    Duration::from_millis(ms.max(100).into())
+                }),
+            ..default
+        }
+    }
+
     /// Full jitter: a random wait up to the exponential bound, so clients do not retry in step.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let bound = self

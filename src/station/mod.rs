@@ -9,6 +9,5 @@ pub mod issue;
 pub mod person;
 pub mod photo;
 pub mod print;
-pub mod trust;
 pub mod usos;
 pub mod validate;

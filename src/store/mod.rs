@@ -83,6 +83,7 @@ mod print;
 mod replica;
 mod schema;
 pub mod search;
+pub mod trust;
 mod usos;
 
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The signer revocation lists a profile names (`[trust] crl_sources`), pulled by the
 //! background sync: each URL downloaded, each file or directory read, and every CRL loaded as
-//! `cardstation trust crl add` loads it ([`crate::station::trust::add_crl`]). A CRL that fails
+//! `cardstation trust crl add` loads it ([`crate::store::trust::add_crl`]). A CRL that fails
 //! is logged with its source and reason and changes nothing: the one held stays.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use crate::config::CrlSource;
 use crate::error::Problem;
 use crate::remote::http::{self, Unreachable};
 use crate::remote::retry::{Attempt, RetryPolicy};
-use crate::station::trust::add_crl;
+use crate::store::trust::add_crl;
 use crate::store::{NewCrl, Store};
 
 /// The largest CRL downloaded: a CA revoking a million certificates stays under this.

@@ -124,10 +124,18 @@ pub fn stopped(thread: &str) -> Failure {
     )
 }
 
+/// A failure's cause and next step in `language` (English where it has no Polish).
+pub fn in_language(failure: &Failure, language: Language) -> (&str, &str) {
+    match language {
+        Language::Pl => failure.in_polish(),
+        Language::En => (&failure.cause, &failure.next_step),
+    }
+}
+
 /// A failure as the window shows it, in the window's language: "what went wrong. what to do
 /// next" (the command line prints the English [`Failure::report`]).
 pub fn problem(language: Language, failure: &Failure) -> String {
-    let (cause, next_step) = failure.in_language(language);
+    let (cause, next_step) = in_language(failure, language);
     let cause = cause.trim_end_matches('.');
     if next_step.is_empty() {
         format!("{cause}.")

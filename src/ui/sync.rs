@@ -399,7 +399,7 @@ impl Worker {
         let client = Client::new(
             &server.url,
             ApiKey::new(key.expose()),
-            server.retry_policy(),
+            crate::remote::retry::RetryPolicy::for_server(server),
         )?;
         let options = SyncOptions {
             cardholder_profile: server.cardholder_profile.clone(),

@@ -264,7 +264,7 @@ impl Desk {
                 };
                 page = page.push(text(ask).size(theme::HEADING_SIZE).color(theme::ACCENT));
                 page = page.push(
-                    text(why.in_language(language).0.to_owned())
+                    text(crate::ui::in_language(why, language).0.to_owned())
                         .size(theme::SMALL_SIZE)
                         .color(theme::MUTED),
                 );
@@ -327,7 +327,7 @@ impl Desk {
                 failure,
                 needs_reason,
             } => {
-                let (cause, next_step) = failure.in_language(language);
+                let (cause, next_step) = crate::ui::in_language(failure, language);
                 page = page.push(text(cause.to_owned()).color(theme::PROBLEM));
                 page = page.push(text(format!("→ {next_step}")));
                 if *needs_reason {

@@ -337,7 +337,7 @@ impl Desk {
                 page = page.push(muted(t(language, Text::UsosLoading).to_owned()));
             }
             (_, UsosHolder::Failed(failure)) => {
-                let (cause, next_step) = failure.in_language(language);
+                let (cause, next_step) = crate::ui::in_language(failure, language);
                 page = page.push(
                     text(format!("{} {cause}", t(language, Text::UsosUnavailable)))
                         .color(theme::PROBLEM),
@@ -392,7 +392,7 @@ impl Desk {
                         Err(why) => format!(
                             "{} ({})",
                             t(language, Text::UsosPhonesUnavailable),
-                            why.in_language(language).0
+                            crate::ui::in_language(why, language).0
                         ),
                         Ok(phones) if phones.is_empty() => {
                             t(language, Text::UsosNoPhones).to_owned()
@@ -430,7 +430,7 @@ impl Desk {
                 );
             }
             Some(NoticeState::Failed(failure)) => {
-                let (cause, next_step) = failure.in_language(language);
+                let (cause, next_step) = crate::ui::in_language(failure, language);
                 page = page.push(
                     text(format!("{} {cause}", t(language, Text::NoticeNotSent)))
                         .color(theme::PROBLEM),

@@ -1,10 +1,9 @@
 //! Every error's cause and next step in Polish, for the window (the command line stays
-//! English). [`Problem`](super::Problem) requires [`InPolish`], and every `match` here names
+//! English). [`Problem`](crate::error::Problem) requires [`InPolish`], and every `match` here names
 //! each variant without a catch-all arm, so a new error type or a new variant without Polish
 //! text does not compile. Values an English message shows (a reader, a path, a status) may
 //! appear; secrets never do, as in the English messages.
 
-use super::Polish;
 use crate::card::desfire::{DesfireError, status};
 use crate::card::els::ElsCardError;
 use crate::card::feed::FeedError;
@@ -12,6 +11,7 @@ use crate::card::transport::TransportError;
 use crate::config::keys::KeyError;
 use crate::config::{ConfigError, Role};
 use crate::crypto::els_sig::CrlError;
+use crate::error::{InPolish, Polish};
 use crate::remote::cardexchange::RemoteError;
 use crate::remote::id123::Id123Error;
 use crate::remote::usos::UsosError;
@@ -23,17 +23,12 @@ use crate::station::desfire::{DesfireIssueError, DesfireReadError};
 use crate::station::desk::{DeskError, SetupError};
 use crate::station::issue::{CardholderRecordError, IssueError};
 use crate::station::print::BatchError;
-use crate::station::trust::AddCrlError;
 use crate::station::usos::{NoticeError, UsosIssueError, UsosSetupError};
 use crate::station::validate::PolicyError;
+use crate::store::trust::AddCrlError;
 use crate::store::{MAX_FAILED_ATTEMPTS, OperatorRole, Resource, SignInError, StoreError};
 use crate::sync::SyncError;
 use crate::sync::id123::ImportError;
-
-/// An error that can tell its cause and next step in Polish.
-pub trait InPolish {
-    fn polish(&self) -> Polish;
-}
 
 fn pl(cause: impl Into<String>, next_step: &str) -> Polish {
     Polish {

@@ -7,9 +7,9 @@ use der::{Decode, Encode};
 use thiserror::Error;
 use x509_cert::Certificate;
 
+use super::{NewCrl, Store, StoreError};
 use crate::crypto::els_sig::{CrlError, check_crl};
 use crate::error::Problem;
-use crate::store::{NewCrl, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum AddCrlError {
