@@ -104,6 +104,17 @@ impl IssueFailure {
             no_card: false,
         }
     }
+
+    /// A reader that could not be connected: with no card on it yet, the desk waits for one.
+    fn not_connected(err: crate::card::TransportError) -> Self {
+        Self {
+            no_card: matches!(
+                err,
+                crate::card::TransportError::NoCard(_) | crate::card::TransportError::CardRemoved
+            ),
+            ..Self::shown(err.into())
+        }
+    }
 }
 
 impl Desk {
@@ -437,27 +448,14 @@ impl IssueWork {
     }
 
     fn issue(&self, emit: &mut dyn FnMut(IssueEvent)) -> Result<IssuedCard, IssueFailure> {
-        let mut card = self.access.connect().map_err(|err| IssueFailure {
-            no_card: matches!(
-                err,
-                crate::card::TransportError::NoCard(_) | crate::card::TransportError::CardRemoved
-            ),
-            ..IssueFailure::shown(err.into())
-        })?;
+        let mut card = self.access.connect().map_err(IssueFailure::not_connected)?;
         let uid = els::serial_to_bind(&mut *card)
             .map_err(|err| IssueFailure::of(DeskError::Issue(err.into())))?;
         emit(IssueEvent::Uid(uid));
         let mut contactless = self
             .access
             .connect_contactless()
-            .map_err(|err| IssueFailure {
-                no_card: matches!(
-                    err,
-                    crate::card::TransportError::NoCard(_)
-                        | crate::card::TransportError::CardRemoved
-                ),
-                ..IssueFailure::shown(err.into())
-            })?;
+            .map_err(IssueFailure::not_connected)?;
         let mut store = self.db.lock().map_err(IssueFailure::shown)?;
         match &self.source {
             Source::Desk(setup) => desk::issue_card(
