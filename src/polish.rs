@@ -20,13 +20,15 @@ use crate::render::cups::PrintError;
 use crate::render::layout::{LayoutError, SideName};
 use crate::station::auth::{Action, Denied};
 use crate::station::desfire::{DesfireIssueError, DesfireReadError};
-use crate::station::desk::{DeskError, SetupError};
+use crate::station::desk::{DeskError, ExpiryRefused, SetupError};
 use crate::station::issue::{CardholderRecordError, IssueError};
 use crate::station::print::BatchError;
 use crate::station::usos::{NoticeError, UsosIssueError, UsosSetupError};
 use crate::station::validate::PolicyError;
 use crate::store::trust::AddCrlError;
-use crate::store::{MAX_FAILED_ATTEMPTS, OperatorRole, Resource, SignInError, StoreError};
+use crate::store::{
+    HologramRefused, MAX_FAILED_ATTEMPTS, OperatorRole, Resource, SignInError, StoreError,
+};
 use crate::sync::SyncError;
 use crate::sync::id123::ImportError;
 
@@ -733,6 +735,43 @@ impl InPolish for DeskError {
                     "Karta {card_id} nie ma w rejestrze chipu stykowego, więc stanowisko nie może jej sprawdzić."
                 ),
                 "Wydaj posiadaczowi nową kartę na tym stanowisku.",
+            ),
+            Self::Hologram(refused) => {
+                let cause = match refused {
+                    HologramRefused::NotInStock(number) => {
+                        format!("Naklejki {number} nie ma w zapasie hologramów tego stanowiska")
+                    }
+                    HologramRefused::OnCard { number, card_id } => {
+                        format!("Naklejka {number} jest już na karcie {card_id}")
+                    }
+                    HologramRefused::Printed {
+                        number,
+                        production_id,
+                    } => format!(
+                        "Naklejkę {number} zużyło już stanowisko druku (produkcja {production_id})"
+                    ),
+                    HologramRefused::Reserved { number, batch_id } => {
+                        format!("Naklejka {number} jest zarezerwowana dla partii druku {batch_id}")
+                    }
+                };
+                let next = match refused {
+                    HologramRefused::NotInStock(_) => {
+                        "Sprawdź numer na naklejce albo dodaj dostawę do zapasu (cardstation holograms add PIERWSZY OSTATNI)."
+                    }
+                    _ => "Weź następną naklejkę z rolki i zeskanuj jej numer.",
+                };
+                pl(format!("{cause}: nic nie zapisano."), next)
+            }
+            Self::Expiry(refused) => pl(
+                match refused {
+                    ExpiryRefused::InThePast(new) => {
+                        format!("Nowa data ważności {new} już minęła: nic nie zapisano.")
+                    }
+                    ExpiryRefused::NotLater { new, current } => format!(
+                        "Nowa data ważności {new} nie jest późniejsza niż obecna ({current}): nic nie zapisano."
+                    ),
+                },
+                "Wybierz datę późniejszą niż obecna ważność karty albo zostaw domyślną.",
             ),
         }
     }

@@ -61,6 +61,8 @@ pub struct Profile {
     pub trust: Trust,
     pub els: Option<Els>,
     pub printer: Option<Printer>,
+    #[serde(default)]
+    pub holograms: Holograms,
     /// Folder of holder photos named `<person number or album number>.jpg` (or `.png`)
     /// that the desk, the kiosk and the print station show; a relative path is taken
     /// from the profile's folder. `[printer] photos` is still read when this is absent.
@@ -290,6 +292,27 @@ impl Language {
         match self {
             Language::Pl => Language::En,
             Language::En => Language::Pl,
+        }
+    }
+}
+
+/// The numbered hologram stickers (`[holograms]`): whether the desk's prolongation takes one
+/// from this station's stock, and when the desk and the print window warn that it runs low.
+/// The print station's own use is `[printer] holograms`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Holograms {
+    /// The desk asks for (or scans) the sticker number at each prolongation and records it.
+    pub prolong: bool,
+    /// Stickers left at or below this: the desk and the print window say so.
+    pub low_stock: u32,
+}
+
+impl Default for Holograms {
+    fn default() -> Self {
+        Self {
+            prolong: false,
+            low_stock: 20,
         }
     }
 }

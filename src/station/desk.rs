@@ -35,7 +35,7 @@ use crate::card::{Transport, TransportError};
 use crate::config::keys::{self, KeyError};
 use crate::config::{ConfigError, DesfireApp, Profile, Secret};
 use crate::error::Problem;
-use crate::store::{Card, CardStatus, NewCard, Store, StoreError};
+use crate::store::{Card, CardStatus, HologramRefused, NewCard, Store, StoreError};
 
 /// The university DESFire application the desk issues beside the ELS (profile `[desfire]`).
 pub struct DeskDesfire {
@@ -242,6 +242,35 @@ pub enum DeskError {
         "card {card_id}'s number {number:?} is not a number the DESFire record can carry: nothing was recorded"
     )]
     BadCardNumber { card_id: i64, number: String },
+    /// The hologram sticker given for a prolongation cannot be used: nothing was written.
+    #[error("{0}: nothing was written")]
+    Hologram(#[from] HologramRefused),
+    #[error("{0}: nothing was written")]
+    Expiry(#[from] ExpiryRefused),
+}
+
+/// Why the expiry the operator chose for a prolongation is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExpiryRefused {
+    #[error("the new expiry {0} is in the past")]
+    InThePast(Date),
+    #[error("the new expiry {new} is not after the card's current expiry {current}")]
+    NotLater { new: Date, current: Date },
+}
+
+/// A prolongation's new expiry must be today or later, and after the card's current one.
+pub fn check_new_expiry(
+    new: Date,
+    current: Option<Date>,
+    today: Date,
+) -> Result<(), ExpiryRefused> {
+    if new < today {
+        return Err(ExpiryRefused::InThePast(new));
+    }
+    match current {
+        Some(current) if new <= current => Err(ExpiryRefused::NotLater { new, current }),
+        _ => Ok(()),
+    }
 }
 
 impl DeskError {
@@ -287,6 +316,13 @@ impl Problem for DeskError {
             DeskError::Desfire(err) => err.next_step(),
             DeskError::BadCardNumber { .. } => {
                 "correct the card number on the server and sync, then issue the card again"
+            }
+            DeskError::Hologram(HologramRefused::NotInStock(_)) => {
+                "check the number on the sticker, or add the delivery to the stock (cardstation holograms add FIRST LAST)"
+            }
+            DeskError::Hologram(_) => "take the next sticker from the roll and scan its number",
+            DeskError::Expiry(_) => {
+                "choose an expiry after the card's current one, or leave the default"
             }
         }
     }
@@ -470,8 +506,13 @@ pub fn issue_card<T: Transport + ?Sized>(
     })
 }
 
-/// Prolongs card `card_id` of the register to `new_expiry` and records it. The chip on the
-/// reader is checked first: if it is not that card's, nothing is written.
+/// Prolongs card `card_id` of the register to `new_expiry` and records it, with the
+/// hologram sticker put on the card when the desk uses them. The expiry, the sticker (free in
+/// this station's stock) and the chip on the reader (that card's) are checked first: any
+/// refusal writes nothing. The chip is written and verified, then the expiry, the sticker
+/// and the audit row are recorded in one transaction; a chip that fails leaves the sticker
+/// in stock.
+#[allow(clippy::too_many_arguments)]
 pub fn prolong_card<T: Transport + ?Sized>(
     session: &Session,
     card: &mut T,
@@ -479,9 +520,18 @@ pub fn prolong_card<T: Transport + ?Sized>(
     setup: &DeskSetup,
     card_id: i64,
     new_expiry: Date,
+    hologram: Option<i64>,
     today: Date,
 ) -> Result<IssuedCard, DeskError> {
     session.require(Action::ProlongCard)?;
+    check_new_expiry(new_expiry, store.get_card(card_id)?.fields.expires, today)?;
+    if let Some(refused) = hologram
+        .map(|number| store.hologram_refused(number))
+        .transpose()?
+        .flatten()
+    {
+        return Err(refused.into());
+    }
     check_chosen_card(store, card, card_id)?;
     let prolonged = issue::prolong(
         card,
@@ -491,7 +541,8 @@ pub fn prolong_card<T: Transport + ?Sized>(
         &setup.trusted,
         today,
     )?;
-    store.set_card_expiry(card_id, new_expiry, &session.operator)?;
+    store.record_prolongation(card_id, new_expiry, hologram, &session.operator)?;
+    tracing::info!(card = card_id, expires = %new_expiry, hologram = ?hologram, operator = %session.operator, "desk: card prolonged and recorded");
     Ok(IssuedCard {
         card_id,
         uid: prolonged.uid,
@@ -1021,6 +1072,7 @@ mod tests {
             &setup,
             chosen.card_id,
             later,
+            None,
             TODAY,
         )
         .unwrap_err();
@@ -1049,6 +1101,7 @@ mod tests {
             &setup,
             chosen.card_id,
             later,
+            None,
             TODAY,
         )
         .unwrap();
@@ -1060,5 +1113,127 @@ mod tests {
             store.get_card(chosen.card_id).unwrap().fields.expires,
             Some(later)
         );
+    }
+
+    #[test]
+    fn a_prolongation_takes_its_sticker_only_once_the_chip_is_written() {
+        let (mut store, cardholder) = store();
+        let operator = session(OperatorRole::Operator);
+        let setup = setup();
+        let chip = blank_card(&[4, 7, 1, 7, 1, 7, 1]);
+        let issued = issue_card(
+            &operator,
+            &mut SimTransport::insert(chip.clone(), Faults::default()),
+            None,
+            &mut store,
+            &setup,
+            &request(cardholder),
+            TODAY,
+            &mut |_| {},
+        )
+        .unwrap();
+        store.add_holograms(500, 502, "anna").unwrap();
+        store.start_batch("piotr", 1).unwrap(); // reserves 500
+        let later = date!(2027 - 10 - 31);
+        let on_chip = || {
+            issue::read_and_verify(
+                &mut SimTransport::insert(chip.clone(), Faults::default()),
+                &setup.trusted,
+                TODAY,
+            )
+            .unwrap()
+            .verdict
+            .unwrap()
+            .data
+            .expires
+        };
+        let prolong = |store: &mut Store, setup: &DeskSetup, new_expiry, hologram| {
+            prolong_card(
+                &operator,
+                &mut SimTransport::insert(chip.clone(), Faults::default()),
+                store,
+                setup,
+                issued.card_id,
+                new_expiry,
+                hologram,
+                TODAY,
+            )
+        };
+
+        // A sticker not in stock, one a batch reserved, or an expiry too early: nothing written.
+        for (hologram, new_expiry, why) in [
+            (
+                Some(999),
+                later,
+                "sticker 999 is not in this station's hologram stock",
+            ),
+            (Some(500), later, "sticker 500 is reserved by print batch"),
+            (
+                Some(501),
+                date!(2026 - 11 - 01),
+                "the new expiry 2026-11-01 is in the past",
+            ),
+            (
+                Some(501),
+                issued.expires,
+                "is not after the card's current expiry",
+            ),
+        ] {
+            let err = prolong(&mut store, &setup, new_expiry, hologram).unwrap_err();
+            assert!(err.to_string().contains(why), "{err}");
+            assert!(err.to_string().ends_with("nothing was written"), "{err}");
+            assert_eq!(on_chip(), issued.expires);
+        }
+
+        // The chip refuses the write (another card key): the sticker stays in stock.
+        let wrong_key = DeskSetup {
+            signer: Signer {
+                key: setup.signer.key.clone(),
+                certificate: setup.signer.certificate.clone(),
+            },
+            trusted: setup.trusted.clone(),
+            card_key: CardKey::Master {
+                algorithm: KeyAlgorithm::Aes128,
+                master: zeroize::Zeroizing::new(vec![0x43; 16]),
+                system_id: b"ELS".to_vec(),
+            },
+            ..self::setup()
+        };
+        prolong(&mut store, &wrong_key, later, Some(501)).unwrap_err();
+        assert_eq!(on_chip(), issued.expires);
+        assert_eq!(
+            store.hologram_refused(501).unwrap(),
+            None,
+            "501 is still free"
+        );
+        assert_eq!(store.hologram_stock().unwrap().free_count(), 2);
+
+        // Written: the expiry on the chip and in the store, the sticker on the card, audited.
+        prolong(&mut store, &setup, later, Some(501)).unwrap();
+        assert_eq!(on_chip(), later);
+        assert_eq!(
+            store.get_card(issued.card_id).unwrap().fields.expires,
+            Some(later)
+        );
+        assert_eq!(store.hologram_on_card(issued.card_id).unwrap(), Some(501));
+        assert_eq!(store.hologram_stock().unwrap().free, [(502, 502)]);
+        let audit = &store.audit_entries("card.prolong", 1).unwrap()[0];
+        assert_eq!(audit.subject, format!("card:{}", issued.card_id));
+        assert!(
+            audit.details.contains("\"hologram\":501"),
+            "{}",
+            audit.details
+        );
+
+        // The same sticker a second time is refused, the chip left as it is.
+        let err = prolong(&mut store, &setup, date!(2028 - 03 - 31), Some(501)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DeskError::Hologram(HologramRefused::OnCard { number: 501, .. })
+            ),
+            "{err}"
+        );
+        assert_eq!(on_chip(), later);
     }
 }

@@ -342,6 +342,20 @@ impl Store {
 
     /// Records a prolongation: the card's new expiry date.
     pub fn set_card_expiry(&mut self, id: i64, expires: Date, operator: &str) -> Result<()> {
+        self.record_prolongation(id, expires, None, operator)
+    }
+
+    /// A prolongation written on the chip: the card's new expiry (its outbox row carries it
+    /// to the server) and, when a hologram sticker went on the card, that number taken from
+    /// the stock, with one audit row naming both, in one transaction. A sticker that is not
+    /// free refuses the whole change.
+    pub fn record_prolongation(
+        &mut self,
+        id: i64,
+        expires: Date,
+        hologram: Option<i64>,
+        operator: &str,
+    ) -> Result<()> {
         self.write(|tx| {
             let changed = tx
                 .prepare_cached("UPDATE cards SET expires = ?1, updated_at = ?2 WHERE id = ?3")?
@@ -356,7 +370,11 @@ impl Store {
                 Operation::Update,
                 json!({ "endDate": expires.to_string() }),
             )?;
-            let details = json!({ "expires": expires.to_string() });
+            let mut details = json!({ "expires": expires.to_string() });
+            if let Some(number) = hologram {
+                super::print::take_hologram_for_card(tx, number, id)?;
+                details["hologram"] = number.into();
+            }
             audit::append(
                 tx,
                 operator,
@@ -424,6 +442,74 @@ mod tests {
             expires: Some(date!(2026 - 03 - 31)),
             desfire_issued: false,
         }
+    }
+
+    #[test]
+    fn a_prolongation_takes_a_free_sticker_with_its_audit_and_outbox_rows_or_nothing() {
+        let (mut store, holder) = store_with_cardholder();
+        let card_id = store
+            .insert_card(&card(holder, "04a1b2c3d4e5f6"), "anna")
+            .unwrap();
+        store.add_holograms(100, 104, "anna").unwrap();
+        let batch = store.start_batch("piotr", 2).unwrap();
+        assert_eq!(batch.holograms, [100, 101]);
+        let later = date!(2027 - 03 - 31);
+        let outbox_before = store.outbox_pending(1000).unwrap().len();
+
+        // Reserved by the batch, not in stock: refused, and nothing is recorded.
+        for (number, why) in [
+            (101, "sticker 101 is reserved by print batch"),
+            (999, "sticker 999 is not in this station's hologram stock"),
+        ] {
+            let err = store
+                .record_prolongation(card_id, later, Some(number), "anna")
+                .unwrap_err();
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        assert_eq!(
+            store.get_card(card_id).unwrap().fields.expires,
+            card(holder, "").expires
+        );
+        assert_eq!(store.outbox_pending(1000).unwrap().len(), outbox_before);
+        assert_eq!(store.hologram_stock().unwrap().free_count(), 3);
+
+        store
+            .record_prolongation(card_id, later, Some(103), "anna")
+            .unwrap();
+        assert_eq!(store.get_card(card_id).unwrap().fields.expires, Some(later));
+        assert_eq!(store.hologram_on_card(card_id).unwrap(), Some(103));
+        let stock = store.hologram_stock().unwrap();
+        assert_eq!(
+            (stock.free, stock.reserved, stock.used),
+            (vec![(102, 102), (104, 104)], 2, 1)
+        );
+        let pushed = store.outbox_pending(1000).unwrap();
+        let update = pushed.last().unwrap();
+        assert_eq!(
+            (update.resource, update.local_id),
+            (Resource::Cards, card_id)
+        );
+        assert_eq!(update.payload["endDate"], "2027-03-31");
+        let audit = &store.audit_entries("card.prolong", 1).unwrap()[0];
+        let details: serde_json::Value = serde_json::from_str(&audit.details).unwrap();
+        assert_eq!(details, json!({"expires": "2027-03-31", "hologram": 103}));
+
+        // Used once, refused the second time, and a batch never reserves it.
+        assert_eq!(
+            store.hologram_refused(103).unwrap(),
+            Some(crate::store::HologramRefused::OnCard {
+                number: 103,
+                card_id
+            })
+        );
+        let err = store
+            .record_prolongation(card_id, later, Some(103), "anna")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("sticker 103 is already on card"),
+            "{err}"
+        );
+        assert_eq!(store.start_batch("piotr", 2).unwrap().holograms, [102, 104]);
     }
 
     #[test]

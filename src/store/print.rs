@@ -92,6 +92,58 @@ impl HologramStock {
     }
 }
 
+/// A hologram number no print batch reserved and no card carries yet.
+const FREE: &str = "batch_id IS NULL AND production_id IS NULL AND card_id IS NULL";
+
+/// Why a sticker number cannot go on a card at the desk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HologramRefused {
+    #[error("sticker {0} is not in this station's hologram stock")]
+    NotInStock(i64),
+    #[error("sticker {number} is already on card {card_id}")]
+    OnCard { number: i64, card_id: i64 },
+    #[error("sticker {number} was already used by the print station (production {production_id})")]
+    Printed { number: i64, production_id: i64 },
+    #[error("sticker {number} is reserved by print batch {batch_id}")]
+    Reserved { number: i64, batch_id: i64 },
+}
+
+/// Marks free hologram `number` as put on card `card_id`, inside the caller's transaction;
+/// a number that is not free is refused with why.
+pub(super) fn take_hologram_for_card(tx: &Connection, number: i64, card_id: i64) -> Result<()> {
+    let taken = tx
+        .prepare_cached(&format!(
+            "UPDATE holograms SET card_id = ?1, prolonged_at = ?2 WHERE number = ?3 AND {FREE}"
+        ))?
+        .execute((card_id, now(), number))?;
+    match taken {
+        1 => Ok(()),
+        _ => Err(StoreError::Invalid(
+            hologram_refusal(tx, number)?.map_or_else(
+                || format!("sticker {number} is not free"),
+                |why| why.to_string(),
+            ),
+        )),
+    }
+}
+
+fn hologram_refusal(conn: &Connection, number: i64) -> Result<Option<HologramRefused>> {
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = conn
+        .prepare_cached("SELECT card_id, production_id, batch_id FROM holograms WHERE number = ?1")?
+        .query_row([number], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    Ok(match row {
+        None => Some(HologramRefused::NotInStock(number)),
+        Some((Some(card_id), _, _)) => Some(HologramRefused::OnCard { number, card_id }),
+        Some((None, Some(production_id), _)) => Some(HologramRefused::Printed {
+            number,
+            production_id,
+        }),
+        Some((None, None, Some(batch_id))) => Some(HologramRefused::Reserved { number, batch_id }),
+        Some((None, None, None)) => None,
+    })
+}
+
 /// `numbers` (sorted) as inclusive ranges of consecutive numbers.
 pub fn ranges(numbers: &[i64]) -> Vec<(i64, i64)> {
     let mut out: Vec<(i64, i64)> = Vec::new();
@@ -280,7 +332,8 @@ impl Store {
                 let taken = tx
                     .prepare_cached(
                         "UPDATE holograms SET production_id = ?1, used_at = ?2
-                         WHERE number = ?3 AND batch_id IS ?4 AND production_id IS NULL",
+                         WHERE number = ?3 AND batch_id IS ?4 AND production_id IS NULL
+                            AND card_id IS NULL",
                     )?
                     .execute((id, &at, hologram, printed.batch_id))?;
                 if taken != 1 {
@@ -379,16 +432,15 @@ impl Store {
     }
 
     pub fn hologram_stock(&self) -> Result<HologramStock> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT number FROM holograms WHERE batch_id IS NULL AND production_id IS NULL
-             ORDER BY number",
-        )?;
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT number FROM holograms WHERE {FREE} ORDER BY number"
+        ))?;
         let free: Vec<i64> = statement
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let (reserved, used) = self.conn.query_row(
             "SELECT count(*) FILTER (WHERE production_id IS NULL AND batch_id IS NOT NULL),
-                    count(*) FILTER (WHERE production_id IS NOT NULL)
+                    count(*) FILTER (WHERE production_id IS NOT NULL OR card_id IS NOT NULL)
              FROM holograms",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
@@ -408,10 +460,9 @@ impl Store {
                 .execute((operator, now()))?;
             let id = tx.last_insert_rowid();
             let numbers: Vec<i64> = tx
-                .prepare_cached(
-                    "SELECT number FROM holograms WHERE batch_id IS NULL AND production_id IS NULL
-                     ORDER BY number LIMIT ?1",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT number FROM holograms WHERE {FREE} ORDER BY number LIMIT ?1"
+                ))?
                 .query_map([holograms as i64], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             if numbers.len() < holograms {
@@ -462,6 +513,23 @@ impl Store {
             )?;
             Ok(returned)
         })
+    }
+
+    /// Why sticker `number` cannot go on a card now (`None`: it is free).
+    pub fn hologram_refused(&self, number: i64) -> Result<Option<HologramRefused>> {
+        hologram_refusal(&self.conn, number)
+    }
+
+    /// The sticker the desk last put on card `card_id` at a prolongation.
+    pub fn hologram_on_card(&self, card_id: i64) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT number FROM holograms WHERE card_id = ?1
+                 ORDER BY prolonged_at DESC, number DESC LIMIT 1",
+            )?
+            .query_row([card_id], |row| row.get(0))
+            .optional()?)
     }
 
     /// The hologram a production's card carries (the last one, after reprints).

@@ -129,7 +129,7 @@ impl Desk {
             let mut card = access.connect().map_err(Failure::from)?;
             let mut store = db.lock()?;
             desk::prolong_card(
-                &session, &mut *card, &mut store, &setup, card_id, new_expiry, today,
+                &session, &mut *card, &mut store, &setup, card_id, new_expiry, None, today,
             )
             .map(|card| {
                 let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
