@@ -307,6 +307,17 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
             expires: Some(expires),
         }),
     );
+    // The step asks for the new expiry, the default prefilled; no sticker without
+    // `[holograms] prolong`.
+    let prolonged = cardstation::station::issue::default_expiry(expires);
+    assert!(shows(&app, "New expiry"));
+    assert!(shows(&app, &prolonged.to_string()));
+    assert!(!shows(&app, "Sticker number (hologram)"));
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::ConfirmProlong),
+    );
     assert!(
         shows(
             &app,
@@ -326,16 +337,13 @@ fn an_operator_finds_a_student_issues_a_card_that_verifies_and_blocks_it() {
     ));
 
     // Prolong it (same card on the reader) to the end of the following semester.
+    // The step stays open with its fields; confirmed again with the chosen card, it writes.
     app.desk.as_mut().unwrap().access = CardAccess::Direct(SimTransport::connector(card.clone()));
     send(
         &runtime,
         &mut app,
-        Message::Desk(desk::Message::Prolong {
-            card_id,
-            expires: Some(expires),
-        }),
+        Message::Desk(desk::Message::ConfirmProlong),
     );
-    let prolonged = cardstation::station::issue::default_expiry(expires);
     assert!(prolonged > expires);
     assert!(
         shows(&app, &format!("Prolonged: 045566778899AA → {prolonged}")),

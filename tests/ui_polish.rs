@@ -1,5 +1,5 @@
 //! The window in Polish shows no English: the desk's screens (sign-in, search, a student,
-//! readers, settings, the status bar) with the demo data and forced failures (a wrong PIN,
+//! the prolongation step with its hologram sticker, readers, settings, the status bar) with the demo data and forced failures (a wrong PIN,
 //! the card taken away mid-write, the wrong card, the server down, the store locked), each
 //! text the simulator finds checked word by word against the Polish catalogue, the Polish
 //! text of the failures forced, and the names the screen shows
@@ -324,4 +324,89 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
         }
     }
     polish.assert_all_polish(&app, "settings");
+}
+
+#[test]
+fn the_prolongation_step_with_its_sticker_in_polish_shows_no_english() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let mut polish = Polish::new();
+    let mut profile = polish_demo_signing_in(dir.path());
+    profile.holograms.prolong = true;
+    let (mut app, _) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    cardstation::store::Store::open(&database)
+        .unwrap()
+        .add_holograms(1, 5, "test")
+        .unwrap();
+    sign_in(&runtime, &mut app, "anna", "1111");
+    polish.learn("anna");
+    // Katarzyna Pawłowska has the card the demo ordered for her on her panel.
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::QueryChanged("pawlowska".into())),
+    );
+    let person = app.desk.as_ref().unwrap().hits[0].clone();
+    polish.learn(&person.fields.first_name);
+    polish.learn(&person.fields.last_name);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Open(person.id)),
+    );
+    let card = app.desk.as_ref().unwrap().panel.as_ref().unwrap().cards[0].clone();
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::Prolong {
+            card_id: card.id,
+            expires: card.fields.expires,
+        }),
+    );
+    let shown = displayed(&app);
+    assert!(
+        shown.iter().any(|text| text == "Naklejek w zapasie: 5"),
+        "the stock, low: {shown:?}"
+    );
+    polish.assert_all_polish(&app, "prolongation step");
+
+    // Both fields refused by the desk's own checks, then the sticker by the station.
+    for message in [
+        desk::Message::ProlongExpiry("2020-01-31".into()),
+        desk::Message::ConfirmProlong,
+    ] {
+        send(&runtime, &mut app, Message::Desk(message));
+    }
+    let shown = displayed(&app);
+    assert!(
+        shown.iter().any(|text| text == "Ta data już minęła")
+            && shown
+                .iter()
+                .any(|text| text == "Zeskanuj lub wpisz numer naklejki"),
+        "{shown:?}"
+    );
+    polish.assert_all_polish(&app, "prolongation fields refused");
+    let used = Failure::from(DeskError::Hologram(
+        cardstation::store::HologramRefused::OnCard {
+            number: 3,
+            card_id: 9,
+        },
+    ));
+    polish.learn_failure(&used);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::ProlongDone(Err(
+            desk::ProlongFailed::Sticker(used.clone()),
+        ))),
+    );
+    assert!(
+        displayed(&app).contains(&cardstation::ui::problem(Language::Pl, &used)),
+        "{:?}",
+        displayed(&app)
+    );
+    polish.assert_all_polish(&app, "sticker refused");
 }

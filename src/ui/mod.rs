@@ -6,6 +6,7 @@
 //! the background sync worker ([`sync`]) as Subscriptions.
 
 pub mod desk;
+pub mod holograms;
 pub mod i18n;
 pub mod kiosk;
 pub mod photo;

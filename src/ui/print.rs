@@ -1,6 +1,8 @@
 //! The print station: the production queue with a live preview of the selected card's sides,
 //! and the batch (encode each chip, then print) with start / pause / resume / cancel, a
-//! progress bar for the batch and the card in hand, and every failed card listed.
+//! progress bar for the batch and the card in hand, and every failed card listed. With
+//! `[printer] holograms`, the stickers too: the batch's reserved numbers, which sticker goes
+//! on each printed card, and the stock left (warned when low, `[holograms] low_stock`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +54,20 @@ pub struct PrintScreen {
     /// Cards that did not come out, with why: the operator's retry list.
     pub failures: Vec<String>,
     pub error: Option<Failure>,
+    /// `None` when the printer puts no hologram stickers on its cards.
+    pub stickers: Option<Stickers>,
+}
+
+/// The hologram stickers of the print station's batches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stickers {
+    /// The running (or last) batch's reserved numbers, as ranges.
+    pub reserved: Vec<(i64, i64)>,
+    /// Each card printed in it, and the sticker that goes on it.
+    pub printed: Vec<(String, i64)>,
+    /// Free stickers in the stock, once counted.
+    pub left: Option<i64>,
+    low_stock: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +85,14 @@ pub enum Message {
     Cancel,
     Event(PrintEvent),
     BatchFailed(Failure),
+    StickerStock(Result<i64, Failure>),
+}
+
+fn load_sticker_stock(db: Db) -> Task<Message> {
+    Task::perform(
+        db.run(|store| store.hologram_stock().map(|stock| stock.free_count())),
+        Message::StickerStock,
+    )
 }
 
 fn load_queue(db: Db) -> Task<Message> {
@@ -86,6 +110,14 @@ impl PrintScreen {
         profile: crate::config::Profile,
     ) -> (Self, Task<Message>) {
         let readers = profile.readers.clone();
+        let stickers = profile
+            .printer
+            .as_ref()
+            .is_some_and(|printer| printer.holograms)
+            .then(|| Stickers {
+                low_stock: profile.holograms.low_stock,
+                ..Stickers::default()
+            });
         let load_station = Task::perform(
             blocking("set-up", move || {
                 PrintStation::from_profile(&profile).map(Arc::new)
@@ -105,8 +137,10 @@ impl PrintScreen {
             control: Control::default(),
             failures: Vec::new(),
             error: None,
+            stickers,
         };
-        (screen, Task::batch([load_station, load_queue(db)]))
+        let count = screen.recount_stickers();
+        (screen, Task::batch([load_station, load_queue(db), count]))
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -181,10 +215,23 @@ impl PrintScreen {
             Message::BatchFailed(err) => {
                 self.error = Some(err);
                 self.batch = Batch::Idle;
-                return load_queue(self.db.clone());
+                return Task::batch([load_queue(self.db.clone()), self.recount_stickers()]);
             }
+            Message::StickerStock(Ok(left)) => {
+                if let Some(stickers) = &mut self.stickers {
+                    stickers.left = Some(left);
+                }
+            }
+            Message::StickerStock(Err(err)) => self.error = Some(err),
         }
         Task::none()
+    }
+
+    fn recount_stickers(&self) -> Task<Message> {
+        match &self.stickers {
+            Some(_) => load_sticker_stock(self.db.clone()),
+            None => Task::none(),
+        }
     }
 
     /// How many sides of the selected card are drawn.
@@ -202,6 +249,10 @@ impl PrintScreen {
         self.control = Control::default();
         self.failures.clear();
         self.error = None;
+        if let Some(stickers) = &mut self.stickers {
+            stickers.reserved.clear();
+            stickers.printed.clear();
+        }
         self.batch = Batch::Running {
             total: self.queue.len(),
             done: 0,
@@ -261,9 +312,25 @@ impl PrintScreen {
             return Task::none();
         };
         match event {
-            PrintEvent::Started { total: all, .. } => *total = all,
+            PrintEvent::Started {
+                total: all,
+                holograms,
+                ..
+            } => {
+                *total = all;
+                if let Some(stickers) = &mut self.stickers {
+                    stickers.reserved = holograms;
+                }
+            }
             PrintEvent::Card { name, .. } => *current = Some(name),
-            PrintEvent::Printed { .. } => *done += 1,
+            PrintEvent::Printed { hologram, .. } => {
+                *done += 1;
+                if let (Some(stickers), Some(number)) = (&mut self.stickers, hologram) {
+                    stickers
+                        .printed
+                        .push((current.clone().unwrap_or_default(), number));
+                }
+            }
             PrintEvent::FailedTry {
                 production, reason, ..
             } => self.failures.push(format!("#{production}: {reason}")),
@@ -277,7 +344,7 @@ impl PrintScreen {
             PrintEvent::Resumed => *paused = false,
             PrintEvent::Finished(summary) => {
                 self.batch = Batch::Finished(summary);
-                return load_queue(self.db.clone());
+                return Task::batch([load_queue(self.db.clone()), self.recount_stickers()]);
             }
         }
         Task::none()
@@ -361,6 +428,9 @@ impl PrintScreen {
         }
         side = side.push(previews);
         side = side.push(self.batch_view(language));
+        if let Some(stickers) = &self.stickers {
+            side = side.push(stickers_view(stickers, language));
+        }
         if let Some(err) = &self.error {
             side = side.push(text(super::problem(language, err)).color(theme::PROBLEM));
         }
@@ -453,4 +523,38 @@ impl PrintScreen {
             }
         }
     }
+}
+
+/// The batch's reserved sticker numbers, the sticker of each card printed, the stock left.
+fn stickers_view(stickers: &Stickers, language: Language) -> Element<'_, Message> {
+    let mut lines = Column::new().spacing(4);
+    if !stickers.reserved.is_empty() {
+        let ranges: Vec<String> = stickers
+            .reserved
+            .iter()
+            .map(|&(first, last)| match first == last {
+                true => first.to_string(),
+                false => format!("{first}–{last}"),
+            })
+            .collect();
+        lines = lines.push(text(format!(
+            "{} {}",
+            t(language, Text::StickersReserved),
+            ranges.join(", ")
+        )));
+    }
+    for (name, number) in &stickers.printed {
+        lines = lines.push(
+            text(format!("{name} · {} {number}", t(language, Text::Sticker)))
+                .size(theme::SMALL_SIZE),
+        );
+    }
+    if let Some(left) = stickers.left {
+        lines = lines.push(super::holograms::stock_view(
+            language,
+            left,
+            stickers.low_stock,
+        ));
+    }
+    lines.into()
 }

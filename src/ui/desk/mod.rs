@@ -6,12 +6,13 @@
 //!
 //! One state and one message type for the whole screen; each part handles its messages and
 //! draws itself in its own file: `search` (the list on the left), `panel` (the holder on the
-//! right: photo, cards, block and prolong), `issuance` (writing a card) and `usos` (what
-//! USOS says about the holder).
+//! right: photo, cards, block and prolong), `prolong` (the new expiry and hologram sticker of
+//! a prolongation), `issuance` (writing a card) and `usos` (what USOS says about the holder).
 
 mod issuance;
 mod panel;
 mod person;
+mod prolong;
 mod search;
 mod usos;
 
@@ -38,6 +39,7 @@ use crate::store::Person;
 pub use issuance::{Issuance, IssueEvent, IssueFailure};
 pub use panel::Panel;
 pub use person::{BlockAsk, PersonForm};
+pub use prolong::{Note, ProlongAsk, ProlongFailed};
 pub use search::SEARCH_ID;
 pub use usos::{NoticeState, UsosHolder, UsosSide};
 
@@ -64,6 +66,10 @@ pub struct Desk {
     pub form: Option<PersonForm>,
     /// A block waiting for its reason and confirmation.
     pub block: Option<BlockAsk>,
+    /// A prolongation waiting for its expiry (and sticker) and confirmation.
+    pub prolong: Option<ProlongAsk>,
+    /// The profile's `[holograms]`: whether a prolongation takes a sticker.
+    holograms: crate::config::Holograms,
     pub issuance: Issuance,
     /// `None` while the signer and card key load.
     setup: Option<Result<Arc<DeskSetup>, Failure>>,
@@ -109,12 +115,20 @@ pub enum Message {
     CancelForm,
     /// The person saved (their id and name), or why not.
     FormSaved(Result<(i64, String), Failure>),
-    /// Prolong this card of the register, which must be the one on the reader, to the end
-    /// of the semester after its current expiry.
+    /// Prolong this card of the register, which must be the one on the reader: asks for the
+    /// new expiry (and the hologram sticker), or with USOS writes what USOS signed.
     Prolong {
         card_id: i64,
         expires: Option<Date>,
     },
+    ProlongSticker(String),
+    ProlongExpiry(String),
+    /// The free stickers in stock, counted when the step opened.
+    StickerStock(Result<i64, Failure>),
+    /// Write the prolongation asked for, once its fields are right.
+    ConfirmProlong,
+    CancelProlong,
+    ProlongDone(Result<(Text, String), ProlongFailed>),
     /// Tell USOS again of the prolongation written on this chip.
     RetryUsosMark(String),
     Changed(Result<(Text, String), Failure>),
@@ -171,6 +185,8 @@ impl Desk {
             panel: None,
             form: None,
             block: None,
+            prolong: None,
+            holograms: profile.holograms.clone(),
             issuance: Issuance::Idle,
             setup: None,
             duplicate: None,
@@ -237,6 +253,27 @@ impl Desk {
             }
             Message::FormSaved(result) => return self.form_saved(result),
             Message::Prolong { card_id, expires } => self.prolong(card_id, expires),
+            Message::ProlongSticker(sticker) => {
+                self.prolong_edited(Some(sticker), None);
+                Task::none()
+            }
+            Message::ProlongExpiry(expiry) => {
+                self.prolong_edited(None, Some(expiry));
+                Task::none()
+            }
+            Message::StickerStock(counted) => {
+                self.sticker_stock(counted);
+                Task::none()
+            }
+            Message::ConfirmProlong => self.confirm_prolong(),
+            Message::CancelProlong => {
+                self.prolong = None;
+                Task::none()
+            }
+            Message::ProlongDone(Ok(done)) => {
+                return (self.prolong_done(Ok(done)), Some(Event::StoreChanged));
+            }
+            Message::ProlongDone(failed) => self.prolong_done(failed),
             Message::RetryUsosMark(chip) => self.retry_usos_mark(chip),
             Message::Changed(result) => {
                 return (self.changed(result), Some(Event::StoreChanged));

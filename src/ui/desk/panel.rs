@@ -6,14 +6,12 @@ use std::path::PathBuf;
 
 use iced::widget::{Column, button, column, container, image, row, scrollable, space, text};
 use iced::{Alignment, Element, Length, Task};
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 use super::{Desk, Issuance, Message};
 use crate::config::{Language, Profile};
 use crate::error::Failure;
 use crate::station::auth::Action;
-use crate::station::desk;
-use crate::station::issue::{self, chip_serial};
 use crate::store::{
     Card, CardStatus, Cardholder, CardholderStatus, Person, ProlongationState, UsosProlongation,
 };
@@ -29,6 +27,8 @@ pub struct Panel {
     pub cards: Vec<Card>,
     /// Prolongations of these cards written on the chip that USOS has not been told of.
     pub not_told: Vec<UsosProlongation>,
+    /// The hologram sticker the desk last put on each card (card id, number).
+    pub stickers: Vec<(i64, i64)>,
 }
 
 /// Size of the holder photo on the panel (a 4:5 portrait).
@@ -53,6 +53,7 @@ impl Desk {
         self.notice = None;
         self.form = None;
         self.block = None;
+        self.prolong = None;
         if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
             self.highlighted = Some(i);
         }
@@ -111,33 +112,18 @@ impl Desk {
         self.panel.as_ref().map(|panel| panel.person.id)
     }
 
-    /// Prolongs this card of the register, which must be the one on the reader, to the end
-    /// of the semester after its current expiry.
+    /// Prolongs this card of the register, which must be the one on the reader: from USOS's
+    /// data when USOS knows the chip, else through the step that asks for the new expiry
+    /// (and the hologram sticker).
     pub(super) fn prolong(&mut self, card_id: i64, expires: Option<Date>) -> Task<Message> {
         if let Some(from_usos) = self.prolong_from_usos(card_id) {
             return from_usos;
         }
-        let Some(Ok(setup)) = self.setup.clone() else {
+        if !matches!(self.setup, Some(Ok(_))) {
             return Task::none();
-        };
-        let today = OffsetDateTime::now_utc().date();
-        let new_expiry = issue::default_expiry(expires.map_or(today, |e| e.max(today)));
-        let (access, db, session) = (self.access.clone(), self.db.clone(), self.session.clone());
-        self.notice = None;
-        // The card first, then the store: the store is not held while the reader is waited for.
-        let change = blocking("card", move || {
-            let mut card = access.connect().map_err(Failure::from)?;
-            let mut store = db.lock()?;
-            desk::prolong_card(
-                &session, &mut *card, &mut store, &setup, card_id, new_expiry, None, today,
-            )
-            .map(|card| {
-                let done = format!("{} → {}", chip_serial(&card.uid), card.expires);
-                (Text::Prolonged, done)
-            })
-            .map_err(Failure::from)
-        });
-        Task::perform(change, Message::Changed)
+        }
+        self.block = None;
+        self.ask_prolong(card_id, expires)
     }
 
     /// A block, unblock or prolong came back: its outcome goes on the panel, which is read
@@ -263,6 +249,9 @@ impl Desk {
             if let Some(ask) = self.block.as_ref().filter(|ask| ask.card_id == card.id) {
                 cards = cards.push(self.block_view(ask, language));
             }
+            if let Some(ask) = self.prolong.as_ref().filter(|ask| ask.card_id == card.id) {
+                cards = cards.push(self.prolong_view(ask, language));
+            }
         }
         let mut heading = row![avatar, facts].spacing(16).align_y(Alignment::Center);
         if self.may_edit_people() {
@@ -314,6 +303,11 @@ impl Desk {
                 ),
                 text(match fields.expires {
                     Some(date) => format!("{} {date}", t(language, Text::ValidUntil)),
+                    None => String::new(),
+                })
+                .color(theme::MUTED),
+                text(match self.sticker_on(card.id) {
+                    Some(number) => format!("{} {number}", t(language, Text::Sticker)),
                     None => String::new(),
                 })
                 .color(theme::MUTED),
@@ -373,6 +367,15 @@ impl Desk {
     }
 }
 
+impl Desk {
+    /// The hologram sticker the desk last put on card `card_id` of the open holder.
+    fn sticker_on(&self, card_id: i64) -> Option<i64> {
+        let panel = self.panel.as_ref()?;
+        let (_, number) = panel.stickers.iter().find(|(card, _)| *card == card_id)?;
+        Some(*number)
+    }
+}
+
 async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, Failure> {
     db.run(move |store| {
         let person = store.get_person(person_id)?;
@@ -394,11 +397,18 @@ async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, Failure> {
                 not_told.push(pending);
             }
         }
+        let mut stickers = Vec::new();
+        for card in &cards {
+            if let Some(number) = store.hologram_on_card(card.id)? {
+                stickers.push((card.id, number));
+            }
+        }
         Ok::<_, crate::store::StoreError>(Box::new(Panel {
             person,
             cardholder,
             cards,
             not_told,
+            stickers,
         }))
     })
     .await
