@@ -275,5 +275,5 @@ impl Desk {
     }
 }
 
-const LABEL_WIDTH: f32 = 190.0;
+const LABEL_WIDTH: f32 = 230.0;
 const INPUT_WIDTH: f32 = 200.0;
