@@ -278,6 +278,11 @@ fn the_print_window_shows_the_batch_stickers_each_cards_sticker_and_the_stock() 
         );
     }
     assert!(shows(&app, "Stickers reserved for the batch: 300–301"));
+    assert!(
+        shows(&app, "Stickers left: 8"),
+        "counted again once the batch reserved"
+    );
+    assert!(shows(&app, LOW_WARNING), "8 is the profile's low_stock");
     for (production, number) in queue.iter().zip([300, 301]) {
         let name = production.name_on_card.as_deref().unwrap();
         assert!(
@@ -287,7 +292,13 @@ fn the_print_window_shows_the_batch_stickers_each_cards_sticker_and_the_stock() 
         );
     }
 
-    // When the batch finishes the stock is counted again: 8 left, the warning threshold.
+    // The batch finishes and gives back what it did not use (here: nothing printed was
+    // recorded, so both numbers): the stock is counted again.
+    let returned = Store::open(&database)
+        .unwrap()
+        .finish_batch(batch.id, "piotr")
+        .unwrap();
+    assert_eq!(returned, 2);
     send(
         &runtime,
         &mut app,
@@ -295,6 +306,6 @@ fn the_print_window_shows_the_batch_stickers_each_cards_sticker_and_the_stock() 
             Default::default(),
         ))),
     );
-    assert!(shows(&app, "Stickers left: 8"));
-    assert!(shows(&app, LOW_WARNING));
+    assert!(shows(&app, "Stickers left: 10"));
+    assert!(!shows(&app, LOW_WARNING));
 }

@@ -321,6 +321,8 @@ impl PrintScreen {
                 if let Some(stickers) = &mut self.stickers {
                     stickers.reserved = holograms;
                 }
+                // The batch took its numbers out of the free stock.
+                return self.recount_stickers();
             }
             PrintEvent::Card { name, .. } => *current = Some(name),
             PrintEvent::Printed { hologram, .. } => {
