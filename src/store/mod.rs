@@ -107,7 +107,7 @@ pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,
 };
-pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
+pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, QueueFilter, ranges};
 pub use replica::{
     CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,
     production_update,
