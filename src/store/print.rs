@@ -266,6 +266,27 @@ impl Store {
     /// The productions of the queue that `filter` lets through, oldest first: what a batch
     /// of chosen cards prints. A cancelled or withdrawn production is never in it.
     pub fn queue_matching(&self, filter: &QueueFilter, limit: usize) -> Result<Vec<Production>> {
+        self.productions_matching("p.status = 'to_be_produced'", "p.id", filter, limit)
+    }
+
+    /// Printed productions `filter` lets through, the latest print first: what a reprint or
+    /// a withdrawal picks from.
+    pub fn printed_matching(&self, filter: &QueueFilter, limit: usize) -> Result<Vec<Production>> {
+        self.productions_matching(
+            "p.status IN ('produced', 'to_be_activated')",
+            "p.printed_on DESC, p.id DESC",
+            filter,
+            limit,
+        )
+    }
+
+    fn productions_matching(
+        &self,
+        status: &str,
+        order: &str,
+        filter: &QueueFilter,
+        limit: usize,
+    ) -> Result<Vec<Production>> {
         let columns = PRODUCTION_COLUMNS
             .split(',')
             .map(|column| format!("p.{}", column.trim()))
@@ -277,9 +298,9 @@ impl Store {
              FROM productions p JOIN cards c ON c.id = p.card_id
              LEFT JOIN cardholders h ON h.id = coalesce(p.cardholder_id, c.cardholder_id)
              LEFT JOIN persons pe ON pe.id = h.person_id
-             WHERE p.status = 'to_be_produced' AND (?1 IS NULL OR c.type = ?1)
+             WHERE {status} AND (?1 IS NULL OR c.type = ?1)
                AND (?2 IS NULL OR p.id IN (SELECT value FROM json_each(?2)))
-             ORDER BY p.id"
+             ORDER BY {order}"
         );
         let ids = filter
             .ids
@@ -933,5 +954,28 @@ mod tests {
             "queue order, unknown ids ignored"
         );
         assert_eq!(store.queue_matching(&all, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_printed_list_holds_printed_cards_only_latest_first() {
+        let (mut store, ids) =
+            store_with_orders(&[("Anna", "Nowak"), ("Jan", "Nowak"), ("Ewa", "Lis")]);
+        print(&mut store, ids[0]);
+        print(&mut store, ids[1]);
+        let printed: Vec<i64> = store
+            .printed_matching(&QueueFilter::default(), 10)
+            .unwrap()
+            .iter()
+            .map(|production| production.id)
+            .collect();
+        assert_eq!(printed, [ids[1], ids[0]]);
+        store.withdraw_production(ids[1], "ewa", "lost").unwrap();
+        let nowak = QueueFilter {
+            search: "nowak".into(),
+            ..QueueFilter::default()
+        };
+        let printed = store.printed_matching(&nowak, 10).unwrap();
+        assert_eq!(printed.len(), 1);
+        assert_eq!(printed[0].id, ids[0]);
     }
 }
