@@ -326,9 +326,7 @@ fn status_says_when_blocks_were_last_fetched_and_how_many_conflicts_were_kept() 
 /// written.
 #[test]
 fn print_reprint_cancel_and_withdraw_write_outbox_rows_and_need_a_reason() {
-    use cardstation::store::{
-        CardType, Operation, Printed, ProductionStatus, Resource, Store as Stored,
-    };
+    use cardstation::store::{CardType, Operation, ProductionStatus, Resource, Store as Stored};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("print.sqlite");
     let profile = dir.path().join("print.toml");
@@ -345,18 +343,7 @@ fn print_reprint_cancel_and_withdraw_write_outbox_rows_and_need_a_reason() {
     let printed = store
         .order_card(holder, CardType::Student, None, None, "ala")
         .unwrap();
-    store
-        .record_printed(&Printed {
-            production_id: printed,
-            chip_serial: "04A1B2C3D4E5F6".into(),
-            contact_uid: None,
-            contactless_uid: None,
-            user_name: "ewa".into(),
-            batch_id: None,
-            hologram: None,
-            job: "job-1".into(),
-        })
-        .unwrap();
+    store.record_printed(&common::printed(printed)).unwrap();
     let print = |args: &[&str]| {
         let mut all = vec!["--profile", profile.to_str().unwrap(), "print"];
         all.extend_from_slice(args);

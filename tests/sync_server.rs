@@ -11,14 +11,15 @@ use cardstation::error::Problem;
 use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
 use cardstation::station::validate::Register;
 use cardstation::store::{
-    CardStatus, CardType, ImportedPerson, PersonFields, Printed, ProductionStatus, Resource, Store,
-    UidKind,
+    CardStatus, CardType, ImportedPerson, PersonFields, ProductionStatus, Resource, Store, UidKind,
 };
 use cardstation::sync::revocation::RevocationPoller;
 use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
 use cardstation_refserver::{ReferenceServer, ServerFaults};
 use rand::Rng;
 use serde_json::{Value, json};
+
+mod common;
 use time::macros::date;
 
 const KEY: &str = "sk_test_replication";
@@ -1523,20 +1524,7 @@ fn a_reprint_a_cancel_and_a_withdrawal_at_the_print_station_reach_the_server() {
     let (card_a, card_b) = (card_of(&store, reprinted), card_of(&store, cancelled));
     assert_eq!(server.objects("productions").len(), 2);
 
-    let printed = |store: &mut Store, id| {
-        store
-            .record_printed(&Printed {
-                production_id: id,
-                chip_serial: "04A1B2C3D4E5F6".into(),
-                contact_uid: None,
-                contactless_uid: None,
-                user_name: "ewa".into(),
-                batch_id: None,
-                hologram: None,
-                job: "job".into(),
-            })
-            .unwrap()
-    };
+    let printed = |store: &mut Store, id| store.record_printed(&common::printed(id)).unwrap();
     printed(&mut store, reprinted);
     run_sync(&mut store, &client, &options(2, 100)).unwrap();
     assert_eq!(

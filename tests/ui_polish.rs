@@ -24,6 +24,7 @@ use cardstation::ui::i18n::{Text, t};
 use cardstation::ui::{App, Message, Tab, desk, print, readers, sync};
 use iced_test::selector::Candidate;
 use iced_test::simulator::Simulator;
+mod common;
 mod ui_harness;
 
 use ui_harness::{DEMO_DESFIRE_KEYS, send, settings, sign_in};
@@ -339,18 +340,7 @@ fn the_print_station_in_polish_shows_no_english() {
     let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
     let mut store = cardstation::store::Store::open(&database).unwrap();
     let queue = store.productions_to_produce(10).unwrap();
-    store
-        .record_printed(&cardstation::store::Printed {
-            production_id: queue[0].id,
-            chip_serial: "04A1B2C3D4E5F6".into(),
-            contact_uid: None,
-            contactless_uid: None,
-            user_name: "piotr".into(),
-            batch_id: None,
-            hologram: None,
-            job: "job-1".into(),
-        })
-        .unwrap();
+    store.record_printed(&common::printed(queue[0].id)).unwrap();
 
     let (mut app, _boot) = App::boot(profile.clone(), Some(database));
     send(&runtime, &mut app, Message::StoreOpened(opened));

@@ -6,7 +6,7 @@
 
 use cardstation::sim::printer::EvolisSim;
 use cardstation::station::print::ProductionChange;
-use cardstation::store::{Operation, Printed, ProductionStatus, Resource, Store};
+use cardstation::store::{Operation, ProductionStatus, Resource, Store};
 use cardstation::ui::{App, Message, print};
 mod common;
 mod ui_harness;
@@ -217,18 +217,7 @@ fn a_printed_card_is_reprinted_from_the_window_once_a_reason_is_given() {
     let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
     let mut store = Store::open(&database).unwrap();
     let printed = store.productions_to_produce(1).unwrap()[0].id;
-    store
-        .record_printed(&Printed {
-            production_id: printed,
-            chip_serial: "04A1B2C3D4E5F6".into(),
-            contact_uid: None,
-            contactless_uid: None,
-            user_name: "piotr".into(),
-            batch_id: None,
-            hologram: None,
-            job: "job-1".into(),
-        })
-        .unwrap();
+    store.record_printed(&common::printed(printed)).unwrap();
     let mut profile = english_demo();
     profile.role = cardstation::config::Role::Print;
 
