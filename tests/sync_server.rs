@@ -1598,3 +1598,52 @@ fn a_reprint_a_cancel_and_a_withdrawal_at_the_print_station_reach_the_server() {
     );
     assert!(store.productions_to_produce(10).unwrap().is_empty());
 }
+
+/// A station offline from the order on: the card is ordered, printed and reprinted before
+/// its first push. The push replays it in order and the reprint's production ends up linked
+/// to the production the server opened last.
+#[test]
+fn an_order_printed_and_reprinted_before_its_first_push_ends_linked_to_the_servers_production() {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("station.sqlite")).unwrap();
+    import_people(&mut store, 1, "Offline");
+    let holder = store.cardholders_of_person(1).unwrap()[0].id;
+    let production = store
+        .order_card(holder, CardType::Student, None, None, "ala")
+        .unwrap();
+    store.record_printed(&common::printed(production)).unwrap();
+    store
+        .request_reprint(production, "ewa", "misprint")
+        .unwrap();
+
+    let client = client(&server.url());
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(store.status().unwrap().outbox_pending, 0, "{report:?}");
+    let card = store
+        .remote_id(
+            Resource::Cards,
+            store.get_production(production).unwrap().card_id,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        server_object(&server, "cards", &card).unwrap()["status"],
+        "in_production"
+    );
+    let open = production_of(&server, &card).expect("the reprint's production");
+    assert_eq!(open["numberOfTries"], 1);
+    assert_eq!(
+        store
+            .remote_id(Resource::Productions, production)
+            .unwrap()
+            .as_deref(),
+        open["id"].as_str()
+    );
+    assert_eq!(
+        store.status().unwrap().productions,
+        1,
+        "no second copy pulled"
+    );
+    assert_eq!(store.productions_to_produce(10).unwrap().len(), 1);
+}
