@@ -139,7 +139,7 @@ fn main() {
         &mut feed,
         &mut printer,
         &setup,
-        CARDS,
+        &print::BatchPlan::queue(CARDS),
         &Control::default(),
         &mut |event| match event {
             PrintEvent::Printed { job, .. } => jobs.push(job),

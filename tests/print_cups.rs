@@ -212,7 +212,7 @@ fn a_batch_of_50_encodes_prints_and_records_every_card_and_survives_a_torn_chip(
         &mut feed,
         &mut printer,
         &setup,
-        usize::MAX,
+        &print::BatchPlan::queue(usize::MAX),
         &Control::default(),
         &mut |event| {
             if !matches!(event, PrintEvent::Card { .. } | PrintEvent::Printed { .. }) {

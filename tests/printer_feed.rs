@@ -129,7 +129,7 @@ fn an_evolis_printer_feeds_each_card_to_the_encoder_and_rejects_the_one_that_fai
         &mut feed,
         &mut jobs,
         &setup,
-        10,
+        &print::BatchPlan::queue(10),
         &Control::default(),
         &mut |_| {},
     )
@@ -218,7 +218,7 @@ fn a_printer_that_does_not_answer_stops_the_batch_with_a_next_step_and_changes_n
             &mut feed,
             &mut jobs,
             &setup,
-            10,
+            &print::BatchPlan::queue(10),
             &Control::default(),
             &mut |_| {},
         )

@@ -320,3 +320,96 @@ fn status_says_when_blocks_were_last_fetched_and_how_many_conflicts_were_kept() 
     assert_eq!(status["conflicts"], kept, "{status}");
     assert_eq!(status["last_revocation_poll"], polled.as_str(), "{status}");
 }
+
+/// `print --reprint/--cancel/--withdraw` through the binary at a print station: the reason is
+/// required, each change writes its outbox row, and an illegal one is refused with nothing
+/// written.
+#[test]
+fn print_reprint_cancel_and_withdraw_write_outbox_rows_and_need_a_reason() {
+    use cardstation::store::{CardType, Operation, ProductionStatus, Resource, Store as Stored};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("print.sqlite");
+    let profile = dir.path().join("print.toml");
+    std::fs::write(
+        &profile,
+        cardstation::config::DEMO_PROFILE.replacen("role = \"issuance\"", "role = \"print\"", 1),
+    )
+    .unwrap();
+    let mut store = Stored::open(&db).unwrap();
+    let holder = common::cardholder(&mut store, &common::anna());
+    let queued = store
+        .order_card(holder, CardType::Student, None, None, "ala")
+        .unwrap();
+    let printed = store
+        .order_card(holder, CardType::Student, None, None, "ala")
+        .unwrap();
+    store.record_printed(&common::printed(printed)).unwrap();
+    let print = |args: &[&str]| {
+        let mut all = vec!["--profile", profile.to_str().unwrap(), "print"];
+        all.extend_from_slice(args);
+        cardstation(&db, &all)
+    };
+    let pending = || store.outbox_pending(1000).unwrap();
+    let (queued_id, printed_id) = (queued.to_string(), printed.to_string());
+
+    let before = pending().len();
+    for (args, says) in [
+        (vec!["--cancel", &queued_id], "a cancel needs a reason"),
+        (
+            vec!["--cancel", &printed_id, "--reason", "x"],
+            "withdraw the card instead",
+        ),
+        (
+            vec!["--reprint", &queued_id, "--reason", "x"],
+            "still in the print queue",
+        ),
+    ] {
+        let output = print(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&output).contains(says), "{}", stderr(&output));
+        assert_eq!(pending().len(), before, "{args:?}: nothing written");
+    }
+
+    let output = print(&["--cancel", &queued_id, "--reason", "ordered twice"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("cancelled"), "{}", stdout(&output));
+    let output = print(&["--reprint", &printed_id, "--reason", "damaged"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let added: Vec<_> = pending()[before..]
+        .iter()
+        .map(|entry| {
+            (
+                entry.resource,
+                entry.operation,
+                entry.payload["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        added,
+        [
+            (Resource::Cards, Operation::Update, "withdrawn".into()),
+            (Resource::Cards, Operation::Update, "in_production".into()),
+            (
+                Resource::Productions,
+                Operation::Create,
+                serde_json::Value::Null
+            ),
+        ]
+    );
+    assert_eq!(
+        store.get_production(queued).unwrap().status,
+        ProductionStatus::Cancelled
+    );
+    assert_eq!(
+        store.get_production(printed).unwrap().status,
+        ProductionStatus::ToBeProduced
+    );
+    let output = print(&["--withdraw", &printed_id, "--reason", "x"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cancel the order instead"),
+        "{}",
+        stderr(&output)
+    );
+}

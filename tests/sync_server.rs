@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 use cardstation::error::Problem;
 use cardstation::remote::cardexchange::{ApiKey, Client, Page, RemoteError, RetryPolicy};
 use cardstation::station::validate::Register;
-use cardstation::store::{CardStatus, CardType, ImportedPerson, PersonFields, Store, UidKind};
+use cardstation::store::{
+    CardStatus, CardType, ImportedPerson, PersonFields, ProductionStatus, Resource, Store, UidKind,
+};
 use cardstation::sync::revocation::RevocationPoller;
 use cardstation::sync::{self, Cancel, Phase, ProgressEvent, SyncError, SyncOptions, SyncReport};
 use cardstation_refserver::{ReferenceServer, ServerFaults};
 use rand::Rng;
 use serde_json::{Value, json};
+
+mod common;
 use time::macros::date;
 
 const KEY: &str = "sk_test_replication";
@@ -1472,4 +1476,174 @@ fn a_sync_restarted_while_the_killed_ones_create_is_still_being_made_makes_it_on
     assert_eq!(server.objects("persons").len(), 2);
     assert_eq!(server.objects("cardholders").len(), 2);
     assert_eq!(outbox_pending(&db), 0);
+}
+
+/// The server's object `id` of `resource`.
+fn server_object(server: &ReferenceServer, resource: &str, id: &str) -> Option<Value> {
+    server
+        .objects(resource)
+        .into_iter()
+        .find(|object| object["id"] == id)
+}
+
+/// The server's production of card `card` (a remote id), if it has one.
+fn production_of(server: &ReferenceServer, card: &str) -> Option<Value> {
+    server
+        .objects("productions")
+        .into_iter()
+        .find(|production| production["card"] == card)
+}
+
+#[test]
+fn a_reprint_a_cancel_and_a_withdrawal_at_the_print_station_reach_the_server() {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("station.sqlite")).unwrap();
+    import_people(&mut store, 2, "Print");
+    let cardholders: Vec<i64> = (1..=2)
+        .map(|n| store.cardholders_of_person(n).unwrap()[0].id)
+        .collect();
+    let ordered: Vec<i64> = cardholders
+        .iter()
+        .map(|holder| {
+            store
+                .order_card(*holder, CardType::Student, None, None, "ala")
+                .unwrap()
+        })
+        .collect();
+    let (reprinted, cancelled) = (ordered[0], ordered[1]);
+    let client = client(&server.url());
+    run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    let card_of = |store: &Store, production: i64| {
+        let card = store.get_production(production).unwrap().card_id;
+        store
+            .remote_id(Resource::Cards, card)
+            .unwrap()
+            .expect("the card is on the server")
+    };
+    let (card_a, card_b) = (card_of(&store, reprinted), card_of(&store, cancelled));
+    assert_eq!(server.objects("productions").len(), 2);
+
+    let printed = |store: &mut Store, id| store.record_printed(&common::printed(id)).unwrap();
+    printed(&mut store, reprinted);
+    run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(
+        server_object(&server, "cards", &card_a).unwrap()["status"],
+        "personalized"
+    );
+    assert!(
+        production_of(&server, &card_a).is_none(),
+        "the API drops a production once its card leaves in_production"
+    );
+
+    store.request_reprint(reprinted, "ewa", "damaged").unwrap();
+    store
+        .cancel_production(cancelled, "ewa", "ordered twice")
+        .unwrap();
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    for resource in ["cards", "productions"] {
+        assert_eq!(report.resources[resource].refused, 0, "{report:?}");
+    }
+    assert_eq!(store.status().unwrap().outbox_pending, 0, "{report:?}");
+    // The reprint: the card is back in production, the server opened a production for it
+    // and the station's is that one, with the first print's try counted.
+    assert_eq!(
+        server_object(&server, "cards", &card_a).unwrap()["status"],
+        "in_production"
+    );
+    let reopened = production_of(&server, &card_a).expect("a production for the reprint");
+    assert_eq!(reopened["numberOfTries"], 1);
+    assert_eq!(
+        store
+            .remote_id(Resource::Productions, reprinted)
+            .unwrap()
+            .as_deref(),
+        reopened["id"].as_str()
+    );
+    // The cancel: the card is withdrawn, its production gone.
+    assert_eq!(
+        server_object(&server, "cards", &card_b).unwrap()["status"],
+        "withdrawn"
+    );
+    assert!(production_of(&server, &card_b).is_none());
+    // The pull brought no second copy of the reprint into the queue.
+    let queue: Vec<i64> = store
+        .productions_to_produce(10)
+        .unwrap()
+        .iter()
+        .map(|production| production.id)
+        .collect();
+    assert_eq!(queue, [reprinted]);
+    assert_eq!(store.status().unwrap().productions, 2);
+    assert_eq!(
+        store.get_production(cancelled).unwrap().status,
+        ProductionStatus::Cancelled
+    );
+
+    // The reprint prints (its second try), then the card is taken back.
+    assert_eq!(printed(&mut store, reprinted).number_of_tries, 2);
+    store
+        .withdraw_production(reprinted, "ewa", "left the university")
+        .unwrap();
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(store.status().unwrap().outbox_pending, 0, "{report:?}");
+    assert_eq!(
+        server_object(&server, "cards", &card_a).unwrap()["status"],
+        "withdrawn"
+    );
+    assert!(server.objects("productions").is_empty());
+    assert_eq!(
+        store.get_production(reprinted).unwrap().status,
+        ProductionStatus::Withdrawn
+    );
+    assert!(store.productions_to_produce(10).unwrap().is_empty());
+}
+
+/// A station offline from the order on: the card is ordered, printed and reprinted before
+/// its first push. The push replays it in order and the reprint's production ends up linked
+/// to the production the server opened last.
+#[test]
+fn an_order_printed_and_reprinted_before_its_first_push_ends_linked_to_the_servers_production() {
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("station.sqlite")).unwrap();
+    import_people(&mut store, 1, "Offline");
+    let holder = store.cardholders_of_person(1).unwrap()[0].id;
+    let production = store
+        .order_card(holder, CardType::Student, None, None, "ala")
+        .unwrap();
+    store.record_printed(&common::printed(production)).unwrap();
+    store
+        .request_reprint(production, "ewa", "misprint")
+        .unwrap();
+
+    let client = client(&server.url());
+    let report = run_sync(&mut store, &client, &options(2, 100)).unwrap();
+    assert_eq!(store.status().unwrap().outbox_pending, 0, "{report:?}");
+    let card = store
+        .remote_id(
+            Resource::Cards,
+            store.get_production(production).unwrap().card_id,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        server_object(&server, "cards", &card).unwrap()["status"],
+        "in_production"
+    );
+    let open = production_of(&server, &card).expect("the reprint's production");
+    assert_eq!(open["numberOfTries"], 1);
+    assert_eq!(
+        store
+            .remote_id(Resource::Productions, production)
+            .unwrap()
+            .as_deref(),
+        open["id"].as_str()
+    );
+    assert_eq!(
+        store.status().unwrap().productions,
+        1,
+        "no second copy pulled"
+    );
+    assert_eq!(store.productions_to_produce(10).unwrap().len(), 1);
 }

@@ -309,7 +309,7 @@ fn ordered_at_the_desk_printed_validated_blocked_and_refused_by_background_sync_
             &mut feed,
             &mut printer,
             &setup,
-            usize::MAX,
+            &print::BatchPlan::queue(usize::MAX),
             &Control::default(),
             &mut |event| eprintln!("print station: {event:?}"),
         )

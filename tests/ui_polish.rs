@@ -17,12 +17,14 @@ use cardstation::error::Failure;
 use cardstation::remote::cardexchange::RemoteError;
 use cardstation::station::desk::DeskError;
 use cardstation::station::issue::IssueError;
+use cardstation::station::print::ProductionChange;
 use cardstation::store::StoreError;
 use cardstation::sync::SyncError;
 use cardstation::ui::i18n::{Text, t};
-use cardstation::ui::{App, Message, Tab, desk, readers, sync};
+use cardstation::ui::{App, Message, Tab, desk, print, readers, sync};
 use iced_test::selector::Candidate;
 use iced_test::simulator::Simulator;
+mod common;
 mod ui_harness;
 
 use ui_harness::{DEMO_DESFIRE_KEYS, send, settings, sign_in};
@@ -409,4 +411,63 @@ fn the_prolongation_step_with_its_sticker_in_polish_shows_no_english() {
         displayed(&app)
     );
     polish.assert_all_polish(&app, "sticker refused");
+}
+
+/// The print station in Polish: the queue with its search box and ticks, the printed list,
+/// and a reprint's reason ask refused for want of a reason.
+#[test]
+fn the_print_station_in_polish_shows_no_english() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("print.sqlite");
+    let mut profile = polish_demo();
+    profile.role = cardstation::config::Role::Print;
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    let mut store = cardstation::store::Store::open(&database).unwrap();
+    let queue = store.productions_to_produce(10).unwrap();
+    store.record_printed(&common::printed(queue[0].id)).unwrap();
+
+    let (mut app, _boot) = App::boot(profile.clone(), Some(database));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "piotr", "2222");
+    let mut polish = Polish::new();
+    polish.learn("piotr");
+    // The CUPS queue's name and the names on the cards are data.
+    polish.learn(&profile.printer.as_ref().unwrap().queue);
+    for production in &queue {
+        polish.learn(production.name_on_card.as_deref().unwrap_or_default());
+    }
+    let print = |message| Message::Print(message);
+    send(
+        &runtime,
+        &mut app,
+        print(print::Message::Choose(queue[1].id, true)),
+    );
+    polish.assert_all_polish(&app, "print queue");
+
+    send(
+        &runtime,
+        &mut app,
+        print(print::Message::Ask(ProductionChange::Reprint, queue[0].id)),
+    );
+    send(&runtime, &mut app, print(print::Message::ConfirmAsk));
+    assert!(
+        displayed(&app).contains(&t(Language::Pl, Text::ChangeNeedsReason).to_owned()),
+        "{:?}",
+        displayed(&app)
+    );
+    polish.assert_all_polish(&app, "reprint reason");
+
+    send(&runtime, &mut app, print(print::Message::CancelAsk));
+    send(
+        &runtime,
+        &mut app,
+        print(print::Message::Ask(ProductionChange::Cancel, queue[1].id)),
+    );
+    send(
+        &runtime,
+        &mut app,
+        print(print::Message::Search("a".into())),
+    );
+    polish.assert_all_polish(&app, "cancel ask, searched");
 }

@@ -4,7 +4,11 @@
 
 #![cfg(feature = "gui")]
 
+use cardstation::sim::printer::EvolisSim;
+use cardstation::station::print::ProductionChange;
+use cardstation::store::{Operation, ProductionStatus, Resource, Store};
 use cardstation::ui::{App, Message, print};
+mod common;
 mod ui_harness;
 
 use ui_harness::{english_demo, send, shows, sign_in};
@@ -115,4 +119,165 @@ fn the_print_window_drives_the_evolis_feed_the_profile_names() {
         "{line}"
     );
     assert_eq!(screen.queue.len(), 6, "nothing was printed");
+}
+
+/// The vpcd reader the print tests share; its lock keeps other tests' cards out.
+const ENCODER_PORT: u16 = 35964;
+
+/// Two of three queued cards ticked, "Print selected": the window's batch feeds exactly two
+/// blanks through the simulated Evolis printer (its encoder a vpcd reader behind the real
+/// pcscd) and prints them through CUPS (the cups-pdf queue of scripts/setup.sh); the third
+/// stays in the queue.
+#[test]
+fn the_print_window_prints_only_the_ticked_cards() {
+    let reader = common::reader(ENCODER_PORT);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("print.sqlite");
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    // Three of the demo's six orders stay queued.
+    let mut store = Store::open(&database).unwrap();
+    let queued = store.productions_to_produce(10).unwrap();
+    for production in &queued[3..] {
+        store
+            .cancel_production(production.id, "anna", "ordered twice")
+            .unwrap();
+    }
+    let printer = EvolisSim::start(ENCODER_PORT, 0x6E10_0000, []).unwrap();
+    let mut profile = english_demo();
+    profile.role = cardstation::config::Role::Print;
+    let settings = profile.printer.as_mut().unwrap();
+    settings.feed = cardstation::config::Feed::Evolis;
+    settings.feed_address = Some(printer.address().to_owned());
+    settings.encoder_reader = Some(reader.name.clone());
+
+    let (mut app, _boot) = App::boot(profile, Some(database));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "piotr", "2222");
+    assert!(shows(&app, "Print queue (3)"));
+    assert!(shows(&app, "Print selected (0)"));
+    let (first, second, third) = (queued[0].id, queued[1].id, queued[2].id);
+    for id in [first, third] {
+        send(
+            &runtime,
+            &mut app,
+            Message::Print(print::Message::Choose(id, true)),
+        );
+    }
+    assert!(shows(&app, "Print selected (2)"));
+    send(
+        &runtime,
+        &mut app,
+        Message::Print(print::Message::PrintSelected),
+    );
+
+    let screen = app.print.as_ref().unwrap();
+    assert_eq!(screen.error, None);
+    let print::Batch::Finished(summary) = &screen.batch else {
+        panic!("the batch finished: {:?}", screen.batch);
+    };
+    assert_eq!(summary.printed, 2, "{summary:?}");
+    assert!(summary.left.is_empty(), "{summary:?}");
+    assert_eq!(
+        screen.queue.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [second],
+        "the unticked card is still queued"
+    );
+    assert!(
+        screen.chosen.is_empty(),
+        "printed cards are no longer ticked"
+    );
+    assert_eq!(
+        printer.commands().iter().filter(|c| *c == "Sic").count(),
+        2,
+        "two blanks fed: {:?}",
+        printer.commands()
+    );
+    let store = Store::open(&dir.path().join("print.sqlite")).unwrap();
+    for (id, status) in [
+        (first, ProductionStatus::Produced),
+        (second, ProductionStatus::ToBeProduced),
+        (third, ProductionStatus::Produced),
+    ] {
+        assert_eq!(store.get_production(id).unwrap().status, status, "#{id}");
+    }
+    assert!(shows(&app, "Printed (2)"));
+    drop(printer);
+    drop(reader);
+}
+
+/// A printed card put back in the queue from the window: the reason is required (nothing
+/// changes without it), then the card is queued again with its outbox rows and the reason in
+/// the audit log.
+#[test]
+fn a_printed_card_is_reprinted_from_the_window_once_a_reason_is_given() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("print.sqlite");
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    let mut store = Store::open(&database).unwrap();
+    let printed = store.productions_to_produce(1).unwrap()[0].id;
+    store.record_printed(&common::printed(printed)).unwrap();
+    let mut profile = english_demo();
+    profile.role = cardstation::config::Role::Print;
+
+    let (mut app, _boot) = App::boot(profile, Some(database));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "piotr", "2222");
+    assert!(shows(&app, "Print queue (5)"));
+    assert!(shows(&app, "Printed (1)"));
+    let outbox_before = store.outbox_pending(1000).unwrap().len();
+
+    let ask = |change| Message::Print(print::Message::Ask(change, printed));
+    send(&runtime, &mut app, ask(ProductionChange::Reprint));
+    assert!(shows(&app, "Why is the card printed again?"));
+    send(
+        &runtime,
+        &mut app,
+        Message::Print(print::Message::ConfirmAsk),
+    );
+    assert!(
+        shows(&app, "Give a reason to go on."),
+        "no reason, no reprint"
+    );
+    assert_eq!(
+        store.get_production(printed).unwrap().status,
+        ProductionStatus::Produced
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Print(print::Message::AskReason("ribbon smeared".into())),
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Print(print::Message::ConfirmAsk),
+    );
+
+    assert!(shows(&app, &format!("Back in the queue: #{printed}")));
+    assert!(shows(&app, "Print queue (6)"));
+    assert!(shows(&app, "Printed (0)"));
+    let screen = app.print.as_ref().unwrap();
+    assert_eq!(screen.ask, None);
+    assert_eq!(screen.error, None);
+    assert_eq!(
+        store.get_production(printed).unwrap().status,
+        ProductionStatus::ToBeProduced
+    );
+    let outbox = store.outbox_pending(1000).unwrap();
+    let added: Vec<_> = outbox[outbox_before..]
+        .iter()
+        .map(|entry| (entry.resource, entry.operation))
+        .collect();
+    assert_eq!(
+        added,
+        [
+            (Resource::Cards, Operation::Update),
+            (Resource::Productions, Operation::Create)
+        ]
+    );
+    let audit = store.audit_entries("production.reprint", 1).unwrap();
+    assert_eq!(audit[0].operator, "piotr");
+    assert!(audit[0].details.contains("ribbon smeared"), "{audit:?}");
 }

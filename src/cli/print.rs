@@ -4,40 +4,80 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use cardstation::config::Profile;
 use cardstation::render::layout::Layout;
-use cardstation::station::print::{self, Control, PrintEvent, PrintStation};
-use cardstation::store::Store;
+use cardstation::station::print::{
+    self, BatchPlan, Control, PrintEvent, PrintStation, ProductionChange,
+};
+use cardstation::store::{CardType, QueueFilter, Store};
 
 use cardstation::station::auth::Action;
 
 use super::{Failure, operator};
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("change").args(["reprint", "cancel", "withdraw"])))]
 pub struct PrintArgs {
     /// Run the queue: productions still to be produced, oldest first.
-    #[arg(long, required_unless_present = "reprint")]
+    #[arg(long, required_unless_present = "change", conflicts_with = "change")]
     batch: bool,
     /// Print at most N cards.
     #[arg(long, value_name = "N", requires = "batch")]
     limit: Option<usize>,
-    /// Put produced card ID back into the queue (its next print counts as one more try).
-    #[arg(long, value_name = "ID", conflicts_with = "batch")]
+    /// Print only these productions (comma-separated ids) of the queue.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',', requires = "batch")]
+    ids: Option<Vec<i64>>,
+    /// Print only cards of this type: student, phd or staff.
+    #[arg(long = "type", value_name = "TYPE", requires = "batch")]
+    card_type: Option<String>,
+    /// Print only productions whose name on card, holder name, album or card number
+    /// contains every word of TEXT.
+    #[arg(long = "match", value_name = "TEXT", requires = "batch")]
+    search: Option<String>,
+    /// Put printed card ID back into the queue (its next print counts as one more try).
+    #[arg(long, value_name = "ID")]
     reprint: Option<i64>,
-    /// Why the card is printed again (audit log).
-    #[arg(
-        long,
-        value_name = "TEXT",
-        requires = "reprint",
-        default_value = "reprint"
-    )]
-    reason: String,
+    /// Cancel the order ID (not printed yet): it never prints, its card is withdrawn.
+    #[arg(long, value_name = "ID")]
+    cancel: Option<i64>,
+    /// Withdraw printed card ID (taken back): the production and its card are withdrawn.
+    #[arg(long, value_name = "ID")]
+    withdraw: Option<i64>,
+    /// Why the card is reprinted, cancelled or withdrawn (required; kept in the audit log).
+    #[arg(long, value_name = "TEXT", requires = "change")]
+    reason: Option<String>,
     /// Seconds the printer may take to bring a card into the encoder.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     feed_wait: u64,
+}
+
+impl PrintArgs {
+    /// The productions `--batch` prints.
+    fn plan(&self) -> Result<BatchPlan, Failure> {
+        let card_type = self
+            .card_type
+            .as_deref()
+            .map(|name| {
+                name.parse::<CardType>().map_err(|err| {
+                    Failure::new(
+                        format!("--type {name}: {err}"),
+                        "pass --type student, --type phd or --type staff",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(BatchPlan {
+            filter: QueueFilter {
+                ids: self.ids.clone(),
+                card_type,
+                search: self.search.clone().unwrap_or_default(),
+            },
+            limit: self.limit.unwrap_or(usize::MAX),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -55,12 +95,32 @@ pub fn load_layout(path: &Path) -> Result<Layout, Failure> {
 pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failure> {
     super::require(profile, Action::PrintCards)?;
     let mut store = Store::open(db)?;
-    let operator = operator();
-    if let Some(id) = args.reprint {
-        store.request_reprint(id, &operator, &args.reason)?;
-        println!("production {id} is back in the queue; `cardstation print --batch` prints it");
+    let changes = [
+        (args.reprint, ProductionChange::Reprint),
+        (args.cancel, ProductionChange::Cancel),
+        (args.withdraw, ProductionChange::Withdraw),
+    ];
+    if let Some((id, change)) = changes
+        .iter()
+        .find_map(|(id, change)| Some((id.as_ref()?, change)))
+    {
+        let reason = args.reason.as_deref().unwrap_or_default();
+        print::change_production(&super::session(profile), &mut store, *change, *id, reason)?;
+        println!(
+            "{}; the server hears of it at the next sync",
+            match change {
+                ProductionChange::Reprint => format!(
+                    "production {id} is back in the queue; `cardstation print --batch` prints it"
+                ),
+                ProductionChange::Cancel => {
+                    format!("production {id} is cancelled and its card withdrawn; it never prints")
+                }
+                ProductionChange::Withdraw => format!("production {id} and its card are withdrawn"),
+            }
+        );
         return Ok(());
     }
+    let plan = args.plan()?;
     let station = PrintStation::from_profile(profile)?;
     let printer = &station.printer;
     let session = super::session(profile);
@@ -140,7 +200,7 @@ pub fn print(profile: &Profile, db: &Path, args: &PrintArgs) -> Result<(), Failu
         &mut *feed,
         &mut cups,
         &setup,
-        args.limit.unwrap_or(usize::MAX),
+        &plan,
         &control,
         &mut events,
     )

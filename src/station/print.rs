@@ -26,7 +26,9 @@ use crate::render::layout::{Layout, SideName};
 use crate::station::auth::{Action, Denied, Session};
 use crate::station::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
 use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
-use crate::store::{Card, Printed, Production, Store, StoreError, ranges};
+use crate::store::{
+    Card, Printed, Production, ProductionStatus, QueueFilter, Store, StoreError, ranges,
+};
 
 /// Blank cards one production may use in one batch before the batch moves on without it.
 pub const MAX_TRIES: u32 = 3;
@@ -587,19 +589,78 @@ fn encode(
     Ok(encoded)
 }
 
-/// Runs the queue: up to `limit` productions, each encoded, then printed, then recorded.
+/// What an operator does by hand to a production, with a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductionChange {
+    /// A printed card back into the queue.
+    Reprint,
+    /// An order not printed yet dropped: it never prints.
+    Cancel,
+    /// A printed card taken back.
+    Withdraw,
+}
+
+/// Applies `change` to production `id` for `session` (printers and admins), its outbox and
+/// audit rows written with it.
+pub fn change_production(
+    session: &Session,
+    store: &mut Store,
+    change: ProductionChange,
+    id: i64,
+    reason: &str,
+) -> Result<(), BatchError> {
+    session.require(Action::PrintCards)?;
+    let operator = &session.operator;
+    match change {
+        ProductionChange::Reprint => store.request_reprint(id, operator, reason)?,
+        ProductionChange::Cancel => store.cancel_production(id, operator, reason)?,
+        ProductionChange::Withdraw => store.withdraw_production(id, operator, reason)?,
+    }
+    Ok(())
+}
+
+/// Which cards a batch prints: the queued productions `filter` lets through (a selection,
+/// a card type, a name), oldest first, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPlan {
+    pub filter: QueueFilter,
+    pub limit: usize,
+}
+
+impl BatchPlan {
+    /// The whole queue, oldest first, up to `limit` cards.
+    pub fn queue(limit: usize) -> Self {
+        Self {
+            filter: QueueFilter::default(),
+            limit,
+        }
+    }
+
+    /// The productions `ids` that are still in the queue.
+    pub fn chosen(ids: Vec<i64>) -> Self {
+        Self {
+            filter: QueueFilter {
+                ids: Some(ids),
+                ..QueueFilter::default()
+            },
+            limit: usize::MAX,
+        }
+    }
+}
+
+/// Runs the productions `plan` chooses, each encoded, then printed, then recorded.
 pub fn run_batch(
     store: &mut Store,
     feed: &mut dyn CardFeed,
     printer: &mut dyn Printer,
     setup: &PrintSetup<'_>,
-    limit: usize,
+    plan: &BatchPlan,
     control: &Control,
     events: &mut dyn FnMut(PrintEvent),
 ) -> Result<BatchSummary, BatchError> {
     setup.session.require(Action::PrintCards)?;
     let operator = setup.session.operator.as_str();
-    let queue = store.productions_to_produce(limit)?;
+    let queue = store.queue_matching(&plan.filter, plan.limit)?;
     let holograms = if setup.holograms { queue.len() } else { 0 };
     let batch = store.start_batch(operator, holograms)?;
     events(PrintEvent::Started {
@@ -619,6 +680,17 @@ pub fn run_batch(
                 return Ok(());
             }
             let production_id = production.id;
+            // Cancelled or withdrawn (at another window, another station) since the batch
+            // started: it never prints.
+            let production = store.get_production(production_id)?;
+            if production.status != ProductionStatus::ToBeProduced {
+                events(PrintEvent::Skipped {
+                    index,
+                    production: production_id,
+                    reason: format!("production {production_id} is {} now", production.status),
+                });
+                continue;
+            }
             let job = match prepare(store, production, setup) {
                 Ok(job) => job,
                 Err(reason) => {
@@ -751,7 +823,6 @@ mod tests {
     use crate::config::Profile;
     use crate::remote::cardexchange as remote;
     use crate::sim::{DesfireCard, DesfireCardState, Faults, SimTransport};
-    use crate::store::ProductionStatus;
 
     /// Blank DESFire cards in-process; card `torn` (from 1) leaves after 3 APDUs.
     struct SimFeed {
@@ -812,6 +883,12 @@ mod tests {
 
     fn store_with_queue(count: usize) -> Store {
         let mut store = Store::open_in_memory().unwrap();
+        fill_queue(&mut store, count);
+        store
+    }
+
+    /// `count` productions from the server, each with its holder and card.
+    fn fill_queue(store: &mut Store, count: usize) {
         let from = |value| serde_json::from_value::<remote::Card>(value).unwrap();
         for n in 0..count {
             store
@@ -832,7 +909,6 @@ mod tests {
                 .unwrap()])
                 .unwrap();
         }
-        store
     }
 
     const LAYOUT: &str = r##"name = "t"
@@ -871,7 +947,7 @@ size_pt = 10
             &mut feed,
             &mut printer,
             &setup,
-            10,
+            &BatchPlan::queue(10),
             &control,
             &mut |event| {
                 if matches!(event, PrintEvent::Printed { production: 3, .. }) {
@@ -936,7 +1012,7 @@ size_pt = 10
             &mut feed,
             printer,
             setup,
-            10,
+            &BatchPlan::queue(10),
             &Control::default(),
             &mut |_| {},
         );
@@ -1034,7 +1110,7 @@ size_pt = 10
             &mut feed,
             &mut printer,
             &setup,
-            10,
+            &BatchPlan::queue(10),
             &control,
             &mut |event| events.push(event),
         )
@@ -1044,5 +1120,47 @@ size_pt = 10
         assert_eq!(summary.printed, 0);
         assert!(events.contains(&PrintEvent::Paused));
         assert_eq!(feed.fed, 0);
+    }
+
+    #[test]
+    fn a_batch_prints_only_the_chosen_cards_and_never_one_cancelled_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("print.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        fill_queue(&mut store, 4);
+        store.cancel_production(2, "ewa", "ordered twice").unwrap();
+        let layout = Layout::parse(LAYOUT, Path::new(".")).unwrap();
+        let renderer = CardRenderer::new().unwrap();
+        let session = printer_session();
+        let setup = plain_setup(&layout, &renderer, &session);
+        let mut feed = SimFeed::tearing(0);
+        let mut printer = FakePrinter { jobs: 0, fail: 0 };
+        let mut events = Vec::new();
+        // Chosen: 1, 2 (cancelled before), 3 (cancelled at another window while 1 prints).
+        let summary = run_batch(
+            &mut store,
+            &mut feed,
+            &mut printer,
+            &setup,
+            &BatchPlan::chosen(vec![1, 2, 3]),
+            &Control::default(),
+            &mut |event| {
+                if matches!(event, PrintEvent::Printed { production: 1, .. }) {
+                    let mut other = Store::open(&path).unwrap();
+                    other.cancel_production(3, "ala", "holder left").unwrap();
+                }
+                events.push(event);
+            },
+        )
+        .unwrap();
+        assert_eq!(summary.printed, 1);
+        assert_eq!(printer.jobs, 1);
+        assert!(matches!(events[0], PrintEvent::Started { total: 2, .. }));
+        assert!(events.iter().any(|event| matches!(event,
+            PrintEvent::Skipped { production: 3, reason, .. } if reason.contains("cancelled"))));
+        let status = |id| store.get_production(id).unwrap().status;
+        assert_eq!(status(1), ProductionStatus::Produced);
+        assert_eq!(status(3), ProductionStatus::Cancelled);
+        assert_eq!(status(4), ProductionStatus::ToBeProduced, "not chosen");
     }
 }

@@ -200,6 +200,21 @@ fn card_status(conn: &Connection, id: i64) -> Result<CardStatus> {
     )
 }
 
+/// Sets a card's status with its outbox row (the caller audits); returns the status it had.
+pub(super) fn move_card(conn: &Connection, id: i64, status: CardStatus) -> Result<CardStatus> {
+    let previous = card_status(conn, id)?;
+    conn.prepare_cached("UPDATE cards SET status = ?1, updated_at = ?2 WHERE id = ?3")?
+        .execute((status, now(), id))?;
+    outbox::enqueue(
+        conn,
+        Resource::Cards,
+        id,
+        Operation::Update,
+        json!({ "status": status }),
+    )?;
+    Ok(previous)
+}
+
 impl Store {
     /// Records a card bound to its cardholder.
     pub fn insert_card(&mut self, card: &NewCard, operator: &str) -> Result<i64> {
@@ -395,16 +410,7 @@ impl Store {
         reason: &str,
     ) -> Result<CardStatus> {
         self.write(|tx| {
-            let previous = card_status(tx, id)?;
-            tx.prepare_cached("UPDATE cards SET status = ?1, updated_at = ?2 WHERE id = ?3")?
-                .execute((status, now(), id))?;
-            outbox::enqueue(
-                tx,
-                Resource::Cards,
-                id,
-                Operation::Update,
-                json!({ "status": status }),
-            )?;
+            let previous = move_card(tx, id, status)?;
             let details = json!({"from": previous, "to": status, "reason": reason});
             audit::append(tx, operator, "card.status", &format!("card:{id}"), &details)?;
             Ok(previous)

@@ -108,7 +108,8 @@ pub use people::{
     PersonFields,
 };
 pub use print::{
-    Batch, HologramRefused, HologramStock, Printed, Production, ProductionStatus, ranges,
+    Batch, HologramRefused, HologramStock, Printed, Production, ProductionStatus, QueueFilter,
+    ranges,
 };
 pub use replica::{
     CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,

@@ -5,7 +5,9 @@
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::json;
 
+use super::cards::move_card;
 use super::outbox::{self, Operation, Resource};
+use super::search::fold_polish;
 use super::{CardStatus, CardType, NewCard, Result, Store, StoreError, audit, found, now};
 
 text_enum! {
@@ -15,6 +17,10 @@ text_enum! {
         ToBeProduced = "to_be_produced",
         Produced = "produced",
         ToBeActivated = "to_be_activated",
+        /// Local: an order cancelled before it was printed (the API has no such status).
+        Cancelled = "cancelled",
+        /// Local: a printed card taken back (the API has no such status).
+        Withdrawn = "withdrawn",
     }
 }
 
@@ -51,6 +57,17 @@ fn production_from_row(row: &Row) -> rusqlite::Result<Production> {
         number_of_tries: row.get(9)?,
         status: row.get(10)?,
     })
+}
+
+/// Which queued productions a batch prints; the default lets the whole queue through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    /// Only these productions (the operator's selection); `None`: any.
+    pub ids: Option<Vec<i64>>,
+    pub card_type: Option<CardType>,
+    /// Words each found in the name on the card, the holder's names, album or card number
+    /// (any case, Polish letters or not); empty: any.
+    pub search: String,
 }
 
 /// What a card that was encoded, read back and printed records.
@@ -156,6 +173,54 @@ pub fn ranges(numbers: &[i64]) -> Vec<(i64, i64)> {
     out
 }
 
+/// What a hand-made change to a production checks first.
+struct ProductionState {
+    status: ProductionStatus,
+    card_id: i64,
+    name_on_card: Option<String>,
+    tries: i64,
+}
+
+fn production_state(conn: &Connection, id: i64) -> Result<ProductionState> {
+    found(
+        conn.prepare_cached(
+            "SELECT status, card_id, name_on_card, number_of_tries FROM productions WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok(ProductionState {
+                status: row.get(0)?,
+                card_id: row.get(1)?,
+                name_on_card: row.get(2)?,
+                tries: row.get(3)?,
+            })
+        }),
+        "production",
+        id,
+    )
+}
+
+/// A reprint, cancel or withdrawal says why: the audit log keeps it.
+fn required_reason<'a>(reason: &'a str, action: &str) -> Result<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "a {action} needs a reason: say why (damaged, misprint, left the university...)"
+        )));
+    }
+    Ok(reason)
+}
+
+fn refused(id: i64, why: &str) -> StoreError {
+    StoreError::Invalid(format!("production {id} {why}"))
+}
+
+fn ended_refusal(id: i64, status: ProductionStatus) -> StoreError {
+    refused(
+        id,
+        &format!("is {status}: it never prints again; order a new card at the desk"),
+    )
+}
+
 fn production_tries(conn: &Connection, id: i64) -> Result<i64> {
     found(
         conn.prepare_cached("SELECT number_of_tries FROM productions WHERE id = ?1")?
@@ -247,13 +312,73 @@ impl Store {
 
     /// The print queue: productions still to be produced, oldest first.
     pub fn productions_to_produce(&self, limit: usize) -> Result<Vec<Production>> {
+        self.queue_matching(&QueueFilter::default(), limit)
+    }
+
+    /// The productions of the queue that `filter` lets through, oldest first: what a batch
+    /// of chosen cards prints. A cancelled or withdrawn production is never in it.
+    pub fn queue_matching(&self, filter: &QueueFilter, limit: usize) -> Result<Vec<Production>> {
+        self.productions_matching("p.status = 'to_be_produced'", "p.id", filter, limit)
+    }
+
+    /// Printed productions `filter` lets through, the latest print first: what a reprint or
+    /// a withdrawal picks from.
+    pub fn printed_matching(&self, filter: &QueueFilter, limit: usize) -> Result<Vec<Production>> {
+        self.productions_matching(
+            "p.status IN ('produced', 'to_be_activated')",
+            "p.printed_on DESC, p.id DESC",
+            filter,
+            limit,
+        )
+    }
+
+    fn productions_matching(
+        &self,
+        status: &str,
+        order: &str,
+        filter: &QueueFilter,
+        limit: usize,
+    ) -> Result<Vec<Production>> {
+        let columns = PRODUCTION_COLUMNS
+            .split(',')
+            .map(|column| format!("p.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "SELECT {PRODUCTION_COLUMNS} FROM productions WHERE status = 'to_be_produced'
-             ORDER BY id LIMIT ?1"
+            "SELECT {columns}, concat_ws(' ', p.name_on_card, h.name_on_card, pe.first_name,
+                    pe.middle_name, pe.last_name, pe.album_number, c.card_number)
+             FROM productions p JOIN cards c ON c.id = p.card_id
+             LEFT JOIN cardholders h ON h.id = coalesce(p.cardholder_id, c.cardholder_id)
+             LEFT JOIN persons pe ON pe.id = h.person_id
+             WHERE {status} AND (?1 IS NULL OR c.type = ?1)
+               AND (?2 IS NULL OR p.id IN (SELECT value FROM json_each(?2)))
+             ORDER BY {order}"
         );
+        let ids = filter
+            .ids
+            .as_ref()
+            .map(|ids| serde_json::Value::from(ids.clone()).to_string());
+        let terms: Vec<String> = filter
+            .search
+            .split_whitespace()
+            .map(|term| fold_polish(term).to_lowercase())
+            .collect();
         let mut statement = self.conn.prepare_cached(&sql)?;
-        let rows = statement.query_map([limit as i64], production_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = statement.query_map((filter.card_type, ids), |row| {
+            Ok((production_from_row(row)?, row.get::<_, String>(11)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (production, text) = row?;
+            let text = fold_polish(&text).to_lowercase();
+            if terms.iter().all(|term| text.contains(term.as_str())) {
+                out.push(production);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A card that was encoded, verified and printed: the production becomes `produced` with
@@ -390,16 +515,40 @@ impl Store {
         })
     }
 
-    /// Puts a produced card back into the queue (damaged, lost before hand-out): its next
-    /// print counts as one more try.
+    /// Puts a printed card back into the queue (damaged, lost before hand-out): its next
+    /// print counts as one more try. The API has no production status: a production exists
+    /// while its card is `in_production`, so the card goes back there (the server opens a
+    /// new production for it) and a queued production create links this one to it.
     pub fn request_reprint(&mut self, id: i64, operator: &str, reason: &str) -> Result<()> {
+        let reason = required_reason(reason, "reprint")?;
         self.write(|tx| {
-            let tries = production_tries(tx, id)?;
+            let state = production_state(tx, id)?;
+            match state.status {
+                ProductionStatus::Produced | ProductionStatus::ToBeActivated => {}
+                ProductionStatus::ToBeCreated | ProductionStatus::ToBeProduced => {
+                    return Err(refused(id, "is still in the print queue: print it instead"));
+                }
+                ended => return Err(ended_refusal(id, ended)),
+            }
             tx.prepare_cached(
-                "UPDATE productions SET status = 'to_be_produced', updated_at = ?1 WHERE id = ?2",
+                "UPDATE productions SET status = 'to_be_produced', printed_on = NULL,
+                    deleted_remotely_at = NULL, updated_at = ?1
+                 WHERE id = ?2",
             )?
             .execute((now(), id))?;
-            let details = json!({"tries": tries, "reason": reason});
+            let card_from = move_card(tx, state.card_id, CardStatus::InProduction)?;
+            outbox::enqueue(
+                tx,
+                Resource::Productions,
+                id,
+                Operation::Create,
+                json!({
+                    "cardLocalId": state.card_id,
+                    "nameOnCard": state.name_on_card,
+                    "numberOfTries": state.tries,
+                }),
+            )?;
+            let details = json!({"tries": state.tries, "reason": reason, "card_from": card_from});
             audit::append(
                 tx,
                 operator,
@@ -407,6 +556,63 @@ impl Store {
                 &format!("production:{id}"),
                 &details,
             )?;
+            Ok(())
+        })
+    }
+
+    /// Cancels an order not yet printed: it leaves the queue for good and its card becomes
+    /// `withdrawn` (the server then drops the card's production).
+    pub fn cancel_production(&mut self, id: i64, operator: &str, reason: &str) -> Result<()> {
+        let reason = required_reason(reason, "cancel")?;
+        self.end_production(id, operator, reason, ProductionStatus::Cancelled)
+    }
+
+    /// Takes a printed card back: the production is `withdrawn`, its card too.
+    pub fn withdraw_production(&mut self, id: i64, operator: &str, reason: &str) -> Result<()> {
+        let reason = required_reason(reason, "withdraw")?;
+        self.end_production(id, operator, reason, ProductionStatus::Withdrawn)
+    }
+
+    fn end_production(
+        &mut self,
+        id: i64,
+        operator: &str,
+        reason: &str,
+        outcome: ProductionStatus,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let state = production_state(tx, id)?;
+            let printed = matches!(
+                state.status,
+                ProductionStatus::Produced | ProductionStatus::ToBeActivated
+            );
+            match (outcome, state.status) {
+                (_, ProductionStatus::Cancelled | ProductionStatus::Withdrawn) => {
+                    return Err(ended_refusal(id, state.status));
+                }
+                (ProductionStatus::Cancelled, _) if printed => {
+                    return Err(refused(
+                        id,
+                        "is already printed: withdraw the card instead of cancelling the order",
+                    ));
+                }
+                (ProductionStatus::Withdrawn, _) if !printed => {
+                    return Err(refused(
+                        id,
+                        "is not printed yet: cancel the order instead of withdrawing a card",
+                    ));
+                }
+                _ => {}
+            }
+            tx.prepare_cached("UPDATE productions SET status = ?1, updated_at = ?2 WHERE id = ?3")?
+                .execute((outcome, now(), id))?;
+            let card_from = move_card(tx, state.card_id, CardStatus::Withdrawn)?;
+            let action = match outcome {
+                ProductionStatus::Cancelled => "production.cancel",
+                _ => "production.withdraw",
+            };
+            let details = json!({"reason": reason, "card": state.card_id, "card_from": card_from});
+            audit::append(tx, operator, action, &format!("production:{id}"), &details)?;
             Ok(())
         })
     }
@@ -542,5 +748,302 @@ impl Store {
             )?
             .query_row([production_id], |row| row.get(0))
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::CardholderFields;
+    use crate::store::people::tests::person;
+
+    /// A store with one ordered card per name (student cards, the last one staff).
+    fn store_with_orders(names: &[(&str, &str)]) -> (Store, Vec<i64>) {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut productions = Vec::new();
+        for (index, (first, last)) in names.iter().enumerate() {
+            let person_id = store.create_person(&person(first, last)).unwrap();
+            let holder = store
+                .create_cardholder(&CardholderFields::active(person_id))
+                .unwrap();
+            let card_type = if index + 1 == names.len() {
+                CardType::Staff
+            } else {
+                CardType::Student
+            };
+            productions.push(
+                store
+                    .order_card(holder, card_type, None, None, "ala")
+                    .unwrap(),
+            );
+        }
+        (store, productions)
+    }
+
+    fn print(store: &mut Store, id: i64) {
+        store
+            .record_printed(&Printed {
+                production_id: id,
+                chip_serial: "04A1B2C3D4E5F6".into(),
+                contact_uid: None,
+                contactless_uid: None,
+                user_name: "ewa".into(),
+                batch_id: None,
+                hologram: None,
+                job: "job-1".into(),
+            })
+            .unwrap();
+    }
+
+    /// The outbox rows and audit entries written since the counts `before`.
+    fn written_since(store: &Store, before: (usize, usize)) -> (Vec<OutboxRow>, usize) {
+        let outbox = store.outbox_pending(1000).unwrap();
+        let audit = store.audit_entries("", 1000).unwrap().len();
+        let rows = outbox[before.0..]
+            .iter()
+            .map(|entry| (entry.resource, entry.operation, entry.payload.clone()))
+            .collect();
+        (rows, audit - before.1)
+    }
+
+    type OutboxRow = (Resource, Operation, serde_json::Value);
+
+    fn counts(store: &Store) -> (usize, usize) {
+        (
+            store.outbox_pending(1000).unwrap().len(),
+            store.audit_entries("", 1000).unwrap().len(),
+        )
+    }
+
+    fn card_status_of(store: &Store, production: i64) -> CardStatus {
+        let card = store.get_production(production).unwrap().card_id;
+        store.get_card(card).unwrap().fields.status
+    }
+
+    #[test]
+    fn a_reprint_puts_the_card_back_in_production_and_queues_a_production_for_the_server() {
+        let (mut store, ids) = store_with_orders(&[("Anna", "Nowak")]);
+        print(&mut store, ids[0]);
+        let before = counts(&store);
+
+        store
+            .request_reprint(ids[0], "ewa", "  damaged in the printer ")
+            .unwrap();
+
+        let (rows, audited) = written_since(&store, before);
+        let card = store.get_production(ids[0]).unwrap().card_id;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(
+            (rows[0].0, rows[0].1, rows[0].2.clone()),
+            (
+                Resource::Cards,
+                Operation::Update,
+                json!({"status": "in_production"})
+            )
+        );
+        assert_eq!(
+            (rows[1].0, rows[1].1),
+            (Resource::Productions, Operation::Create)
+        );
+        assert_eq!(rows[1].2["cardLocalId"], json!(card));
+        assert_eq!(
+            rows[1].2["numberOfTries"],
+            json!(1),
+            "the first print counted"
+        );
+        assert_eq!(audited, 1);
+        let entry = &store.audit_entries("production.reprint", 1).unwrap()[0];
+        assert!(
+            entry
+                .details
+                .contains(r#""reason":"damaged in the printer""#),
+            "{}",
+            entry.details
+        );
+        let production = store.get_production(ids[0]).unwrap();
+        assert_eq!(production.status, ProductionStatus::ToBeProduced);
+        assert_eq!(production.printed_on, None);
+        assert_eq!(card_status_of(&store, ids[0]), CardStatus::InProduction);
+        assert_eq!(store.productions_to_produce(10).unwrap(), vec![production]);
+    }
+
+    #[test]
+    fn a_cancelled_order_and_a_withdrawn_card_leave_the_queue_and_tell_the_server() {
+        let (mut store, ids) = store_with_orders(&[("Anna", "Nowak"), ("Jan", "Wiśniewski")]);
+        print(&mut store, ids[1]);
+
+        let before = counts(&store);
+        store
+            .cancel_production(ids[0], "ewa", "ordered twice")
+            .unwrap();
+        let (rows, audited) = written_since(&store, before);
+        assert_eq!(
+            rows,
+            vec![(
+                Resource::Cards,
+                Operation::Update,
+                json!({"status": "withdrawn"})
+            )]
+        );
+        assert_eq!(audited, 1);
+        let entry = &store.audit_entries("production.cancel", 1).unwrap()[0];
+        assert!(
+            entry.details.contains(r#""reason":"ordered twice""#),
+            "{}",
+            entry.details
+        );
+
+        let before = counts(&store);
+        store
+            .withdraw_production(ids[1], "ewa", "left the university")
+            .unwrap();
+        let (rows, audited) = written_since(&store, before);
+        assert_eq!(
+            rows,
+            vec![(
+                Resource::Cards,
+                Operation::Update,
+                json!({"status": "withdrawn"})
+            )]
+        );
+        assert_eq!(audited, 1);
+
+        for (id, status) in [
+            (ids[0], ProductionStatus::Cancelled),
+            (ids[1], ProductionStatus::Withdrawn),
+        ] {
+            assert_eq!(store.get_production(id).unwrap().status, status);
+            assert_eq!(card_status_of(&store, id), CardStatus::Withdrawn);
+        }
+        assert!(store.productions_to_produce(10).unwrap().is_empty());
+        let chosen = QueueFilter {
+            ids: Some(ids.clone()),
+            ..QueueFilter::default()
+        };
+        assert!(store.queue_matching(&chosen, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn illegal_transitions_are_refused_and_write_nothing() {
+        let (mut store, ids) = store_with_orders(&[("Anna", "Nowak"), ("Jan", "Kowal")]);
+        let (queued, printed) = (ids[0], ids[1]);
+        print(&mut store, printed);
+        type Change = fn(&mut Store, i64, &str, &str) -> Result<()>;
+        let reprint: Change = Store::request_reprint;
+        let cancel: Change = Store::cancel_production;
+        let withdraw: Change = Store::withdraw_production;
+        let mut refusals: Vec<(Change, i64, &str, &str)> = vec![
+            (reprint, queued, "damaged", "still in the print queue"),
+            (cancel, printed, "damaged", "withdraw the card instead"),
+            (withdraw, queued, "damaged", "cancel the order instead"),
+            (reprint, printed, "  ", "needs a reason"),
+            (cancel, queued, "", "needs a reason"),
+            (withdraw, printed, "\t", "needs a reason"),
+        ];
+        let check = |store: &mut Store, refusals: &mut Vec<(Change, i64, &str, &str)>| {
+            for (change, id, reason, says) in refusals.drain(..) {
+                let before = counts(store);
+                let status = store.get_production(id).unwrap().status;
+                let card = card_status_of(store, id);
+                let err = change(store, id, "ewa", reason).unwrap_err();
+                assert!(err.to_string().contains(says), "{err}");
+                assert_eq!(counts(store), before, "{err}: nothing written");
+                assert_eq!(store.get_production(id).unwrap().status, status);
+                assert_eq!(card_status_of(store, id), card);
+            }
+        };
+        check(&mut store, &mut refusals);
+
+        // Once ended, a production takes no further change.
+        store
+            .cancel_production(queued, "ewa", "ordered twice")
+            .unwrap();
+        store.withdraw_production(printed, "ewa", "lost").unwrap();
+        let mut refusals: Vec<(Change, i64, &str, &str)> = vec![
+            (
+                reprint,
+                queued,
+                "damaged",
+                "is cancelled: it never prints again",
+            ),
+            (cancel, queued, "damaged", "is cancelled"),
+            (
+                reprint,
+                printed,
+                "damaged",
+                "is withdrawn: it never prints again",
+            ),
+            (withdraw, printed, "damaged", "is withdrawn"),
+        ];
+        check(&mut store, &mut refusals);
+        let err = store.request_reprint(999, "ewa", "damaged").unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_filter_chooses_by_id_card_type_and_words_of_the_name() {
+        let (store, ids) =
+            store_with_orders(&[("Anna", "Nowak"), ("Łucja", "Żółw"), ("Jan", "Nowakowski")]);
+        let chosen = |filter: QueueFilter| -> Vec<i64> {
+            store
+                .queue_matching(&filter, 10)
+                .unwrap()
+                .iter()
+                .map(|production| production.id)
+                .collect()
+        };
+        let all = QueueFilter::default();
+        assert_eq!(chosen(all.clone()), ids);
+        let search = |text: &str| QueueFilter {
+            search: text.into(),
+            ..all.clone()
+        };
+        assert_eq!(chosen(search("nowak")), [ids[0], ids[2]]);
+        assert_eq!(
+            chosen(search("lucja ZOLW")),
+            [ids[1]],
+            "Polish letters fold"
+        );
+        assert_eq!(chosen(search("anna nowakowski")), [] as [i64; 0]);
+        let staff = QueueFilter {
+            card_type: Some(CardType::Staff),
+            ..all.clone()
+        };
+        assert_eq!(chosen(staff), [ids[2]]);
+        let picked = QueueFilter {
+            ids: Some(vec![ids[2], ids[0], 999]),
+            ..all.clone()
+        };
+        assert_eq!(
+            chosen(picked),
+            [ids[0], ids[2]],
+            "queue order, unknown ids ignored"
+        );
+        assert_eq!(store.queue_matching(&all, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_printed_list_holds_printed_cards_only_latest_first() {
+        let (mut store, ids) =
+            store_with_orders(&[("Anna", "Nowak"), ("Jan", "Nowak"), ("Ewa", "Lis")]);
+        print(&mut store, ids[0]);
+        print(&mut store, ids[1]);
+        let printed: Vec<i64> = store
+            .printed_matching(&QueueFilter::default(), 10)
+            .unwrap()
+            .iter()
+            .map(|production| production.id)
+            .collect();
+        assert_eq!(printed, [ids[1], ids[0]]);
+        store.withdraw_production(ids[1], "ewa", "lost").unwrap();
+        let nowak = QueueFilter {
+            search: "nowak".into(),
+            ..QueueFilter::default()
+        };
+        let printed = store.printed_matching(&nowak, 10).unwrap();
+        assert_eq!(printed.len(), 1);
+        assert_eq!(printed[0].id, ids[0]);
     }
 }

@@ -698,7 +698,11 @@ fn create_became_update(
 fn adopt_production(conn: &Connection, card_id: i64, remote_id: &str) -> Result<Option<i64>> {
     let ordered: Option<i64> = conn
         .prepare_cached(
-            "SELECT id FROM productions WHERE card_id = ?1 AND remote_id IS NULL ORDER BY id LIMIT 1",
+            // A reprinted production keeps the remote id of the server's production its
+            // card's print dropped, and has a create queued for the new one.
+            "SELECT id FROM productions WHERE card_id = ?1 AND (remote_id IS NULL OR id IN
+                (SELECT local_id FROM outbox WHERE resource = 'productions' AND operation = 'create'))
+             ORDER BY id LIMIT 1",
         )?
         .query_row([card_id], |row| row.get(0))
         .optional()?;
@@ -792,7 +796,8 @@ fn upsert_production(
              ON CONFLICT (remote_id) DO UPDATE SET person_id = ?2, cardholder_id = ?3,
                 card_id = ?4, name_on_card = ?5, chip_serial_number = ?6, user_name = ?7,
                 exported = ?8, printed_on = ?9, number_of_tries = ?10, updated_at = ?11,
-                status = CASE WHEN ?9 IS NULL THEN status ELSE 'produced' END,
+                status = CASE WHEN ?9 IS NULL OR status IN ('cancelled', 'withdrawn')
+                    THEN status ELSE 'produced' END,
                 deleted_remotely_at = NULL
              WHERE (person_id, cardholder_id, card_id, name_on_card, chip_serial_number,
                     user_name, exported, printed_on, number_of_tries, deleted_remotely_at)

@@ -23,6 +23,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0012_usos_prolongations.sql")),
     M::up(include_str!("migrations/0013_outbox_attempted_at.sql")),
     M::up(include_str!("migrations/0014_card_holograms.sql")),
+    M::up(include_str!("migrations/0015_production_outcomes.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

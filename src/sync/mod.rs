@@ -349,14 +349,11 @@ async fn push_entry(
     // A create whose fields follow in an update becomes that update once created.
     let mut entry = entry.clone();
     let outcome = match (entry.operation, remote_id) {
-        (Operation::Create, Some(remote_id)) => {
-            // Recorded by a pull that recognised the operation id: already done.
-            blocking(|| store.complete_push(&entry, Some(&remote_id)))?;
-            return Ok(Pushed::Done);
-        }
-        (Operation::Create, None) if entry.resource == Resource::Productions => {
+        (Operation::Create, linked) if entry.resource == Resource::Productions => {
             // The API cannot create a production: the server opens one when the card enters
             // in_production. The ordered production becomes that one, its fields an update.
+            // A reprint's create names the card again: the server's production then is a new
+            // one, the one the station had was dropped when the card was printed.
             let Some(card) = fields.get("card").and_then(Value::as_str) else {
                 return Ok(Pushed::Refused("it names no card".into()));
             };
@@ -373,6 +370,11 @@ async fn push_entry(
                 })
             };
             match found.map(this_cards) {
+                Ok(Some(remote_id)) if linked.as_deref() == Some(remote_id.as_str()) => {
+                    return Ok(Pushed::Refused(
+                        "the server has not opened the reprint's production yet (its card is not back in_production there)".into(),
+                    ));
+                }
                 Ok(Some(remote_id)) => {
                     let update = crate::store::production_update(&fields);
                     entry = blocking(|| {
@@ -387,6 +389,11 @@ async fn push_entry(
                 }
                 Err(err) => Err(err),
             }
+        }
+        (Operation::Create, Some(remote_id)) => {
+            // Recorded by a pull that recognised the operation id: already done.
+            blocking(|| store.complete_push(&entry, Some(&remote_id)))?;
+            return Ok(Pushed::Done);
         }
         (Operation::Create, None) => {
             // Counted (and committed) before the request leaves: a crash after it makes the

@@ -439,13 +439,14 @@ impl App {
                 }
             }
             Message::Print(message) => {
-                // A printed card moves its production and card on: the server hears it now.
+                // A printed, reprinted, cancelled or withdrawn card moves its production and
+                // card on: the server hears it now.
                 if matches!(
                     message,
                     print::Message::Event(
                         crate::station::print::PrintEvent::Printed { .. }
                             | crate::station::print::PrintEvent::Finished(_)
-                    )
+                    ) | print::Message::Changed(Ok(_))
                 ) {
                     self.sync.push();
                 }

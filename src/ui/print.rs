@@ -1,14 +1,21 @@
 //! The print station: the production queue with a live preview of the selected card's sides,
 //! and the batch (encode each chip, then print) with start / pause / resume / cancel, a
-//! progress bar for the batch and the card in hand, and every failed card listed. With
-//! `[printer] holograms`, the stickers too: the batch's reserved numbers, which sticker goes
-//! on each printed card, and the stock left (warned when low, `[holograms] low_stock`).
+//! progress bar for the batch and the card in hand, and every failed card listed. A search
+//! box filters the queue and the printed cards; ticked cards (or all shown) make a batch;
+//! an order can be cancelled, a printed card reprinted or withdrawn, each once a reason is
+//! given (README "Print station"). With `[printer] holograms`, the stickers too: the batch's
+//! reserved numbers, which sticker goes on each printed card, and the stock left (warned
+//! when low, `[holograms] low_stock`).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iced::widget::{Column, button, column, container, image, progress_bar, row, scrollable, text};
+use iced::widget::{
+    Column, button, checkbox, column, container, image, progress_bar, row, scrollable, text,
+    text_input,
+};
 use iced::{Alignment, Element, Length, Task};
 
 use super::i18n::{Text, t};
@@ -16,10 +23,14 @@ use super::{Db, blocking, stopped, theme};
 use crate::config::Language;
 use crate::error::Failure;
 use crate::station::auth::{Action, Session};
-use crate::station::print::{self, BatchSummary, Control, PrintEvent, PrintStation};
-use crate::store::{Production, Store};
+use crate::station::print::{
+    self, BatchPlan, BatchSummary, Control, PrintEvent, PrintStation, ProductionChange,
+};
+use crate::store::{Production, QueueFilter, Store};
 
 const QUEUE_SHOWN: usize = 500;
+/// Printed cards listed for a reprint or a withdrawal, the latest first.
+const PRINTED_SHOWN: usize = 100;
 const PREVIEW_WIDTH: u32 = 320;
 /// How long the encoder may wait for the printer to feed a blank card.
 const FEED_WAIT: Duration = Duration::from_secs(30);
@@ -36,6 +47,16 @@ pub enum Batch {
     Finished(BatchSummary),
 }
 
+/// A reprint, cancel or withdrawal waiting for its reason and confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeAsk {
+    pub production: i64,
+    pub change: ProductionChange,
+    pub reason: String,
+    /// Confirm was pressed without a reason.
+    pub reason_missing: bool,
+}
+
 pub struct PrintScreen {
     db: Db,
     /// The store's file: a batch opens its own connection on it (WAL lets the window's go on
@@ -47,6 +68,15 @@ pub struct PrintScreen {
     /// `None` while the printer set-up loads.
     station: Option<Result<Arc<PrintStation>, Failure>>,
     pub queue: Vec<Production>,
+    /// Printed cards, for a reprint or a withdrawal.
+    pub printed: Vec<Production>,
+    /// What the search box holds: both lists show what matches it.
+    pub search: String,
+    /// Queued cards ticked for "Print selected".
+    pub chosen: BTreeSet<i64>,
+    pub ask: Option<ChangeAsk>,
+    /// The last change made, and to which production.
+    pub done: Option<(ProductionChange, i64)>,
     pub selected: Option<i64>,
     preview: Vec<image::Handle>,
     pub batch: Batch,
@@ -74,12 +104,22 @@ pub struct Stickers {
 pub enum Message {
     StationLoaded(Result<Arc<PrintStation>, Failure>),
     QueueLoaded(Result<Vec<Production>, Failure>),
+    PrintedLoaded(Result<Vec<Production>, Failure>),
+    Search(String),
+    Choose(i64, bool),
+    Ask(ProductionChange, i64),
+    AskReason(String),
+    ConfirmAsk,
+    CancelAsk,
+    Changed(Result<(ProductionChange, i64), Failure>),
     Select(i64),
     Previewed {
         id: i64,
         result: Result<Vec<(u32, u32, Vec<u8>)>, Failure>,
     },
+    /// Prints the queue, or all the search shows.
     Start,
+    PrintSelected,
     Pause,
     Resume,
     Cancel,
@@ -95,12 +135,26 @@ fn load_sticker_stock(db: Db) -> Task<Message> {
     )
 }
 
-fn load_queue(db: Db) -> Task<Message> {
-    Task::perform(
-        db.run(|store| store.productions_to_produce(QUEUE_SHOWN)),
-        Message::QueueLoaded,
-    )
+/// Both lists, as the search shows them.
+fn load_lists(db: Db, search: &str) -> Task<Message> {
+    let filter = QueueFilter {
+        search: search.to_owned(),
+        ..QueueFilter::default()
+    };
+    let printed = filter.clone();
+    Task::batch([
+        Task::perform(
+            db.run(move |store| store.queue_matching(&filter, QUEUE_SHOWN)),
+            Message::QueueLoaded,
+        ),
+        Task::perform(
+            db.run(move |store| store.printed_matching(&printed, PRINTED_SHOWN)),
+            Message::PrintedLoaded,
+        ),
+    ])
 }
+
+const REASON_ID: &str = "print-change-reason";
 
 impl PrintScreen {
     pub fn new(
@@ -131,6 +185,11 @@ impl PrintScreen {
             readers,
             station: None,
             queue: Vec::new(),
+            printed: Vec::new(),
+            search: String::new(),
+            chosen: BTreeSet::new(),
+            ask: None,
+            done: None,
             selected: None,
             preview: Vec::new(),
             batch: Batch::Idle,
@@ -140,7 +199,7 @@ impl PrintScreen {
             stickers,
         };
         let count = screen.recount_stickers();
-        (screen, Task::batch([load_station, load_queue(db), count]))
+        (screen, Task::batch([load_station, load_lists(db, ""), count]))
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -154,13 +213,53 @@ impl PrintScreen {
             }
             Message::QueueLoaded(Ok(queue)) => {
                 self.queue = queue;
+                // A ticked card that left the queue (printed, cancelled) is no longer chosen.
+                let queued: BTreeSet<i64> = self.queue.iter().map(|p| p.id).collect();
+                self.chosen.retain(|id| queued.contains(id));
                 if self.selected.is_none()
                     && let Some(first) = self.queue.first()
                 {
                     return self.update(Message::Select(first.id));
                 }
             }
-            Message::QueueLoaded(Err(err)) => self.error = Some(err),
+            Message::QueueLoaded(Err(err)) | Message::PrintedLoaded(Err(err)) => {
+                self.error = Some(err)
+            }
+            Message::PrintedLoaded(Ok(printed)) => self.printed = printed,
+            Message::Search(search) => {
+                self.search = search;
+                return load_lists(self.db.clone(), &self.search);
+            }
+            Message::Choose(id, on) => {
+                if on {
+                    self.chosen.insert(id);
+                } else {
+                    self.chosen.remove(&id);
+                }
+            }
+            Message::Ask(change, production) => {
+                self.ask = Some(ChangeAsk {
+                    production,
+                    change,
+                    reason: String::new(),
+                    reason_missing: false,
+                });
+                return iced::widget::operation::focus(REASON_ID);
+            }
+            Message::AskReason(reason) => {
+                if let Some(ask) = &mut self.ask {
+                    ask.reason = reason;
+                    ask.reason_missing = false;
+                }
+            }
+            Message::CancelAsk => self.ask = None,
+            Message::ConfirmAsk => return self.confirm_change(),
+            Message::Changed(Ok(done)) => {
+                self.done = Some(done);
+                self.error = None;
+                return load_lists(self.db.clone(), &self.search);
+            }
+            Message::Changed(Err(err)) => self.error = Some(err),
             Message::Select(id) => {
                 self.selected = Some(id);
                 let (Some(Ok(station)), db) = (self.station.clone(), self.db.clone()) else {
@@ -207,7 +306,18 @@ impl PrintScreen {
                 self.preview.clear();
                 self.error = Some(err);
             }
-            Message::Start => return self.start(),
+            Message::Start => {
+                let plan = if self.search.trim().is_empty() {
+                    BatchPlan::queue(usize::MAX)
+                } else {
+                    BatchPlan::chosen(self.queue.iter().map(|p| p.id).collect())
+                };
+                return self.start(plan);
+            }
+            Message::PrintSelected if !self.chosen.is_empty() => {
+                return self.start(BatchPlan::chosen(self.chosen.iter().copied().collect()));
+            }
+            Message::PrintSelected => {}
             Message::Pause => self.control.pause(),
             Message::Resume => self.control.resume(),
             Message::Cancel => self.control.cancel(),
@@ -215,7 +325,10 @@ impl PrintScreen {
             Message::BatchFailed(err) => {
                 self.error = Some(err);
                 self.batch = Batch::Idle;
-                return Task::batch([load_queue(self.db.clone()), self.recount_stickers()]);
+                return Task::batch([
+                    load_lists(self.db.clone(), &self.search),
+                    self.recount_stickers(),
+                ]);
             }
             Message::StickerStock(Ok(left)) => {
                 if let Some(stickers) = &mut self.stickers {
@@ -239,7 +352,30 @@ impl PrintScreen {
         self.preview.len()
     }
 
-    fn start(&mut self) -> Task<Message> {
+    /// Applies the change asked about, once a reason is given.
+    fn confirm_change(&mut self) -> Task<Message> {
+        let Some(ask) = &mut self.ask else {
+            return Task::none();
+        };
+        let reason = ask.reason.trim().to_owned();
+        if reason.is_empty() {
+            ask.reason_missing = true;
+            return Task::none();
+        }
+        let (change, id) = (ask.change, ask.production);
+        self.ask = None;
+        let session = self.session.clone();
+        Task::perform(
+            self.db.run(move |store| {
+                print::change_production(&session, store, change, id, &reason)
+                    .map(|()| (change, id))
+                    .map_err(Failure::from)
+            }),
+            Message::Changed,
+        )
+    }
+
+    fn start(&mut self, plan: BatchPlan) -> Task<Message> {
         if !self.session.may(Action::PrintCards) || matches!(self.batch, Batch::Running { .. }) {
             return Task::none();
         }
@@ -253,8 +389,9 @@ impl PrintScreen {
             stickers.reserved.clear();
             stickers.printed.clear();
         }
+        self.ask = None;
         self.batch = Batch::Running {
-            total: self.queue.len(),
+            total: plan.filter.ids.as_ref().map_or(self.queue.len(), Vec::len),
             done: 0,
             current: None,
             paused: false,
@@ -280,7 +417,7 @@ impl PrintScreen {
                     &mut *feed,
                     &mut cups,
                     &setup,
-                    usize::MAX,
+                    &plan,
                     &control,
                     &mut |event| {
                         let _ = sender.send(event);
@@ -346,57 +483,92 @@ impl PrintScreen {
             PrintEvent::Resumed => *paused = false,
             PrintEvent::Finished(summary) => {
                 self.batch = Batch::Finished(summary);
-                return Task::batch([load_queue(self.db.clone()), self.recount_stickers()]);
+                return Task::batch([
+                    load_lists(self.db.clone(), &self.search),
+                    self.recount_stickers(),
+                ]);
             }
         }
         Task::none()
     }
 
     pub fn view(&self, language: Language) -> Element<'_, Message> {
+        let may_change =
+            self.session.may(Action::PrintCards) && !matches!(self.batch, Batch::Running { .. });
         let mut list = Column::new().spacing(2);
         for production in &self.queue {
-            let chosen = self.selected == Some(production.id);
+            let chosen = self.chosen.contains(&production.id);
+            let id = production.id;
             list = list.push(
-                button(
-                    row![
-                        text(format!("#{}", production.id)).width(60),
-                        text(production.name_on_card.clone().unwrap_or_default()).font(theme::BOLD),
-                        text(if production.number_of_tries > 0 {
-                            format!(
-                                "· {} {}",
-                                t(language, Text::Tries),
-                                production.number_of_tries
-                            )
-                        } else {
-                            String::new()
-                        })
-                        .size(theme::SMALL_SIZE),
-                    ]
-                    .spacing(10),
-                )
-                .width(Length::Fill)
-                .style(if chosen {
-                    button::primary
-                } else {
-                    button::text
-                })
-                .on_press(Message::Select(production.id)),
+                row![
+                    checkbox(chosen).on_toggle(move |on| Message::Choose(id, on)),
+                    self.production_line(production, language),
+                    Self::change_button(
+                        Text::CancelOrder,
+                        ProductionChange::Cancel,
+                        id,
+                        may_change,
+                        language
+                    ),
+                ]
+                .spacing(8)
+                .align_y(Alignment::Center),
             );
+            list = self.push_ask(list, id, language);
         }
-        let queue = column![
-            text(format!(
-                "{} ({})",
-                t(language, Text::PrintQueue),
-                self.queue.len()
-            ))
-            .size(theme::HEADING_SIZE)
-            .font(theme::BOLD),
-        ]
-        .push(if self.queue.is_empty() {
+        let heading = |label: Text, count: usize| {
+            text(format!("{} ({count})", t(language, label)))
+                .size(theme::HEADING_SIZE)
+                .font(theme::BOLD)
+        };
+        let queue = if self.queue.is_empty() {
             Element::from(text(t(language, Text::QueueEmpty)).color(theme::MUTED))
         } else {
-            scrollable(list).height(Length::Fill).into()
-        })
+            list.into()
+        };
+        let mut printed = Column::new().spacing(2);
+        for production in &self.printed {
+            let id = production.id;
+            printed = printed.push(
+                row![
+                    self.production_line(production, language),
+                    Self::change_button(
+                        Text::Reprint,
+                        ProductionChange::Reprint,
+                        id,
+                        may_change,
+                        language
+                    ),
+                    Self::change_button(
+                        Text::Withdraw,
+                        ProductionChange::Withdraw,
+                        id,
+                        may_change,
+                        language
+                    ),
+                ]
+                .spacing(8)
+                .align_y(Alignment::Center),
+            );
+            printed = self.push_ask(printed, id, language);
+        }
+        if self.printed.is_empty() {
+            printed = printed.push(text(t(language, Text::NothingPrinted)).color(theme::MUTED));
+        }
+        let lists = column![
+            heading(Text::PrintQueue, self.queue.len()),
+            queue,
+            heading(Text::PrintedCards, self.printed.len()),
+            printed,
+        ]
+        .spacing(10);
+        let queue = column![
+            text_input(t(language, Text::QueueSearch), &self.search)
+                .on_input(Message::Search)
+                .padding(8)
+                .size(theme::BODY_SIZE),
+            scrollable(lists).height(Length::Fill),
+        ]
         .spacing(10)
         .width(Length::FillPortion(2));
 
@@ -454,6 +626,113 @@ impl PrintScreen {
             .into()
     }
 
+    /// A production's line: its id, name and tries; pressed, it shows its preview.
+    fn production_line<'a>(
+        &self,
+        production: &'a Production,
+        language: Language,
+    ) -> Element<'a, Message> {
+        let chosen = self.selected == Some(production.id);
+        button(
+            row![
+                text(format!("#{}", production.id)).width(60),
+                text(production.name_on_card.clone().unwrap_or_default()).font(theme::BOLD),
+                text(if production.number_of_tries > 0 {
+                    format!(
+                        "· {} {}",
+                        t(language, Text::Tries),
+                        production.number_of_tries
+                    )
+                } else {
+                    String::new()
+                })
+                .size(theme::SMALL_SIZE),
+            ]
+            .spacing(10),
+        )
+        .width(Length::Fill)
+        .style(if chosen {
+            button::primary
+        } else {
+            button::text
+        })
+        .on_press(Message::Select(production.id))
+        .into()
+    }
+
+    fn change_button(
+        label: Text,
+        change: ProductionChange,
+        id: i64,
+        enabled: bool,
+        language: Language,
+    ) -> Element<'static, Message> {
+        button(text(t(language, label)).size(theme::SMALL_SIZE))
+            .style(button::secondary)
+            .on_press_maybe(enabled.then_some(Message::Ask(change, id)))
+            .into()
+    }
+
+    /// Under production `id`'s line while a change to it waits: why, and the button that
+    /// confirms it.
+    fn push_ask<'a>(
+        &'a self,
+        list: Column<'a, Message>,
+        id: i64,
+        language: Language,
+    ) -> Column<'a, Message> {
+        let Some(ask) = self.ask.as_ref().filter(|ask| ask.production == id) else {
+            return list;
+        };
+        let (why, confirm, warning) = match ask.change {
+            ProductionChange::Reprint => {
+                (Text::ReprintWhy, Text::ConfirmReprint, Text::ReprintWarning)
+            }
+            ProductionChange::Cancel => (
+                Text::CancelOrderWhy,
+                Text::ConfirmCancelOrder,
+                Text::CancelOrderWarning,
+            ),
+            ProductionChange::Withdraw => (
+                Text::WithdrawWhy,
+                Text::ConfirmWithdraw,
+                Text::WithdrawWarning,
+            ),
+        };
+        let (note, colour) = if ask.reason_missing {
+            (Text::ChangeNeedsReason, theme::PROBLEM)
+        } else {
+            (warning, theme::MUTED)
+        };
+        let reason = text_input(t(language, Text::ChangeReasonPlaceholder), &ask.reason)
+            .id(REASON_ID)
+            .on_input(Message::AskReason)
+            .on_submit(Message::ConfirmAsk)
+            .padding(8)
+            .size(theme::BODY_SIZE);
+        list.push(
+            column![
+                text(t(language, why)).font(theme::BOLD),
+                row![
+                    reason,
+                    button(text(t(language, confirm)).size(theme::SMALL_SIZE))
+                        .style(button::danger)
+                        .on_press(Message::ConfirmAsk),
+                    button(text(t(language, Text::Back)).size(theme::SMALL_SIZE))
+                        .style(button::secondary)
+                        .on_press(Message::CancelAsk),
+                ]
+                .spacing(10)
+                .align_y(Alignment::Center),
+                text(t(language, note))
+                    .size(theme::SMALL_SIZE)
+                    .color(colour),
+            ]
+            .spacing(6)
+            .padding([4, 10]),
+        )
+    }
+
     fn batch_view(&self, language: Language) -> Element<'_, Message> {
         let may_print = self.session.may(Action::PrintCards) && matches!(self.station, Some(Ok(_)));
         match &self.batch {
@@ -490,12 +769,34 @@ impl PrintScreen {
                 .into()
             }
             Batch::Idle | Batch::Finished(_) => {
+                let all = if self.search.trim().is_empty() {
+                    t(language, Text::StartBatch).to_owned()
+                } else {
+                    format!("{} ({})", t(language, Text::PrintShown), self.queue.len())
+                };
                 let mut page = column![
-                    button(text(t(language, Text::StartBatch)).size(theme::HEADING_SIZE))
-                        .padding([10, 22])
-                        .on_press_maybe(
-                            (may_print && !self.queue.is_empty()).then_some(Message::Start)
+                    row![
+                        button(text(all).size(theme::HEADING_SIZE))
+                            .padding([10, 22])
+                            .on_press_maybe(
+                                (may_print && !self.queue.is_empty()).then_some(Message::Start)
+                            ),
+                        button(
+                            text(format!(
+                                "{} ({})",
+                                t(language, Text::PrintSelected),
+                                self.chosen.len()
+                            ))
+                            .size(theme::HEADING_SIZE)
                         )
+                        .padding([10, 22])
+                        .style(button::secondary)
+                        .on_press_maybe(
+                            (may_print && !self.chosen.is_empty())
+                                .then_some(Message::PrintSelected)
+                        ),
+                    ]
+                    .spacing(10)
                 ]
                 .spacing(8)
                 .align_x(Alignment::Start);
@@ -517,6 +818,14 @@ impl PrintScreen {
                             theme::PROBLEM
                         }),
                     );
+                }
+                if let Some((change, id)) = self.done {
+                    let done = match change {
+                        ProductionChange::Reprint => Text::ReprintDone,
+                        ProductionChange::Cancel => Text::CancelOrderDone,
+                        ProductionChange::Withdraw => Text::WithdrawDone,
+                    };
+                    page = page.push(text(format!("{} #{id}", t(language, done))).color(theme::OK));
                 }
                 if !self.session.may(Action::PrintCards) {
                     page = page.push(text(t(language, Text::MayNotPrint)).color(theme::MUTED));

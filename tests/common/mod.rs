@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cardstation::card::pcsc::{self, PcscTransport, Sharing};
 use cardstation::sim::vpcd;
-use cardstation::store::{CardholderFields, PersonFields, Store};
+use cardstation::store::{CardholderFields, PersonFields, Printed, Store};
 use time::macros::date;
 
 pub const UID: [u8; 7] = [0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6];
@@ -305,4 +305,19 @@ pub fn openssl_gencrl(dir: &std::path::Path, serials: &[&str], out: &str) {
             .output()
             .expect("openssl is installed (scripts/setup.sh)"),
     );
+}
+
+/// What recording production `id` as printed takes when no printer is involved: a chip
+/// serial, an operator, no batch or hologram.
+pub fn printed(production_id: i64) -> Printed {
+    Printed {
+        production_id,
+        chip_serial: "04A1B2C3D4E5F6".into(),
+        contact_uid: None,
+        contactless_uid: None,
+        user_name: "ewa".into(),
+        batch_id: None,
+        hologram: None,
+        job: "job-1".into(),
+    }
 }
