@@ -106,12 +106,17 @@ impl Desk {
         };
         let mut top = iced::widget::row![search].spacing(8);
         if self.may_edit_people() {
-            top = top.push(
-                button(text(t(language, Text::NewPerson)))
-                    .style(button::secondary)
-                    .padding(10)
-                    .on_press(Message::NewPerson),
-            );
+            for (label, message) in [
+                (Text::NewPerson, Message::NewPerson),
+                (Text::ImportCsv, Message::OpenImport),
+            ] {
+                top = top.push(
+                    button(text(t(language, label)))
+                        .style(button::secondary)
+                        .padding(10)
+                        .on_press(message),
+                );
+            }
         }
         let mut left = column![top, text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)];
         if let Some(problem) = &self.problem {
