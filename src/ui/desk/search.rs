@@ -105,20 +105,28 @@ impl Desk {
             ""
         };
         let mut top = iced::widget::row![search].spacing(8);
+        let mut under = iced::widget::row![
+            text(hint)
+                .size(theme::SMALL_SIZE)
+                .color(theme::MUTED)
+                .width(Length::Fill)
+        ]
+        .align_y(iced::Alignment::Center);
         if self.may_edit_people() {
-            for (label, message) in [
-                (Text::NewPerson, Message::NewPerson),
-                (Text::ImportCsv, Message::OpenImport),
-            ] {
-                top = top.push(
-                    button(text(t(language, label)))
-                        .style(button::secondary)
-                        .padding(10)
-                        .on_press(message),
-                );
-            }
+            top = top.push(
+                button(text(t(language, Text::NewPerson)))
+                    .style(button::secondary)
+                    .padding(10)
+                    .on_press(Message::NewPerson),
+            );
+            under = under.push(
+                button(text(t(language, Text::ImportCsv)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .padding([4, 10])
+                    .on_press(Message::OpenImport),
+            );
         }
-        let mut left = column![top, text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)];
+        let mut left = column![top, under];
         if let Some(problem) = &self.problem {
             left = left.push(text(crate::ui::problem(language, problem)).color(theme::PROBLEM));
         }
