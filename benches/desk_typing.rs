@@ -790,7 +790,7 @@ fn fill_store(path: &Path) {
         })
         .collect();
     let report = store
-        .import_persons("bench", "bench", &rows, Vec::new())
+        .import_persons("bench", "bench", &rows)
         .expect("import");
     assert_eq!(report.imported, PEOPLE, "every person imported");
     store

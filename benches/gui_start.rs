@@ -151,6 +151,6 @@ fn fill_store(path: &std::path::Path) {
         })
         .collect();
     store
-        .import_persons("bench", "bench", &rows, Vec::new())
+        .import_persons("bench", "bench", &rows)
         .expect("import");
 }

@@ -145,7 +145,7 @@ fn import_people(store: &mut Store) {
         })
         .collect();
     let report = store
-        .import_persons("bench", "bench", &rows, Vec::new())
+        .import_persons("bench", "bench", &rows)
         .expect("import");
     assert_eq!(report.imported, PEOPLE);
 }

@@ -451,7 +451,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Some(Command::Status { json }) => cli::store::status(&db, json),
         Some(Command::Import {
             what: ImportCommand::Persons { file },
-        }) => cli::store::import_persons(&db, &file),
+        }) => cli::store::import_persons(&profile, &db, &file),
         Some(Command::Import {
             what: ImportCommand::Id123 { template },
         }) => cli::usos::import_id123(&profile, &db, template.as_deref()),

@@ -21,6 +21,7 @@ use crate::render::layout::{LayoutError, SideName};
 use crate::station::auth::{Action, Denied};
 use crate::station::desfire::{DesfireIssueError, DesfireReadError};
 use crate::station::desk::{DeskError, ExpiryRefused, SetupError};
+use crate::station::import::{CsvImportError, MAX_FILE_BYTES};
 use crate::station::issue::{CardholderRecordError, IssueError};
 use crate::station::print::BatchError;
 use crate::station::usos::{NoticeError, UsosIssueError, UsosSetupError};
@@ -699,6 +700,39 @@ impl InPolish for SetupError {
                     &inner.next_step,
                 )
             }
+        }
+    }
+}
+
+impl InPolish for CsvImportError {
+    fn polish(&self) -> Polish {
+        match self {
+            Self::Denied(err) => err.polish(),
+            Self::Unreadable { source_name, .. } => pl(
+                format!("Nie można odczytać pliku {source_name}."),
+                "Sprawdź ścieżkę oraz to, że plik jest w formacie CSV zapisanym w UTF-8, z wierszem nagłówka.",
+            ),
+            Self::TooLarge { source_name } => pl(
+                format!(
+                    "Plik {source_name} jest większy niż {} MiB.",
+                    MAX_FILE_BYTES / 1024 / 1024
+                ),
+                "Podziel plik na mniejsze i zaimportuj każdy z nich.",
+            ),
+            Self::NoColumn {
+                source_name,
+                missing,
+            } => pl(
+                format!("Plik {source_name} nie ma kolumny {missing}."),
+                "Pierwszy wiersz musi nazywać kolumny: firstName, lastName, birthDate (opcjonalnie: middleName, personNumber, email, phoneNumber, mobileNumber, albumNumber, pesel).",
+            ),
+            Self::Stopped { done, total, cause } => pl(
+                format!(
+                    "Import przerwano po {done} z {total} wierszy: {}",
+                    cause.polish().cause
+                ),
+                "Wcześniejsze wiersze są zapisane: usuń przyczynę i zaimportuj ten sam plik ponownie (zaimportowane wiersze zostaną rozpoznane, nie zdublowane).",
+            ),
         }
     }
 }

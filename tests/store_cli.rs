@@ -55,7 +55,7 @@ Jan,Nowak,2001-13-01,P-2,,
 Łucja,Wiśniewska,2000-05-06,P-3,,
 ,Pusty,2000-01-01,P-4,,
 Ewa,Duplikat,2000-01-01,P-1,,
-\"Zofia, Maria\",Zielińska,1999-12-31,,zofia@uni.example,
+\"Zofia Maria\",Zielińska,1999-12-31,,\"zofia@uni.example\",
 Too,Many,2000-01-01,P-9,,,extra
 ";
 
@@ -64,11 +64,11 @@ fn store_with_audit_rows(dir: &Path) -> PathBuf {
     let db = dir.join("store.sqlite");
     let csv = write_csv(dir, "mixed.csv", MIXED_CSV);
     assert!(import(&db, &csv).status.success());
-    for n in 0..2 {
+    for (n, name) in ["Ola", "Ala"].into_iter().enumerate() {
         let csv = write_csv(
             dir,
             &format!("more{n}.csv"),
-            &format!("firstName,lastName,birthDate\nOla{n},Lis,2002-02-02\n"),
+            &format!("firstName,lastName,birthDate\n{name},Lis,2002-02-02\n"),
         );
         assert!(import(&db, &csv).status.success());
     }
@@ -84,13 +84,14 @@ fn import_reports_bad_lines_and_keeps_good_rows() {
     let output = import(&db, &csv);
     assert!(output.status.success(), "{}", stderr(&output));
     let errors = stderr(&output);
+    // The person form's own rules and words, field by field.
     assert!(
-        errors.contains("line 3: birthDate \"2001-13-01\" is not a date"),
+        errors.contains("line 3: birthDate: not a date written as YYYY-MM-DD"),
         "{errors}"
     );
-    assert!(errors.contains("line 5: firstName is empty"), "{errors}");
+    assert!(errors.contains("line 5: firstName: required"), "{errors}");
     assert!(
-        errors.contains("line 6: ") && errors.contains("person_number"),
+        errors.contains("line 6: the same personNumber as line 2"),
         "{errors}"
     );
     assert!(errors.contains("line 8: unreadable row"), "{errors}");

@@ -92,9 +92,7 @@ fn import_people(store: &mut Store, count: usize, prefix: &str) {
             email: Some(format!("{prefix}{number}@uni.example")),
         })
         .collect();
-    let report = store
-        .import_persons("test.csv", "test", &rows, Vec::new())
-        .unwrap();
+    let report = store.import_persons("test.csv", "test", &rows).unwrap();
     assert_eq!(report.imported, count);
 }
 

@@ -1,6 +1,7 @@
 //! The issuance desk driven headlessly (iced_test simulator, ICED_TEST_BACKEND=tiny-skia):
 //! sign in, search as you type, open a student, issue an ELS onto a simulated card, block it
-//! (with a reason and a confirmation); create and edit a person with their fields checked.
+//! (with a reason and a confirmation); create and edit a person with their fields checked;
+//! import people from a CSV file and read the report of the rows refused.
 //! Tasks run for real on a tokio runtime and their messages go back into `update`, as the
 //! iced runtime would do; only widget operations (focus) are skipped.
 
@@ -163,6 +164,158 @@ fn an_operator_creates_a_person_with_a_checked_pesel_and_edits_them() {
     assert_eq!(edited.last_name, "Nowak");
     assert_eq!(edited.phone_number.as_deref(), Some("600 200 300"));
     assert_eq!(store.outbox_pending(10_000).unwrap().len(), queued + 3);
+}
+
+/// A CSV file with two good rows and one of each kind of bad row the window must name.
+const MIXED_IMPORT: &[u8] =
+    b"\xEF\xBB\xBFfirstName;lastName;birthDate;pesel;albumNumber;personNumber\n\
+\xC5\x81ucja;\xC5\xBB\xC3\xB3\xC5\x82kiewska-Nowak;;02270803624;s900001;P-900001\n\
+Jan;Kowalski;;02270803625;s900002;P-900002\n\
+Ewa;Nowak;8.07.2002;;s900003;P-900003\n\
+Zdzis\xb3aw;\xa3\xf3d\x9f;2000-01-31;;s900004;P-900004\n\
+Ola;Lis;2001-02-03;;s900005;P-900001\n\
+Piotr;Mak;2001-02-03;;;\n";
+
+/// Imports `csv` from the desk window; the messages the import sent back.
+fn import_from_window(
+    runtime: &tokio::runtime::Runtime,
+    app: &mut App,
+    csv: &std::path::Path,
+) -> Vec<Message> {
+    send(runtime, app, Message::Desk(desk::Message::OpenImport));
+    send(
+        runtime,
+        app,
+        Message::Desk(desk::Message::ImportPathChanged(csv.display().to_string())),
+    );
+    let task = app.update(Message::Desk(desk::Message::StartImport));
+    assert!(
+        matches!(
+            app.desk.as_ref().unwrap().import.as_ref().unwrap().state,
+            desk::ImportState::Reading
+        ),
+        "the window goes on while the file is read"
+    );
+    let messages = ui_harness::run(runtime, task);
+    for message in messages.clone() {
+        let task = app.update(message);
+        ui_harness::settle(runtime, app, task);
+    }
+    messages
+}
+
+#[test]
+fn an_operator_imports_a_csv_and_reads_which_rows_were_refused_and_why() {
+    set_card_key();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let csv = dir.path().join("students.csv");
+    std::fs::write(&csv, MIXED_IMPORT).unwrap();
+    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
+    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "1111");
+    let persons_before = Store::open(&database).unwrap().status().unwrap().persons;
+    let queued = outbox_rows(&database);
+
+    assert!(shows(&app, "Import CSV"), "an operator may import");
+    let messages = import_from_window(&runtime, &mut app, &csv);
+    let progress: Vec<(usize, usize)> = messages
+        .iter()
+        .filter_map(|message| match message {
+            Message::Desk(desk::Message::Importing(desk::ImportEvent::Progress(p))) => {
+                Some((p.done, p.total))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        [(0, 2), (2, 2)],
+        "progress as the rows are written"
+    );
+    assert!(
+        shows(
+            &app,
+            "Imported: 2 · Updated: 0 · Unchanged: 0 · Rejected: 4"
+        ),
+        "the summary is shown"
+    );
+    for (line, why) in [
+        (
+            "Line 3",
+            "PESEL: The PESEL's check digit is wrong; Birth date: Required",
+        ),
+        ("Line 4", "Birth date: A date as YYYY-MM-DD"),
+        ("Line 5", "Not UTF-8 text: save the file as CSV UTF-8"),
+        ("Line 6", "The same person number as line 2"),
+    ] {
+        assert!(shows(&app, line), "{line}");
+        let row = bounds_of(&app, line);
+        let reason = bounds_of(&app, why);
+        assert!(
+            reason.x > row.x && (reason.y - row.y).abs() < 4.0,
+            "{why:?} beside {line}: {row:?} {reason:?}"
+        );
+    }
+
+    let store = Store::open(&database).unwrap();
+    assert_eq!(store.status().unwrap().persons, persons_before + 2);
+    let lucja = &store.search_people("zolkiewska", 10).unwrap()[0];
+    assert_eq!(lucja.fields.last_name, "Żółkiewska-Nowak");
+    assert_eq!(lucja.fields.birth_date, time::macros::date!(2002 - 07 - 08));
+    assert_eq!(store.cardholders_of_person(lucja.id).unwrap().len(), 1);
+    assert!(
+        store
+            .search_people("kowalski 900002", 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        outbox_rows(&database),
+        queued + 4,
+        "a person and a cardholder each"
+    );
+    let audit = store.audit_entries("persons.import", 100).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|entry| entry.action == "persons.import" && entry.operator == "anna"),
+        "audited as anna's"
+    );
+    drop(store);
+
+    // The same file again: nobody doubled, the same rows refused.
+    import_from_window(&runtime, &mut app, &csv);
+    assert!(shows(
+        &app,
+        "Imported: 0 · Updated: 0 · Unchanged: 2 · Rejected: 4"
+    ));
+    let store = Store::open(&database).unwrap();
+    assert_eq!(store.status().unwrap().persons, persons_before + 2);
+    assert_eq!(outbox_rows(&database), queued + 4);
+    drop(store);
+
+    // A path that is no file: said so, nothing changes.
+    import_from_window(&runtime, &mut app, &dir.path().join("missing.csv"));
+    assert!(
+        shows(
+            &app,
+            &format!(
+                "cannot read {}: No such file or directory (os error 2). check the path, and that the file is CSV saved as UTF-8 with a header line",
+                dir.path().join("missing.csv").display()
+            )
+        ),
+        "the failure is on screen"
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::CloseImport),
+    );
+    assert!(app.desk.as_ref().unwrap().import.is_none());
 }
 
 #[test]

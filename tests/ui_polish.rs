@@ -2,8 +2,8 @@
 //! the prolongation step with its hologram sticker, readers, settings, the status bar) with the demo data and forced failures (a wrong PIN,
 //! the card taken away mid-write, the wrong card, the server down, the store locked), each
 //! text the simulator finds checked word by word against the Polish catalogue, the Polish
-//! text of the failures forced, and the names the screen shows
-//! (ICED_TEST_BACKEND=tiny-skia).
+//! text of the failures forced, and the names the screen shows; and the CSV import's report
+//! with a row refused for each reason (ICED_TEST_BACKEND=tiny-skia).
 
 #![cfg(feature = "gui")]
 
@@ -470,4 +470,70 @@ fn the_print_station_in_polish_shows_no_english() {
         print(print::Message::Search("a".into())),
     );
     polish.assert_all_polish(&app, "cancel ask, searched");
+}
+
+#[test]
+fn the_import_report_in_polish_names_every_refused_row_in_polish() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("desk.sqlite");
+    let csv = dir.path().join("studenci.csv");
+    let mut file = String::from("firstName,lastName,birthDate,pesel,albumNumber,personNumber\n");
+    for row in [
+        "Łucja,Żółkiewska,,02270803624,s1,P-1",
+        "Jan,Kowalski,,02270803625,s2,P-2",
+        "Ewa,Nowak,8.07.2002,,s3,P-3",
+        ",Pusty,2001-01-01,0227080362,12 34,P-4",
+        "Ola,Lis,2001-02-03,,s5,P-1",
+        "Ala,Lis,2001-02-03,,s1,P-6",
+        "Iza,Lis,2001-02-03,02270803624,,P-7",
+        "Za,Dużo,2001-02-03,,,,",
+    ] {
+        file.push_str(row);
+        file.push('\n');
+    }
+    let mut bytes = file.into_bytes();
+    bytes.extend_from_slice(b"Zdzis\xb3aw,\xa3\xf3d\x9f,2000-01-31,,,\n");
+    bytes.extend_from_slice(format!("{},Lis,2001-02-03,,,\n", "A".repeat(20_000)).as_bytes());
+    std::fs::write(&csv, bytes).unwrap();
+
+    let (mut app, _) = App::boot(polish_demo_signing_in(dir.path()), Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database, true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "anna", "1111");
+    let mut polish = Polish::new();
+    polish.learn("anna");
+    send(&runtime, &mut app, Message::Desk(desk::Message::OpenImport));
+    polish.assert_all_polish(&app, "import");
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::ImportPathChanged(csv.display().to_string())),
+    );
+    polish.learn(&csv.display().to_string());
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::StartImport),
+    );
+    let Some(desk::ImportState::Done(report)) = app
+        .desk
+        .as_ref()
+        .unwrap()
+        .import
+        .as_ref()
+        .map(|screen| &screen.state)
+    else {
+        panic!("the import finished")
+    };
+    assert_eq!(report.imported, 1);
+    assert_eq!(report.rejected.len(), 9, "{:?}", report.rejected);
+    assert!(
+        displayed(&app).contains(
+            &"Zaimportowano: 1 · Zaktualizowano: 0 · Bez zmian: 0 · Odrzucono: 9".to_owned()
+        ),
+        "{:?}",
+        displayed(&app)
+    );
+    polish.assert_all_polish(&app, "import report");
 }

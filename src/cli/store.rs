@@ -1,26 +1,14 @@
 //! Store commands: `status`, `import persons`, `audit verify`, `operator`.
 
 use std::path::Path;
+use std::sync::Mutex;
 
-use cardstation::store::{AuditError, ImportedPerson, OperatorRole, PersonFields, Store};
-use time::Date;
-use time::macros::format_description;
+use cardstation::config::Profile;
+use cardstation::station::import;
+use cardstation::store::{AuditError, OperatorRole, Store};
 use zeroize::Zeroizing;
 
 use super::{Failure, operator};
-
-/// Columns `import persons` understands (CardExchange field names, plus the Polish
-/// registers kept in metadata); the first three are required.
-const REQUIRED_COLUMNS: [&str; 3] = ["firstName", "lastName", "birthDate"];
-const OPTIONAL_COLUMNS: [&str; 7] = [
-    "middleName",
-    "personNumber",
-    "email",
-    "phoneNumber",
-    "mobileNumber",
-    "albumNumber",
-    "pesel",
-];
 
 pub fn status(db: &Path, json: bool) -> Result<(), Failure> {
     let status = Store::open(db)?.status()?;
@@ -51,95 +39,32 @@ pub fn status(db: &Path, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn import_persons(db: &Path, file: &Path) -> Result<(), Failure> {
-    let unreadable_file = |err: &dyn std::fmt::Display| {
-        Failure::new(
-            format!("cannot read {}: {err}", file.display()),
-            "check the path and that the file is UTF-8 CSV with a header line",
-        )
-    };
-    let mut reader = csv::Reader::from_path(file).map_err(|err| unreadable_file(&err))?;
-    let header = reader
-        .headers()
-        .map_err(|err| unreadable_file(&err))?
-        .clone();
-    let column = |name: &str| header.iter().position(|field| field.trim() == name);
-    if let Some(missing) = REQUIRED_COLUMNS.iter().find(|name| column(name).is_none()) {
-        return Err(Failure::new(
-            format!("{} has no {missing} column", file.display()),
-            format!(
-                "the first line must name the columns: {} (optional: {})",
-                REQUIRED_COLUMNS.join(","),
-                OPTIONAL_COLUMNS.join(",")
-            ),
-        ));
-    }
-    for ignored in header.iter().filter(|field| {
-        !REQUIRED_COLUMNS.contains(&field.trim()) && !OPTIONAL_COLUMNS.contains(&field.trim())
-    }) {
+/// Imports the file with the checks of the desk's person form, the same as the window's
+/// import (`station::import`), and prints each refused line on stderr.
+pub fn import_persons(profile: &Profile, db: &Path, file: &Path) -> Result<(), Failure> {
+    let read = import::read_file(file)?;
+    for ignored in &read.ignored_columns {
         eprintln!("warning: column {ignored:?} is not imported");
     }
-
-    let mut rows = Vec::new();
-    let mut unreadable = Vec::new();
-    for record in reader.records() {
-        match record {
-            Ok(record) => {
-                let line = record.position().map_or(0, |position| position.line());
-                let field = |name: &str| {
-                    column(name)
-                        .and_then(|index| record.get(index))
-                        .map(str::trim)
-                        .filter(|value| !value.is_empty())
-                        .map(str::to_owned)
-                };
-                match person_from_fields(&field) {
-                    Ok(person) => rows.push(ImportedPerson {
-                        line,
-                        person,
-                        email: field("email"),
-                    }),
-                    Err(reason) => unreadable.push((line, reason)),
-                }
-            }
-            Err(err) => {
-                let line = err.position().map_or(0, |position| position.line());
-                unreadable.push((line, format!("unreadable row: {err}")));
-            }
-        }
-    }
-
-    let mut store = Store::open(db)?;
-    let source = file.display().to_string();
-    let report = store.import_persons(&source, &operator(), &rows, unreadable)?;
-    for (line, reason) in &report.rejected {
-        eprintln!("line {line}: {reason}");
+    let store = Mutex::new(Store::open(db)?);
+    let lock = || {
+        store
+            .lock()
+            .map_err(|_| Failure::new("an earlier chunk of the import failed", "report it"))
+    };
+    let report = import::import(&super::session(profile), &read, lock, &mut |_| {})?;
+    for rejection in &report.rejected {
+        eprintln!("{rejection}");
     }
     println!(
-        "imported {} persons with their cardholders from {source}; {} lines rejected",
+        "imported {} persons with their cardholders from {}, updated {}, unchanged {}; {} lines rejected",
         report.imported,
+        read.source,
+        report.updated,
+        report.unchanged,
         report.rejected.len()
     );
     Ok(())
-}
-
-/// The person in one CSV row, or why the row cannot be one.
-fn person_from_fields(field: &dyn Fn(&str) -> Option<String>) -> Result<PersonFields, String> {
-    let required = |name: &str| field(name).ok_or_else(|| format!("{name} is empty"));
-    let birth_date = required("birthDate")?;
-    let birth_date = Date::parse(&birth_date, format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("birthDate {birth_date:?} is not a date (YYYY-MM-DD)"))?;
-    Ok(PersonFields {
-        person_number: field("personNumber"),
-        first_name: required("firstName")?,
-        middle_name: field("middleName"),
-        last_name: required("lastName")?,
-        birth_date,
-        phone_number: field("phoneNumber"),
-        mobile_number: field("mobileNumber"),
-        album_number: field("albumNumber"),
-        pesel: field("pesel"),
-    })
 }
 
 pub fn audit_verify(db: &Path) -> Result<(), Failure> {

@@ -217,7 +217,7 @@ pub fn seed(store: &mut Store) -> crate::store::Result<usize> {
             }
         })
         .collect();
-    let report = store.import_persons("demo", "demo", &rows, Vec::new())?;
+    let report = store.import_persons("demo", "demo", &rows)?;
     // The last six students have a card ordered, so the print station has a queue.
     let expires = super::issue::default_expiry(time::OffsetDateTime::now_utc().date());
     for (_, _, _, _, _, album) in &PEOPLE[PEOPLE.len() - PRINT_QUEUE..] {

@@ -603,7 +603,7 @@ mod tests {
     use crate::crypto::test_pki::els_signer;
     use crate::error::Failure;
     use crate::sim::{ElsCard, ElsCardState, Faults, SharedCard, SimTransport, shared};
-    use crate::store::OperatorRole;
+    use crate::store::{CardType, OperatorRole, PersonFields};
 
     const TODAY: Date = date!(2026 - 11 - 22);
     /// The demo store comes with cards ordered for the print station.
@@ -726,6 +726,41 @@ mod tests {
         let verified = reading.verdict.unwrap();
         assert_eq!(verified.data.surnames, ["Wiśniewska"]);
         assert_eq!(verified.data.album_number, "100233");
+    }
+
+    #[test]
+    fn a_doctoral_or_staff_holder_gets_an_eld_or_eln_card_not_a_students() {
+        let (mut store, _) = store();
+        let anna = session(OperatorRole::Operator);
+        for (n, profile, expected) in [
+            (1u8, Some("ELD"), CardType::Phd),
+            (2, Some("eln"), CardType::Staff),
+            (3, Some("staff"), CardType::Staff),
+            (4, None, CardType::Student),
+        ] {
+            let person = PersonFields {
+                person_number: None,
+                first_name: "Łucja".into(),
+                middle_name: None,
+                last_name: "Nowak".into(),
+                birth_date: date!(2002 - 07 - 08),
+                phone_number: None,
+                mobile_number: None,
+                album_number: Some(format!("d{n}")),
+                pesel: Some("02270803624".into()),
+            };
+            let (_, holder) = store.create_person_with_cardholder(&person).unwrap();
+            let mut fields = store.get_cardholder(holder).unwrap().fields;
+            fields.profile = profile.map(str::to_owned);
+            store.update_cardholder(holder, &fields).unwrap();
+            let card = blank_card(&[0x04, 0xD0, n, 3, 4, 5, 6]);
+            let issued = issue_onto(&anna, card, &mut store, &request(holder)).unwrap();
+            assert_eq!(
+                store.get_card(issued.card_id).unwrap().fields.card_type,
+                expected,
+                "{profile:?}"
+            );
+        }
     }
 
     #[test]

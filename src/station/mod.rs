@@ -5,6 +5,7 @@ pub mod auth;
 pub mod demo;
 pub mod desfire;
 pub mod desk;
+pub mod import;
 pub mod issue;
 pub mod person;
 pub mod photo;

@@ -104,8 +104,8 @@ pub use operators::{
 };
 pub use outbox::{Operation, OutboxEntry, PushLock, Resource};
 pub use people::{
-    Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
-    PersonFields,
+    Cardholder, CardholderFields, CardholderStatus, ImportRefusal, ImportReport, ImportedPerson,
+    Person, PersonFields,
 };
 pub use print::{
     Batch, HologramRefused, HologramStock, Printed, Production, ProductionStatus, QueueFilter,

@@ -1,5 +1,6 @@
 //! Persons and cardholders: local create / read / update with their outbox rows, the
-//! search index kept in the same transactions, and the one-transaction CSV import.
+//! search index kept in the same transactions, and the import of a CSV file's rows, which
+//! recognises the persons it imported before.
 
 use rusqlite::{Connection, Row, ToSql};
 use serde_json::{Value, json};
@@ -65,7 +66,8 @@ pub struct Cardholder {
     pub updated_at: String,
 }
 
-/// One good row of an import file: a person and the email of their cardholder.
+/// One good row of an import file: a person and the email of their cardholder. An optional
+/// field left `None` is "not in the file": a person already in the store keeps theirs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedPerson {
     pub line: u64,
@@ -73,11 +75,47 @@ pub struct ImportedPerson {
     pub email: Option<String>,
 }
 
-/// What an import did: how many persons it created and which lines it refused, and why.
+/// Why the store refused one row of an import.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportRefusal {
+    /// The person the row names was deleted on the server: the desk does not bring them back.
+    DeletedOnServer,
+    /// The row's PESEL is that of a person with another person number.
+    PeselOfAnother,
+    /// Several persons in the store match the row, so it cannot say which one it updates.
+    Ambiguous,
+    /// A store rule refused it (its English text).
+    Refused(String),
+}
+
+impl std::fmt::Display for ImportRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DeletedOnServer => f.write_str("the person was deleted on the server"),
+            Self::PeselOfAnother => {
+                f.write_str("the PESEL belongs to a person with another personNumber")
+            }
+            Self::Ambiguous => f.write_str("several persons in the store match the row"),
+            Self::Refused(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// What an import did: persons created (each with a cardholder), persons updated, rows
+/// that matched a person already as the file has them, and the lines refused, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub imported: usize,
-    pub rejected: Vec<(u64, String)>,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub rejected: Vec<(u64, ImportRefusal)>,
+}
+
+/// The person already in the store an import row is about, if any.
+enum ImportMatch {
+    New,
+    Existing(Box<Person>),
+    Refused(ImportRefusal),
 }
 
 const PERSON_COLUMNS: &str = "id, remote_id, person_number, first_name, middle_name, last_name,
@@ -403,41 +441,159 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Creates a person and a cardholder per row, all in one transaction with one audit
-    /// row for the file. A row the store refuses (a duplicate person number, a bad PESEL)
-    /// is reported by line and skipped, with the `unreadable` lines the caller could not
-    /// parse; anything else (disk full...) imports nothing.
+    /// Imports rows of a file in one transaction with one audit row for them: a row about a
+    /// person the store has (same person number, else PESEL, else album number, else name
+    /// and birth date) updates them with what the row gives, any other creates a person
+    /// with their cardholder; each with its outbox row. So importing a file again creates
+    /// nobody twice. A row the store refuses is reported by line and leaves nothing behind;
+    /// anything else (disk full...) imports nothing of these rows.
     pub fn import_persons(
         &mut self,
         source: &str,
         operator: &str,
         rows: &[ImportedPerson],
-        unreadable: Vec<(u64, String)>,
     ) -> Result<ImportReport> {
-        let mut report = ImportReport {
-            imported: 0,
-            rejected: unreadable,
-        };
+        let mut report = ImportReport::default();
         let mut tx = self.conn.transaction()?;
         for row in rows {
             let savepoint = tx.savepoint()?;
-            match create_person_with_cardholder(&savepoint, &row.person, row.email.clone()) {
-                Ok(_) => {
+            match import_row(&savepoint, row) {
+                Ok(outcome) => {
                     savepoint.commit()?;
-                    report.imported += 1;
+                    match outcome {
+                        RowImported::Created => report.imported += 1,
+                        RowImported::Updated => report.updated += 1,
+                        RowImported::Unchanged => report.unchanged += 1,
+                    }
                 }
-                Err(err @ (StoreError::Invalid(_) | StoreError::Constraint(_))) => {
-                    report.rejected.push((row.line, err.to_string()));
+                Err(ImportRowError::Refused(refusal)) => report.rejected.push((row.line, refusal)),
+                Err(ImportRowError::Store(
+                    err @ (StoreError::Invalid(_) | StoreError::Constraint(_)),
+                )) => {
+                    report
+                        .rejected
+                        .push((row.line, ImportRefusal::Refused(err.to_string())));
                 }
-                Err(other) => return Err(other),
+                Err(ImportRowError::Store(other)) => return Err(other),
             }
         }
-        report.rejected.sort_by_key(|(line, _)| *line);
-        let details = json!({"imported": report.imported, "rejected": report.rejected.len()});
+        let lines = [rows.first(), rows.last()].map(|row| row.map(|row| row.line));
+        let details = json!({
+            "lines": lines,
+            "imported": report.imported,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected.len(),
+        });
         audit::append(&tx, operator, "persons.import", source, &details)?;
         tx.commit()?;
         Ok(report)
     }
+}
+
+enum RowImported {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+enum ImportRowError {
+    Refused(ImportRefusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ImportRowError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<rusqlite::Error> for ImportRowError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+/// Creates or updates the row's person.
+fn import_row(
+    conn: &Connection,
+    row: &ImportedPerson,
+) -> std::result::Result<RowImported, ImportRowError> {
+    match import_match(conn, &row.person)? {
+        ImportMatch::New => {
+            create_person_with_cardholder(conn, &row.person, row.email.clone())?;
+            Ok(RowImported::Created)
+        }
+        ImportMatch::Refused(refusal) => Err(ImportRowError::Refused(refusal)),
+        ImportMatch::Existing(person) => {
+            let given = &row.person;
+            let keep = |new: &Option<String>, old: &Option<String>| new.clone().or(old.clone());
+            let old = &person.fields;
+            let merged = PersonFields {
+                person_number: keep(&given.person_number, &old.person_number),
+                first_name: given.first_name.clone(),
+                middle_name: keep(&given.middle_name, &old.middle_name),
+                last_name: given.last_name.clone(),
+                birth_date: given.birth_date,
+                phone_number: keep(&given.phone_number, &old.phone_number),
+                mobile_number: keep(&given.mobile_number, &old.mobile_number),
+                album_number: keep(&given.album_number, &old.album_number),
+                pesel: keep(&given.pesel, &old.pesel),
+            };
+            if merged == *old {
+                return Ok(RowImported::Unchanged);
+            }
+            save_person(conn, Some(person.id), &merged)?;
+            Ok(RowImported::Updated)
+        }
+    }
+}
+
+/// Finds the person an import row is about, by its strongest key.
+fn import_match(conn: &Connection, person: &PersonFields) -> Result<ImportMatch> {
+    let select = |condition: &str, params: &[&dyn ToSql]| -> Result<Vec<(Person, bool)>> {
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS}, deleted_remotely_at IS NOT NULL FROM persons
+             WHERE {condition} LIMIT 2"
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params, |row| Ok((person_from_row(row)?, row.get(12)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let one = |found: Vec<(Person, bool)>| match found.as_slice() {
+        [] => ImportMatch::New,
+        [(_, true)] => ImportMatch::Refused(ImportRefusal::DeletedOnServer),
+        [(person, false)] => ImportMatch::Existing(Box::new(person.clone())),
+        _ => ImportMatch::Refused(ImportRefusal::Ambiguous),
+    };
+    if let Some(number) = &person.person_number {
+        let by_number = one(select("person_number = ?1", &[number])?);
+        if !matches!(by_number, ImportMatch::New) {
+            return Ok(by_number);
+        }
+        // A person imported before without a number gets it; one with another number is
+        // someone else, whose PESEL this row cannot take.
+        return Ok(match &person.pesel {
+            None => ImportMatch::New,
+            Some(pesel) => match one(select("pesel = ?1", &[pesel])?) {
+                ImportMatch::Existing(found) if found.fields.person_number.is_some() => {
+                    ImportMatch::Refused(ImportRefusal::PeselOfAnother)
+                }
+                other => other,
+            },
+        });
+    }
+    if let Some(pesel) = &person.pesel {
+        return Ok(one(select("pesel = ?1", &[pesel])?));
+    }
+    if let Some(album) = &person.album_number {
+        return Ok(one(select("album_number = ?1", &[album])?));
+    }
+    Ok(one(select(
+        "last_name = ?1 AND first_name = ?2 AND birth_date = ?3
+         AND person_number IS NULL AND pesel IS NULL AND album_number IS NULL",
+        &[&person.last_name, &person.first_name, &person.birth_date],
+    )?))
 }
 
 #[cfg(test)]
@@ -631,27 +787,116 @@ pub(super) mod tests {
         let row = |line: u64, first: &str, number: &str| {
             let mut person = person(first, "Kowalska");
             person.person_number = Some(number.into());
+            person.pesel = Some("02070803628".into()).filter(|_| first == "Ewa");
             ImportedPerson {
                 line,
                 person,
                 email: Some(format!("{first}@uni.example")),
             }
         };
-        let rows = [row(2, "Anna", "1"), row(4, "Ewa", "1"), row(5, "Ola", "2")];
-        let unreadable = vec![(3, "birthDate is not a date".to_owned())];
+        let rows = [row(2, "Anna", "1"), row(3, "Ola", "2")];
+        let report = store.import_persons("people.csv", "cli", &rows).unwrap();
+        assert_eq!((report.imported, report.rejected.len()), (2, 0));
+
+        // Again, with Anna's new name, Ola as she is, and Ewa whose PESEL the store refuses
+        // once it is someone else's.
+        let mut anna = row(2, "Anna", "1");
+        anna.person.last_name = "Nowak".into();
+        let mut bad = row(4, "Ewa", "3");
+        bad.person.pesel = Some("02070803629".into());
         let report = store
-            .import_persons("people.csv", "cli", &rows, unreadable)
+            .import_persons("people.csv", "cli", &[anna, row(3, "Ola", "2"), bad])
             .unwrap();
-        assert_eq!(report.imported, 2);
-        let lines: Vec<u64> = report.rejected.iter().map(|(line, _)| *line).collect();
-        assert_eq!(lines, [3, 4]);
-        assert!(report.rejected[1].1.contains("person_number"), "{report:?}");
+        assert_eq!(
+            (report.imported, report.updated, report.unchanged),
+            (0, 1, 1)
+        );
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].0, 4);
+        assert!(
+            report.rejected[0].1.to_string().contains("check digit"),
+            "{report:?}"
+        );
 
         let status = store.status().unwrap();
         assert_eq!((status.persons, status.cardholders), (2, 2));
-        assert_eq!(outbox_rows(&store, "persons"), 2);
+        assert_eq!(
+            outbox_rows(&store, "persons"),
+            3,
+            "two creates and one update"
+        );
         assert_eq!(outbox_rows(&store, "cardholders"), 2);
+        assert_eq!(store.search_people("nowak", 10).unwrap().len(), 1);
         assert_eq!(store.search_people("ewa", 10).unwrap().len(), 0);
-        assert_eq!(store.audit_verify().unwrap(), 1);
+        assert_eq!(store.audit_verify().unwrap(), 2, "one audit row per call");
+    }
+
+    #[test]
+    fn an_import_finds_the_person_by_their_strongest_key() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut numbered = person("Anna", "Kowalska");
+        numbered.person_number = Some("P-1".into());
+        numbered.pesel = Some("02070803628".into());
+        let mut unnumbered = person("Łucja", "Wiśniewska");
+        unnumbered.pesel = Some("02270803624".into());
+        let mut album_only = person("Jan", "Nowak");
+        album_only.album_number = Some("s1".into());
+        let bare = person("Ewa", "Lis");
+        for fields in [&numbered, &unnumbered, &album_only, &bare] {
+            store.create_person_with_cardholder(fields).unwrap();
+        }
+        let outcome = |store: &mut Store, person: PersonFields| {
+            let row = ImportedPerson {
+                line: 2,
+                person,
+                email: None,
+            };
+            store.import_persons("f.csv", "t", &[row]).unwrap()
+        };
+        let counts = |report: &ImportReport| {
+            (
+                report.imported,
+                report.updated,
+                report.unchanged,
+                report.rejected.clone(),
+            )
+        };
+        // Each as the store has it, with no optional field repeated: nothing changes.
+        for fields in [&unnumbered, &album_only, &bare] {
+            assert_eq!(
+                counts(&outcome(&mut store, fields.clone())),
+                (0, 0, 1, vec![])
+            );
+        }
+        // The PESEL of a person without a number: they get the number.
+        let mut numbering = unnumbered.clone();
+        numbering.person_number = Some("P-2".into());
+        assert_eq!(counts(&outcome(&mut store, numbering)), (0, 1, 0, vec![]));
+        // Anna's PESEL with another number is not Anna.
+        let mut other = numbered.clone();
+        other.person_number = Some("P-9".into());
+        assert_eq!(
+            counts(&outcome(&mut store, other)),
+            (0, 0, 0, vec![(2, ImportRefusal::PeselOfAnother)])
+        );
+        // Two persons with one name and birth date and no keys: which one is unknown.
+        store.create_person(&bare).unwrap();
+        assert_eq!(
+            counts(&outcome(&mut store, bare.clone())),
+            (0, 0, 0, vec![(2, ImportRefusal::Ambiguous)])
+        );
+        store
+            .conn
+            .execute(
+                "UPDATE persons SET deleted_remotely_at = '2026-01-01T00:00:00Z'
+                 WHERE album_number = 's1'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            counts(&outcome(&mut store, album_only)),
+            (0, 0, 0, vec![(2, ImportRefusal::DeletedOnServer)])
+        );
+        assert_eq!(store.status().unwrap().persons, 5);
     }
 }

@@ -24,6 +24,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0013_outbox_attempted_at.sql")),
     M::up(include_str!("migrations/0014_card_holograms.sql")),
     M::up(include_str!("migrations/0015_production_outcomes.sql")),
+    M::up(include_str!("migrations/0016_persons_import_keys.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

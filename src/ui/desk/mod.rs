@@ -7,8 +7,10 @@
 //! One state and one message type for the whole screen; each part handles its messages and
 //! draws itself in its own file: `search` (the list on the left), `panel` (the holder on the
 //! right: photo, cards, block and prolong), `prolong` (the new expiry and hologram sticker of
-//! a prolongation), `issuance` (writing a card) and `usos` (what USOS says about the holder).
+//! a prolongation), `issuance` (writing a card), `usos` (what USOS says about the holder)
+//! and `import` (people from a CSV file).
 
+mod import;
 mod issuance;
 mod panel;
 mod person;
@@ -36,6 +38,7 @@ use crate::station::person::Field;
 use crate::station::usos::HolderInUsos;
 use crate::store::Person;
 
+pub use import::{ImportEvent, ImportScreen, ImportState};
 pub use issuance::{Issuance, IssueEvent, IssueFailure};
 pub use panel::Panel;
 pub use person::{BlockAsk, PersonForm};
@@ -70,6 +73,8 @@ pub struct Desk {
     pub prolong: Option<ProlongAsk>,
     /// The profile's `[holograms]`: whether a prolongation takes a sticker.
     holograms: crate::config::Holograms,
+    /// The CSV import, shown in place of the form and the panel.
+    pub import: Option<ImportScreen>,
     pub issuance: Issuance,
     /// `None` while the signer and card key load.
     setup: Option<Result<Arc<DeskSetup>, Failure>>,
@@ -115,6 +120,11 @@ pub enum Message {
     CancelForm,
     /// The person saved (their id and name), or why not.
     FormSaved(Result<(i64, String), Failure>),
+    OpenImport,
+    ImportPathChanged(String),
+    StartImport,
+    Importing(ImportEvent),
+    CloseImport,
     /// Prolong this card of the register, which must be the one on the reader: asks for the
     /// new expiry (and the hologram sticker), or with USOS writes what USOS signed.
     Prolong {
@@ -187,6 +197,7 @@ impl Desk {
             block: None,
             prolong: None,
             holograms: profile.holograms.clone(),
+            import: None,
             issuance: Issuance::Idle,
             setup: None,
             duplicate: None,
@@ -202,6 +213,12 @@ impl Desk {
 
     /// Handles a message; what the window must act on comes back as an [`Event`].
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        if matches!(
+            message,
+            Message::Open(_) | Message::OpenHighlighted | Message::NewPerson
+        ) {
+            self.close_import();
+        }
         let task = match message {
             Message::QueryChanged(query) => self.search(query),
             Message::Searched { generation, result } => {
@@ -252,6 +269,17 @@ impl Desk {
                 Task::none()
             }
             Message::FormSaved(result) => return self.form_saved(result),
+            Message::OpenImport => self.open_import(),
+            Message::ImportPathChanged(path) => {
+                self.import_path_changed(path);
+                Task::none()
+            }
+            Message::StartImport => self.start_import(),
+            Message::Importing(event) => return (Task::none(), self.importing(event)),
+            Message::CloseImport => {
+                self.close_import();
+                Task::none()
+            }
             Message::Prolong { card_id, expires } => self.prolong(card_id, expires),
             Message::ProlongSticker(sticker) => {
                 self.prolong_edited(Some(sticker), None);
@@ -298,12 +326,15 @@ impl Desk {
     }
 
     pub fn view(&self, language: Language) -> Element<'_, Message> {
-        let right = match (&self.form, &self.panel) {
-            (Some(form), _) => self.form_view(form, language),
-            (None, Some(panel)) => self.panel_view(panel, language),
-            (None, None) => container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
-                .center(Length::Fill)
-                .into(),
+        let right = match (&self.import, &self.form, &self.panel) {
+            (Some(screen), _, _) => self.import_view(screen, language),
+            (None, Some(form), _) => self.form_view(form, language),
+            (None, None, Some(panel)) => self.panel_view(panel, language),
+            (None, None, None) => {
+                container(text(t(language, Text::PickSomeone)).color(theme::MUTED))
+                    .center(Length::Fill)
+                    .into()
+            }
         };
         row![
             self.search_view(language),

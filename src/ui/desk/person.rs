@@ -316,7 +316,7 @@ fn field_id(field: Field) -> iced::widget::Id {
     })
 }
 
-fn label(field: Field) -> Text {
+pub(super) fn label(field: Field) -> Text {
     match field {
         Field::FirstName => Text::FirstName,
         Field::MiddleName => Text::MiddleName,

@@ -105,6 +105,13 @@ impl Desk {
             ""
         };
         let mut top = iced::widget::row![search].spacing(8);
+        let mut under = iced::widget::row![
+            text(hint)
+                .size(theme::SMALL_SIZE)
+                .color(theme::MUTED)
+                .width(Length::Fill)
+        ]
+        .align_y(iced::Alignment::Center);
         if self.may_edit_people() {
             top = top.push(
                 button(text(t(language, Text::NewPerson)))
@@ -112,8 +119,14 @@ impl Desk {
                     .padding(10)
                     .on_press(Message::NewPerson),
             );
+            under = under.push(
+                button(text(t(language, Text::ImportCsv)).size(theme::SMALL_SIZE))
+                    .style(button::secondary)
+                    .padding([4, 10])
+                    .on_press(Message::OpenImport),
+            );
         }
-        let mut left = column![top, text(hint).size(theme::SMALL_SIZE).color(theme::MUTED)];
+        let mut left = column![top, under];
         if let Some(problem) = &self.problem {
             left = left.push(text(crate::ui::problem(language, problem)).color(theme::PROBLEM));
         }
