@@ -79,6 +79,7 @@ mod mobile;
 mod operators;
 mod outbox;
 mod people;
+mod photos;
 mod print;
 mod replica;
 mod schema;

@@ -22,6 +22,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0011_trust_generation.sql")),
     M::up(include_str!("migrations/0012_usos_prolongations.sql")),
     M::up(include_str!("migrations/0013_outbox_attempted_at.sql")),
+    M::up(include_str!("migrations/0016_person_photos.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 
