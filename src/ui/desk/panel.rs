@@ -161,23 +161,25 @@ impl Desk {
         }
     }
 
-    /// Looks for the open holder's photo once the folder is known.
+    /// Looks for the open holder's photo (the stored one, else the folder's) once the folder
+    /// is known.
     fn load_photo(&mut self) -> Task<Message> {
         let (Some(panel), Some(folder)) = (&self.panel, &self.photos) else {
             self.photo = Photo::None;
             return Task::none();
         };
-        let Some(folder) = folder.clone() else {
-            self.photo = Photo::Missing;
-            return Task::none();
-        };
+        let folder = folder.clone();
         self.photo = Photo::Loading;
         let person_id = panel.person.id;
-        let person = panel.person.fields.clone();
+        let person = panel.person.clone();
+        let db = self.db.clone();
         let (width, height) = PHOTO_SIZE;
         Task::perform(
             photo::load(
-                move || crate::station::photo::find(&folder, &person),
+                move || {
+                    let store = db.lock().ok()?;
+                    crate::station::photo::of_person(&store, folder.as_deref(), &person)
+                },
                 width,
                 height,
             ),
