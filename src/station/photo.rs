@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Profile;
+use crate::render::layout::Layout;
+use crate::render::portrait::PhotoFrame;
 use crate::store::{Person, PersonFields, Store};
 
 /// A holder's photo, from the store or from the folder.
@@ -47,6 +49,21 @@ pub fn folder(profile: &Profile, data_dir: &Path) -> std::io::Result<Option<Path
 pub fn find(dir: &Path, person: &PersonFields) -> Option<PathBuf> {
     find_stem(dir, person.person_number.as_deref())
         .or_else(|| find_stem(dir, person.album_number.as_deref()))
+}
+
+/// The shape photos are cropped to: the photo frame of the card layout (`[printer] layout`),
+/// else the student card's. Blocking: reads the layout.
+pub fn card_frame(layout: Option<&Path>) -> PhotoFrame {
+    let Some(path) = layout else {
+        return PhotoFrame::STUDENT_CARD;
+    };
+    match Layout::load(path) {
+        Ok(layout) => PhotoFrame::of_layout(&layout).unwrap_or(PhotoFrame::STUDENT_CARD),
+        Err(err) => {
+            tracing::warn!(%err, "photos are cropped to the student card's frame");
+            PhotoFrame::STUDENT_CARD
+        }
+    }
 }
 
 /// The person's photo: the stored one, else the folder's file (a store error counts as no

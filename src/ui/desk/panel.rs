@@ -53,6 +53,7 @@ impl Desk {
         self.notice = None;
         self.form = None;
         self.block = None;
+        self.photo_edit = None;
         if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
             self.highlighted = Some(i);
         }
@@ -163,7 +164,7 @@ impl Desk {
 
     /// Looks for the open holder's photo (the stored one, else the folder's) once the folder
     /// is known.
-    fn load_photo(&mut self) -> Task<Message> {
+    pub(super) fn load_photo(&mut self) -> Task<Message> {
         let (Some(panel), Some(folder)) = (&self.panel, &self.photos) else {
             self.photo = Photo::None;
             return Task::none();
@@ -277,8 +278,21 @@ impl Desk {
                 .style(button::secondary)
                 .on_press(Message::EditPerson),
             );
+            heading = heading.push(
+                button(
+                    text(t(language, Text::SetPhoto))
+                        .size(theme::SMALL_SIZE)
+                        .wrapping(text::Wrapping::None),
+                )
+                .style(button::secondary)
+                .on_press(Message::SetPhoto),
+            );
         }
-        let mut page = column![heading, cards].spacing(18);
+        let mut page = column![heading].spacing(18);
+        if let Some(edit) = &self.photo_edit {
+            page = page.push(self.photo_edit_view(edit, language));
+        }
+        page = page.push(cards);
         if let Some(usos) = &self.usos {
             page = page.push(self.usos_view(usos, panel, language));
         }
