@@ -108,6 +108,7 @@ pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportReport, ImportedPerson, Person,
     PersonFields,
 };
+pub use photos::summary as photo_summary;
 pub use print::{Batch, HologramStock, Printed, Production, ProductionStatus, ranges};
 pub use replica::{
     CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,

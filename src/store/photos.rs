@@ -31,7 +31,7 @@ pub(super) fn keep(conn: &Connection, person_id: i64, image: &[u8]) -> Result<bo
 }
 
 /// What a conflict or a log keeps of a photo value: its length, never its bytes.
-pub(super) fn summary(value: &Value) -> Value {
+pub fn summary(value: &Value) -> Value {
     match value {
         Value::String(text) => json!(format!("(photo, {} base64 characters)", text.len())),
         other => other.clone(),
