@@ -16,8 +16,8 @@ use super::layout::{Element, Layout};
 
 /// Largest file the desk reads: a phone's JPEG or a scanner's PNG fits.
 pub const MAX_FILE_BYTES: u64 = super::photo::MAX_PHOTO_BYTES;
-/// Largest stored photo, decoded. The desk saves about 100 KB; 1 MiB leaves room for the
-/// server's photos from other systems while a page of 100 persons stays under the client's
+/// Largest stored photo, decoded. The desk's 520 × 662 JPEGs are far smaller; 1 MiB leaves
+/// room for the server's photos from other systems while a page of 100 persons stays under the client's
 /// 64 MiB answer limit in any realistic mix, and base64 of it fits the reference server's
 /// 2 MB request limit.
 pub const MAX_STORED_BYTES: usize = 1 << 20;
@@ -29,7 +29,7 @@ pub const MAX_DECODE_BYTES: u64 = 256 << 20;
 /// The resolution a printed card photo needs: the card printers' 300 dpi.
 pub const MIN_DPI: f64 = super::DPI;
 /// Saved photos are scaled down to twice the printers' resolution: sharp on a card and on a
-/// HiDPI screen, about 100 KB as JPEG.
+/// HiDPI screen.
 pub const SAVED_DPI: f64 = 2.0 * super::DPI;
 const JPEG_QUALITY: u8 = 90;
 
@@ -441,6 +441,10 @@ pub(crate) mod tests {
         let truncated = &jpeg[..jpeg.len() / 2];
         let err = prepare(truncated, frame);
         assert!(matches!(err, Err(PhotoError::Damaged(_))), "{err:?}");
+        // Bytes after the end marker (a phone's appended video) are not damage.
+        let mut with_trailer = jpeg.clone();
+        with_trailer.extend_from_slice(b"\0\0\0\x18ftypmp42 video follows");
+        assert!(prepare(&with_trailer, frame).is_ok());
         let too_many = vec![0xFF; MAX_STORED_BYTES + 1];
         assert!(matches!(
             check_stored(&too_many),
