@@ -63,6 +63,20 @@ fn open_zofia(runtime: &tokio::runtime::Runtime, app: &mut App) {
     send(runtime, app, Message::Desk(desk::Message::OpenHighlighted));
 }
 
+/// The English demo desk over a store in `dir`, anna signed in; the store's path.
+fn signed_in_desk(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+) -> (App, std::path::PathBuf) {
+    let database = dir.join("desk.sqlite");
+    let profile = english_demo_signing_in(dir, CARD_KEY_VAR);
+    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(runtime, &mut app, "anna", "1111");
+    (app, database)
+}
+
 fn type_into(runtime: &tokio::runtime::Runtime, app: &mut App, field: Field, value: &str) {
     send(
         runtime,
@@ -76,12 +90,7 @@ fn an_operator_creates_a_person_with_a_checked_pesel_and_edits_them() {
     set_card_key();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("desk.sqlite");
-    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
-    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
-    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
-    send(&runtime, &mut app, Message::StoreOpened(opened));
-    sign_in(&runtime, &mut app, "anna", "1111");
+    let (mut app, database) = signed_in_desk(&runtime, dir.path());
     let queued = outbox_rows(&database);
 
     // A new person with a PESEL whose check digit is wrong: the problem is beside the field
@@ -636,12 +645,7 @@ fn an_operator_sets_a_photo_from_a_file_sees_the_crop_and_the_store_keeps_it() {
     set_card_key();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("desk.sqlite");
-    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
-    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
-    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
-    send(&runtime, &mut app, Message::StoreOpened(opened));
-    sign_in(&runtime, &mut app, "anna", "1111");
+    let (mut app, database) = signed_in_desk(&runtime, dir.path());
     open_zofia(&runtime, &mut app);
     let person_id = app.desk.as_ref().unwrap().panel.as_ref().unwrap().person.id;
     let queued = outbox_rows(&database);
