@@ -18,6 +18,7 @@ use crate::remote::usos::UsosError;
 use crate::render::card::RenderError;
 use crate::render::cups::PrintError;
 use crate::render::layout::{LayoutError, SideName};
+use crate::render::portrait::PhotoError;
 use crate::station::auth::{Action, Denied};
 use crate::station::desfire::{DesfireIssueError, DesfireReadError};
 use crate::station::desk::{DeskError, ExpiryRefused, SetupError};
@@ -344,6 +345,48 @@ impl InPolish for RenderError {
             Self::Draw(_) => pl(
                 "Nie udało się narysować karty.",
                 "Zgłoś to razem z układem i użytymi danymi.",
+            ),
+        }
+    }
+}
+
+impl InPolish for PhotoError {
+    fn polish(&self) -> Polish {
+        match self {
+            Self::Unreadable { path, .. } => pl(
+                format!("Nie można odczytać pliku {path}."),
+                "Sprawdź ścieżkę i czy plik można odczytać.",
+            ),
+            Self::TooManyBytes { bytes, max } => pl(
+                format!("Zdjęcie ma {bytes} bajtów; przyjmowane jest najwyżej {max}."),
+                "Zmniejsz zdjęcie (na przykład do 1000×1300 pikseli) i spróbuj ponownie.",
+            ),
+            Self::NotJpegOrPng => pl(
+                "Plik nie jest zdjęciem JPEG ani PNG.",
+                "Zapisz zdjęcie jako JPEG lub PNG i spróbuj ponownie.",
+            ),
+            Self::TooManyPixels { width, height } => pl(
+                format!("Zdjęcie deklaruje {width}×{height} pikseli, więcej niż dopuszczalne."),
+                "Zmniejsz zdjęcie (na przykład do 1000×1300 pikseli) i spróbuj ponownie.",
+            ),
+            Self::Damaged(_) => pl(
+                "Zdjęcie jest uszkodzone (ucięte albo nieprawidłowe).",
+                "Otwórz zdjęcie w przeglądarce obrazów; zapisz je ponownie albo zrób nowe.",
+            ),
+            Self::TooSmall {
+                width,
+                height,
+                min_width,
+                min_height,
+            } => pl(
+                format!(
+                    "Zdjęcie ma {width}×{height} pikseli; ramka zdjęcia na karcie wymaga po przycięciu co najmniej {min_width}×{min_height} (300 dpi)."
+                ),
+                "Użyj większego zdjęcia (skanu albo oryginału z aparatu).",
+            ),
+            Self::NotBase64 => pl(
+                "Zdjęcie z serwera nie jest w formacie base64.",
+                "Popraw zdjęcie tej osoby na serwerze.",
             ),
         }
     }

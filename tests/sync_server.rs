@@ -1645,3 +1645,102 @@ fn an_order_printed_and_reprinted_before_its_first_push_ends_linked_to_the_serve
     );
     assert_eq!(store.productions_to_produce(10).unwrap().len(), 1);
 }
+
+/// A `width` × `height` JPEG, as a camera's file would be.
+fn camera_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&image)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn a_photo_set_at_one_desk_reaches_another_through_the_server_and_hostile_photos_are_refused() {
+    use cardstation::render::portrait::{self, PhotoFrame};
+    let server = ReferenceServer::start(0, None, ServerFaults::default()).unwrap();
+    let client = client(&server.url());
+    let mut desk_a = Store::open_in_memory().unwrap();
+    import_people(&mut desk_a, 1, "Foto");
+    run_sync(&mut desk_a, &client, &options(2, 10)).unwrap();
+
+    let person_a = desk_a.search_people("foto0", 1).unwrap()[0].id;
+    let photo = portrait::prepare(&camera_jpeg(1200, 1600), PhotoFrame::STUDENT_CARD).unwrap();
+    desk_a
+        .set_person_photo(person_a, &photo.jpeg, "anna")
+        .unwrap();
+    let report = run_sync(&mut desk_a, &client, &options(2, 10)).unwrap();
+    assert_eq!(report.resources["persons"].pushed, 1, "{report:?}");
+    let on_server = server.objects("persons");
+    assert_eq!(on_server.len(), 1);
+    let remote_id = id_of(&on_server[0]);
+    assert_eq!(
+        portrait::from_base64(on_server[0]["photo"].as_str().unwrap()).unwrap(),
+        photo.jpeg,
+        "the server has the desk's photo"
+    );
+
+    // The server's API refuses a photo that is not one, naming the field.
+    for (bad, why) in [
+        (json!("%%% not base64"), "not base64"),
+        (json!(portrait::to_base64(b"GIF89a..")), "not a JPEG or PNG"),
+        (
+            json!(portrait::to_base64(&vec![
+                0xFF;
+                portrait::MAX_STORED_BYTES + 1
+            ])),
+            "at most",
+        ),
+    ] {
+        let fields =
+            json!({"firstName": "A", "lastName": "B", "birthDate": "2001-02-03", "photo": bad});
+        let err = block_on(client.update("persons", &remote_id, &fields)).unwrap_err();
+        assert!(
+            matches!(&err, RemoteError::Problem { status: 400, errors, .. } if errors.contains_key("photo")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    }
+
+    // Desk B gets the photo with the person; persons whose photos are hostile (as a faulty
+    // server would send them) come with them, without a photo, and the pull goes on.
+    server.seed_people(3).unwrap();
+    let seeded: Vec<String> = server.objects("persons")[1..].iter().map(id_of).collect();
+    let bomb = {
+        // A PNG header declaring 60000 × 60000 pixels.
+        let mut header = 60_000u32.to_be_bytes().to_vec();
+        header.extend(60_000u32.to_be_bytes());
+        header.extend([8, 2, 0, 0, 0]);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(b"IHDR");
+        crc.update(&header);
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(&header);
+        png.extend(crc.finalize().to_be_bytes());
+        png
+    };
+    for (id, hostile) in seeded.iter().zip([
+        json!("%%% not base64"),
+        json!(portrait::to_base64(&bomb)),
+        json!({"url": "http://example.invalid/p.jpg"}),
+    ]) {
+        assert!(server.put_person_photo_unchecked(id, hostile));
+    }
+    let mut desk_b = Store::open_in_memory().unwrap();
+    let report = run_sync(&mut desk_b, &client, &options(2, 10)).unwrap();
+    assert_eq!(report.resources["persons"].stored.inserted, 4, "{report:?}");
+    assert_eq!(report.resources["persons"].stored.skipped, 0, "{report:?}");
+    let person_b = desk_b.search_people("foto0", 1).unwrap()[0].id;
+    assert_eq!(
+        desk_b.person_photo(person_b).unwrap(),
+        Some(photo.jpeg.clone())
+    );
+    let others = desk_b.search_people("kowalska", 10).unwrap();
+    assert_eq!(others.len(), 3);
+    for other in others {
+        assert_eq!(desk_b.person_photo(other.id).unwrap(), None);
+    }
+}

@@ -64,6 +64,20 @@ fn open_zofia(runtime: &tokio::runtime::Runtime, app: &mut App) {
     send(runtime, app, Message::Desk(desk::Message::OpenHighlighted));
 }
 
+/// The English demo desk over a store in `dir`, anna signed in; the store's path.
+fn signed_in_desk(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+) -> (App, std::path::PathBuf) {
+    let database = dir.join("desk.sqlite");
+    let profile = english_demo_signing_in(dir, CARD_KEY_VAR);
+    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
+    send(runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(runtime, &mut app, "anna", "1111");
+    (app, database)
+}
+
 fn type_into(runtime: &tokio::runtime::Runtime, app: &mut App, field: Field, value: &str) {
     send(
         runtime,
@@ -77,12 +91,7 @@ fn an_operator_creates_a_person_with_a_checked_pesel_and_edits_them() {
     set_card_key();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("desk.sqlite");
-    let profile = english_demo_signing_in(dir.path(), CARD_KEY_VAR);
-    let (mut app, _boot) = App::boot(profile, Some(database.clone()));
-    let opened = runtime.block_on(cardstation::ui::open_store(database.clone(), true));
-    send(&runtime, &mut app, Message::StoreOpened(opened));
-    sign_in(&runtime, &mut app, "anna", "1111");
+    let (mut app, database) = signed_in_desk(&runtime, dir.path());
     let queued = outbox_rows(&database);
 
     // A new person with a PESEL whose check digit is wrong: the problem is beside the field
@@ -753,4 +762,124 @@ fn the_desk_issues_a_dual_interface_card_with_its_number_and_says_so() {
     )
     .unwrap();
     assert_eq!(read.record.card_number, 2026100249);
+}
+
+/// Clicks the button labelled `label` on the window and runs what it asks for.
+fn click(runtime: &tokio::runtime::Runtime, app: &mut App, label: &str) {
+    let mut ui = Simulator::with_settings(settings(), app.view());
+    ui.click(label)
+        .unwrap_or_else(|_| panic!("{label:?} is not on screen"));
+    let messages: Vec<Message> = ui.into_messages().collect();
+    assert!(!messages.is_empty(), "{label:?} does nothing");
+    for message in messages {
+        send(runtime, app, message);
+    }
+}
+
+/// A `width` × `height` JPEG as a camera writes it, in `dir`.
+fn camera_photo(dir: &std::path::Path, name: &str, width: u32, height: u32) -> std::path::PathBuf {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 140])
+    });
+    let path = dir.join(name);
+    image
+        .save_with_format(&path, image::ImageFormat::Jpeg)
+        .unwrap();
+    path
+}
+
+/// The photo editor shows the failure `key`, whose text says `why`.
+#[track_caller]
+fn assert_photo_refused(app: &App, key: &str, why: &str) {
+    let edit = app.desk.as_ref().unwrap().photo_edit.as_ref().unwrap();
+    let desk::PhotoStep::Failed(failure) = &edit.step else {
+        panic!("not refused: {:?}", edit.step);
+    };
+    assert_eq!(failure.key, key);
+    let shown = cardstation::ui::problem(cardstation::config::Language::En, failure);
+    assert!(shown.contains(why), "{shown}");
+    assert!(shows(app, &shown), "{shown} is not on screen");
+}
+
+#[test]
+fn an_operator_sets_a_photo_from_a_file_sees_the_crop_and_the_store_keeps_it() {
+    set_card_key();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, database) = signed_in_desk(&runtime, dir.path());
+    open_zofia(&runtime, &mut app);
+    let person_id = app.desk.as_ref().unwrap().panel.as_ref().unwrap().person.id;
+    let queued = outbox_rows(&database);
+
+    // A GIF is refused with the reason; nothing is stored.
+    click(&runtime, &mut app, "Set photo from file");
+    let gif = dir.path().join("photo.gif");
+    std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    let path_changed = |path: &std::path::Path| {
+        Message::Desk(desk::Message::PhotoPathChanged(path.display().to_string()))
+    };
+    send(&runtime, &mut app, path_changed(&gif));
+    click(&runtime, &mut app, "Load");
+    assert_photo_refused(&app, "PhotoError.NotJpegOrPng", "not a JPEG or PNG");
+    // Too small for 300 dpi: the minimum is named.
+    let small = camera_photo(dir.path(), "small.jpg", 200, 250);
+    send(&runtime, &mut app, path_changed(&small));
+    click(&runtime, &mut app, "Load");
+    assert_photo_refused(
+        &app,
+        "PhotoError.TooSmall",
+        "needs at least 260×331 (300 dpi)",
+    );
+
+    // A landscape camera photo: the preview is the centred crop, 22:28 as the card's frame.
+    let photo = camera_photo(dir.path(), "camera.jpg", 1600, 1200);
+    send(&runtime, &mut app, path_changed(&photo));
+    click(&runtime, &mut app, "Load");
+    assert!(shows(
+        &app,
+        "Preview: the photo cropped to the card's frame"
+    ));
+    assert!(shows(&app, "Save photo"));
+    let preview = bounds_of(&app, "Preview: the photo cropped to the card's frame");
+    assert!(preview.width > 0.0);
+    let edit = app.desk.as_ref().unwrap().photo_edit.clone().unwrap();
+    let desk::PhotoStep::Preview { portrait, preview } = &edit.step else {
+        panic!("no preview: {:?}", edit.step);
+    };
+    assert!(preview.is_shown());
+    assert_eq!((portrait.width, portrait.height), (520, 662));
+    let size = format!(
+        "520×662 px · JPEG · {} kB",
+        portrait.jpeg.len().div_ceil(1000)
+    );
+    assert!(shows(&app, &size), "{size}");
+    assert_eq!(
+        Store::open(&database)
+            .unwrap()
+            .person_photo(person_id)
+            .unwrap(),
+        None,
+        "nothing is stored before Save"
+    );
+
+    click(&runtime, &mut app, "Save photo");
+    let desk = app.desk.as_ref().unwrap();
+    assert!(desk.photo_edit.is_none(), "the editor closed");
+    assert!(desk.photo.is_shown(), "the panel shows the stored photo");
+    assert!(shows(&app, "Photo saved: Zofia Wiśniewska"));
+    let store = Store::open(&database).unwrap();
+    let stored = store
+        .person_photo(person_id)
+        .unwrap()
+        .expect("a stored photo");
+    assert_eq!(stored, portrait.jpeg);
+    let decoded = image::load_from_memory(&stored).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (520, 662));
+    let pending = store.outbox_pending(10_000).unwrap();
+    assert_eq!(pending.len(), queued + 1, "one person update");
+    assert!(pending.last().unwrap().payload["photo"].is_string());
+    assert_eq!(
+        store.audit_entries("person.photo", 5).unwrap()[0].operator,
+        "anna"
+    );
 }

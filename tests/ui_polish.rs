@@ -215,6 +215,46 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
     );
     polish.assert_all_polish(&app, "student");
 
+    // Setting the student's photo from a file: a GIF refused, then a photo's crop preview.
+    send(&runtime, &mut app, Message::Desk(desk::Message::SetPhoto));
+    polish.assert_all_polish(&app, "set photo");
+    let gif = dir.path().join("photo.gif");
+    std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    let not_a_photo = Failure::from(cardstation::render::portrait::PhotoError::NotJpegOrPng);
+    polish.learn_failure(&not_a_photo);
+    for path in [gif, dir.path().join("photo.jpg")] {
+        if path.extension().is_some_and(|extension| extension == "jpg") {
+            image::RgbImage::from_pixel(600, 800, image::Rgb([200, 180, 160]))
+                .save(&path)
+                .unwrap();
+        }
+        send(
+            &runtime,
+            &mut app,
+            Message::Desk(desk::Message::PhotoPathChanged(path.display().to_string())),
+        );
+        send(
+            &runtime,
+            &mut app,
+            Message::Desk(desk::Message::LoadPhotoFile),
+        );
+        // The path typed is the operator's, not the window's language.
+        polish.learn(&path.display().to_string());
+        polish.assert_all_polish(&app, "photo file");
+    }
+    assert!(
+        matches!(
+            app.desk.as_ref().unwrap().photo_edit.as_ref().unwrap().step,
+            desk::PhotoStep::Preview { .. }
+        ),
+        "the preview is shown"
+    );
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::CancelPhoto),
+    );
+
     // The card taken off the reader mid-write, then the wrong card on it.
     let removed = Failure::from(DeskError::Issue(IssueError::Card(ElsCardError::Transport(
         TransportError::CardRemoved,

@@ -459,6 +459,21 @@ fn validate(
             ));
         }
     }
+    if kind == Kind::Persons
+        && let Some(photo) = fields.get("photo").filter(|photo| !photo.is_null())
+    {
+        // The station's own checks (README "Photos"): base64 of a JPEG or PNG of at most
+        // 1 MiB with a sane size in pixels.
+        use cardstation::render::portrait;
+        let checked = photo
+            .as_str()
+            .ok_or(portrait::PhotoError::NotBase64)
+            .and_then(portrait::from_base64)
+            .and_then(|image| portrait::check_stored(&image));
+        if let Err(err) = checked {
+            return Err(ProblemDocument::field("photo", err.to_string()));
+        }
+    }
     for (field, target) in [("person", Kind::Persons), ("cardholder", Kind::Cardholders)] {
         if let Some(reference) = fields.get(field).filter(|value| !value.is_null()) {
             let exists = match reference.as_str() {
@@ -1222,6 +1237,17 @@ impl ReferenceServer {
 
     /// Adds `count` persons, each with a cardholder, a card in production and its
     /// production, in one transaction: for tests, benches and the demo.
+    /// Gives person `id` this `photo` as it is, past the API's checks: what a faulty or
+    /// hostile server would send, for tests. Whether the person exists.
+    pub fn put_person_photo_unchecked(&self, id: &str, photo: Value) -> bool {
+        let conn = self.state.db();
+        let Ok(Some(mut person)) = load(&conn, Kind::Persons, id) else {
+            return false;
+        };
+        person.insert("photo".into(), photo);
+        write(&conn, UPDATE_OBJECT, Kind::Persons, &person).is_ok()
+    }
+
     pub fn seed_people(&self, count: usize) -> Result<(), String> {
         let mut conn = self.state.db();
         let tx = conn.transaction().map_err(|err| err.to_string())?;

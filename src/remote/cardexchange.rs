@@ -206,6 +206,9 @@ pub struct Person {
     pub mobile_number: Option<String>,
     pub status: Option<String>,
     pub metadata: Option<Map<String, Value>>,
+    /// The person's photo, base64 (JPEG or PNG; checked before it is stored). Any JSON
+    /// value: a photo of the wrong type is refused alone, not the whole person.
+    pub photo: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

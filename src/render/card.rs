@@ -272,10 +272,17 @@ impl CardRenderer {
                 ))
             }
             Element::Photo { frame } => {
-                let path = face.photo.as_ref().ok_or(
-                    "the layout has a photo frame but the data has no photo (set \"photo\")",
-                )?;
-                let picture = Picture::read(path)?;
+                let picture = match (&face.stored_photo, &face.photo) {
+                    (Some(stored), _) => Picture::from_bytes(stored.0.clone())
+                        .ok_or("the stored photo is neither PNG nor JPEG")?,
+                    (None, Some(path)) => Picture::read(path)?,
+                    (None, None) => {
+                        return Err(
+                            "the layout has a photo frame but the data has no photo (set \"photo\")"
+                                .into(),
+                        );
+                    }
+                };
                 Ok(image_svg(index, frame, &picture, ImageFit::Cover))
             }
             Element::Image {

@@ -51,9 +51,22 @@ pub struct CardFace {
     /// A PNG or JPEG portrait; cropped to fill the layout's photo frame.
     #[serde(default)]
     pub photo: Option<PathBuf>,
+    /// The store's photo of the holder (README "Photos"); drawn instead of `photo`.
+    #[serde(skip)]
+    pub stored_photo: Option<StoredPhoto>,
     /// Further values (CardExchange metadata), bound in layouts as `{extra.KEY}`.
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+}
+
+/// A stored photo's JPEG or PNG bytes; `Debug` shows their length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredPhoto(pub Vec<u8>);
+
+impl std::fmt::Debug for StoredPhoto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredPhoto({} bytes)", self.0.len())
+    }
 }
 
 /// Field names a layout may bind besides `extra.KEY`.

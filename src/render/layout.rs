@@ -351,14 +351,20 @@ impl Picture {
     pub fn read(path: &Path) -> Result<Self, String> {
         let bytes =
             std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        Picture::from_bytes(bytes)
+            .ok_or_else(|| format!("{} is neither PNG nor JPEG", path.display()))
+    }
+
+    /// A PNG or JPEG in memory (a stored photo), recognised by its signature.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
         let mime = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
             "image/png"
         } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
             "image/jpeg"
         } else {
-            return Err(format!("{} is neither PNG nor JPEG", path.display()));
+            return None;
         };
-        Ok(Picture { mime, bytes })
+        Some(Picture { mime, bytes })
     }
 }
 

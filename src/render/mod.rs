@@ -7,6 +7,7 @@ pub mod cups;
 pub mod face;
 pub mod layout;
 pub mod photo;
+pub mod portrait;
 
 /// Card printers (Evolis, Zebra, Fargo) print at 300 dpi; every raster we make uses it.
 pub const DPI: f64 = 300.0;

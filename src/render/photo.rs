@@ -1,5 +1,5 @@
-//! A holder photo as a small picture for the window (the desk's panel, the kiosk's verdict):
-//! decoded with the same PNG/JPEG reader the card faces use, cropped to fill the size asked
+//! A holder photo (a file or the store's bytes) as a small picture for the window (the desk's
+//! panel, the kiosk's verdict): decoded with the same PNG/JPEG reader the card faces use, cropped to fill the size asked
 //! for (as the card's photo frame does) and returned as straight RGBA pixels.
 
 use std::path::Path;
@@ -38,6 +38,16 @@ pub fn thumbnail(path: &Path, width: u32, height: u32) -> Result<Thumbnail, Stri
         ));
     }
     let picture = Picture::read(path)?;
+    thumbnail_of(&picture, width, height).map_err(|err| format!("{}: {err}", path.display()))
+}
+
+/// A stored photo's bytes (JPEG or PNG) as [`thumbnail`] makes a file's.
+pub fn thumbnail_from_bytes(image: Vec<u8>, width: u32, height: u32) -> Result<Thumbnail, String> {
+    let picture = Picture::from_bytes(image).ok_or("the stored photo is neither PNG nor JPEG")?;
+    thumbnail_of(&picture, width, height).map_err(|err| format!("the stored photo: {err}"))
+}
+
+fn thumbnail_of(picture: &Picture, width: u32, height: u32) -> Result<Thumbnail, String> {
     let svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
          width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
@@ -47,13 +57,10 @@ pub fn thumbnail(path: &Path, width: u32, height: u32) -> Result<Thumbnail, Stri
         picture.mime,
         base64::engine::general_purpose::STANDARD.encode(&picture.bytes)
     );
-    let tree = usvg::Tree::from_str(&svg, &usvg::Options::default())
-        .map_err(|err| format!("{}: {err}", path.display()))?;
+    let tree =
+        usvg::Tree::from_str(&svg, &usvg::Options::default()).map_err(|err| err.to_string())?;
     if tree.node_by_id("photo").is_none() {
-        return Err(format!(
-            "{} could not be decoded (damaged PNG/JPEG?)",
-            path.display()
-        ));
+        return Err("it could not be decoded (damaged PNG/JPEG?)".to_owned());
     }
     let mut pixmap = tiny_skia::Pixmap::new(width, height)
         .ok_or_else(|| format!("no picture of {width}×{height} can be made"))?;

@@ -1,12 +1,32 @@
 //! Where a holder's photo is: the one lookup behind the print station's card faces, the
-//! desk's cardholder panel and the kiosk's verdict. Photos are files named
+//! desk's cardholder panel and the kiosk's verdict. The photo in the store comes first (set
+//! at the desk or pulled from the server, README "Photos"); else a file named
 //! `<person number or album number>.jpg|.jpeg|.png` in the profile's photo folder
 //! (`photos`, or `[printer] photos`); the demo profile uses the demo's placeholder portraits.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Profile;
-use crate::store::{PersonFields, Store};
+use crate::render::layout::Layout;
+use crate::render::portrait::PhotoFrame;
+use crate::store::{Person, PersonFields, Store};
+
+/// A holder's photo, from the store or from the folder.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Found {
+    /// JPEG or PNG bytes, as the store keeps them.
+    Stored(Vec<u8>),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Stored(image) => write!(f, "Stored({} bytes)", image.len()),
+            Found::File(path) => write!(f, "File({})", path.display()),
+        }
+    }
+}
 
 /// The profile's photo folder: `photos`, else `[printer] photos`, else in a demo profile
 /// the demo's portraits (made in `data_dir` on first use), else none. Writes files in the
@@ -31,12 +51,37 @@ pub fn find(dir: &Path, person: &PersonFields) -> Option<PathBuf> {
         .or_else(|| find_stem(dir, person.album_number.as_deref()))
 }
 
-/// The photo of the person a cardholder record belongs to, if any (a store error counts
-/// as no photo: a missing picture never stops a desk or a kiosk).
-pub fn of_cardholder(store: &Store, dir: &Path, cardholder_id: i64) -> Option<PathBuf> {
+/// The shape photos are cropped to: the photo frame of the card layout (`[printer] layout`),
+/// else the student card's. Blocking: reads the layout.
+pub fn card_frame(layout: Option<&Path>) -> PhotoFrame {
+    let Some(path) = layout else {
+        return PhotoFrame::STUDENT_CARD;
+    };
+    match Layout::load(path) {
+        Ok(layout) => PhotoFrame::of_layout(&layout).unwrap_or(PhotoFrame::STUDENT_CARD),
+        Err(err) => {
+            tracing::warn!(%err, "photos are cropped to the student card's frame");
+            PhotoFrame::STUDENT_CARD
+        }
+    }
+}
+
+/// The person's photo: the stored one, else the folder's file (a store error counts as no
+/// stored photo, logged: a missing picture never stops a desk or a kiosk).
+pub fn of_person(store: &Store, folder: Option<&Path>, person: &Person) -> Option<Found> {
+    match store.person_photo(person.id) {
+        Ok(Some(image)) => return Some(Found::Stored(image)),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(%err, "the stored photo cannot be read"),
+    }
+    find(folder?, &person.fields).map(Found::File)
+}
+
+/// The photo of the person a cardholder record belongs to, if any (see [`of_person`]).
+pub fn of_cardholder(store: &Store, folder: Option<&Path>, cardholder_id: i64) -> Option<Found> {
     let person_id = store.get_cardholder(cardholder_id).ok()?.fields.person_id?;
     let person = store.get_person(person_id).ok()?;
-    find(dir, &person.fields)
+    of_person(store, folder, &person)
 }
 
 fn find_stem(dir: &Path, stem: Option<&str>) -> Option<PathBuf> {
@@ -83,6 +128,28 @@ mod tests {
         );
         assert_eq!(find(dir.path(), &person(None, None)), None);
         assert_eq!(find(dir.path(), &person(Some("../100231"), None)), None);
+    }
+
+    #[test]
+    fn the_stored_photo_comes_before_the_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let id = store
+            .create_person(&person(Some("P-7"), Some("100231")))
+            .unwrap();
+        let holder = store
+            .create_cardholder(&crate::store::CardholderFields::active(id))
+            .unwrap();
+        std::fs::write(dir.path().join("P-7.jpg"), b"jpeg").unwrap();
+        let file = Some(Found::File(dir.path().join("P-7.jpg")));
+        assert_eq!(of_cardholder(&store, Some(dir.path()), holder), file);
+        assert_eq!(of_cardholder(&store, None, holder), None);
+
+        let jpeg = crate::render::portrait::tests::picture(300, 382, image::ImageFormat::Jpeg);
+        store.set_person_photo(id, &jpeg, "anna").unwrap();
+        let stored = Some(Found::Stored(jpeg));
+        assert_eq!(of_cardholder(&store, Some(dir.path()), holder), stored);
+        assert_eq!(of_cardholder(&store, None, holder), stored);
     }
 
     #[test]

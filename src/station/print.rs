@@ -21,11 +21,12 @@ use crate::config::{Chip, DesfireApp};
 use crate::error::{Failure, Problem};
 use crate::render::card::{CardRenderer, RenderError};
 use crate::render::cups::{CupsPrinter, PrintError};
-use crate::render::face::CardFace;
+use crate::render::face::{CardFace, StoredPhoto};
 use crate::render::layout::{Layout, SideName};
 use crate::station::auth::{Action, Denied, Session};
 use crate::station::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
 use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
+use crate::station::photo::Found;
 use crate::store::{
     Card, Printed, Production, ProductionStatus, QueueFilter, Store, StoreError, ranges,
 };
@@ -442,8 +443,7 @@ pub fn card_face(
         .person_id
         .map(|id| store.get_person(id))
         .transpose()
-        .map_err(|err| err.to_string())?
-        .map(|person| person.fields);
+        .map_err(|err| err.to_string())?;
     let card_number = card
         .and_then(|card| card.fields.card_number.clone())
         .unwrap_or_default();
@@ -463,7 +463,12 @@ pub fn card_face(
     };
     let mut holder_id = format!("CH-{cardholder_id}");
     if let Some(person) = person {
-        face.photo = photos.and_then(|dir| crate::station::photo::find(dir, &person));
+        match crate::station::photo::of_person(store, photos, &person) {
+            Some(Found::Stored(image)) => face.stored_photo = Some(StoredPhoto(image)),
+            Some(Found::File(path)) => face.photo = Some(path),
+            None => {}
+        }
+        let person = person.fields;
         face.first_name = std::iter::once(person.first_name.as_str())
             .chain(person.middle_name.as_deref())
             .collect::<Vec<_>>()
@@ -1061,6 +1066,51 @@ size_pt = 10
                 cancelled: false,
             })
         }
+    }
+
+    #[test]
+    fn the_stored_photo_is_printed_before_the_folders_file() {
+        let mut store = Store::open_in_memory().unwrap();
+        let (person, holder) = store
+            .create_person_with_cardholder(&crate::store::PersonFields {
+                person_number: Some("P-1".into()),
+                first_name: "Anna".into(),
+                middle_name: None,
+                last_name: "Kowalska".into(),
+                birth_date: time::macros::date!(2001 - 02 - 03),
+                phone_number: None,
+                mobile_number: None,
+                album_number: None,
+                pesel: None,
+            })
+            .unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        let white = image::RgbImage::from_pixel(300, 382, image::Rgb([255, 255, 255]));
+        white.save(folder.path().join("P-1.png")).unwrap();
+        let (face, _) = card_face(&store, holder, None, None, "U", Some(folder.path())).unwrap();
+        assert_eq!(face.photo, Some(folder.path().join("P-1.png")));
+
+        let mut black = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut black)
+            .encode_image(&image::RgbImage::new(300, 382))
+            .unwrap();
+        store.set_person_photo(person, &black, "anna").unwrap();
+        let (face, _) = card_face(&store, holder, None, None, "U", Some(folder.path())).unwrap();
+        assert_eq!(face.stored_photo, Some(StoredPhoto(black)));
+        assert_eq!(face.photo, None);
+
+        // Drawn in the layout's photo frame (x 4..26 mm, y 11..39 mm of 85.6 × 53.98).
+        let layout = Layout::parse(
+            "name = \"t\"\n[front]\nbackground = { colour = \"#ffffff\" }\n\
+             [[front.elements]]\nkind = \"photo\"\nframe = { x = 4, y = 11, width = 22, height = 28 }\n[back]\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let renderer = CardRenderer::new().unwrap();
+        let (width, _, rgba) = renderer.rgba(&layout, &face, SideName::Front, 856).unwrap();
+        let pixel = |x: u32, y: u32| &rgba[((y * width + x) * 4) as usize..][..3];
+        assert_eq!(pixel(150, 250), [0, 0, 0], "the stored photo, black");
+        assert_eq!(pixel(600, 250), [255, 255, 255], "the card beside it");
     }
 
     #[test]

@@ -79,6 +79,7 @@ mod mobile;
 mod operators;
 mod outbox;
 mod people;
+mod photos;
 mod print;
 mod replica;
 mod schema;
@@ -111,6 +112,7 @@ pub use print::{
     Batch, HologramRefused, HologramStock, Printed, Production, ProductionStatus, QueueFilter,
     ranges,
 };
+pub use photos::summary as photo_summary;
 pub use replica::{
     CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,
     production_update,

@@ -163,7 +163,7 @@ impl PersonFields {
     }
 
     /// The CardExchange create/update body.
-    fn payload(&self) -> Value {
+    pub(super) fn payload(&self) -> Value {
         json!({
             "firstName": self.first_name,
             "middleName": self.middle_name,
@@ -259,6 +259,15 @@ fn cardholder_from_row(row: &Row) -> rusqlite::Result<Cardholder> {
         },
         updated_at: row.get(10)?,
     })
+}
+
+pub(super) fn load_person(conn: &Connection, id: i64) -> Result<Person> {
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = ?1");
+    found(
+        conn.prepare_cached(&sql)?.query_row([id], person_from_row),
+        "person",
+        id,
+    )
 }
 
 /// Writes the person's row (`id` None = new), its search entry and its outbox row.
@@ -378,14 +387,7 @@ impl Store {
     }
 
     pub fn get_person(&self, id: i64) -> Result<Person> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = ?1");
-        found(
-            self.conn
-                .prepare_cached(&sql)?
-                .query_row([id], person_from_row),
-            "person",
-            id,
-        )
+        load_person(&self.conn, id)
     }
 
     pub fn create_cardholder(&mut self, fields: &CardholderFields) -> Result<i64> {

@@ -186,13 +186,23 @@ fn server_wins(
         );
         for (field, local) in payload.as_object().into_iter().flatten() {
             let on_server = field.strip_suffix("LocalId").unwrap_or(field);
+            let on_server = server.get(on_server).unwrap_or(&Value::Null);
+            // A photo is recorded by its length: the conflicts table holds no image bytes.
+            let (local, on_server) = if field == "photo" {
+                (
+                    &super::photos::summary(local),
+                    &super::photos::summary(on_server),
+                )
+            } else {
+                (local, on_server)
+            };
             record_conflict(
                 conn,
                 resource,
                 local_id,
                 field,
                 local,
-                server.get(on_server).unwrap_or(&Value::Null),
+                on_server,
                 CONFLICT_SERVER_WINS,
             )?;
         }
@@ -352,9 +362,14 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
                             IS NOT (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL))",
                 )?
                 .execute(values);
+            let new_photo = absorb_photo(conn, id, person)?;
             if matches!(done, Ok(0)) {
                 // The same as stored: no write, and the search entry stays as it is.
-                counts.unchanged += 1;
+                if new_photo {
+                    counts.updated += 1;
+                } else {
+                    counts.unchanged += 1;
+                }
                 return Ok(());
             }
             if !tolerate_constraint(resource, &person.id, done)? {
@@ -380,12 +395,47 @@ fn upsert_person(conn: &Connection, person: &remote::Person, counts: &mut Upsert
                 return Ok(());
             }
             counts.inserted += 1;
-            conn.last_insert_rowid()
+            let id = conn.last_insert_rowid();
+            absorb_photo(conn, id, person)?;
+            id
         }
     };
     conn.prepare_cached("INSERT INTO people_fts (rowid, text) VALUES (?1, ?2)")?
         .execute((id, fields.search_text()))?;
     Ok(())
+}
+
+/// Keeps the server's photo of local person `id`; whether it was new. A photo the checks
+/// refuse (not base64, too large, not a JPEG or PNG, absurd dimensions) is logged and left
+/// out: the person is stored, and a photo kept before stays. No `photo` (or null, or
+/// empty) leaves the stored one too: a server that does not carry photos never erases them.
+fn absorb_photo(conn: &Connection, id: i64, person: &remote::Person) -> Result<bool> {
+    let text = match &person.photo {
+        None | Some(Value::Null) => return Ok(false),
+        Some(Value::String(text)) if text.is_empty() => return Ok(false),
+        Some(Value::String(text)) => text,
+        Some(_) => {
+            tracing::warn!(
+                resource = %Resource::Persons, remote_id = person.id,
+                "server photo not stored: it is not a base64 string; correct the person's photo on the server"
+            );
+            return Ok(false);
+        }
+    };
+    let checked = crate::render::portrait::from_base64(text).and_then(|image| {
+        crate::render::portrait::check_stored(&image)?;
+        Ok(image)
+    });
+    match checked {
+        Ok(image) => super::photos::keep(conn, id, &image),
+        Err(err) => {
+            tracing::warn!(
+                resource = %Resource::Persons, remote_id = person.id,
+                "server photo not stored: {err}; correct the person's photo on the server"
+            );
+            Ok(false)
+        }
+    }
 }
 
 fn upsert_address(
@@ -1209,6 +1259,60 @@ mod tests {
         );
         let status = store.status().unwrap();
         assert_eq!((status.persons, status.outbox_pending), (1, 0));
+    }
+
+    #[test]
+    fn server_photos_are_stored_and_hostile_ones_refused_without_losing_the_person() {
+        use crate::render::portrait::{self, tests::picture, tests::png_bomb};
+        let mut store = Store::open_in_memory().unwrap();
+        let jpeg = picture(300, 382, image::ImageFormat::Jpeg);
+        let with_photo = |id: &str, photo: Value| -> remote::Person {
+            from_server(json!({
+                "id": id, "firstName": "Anna", "lastName": "Kowalska",
+                "birthDate": "2001-02-03", "photo": photo,
+            }))
+        };
+        let counts = store
+            .upsert_remote_persons(&[with_photo("p1", json!(portrait::to_base64(&jpeg)))])
+            .unwrap();
+        assert_eq!(counts.inserted, 1);
+        let local = store.search_people("kowalska", 5).unwrap()[0].id;
+        assert_eq!(store.person_photo(local).unwrap(), Some(jpeg.clone()));
+
+        // Each hostile photo leaves the person and the photo kept before as they are.
+        let huge = portrait::to_base64(&vec![0xFF; portrait::MAX_STORED_BYTES + 10]);
+        for hostile in [
+            json!("not base64 at all!"),
+            json!(huge),
+            json!(portrait::to_base64(b"GIF89a\x01\x00\x01\x00")),
+            json!(portrait::to_base64(&png_bomb(60_000, 60_000))),
+            json!(12),
+            json!(null),
+            json!(""),
+        ] {
+            let counts = store
+                .upsert_remote_persons(&[with_photo("p1", hostile.clone())])
+                .unwrap_or_else(|err| panic!("{hostile:.40}: {err}"));
+            assert_eq!(
+                counts.skipped + counts.updated,
+                0,
+                "{hostile:.40}: {counts:?}"
+            );
+            assert_eq!(store.person_photo(local).unwrap(), Some(jpeg.clone()));
+        }
+        // A person whose photo is refused on first sight is still stored.
+        let counts = store
+            .upsert_remote_persons(&[with_photo("p2", json!("%%%"))])
+            .unwrap();
+        assert_eq!(counts.inserted, 1);
+
+        // A new photo alone is an update.
+        let png = picture(400, 500, image::ImageFormat::Png);
+        let counts = store
+            .upsert_remote_persons(&[with_photo("p1", json!(portrait::to_base64(&png)))])
+            .unwrap();
+        assert_eq!(counts.updated, 1, "{counts:?}");
+        assert_eq!(store.person_photo(local).unwrap(), Some(png));
     }
 
     #[test]

@@ -25,6 +25,7 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0014_card_holograms.sql")),
     M::up(include_str!("migrations/0015_production_outcomes.sql")),
     M::up(include_str!("migrations/0016_persons_import_keys.sql")),
+    M::up(include_str!("migrations/0017_person_photos.sql")),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

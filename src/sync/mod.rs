@@ -457,7 +457,12 @@ async fn push_entry(
                 resource, local_id = entry.local_id, fields = %field_names(&entry.payload),
                 "the server no longer has this object; the local change is dropped"
             );
-            tracing::debug!(resource, local_id = entry.local_id, payload = %entry.payload, "dropped change");
+            // A photo is logged by its length only, even at debug.
+            let mut payload = entry.payload.clone();
+            if let Some(photo) = payload.get_mut("photo") {
+                *photo = crate::store::photo_summary(photo);
+            }
+            tracing::debug!(resource, local_id = entry.local_id, %payload, "dropped change");
             blocking(|| store.complete_push(&entry, None))?;
             Ok(Pushed::Gone)
         }

@@ -259,6 +259,16 @@ catalogue! {
     Save => "Zapisz", "Save";
     Saving => "Zapisywanie…", "Saving…";
     PersonSaved => "Zapisano:", "Saved:";
+    SetPhoto => "Ustaw zdjęcie z pliku", "Set photo from file";
+    PhotoPathPlaceholder => "Ścieżka do pliku JPEG lub PNG", "Path of a JPEG or PNG file";
+    LoadPhoto => "Wczytaj", "Load";
+    LoadingPhoto => "Wczytywanie i przycinanie zdjęcia…", "Loading and cropping the photo…";
+    PhotoRules => "JPEG lub PNG, przycinane do ramki zdjęcia na karcie; najmniejszy kadr w pikselach (300 dpi):", "JPEG or PNG, cropped to the card's photo frame; smallest crop in pixels (300 dpi):";
+    PhotoPreview => "Podgląd: zdjęcie przycięte do ramki na karcie", "Preview: the photo cropped to the card's frame";
+    Pixels => "px", "px";
+    Kilobytes => "kB", "kB";
+    SavePhoto => "Zapisz zdjęcie", "Save photo";
+    PhotoSaved => "Zapisano zdjęcie:", "Photo saved:";
     FixTheMarkedFields => "Popraw zaznaczone pola.", "Correct the marked fields.";
     ProblemRequired => "Pole wymagane", "Required";
     ProblemNotAName => "Tylko litery, spacje, łącznik i apostrof", "Letters, spaces, hyphens and apostrophes only";

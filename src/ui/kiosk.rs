@@ -317,9 +317,7 @@ impl Kiosk {
         let (Some(ready), Some(holder), true) = (&self.ready, holder, shows_holder) else {
             return Task::none();
         };
-        let Some(folder) = ready.photos.clone() else {
-            return Task::none();
-        };
+        let folder = ready.photos.clone();
         self.photo = Photo::Loading;
         let db = ready.db.clone();
         let (width, height) = PHOTO_SIZE;
@@ -327,7 +325,7 @@ impl Kiosk {
             photo::load(
                 move || {
                     let store = db.lock().ok()?;
-                    crate::station::photo::of_cardholder(&store, &folder, holder)
+                    crate::station::photo::of_cardholder(&store, folder.as_deref(), holder)
                 },
                 width,
                 height,

@@ -1,10 +1,12 @@
 //! Holder photos in the window (the desk's panel, the kiosk's verdict): found with
-//! [`crate::station::photo`] and decoded with [`crate::render::photo`] on a blocking thread,
+//! [`crate::station::photo`] (the store's first, then the folder's) and decoded with [`crate::render::photo`] on a blocking thread,
 //! then handed to iced as RGBA. A missing or unreadable photo is simply not shown.
 
 use std::path::PathBuf;
 
 use iced::widget::image;
+
+use crate::station::photo::Found;
 
 /// What the screen shows where a photo may go.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +45,7 @@ pub fn folder_of(profile: &crate::config::Profile, data_dir: &std::path::Path) -
 /// Finds the photo with `find` and decodes it at twice `width` × `height` (sharp on HiDPI
 /// screens and scaled kiosks), off the UI thread.
 pub async fn load(
-    find: impl FnOnce() -> Option<PathBuf> + Send + 'static,
+    find: impl FnOnce() -> Option<Found> + Send + 'static,
     width: u32,
     height: u32,
 ) -> Photo {
@@ -52,20 +54,30 @@ pub async fn load(
     decoded.await.unwrap_or(Photo::Missing)
 }
 
-/// Blocking: reads and scales the file.
-fn decode(find: impl FnOnce() -> Option<PathBuf>, width: u32, height: u32) -> Photo {
-    let Some(path) = find() else {
-        return Photo::Missing;
+/// Blocking: reads and scales the photo.
+fn decode(find: impl FnOnce() -> Option<Found>, width: u32, height: u32) -> Photo {
+    let (width, height) = (width * 2, height * 2);
+    let thumbnail = match find() {
+        None => return Photo::Missing,
+        Some(Found::File(path)) => crate::render::photo::thumbnail(&path, width, height),
+        Some(Found::Stored(image)) => {
+            crate::render::photo::thumbnail_from_bytes(image, width, height)
+        }
     };
-    match crate::render::photo::thumbnail(&path, width * 2, height * 2) {
-        Ok(picture) => Photo::Shown(image::Handle::from_rgba(
-            picture.width,
-            picture.height,
-            picture.rgba,
-        )),
+    match thumbnail {
+        Ok(picture) => shown(picture),
         Err(err) => {
             tracing::warn!(%err, "holder photo not shown");
             Photo::Missing
         }
     }
+}
+
+/// A decoded picture as the screen shows it.
+pub fn shown(picture: crate::render::photo::Thumbnail) -> Photo {
+    Photo::Shown(image::Handle::from_rgba(
+        picture.width,
+        picture.height,
+        picture.rgba,
+    ))
 }

@@ -7,14 +7,15 @@
 //! One state and one message type for the whole screen; each part handles its messages and
 //! draws itself in its own file: `search` (the list on the left), `panel` (the holder on the
 //! right: photo, cards, block and prolong), `prolong` (the new expiry and hologram sticker of
-//! a prolongation), `issuance` (writing a card), `usos` (what USOS says about the holder)
-//! and `import` (people from a CSV file).
+//! a prolongation), `photo_edit` (set the holder's photo from a file), `issuance` (writing a
+//! card), `usos` (what USOS says about the holder) and `import` (people from a CSV file).
 
 mod import;
 mod issuance;
 mod panel;
 mod person;
 mod prolong;
+mod photo_edit;
 mod search;
 mod usos;
 
@@ -32,6 +33,7 @@ use crate::card::ReaderEvent;
 use crate::config::{Language, Profile};
 use crate::error::Failure;
 use crate::remote::usos::UsosClient;
+use crate::render::portrait::PhotoFrame;
 use crate::station::auth::Session;
 use crate::station::desk::{DeskSetup, DuplicateReason};
 use crate::station::person::Field;
@@ -43,6 +45,7 @@ pub use issuance::{Issuance, IssueEvent, IssueFailure};
 pub use panel::Panel;
 pub use person::{BlockAsk, PersonForm};
 pub use prolong::{Note, ProlongAsk, ProlongFailed};
+pub use photo_edit::{PhotoEdit, PhotoStep};
 pub use search::SEARCH_ID;
 pub use usos::{NoticeState, UsosHolder, UsosSide};
 
@@ -55,6 +58,10 @@ pub struct Desk {
     photos: Option<Option<PathBuf>>,
     /// The open holder's photo.
     pub photo: Photo,
+    /// "Set photo from file" under way for the open holder.
+    pub photo_edit: Option<PhotoEdit>,
+    /// The card's photo frame, the shape photos are cropped to.
+    photo_frame: PhotoFrame,
     pub usos: Option<UsosSide>,
     pub query: String,
     generation: u64,
@@ -148,6 +155,21 @@ pub enum Message {
         person_id: i64,
         photo: Photo,
     },
+    PhotoFrame(PhotoFrame),
+    /// Open "set photo from file" for the open holder.
+    SetPhoto,
+    PhotoPathChanged(String),
+    LoadPhotoFile,
+    PhotoPrepared {
+        person_id: i64,
+        result: photo_edit::Prepared,
+    },
+    SavePhoto,
+    PhotoSaved {
+        person_id: i64,
+        result: Result<(), Failure>,
+    },
+    CancelPhoto,
     UsosClient(Result<UsosClient, Failure>),
     UsosLoaded {
         lookup: u64,
@@ -178,6 +200,7 @@ impl Desk {
         setup: Task<Result<Arc<DeskSetup>, Failure>>,
     ) -> (Self, Task<Message>) {
         let photos = panel::photo_folder(profile);
+        let frame = photo_edit::find_frame(profile);
         let (usos, client) = usos::start(profile);
         let desk = Self {
             db,
@@ -185,6 +208,8 @@ impl Desk {
             access,
             photos: None,
             photo: Photo::None,
+            photo_edit: None,
+            photo_frame: PhotoFrame::STUDENT_CARD,
             usos,
             query: String::new(),
             generation: 0,
@@ -207,7 +232,13 @@ impl Desk {
         let focus = iced::widget::operation::focus(SEARCH_ID);
         (
             desk,
-            Task::batch([setup.map(Message::SetupLoaded), photos, client, focus]),
+            Task::batch([
+                setup.map(Message::SetupLoaded),
+                photos,
+                frame,
+                client,
+                focus,
+            ]),
         )
     }
 
@@ -309,6 +340,28 @@ impl Desk {
             Message::PhotoFolder(folder) => self.photo_folder_found(folder),
             Message::PhotoLoaded { person_id, photo } => {
                 self.photo_loaded(person_id, photo);
+                Task::none()
+            }
+            Message::PhotoFrame(frame) => {
+                self.photo_frame = frame;
+                Task::none()
+            }
+            Message::SetPhoto => self.start_photo(),
+            Message::PhotoPathChanged(path) => {
+                self.photo_path_changed(path);
+                Task::none()
+            }
+            Message::LoadPhotoFile => self.load_photo_file(),
+            Message::PhotoPrepared { person_id, result } => {
+                self.photo_prepared(person_id, result);
+                Task::none()
+            }
+            Message::SavePhoto => self.save_photo(),
+            Message::PhotoSaved { person_id, result } => {
+                return self.photo_saved(person_id, result);
+            }
+            Message::CancelPhoto => {
+                self.photo_edit = None;
                 Task::none()
             }
             Message::UsosClient(client) => self.usos_client_made(client),

@@ -54,6 +54,7 @@ impl Desk {
         self.form = None;
         self.block = None;
         self.prolong = None;
+        self.photo_edit = None;
         if let Some(i) = self.hits.iter().position(|p| p.id == person_id) {
             self.highlighted = Some(i);
         }
@@ -147,23 +148,25 @@ impl Desk {
         }
     }
 
-    /// Looks for the open holder's photo once the folder is known.
-    fn load_photo(&mut self) -> Task<Message> {
+    /// Looks for the open holder's photo (the stored one, else the folder's) once the folder
+    /// is known.
+    pub(super) fn load_photo(&mut self) -> Task<Message> {
         let (Some(panel), Some(folder)) = (&self.panel, &self.photos) else {
             self.photo = Photo::None;
             return Task::none();
         };
-        let Some(folder) = folder.clone() else {
-            self.photo = Photo::Missing;
-            return Task::none();
-        };
+        let folder = folder.clone();
         self.photo = Photo::Loading;
         let person_id = panel.person.id;
-        let person = panel.person.fields.clone();
+        let person = panel.person.clone();
+        let db = self.db.clone();
         let (width, height) = PHOTO_SIZE;
         Task::perform(
             photo::load(
-                move || crate::station::photo::find(&folder, &person),
+                move || {
+                    let store = db.lock().ok()?;
+                    crate::station::photo::of_person(&store, folder.as_deref(), &person)
+                },
                 width,
                 height,
             ),
@@ -264,8 +267,21 @@ impl Desk {
                 .style(button::secondary)
                 .on_press(Message::EditPerson),
             );
+            heading = heading.push(
+                button(
+                    text(t(language, Text::SetPhoto))
+                        .size(theme::SMALL_SIZE)
+                        .wrapping(text::Wrapping::None),
+                )
+                .style(button::secondary)
+                .on_press(Message::SetPhoto),
+            );
         }
-        let mut page = column![heading, cards].spacing(18);
+        let mut page = column![heading].spacing(18);
+        if let Some(edit) = &self.photo_edit {
+            page = page.push(self.photo_edit_view(edit, language));
+        }
+        page = page.push(cards);
         if let Some(usos) = &self.usos {
             page = page.push(self.usos_view(usos, panel, language));
         }
