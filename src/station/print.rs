@@ -25,7 +25,9 @@ use crate::render::face::CardFace;
 use crate::render::layout::{Layout, SideName};
 use crate::station::auth::{Action, Denied, Session};
 use crate::station::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
-use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
+use crate::station::issue::{
+    self, CardholderRecordError, ElsSource, IssueError, Signer, chip_serial,
+};
 use crate::store::{Card, Printed, Production, Store, StoreError, ranges};
 
 /// Blank cards one production may use in one batch before the batch moves on without it.
@@ -200,13 +202,14 @@ impl PrintStation {
         let production = store
             .get_production(production_id)
             .map_err(|err| err.to_string())?;
-        Ok(production_face(
+        production_face(
             store,
             &production,
             &self.university,
             self.printer.photos.as_deref(),
-        )?
-        .face)
+        )
+        .map(|found| found.face)
+        .map_err(|err| err.to_string())
     }
 
     /// A face's printed sides as RGBA pixels `width` wide, for the queue's preview.
@@ -309,14 +312,14 @@ pub enum PrintEvent {
     FailedTry {
         index: usize,
         production: i64,
-        reason: String,
+        reason: Failure,
         retrying: bool,
     },
     /// The production cannot be printed as it stands (data, photo, layout); no card was used.
     Skipped {
         index: usize,
         production: i64,
-        reason: String,
+        reason: Failure,
     },
     Paused,
     Resumed,
@@ -369,6 +372,50 @@ pub enum CardFailure {
     Print(#[from] PrintError),
 }
 
+impl Problem for CardFailure {
+    fn next_step(&self) -> &'static str {
+        match self {
+            CardFailure::Desfire(err) => err.next_step(),
+            CardFailure::Els(err) => err.next_step(),
+            CardFailure::Print(err) => err.next_step(),
+        }
+    }
+}
+
+/// Why a production cannot be printed as it stands: no card is used for it.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] CardholderRecordError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("card {card} has no expiry date for the {}", match chip {
+        Chip::Els => "ELS",
+        Chip::Desfire => "DESFire record",
+    })]
+    NoExpiry { card: i64, chip: Chip },
+    #[error("card number {0:?} is not a number the DESFire record can carry")]
+    CardNumber(String),
+}
+
+impl Problem for PrepareError {
+    fn next_step(&self) -> &'static str {
+        match self {
+            PrepareError::Store(err) => err.next_step(),
+            PrepareError::Record(err) => err.next_step(),
+            PrepareError::Render(err) => err.next_step(),
+            PrepareError::NoExpiry { .. } => {
+                "give the card an expiry date (sync it from the server), then run the batch again"
+            }
+            PrepareError::CardNumber(_) => {
+                "give the card a numeric card number (sync it from the server), then run the batch again"
+            }
+        }
+    }
+}
+
 /// One production ready to go: the printed PDF and what its chips get, all from the same
 /// store rows, so the print and the chip cannot disagree.
 pub struct Prepared {
@@ -390,10 +437,8 @@ pub fn production_face(
     production: &Production,
     university: &str,
     photos: Option<&Path>,
-) -> Result<ProductionFace, String> {
-    let card = store
-        .get_card(production.card_id)
-        .map_err(|err| err.to_string())?;
+) -> Result<ProductionFace, PrepareError> {
+    let card = store.get_card(production.card_id)?;
     let cardholder_id = production
         .cardholder_id
         .unwrap_or(card.fields.cardholder_id);
@@ -431,16 +476,13 @@ pub fn card_face(
     name_on_card: Option<&str>,
     university: &str,
     photos: Option<&Path>,
-) -> Result<(CardFace, String), String> {
-    let cardholder = store
-        .get_cardholder(cardholder_id)
-        .map_err(|err| err.to_string())?;
+) -> Result<(CardFace, String), PrepareError> {
+    let cardholder = store.get_cardholder(cardholder_id)?;
     let person = cardholder
         .fields
         .person_id
         .map(|id| store.get_person(id))
-        .transpose()
-        .map_err(|err| err.to_string())?
+        .transpose()?
         .map(|person| person.fields);
     let card_number = card
         .and_then(|card| card.fields.card_number.clone())
@@ -491,7 +533,7 @@ pub fn prepare(
     store: &Store,
     production: Production,
     setup: &PrintSetup<'_>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, PrepareError> {
     let university = setup
         .els
         .as_ref()
@@ -507,37 +549,33 @@ pub fn prepare(
         .to_owned();
     let pdf = setup
         .renderer
-        .pdf_pages(setup.layout, &face, printed_sides(setup.layout))
-        .map_err(|err: RenderError| err.to_string())?;
-    let expiry = |chip: &str| {
-        face.expires
-            .ok_or_else(|| format!("card {} has no expiry date for the {chip}", card.id))
+        .pdf_pages(setup.layout, &face, printed_sides(setup.layout))?;
+    let expiry = |chip| {
+        face.expires.ok_or(PrepareError::NoExpiry {
+            card: card.id,
+            chip,
+        })
     };
     let desfire = match setup.desfire {
         Some(_) => Some(CardRecord {
-            card_number: face.card_number.parse().map_err(|_| {
-                format!(
-                    "card number {:?} is not a number the DESFire record can carry",
-                    face.card_number
-                )
-            })?,
+            card_number: face
+                .card_number
+                .parse()
+                .map_err(|_| PrepareError::CardNumber(face.card_number.clone()))?,
             barcode: face.barcode_value.clone(),
             holder_id,
-            expires: expiry("DESFire record")?,
+            expires: expiry(Chip::Desfire)?,
         }),
         None => None,
     };
     let els = match &setup.els {
-        Some(els) => Some(
-            issue::els_data_for(
-                store,
-                cardholder_id,
-                els.university,
-                els.edition,
-                expiry("ELS")?,
-            )
-            .map_err(|err| err.to_string())?,
-        ),
+        Some(els) => Some(issue::els_data_for(
+            store,
+            cardholder_id,
+            els.university,
+            els.edition,
+            expiry(Chip::Els)?,
+        )?),
         None => None,
     };
     Ok(Prepared {
@@ -625,7 +663,7 @@ pub fn run_batch(
                     events(PrintEvent::Skipped {
                         index,
                         production: production_id,
-                        reason,
+                        reason: Failure::from(reason),
                     });
                     summary.left.push(production_id);
                     continue;
@@ -658,8 +696,8 @@ pub fn run_batch(
                     Err(CardOutcome::Batch(err)) => return Err(err),
                     Err(CardOutcome::Card(failure)) => {
                         summary.failed_tries += 1;
-                        let reason = failure.to_string();
-                        store.record_failed_try(production_id, operator, &reason)?;
+                        let reason = Failure::from(failure);
+                        store.record_failed_try(production_id, operator, &reason.cause)?;
                         let retrying = tries < MAX_TRIES && !control.is_cancelled();
                         events(PrintEvent::FailedTry {
                             index,

@@ -49,8 +49,8 @@ pub struct PrintScreen {
     preview: Vec<image::Handle>,
     pub batch: Batch,
     control: Control,
-    /// Cards that did not come out, with why: the operator's retry list.
-    pub failures: Vec<String>,
+    /// Cards that did not come out (the production), with why: the operator's retry list.
+    pub failures: Vec<(i64, Failure)>,
     pub error: Option<Failure>,
 }
 
@@ -266,12 +266,12 @@ impl PrintScreen {
             PrintEvent::Printed { .. } => *done += 1,
             PrintEvent::FailedTry {
                 production, reason, ..
-            } => self.failures.push(format!("#{production}: {reason}")),
+            } => self.failures.push((production, reason)),
             PrintEvent::Skipped {
                 production, reason, ..
             } => {
                 *done += 1;
-                self.failures.push(format!("#{production}: {reason}"));
+                self.failures.push((production, reason));
             }
             PrintEvent::Paused => *paused = true,
             PrintEvent::Resumed => *paused = false,
@@ -367,11 +367,14 @@ impl PrintScreen {
         if !self.failures.is_empty() {
             let mut failed =
                 column![text(t(language, Text::FailedCards)).font(theme::BOLD)].spacing(4);
-            for failure in &self.failures {
+            for (production, reason) in &self.failures {
                 failed = failed.push(
-                    text(failure.clone())
-                        .size(theme::SMALL_SIZE)
-                        .color(theme::PROBLEM),
+                    text(format!(
+                        "#{production}: {}",
+                        super::problem(language, reason)
+                    ))
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::PROBLEM),
                 );
             }
             side = side.push(failed);
