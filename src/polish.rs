@@ -9,7 +9,7 @@ use crate::card::els::ElsCardError;
 use crate::card::feed::FeedError;
 use crate::card::transport::TransportError;
 use crate::config::keys::KeyError;
-use crate::config::{ConfigError, Role};
+use crate::config::{Chip, ConfigError, Role};
 use crate::crypto::els_sig::CrlError;
 use crate::error::{InPolish, Polish};
 use crate::remote::cardexchange::RemoteError;
@@ -24,12 +24,13 @@ use crate::station::desfire::{DesfireIssueError, DesfireReadError};
 use crate::station::desk::{DeskError, ExpiryRefused, SetupError};
 use crate::station::import::{CsvImportError, MAX_FILE_BYTES};
 use crate::station::issue::{CardholderRecordError, IssueError};
-use crate::station::print::BatchError;
+use crate::station::print::{BatchError, CardFailure, PrepareError};
 use crate::station::usos::{NoticeError, UsosIssueError, UsosSetupError};
 use crate::station::validate::PolicyError;
 use crate::store::trust::AddCrlError;
 use crate::store::{
-    HologramRefused, MAX_FAILED_ATTEMPTS, OperatorRole, Resource, SignInError, StoreError,
+    HologramRefused, MAX_FAILED_ATTEMPTS, OperatorRole, ProductionStatus, Resource, SignInError,
+    StoreError,
 };
 use crate::sync::SyncError;
 use crate::sync::id123::ImportError;
@@ -718,6 +719,57 @@ impl InPolish for BatchError {
     }
 }
 
+impl InPolish for CardFailure {
+    fn polish(&self) -> Polish {
+        let (what, inner) = match self {
+            Self::Desfire(err) => ("Kodowanie DESFire nieudane", err.polish()),
+            Self::Els(err) => ("Kodowanie ELS nieudane", err.polish()),
+            Self::Print(err) => ("Kartę zakodowano, ale nie wydrukowano", err.polish()),
+        };
+        pl(format!("{what}: {}", inner.cause), &inner.next_step)
+    }
+}
+
+impl InPolish for PrepareError {
+    fn polish(&self) -> Polish {
+        match self {
+            Self::Store(err) => err.polish(),
+            Self::Record(err) => err.polish(),
+            Self::Render(err) => err.polish(),
+            Self::NoExpiry { card, chip } => pl(
+                format!(
+                    "Karta {card} nie ma daty ważności, której potrzebuje {}.",
+                    match chip {
+                        Chip::Els => "ELS",
+                        Chip::Desfire => "rekord DESFire",
+                    }
+                ),
+                "Nadaj karcie datę ważności (zsynchronizuj ją z serwerem), potem uruchom partię ponownie.",
+            ),
+            Self::CardNumber(number) => pl(
+                format!("Numer karty „{number}” nie jest liczbą, którą może nieść rekord DESFire."),
+                "Nadaj karcie numer z samych cyfr (zsynchronizuj ją z serwerem), potem uruchom partię ponownie.",
+            ),
+            Self::NoLongerQueued { production, status } => pl(
+                format!(
+                    "Zlecenie {production} jest już {}.",
+                    match status {
+                        ProductionStatus::Cancelled => "anulowane",
+                        ProductionStatus::Withdrawn => "wycofane",
+                        ProductionStatus::Produced | ProductionStatus::ToBeActivated => {
+                            "wydrukowane"
+                        }
+                        ProductionStatus::ToBeCreated | ProductionStatus::ToBeProduced => {
+                            "w innym stanie"
+                        }
+                    }
+                ),
+                "Nic nie trzeba robić: zdjęto je z kolejki i nie zostało wydrukowane.",
+            ),
+        }
+    }
+}
+
 impl InPolish for SetupError {
     fn polish(&self) -> Polish {
         let set_els = "Ustaw signer_key, signer_cert i card_key_env w sekcji [els] profilu.";
@@ -1058,6 +1110,12 @@ impl InPolish for StoreError {
                 "Sprawdź dane względem istniejących rekordów.",
             ),
             Self::Invalid(_) => pl("Nieprawidłowe dane.", "Popraw dane i powtórz."),
+            Self::HologramsShort { needed, free } => pl(
+                format!(
+                    "Partia potrzebuje {needed} naklejek holograficznych, a w zapasie jest {free} wolnych."
+                ),
+                "Dodaj numery nowych rolek naklejek (cardstation holograms add PIERWSZY OSTATNI), potem uruchom partię ponownie.",
+            ),
             Self::Sqlite(_) => pl(
                 "Błąd bazy danych.",
                 "Powtórz czynność; jeśli błąd się powtarza, zgłoś go.",

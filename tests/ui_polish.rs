@@ -1,37 +1,61 @@
-//! The window in Polish shows no English: the desk's screens (sign-in, search, a student,
-//! the prolongation step with its hologram sticker, readers, settings, the status bar) with the demo data and forced failures (a wrong PIN,
-//! the card taken away mid-write, the wrong card, the server down, the store locked), each
-//! text the simulator finds checked word by word against the Polish catalogue, the Polish
-//! text of the failures forced, and the names the screen shows; and the CSV import's report
-//! with a row refused for each reason (ICED_TEST_BACKEND=tiny-skia).
+//! The window in Polish shows no English: every screen (sign-in, the desk's search and
+//! student, readers, settings, the status bar, the print station's queue and batch, the
+//! kiosk's verdicts and its exit prompt, the window title) with the demo data and forced
+//! failures (a wrong PIN, the card taken away mid-write, the wrong card, the server down, the
+//! store locked; a failed encode, a printer error, an empty hopper, a hologram stock too
+//! small, a production that cannot be printed; every kiosk verdict, a stale register, the
+//! reader gone; the desk's prolongation step with a refused hologram sticker, the CSV
+//! import's report with a row refused for each reason, the photo editor)
+//! (ICED_TEST_BACKEND=tiny-skia).
+//!
+//! How a string is judged, in [`Polish::foreign`]: first the data the test put on the screen
+//! (a name, a path, an audit row, a printer's reply) is cut out of it, wherever it appears.
+//! What is left fails when (1) one of its words is not in the Polish vocabulary: the Polish
+//! side of the [`Text`] catalogue, the verdict reasons' and evidence's Polish, and the Polish
+//! text of the failures forced; or (2) one of its words is a common English word
+//! ([`ENGLISH`], none of which is a Polish word: a test checks the list against the
+//! vocabulary). (1) catches an English string the catalogue does not hold, and a Polish
+//! literal outside the catalogue; (2) catches English that passes (1) because its words are
+//! shared by both languages' texts (a failure's Polish naming a value in English). A word is
+//! letters only: numbers, dates, UIDs and album numbers (anything with a digit) carry no
+//! language, nor do profile names and commands (`[server]`, `printer.queue`).
 
 #![cfg(feature = "gui")]
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use cardstation::card::ReaderEvent;
+use cardstation::card::desfire::DesfireError;
 use cardstation::card::els::ElsCardError;
+use cardstation::card::feed::FeedError;
 use cardstation::card::transport::TransportError;
-use cardstation::config::{Language, Profile};
+use cardstation::config::{Language, Profile, Role};
 use cardstation::error::Failure;
 use cardstation::remote::cardexchange::RemoteError;
+use cardstation::render::cups::PrintError;
+use cardstation::station::desfire::DesfireIssueError;
 use cardstation::station::desk::DeskError;
 use cardstation::station::issue::IssueError;
-use cardstation::station::print::ProductionChange;
+use cardstation::station::print::{
+    BatchError, BatchSummary, CardFailure, PrepareError, PrintEvent, ProductionChange,
+};
+use cardstation::station::validate::{Decision, Evidence, Reason, Staleness, Verdict};
 use cardstation::store::StoreError;
 use cardstation::sync::SyncError;
-use cardstation::ui::i18n::{Text, t};
+use cardstation::ui::i18n::{Text, evidence_pl, reason_pl, t};
+use cardstation::ui::kiosk::{self, NoVerdict};
 use cardstation::ui::{App, Message, Tab, desk, print, readers, sync};
 use iced_test::selector::Candidate;
 use iced_test::simulator::Simulator;
 mod common;
 mod ui_harness;
 
-use ui_harness::{DEMO_DESFIRE_KEYS, send, settings, sign_in};
+use ui_harness::{DEMO_DESFIRE_KEYS, send, settings, settle, sign_in};
 
-/// Every text widget's content on the window now.
+/// Every text widget's content on the window now, and the window's title.
 fn displayed(app: &App) -> Vec<String> {
-    let mut texts = Vec::new();
+    let mut texts = vec![app.title()];
     let mut ui = Simulator::with_settings(settings(), app.view());
     // A selector that never matches visits the whole tree.
     let _ = ui.find(|candidate: Candidate<'_>| {
@@ -43,29 +67,212 @@ fn displayed(app: &App) -> Vec<String> {
     texts
 }
 
-/// The words the window may show in Polish: the catalogue's, the forced failures' Polish
-/// text, and names from the data. A word is letters only: numbers, dates, UIDs and album
-/// numbers (anything with a digit) carry no language.
+/// What the window may show in Polish: the vocabulary of [`Polish::new`], and the data the
+/// test put on the screen.
 struct Polish {
     words: HashSet<String>,
+    /// Values shown as they are stored (a name, a path, an audit row, a printer's reply),
+    /// alone or inside a sentence.
+    data: HashSet<String>,
 }
 
 /// Abbreviations the window shows whatever its language.
-const NOT_LANGUAGE: &str = "UTC ATR UID CUPS";
+const NOT_LANGUAGE: &str = "UTC ATR UID CUPS ms";
 
+/// Common English words that are not Polish words: a string with one of them is English,
+/// whatever else it holds.
+const ENGLISH: &[&str] = &[
+    "the",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "has",
+    "have",
+    "had",
+    "not",
+    "of",
+    "and",
+    "or",
+    "for",
+    "with",
+    "from",
+    "into",
+    "in",
+    "at",
+    "this",
+    "that",
+    "these",
+    "it",
+    "its",
+    "your",
+    "you",
+    "please",
+    "card",
+    "cards",
+    "reader",
+    "readers",
+    "printer",
+    "print",
+    "printed",
+    "failed",
+    "failure",
+    "error",
+    "again",
+    "check",
+    "valid",
+    "expired",
+    "blocked",
+    "unknown",
+    "forged",
+    "revoked",
+    "until",
+    "ago",
+    "never",
+    "synced",
+    "register",
+    "signature",
+    "stock",
+    "empty",
+    "queue",
+    "batch",
+    "encoding",
+    "encoded",
+    "sign",
+    "put",
+    "try",
+    "retry",
+    "station",
+    "store",
+    "server",
+    "cannot",
+    "could",
+    "should",
+    "would",
+    "will",
+    "must",
+    "can",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "how",
+    "next",
+    "step",
+    "run",
+    "start",
+    "stop",
+    "open",
+    "close",
+    "cancel",
+    "pause",
+    "resume",
+    "done",
+    "issued",
+    "issue",
+    "holder",
+    "file",
+    "key",
+    "keys",
+    "missing",
+    "found",
+    "wrong",
+    "removed",
+    "taken",
+    "left",
+    "still",
+    "only",
+    "all",
+    "any",
+    "none",
+    "yes",
+    "off",
+    "out",
+    "up",
+    "down",
+    "over",
+    "after",
+    "before",
+    "then",
+    "than",
+    "there",
+    "here",
+    "now",
+    "new",
+    "old",
+    "date",
+    "time",
+    "number",
+    "name",
+    "student",
+    "office",
+    "staff",
+    "ask",
+    "use",
+    "another",
+    "tap",
+    "insert",
+    "hold",
+    "answer",
+    "read",
+    "write",
+    "written",
+    "deleted",
+    "last",
+    "fetched",
+    "blocks",
+    "hours",
+    "seconds",
+    "sync",
+    "pending",
+    "tries",
+    "rejected",
+    "finished",
+    "unavailable",
+    "setup",
+];
+
+/// The words of `text`, lower case. Names from the profile and commands (`[server]`,
+/// `printer.queue`, `job_timeout_seconds`, `profiles/print-station.toml`) are no words:
+/// they read the same in every language.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
+    text.split_whitespace()
+        .filter(|token| !is_code(token))
+        .flat_map(|token| token.split(|c: char| !c.is_alphanumeric()))
         .filter(|word| word.chars().count() >= 2 && !word.chars().any(|c| c.is_ascii_digit()))
         .map(str::to_lowercase)
 }
 
+fn is_code(token: &str) -> bool {
+    let inner = token.trim_end_matches(|c: char| c.is_ascii_punctuation());
+    token.contains(['[', '_', '=', '`']) || inner.contains(['.', '/'])
+}
+
 impl Polish {
+    /// The window's Polish vocabulary: the catalogue's Polish side, the kiosk's verdict
+    /// reasons and evidence in Polish, and the abbreviations of [`NOT_LANGUAGE`].
     fn new() -> Self {
         let mut polish = Self {
             words: HashSet::new(),
+            data: HashSet::new(),
         };
         for &key in Text::ALL {
             polish.learn(t(Language::Pl, key));
+        }
+        for reason in Reason::ALL {
+            polish.learn(reason_pl(&reason.key()));
+        }
+        for evidence in [
+            Evidence::SignedAndAuthenticatedChip,
+            Evidence::AuthenticatedChip,
+            Evidence::SignedChip,
+            Evidence::UidOnly,
+        ] {
+            polish.learn(evidence_pl(evidence));
         }
         polish.learn(NOT_LANGUAGE);
         polish
@@ -75,6 +282,11 @@ impl Polish {
         self.words.extend(words(text));
     }
 
+    /// A value shown as it is stored: wherever it appears it is data, not language.
+    fn learn_data(&mut self, data: &str) {
+        self.data.insert(data.to_owned());
+    }
+
     /// The failure's Polish text is what the window may show for it.
     fn learn_failure(&mut self, failure: &Failure) {
         let polish = failure.polish.as_ref().expect("a failure with Polish");
@@ -82,12 +294,19 @@ impl Polish {
         self.learn(&polish.next_step);
     }
 
-    /// The texts on the window with a word that is not Polish, and the word.
+    /// The texts on the window that are not Polish, and the word that gives each away.
     fn foreign(&self, app: &App) -> Vec<(String, String)> {
+        let mut data: Vec<&String> = self.data.iter().collect();
+        // The longest first, so a value inside another is not cut out of it.
+        data.sort_by_key(|data| std::cmp::Reverse(data.len()));
         displayed(app)
             .into_iter()
             .filter_map(|shown| {
-                let word = words(&shown).find(|word| !self.words.contains(word))?;
+                let text = data
+                    .iter()
+                    .fold(shown.clone(), |text, data| text.replace(data.as_str(), " "));
+                let word = words(&text)
+                    .find(|word| !self.words.contains(word) || ENGLISH.contains(&word.as_str()))?;
                 Some((shown, word))
             })
             .collect()
@@ -97,12 +316,22 @@ impl Polish {
     fn assert_all_polish(&self, app: &App, screen: &str) {
         let shown = displayed(app);
         assert!(
-            shown.len() > 3,
-            "{screen}: the window shows something: {shown:?}"
+            shown.len() > 2,
+            "{screen}: the window shows something besides its title: {shown:?}"
         );
         let foreign = self.foreign(app);
         assert!(foreign.is_empty(), "{screen}: not Polish: {foreign:?}");
     }
+}
+
+#[test]
+fn no_word_of_the_english_list_is_a_polish_word_of_the_catalogue() {
+    let polish = Polish::new();
+    let shared: Vec<&&str> = ENGLISH
+        .iter()
+        .filter(|word| polish.words.contains(**word))
+        .collect();
+    assert!(shared.is_empty(), "Polish words in ENGLISH: {shared:?}");
 }
 
 fn polish_demo() -> Profile {
@@ -188,7 +417,7 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
 
     sign_in(&runtime, &mut app, "anna", "1111");
     assert!(app.desk.is_some(), "signed in");
-    polish.learn("anna");
+    polish.learn_data("anna");
     polish.assert_all_polish(&app, "desk");
 
     // A search and the student it finds, named as the data names them.
@@ -200,8 +429,8 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
     let hits = app.desk.as_ref().unwrap().hits.clone();
     assert!(!hits.is_empty(), "the demo has a Wiśniewska");
     for person in &hits {
-        polish.learn(&person.fields.first_name);
-        polish.learn(&person.fields.last_name);
+        polish.learn_data(&person.fields.first_name);
+        polish.learn_data(&person.fields.last_name);
     }
     polish.assert_all_polish(&app, "search");
     send(
@@ -322,7 +551,10 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
     // The readers, one of them with a card whose UID could not be read.
     let _ = app.update(Message::Tab(Tab::Readers));
     let reader = "Virtual PCD 00 00";
-    polish.learn(reader);
+    // The profile's readers, as the readers list and the settings name them.
+    for reader in [reader, "Virtual PCD 00 01"] {
+        polish.learn_data(reader);
+    }
     for event in [
         ReaderEvent::ServiceAvailable,
         ReaderEvent::ReaderAdded {
@@ -347,7 +579,7 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
     // Settings: the store's path and the audit log's rows are data, shown as stored (action
     // codes and their JSON details).
     send(&runtime, &mut app, Message::Tab(Tab::Settings));
-    polish.learn(&database.display().to_string());
+    polish.learn_data(&database.display().to_string());
     let Some(Ok(loaded)) = &app.settings.loaded else {
         panic!("the settings load")
     };
@@ -362,7 +594,7 @@ fn every_desk_screen_in_polish_shows_no_english_even_when_things_fail() {
             &entry.subject,
             &entry.details,
         ] {
-            polish.learn(data);
+            polish.learn_data(data);
         }
     }
     polish.assert_all_polish(&app, "settings");
@@ -576,4 +808,331 @@ fn the_import_report_in_polish_names_every_refused_row_in_polish() {
         displayed(&app)
     );
     polish.assert_all_polish(&app, "import report");
+}
+
+/// What an Evolis printer answers when its hopper is empty: its own words, shown as they are.
+const PRINTER_REPLY: &str = "ERR FEEDER EMPTY";
+
+/// A printer's failure as the batch reports it.
+fn job_failed(request: &str) -> PrintError {
+    PrintError::Failed {
+        request: request.into(),
+        state: "stopped".into(),
+        message: "media-empty-error".into(),
+    }
+}
+
+#[test]
+fn the_print_station_in_polish_shows_no_english_even_when_cards_fail() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("print.sqlite");
+    let mut polish = Polish::new();
+    let mut profile = polish_demo_signing_in(dir.path());
+    profile.role = Role::Print;
+    let (mut app, _) = App::boot(profile.clone(), Some(database.clone()));
+    let opened = runtime.block_on(cardstation::ui::open_store(database, true));
+    send(&runtime, &mut app, Message::StoreOpened(opened));
+    sign_in(&runtime, &mut app, "piotr", "2222");
+    polish.learn_data("piotr");
+    let screen = app.print.as_ref().expect("the print station");
+    assert!(!screen.queue.is_empty(), "the demo's ordered cards");
+    let queue: Vec<(i64, String)> = screen
+        .queue
+        .iter()
+        .map(|production| {
+            (
+                production.id,
+                production.name_on_card.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (_, name) in &queue {
+        polish.learn_data(name);
+    }
+    polish.learn_data(&format!(
+        "CUPS: {}",
+        profile.printer.as_ref().unwrap().queue
+    ));
+    polish.assert_all_polish(&app, "print queue");
+
+    // A batch under way: one card's chip refused, one printed but the print failed, one
+    // production that cannot be printed as it stands.
+    app.print.as_mut().unwrap().batch = print::Batch::Running {
+        total: queue.len(),
+        done: 0,
+        current: None,
+        paused: false,
+    };
+    let (first, first_name) = queue[0].clone();
+    let encode_failed = Failure::from(CardFailure::Desfire(DesfireIssueError::Card(
+        DesfireError::Transport(TransportError::CardRemoved),
+    )));
+    let print_failed = Failure::from(CardFailure::Print(job_failed("cardstation-pdf-7")));
+    let cannot_print = Failure::from(PrepareError::CardNumber("ABC-1".into()));
+    let no_expiry = Failure::from(PrepareError::NoExpiry {
+        card: 3,
+        chip: cardstation::config::Chip::Els,
+    });
+    let holder_incomplete = Failure::from(PrepareError::Record(
+        cardstation::station::issue::CardholderRecordError::Incomplete {
+            cardholder_id: 4,
+            missing: "an album number",
+        },
+    ));
+    for failure in [
+        &encode_failed,
+        &print_failed,
+        &cannot_print,
+        &no_expiry,
+        &holder_incomplete,
+    ] {
+        polish.learn_failure(failure);
+    }
+    for event in [
+        PrintEvent::Card {
+            index: 0,
+            production: first,
+            name: first_name,
+        },
+        PrintEvent::FailedTry {
+            index: 0,
+            production: first,
+            reason: encode_failed.clone(),
+            retrying: true,
+        },
+        PrintEvent::FailedTry {
+            index: 0,
+            production: first,
+            reason: print_failed.clone(),
+            retrying: false,
+        },
+        PrintEvent::Skipped {
+            index: 1,
+            production: queue[1].0,
+            reason: cannot_print.clone(),
+        },
+        PrintEvent::Skipped {
+            index: 2,
+            production: queue[2].0,
+            reason: no_expiry.clone(),
+        },
+        PrintEvent::Skipped {
+            index: 3,
+            production: queue[3].0,
+            reason: holder_incomplete.clone(),
+        },
+        PrintEvent::Paused,
+    ] {
+        let _ = app.update(Message::Print(print::Message::Event(event)));
+    }
+    let shown = displayed(&app);
+    let (cause, _) = cardstation::ui::in_language(&encode_failed, Language::Pl);
+    assert!(
+        shown.iter().any(|text| text.contains(cause)),
+        "the refused chip is listed in Polish: {shown:?}"
+    );
+    assert_eq!(app.print.as_ref().unwrap().failures.len(), 5);
+    polish.assert_all_polish(&app, "print batch with failed cards");
+
+    // The batch's end, with what is left in the queue.
+    let _ = app.update(Message::Print(print::Message::Event(PrintEvent::Finished(
+        BatchSummary {
+            batch: 1,
+            printed: 2,
+            failed_tries: 2,
+            left: vec![first],
+            cancelled: false,
+            holograms_returned: 0,
+        },
+    ))));
+    polish.assert_all_polish(&app, "print batch finished");
+
+    // Failures that stop the batch: the printer, an empty hopper, too few hologram stickers.
+    for failure in [
+        Failure::from(BatchError::Print(job_failed("cardstation-pdf-8"))),
+        Failure::from(BatchError::Feed(FeedError::Reader(TransportError::Timeout))),
+        Failure::from(BatchError::Feed(FeedError::Refused {
+            address: "192.0.2.7:9100".into(),
+            command: "Sis".into(),
+            reply: PRINTER_REPLY.into(),
+        })),
+        Failure::from(BatchError::Store(StoreError::HologramsShort {
+            needed: 6,
+            free: 0,
+        })),
+    ] {
+        polish.learn_failure(&failure);
+        polish.learn_data(PRINTER_REPLY);
+        let _ = app.update(Message::Print(print::Message::BatchFailed(failure.clone())));
+        let shown = displayed(&app);
+        assert!(
+            shown.contains(&cardstation::ui::problem(Language::Pl, &failure)),
+            "{}: shown in Polish: {shown:?}",
+            failure.key
+        );
+        polish.assert_all_polish(&app, &failure.key);
+    }
+}
+
+/// A verdict as the kiosk's checks give it.
+fn decision(verdict: Verdict, reason_key: Reason, detail: Option<&str>) -> Decision {
+    Decision {
+        verdict,
+        reason: "(the English reason: not shown in Polish)".into(),
+        reason_key,
+        detail: detail.map(str::to_owned),
+        stale: None,
+        uid: vec![0x04, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6],
+        holder_id: None,
+        holder_name: None,
+        valid_until: None,
+        evidence: Evidence::SignedChip,
+        elapsed: Duration::from_millis(41),
+    }
+}
+
+#[test]
+fn the_kiosk_in_polish_shows_no_english_for_any_verdict_or_failure() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut polish = Polish::new();
+    let profile = Profile {
+        role: Role::Kiosk,
+        els: None,
+        desfire: None,
+        ..polish_demo()
+    };
+    let database = dir.path().join("kiosk.sqlite");
+    // The window's boot task also moves the window onto the monitor, which the simulator
+    // never finishes: only the kiosk's own opening of its store is run.
+    let (mut app, _) = App::boot(profile.clone(), Some(database.clone()));
+    let (_, open) = kiosk::Kiosk::boot(&profile, database);
+    settle(&runtime, &mut app, open.map(Message::Kiosk));
+    assert_eq!(
+        app.kiosk.as_ref().unwrap().phase,
+        kiosk::Phase::Idle,
+        "the kiosk opened its store"
+    );
+    // The idle screen invites in both languages on purpose: an exchange student reads the
+    // second line. Only that line may be English.
+    polish.learn_data(t(Language::En, Text::TapOrInsertYourCard));
+    polish.assert_all_polish(&app, "kiosk idle");
+
+    let until = time::macros::date!(2027 - 03 - 31);
+    let valid = Decision {
+        holder_name: Some("Zofia Wiśniewska".into()),
+        valid_until: Some(until),
+        ..decision(
+            Verdict::Valid,
+            Reason::Valid,
+            Some("Zofia Wiśniewska, 654321, 2027-03-31"),
+        )
+    };
+    polish.learn_data("Zofia Wiśniewska");
+    let expired = Decision {
+        valid_until: Some(time::macros::date!(2024 - 10 - 31)),
+        ..decision(Verdict::Expired, Reason::Expired, Some("2024-10-31"))
+    };
+    let stale = |decision: Decision, stale: Staleness| Decision {
+        stale: Some(stale),
+        ..decision
+    };
+    let verdicts = [
+        ("valid", valid.clone()),
+        ("expired", expired),
+        (
+            "blocked",
+            decision(Verdict::Blocked, Reason::Refused, Some("blocked")),
+        ),
+        (
+            "withdrawn",
+            decision(Verdict::Blocked, Reason::Refused, Some("withdrawn")),
+        ),
+        (
+            "deleted on the server",
+            decision(
+                Verdict::Blocked,
+                Reason::Refused,
+                Some(cardstation::station::validate::DELETED_ON_THE_SERVER),
+            ),
+        ),
+        (
+            "forged",
+            decision(Verdict::Forged, Reason::Signature("forged"), None),
+        ),
+        ("copied", decision(Verdict::Forged, Reason::CopiedEls, None)),
+        (
+            "unknown",
+            decision(Verdict::Unknown, Reason::NotInRegister, None),
+        ),
+        (
+            "revoked",
+            decision(Verdict::Forged, Reason::Signature("revoked"), None),
+        ),
+        (
+            "stale register",
+            stale(valid.clone(), Staleness::SyncedHoursAgo(72)),
+        ),
+        (
+            "never synced",
+            stale(
+                decision(Verdict::Unknown, Reason::RegisterTooOld, None),
+                Staleness::NeverSynced,
+            ),
+        ),
+        (
+            "stale revocations",
+            stale(
+                valid,
+                Staleness::BlocksFetchedSecondsAgo {
+                    seconds: 95,
+                    limit: 30,
+                },
+            ),
+        ),
+    ];
+    for (screen, decision) in verdicts {
+        // Straight to `update`: the verdict's timer back to the idle screen is not run.
+        let _ = app.update(Message::Kiosk(kiosk::Message::Decided {
+            generation: 0,
+            result: Ok(decision),
+        }));
+        assert!(
+            matches!(app.kiosk.as_ref().unwrap().phase, kiosk::Phase::Verdict(_)),
+            "{screen}: a verdict on screen"
+        );
+        polish.assert_all_polish(&app, screen);
+    }
+
+    // Taps without a verdict: the card taken away, the reader gone, the card answering badly.
+    for err in [
+        TransportError::CardRemoved,
+        TransportError::ReaderGone("Virtual PCD 00 01".into()),
+        TransportError::NoService,
+        TransportError::Protocol("6F00".into()),
+    ] {
+        let failure = Failure::from(err.clone());
+        polish.learn_failure(&failure);
+        let _ = app.update(Message::Kiosk(kiosk::Message::Decided {
+            generation: 0,
+            result: Err(NoVerdict::of(&err)),
+        }));
+        polish.assert_all_polish(&app, &failure.key);
+    }
+
+    // The administrator's exit, refused for an operator who is no administrator.
+    let _ = app.update(Message::Kiosk(kiosk::Message::AskExit));
+    polish.assert_all_polish(&app, "kiosk exit");
+    let refused = Failure::from(cardstation::store::SignInError::Refused);
+    polish.learn_failure(&refused);
+    let _ = app.update(Message::Kiosk(kiosk::Message::ExitChecked(Err(refused))));
+    polish.assert_all_polish(&app, "kiosk exit refused");
+
+    // A kiosk that cannot decide at all.
+    let locked = Failure::from(StoreError::Locked);
+    polish.learn_failure(&locked);
+    let _ = app.update(Message::Kiosk(kiosk::Message::ExitCancel));
+    let _ = app.update(Message::Kiosk(kiosk::Message::Opened(Err(locked))));
+    polish.assert_all_polish(&app, "kiosk out of service");
 }

@@ -77,6 +77,8 @@ fn settings_list_the_sync_conflicts_newest_first_bounded_in_both_languages() {
     assert!(shows(&app, "Konflikty synchronizacji"));
     assert!(shows(&app, "Wartość na serwerze"));
     assert!(shows(&app, "wygrywa serwer: lokalna zmiana odrzucona"));
+    // The object's kind in Polish too, its id as the server has it.
+    assert!(shows(&app, "karty c-conflict") && shows(&app, "osoby p-conflict"));
     assert!(shows(
         &app,
         "status karty ze stanowiska zachowany i wysłany ponownie"

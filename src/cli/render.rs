@@ -175,7 +175,7 @@ fn face_from_store(
             let production = store.get_production(id)?;
             return print::production_face(&store, &production, university, photos.as_deref())
                 .map(|found| found.face)
-                .map_err(not_found);
+                .map_err(|err| not_found(err.to_string()));
         }
         (None, Some(id)) => (id, store.cards_of_cardholder(id)?.into_iter().next()),
         (None, None) => {
@@ -193,7 +193,7 @@ fn face_from_store(
         university,
         photos.as_deref(),
     )
-    .map_err(not_found)?;
+    .map_err(|err| not_found(err.to_string()))?;
     Ok(face)
 }
 

@@ -25,7 +25,9 @@ use crate::render::face::{CardFace, StoredPhoto};
 use crate::render::layout::{Layout, SideName};
 use crate::station::auth::{Action, Denied, Session};
 use crate::station::desfire::{self, CardRecord, DesfireIssueError, IssueKeys};
-use crate::station::issue::{self, ElsSource, IssueError, Signer, chip_serial};
+use crate::station::issue::{
+    self, CardholderRecordError, ElsSource, IssueError, Signer, chip_serial,
+};
 use crate::station::photo::Found;
 use crate::store::{
     Card, Printed, Production, ProductionStatus, QueueFilter, Store, StoreError, ranges,
@@ -203,13 +205,14 @@ impl PrintStation {
         let production = store
             .get_production(production_id)
             .map_err(|err| err.to_string())?;
-        Ok(production_face(
+        production_face(
             store,
             &production,
             &self.university,
             self.printer.photos.as_deref(),
-        )?
-        .face)
+        )
+        .map(|found| found.face)
+        .map_err(|err| err.to_string())
     }
 
     /// A face's printed sides as RGBA pixels `width` wide, for the queue's preview.
@@ -312,14 +315,14 @@ pub enum PrintEvent {
     FailedTry {
         index: usize,
         production: i64,
-        reason: String,
+        reason: Failure,
         retrying: bool,
     },
     /// The production cannot be printed as it stands (data, photo, layout); no card was used.
     Skipped {
         index: usize,
         production: i64,
-        reason: String,
+        reason: Failure,
     },
     Paused,
     Resumed,
@@ -372,6 +375,59 @@ pub enum CardFailure {
     Print(#[from] PrintError),
 }
 
+impl Problem for CardFailure {
+    fn next_step(&self) -> &'static str {
+        match self {
+            CardFailure::Desfire(err) => err.next_step(),
+            CardFailure::Els(err) => err.next_step(),
+            CardFailure::Print(err) => err.next_step(),
+        }
+    }
+}
+
+/// Why a production cannot be printed as it stands: no card is used for it.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] CardholderRecordError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("card {card} has no expiry date for the {}", match chip {
+        Chip::Els => "ELS",
+        Chip::Desfire => "DESFire record",
+    })]
+    NoExpiry { card: i64, chip: Chip },
+    #[error("card number {0:?} is not a number the DESFire record can carry")]
+    CardNumber(String),
+    /// Cancelled or withdrawn (at another window, another station) since the batch started.
+    #[error("production {production} is {status} now")]
+    NoLongerQueued {
+        production: i64,
+        status: ProductionStatus,
+    },
+}
+
+impl Problem for PrepareError {
+    fn next_step(&self) -> &'static str {
+        match self {
+            PrepareError::Store(err) => err.next_step(),
+            PrepareError::Record(err) => err.next_step(),
+            PrepareError::Render(err) => err.next_step(),
+            PrepareError::NoExpiry { .. } => {
+                "give the card an expiry date (sync it from the server), then run the batch again"
+            }
+            PrepareError::CardNumber(_) => {
+                "give the card a numeric card number (sync it from the server), then run the batch again"
+            }
+            PrepareError::NoLongerQueued { .. } => {
+                "nothing to do: it was taken out of the queue and was not printed"
+            }
+        }
+    }
+}
+
 /// One production ready to go: the printed PDF and what its chips get, all from the same
 /// store rows, so the print and the chip cannot disagree.
 pub struct Prepared {
@@ -393,10 +449,8 @@ pub fn production_face(
     production: &Production,
     university: &str,
     photos: Option<&Path>,
-) -> Result<ProductionFace, String> {
-    let card = store
-        .get_card(production.card_id)
-        .map_err(|err| err.to_string())?;
+) -> Result<ProductionFace, PrepareError> {
+    let card = store.get_card(production.card_id)?;
     let cardholder_id = production
         .cardholder_id
         .unwrap_or(card.fields.cardholder_id);
@@ -434,16 +488,13 @@ pub fn card_face(
     name_on_card: Option<&str>,
     university: &str,
     photos: Option<&Path>,
-) -> Result<(CardFace, String), String> {
-    let cardholder = store
-        .get_cardholder(cardholder_id)
-        .map_err(|err| err.to_string())?;
+) -> Result<(CardFace, String), PrepareError> {
+    let cardholder = store.get_cardholder(cardholder_id)?;
     let person = cardholder
         .fields
         .person_id
         .map(|id| store.get_person(id))
-        .transpose()
-        .map_err(|err| err.to_string())?;
+        .transpose()?;
     let card_number = card
         .and_then(|card| card.fields.card_number.clone())
         .unwrap_or_default();
@@ -498,7 +549,7 @@ pub fn prepare(
     store: &Store,
     production: Production,
     setup: &PrintSetup<'_>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, PrepareError> {
     let university = setup
         .els
         .as_ref()
@@ -514,37 +565,33 @@ pub fn prepare(
         .to_owned();
     let pdf = setup
         .renderer
-        .pdf_pages(setup.layout, &face, printed_sides(setup.layout))
-        .map_err(|err: RenderError| err.to_string())?;
-    let expiry = |chip: &str| {
-        face.expires
-            .ok_or_else(|| format!("card {} has no expiry date for the {chip}", card.id))
+        .pdf_pages(setup.layout, &face, printed_sides(setup.layout))?;
+    let expiry = |chip| {
+        face.expires.ok_or(PrepareError::NoExpiry {
+            card: card.id,
+            chip,
+        })
     };
     let desfire = match setup.desfire {
         Some(_) => Some(CardRecord {
-            card_number: face.card_number.parse().map_err(|_| {
-                format!(
-                    "card number {:?} is not a number the DESFire record can carry",
-                    face.card_number
-                )
-            })?,
+            card_number: face
+                .card_number
+                .parse()
+                .map_err(|_| PrepareError::CardNumber(face.card_number.clone()))?,
             barcode: face.barcode_value.clone(),
             holder_id,
-            expires: expiry("DESFire record")?,
+            expires: expiry(Chip::Desfire)?,
         }),
         None => None,
     };
     let els = match &setup.els {
-        Some(els) => Some(
-            issue::els_data_for(
-                store,
-                cardholder_id,
-                els.university,
-                els.edition,
-                expiry("ELS")?,
-            )
-            .map_err(|err| err.to_string())?,
-        ),
+        Some(els) => Some(issue::els_data_for(
+            store,
+            cardholder_id,
+            els.university,
+            els.edition,
+            expiry(Chip::Els)?,
+        )?),
         None => None,
     };
     Ok(Prepared {
@@ -692,7 +739,10 @@ pub fn run_batch(
                 events(PrintEvent::Skipped {
                     index,
                     production: production_id,
-                    reason: format!("production {production_id} is {} now", production.status),
+                    reason: Failure::from(PrepareError::NoLongerQueued {
+                        production: production_id,
+                        status: production.status,
+                    }),
                 });
                 continue;
             }
@@ -702,7 +752,7 @@ pub fn run_batch(
                     events(PrintEvent::Skipped {
                         index,
                         production: production_id,
-                        reason,
+                        reason: Failure::from(reason),
                     });
                     summary.left.push(production_id);
                     continue;
@@ -735,8 +785,8 @@ pub fn run_batch(
                     Err(CardOutcome::Batch(err)) => return Err(err),
                     Err(CardOutcome::Card(failure)) => {
                         summary.failed_tries += 1;
-                        let reason = failure.to_string();
-                        store.record_failed_try(production_id, operator, &reason)?;
+                        let reason = Failure::from(failure);
+                        store.record_failed_try(production_id, operator, &reason.cause)?;
                         let retrying = tries < MAX_TRIES && !control.is_cancelled();
                         events(PrintEvent::FailedTry {
                             index,
@@ -1207,7 +1257,7 @@ size_pt = 10
         assert_eq!(printer.jobs, 1);
         assert!(matches!(events[0], PrintEvent::Started { total: 2, .. }));
         assert!(events.iter().any(|event| matches!(event,
-            PrintEvent::Skipped { production: 3, reason, .. } if reason.contains("cancelled"))));
+            PrintEvent::Skipped { production: 3, reason, .. } if reason.cause.contains("cancelled"))));
         let status = |id| store.get_production(id).unwrap().status;
         assert_eq!(status(1), ProductionStatus::Produced);
         assert_eq!(status(3), ProductionStatus::Cancelled);

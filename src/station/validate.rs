@@ -189,6 +189,9 @@ pub struct RegisteredCard {
     pub desfire_at_issue: bool,
 }
 
+/// The refusal of a card (or holder) the server no longer lists.
+pub const DELETED_ON_THE_SERVER: &str = "deleted on the server";
+
 /// Why the register refuses a card, whatever the card itself proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -262,7 +265,7 @@ impl Register for Store {
             // Deleted on the server (the card or its holder): refused, not unknown, so
             // the reader says why; see `store::Card::deleted_remotely_at`.
             refused: if card.deleted_remotely_at.is_some() {
-                Some(Refusal::blocked("deleted on the server"))
+                Some(Refusal::blocked(DELETED_ON_THE_SERVER))
             } else {
                 Refusal::of_status(card.fields.status)
             },

@@ -37,6 +37,8 @@ pub enum StoreError {
     Constraint(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("the batch needs {needed} hologram stickers but the stock has {free} free")]
+    HologramsShort { needed: usize, free: usize },
     #[error("store error: {0}")]
     Sqlite(rusqlite::Error),
 }
@@ -65,6 +67,9 @@ impl Problem for StoreError {
             StoreError::NotFound { .. } => "check the id (it may have been removed by a sync)",
             StoreError::Constraint(_) => "check the input against the existing records",
             StoreError::Invalid(_) => "correct the input and repeat",
+            StoreError::HologramsShort { .. } => {
+                "add the numbers of the new sticker rolls (cardstation holograms add FIRST LAST), then start the batch again"
+            }
             StoreError::Sqlite(_) => "repeat the operation; if it keeps failing, report it",
         }
     }

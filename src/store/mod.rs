@@ -108,11 +108,11 @@ pub use people::{
     Cardholder, CardholderFields, CardholderStatus, ImportRefusal, ImportReport, ImportedPerson,
     Person, PersonFields,
 };
+pub use photos::summary as photo_summary;
 pub use print::{
     Batch, HologramRefused, HologramStock, Printed, Production, ProductionStatus, QueueFilter,
     ranges,
 };
-pub use photos::summary as photo_summary;
 pub use replica::{
     CONFLICT_SERVER_WINS, CONFLICT_STATION_STATUS_KEPT, Conflict, Marked, Upserted,
     production_update,

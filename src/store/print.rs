@@ -672,10 +672,10 @@ impl Store {
                 .query_map([holograms as i64], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             if numbers.len() < holograms {
-                return Err(StoreError::Invalid(format!(
-                    "the batch needs {holograms} hologram stickers but the stock has {} free",
-                    numbers.len()
-                )));
+                return Err(StoreError::HologramsShort {
+                    needed: holograms,
+                    free: numbers.len(),
+                });
             }
             let mut reserve =
                 tx.prepare_cached("UPDATE holograms SET batch_id = ?1 WHERE number = ?2")?;

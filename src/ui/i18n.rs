@@ -341,6 +341,34 @@ catalogue! {
     ResourceCards => "karty", "cards";
     ResourceProductions => "produkcja", "productions";
     ResourceAnonymousSets => "zestawy anonimowe", "anonymous sets";
+    // The kiosk's reason line: a refusal and how old the register is.
+    DeletedOnTheServer => "usunięta na serwerze", "deleted on the server";
+    RegisterSynced => "rejestr zsynchronizowany", "register last synced";
+    HoursAgo => "h temu", "h ago";
+    RegisterNeverSynced => "rejestr nigdy nie zsynchronizowany", "register never synced";
+    BlocksFetched => "blokady pobrane", "blocks last fetched";
+    SecondsAgo => "s temu", "s ago";
+    OverTheLimit => "ponad limit", "over the limit of";
+}
+
+/// A card's status in `language` (the desk's card list, the kiosk's refusal).
+pub fn card_status_name(status: crate::store::CardStatus, language: Language) -> &'static str {
+    use crate::store::CardStatus;
+    let key = match status {
+        CardStatus::Personalized => Text::StatusPersonalized,
+        CardStatus::Activated | CardStatus::Issued => Text::StatusActive,
+        CardStatus::Blocked | CardStatus::BulkBlocked => Text::StatusBlocked,
+        CardStatus::Withdrawn => Text::StatusWithdrawn,
+        CardStatus::Expired => Text::StatusExpired,
+        CardStatus::Initialized => Text::StatusInitialized,
+        CardStatus::InProduction => Text::StatusInProduction,
+        CardStatus::Blacklisted => Text::StatusBlacklisted,
+        CardStatus::Returned => Text::StatusReturned,
+        CardStatus::Destroyed => Text::StatusDestroyed,
+        CardStatus::Linked => Text::StatusLinked,
+        CardStatus::Unlinked => Text::StatusUnlinked,
+    };
+    t(language, key)
 }
 
 /// The Polish text of a verdict reason (`station::validate::Reason::key`), for the kiosk's

@@ -18,8 +18,8 @@ use crate::card::pcsc::{PcscTransport, Sharing};
 use crate::card::{ReaderEvent, TransportError};
 use crate::config::{Language, Profile, Readers};
 use crate::error::Failure;
-use crate::station::validate::{self, Decision, LivePolicy, Staleness, Verdict};
-use crate::store::{OperatorRole, Store};
+use crate::station::validate::{self, Decision, LivePolicy, Reason, Staleness, Verdict};
+use crate::store::{CardStatus, OperatorRole, Store};
 
 /// The store connection and policy the kiosk decides with, opened once at start (the policy
 /// then follows the store's trust list, see [`LivePolicy`]).
@@ -548,23 +548,50 @@ fn reason_line(decision: &Decision, language: Language) -> String {
         } else {
             ": "
         });
-        line.push_str(detail);
+        if decision.reason_key == Reason::Refused {
+            line.push_str(&refusal(detail, language));
+        } else {
+            line.push_str(detail);
+        }
     }
     if decision.verdict == Verdict::Valid {
         line.push_str("; ");
         line.push_str(super::i18n::evidence_pl(decision.evidence));
     }
-    match decision.stale {
-        Some(Staleness::SyncedHoursAgo(hours)) => {
-            line.push_str(&format!(" (rejestr zsynchronizowany {hours} h temu)"));
-        }
-        Some(Staleness::NeverSynced) => line.push_str(" (rejestr nigdy nie zsynchronizowany)"),
-        Some(Staleness::BlocksFetchedSecondsAgo { seconds, limit }) => line.push_str(&format!(
-            " (blokady pobrane {seconds} s temu, ponad limit {limit} s)"
-        )),
-        None => {}
+    if let Some(stale) = decision.stale {
+        line.push_str(&format!(" ({})", staleness(stale, language)));
     }
     line
+}
+
+/// What the register says of a card it refuses: a card status, or the server's deletion.
+fn refusal(register_says: &str, language: Language) -> String {
+    if register_says == validate::DELETED_ON_THE_SERVER {
+        return t(language, Text::DeletedOnTheServer).to_owned();
+    }
+    match register_says.parse::<CardStatus>() {
+        Ok(status) => super::i18n::card_status_name(status, language).to_owned(),
+        // A status this version does not know: the register's own word.
+        Err(_) => register_says.to_owned(),
+    }
+}
+
+/// How old the register (or the revocation poll) is that the verdict was decided with.
+fn staleness(stale: Staleness, language: Language) -> String {
+    match stale {
+        Staleness::SyncedHoursAgo(hours) => format!(
+            "{} {hours} {}",
+            t(language, Text::RegisterSynced),
+            t(language, Text::HoursAgo)
+        ),
+        Staleness::NeverSynced => t(language, Text::RegisterNeverSynced).to_owned(),
+        Staleness::BlocksFetchedSecondsAgo { seconds, limit } => format!(
+            "{} {seconds} {}, {} {limit} s",
+            t(language, Text::BlocksFetched),
+            t(language, Text::SecondsAgo),
+            t(language, Text::OverTheLimit)
+        ),
+    }
 }
 
 const IDLE: Color = Color::from_rgb(0.13, 0.27, 0.47);

@@ -369,8 +369,9 @@ impl App {
         (app, Task::batch([kiosk_task, open_task, focus]))
     }
 
+    /// "Cardstation: " and the station's role, in the window's language.
     pub fn title(&self) -> String {
-        format!("Cardstation: {}", self.profile.role)
+        format!("Cardstation: {}", role_name(&self.profile, self.language))
     }
 
     fn ready_db(&self) -> Option<&Db> {

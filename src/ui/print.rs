@@ -81,8 +81,8 @@ pub struct PrintScreen {
     preview: Vec<image::Handle>,
     pub batch: Batch,
     control: Control,
-    /// Cards that did not come out, with why: the operator's retry list.
-    pub failures: Vec<String>,
+    /// Cards that did not come out (the production), with why: the operator's retry list.
+    pub failures: Vec<(i64, Failure)>,
     pub error: Option<Failure>,
     /// `None` when the printer puts no hologram stickers on its cards.
     pub stickers: Option<Stickers>,
@@ -199,7 +199,10 @@ impl PrintScreen {
             stickers,
         };
         let count = screen.recount_stickers();
-        (screen, Task::batch([load_station, load_lists(db, ""), count]))
+        (
+            screen,
+            Task::batch([load_station, load_lists(db, ""), count]),
+        )
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
@@ -472,12 +475,12 @@ impl PrintScreen {
             }
             PrintEvent::FailedTry {
                 production, reason, ..
-            } => self.failures.push(format!("#{production}: {reason}")),
+            } => self.failures.push((production, reason)),
             PrintEvent::Skipped {
                 production, reason, ..
             } => {
                 *done += 1;
-                self.failures.push(format!("#{production}: {reason}"));
+                self.failures.push((production, reason));
             }
             PrintEvent::Paused => *paused = true,
             PrintEvent::Resumed => *paused = false,
@@ -611,11 +614,14 @@ impl PrintScreen {
         if !self.failures.is_empty() {
             let mut failed =
                 column![text(t(language, Text::FailedCards)).font(theme::BOLD)].spacing(4);
-            for failure in &self.failures {
+            for (production, reason) in &self.failures {
                 failed = failed.push(
-                    text(failure.clone())
-                        .size(theme::SMALL_SIZE)
-                        .color(theme::PROBLEM),
+                    text(format!(
+                        "#{production}: {}",
+                        super::problem(language, reason)
+                    ))
+                    .size(theme::SMALL_SIZE)
+                    .color(theme::PROBLEM),
                 );
             }
             side = side.push(failed);

@@ -229,9 +229,10 @@ fn conflicts(conflicts: &[Conflict], language: Language) -> Element<'_, Message>
         .spacing(8),
     );
     for conflict in conflicts {
+        let resource = t(language, super::status::resource_name(conflict.resource));
         let object = match &conflict.remote_id {
-            Some(remote_id) => format!("{} {remote_id}", conflict.resource),
-            None => format!("{} #{}", conflict.resource, conflict.local_id),
+            Some(remote_id) => format!("{resource} {remote_id}"),
+            None => format!("{resource} #{}", conflict.local_id),
         };
         rows = rows.push(
             row![

@@ -233,7 +233,7 @@ fn operator_role_name(role: OperatorRole) -> Text {
     }
 }
 
-fn resource_name(resource: Resource) -> Text {
+pub(super) fn resource_name(resource: Resource) -> Text {
     match resource {
         Resource::Persons => Text::ResourcePersons,
         Resource::Addresses => Text::ResourceAddresses,

@@ -14,8 +14,8 @@ mod import;
 mod issuance;
 mod panel;
 mod person;
-mod prolong;
 mod photo_edit;
+mod prolong;
 mod search;
 mod usos;
 
@@ -44,8 +44,8 @@ pub use import::{ImportEvent, ImportScreen, ImportState};
 pub use issuance::{Issuance, IssueEvent, IssueFailure};
 pub use panel::Panel;
 pub use person::{BlockAsk, PersonForm};
-pub use prolong::{Note, ProlongAsk, ProlongFailed};
 pub use photo_edit::{PhotoEdit, PhotoStep};
+pub use prolong::{Note, ProlongAsk, ProlongFailed};
 pub use search::SEARCH_ID;
 pub use usos::{NoticeState, UsosHolder, UsosSide};
 

@@ -13,9 +13,9 @@ use crate::config::{Language, Profile};
 use crate::error::Failure;
 use crate::station::auth::Action;
 use crate::store::{
-    Card, CardStatus, Cardholder, CardholderStatus, Person, ProlongationState, UsosProlongation,
+    Card, Cardholder, CardholderStatus, Person, ProlongationState, UsosProlongation,
 };
-use crate::ui::i18n::{Text, t};
+use crate::ui::i18n::{Text, card_status_name, t};
 use crate::ui::photo::{self, Photo};
 use crate::ui::{Db, blocking, theme};
 
@@ -428,25 +428,6 @@ async fn load_panel(db: Db, person_id: i64) -> Result<Box<Panel>, Failure> {
         }))
     })
     .await
-}
-
-/// A card's status in the operator's language.
-fn card_status_name(status: CardStatus, language: Language) -> &'static str {
-    let key = match status {
-        CardStatus::Personalized => Text::StatusPersonalized,
-        CardStatus::Activated | CardStatus::Issued => Text::StatusActive,
-        CardStatus::Blocked | CardStatus::BulkBlocked => Text::StatusBlocked,
-        CardStatus::Withdrawn => Text::StatusWithdrawn,
-        CardStatus::Expired => Text::StatusExpired,
-        CardStatus::Initialized => Text::StatusInitialized,
-        CardStatus::InProduction => Text::StatusInProduction,
-        CardStatus::Blacklisted => Text::StatusBlacklisted,
-        CardStatus::Returned => Text::StatusReturned,
-        CardStatus::Destroyed => Text::StatusDestroyed,
-        CardStatus::Linked => Text::StatusLinked,
-        CardStatus::Unlinked => Text::StatusUnlinked,
-    };
-    t(language, key)
 }
 
 fn cardholder_status_name(status: CardholderStatus, language: Language) -> &'static str {

@@ -97,6 +97,10 @@ pub(super) fn usos_trusted(store: &Store) -> Result<Vec<Certificate>, Failure> {
         return Err(Failure::new(
             "no trusted issuer: a card written from USOS's data could not be verified",
             "trust USOS's signer certificate (cardstation trust add CERT.pem), then try again",
+        )
+        .with_polish(
+            "Brak zaufanego wystawcy: karty zapisanej z danych USOS nie dałoby się zweryfikować.",
+            "Dodaj certyfikat podpisu USOS do zaufanych (cardstation trust add CERT.pem) i spróbuj ponownie.",
         ));
     }
     Ok(trusted)
