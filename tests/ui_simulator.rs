@@ -174,7 +174,7 @@ fn the_kiosk_shows_each_verdict_large_in_the_profiles_language() {
             "⊘",
             Reason::Refused,
             Some("blocked"),
-            "rejestr nie dopuszcza karty, status blocked",
+            "rejestr nie dopuszcza karty, status zablokowana",
         ),
         (
             Verdict::Unknown,

@@ -79,6 +79,7 @@ mod mobile;
 mod operators;
 mod outbox;
 mod people;
+pub mod photo_check;
 mod photos;
 mod print;
 mod replica;

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::outbox::{self, Operation, Resource};
+use super::photo_check as portrait;
 use super::{Result, Store, StoreError, audit, now};
-use crate::render::portrait;
 
 fn sha256_hex(image: &[u8]) -> String {
     hex::encode(Sha256::digest(image))
@@ -86,8 +86,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::portrait::tests::picture;
     use crate::store::people::tests::person;
+    use crate::store::photo_check::tests::picture;
 
     #[test]
     fn a_photo_is_kept_audited_without_its_bytes_and_queued_for_the_server() {

@@ -422,8 +422,8 @@ fn absorb_photo(conn: &Connection, id: i64, person: &remote::Person) -> Result<b
             return Ok(false);
         }
     };
-    let checked = crate::render::portrait::from_base64(text).and_then(|image| {
-        crate::render::portrait::check_stored(&image)?;
+    let checked = super::photo_check::from_base64(text).and_then(|image| {
+        super::photo_check::check_stored(&image)?;
         Ok(image)
     });
     match checked {
@@ -1263,7 +1263,7 @@ mod tests {
 
     #[test]
     fn server_photos_are_stored_and_hostile_ones_refused_without_losing_the_person() {
-        use crate::render::portrait::{self, tests::picture, tests::png_bomb};
+        use crate::store::photo_check::{self as portrait, tests::picture, tests::png_bomb};
         let mut store = Store::open_in_memory().unwrap();
         let jpeg = picture(300, 382, image::ImageFormat::Jpeg);
         let with_photo = |id: &str, photo: Value| -> remote::Person {
