@@ -12,6 +12,7 @@ pub mod kiosk;
 pub mod photo;
 pub mod print;
 pub mod readers;
+pub mod reason_ask;
 pub mod settings;
 pub mod sign_in;
 pub mod status;

@@ -705,38 +705,23 @@ impl PrintScreen {
                 Text::WithdrawWarning,
             ),
         };
-        let (note, colour) = if ask.reason_missing {
-            (Text::ChangeNeedsReason, theme::PROBLEM)
-        } else {
-            (warning, theme::MUTED)
-        };
-        let reason = text_input(t(language, Text::ChangeReasonPlaceholder), &ask.reason)
-            .id(REASON_ID)
-            .on_input(Message::AskReason)
-            .on_submit(Message::ConfirmAsk)
-            .padding(8)
-            .size(theme::BODY_SIZE);
-        list.push(
-            column![
-                text(t(language, why)).font(theme::BOLD),
-                row![
-                    reason,
-                    button(text(t(language, confirm)).size(theme::SMALL_SIZE))
-                        .style(button::danger)
-                        .on_press(Message::ConfirmAsk),
-                    button(text(t(language, Text::Back)).size(theme::SMALL_SIZE))
-                        .style(button::secondary)
-                        .on_press(Message::CancelAsk),
-                ]
-                .spacing(10)
-                .align_y(Alignment::Center),
-                text(t(language, note))
-                    .size(theme::SMALL_SIZE)
-                    .color(colour),
-            ]
-            .spacing(6)
-            .padding([4, 10]),
-        )
+        list.push(super::reason_ask::view(
+            super::reason_ask::ReasonAsk {
+                why,
+                placeholder: Text::ChangeReasonPlaceholder,
+                confirm,
+                back: Text::Back,
+                warning,
+                needs_reason: Text::ChangeNeedsReason,
+                reason: &ask.reason,
+                reason_missing: ask.reason_missing,
+                input_id: REASON_ID,
+                on_input: Message::AskReason,
+                on_confirm: Message::ConfirmAsk,
+                on_back: Message::CancelAsk,
+            },
+            language,
+        ))
     }
 
     fn batch_view(&self, language: Language) -> Element<'_, Message> {

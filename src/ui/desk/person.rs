@@ -236,37 +236,23 @@ impl Desk {
         ask: &'a BlockAsk,
         language: Language,
     ) -> Element<'a, Message> {
-        let reason = text_input(t(language, Text::BlockReasonPlaceholder), &ask.reason)
-            .id(BLOCK_REASON_ID)
-            .on_input(Message::BlockReasonChanged)
-            .on_submit(Message::ConfirmBlock)
-            .padding(8)
-            .size(theme::BODY_SIZE);
-        let (note, colour) = if ask.reason_missing {
-            (Text::BlockNeedsReason, theme::PROBLEM)
-        } else {
-            (Text::BlockWarning, theme::MUTED)
-        };
-        column![
-            text(t(language, Text::BlockWhy)).font(theme::BOLD),
-            row![
-                reason,
-                button(text(t(language, Text::ConfirmBlock)).size(theme::SMALL_SIZE))
-                    .style(button::danger)
-                    .on_press(Message::ConfirmBlock),
-                button(text(t(language, Text::Cancel)).size(theme::SMALL_SIZE))
-                    .style(button::secondary)
-                    .on_press(Message::CancelBlock),
-            ]
-            .spacing(10)
-            .align_y(Alignment::Center),
-            text(t(language, note))
-                .size(theme::SMALL_SIZE)
-                .color(colour),
-        ]
-        .spacing(6)
-        .padding([4, 10])
-        .into()
+        crate::ui::reason_ask::view(
+            crate::ui::reason_ask::ReasonAsk {
+                why: Text::BlockWhy,
+                placeholder: Text::BlockReasonPlaceholder,
+                confirm: Text::ConfirmBlock,
+                back: Text::Cancel,
+                warning: Text::BlockWarning,
+                needs_reason: Text::BlockNeedsReason,
+                reason: &ask.reason,
+                reason_missing: ask.reason_missing,
+                input_id: BLOCK_REASON_ID,
+                on_input: Message::BlockReasonChanged,
+                on_confirm: Message::ConfirmBlock,
+                on_back: Message::CancelBlock,
+            },
+            language,
+        )
     }
 
     /// Whether the open session may create and edit people.
