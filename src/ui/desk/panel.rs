@@ -295,7 +295,11 @@ impl Desk {
             });
         }
         page = page.push(self.issuance_view(panel, language));
-        scrollable(page.padding(4)).height(Length::Fill).into()
+        // Embedded: a floating scrollbar would cover the buttons at the panel's right edge.
+        scrollable(page.padding(4))
+            .spacing(6)
+            .height(Length::Fill)
+            .into()
     }
 
     fn card_line<'a>(&self, card: &'a Card, language: Language) -> Element<'a, Message> {
