@@ -314,7 +314,7 @@ catalogue! {
     BlockNeedsReason => "Podaj powód, aby zablokować kartę.", "Give a reason to block the card.";
     ProlongTitle => "Przedłużenie ważności", "Prolongation";
     StickerNumber => "Numer naklejki (hologram)", "Sticker number (hologram)";
-    StickerPlaceholder => "zeskanuj kod lub wpisz numer", "scan the barcode or type the number";
+    StickerPlaceholder => "zeskanuj lub wpisz", "scan or type";
     NewExpiry => "Nowa data ważności", "New expiry";
     DatePlaceholderPlain => "RRRR-MM-DD", "YYYY-MM-DD";
     ConfirmProlong => "Przedłuż kartę", "Prolong the card";
