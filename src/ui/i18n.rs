@@ -50,7 +50,7 @@ catalogue! {
     DemoOperators => "Demo: anna / 1111 (wydawanie), piotr / 2222 (druk), admin / 0000", "Demo: anna / 1111 (desk), piotr / 2222 (printing), admin / 0000";
     OpeningStore => "Otwieranie bazy…", "Opening the store…";
     StoreProblem => "Nie można otworzyć bazy:", "The store cannot be opened:";
-    SearchPlaceholder => "Nazwisko, imię, nr albumu lub PESEL", "Surname, name, album number or PESEL";
+    SearchPlaceholder => "Nazwisko, imię, nr albumu lub PESEL", "Surname, name, album no. or PESEL";
     SearchHint => "Zacznij pisać, aby wyszukać; ↑ ↓ wybór, Enter otwiera", "Start typing to search; ↑ ↓ to choose, Enter opens";
     NoMatches => "Brak wyników", "No matches";
     PickSomeone => "Wyszukaj osobę, aby zobaczyć jej dane i karty", "Search for someone to see their data and cards";
@@ -314,7 +314,7 @@ catalogue! {
     BlockNeedsReason => "Podaj powód, aby zablokować kartę.", "Give a reason to block the card.";
     ProlongTitle => "Przedłużenie ważności", "Prolongation";
     StickerNumber => "Numer naklejki (hologram)", "Sticker number (hologram)";
-    StickerPlaceholder => "zeskanuj kod lub wpisz numer", "scan the barcode or type the number";
+    StickerPlaceholder => "zeskanuj lub wpisz", "scan or type";
     NewExpiry => "Nowa data ważności", "New expiry";
     DatePlaceholderPlain => "RRRR-MM-DD", "YYYY-MM-DD";
     ConfirmProlong => "Przedłuż kartę", "Prolong the card";

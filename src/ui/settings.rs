@@ -173,15 +173,22 @@ impl Settings {
                     text(entry.subject.clone())
                         .size(theme::SMALL_SIZE)
                         .width(130),
+                    // The details are JSON without spaces: wrap anywhere rather than run off the edge.
                     text(entry.details.clone())
                         .size(theme::SMALL_SIZE)
-                        .color(theme::MUTED),
+                        .color(theme::MUTED)
+                        .width(Length::Fill)
+                        .wrapping(text::Wrapping::WordOrGlyph),
                 ]
                 .spacing(8),
             );
         }
         page = page.push(rows);
-        scrollable(page.padding(4)).height(Length::Fill).into()
+        // Embedded: a floating scrollbar would cover the end of each audit row.
+        scrollable(page.padding(4))
+            .spacing(6)
+            .height(Length::Fill)
+            .into()
     }
 }
 

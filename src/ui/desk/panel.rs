@@ -211,14 +211,14 @@ impl Desk {
             text(format!("{} {}", person.first_name, person.last_name))
                 .size(theme::HEADING_SIZE)
                 .font(theme::BOLD),
+            // No-break spaces keep each label with its value if a narrow window wraps the line.
             text(format!(
-                "{} {} · PESEL {} · {} {}",
+                "{}\u{a0}{} · PESEL\u{a0}{}",
                 t(language, Text::Album),
                 person.album_number.as_deref().unwrap_or("–"),
                 person.pesel.as_deref().unwrap_or("–"),
-                t(language, Text::Born),
-                person.birth_date
             )),
+            text(format!("{} {}", t(language, Text::Born), person.birth_date)),
             text(match &panel.cardholder {
                 Some(cardholder) => format!(
                     "{} {} · {}",
@@ -258,7 +258,9 @@ impl Desk {
         }
         let mut heading = row![avatar, facts].spacing(16).align_y(Alignment::Center);
         if self.may_edit_people() {
-            heading = heading.push(
+            // Stacked, so the facts beside them keep the width for "album · PESEL" on one line.
+            let mut actions = column![].spacing(6).align_x(Alignment::End);
+            actions = actions.push(
                 button(
                     text(t(language, Text::EditPerson))
                         .size(theme::SMALL_SIZE)
@@ -267,7 +269,7 @@ impl Desk {
                 .style(button::secondary)
                 .on_press(Message::EditPerson),
             );
-            heading = heading.push(
+            actions = actions.push(
                 button(
                     text(t(language, Text::SetPhoto))
                         .size(theme::SMALL_SIZE)
@@ -276,6 +278,7 @@ impl Desk {
                 .style(button::secondary)
                 .on_press(Message::SetPhoto),
             );
+            heading = heading.push(actions);
         }
         let mut page = column![heading].spacing(18);
         if let Some(edit) = &self.photo_edit {
@@ -292,7 +295,11 @@ impl Desk {
             });
         }
         page = page.push(self.issuance_view(panel, language));
-        scrollable(page.padding(4)).height(Length::Fill).into()
+        // Embedded: a floating scrollbar would cover the buttons at the panel's right edge.
+        scrollable(page.padding(4))
+            .spacing(6)
+            .height(Length::Fill)
+            .into()
     }
 
     fn card_line<'a>(&self, card: &'a Card, language: Language) -> Element<'a, Message> {
