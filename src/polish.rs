@@ -620,6 +620,14 @@ impl InPolish for CardholderRecordError {
                 format!("W rekordzie posiadacza {cardholder_id} brakuje danych, które nosi karta."),
                 "Najpierw uzupełnij rekord posiadacza karty.",
             ),
+            Self::ForeignChip {
+                chip,
+                owner,
+                cardholder_id,
+            } => pl(
+                format!("Chip {chip} należy do karty posiadacza {owner}, nie {cardholder_id}."),
+                "Zdejmij kartę z czytnika i połóż czystą kartę dla tego posiadacza.",
+            ),
         }
     }
 }

@@ -335,6 +335,13 @@ pub enum CardholderRecordError {
         cardholder_id: i64,
         missing: &'static str,
     },
+    /// The chip on the reader is registered on another holder's card: it is not written over.
+    #[error("chip {chip} belongs to cardholder {owner}, not {cardholder_id}")]
+    ForeignChip {
+        chip: String,
+        owner: i64,
+        cardholder_id: i64,
+    },
 }
 
 impl Problem for CardholderRecordError {
@@ -342,6 +349,9 @@ impl Problem for CardholderRecordError {
         match self {
             CardholderRecordError::Store(err) => err.next_step(),
             CardholderRecordError::Incomplete { .. } => "complete the cardholder's record first",
+            CardholderRecordError::ForeignChip { .. } => {
+                "take the card off the reader and put on a blank one for this holder"
+            }
         }
     }
 }
@@ -434,12 +444,11 @@ fn refuse_foreign_chip(
         .as_ref()
         .filter(|k| k.fields.cardholder_id != cardholder_id)
     {
-        return Err(CardholderRecordError::Store(StoreError::Invalid(format!(
-            "chip {} belongs to cardholder {}, not {}",
-            chip_serial(uid),
-            known.fields.cardholder_id,
-            cardholder_id
-        ))));
+        return Err(CardholderRecordError::ForeignChip {
+            chip: chip_serial(uid),
+            owner: known.fields.cardholder_id,
+            cardholder_id,
+        });
     }
     Ok(known)
 }
@@ -918,12 +927,25 @@ mod tests {
                 CardType::Phd
             )
         );
+        // Another holder of the same person: the chip stays the first one's.
+        let other = store
+            .create_cardholder(&CardholderFields::active(person_id))
+            .unwrap();
+        let foreign = record_issued(&mut store, other, &issued, "x").unwrap_err();
         assert!(
             matches!(
-                record_issued(&mut store, holder_id + 1, &issued, "x"),
-                Err(CardholderRecordError::Store(_))
+                &foreign,
+                CardholderRecordError::ForeignChip { owner, cardholder_id, .. }
+                    if *owner == holder_id && *cardholder_id == other
             ),
-            "another holder's chip"
+            "another holder's chip: {foreign}"
+        );
+        assert!(
+            crate::error::Failure::from(foreign)
+                .in_polish()
+                .0
+                .contains(&chip_serial(&UID)),
+            "the Polish names the chip"
         );
         assert_eq!(
             store.audit_verify().unwrap(),
