@@ -316,6 +316,7 @@ catalogue! {
     StickerNumber => "Numer naklejki (hologram)", "Sticker number (hologram)";
     StickerPlaceholder => "zeskanuj kod lub wpisz numer", "scan the barcode or type the number";
     NewExpiry => "Nowa data ważności", "New expiry";
+    ExpiryFromUsos => "podpisana przez USOS", "signed by USOS";
     DatePlaceholderPlain => "RRRR-MM-DD", "YYYY-MM-DD";
     ConfirmProlong => "Przedłuż kartę", "Prolong the card";
     ProlongHint => "Połóż kartę na czytniku i zatwierdź (Enter).", "Put the card on the reader and confirm (Enter).";
