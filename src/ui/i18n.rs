@@ -139,6 +139,10 @@ catalogue! {
     QueueSearch => "Szukaj: nazwisko, album lub numer karty", "Search: name, album or card number";
     PrintSelected => "Drukuj zaznaczone", "Print selected";
     PrintShown => "Drukuj wszystkie widoczne", "Print all shown";
+    AllCardTypes => "Wszystkie typy kart", "All card types";
+    StudentCards => "Legitymacje studenckie", "Student cards";
+    DoctoralCards => "Legitymacje doktoranckie", "Doctoral cards";
+    StaffCards => "Legitymacje pracownicze", "Staff cards";
     PrintedCards => "Wydrukowane", "Printed";
     NothingPrinted => "Brak wydrukowanych kart", "No printed cards";
     Reprint => "Drukuj ponownie", "Reprint";
