@@ -126,6 +126,18 @@ fn the_print_window_drives_the_evolis_feed_the_profile_names() {
 /// The vpcd reader the print tests share; its lock keeps other tests' cards out.
 const ENCODER_PORT: u16 = 35964;
 
+/// The print station's profile feeding blanks through the simulated Evolis `printer` to the
+/// encoder reader `encoder`.
+fn evolis_print_profile(printer: &EvolisSim, encoder: &str) -> cardstation::config::Profile {
+    let mut profile = english_demo();
+    profile.role = cardstation::config::Role::Print;
+    let settings = profile.printer.as_mut().unwrap();
+    settings.feed = cardstation::config::Feed::Evolis;
+    settings.feed_address = Some(printer.address().to_owned());
+    settings.encoder_reader = Some(encoder.to_owned());
+    profile
+}
+
 /// Two of three queued cards ticked, "Print selected": the window's batch feeds exactly two
 /// blanks through the simulated Evolis printer (its encoder a vpcd reader behind the real
 /// pcscd) and prints them through CUPS (the cups-pdf queue of scripts/setup.sh); the third
@@ -146,12 +158,7 @@ fn the_print_window_prints_only_the_ticked_cards() {
             .unwrap();
     }
     let printer = EvolisSim::start(ENCODER_PORT, 0x6E10_0000, []).unwrap();
-    let mut profile = english_demo();
-    profile.role = cardstation::config::Role::Print;
-    let settings = profile.printer.as_mut().unwrap();
-    settings.feed = cardstation::config::Feed::Evolis;
-    settings.feed_address = Some(printer.address().to_owned());
-    settings.encoder_reader = Some(reader.name.clone());
+    let profile = evolis_print_profile(&printer, &reader.name);
 
     let (mut app, _boot) = App::boot(profile, Some(database));
     send(&runtime, &mut app, Message::StoreOpened(opened));
@@ -319,12 +326,7 @@ fn the_print_window_filters_by_card_type_and_prints_only_that_type() {
     assert_eq!(queued.len(), 5);
     let staff: Vec<i64> = queued[2..4].iter().map(|p| p.id).collect();
     let printer = EvolisSim::start(ENCODER_PORT, 0x6E20_0000, []).unwrap();
-    let mut profile = english_demo();
-    profile.role = cardstation::config::Role::Print;
-    let settings = profile.printer.as_mut().unwrap();
-    settings.feed = cardstation::config::Feed::Evolis;
-    settings.feed_address = Some(printer.address().to_owned());
-    settings.encoder_reader = Some(reader.name.clone());
+    let profile = evolis_print_profile(&printer, &reader.name);
 
     let (mut app, _boot) = App::boot(profile, Some(database.clone()));
     send(&runtime, &mut app, Message::StoreOpened(opened));

@@ -331,12 +331,15 @@ fn the_desk_issues_and_prolongs_from_usos_and_tells_usos_again_after_a_failed_re
     ));
 
     // A number not in the stock is refused beside its field; the chip is not written.
-    for message in [
-        desk::Message::ProlongSticker("9999".into()),
-        desk::Message::ConfirmProlong,
-    ] {
-        send(&runtime, &mut app, Message::Desk(message));
-    }
+    let scan = |app: &mut App, sticker: &str| {
+        for message in [
+            desk::Message::ProlongSticker(sticker.into()),
+            desk::Message::ConfirmProlong,
+        ] {
+            send(&runtime, app, Message::Desk(message));
+        }
+    };
+    scan(&mut app, "9999");
     let ask = app
         .desk
         .as_ref()
@@ -352,12 +355,7 @@ fn the_desk_issues_and_prolongs_from_usos_and_tells_usos_again_after_a_failed_re
     assert_eq!(on_chip().expires, later);
 
     // Sticker 7001, USOS failing the report: written, the sticker taken with the write.
-    for message in [
-        desk::Message::ProlongSticker("7001".into()),
-        desk::Message::ConfirmProlong,
-    ] {
-        send(&runtime, &mut app, Message::Desk(message));
-    }
+    scan(&mut app, "7001");
     let said = notice(&app);
     assert!(said.contains("but USOS was not told yet"), "{said}");
     assert!(

@@ -84,32 +84,46 @@ fn usos_server(pki: &Path) -> (ReferenceServer, Certificate) {
     (server, certificate)
 }
 
+/// The client of the reference server's test consumer.
+fn test_client(server: &ReferenceServer) -> UsosClient {
+    UsosClient::new(
+        &server.url(),
+        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
+        RetryPolicy::default(),
+    )
+    .unwrap()
+}
+
+/// Anna's desk, checking written cards against `trusted`.
+fn desk_of<'a>(client: &'a UsosClient, trusted: &'a [Certificate]) -> UsosDesk<'a> {
+    UsosDesk {
+        client,
+        key_algorithm: KeyAlgorithm::Aes128,
+        trusted,
+        operator: "anna.operator",
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn usos_issuance_and_prolongation_through_pcscd() {
     let reader = reader(READER_PORT);
     let pki = tempfile::tempdir().unwrap();
     let (server, certificate) = usos_server(pki.path());
-    let client = UsosClient::new(
-        &server.url(),
-        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let client = test_client(&server);
     let trusted = [certificate];
-    let desk = UsosDesk {
-        client: &client,
-        key_algorithm: KeyAlgorithm::Aes128,
-        trusted: &trusted,
-        operator: "anna.operator",
-    };
+    let desk = desk_of(&client, &trusted);
     let store_dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
     let holder = common::cardholder(&mut store, &common::anna());
     let today = OffsetDateTime::now_utc().date();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
 
     // Issuance: USOS knows the chip, hands out the signed structure and the card's key.
     let card = blank_card(&UID);
@@ -430,28 +444,15 @@ fn a_usos_prolongation_takes_its_sticker_once_across_a_failed_report_and_retries
     let reader = reader(READER_PORT);
     let pki = tempfile::tempdir().unwrap();
     let (server, certificate) = usos_server(pki.path());
-    let client = UsosClient::new(
-        &server.url(),
-        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let client = test_client(&server);
     let trusted = [certificate];
-    let desk = UsosDesk {
-        client: &client,
-        key_algorithm: KeyAlgorithm::Aes128,
-        trusted: &trusted,
-        operator: "anna.operator",
-    };
+    let desk = desk_of(&client, &trusted);
     let store_dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
     let holder = common::cardholder(&mut store, &common::anna());
     store.add_holograms(7001, 7003, "test").unwrap();
     let today = OffsetDateTime::now_utc().date();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let inserted = vpcd::insert(blank_card(&UID), reader.port, Default::default(), WAIT).unwrap();
     let mut transport = common::connect(&reader.name);
     let issued = on_card(&mut transport, |t| {
