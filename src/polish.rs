@@ -557,8 +557,41 @@ impl InPolish for UsosIssueError {
                 format!("Chip {chip} nie ma przedłużenia czekającego na zgłoszenie do USOS."),
                 "Przedłuż kartę, kładąc ją na czytniku.",
             ),
+            Self::Hologram(refused) => sticker_refused(refused),
+            Self::StickerWithoutCard { chip } => pl(
+                format!(
+                    "Chipu {chip} nie ma w rejestrze tego stanowiska, więc naklejki nie można przypisać do karty: nic nie zapisano."
+                ),
+                "Zsynchronizuj rejestr (albo wydaj kartę na tym stanowisku), potem przedłuż ją ponownie.",
+            ),
         }
     }
+}
+
+/// A hologram sticker refused for a prolongation, at the desk or from USOS's data.
+fn sticker_refused(refused: &HologramRefused) -> Polish {
+    let cause = match refused {
+        HologramRefused::NotInStock(number) => {
+            format!("Naklejki {number} nie ma w zapasie hologramów tego stanowiska")
+        }
+        HologramRefused::OnCard { number, card_id } => {
+            format!("Naklejka {number} jest już na karcie {card_id}")
+        }
+        HologramRefused::Printed {
+            number,
+            production_id,
+        } => format!("Naklejkę {number} zużyło już stanowisko druku (produkcja {production_id})"),
+        HologramRefused::Reserved { number, batch_id } => {
+            format!("Naklejka {number} jest zarezerwowana dla partii druku {batch_id}")
+        }
+    };
+    let next = match refused {
+        HologramRefused::NotInStock(_) => {
+            "Sprawdź numer na naklejce albo dodaj dostawę do zapasu (cardstation holograms add PIERWSZY OSTATNI)."
+        }
+        _ => "Weź następną naklejkę z rolki i zeskanuj jej numer.",
+    };
+    pl(format!("{cause}: nic nie zapisano."), next)
 }
 
 impl InPolish for NoticeError {
@@ -873,32 +906,7 @@ impl InPolish for DeskError {
                 ),
                 "Wydaj posiadaczowi nową kartę na tym stanowisku.",
             ),
-            Self::Hologram(refused) => {
-                let cause = match refused {
-                    HologramRefused::NotInStock(number) => {
-                        format!("Naklejki {number} nie ma w zapasie hologramów tego stanowiska")
-                    }
-                    HologramRefused::OnCard { number, card_id } => {
-                        format!("Naklejka {number} jest już na karcie {card_id}")
-                    }
-                    HologramRefused::Printed {
-                        number,
-                        production_id,
-                    } => format!(
-                        "Naklejkę {number} zużyło już stanowisko druku (produkcja {production_id})"
-                    ),
-                    HologramRefused::Reserved { number, batch_id } => {
-                        format!("Naklejka {number} jest zarezerwowana dla partii druku {batch_id}")
-                    }
-                };
-                let next = match refused {
-                    HologramRefused::NotInStock(_) => {
-                        "Sprawdź numer na naklejce albo dodaj dostawę do zapasu (cardstation holograms add PIERWSZY OSTATNI)."
-                    }
-                    _ => "Weź następną naklejkę z rolki i zeskanuj jej numer.",
-                };
-                pl(format!("{cause}: nic nie zapisano."), next)
-            }
+            Self::Hologram(refused) => sticker_refused(refused),
             Self::Expiry(refused) => pl(
                 match refused {
                     ExpiryRefused::InThePast(new) => {

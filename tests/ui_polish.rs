@@ -4,7 +4,8 @@
 //! failures (a wrong PIN, the card taken away mid-write, the wrong card, the server down, the
 //! store locked; a failed encode, a printer error, an empty hopper, a hologram stock too
 //! small, a production that cannot be printed; every kiosk verdict, a stale register, the
-//! reader gone; the desk's prolongation step with a refused hologram sticker, the CSV
+//! reader gone; the desk's prolongation step with a refused hologram sticker, and the same
+//! step for a card USOS knows with a USOS prolongation not told yet, the CSV
 //! import's report with a row refused for each reason, the photo editor)
 //! (ICED_TEST_BACKEND=tiny-skia).
 //!
@@ -40,6 +41,7 @@ use cardstation::station::issue::IssueError;
 use cardstation::station::print::{
     BatchError, BatchSummary, CardFailure, PrepareError, PrintEvent, ProductionChange,
 };
+use cardstation::station::usos::UsosIssueError;
 use cardstation::station::validate::{Decision, Evidence, Reason, Staleness, Verdict};
 use cardstation::store::StoreError;
 use cardstation::sync::SyncError;
@@ -683,6 +685,53 @@ fn the_prolongation_step_with_its_sticker_in_polish_shows_no_english() {
         displayed(&app)
     );
     polish.assert_all_polish(&app, "sticker refused");
+
+    // The same step for a card USOS knows: the sticker only, USOS's expiry shown. Set
+    // directly, as the step opens only once USOS has answered; its sticker refused for a
+    // chip the register does not know, and a USOS prolongation not told yet with its sticker.
+    let screen = app.desk.as_mut().unwrap();
+    let mut ask = screen.prolong.clone().unwrap();
+    ask.from_usos = true;
+    ask.sticker_problem = None;
+    ask.expiry_problem = None;
+    screen.prolong = Some(ask);
+    let chip = "04A1B2C3D4E5F6";
+    let panel = screen.panel.as_mut().unwrap();
+    panel.cards[0].fields.contact_uid = Some(chip.into());
+    panel.not_told.push(cardstation::store::UsosProlongation {
+        chip: chip.into(),
+        expires: time::macros::date!(2028 - 10 - 31),
+        date_prolonged: time::macros::date!(2026 - 12 - 04),
+        hologram: Some(7001),
+        state: cardstation::store::ProlongationState::Written,
+        operator: "anna".into(),
+        last_error: None,
+        updated_at: "2026-12-04T12:00:00Z".into(),
+    });
+    let shown = displayed(&app);
+    assert!(
+        shown.iter().any(|text| text == "– (podpisana przez USOS)")
+            && shown
+                .iter()
+                .any(|text| text.ends_with("· ważna do 2028-10-31 · naklejka 7001")),
+        "{shown:?}"
+    );
+    polish.assert_all_polish(&app, "USOS prolongation step");
+    let no_card = Failure::from(UsosIssueError::StickerWithoutCard { chip: chip.into() });
+    polish.learn_failure(&no_card);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::ProlongDone(Err(
+            desk::ProlongFailed::Sticker(no_card.clone()),
+        ))),
+    );
+    assert!(
+        displayed(&app).contains(&cardstation::ui::problem(Language::Pl, &no_card)),
+        "{:?}",
+        displayed(&app)
+    );
+    polish.assert_all_polish(&app, "USOS sticker refused");
 }
 
 /// The print station in Polish: the queue with its search box and ticks, the printed list,
@@ -742,6 +791,10 @@ fn the_print_station_in_polish_shows_no_english() {
         print(print::Message::Search("a".into())),
     );
     polish.assert_all_polish(&app, "cancel ask, searched");
+    let staff = print::TypeChoice::all(Language::Pl)[3];
+    assert_eq!(staff.to_string(), "Legitymacje pracownicze");
+    send(&runtime, &mut app, print(print::Message::PickType(staff)));
+    polish.assert_all_polish(&app, "one card type picked");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! the simulated ELS chip, against the in-process reference server: "Issue card" takes
 //! USOS's signed structure and card key with the desk's six steps; "Prolong" writes USOS's
 //! newer structure and tells USOS; a report USOS failed is shown as "written, USOS not told
-//! yet", survives a restart of the window, and its Retry tells USOS exactly once.
+//! yet", survives a restart of the window, and its Retry tells USOS exactly once. With
+//! `[holograms] prolong`, "Prolong" asks for the sticker (USOS's expiry shown, not chosen),
+//! refuses one not in stock before writing, and takes the one given once, however often
+//! USOS is told again.
 
 #![cfg(feature = "gui")]
 
@@ -290,5 +293,112 @@ fn the_desk_issues_and_prolongs_from_usos_and_tells_usos_again_after_a_failed_re
             .iter()
             .any(|entry| entry.operator == "anna"),
         "who told USOS is in the audit log"
+    );
+
+    // With `[holograms] prolong` the next prolongation from USOS asks for the sticker: USOS's
+    // expiry is shown, not chosen, with the stock left.
+    let mut store = store;
+    store.add_holograms(7001, 7003, "test").unwrap();
+    let mut profile = profile;
+    profile.holograms.prolong = true;
+    profile.holograms.low_stock = 5;
+    let _inserted = vpcd::insert(card.clone(), reader.port, Default::default(), WAIT).unwrap();
+    pcsc::wait_for_card(Some(&reader.name), WAIT).unwrap();
+    drop(app);
+    let mut app = desk_with_anna(&runtime, &profile, &database, &reader.name);
+    let latest = later + Days::days(365);
+    assert!(server.usos_set_expiration(USOS_CHIP, latest));
+    server.usos_fail_marks(true);
+    let prolong = desk::Message::Prolong {
+        card_id,
+        expires: Some(later),
+    };
+    send(&runtime, &mut app, Message::Desk(prolong.clone()));
+    let ask = app
+        .desk
+        .as_ref()
+        .unwrap()
+        .prolong
+        .clone()
+        .expect("the step opens");
+    assert!(ask.from_usos, "{ask:?}");
+    assert!(shows(&app, "Sticker number (hologram)"));
+    assert!(shows(&app, &format!("{latest} (signed by USOS)")));
+    assert!(shows(&app, "Stickers left: 3"));
+    assert!(shows(
+        &app,
+        "Stickers are running low: add a delivery to the stock (cardstation holograms add)."
+    ));
+
+    // A number not in the stock is refused beside its field; the chip is not written.
+    let scan = |app: &mut App, sticker: &str| {
+        for message in [
+            desk::Message::ProlongSticker(sticker.into()),
+            desk::Message::ConfirmProlong,
+        ] {
+            send(&runtime, app, Message::Desk(message));
+        }
+    };
+    scan(&mut app, "9999");
+    let ask = app
+        .desk
+        .as_ref()
+        .unwrap()
+        .prolong
+        .clone()
+        .expect("the step stays");
+    assert!(
+        matches!(&ask.sticker_problem, Some(desk::Note::Refused(failure))
+            if failure.line().contains("sticker 9999 is not in this station's hologram stock: nothing was written")),
+        "{ask:?}"
+    );
+    assert_eq!(on_chip().expires, later);
+
+    // Sticker 7001, USOS failing the report: written, the sticker taken with the write.
+    scan(&mut app, "7001");
+    let said = notice(&app);
+    assert!(said.contains("but USOS was not told yet"), "{said}");
+    assert!(
+        app.desk.as_ref().unwrap().prolong.is_none(),
+        "the step closes"
+    );
+    assert_eq!(on_chip().expires, latest);
+    let not_told = format!("written, USOS not told yet · valid until {latest} · sticker 7001");
+    assert!(shows(&app, &not_told), "{said}");
+    assert!(
+        shows(&app, "sticker 7001"),
+        "the card line shows its sticker"
+    );
+    assert_eq!(store.hologram_stock().unwrap().free, [(7002, 7003)]);
+
+    // Prolong again: only USOS is left to tell, so no sticker is asked for or taken.
+    send(&runtime, &mut app, Message::Desk(prolong));
+    assert!(app.desk.as_ref().unwrap().prolong.is_none(), "no step");
+    assert!(notice(&app).contains("but USOS was not told yet"));
+    assert_eq!(store.hologram_stock().unwrap().free, [(7002, 7003)]);
+
+    server.usos_fail_marks(false);
+    send(
+        &runtime,
+        &mut app,
+        Message::Desk(desk::Message::RetryUsosMark(USOS_CHIP.into())),
+    );
+    assert!(!shows(&app, &not_told), "{}", notice(&app));
+    assert_eq!(server.usos_prolonged().len(), 2, "USOS told once more");
+    assert_eq!(store.usos_prolongation(USOS_CHIP).unwrap(), None);
+    assert_eq!(store.hologram_on_card(card_id).unwrap(), Some(7001));
+    assert_eq!(store.hologram_stock().unwrap().free, [(7002, 7003)]);
+    let recorded = store.get_card(card_id).unwrap();
+    assert_eq!(recorded.fields.expires, Some(latest));
+    let prolonged: Vec<_> = store
+        .audit_entries(&format!("card:{card_id}"), 20)
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action == "card.prolong" && entry.details.contains("hologram"))
+        .collect();
+    assert_eq!(prolonged.len(), 1, "{prolonged:?}");
+    assert!(
+        prolonged[0].details.contains("\"hologram\":7001"),
+        "{prolonged:?}"
     );
 }

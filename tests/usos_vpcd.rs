@@ -84,32 +84,46 @@ fn usos_server(pki: &Path) -> (ReferenceServer, Certificate) {
     (server, certificate)
 }
 
+/// The client of the reference server's test consumer.
+fn test_client(server: &ReferenceServer) -> UsosClient {
+    UsosClient::new(
+        &server.url(),
+        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
+        RetryPolicy::default(),
+    )
+    .unwrap()
+}
+
+/// Anna's desk, checking written cards against `trusted`.
+fn desk_of<'a>(client: &'a UsosClient, trusted: &'a [Certificate]) -> UsosDesk<'a> {
+    UsosDesk {
+        client,
+        key_algorithm: KeyAlgorithm::Aes128,
+        trusted,
+        operator: "anna.operator",
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn usos_issuance_and_prolongation_through_pcscd() {
     let reader = reader(READER_PORT);
     let pki = tempfile::tempdir().unwrap();
     let (server, certificate) = usos_server(pki.path());
-    let client = UsosClient::new(
-        &server.url(),
-        Credential::new(USOS_CONSUMER_KEY, Secret::new(USOS_CONSUMER_SECRET)),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let client = test_client(&server);
     let trusted = [certificate];
-    let desk = UsosDesk {
-        client: &client,
-        key_algorithm: KeyAlgorithm::Aes128,
-        trusted: &trusted,
-        operator: "anna.operator",
-    };
+    let desk = desk_of(&client, &trusted);
     let store_dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
     let holder = common::cardholder(&mut store, &common::anna());
     let today = OffsetDateTime::now_utc().date();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
 
     // Issuance: USOS knows the chip, hands out the signed structure and the card's key.
     let card = blank_card(&UID);
@@ -207,7 +221,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
 
     // Prolongation: writing the same validity again is refused, a later one is written.
     let err = on_card(&mut transport, |t| {
-        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
+        runtime.block_on(usos::prolong(&desk, t, &mut store, None, today))
     })
     .unwrap_err();
     assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
@@ -217,7 +231,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     // that USOS has not been told.
     server.usos_fail_marks(true);
     let err = on_card(&mut transport, |t| {
-        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
+        runtime.block_on(usos::prolong(&desk, t, &mut store, None, today))
     })
     .unwrap_err();
     assert!(matches!(err, UsosIssueError::NotTold { .. }), "{err}");
@@ -239,12 +253,12 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     // As if the station had been killed between the write and recording that it verified:
     // the chip holds the expiry of the prolongation begun, which is enough.
     store
-        .usos_prolongation_started("04A1B2C3D4E5F6", later, today, "anna.operator")
+        .usos_prolongation_started("04A1B2C3D4E5F6", later, today, None, "anna.operator")
         .unwrap();
     // The retry tells USOS instead of refusing the card as not later than USOS's structure.
     server.usos_fail_marks(false);
     let prolonged = on_card(&mut transport, |t| {
-        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
+        runtime.block_on(usos::prolong(&desk, t, &mut store, None, today))
     })
     .unwrap();
     assert_eq!(prolonged.issued.verified.data.expires, later);
@@ -272,7 +286,7 @@ fn usos_issuance_and_prolongation_through_pcscd() {
     assert_eq!(marked.params["date_prolonged"], today.to_string());
     // Once told, the same validity is refused again: nothing is left to tell.
     let err = on_card(&mut transport, |t| {
-        runtime.block_on(usos::prolong(&desk, t, &mut store, today))
+        runtime.block_on(usos::prolong(&desk, t, &mut store, None, today))
     })
     .unwrap_err();
     assert!(matches!(err, UsosIssueError::NotLater { .. }), "{err}");
@@ -419,4 +433,118 @@ fn usos_issue_and_prolong_commands_through_pcscd() {
         .unwrap()
         .expect("the issued card is in the register");
     assert_eq!(card.fields.expires, Some(expires));
+}
+
+/// With `[holograms] prolong`, a USOS prolongation takes the sticker named for it once: a
+/// sticker that is not free is refused before the chip is written; the one given leaves the
+/// stock with the recorded write; a failed report and the retries that follow (one naming
+/// another sticker) take no second one.
+#[test]
+fn a_usos_prolongation_takes_its_sticker_once_across_a_failed_report_and_retries() {
+    let reader = reader(READER_PORT);
+    let pki = tempfile::tempdir().unwrap();
+    let (server, certificate) = usos_server(pki.path());
+    let client = test_client(&server);
+    let trusted = [certificate];
+    let desk = desk_of(&client, &trusted);
+    let store_dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&store_dir.path().join("desk.sqlite")).unwrap();
+    let holder = common::cardholder(&mut store, &common::anna());
+    store.add_holograms(7001, 7003, "test").unwrap();
+    let today = OffsetDateTime::now_utc().date();
+    let runtime = runtime();
+    let inserted = vpcd::insert(blank_card(&UID), reader.port, Default::default(), WAIT).unwrap();
+    let mut transport = common::connect(&reader.name);
+    let issued = on_card(&mut transport, |t| {
+        runtime.block_on(usos::issue(
+            &desk,
+            t,
+            &mut store,
+            holder,
+            &FindBy::ChipUid,
+            today,
+            &mut |_| {},
+        ))
+    })
+    .unwrap();
+    let card_id = issued.card_id.unwrap();
+    let expires = issued.issued.verified.data.expires;
+    let later = expires + Days::days(365);
+    assert!(server.usos_set_expiration("04A1B2C3D4E5F6", later));
+    let mut prolong = |store: &mut Store, sticker| {
+        on_card(&mut transport, |t| {
+            runtime.block_on(usos::prolong(&desk, t, store, Some(sticker), today))
+        })
+    };
+    let on_chip = |transport: &mut PcscTransport| {
+        on_card(transport, |t| read_and_verify(t, &trusted, today))
+            .unwrap()
+            .verdict
+            .unwrap()
+            .data
+            .expires
+    };
+
+    // A number not in the stock: refused, the chip and the stock untouched.
+    let err = prolong(&mut store, 9999).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sticker 9999 is not in this station's hologram stock: nothing was written"),
+        "{err}"
+    );
+    assert_eq!(store.usos_prolongation("04A1B2C3D4E5F6").unwrap(), None);
+    assert_eq!(store.hologram_stock().unwrap().free_count(), 3);
+
+    // USOS fails the report: the write is recorded with its sticker, taken from the stock.
+    server.usos_fail_marks(true);
+    let err = prolong(&mut store, 7001).unwrap_err();
+    assert!(matches!(err, UsosIssueError::NotTold { .. }), "{err}");
+    let pending = store.usos_prolongation("04A1B2C3D4E5F6").unwrap().unwrap();
+    assert_eq!(
+        (pending.state, pending.hologram),
+        (ProlongationState::Written, Some(7001))
+    );
+    assert_eq!(store.hologram_on_card(card_id).unwrap(), Some(7001));
+    assert_eq!(store.hologram_stock().unwrap().free, [(7002, 7003)]);
+
+    // Tried again while USOS still fails, naming another sticker: none is taken.
+    let err = prolong(&mut store, 7002).unwrap_err();
+    assert!(matches!(err, UsosIssueError::NotTold { .. }), "{err}");
+    assert_eq!(store.hologram_stock().unwrap().free, [(7002, 7003)]);
+
+    // USOS back: the retry tells it and reports the first write's sticker.
+    server.usos_fail_marks(false);
+    let prolonged = prolong(&mut store, 7002).unwrap();
+    assert_eq!(prolonged.hologram, Some(7001));
+    assert_eq!(prolonged.card_id, Some(card_id));
+    assert_eq!(on_chip(&mut transport), later);
+    assert_eq!(server.usos_prolonged(), [("501".to_owned(), today)]);
+    assert_eq!(store.usos_prolongation("04A1B2C3D4E5F6").unwrap(), None);
+    assert_eq!(store.hologram_on_card(card_id).unwrap(), Some(7001));
+    assert_eq!(store.hologram_stock().unwrap().free, [(7002, 7003)]);
+    let prolongations: Vec<_> = store
+        .audit_entries(&format!("card:{card_id}"), 20)
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action == "card.prolong")
+        .collect();
+    assert_eq!(prolongations.len(), 1, "{prolongations:?}");
+    assert!(
+        prolongations[0].details.contains("\"hologram\":7001")
+            && prolongations[0]
+                .details
+                .contains(&format!("\"expires\":\"{later}\"")),
+        "{:?}",
+        prolongations[0]
+    );
+    let started = store.audit_entries("usos.prolong_started", 5).unwrap();
+    assert!(
+        started
+            .iter()
+            .any(|entry| entry.details.contains("\"hologram\":7001")),
+        "{started:?}"
+    );
+    drop(transport);
+    inserted.remove().unwrap();
+    common::wait_until(WAIT, || !common::card_present(&reader.name));
 }

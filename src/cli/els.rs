@@ -618,6 +618,7 @@ fn prolong(
     report_recorded(issue::record_prolonged(
         &mut Store::open(db)?,
         &prolonged,
+        None,
         &super::operator(),
     )?);
     Ok(())

@@ -249,6 +249,7 @@ pub fn prolong(
                 &desk,
                 transport,
                 &mut store,
+                None,
                 super::els::today(),
             )))
         })?

@@ -470,16 +470,24 @@ pub fn record_card(
 
 /// After a prolongation verified on the chip: the register's card with that contact chip
 /// takes the chip's new expiry (with its audit and outbox rows), so the kiosk and the
-/// server see it too. A chip this store does not know is left alone (`None`).
+/// server see it too, and `hologram` leaves the stock for it. A chip this store does not
+/// know is left alone (`None`), unless a sticker is to be recorded on its card: refused.
 pub fn record_prolonged(
     store: &mut Store,
     prolonged: &Issued,
+    hologram: Option<i64>,
     operator: &str,
 ) -> Result<Option<i64>, StoreError> {
     let Some(card) = store.find_card_by_uid(UidKind::Contact, &prolonged.uid)? else {
-        return Ok(None);
+        return match hologram {
+            None => Ok(None),
+            Some(number) => Err(StoreError::Invalid(format!(
+                "chip {} is not in the register, so sticker {number} cannot be recorded on its card",
+                chip_serial(&prolonged.uid)
+            ))),
+        };
     };
-    store.set_card_expiry(card.id, prolonged.verified.data.expires, operator)?;
+    store.record_prolongation(card.id, prolonged.verified.data.expires, hologram, operator)?;
     Ok(Some(card.id))
 }
 

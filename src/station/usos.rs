@@ -26,8 +26,8 @@ use crate::remote::usos::{
     CardLookup, LangDict, Notification, Phone, StudentCardData, UsosCard, UsosClient, UsosError,
 };
 use crate::store::{
-    Card, CardStatus, CardType, NewCard, ProlongationState, Store, StoreError, UidKind,
-    UsosProlongation,
+    Card, CardStatus, CardType, HologramRefused, NewCard, ProlongationState, Store, StoreError,
+    UidKind, UsosProlongation,
 };
 
 /// Why the profile's USOS client cannot be made.
@@ -120,6 +120,13 @@ pub enum UsosIssueError {
     },
     #[error("chip {chip} has no prolongation waiting to be reported to USOS")]
     NothingToTell { chip: String },
+    /// The hologram sticker given for the prolongation cannot be used: nothing was written.
+    #[error("{0}: nothing was written")]
+    Hologram(#[from] HologramRefused),
+    #[error(
+        "chip {chip} is not in this station's register, so no sticker can be recorded on its card: nothing was written"
+    )]
+    StickerWithoutCard { chip: String },
 }
 
 impl Problem for UsosIssueError {
@@ -136,6 +143,10 @@ impl Problem for UsosIssueError {
                 "the card is done: retry telling USOS (the desk's Retry, or `cardstation usos prolong` with the card)"
             }
             UsosIssueError::NothingToTell { .. } => "prolong the card with it on the reader",
+            UsosIssueError::Hologram(refused) => super::desk::sticker_next_step(refused),
+            UsosIssueError::StickerWithoutCard { .. } => {
+                "sync the register (or issue the card at this station), then prolong it again"
+            }
         }
     }
 }
@@ -173,6 +184,8 @@ pub struct UsosIssued {
     /// The local card row: the one recorded, or for a prolongation the one whose expiry
     /// followed the chip (`None` when this store does not know the chip).
     pub card_id: Option<i64>,
+    /// The hologram sticker recorded on the card for this prolongation.
+    pub hologram: Option<i64>,
 }
 
 fn refused(data: &StudentCardData) -> Option<UsosIssueError> {
@@ -312,21 +325,27 @@ pub async fn issue<T: Transport + ?Sized>(
         issued,
         usos_card,
         card_id: Some(card_id),
+        hologram: None,
     })
 }
 
 /// Prolongs the card on the reader: it must hold a genuine (maybe expired) ELS; USOS's
 /// structure must expire later; it is written and verified, the register's card follows the
-/// chip's new expiry, then USOS is told with `mark_student_card_prolonged` dated `today`.
+/// chip's new expiry (and takes `hologram`, the sticker put on it, from the stock), then
+/// USOS is told with `mark_student_card_prolonged` dated `today`. A sticker that is not free,
+/// or one for a chip the register does not know, is refused before anything is written.
 ///
-/// The prolongation is in the store from before the write until USOS has been told. When
-/// the chip already holds the expiry of a prolongation USOS was not told about (a failed
-/// report, a station killed after the write), nothing is written again: USOS is told, with
-/// the date of that write.
+/// The prolongation is in the store from before the write until USOS has been told, with
+/// its sticker. When the chip already holds the expiry of a prolongation USOS was not told
+/// about (a failed report, a station killed after the write), nothing is written again and
+/// no second sticker is taken: a write not yet recorded is recorded with the sticker named
+/// when it began (`hologram` only if it named none), and USOS is told, with the date of
+/// that write.
 pub async fn prolong<T: Transport + ?Sized>(
     desk: &UsosDesk<'_>,
     card: &mut T,
     store: &mut Store,
+    hologram: Option<i64>,
     today: Date,
 ) -> Result<UsosIssued, UsosIssueError> {
     let reading = issue::read_and_verify(card, desk.trusted, today)?;
@@ -364,12 +383,28 @@ pub async fn prolong<T: Transport + ?Sized>(
                     },
                     Err(err) => return Err(IssueError::NotVerified(err).into()),
                 };
-                let card_id = finish_written(store, &issued, desk.operator)?;
+                let (card_id, hologram) = match pending.state {
+                    ProlongationState::Writing => {
+                        let sticker = pending.hologram.or(hologram);
+                        (
+                            finish_written(store, &issued, sticker, desk.operator)?,
+                            sticker,
+                        )
+                    }
+                    // Recorded, sticker and all, when it verified: only USOS is left.
+                    ProlongationState::Written => (
+                        store
+                            .find_card_by_uid(UidKind::Contact, &issued.uid)?
+                            .map(|card| card.id),
+                        pending.hologram,
+                    ),
+                };
                 tell(desk.client, store, &pending, desk.operator).await?;
                 Ok(UsosIssued {
                     issued,
                     usos_card,
                     card_id,
+                    hologram,
                 })
             }
             _ => Err(UsosIssueError::NotLater {
@@ -378,32 +413,46 @@ pub async fn prolong<T: Transport + ?Sized>(
             }),
         };
     }
-    store.usos_prolongation_started(&chip, offered, today, desk.operator)?;
+    if let Some(number) = hologram {
+        if store
+            .find_card_by_uid(UidKind::Contact, &on_card)?
+            .is_none()
+        {
+            return Err(UsosIssueError::StickerWithoutCard { chip });
+        }
+        if let Some(refused) = store.hologram_refused(number)? {
+            return Err(refused.into());
+        }
+    }
+    store.usos_prolongation_started(&chip, offered, today, hologram, desk.operator)?;
     let issued = write(desk, card, &data, today, &mut |_| {})?;
-    let card_id = finish_written(store, &issued, desk.operator)?;
+    let card_id = finish_written(store, &issued, hologram, desk.operator)?;
     let pending = store
         .usos_prolongation(&chip)?
         .ok_or(UsosIssueError::NothingToTell { chip: chip.clone() })?;
     tell(desk.client, store, &pending, desk.operator).await?;
-    tracing::info!(%chip, expires = %issued.verified.data.expires, "usos: card prolonged and reported");
+    tracing::info!(%chip, expires = %issued.verified.data.expires, ?hologram, "usos: card prolonged and reported");
     Ok(UsosIssued {
         issued,
         usos_card,
         card_id,
+        hologram,
     })
 }
 
 /// The chip verified with its new structure: the prolongation waits for USOS only, and the
-/// register's card (if this store knows the chip) takes the new expiry, in one transaction.
+/// register's card (if this store knows the chip) takes the new expiry and `hologram`, in
+/// one transaction.
 fn finish_written(
     store: &mut Store,
     issued: &Issued,
+    hologram: Option<i64>,
     operator: &str,
 ) -> Result<Option<i64>, StoreError> {
     let chip = chip_serial(&issued.uid);
     store.atomically(|store| {
         store.usos_prolongation_written(&chip, operator)?;
-        issue::record_prolonged(store, issued, operator)
+        issue::record_prolonged(store, issued, hologram, operator)
     })
 }
 

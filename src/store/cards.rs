@@ -355,11 +355,6 @@ impl Store {
         })
     }
 
-    /// Records a prolongation: the card's new expiry date.
-    pub fn set_card_expiry(&mut self, id: i64, expires: Date, operator: &str) -> Result<()> {
-        self.record_prolongation(id, expires, None, operator)
-    }
-
     /// A prolongation written on the chip: the card's new expiry (its outbox row carries it
     /// to the server) and, when a hologram sticker went on the card, that number taken from
     /// the stock, with one audit row naming both, in one transaction. A sticker that is not

@@ -26,6 +26,9 @@ const MIGRATION_LIST: &[M] = &[
     M::up(include_str!("migrations/0015_production_outcomes.sql")),
     M::up(include_str!("migrations/0016_persons_import_keys.sql")),
     M::up(include_str!("migrations/0017_person_photos.sql")),
+    M::up(include_str!(
+        "migrations/0018_usos_prolongation_hologram.sql"
+    )),
 ];
 const MIGRATIONS: Migrations = Migrations::from_slice(MIGRATION_LIST);
 

@@ -29,6 +29,9 @@ pub struct UsosProlongation {
     pub expires: Date,
     /// The date reported to USOS as `date_prolonged`: the day of the write.
     pub date_prolonged: Date,
+    /// The hologram sticker named when the write began (`[holograms] prolong`): it leaves
+    /// the stock when the write is recorded, and a retry takes no other.
+    pub hologram: Option<i64>,
     pub state: ProlongationState,
     pub operator: String,
     /// Why USOS was not told at the last try.
@@ -41,30 +44,37 @@ fn subject(chip: &str) -> String {
 }
 
 impl Store {
-    /// Records that USOS's structure expiring `expires` is about to be written to `chip`
-    /// (replacing an earlier unfinished attempt on that chip).
+    /// Records that USOS's structure expiring `expires` is about to be written to `chip`,
+    /// with `hologram` to go on the card (replacing an earlier unfinished attempt on that
+    /// chip).
     pub fn usos_prolongation_started(
         &mut self,
         chip: &str,
         expires: Date,
         date_prolonged: Date,
+        hologram: Option<i64>,
         operator: &str,
     ) -> Result<()> {
         self.write(|tx| {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO usos_prolongations
-                     (chip, expires, date_prolonged, state, operator, last_error, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
+                     (chip, expires, date_prolonged, hologram, state, operator, last_error,
+                      updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
             )?
             .execute((
                 chip,
                 expires,
                 date_prolonged,
+                hologram,
                 ProlongationState::Writing,
                 operator,
                 now(),
             ))?;
-            let details = json!({ "expires": expires.to_string() });
+            let mut details = json!({ "expires": expires.to_string() });
+            if let Some(number) = hologram {
+                details["hologram"] = number.into();
+            }
             audit::append(
                 tx,
                 operator,
@@ -139,7 +149,8 @@ impl Store {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT chip, expires, date_prolonged, state, operator, last_error, updated_at
+                "SELECT chip, expires, date_prolonged, hologram, state, operator, last_error,
+                        updated_at
                  FROM usos_prolongations WHERE chip = ?1",
             )?
             .query_row([chip], |row| {
@@ -147,10 +158,11 @@ impl Store {
                     chip: row.get(0)?,
                     expires: row.get(1)?,
                     date_prolonged: row.get(2)?,
-                    state: row.get(3)?,
-                    operator: row.get(4)?,
-                    last_error: row.get(5)?,
-                    updated_at: row.get(6)?,
+                    hologram: row.get(3)?,
+                    state: row.get(4)?,
+                    operator: row.get(5)?,
+                    last_error: row.get(6)?,
+                    updated_at: row.get(7)?,
                 })
             })
             .optional()?)
@@ -176,6 +188,7 @@ mod tests {
                     chip,
                     date!(2028 - 10 - 31),
                     date!(2026 - 12 - 04),
+                    Some(7001),
                     "anna",
                 )
                 .unwrap();
@@ -190,6 +203,11 @@ mod tests {
         assert_eq!(pending.state, ProlongationState::Written);
         assert_eq!(pending.expires, date!(2028 - 10 - 31));
         assert_eq!(pending.date_prolonged, date!(2026 - 12 - 04));
+        assert_eq!(
+            pending.hologram,
+            Some(7001),
+            "the sticker is kept for the retry"
+        );
         assert_eq!(pending.last_error.as_deref(), Some("USOS answered 503"));
         store.usos_prolongation_told(chip, "anna").unwrap();
         assert_eq!(store.usos_prolongation(chip).unwrap(), None);

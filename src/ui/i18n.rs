@@ -139,6 +139,10 @@ catalogue! {
     QueueSearch => "Szukaj: nazwisko, album lub numer karty", "Search: name, album or card number";
     PrintSelected => "Drukuj zaznaczone", "Print selected";
     PrintShown => "Drukuj wszystkie widoczne", "Print all shown";
+    AllCardTypes => "Wszystkie typy kart", "All card types";
+    StudentCards => "Legitymacje studenckie", "Student cards";
+    DoctoralCards => "Legitymacje doktoranckie", "Doctoral cards";
+    StaffCards => "Legitymacje pracownicze", "Staff cards";
     PrintedCards => "Wydrukowane", "Printed";
     NothingPrinted => "Brak wydrukowanych kart", "No printed cards";
     Reprint => "Drukuj ponownie", "Reprint";
@@ -316,6 +320,7 @@ catalogue! {
     StickerNumber => "Numer naklejki (hologram)", "Sticker number (hologram)";
     StickerPlaceholder => "zeskanuj lub wpisz", "scan or type";
     NewExpiry => "Nowa data ważności", "New expiry";
+    ExpiryFromUsos => "podpisana przez USOS", "signed by USOS";
     DatePlaceholderPlain => "RRRR-MM-DD", "YYYY-MM-DD";
     ConfirmProlong => "Przedłuż kartę", "Prolong the card";
     ProlongHint => "Połóż kartę na czytniku i zatwierdź (Enter).", "Put the card on the reader and confirm (Enter).";

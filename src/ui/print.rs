@@ -1,7 +1,8 @@
 //! The print station: the production queue with a live preview of the selected card's sides,
 //! and the batch (encode each chip, then print) with start / pause / resume / cancel, a
 //! progress bar for the batch and the card in hand, and every failed card listed. A search
-//! box filters the queue and the printed cards; ticked cards (or all shown) make a batch;
+//! box and a card-type pick list filter the queue and the printed cards; ticked cards (or
+//! all shown) make a batch;
 //! an order can be cancelled, a printed card reprinted or withdrawn, each once a reason is
 //! given (README "Print station"). With `[printer] holograms`, the stickers too: the batch's
 //! reserved numbers, which sticker goes on each printed card, and the stock left (warned
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iced::widget::{
-    Column, button, checkbox, column, container, image, progress_bar, row, scrollable, text,
-    text_input,
+    Column, button, checkbox, column, container, image, pick_list, progress_bar, row, scrollable,
+    text, text_input,
 };
 use iced::{Alignment, Element, Length, Task};
 
@@ -26,7 +27,7 @@ use crate::station::auth::{Action, Session};
 use crate::station::print::{
     self, BatchPlan, BatchSummary, Control, PrintEvent, PrintStation, ProductionChange,
 };
-use crate::store::{Production, QueueFilter, Store};
+use crate::store::{CardType, Production, QueueFilter, Store};
 
 const QUEUE_SHOWN: usize = 500;
 /// Printed cards listed for a reprint or a withdrawal, the latest first.
@@ -72,6 +73,8 @@ pub struct PrintScreen {
     pub printed: Vec<Production>,
     /// What the search box holds: both lists show what matches it.
     pub search: String,
+    /// The card type picked beside it (`None`: all types).
+    pub card_type: Option<CardType>,
     /// Queued cards ticked for "Print selected".
     pub chosen: BTreeSet<i64>,
     pub ask: Option<ChangeAsk>,
@@ -106,6 +109,7 @@ pub enum Message {
     QueueLoaded(Result<Vec<Production>, Failure>),
     PrintedLoaded(Result<Vec<Production>, Failure>),
     Search(String),
+    PickType(TypeChoice),
     Choose(i64, bool),
     Ask(ProductionChange, i64),
     AskReason(String),
@@ -135,10 +139,40 @@ fn load_sticker_stock(db: Db) -> Task<Message> {
     )
 }
 
-/// Both lists, as the search shows them.
-fn load_lists(db: Db, search: &str) -> Task<Message> {
+/// One entry of the card-type pick list, labelled in the window's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeChoice {
+    pub card_type: Option<CardType>,
+    label: &'static str,
+}
+
+impl std::fmt::Display for TypeChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label)
+    }
+}
+
+impl TypeChoice {
+    /// All types, then each card type.
+    pub fn all(language: Language) -> [TypeChoice; 4] {
+        [
+            (None, Text::AllCardTypes),
+            (Some(CardType::Student), Text::StudentCards),
+            (Some(CardType::Phd), Text::DoctoralCards),
+            (Some(CardType::Staff), Text::StaffCards),
+        ]
+        .map(|(card_type, label)| TypeChoice {
+            card_type,
+            label: t(language, label),
+        })
+    }
+}
+
+/// Both lists, as the search and the card type show them.
+fn load_lists(db: Db, search: &str, card_type: Option<CardType>) -> Task<Message> {
     let filter = QueueFilter {
         search: search.to_owned(),
+        card_type,
         ..QueueFilter::default()
     };
     let printed = filter.clone();
@@ -157,6 +191,16 @@ fn load_lists(db: Db, search: &str) -> Task<Message> {
 const REASON_ID: &str = "print-change-reason";
 
 impl PrintScreen {
+    /// Whether the lists show part of the queue (a search or a card type), so "all shown"
+    /// is not the whole queue.
+    fn filtered(&self) -> bool {
+        !self.search.trim().is_empty() || self.card_type.is_some()
+    }
+
+    fn reload_lists(&self) -> Task<Message> {
+        load_lists(self.db.clone(), &self.search, self.card_type)
+    }
+
     pub fn new(
         db: Db,
         database: PathBuf,
@@ -187,6 +231,7 @@ impl PrintScreen {
             queue: Vec::new(),
             printed: Vec::new(),
             search: String::new(),
+            card_type: None,
             chosen: BTreeSet::new(),
             ask: None,
             done: None,
@@ -201,7 +246,7 @@ impl PrintScreen {
         let count = screen.recount_stickers();
         (
             screen,
-            Task::batch([load_station, load_lists(db, ""), count]),
+            Task::batch([load_station, load_lists(db, "", None), count]),
         )
     }
 
@@ -231,7 +276,11 @@ impl PrintScreen {
             Message::PrintedLoaded(Ok(printed)) => self.printed = printed,
             Message::Search(search) => {
                 self.search = search;
-                return load_lists(self.db.clone(), &self.search);
+                return self.reload_lists();
+            }
+            Message::PickType(choice) => {
+                self.card_type = choice.card_type;
+                return self.reload_lists();
             }
             Message::Choose(id, on) => {
                 if on {
@@ -260,7 +309,7 @@ impl PrintScreen {
             Message::Changed(Ok(done)) => {
                 self.done = Some(done);
                 self.error = None;
-                return load_lists(self.db.clone(), &self.search);
+                return self.reload_lists();
             }
             Message::Changed(Err(err)) => self.error = Some(err),
             Message::Select(id) => {
@@ -310,7 +359,7 @@ impl PrintScreen {
                 self.error = Some(err);
             }
             Message::Start => {
-                let plan = if self.search.trim().is_empty() {
+                let plan = if !self.filtered() {
                     BatchPlan::queue(usize::MAX)
                 } else {
                     BatchPlan::chosen(self.queue.iter().map(|p| p.id).collect())
@@ -328,10 +377,7 @@ impl PrintScreen {
             Message::BatchFailed(err) => {
                 self.error = Some(err);
                 self.batch = Batch::Idle;
-                return Task::batch([
-                    load_lists(self.db.clone(), &self.search),
-                    self.recount_stickers(),
-                ]);
+                return Task::batch([self.reload_lists(), self.recount_stickers()]);
             }
             Message::StickerStock(Ok(left)) => {
                 if let Some(stickers) = &mut self.stickers {
@@ -486,10 +532,7 @@ impl PrintScreen {
             PrintEvent::Resumed => *paused = false,
             PrintEvent::Finished(summary) => {
                 self.batch = Batch::Finished(summary);
-                return Task::batch([
-                    load_lists(self.db.clone(), &self.search),
-                    self.recount_stickers(),
-                ]);
+                return Task::batch([self.reload_lists(), self.recount_stickers()]);
             }
         }
         Task::none()
@@ -565,11 +608,22 @@ impl PrintScreen {
             printed,
         ]
         .spacing(10);
+        let choices = TypeChoice::all(language);
+        let picked = choices
+            .iter()
+            .find(|choice| choice.card_type == self.card_type)
+            .copied();
         let queue = column![
-            text_input(t(language, Text::QueueSearch), &self.search)
-                .on_input(Message::Search)
-                .padding(8)
-                .size(theme::BODY_SIZE),
+            row![
+                text_input(t(language, Text::QueueSearch), &self.search)
+                    .on_input(Message::Search)
+                    .padding(8)
+                    .size(theme::BODY_SIZE),
+                pick_list(choices, picked, Message::PickType)
+                    .padding(8)
+                    .text_size(theme::BODY_SIZE),
+            ]
+            .spacing(8),
             scrollable(lists).height(Length::Fill),
         ]
         .spacing(10)
@@ -760,7 +814,7 @@ impl PrintScreen {
                 .into()
             }
             Batch::Idle | Batch::Finished(_) => {
-                let all = if self.search.trim().is_empty() {
+                let all = if !self.filtered() {
                     t(language, Text::StartBatch).to_owned()
                 } else {
                     format!("{} ({})", t(language, Text::PrintShown), self.queue.len())

@@ -329,10 +329,11 @@ impl Desk {
                 self.prolong = None;
                 Task::none()
             }
-            Message::ProlongDone(Ok(done)) => {
-                return (self.prolong_done(Ok(done)), Some(Event::StoreChanged));
+            Message::ProlongDone(outcome) => {
+                let recorded = matches!(outcome, Ok(_) | Err(ProlongFailed::Written(_)));
+                let task = self.prolong_done(outcome);
+                return (task, recorded.then_some(Event::StoreChanged));
             }
-            Message::ProlongDone(failed) => self.prolong_done(failed),
             Message::RetryUsosMark(chip) => self.retry_usos_mark(chip),
             Message::Changed(result) => {
                 return (self.changed(result), Some(Event::StoreChanged));

@@ -115,8 +115,21 @@ impl Desk {
 
     /// Prolongs this card of the register, which must be the one on the reader: from USOS's
     /// data when USOS knows the chip, else through the step that asks for the new expiry
-    /// (and the hologram sticker).
+    /// (and the hologram sticker). USOS's prolongation asks for the sticker too, unless one
+    /// is written already and only USOS is left to tell (its sticker was taken then).
     pub(super) fn prolong(&mut self, card_id: i64, expires: Option<Date>) -> Task<Message> {
+        if let Some(chip) = self.usos_chip_of(card_id) {
+            let only_usos_left = self
+                .panel
+                .as_ref()
+                .is_some_and(|panel| panel.not_told.iter().any(|pending| pending.chip == chip));
+            if self.holograms.prolong && !only_usos_left {
+                self.block = None;
+                // USOS asked again: the expiry shown is the one it holds now.
+                let step = self.ask_prolong(card_id, expires, true);
+                return Task::batch([step, self.load_usos()]);
+            }
+        }
         if let Some(from_usos) = self.prolong_from_usos(card_id) {
             return from_usos;
         }
@@ -124,7 +137,7 @@ impl Desk {
             return Task::none();
         }
         self.block = None;
-        self.ask_prolong(card_id, expires)
+        self.ask_prolong(card_id, expires, false)
     }
 
     /// A block, unblock or prolong came back: its outcome goes on the panel, which is read

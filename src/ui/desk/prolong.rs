@@ -4,7 +4,8 @@
 //! scanned (a barcode scanner types the digits and Enter, which confirms), with the stock
 //! left. Each field's problem is shown beside it; the card is written only once both are
 //! right, and the sticker, refused by the store (not in stock, used, reserved), is shown
-//! beside its field too.
+//! beside its field too. A card USOS knows is prolonged to the expiry USOS signed: the step
+//! shows it and asks for the sticker only (`station::usos::prolong`).
 
 use iced::widget::{button, column, row, text, text_input};
 use iced::{Alignment, Element, Task};
@@ -16,6 +17,7 @@ use crate::config::Language;
 use crate::error::Failure;
 use crate::station::desk::{self, DeskError, ExpiryRefused};
 use crate::station::issue::{self, chip_serial};
+use crate::station::usos::UsosIssueError;
 use crate::ui::i18n::{Text, t};
 use crate::ui::{blocking, holograms, theme};
 
@@ -25,7 +27,10 @@ pub struct ProlongAsk {
     pub card_id: i64,
     /// The card's expiry in the register, which the new one must follow.
     pub current: Option<Date>,
+    /// The new expiry typed (a USOS prolongation shows USOS's instead).
     pub expiry: String,
+    /// Written from USOS's structure (the card is one USOS knows), not the desk's signer.
+    pub from_usos: bool,
     pub sticker: String,
     /// Free stickers in this station's stock, once counted (holograms on only).
     pub stock: Option<i64>,
@@ -49,6 +54,9 @@ pub enum ProlongFailed {
     Sticker(Failure),
     Expiry(Failure),
     Other(Failure),
+    /// The card is written and recorded, sticker and all, but something after failed
+    /// (USOS was not told): the step closes, the failure goes on the panel.
+    Written(Failure),
 }
 
 const STICKER_ID: &str = "desk-prolong-sticker";
@@ -59,14 +67,21 @@ fn parse_date(text: &str) -> Option<Date> {
 }
 
 impl Desk {
-    /// Opens the step for card `card_id`, its expiry prefilled with the default.
-    pub(super) fn ask_prolong(&mut self, card_id: i64, current: Option<Date>) -> Task<Message> {
+    /// Opens the step for card `card_id`, its expiry prefilled with the default (or, from
+    /// USOS, showing USOS's).
+    pub(super) fn ask_prolong(
+        &mut self,
+        card_id: i64,
+        current: Option<Date>,
+        from_usos: bool,
+    ) -> Task<Message> {
         let today = OffsetDateTime::now_utc().date();
         let default = issue::default_expiry(current.map_or(today, |e| e.max(today)));
         self.notice = None;
         self.prolong = Some(ProlongAsk {
             card_id,
             current,
+            from_usos,
             expiry: default.to_string(),
             sticker: String::new(),
             stock: None,
@@ -109,6 +124,9 @@ impl Desk {
 
     /// Checks both fields and, if they are right, writes the card and records it.
     pub(super) fn confirm_prolong(&mut self) -> Task<Message> {
+        if self.prolong.as_ref().is_some_and(|ask| ask.from_usos) {
+            return self.confirm_usos_prolong();
+        }
         let Some(Ok(setup)) = self.setup.clone() else {
             return Task::none();
         };
@@ -126,17 +144,7 @@ impl Desk {
                     ExpiryRefused::NotLater { .. } => Text::ProblemExpiryNotLater,
                 }),
         };
-        let sticker = ask.sticker.trim();
-        let hologram = match (holograms, sticker) {
-            (false, _) => Ok(None),
-            (true, "") => Err(Text::ProblemStickerMissing),
-            (true, digits) => digits
-                .parse::<i64>()
-                .ok()
-                .filter(|_| digits.chars().all(|c| c.is_ascii_digit()))
-                .map(Some)
-                .ok_or(Text::ProblemStickerNotANumber),
-        };
+        let hologram = sticker_number(holograms, &ask.sticker);
         ask.expiry_problem = new_expiry.err().map(Note::Check);
         ask.sticker_problem = hologram.err().map(Note::Check);
         let (Ok(new_expiry), Ok(hologram)) = (new_expiry, hologram) else {
@@ -171,6 +179,43 @@ impl Desk {
         })
     }
 
+    /// A USOS prolongation's sticker checked, the card is written from USOS's structure with
+    /// it and USOS is told.
+    fn confirm_usos_prolong(&mut self) -> Task<Message> {
+        let holograms = self.holograms.prolong;
+        let Some(ask) = self.prolong.as_mut().filter(|ask| !ask.writing) else {
+            return Task::none();
+        };
+        let hologram = match sticker_number(holograms, &ask.sticker) {
+            Ok(hologram) => hologram,
+            Err(problem) => {
+                ask.sticker_problem = Some(Note::Check(problem));
+                return Task::none();
+            }
+        };
+        let card_id = ask.card_id;
+        let Some(prolongation) = self.usos_prolongation(card_id, hologram) else {
+            return Task::none();
+        };
+        if let Some(ask) = &mut self.prolong {
+            ask.writing = true;
+        }
+        self.notice = None;
+        Task::perform(prolongation, |outcome| {
+            Message::ProlongDone(match outcome {
+                Err(failure) => Err(ProlongFailed::Other(failure)),
+                Ok(Ok(done)) => Ok((Text::Prolonged, done)),
+                Ok(Err(
+                    err @ (UsosIssueError::Hologram(_) | UsosIssueError::StickerWithoutCard { .. }),
+                )) => Err(ProlongFailed::Sticker(err.into())),
+                Ok(Err(err @ UsosIssueError::NotTold { .. })) => {
+                    Err(ProlongFailed::Written(err.into()))
+                }
+                Ok(Err(err)) => Err(ProlongFailed::Other(err.into())),
+            })
+        })
+    }
+
     /// The prolongation came back: done, the step closes and the panel shows the card as it
     /// now is; refused, the step stays with the reason beside its field or on the panel.
     pub(super) fn prolong_done(
@@ -182,6 +227,10 @@ impl Desk {
                 self.prolong = None;
                 return self.changed(Ok(done));
             }
+            Err(ProlongFailed::Written(err)) => {
+                self.prolong = None;
+                return self.changed(Err(err));
+            }
             Err(failed) => failed,
         };
         let Some(ask) = &mut self.prolong else {
@@ -191,7 +240,7 @@ impl Desk {
         match failed {
             ProlongFailed::Sticker(err) => ask.sticker_problem = Some(Note::Refused(err)),
             ProlongFailed::Expiry(err) => ask.expiry_problem = Some(Note::Refused(err)),
-            ProlongFailed::Other(err) => self.notice = Some(Err(err)),
+            ProlongFailed::Other(err) | ProlongFailed::Written(err) => self.notice = Some(Err(err)),
         }
         Task::none()
     }
@@ -240,14 +289,31 @@ impl Desk {
                 ));
             }
         }
-        step = step.push(field(
-            Text::NewExpiry,
-            text_input(t(language, Text::DatePlaceholderPlain), &ask.expiry)
-                .id(EXPIRY_ID)
-                .on_input(Message::ProlongExpiry)
-                .on_submit(Message::ConfirmProlong),
-            &ask.expiry_problem,
-        ));
+        step = if ask.from_usos {
+            step.push(
+                row![
+                    text(t(language, Text::NewExpiry)).width(LABEL_WIDTH),
+                    text(format!(
+                        "{} ({})",
+                        self.usos_chip_of(ask.card_id)
+                            .and_then(|chip| self.usos_expiry_of(&chip))
+                            .unwrap_or_else(|| "–".to_owned()),
+                        t(language, Text::ExpiryFromUsos)
+                    )),
+                ]
+                .spacing(10)
+                .align_y(Alignment::Center),
+            )
+        } else {
+            step.push(field(
+                Text::NewExpiry,
+                text_input(t(language, Text::DatePlaceholderPlain), &ask.expiry)
+                    .id(EXPIRY_ID)
+                    .on_input(Message::ProlongExpiry)
+                    .on_submit(Message::ConfirmProlong),
+                &ask.expiry_problem,
+            ))
+        };
         let confirm = button(text(t(language, Text::ConfirmProlong)).size(theme::SMALL_SIZE))
             .on_press_maybe((!ask.writing).then_some(Message::ConfirmProlong));
         step.push(
@@ -272,6 +338,20 @@ impl Desk {
         )
         .padding([4, 10])
         .into()
+    }
+}
+
+/// The sticker typed or scanned, when the desk uses them: digits only.
+fn sticker_number(holograms: bool, typed: &str) -> Result<Option<i64>, Text> {
+    match (holograms, typed.trim()) {
+        (false, _) => Ok(None),
+        (true, "") => Err(Text::ProblemStickerMissing),
+        (true, digits) => digits
+            .parse::<i64>()
+            .ok()
+            .filter(|_| digits.chars().all(|c| c.is_ascii_digit()))
+            .map(Some)
+            .ok_or(Text::ProblemStickerNotANumber),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::remote::usos::{UsosCard, UsosClient};
 use crate::station::auth::{Action, Session};
 use crate::station::desk;
 use crate::station::issue::chip_serial;
-use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos, UsosDesk};
+use crate::station::usos::{self as usos_flow, CardInUsos, HolderInUsos, UsosDesk, UsosIssueError};
 use crate::store::{Store, UsosProlongation};
 use crate::ui::i18n::{Text, t};
 use crate::ui::{Db, blocking, theme};
@@ -201,10 +201,9 @@ impl Desk {
         )
     }
 
-    /// Prolongs card `card_id` from USOS's structure when USOS knows it (as `usos prolong`
-    /// does: write, verify, then `mark_student_card_prolonged`); `None` leaves it to the
-    /// desk's own signer. The chip on the reader must be that card's.
-    pub(super) fn prolong_from_usos(&mut self, card_id: i64) -> Option<Task<Message>> {
+    /// The contact chip of card `card_id` of the open holder when USOS knows it and the
+    /// client is ready: that card is prolonged from USOS's structure, not the desk's signer.
+    pub(super) fn usos_chip_of(&self, card_id: i64) -> Option<String> {
         let chip = self
             .panel
             .as_ref()?
@@ -215,12 +214,62 @@ impl Desk {
             .contact_uid
             .clone()?;
         let usos = self.usos.as_ref().filter(|usos| usos.knows_chip(&chip))?;
+        usos.client()?;
+        Some(chip)
+    }
+
+    /// The expiry USOS has for `chip` (`cards/card`), as USOS writes it; the structure it
+    /// signs for the write carries the same.
+    pub(super) fn usos_expiry_of(&self, chip: &str) -> Option<String> {
+        let UsosHolder::Loaded(holder) = &self.usos.as_ref()?.holder else {
+            return None;
+        };
+        holder
+            .cards
+            .iter()
+            .find(|found| {
+                found
+                    .card
+                    .contact_chip_uid
+                    .as_deref()
+                    .is_some_and(|uid| uid.eq_ignore_ascii_case(chip))
+            })?
+            .card
+            .expiration_date
+            .clone()
+    }
+
+    /// Prolongs card `card_id` from USOS's structure when USOS knows it (as `usos prolong`
+    /// does: write, verify, then `mark_student_card_prolonged`), with no sticker; `None`
+    /// leaves it to the desk's own signer. The chip on the reader must be that card's.
+    pub(super) fn prolong_from_usos(&mut self, card_id: i64) -> Option<Task<Message>> {
+        let prolongation = self.usos_prolongation(card_id, None)?;
+        self.notice = None;
+        Some(Task::perform(
+            async move {
+                let done = prolongation.await?;
+                Ok((Text::Prolonged, done.map_err(Failure::from)?))
+            },
+            Message::Changed,
+        ))
+    }
+
+    /// Writes USOS's structure on card `card_id` (the chip on the reader must be that
+    /// card's) with `hologram` going on it, records it and tells USOS. The outer failure is
+    /// the desk's (no reader, the wrong card, no trusted issuer); the inner one the
+    /// prolongation's, which the caller places; done, the chip, its expiry and the sticker.
+    pub(super) fn usos_prolongation(
+        &self,
+        card_id: i64,
+        hologram: Option<i64>,
+    ) -> Option<impl Future<Output = Result<Result<String, UsosIssueError>, Failure>> + use<>> {
+        self.usos_chip_of(card_id)?;
+        let usos = self.usos.as_ref()?;
         let (client, key_algorithm) = (usos.client()?.clone(), usos.key_algorithm);
         let (access, db, session) = (self.access.clone(), self.db.clone(), self.session.clone());
         let today = OffsetDateTime::now_utc().date();
-        self.notice = None;
         // The card first, then the store: the store is not held while the reader is waited for.
-        let change = blocking("card", move || {
+        Some(blocking("card", move || {
             session.require(Action::ProlongCard)?;
             let mut card = access.connect().map_err(Failure::from)?;
             let mut store = db.lock()?;
@@ -233,16 +282,20 @@ impl Desk {
                 operator: &session.operator,
             };
             let prolonged = tokio::runtime::Handle::current().block_on(usos_flow::prolong(
-                &usos_desk, &mut *card, &mut store, today,
-            ))?;
-            let done = format!(
-                "{} → {}",
-                chip_serial(&prolonged.issued.uid),
-                prolonged.issued.verified.data.expires
-            );
-            Ok((Text::Prolonged, done))
-        });
-        Some(Task::perform(change, Message::Changed))
+                &usos_desk, &mut *card, &mut store, hologram, today,
+            ));
+            Ok(prolonged.map(|prolonged| {
+                let mut done = format!(
+                    "{} → {}",
+                    chip_serial(&prolonged.issued.uid),
+                    prolonged.issued.verified.data.expires
+                );
+                if let Some(number) = prolonged.hologram {
+                    done.push_str(&format!(" · {number}"));
+                }
+                done
+            }))
+        }))
     }
 
     /// Tells USOS again of the prolongation written on `chip` (no card needed).
@@ -273,17 +326,18 @@ impl Desk {
         pending: &'a UsosProlongation,
         language: Language,
     ) -> Element<'a, Message> {
-        let mut lines = column![
-            text(format!(
-                "{} · {} {}",
-                t(language, Text::UsosWrittenNotTold),
-                t(language, Text::ValidUntil),
-                pending.expires
-            ))
-            .color(theme::PROBLEM)
-        ]
-        .spacing(2)
-        .width(Length::Fill);
+        let mut line = format!(
+            "{} · {} {}",
+            t(language, Text::UsosWrittenNotTold),
+            t(language, Text::ValidUntil),
+            pending.expires
+        );
+        if let Some(number) = pending.hologram {
+            line.push_str(&format!(" · {} {number}", t(language, Text::Sticker)));
+        }
+        let mut lines = column![text(line).color(theme::PROBLEM)]
+            .spacing(2)
+            .width(Length::Fill);
         if let Some(cause) = &pending.last_error {
             lines = lines.push(
                 text(cause.clone())
