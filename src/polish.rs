@@ -568,6 +568,12 @@ impl InPolish for UsosIssueError {
     }
 }
 
+impl InPolish for HologramRefused {
+    fn polish(&self) -> Polish {
+        sticker_refused(self)
+    }
+}
+
 /// A hologram sticker refused for a prolongation, at the desk or from USOS's data.
 fn sticker_refused(refused: &HologramRefused) -> Polish {
     let cause = match refused {
@@ -1126,6 +1132,7 @@ impl InPolish for StoreError {
                 "Sprawdź dane względem istniejących rekordów.",
             ),
             Self::Invalid(_) => pl("Nieprawidłowe dane.", "Popraw dane i powtórz."),
+            Self::Sticker(refused) => sticker_refused(refused),
             Self::HologramsShort { needed, free } => pl(
                 format!(
                     "Partia potrzebuje {needed} naklejek holograficznych, a w zapasie jest {free} wolnych."

@@ -249,16 +249,6 @@ pub enum DeskError {
     Expiry(#[from] ExpiryRefused),
 }
 
-/// What to do about a sticker refused for a prolongation (the desk's or USOS's).
-pub fn sticker_next_step(refused: &HologramRefused) -> &'static str {
-    match refused {
-        HologramRefused::NotInStock(_) => {
-            "check the number on the sticker, or add the delivery to the stock (cardstation holograms add FIRST LAST)"
-        }
-        _ => "take the next sticker from the roll and scan its number",
-    }
-}
-
 /// Why the expiry the operator chose for a prolongation is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryRefused {
@@ -327,7 +317,7 @@ impl Problem for DeskError {
             DeskError::BadCardNumber { .. } => {
                 "correct the card number on the server and sync, then issue the card again"
             }
-            DeskError::Hologram(refused) => sticker_next_step(refused),
+            DeskError::Hologram(refused) => refused.next_step(),
             DeskError::Expiry(_) => {
                 "choose an expiry after the card's current one, or leave the default"
             }

@@ -143,7 +143,7 @@ impl Problem for UsosIssueError {
                 "the card is done: retry telling USOS (the desk's Retry, or `cardstation usos prolong` with the card)"
             }
             UsosIssueError::NothingToTell { .. } => "prolong the card with it on the reader",
-            UsosIssueError::Hologram(refused) => super::desk::sticker_next_step(refused),
+            UsosIssueError::Hologram(refused) => refused.next_step(),
             UsosIssueError::StickerWithoutCard { .. } => {
                 "sync the register (or issue the card at this station), then prolong it again"
             }

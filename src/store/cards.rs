@@ -466,6 +466,8 @@ mod tests {
                 .record_prolongation(card_id, later, Some(number), "anna")
                 .unwrap_err();
             assert!(err.to_string().contains(why), "{err}");
+            // Typed, so the window gives its cause and next step in Polish too.
+            assert!(matches!(err, StoreError::Sticker(_)), "{err:?}");
         }
         assert_eq!(
             store.get_card(card_id).unwrap().fields.expires,

@@ -39,6 +39,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("the batch needs {needed} hologram stickers but the stock has {free} free")]
     HologramsShort { needed: usize, free: usize },
+    /// A sticker taken elsewhere between its check and the transaction that takes it.
+    #[error("{0}: nothing was written")]
+    Sticker(super::print::HologramRefused),
     #[error("store error: {0}")]
     Sqlite(rusqlite::Error),
 }
@@ -66,6 +69,7 @@ impl Problem for StoreError {
             }
             StoreError::NotFound { .. } => "check the id (it may have been removed by a sync)",
             StoreError::Constraint(_) => "check the input against the existing records",
+            StoreError::Sticker(refused) => refused.next_step(),
             StoreError::Invalid(_) => "correct the input and repeat",
             StoreError::HologramsShort { .. } => {
                 "add the numbers of the new sticker rolls (cardstation holograms add FIRST LAST), then start the batch again"

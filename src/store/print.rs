@@ -125,6 +125,18 @@ pub enum HologramRefused {
     Reserved { number: i64, batch_id: i64 },
 }
 
+/// What to do about a sticker refused for a prolongation (the desk's or USOS's).
+impl crate::error::Problem for HologramRefused {
+    fn next_step(&self) -> &'static str {
+        match self {
+            HologramRefused::NotInStock(_) => {
+                "check the number on the sticker, or add the delivery to the stock (cardstation holograms add FIRST LAST)"
+            }
+            _ => "take the next sticker from the roll and scan its number",
+        }
+    }
+}
+
 /// Marks free hologram `number` as put on card `card_id`, inside the caller's transaction;
 /// a number that is not free is refused with why.
 pub(super) fn take_hologram_for_card(tx: &Connection, number: i64, card_id: i64) -> Result<()> {
@@ -133,14 +145,10 @@ pub(super) fn take_hologram_for_card(tx: &Connection, number: i64, card_id: i64)
             "UPDATE holograms SET card_id = ?1, prolonged_at = ?2 WHERE number = ?3 AND {FREE}"
         ))?
         .execute((card_id, now(), number))?;
-    match taken {
-        1 => Ok(()),
-        _ => Err(StoreError::Invalid(
-            hologram_refusal(tx, number)?.map_or_else(
-                || format!("sticker {number} is not free"),
-                |why| why.to_string(),
-            ),
-        )),
+    match (taken, hologram_refusal(tx, number)?) {
+        (1, _) => Ok(()),
+        (_, Some(refused)) => Err(StoreError::Sticker(refused)),
+        (_, None) => Err(StoreError::Invalid(format!("sticker {number} is not free"))),
     }
 }
 
